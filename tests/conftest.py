@@ -1,0 +1,34 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@pytest.fixture
+def write_vocab(tmp_path):
+    """Writes a vocab file (special tokens first) and returns its path."""
+
+    def write(tokens, name="vocab.txt"):
+        path = tmp_path / name
+        path.write_text("".join(f"{t}\n" for t in [*SPECIALS, *tokens]), encoding="utf-8")
+        return path
+
+    return write
+
+
+def shared_contexts(name: str) -> list[str]:
+    """Every context of a shared SQuAD-format file, or a pytest skip when ../shared/data is absent."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    with open(path, encoding="utf-8") as reader:
+        data = json.load(reader)["data"]
+    return [p["context"] for article in data for p in article["paragraphs"]]

