@@ -29,6 +29,6 @@ test: lint  ## ruff, then the whole pytest suite (slow end-to-end tests included
 bench: $(STAMP)  ## benchmarks, JSON on stdout
 	$(PY) bench/bench_tokenizer.py
 
-vocab: $(STAMP)  ## rebuild vocab/sample-8k.txt from the sample corpus
-	$(PY) build_vocab.py --input_file data/sample_text_ko.txt --output_file vocab/sample.txt \
-	  --vocab_size 8000 --min_frequency 1
+vocab: $(STAMP)  ## rebuild vocab/sample-4k.txt from the sample corpus
+	$(PY) build_vocab.py --input_file data/sample_text_ko.txt --output_file vocab/sample-4k.txt \
+	  --vocab_size 4000 --min_frequency 1

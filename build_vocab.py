@@ -3,11 +3,14 @@
 
 Input: Google's pretraining format (one sentence a line, blank lines between documents) or WikiExtractor
 output (`<doc ...>` lines and the title line after each are dropped). Output: `[PAD] [UNK] [CLS] [SEP]
-[MASK]` (ids 0-4), `--num_unused` `[unusedN]` slots, then the learned pieces.
+[MASK]` (ids 0-4), `--num_unused` `[unusedN]` slots, the alphabet, then the learned pieces.
 
-The WordPiece trainer of `tokenizers` only knows "##" for pieces inside a word. A later morpheme of a
-word ("##에서" in "사과나무에서") is a continuation as a whole, so it is handed to the trainer behind a
-private-use marker character, and "marker + piece" entries become "##piece" afterwards.
+Training is the bottom-up merging that Hugging Face's WordPieceTrainer does (count every adjacent pair of
+pieces inside the units, merge the most frequent pair, repeat), written out here because that trainer is
+not deterministic: it breaks ties between equally frequent pairs by hash order, and three runs on the
+same input gave three different files. Here ties go to the lexically smaller pair, so the same input
+gives the same file. A later morpheme of a word ("에서" in "사과나무에서") is a continuation as a whole:
+all of its pieces, the first included, carry "##".
 
     python build_vocab.py --input_file 'corpus/*.txt' --output_file vocab.txt --vocab_size 32000
 """
@@ -18,6 +21,8 @@ import collections
 import contextlib
 import functools
 import glob
+import heapq
+import itertools
 import multiprocessing
 import os
 import time
@@ -29,9 +34,8 @@ from tqdm import tqdm
 
 import tokenization
 
-# A private-use character: input text never reaches the trainer with it (it is removed first).
-_MARKER = "\ue000"
 _LINES_PER_BATCH = 2000
+UnitCounts = collections.Counter  # {(unit, is_continuation): count}
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class VocabSummary:
 
 
 def expand_input_files(spec: str) -> list[str]:
-    """Comma-separated files or glob patterns -> sorted unique paths; a pattern matching nothing is an error."""
+    """Comma-separated files or glob patterns -> sorted paths; a pattern matching nothing is an error."""
     paths: list[str] = []
     for pattern in filter(None, (p.strip() for p in spec.split(","))):
         matches = sorted(glob.glob(pattern))
@@ -53,6 +57,16 @@ def expand_input_files(spec: str) -> list[str]:
             raise FileNotFoundError(f"{pattern}: no such file")
         paths.extend(m for m in matches if m not in paths)
     return paths
+
+
+def read_lines(path: str) -> Iterator[str]:
+    """Lines of a UTF-8 file; invalid UTF-8 is a UnicodeError naming the file and line."""
+    with open(path, "rb") as reader:
+        for number, raw in enumerate(reader, 1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise UnicodeError(f"{path}:{number}: not UTF-8 ({error.reason} at byte {error.start})") from None
 
 
 def iter_text_lines(lines: Iterable[str]) -> Iterator[str]:
@@ -70,21 +84,15 @@ def iter_text_lines(lines: Iterable[str]) -> Iterator[str]:
             yield line
 
 
-def marked_units(pre_tokenizer: tokenization.PreTokenizer, text: str) -> str:
-    """One line of white-space separated units for the trainer; continuations carry the marker."""
-    units = pre_tokenizer.pre_tokenize(text.replace(_MARKER, ""))
-    return " ".join(_MARKER + unit if continuation else unit for unit, continuation in units)
-
-
 @functools.cache
 def _cached_pre_tokenizer(do_lower_case: bool, tokenizer: str) -> tokenization.PreTokenizer:
     # One per process: a MeCab tagger cannot be pickled into a worker.
     return tokenization.PreTokenizer(do_lower_case, tokenizer)
 
 
-def _mark_batch(lines: list[str], do_lower_case: bool, tokenizer: str) -> list[str]:
+def _count_batch(lines: list[str], do_lower_case: bool, tokenizer: str) -> UnitCounts:
     pre_tokenizer = _cached_pre_tokenizer(do_lower_case, tokenizer)
-    return [marked_units(pre_tokenizer, line) for line in lines]
+    return collections.Counter(unit for line in lines for unit in pre_tokenizer.pre_tokenize(line))
 
 
 def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -98,25 +106,100 @@ def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
         yield batch
 
 
-def read_lines(path: str) -> Iterator[str]:
-    """Lines of a UTF-8 file; invalid UTF-8 is a UnicodeError naming the file and line."""
-    with open(path, "rb") as reader:
-        for number, raw in enumerate(reader, 1):
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise UnicodeError(f"{path}:{number}: not UTF-8 ({error.reason} at byte {error.start})") from None
+def initial_symbols(unit: str, continuation: bool) -> tuple[str, ...]:
+    """A unit as characters, each after the first marked "##", the first too for a continuation.
+
+    ("에서", True) -> ("##에", "##서").
+    """
+    first = tokenization.CONTINUATION + unit[0] if continuation else unit[0]
+    return (first, *(tokenization.CONTINUATION + char for char in unit[1:]))
 
 
-def finalize_vocab(trained: dict[str, int], special_tokens: list[str]) -> list[str]:
-    """Orders the trained {token: id} by id, turns marker pieces into "##" pieces, drops duplicates."""
-    vocab: dict[str, None] = dict.fromkeys(special_tokens)
-    for token, _ in sorted(trained.items(), key=lambda item: item[1]):
-        if token.startswith(_MARKER):
-            token = tokenization.CONTINUATION + token[1:]
-        if _MARKER not in token and token != tokenization.CONTINUATION:
-            vocab.setdefault(token)
-    return list(vocab)
+def select_alphabet(unit_counts: UnitCounts, limit_alphabet: int) -> set[str]:
+    """The `limit_alphabet` most frequent characters (ties: the smaller code point)."""
+    chars: collections.Counter = collections.Counter()
+    for (unit, _), count in unit_counts.items():
+        for char in unit:
+            chars[char] += count
+    ranked = sorted(chars.items(), key=lambda item: (-item[1], item[0]))
+    return {char for char, _ in ranked[:limit_alphabet]}
+
+
+def _pairs(word: tuple[str, ...]) -> collections.Counter:
+    return collections.Counter(itertools.pairwise(word))
+
+
+def _merge_word(word: tuple[str, ...], pair: tuple[str, str], merged: str) -> tuple[str, ...]:
+    out: list[str] = []
+    i = 0
+    while i < len(word):
+        if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
+            out.append(merged)
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return tuple(out)
+
+
+def train_wordpiece(
+    unit_counts: UnitCounts,
+    vocab_size: int,
+    min_frequency: int,
+    limit_alphabet: int,
+    special_tokens: list[str],
+) -> list[str]:
+    """Learns pieces by merging the most frequent adjacent pair until the vocab is full.
+
+    Returns the vocab in id order: the special tokens, the alphabet (single characters, word-initial and
+    "##" forms, most frequent first), then the merged pieces in the order they were learned. Units with a
+    character outside the alphabet are left out.
+    """
+    alphabet = select_alphabet(unit_counts, limit_alphabet)
+    kept = sorted(key for key in unit_counts if set(key[0]) <= alphabet)
+    words = [initial_symbols(unit, continuation) for unit, continuation in kept]
+    counts = [unit_counts[key] for key in kept]
+    symbol_counts: collections.Counter = collections.Counter()
+    pair_counts: collections.Counter = collections.Counter()
+    where: dict[tuple[str, str], set[int]] = collections.defaultdict(set)
+    for index, word in enumerate(words):
+        for symbol in word:
+            symbol_counts[symbol] += counts[index]
+        for pair, n in _pairs(word).items():
+            pair_counts[pair] += n * counts[index]
+            where[pair].add(index)
+    vocab = dict.fromkeys(special_tokens)
+    vocab.update((symbol, None) for symbol, _ in sorted(symbol_counts.items(), key=lambda item: (-item[1], item[0])))
+    # A max-heap on count, ties to the smaller pair; an entry whose count is stale is skipped.
+    heap = [(-count, pair) for pair, count in pair_counts.items()]
+    heapq.heapify(heap)
+    while len(vocab) < vocab_size and heap:
+        negative_count, pair = heapq.heappop(heap)
+        if pair_counts.get(pair) != -negative_count:
+            continue
+        if -negative_count < min_frequency:
+            break
+        merged = pair[0] + pair[1][len(tokenization.CONTINUATION):]
+        vocab.setdefault(merged)
+        changed: set[tuple[str, str]] = set()
+        for index in sorted(where.pop(pair)):
+            old = words[index]
+            new = words[index] = _merge_word(old, pair, merged)
+            delta = _pairs(new)
+            delta.subtract(_pairs(old))
+            for changed_pair, n in delta.items():
+                if n:
+                    pair_counts[changed_pair] += n * counts[index]
+                    changed.add(changed_pair)
+                    if n > 0:
+                        where[changed_pair].add(index)
+        for changed_pair in changed:
+            if pair_counts[changed_pair] > 0:
+                heapq.heappush(heap, (-pair_counts[changed_pair], changed_pair))
+            else:
+                del pair_counts[changed_pair]
+    # An alphabet larger than the vocab loses its rarest characters.
+    return list(vocab)[:vocab_size]
 
 
 def build_vocab(
@@ -131,49 +214,29 @@ def build_vocab(
     progress: bool = True,
 ) -> tuple[list[str], VocabSummary]:
     """Trains WordPiece on `paths`; returns the vocab (a token a line, in id order) and a summary."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
     start_time = time.perf_counter()
-    counts = collections.Counter()
+    stats: collections.Counter = collections.Counter()
 
     def lines() -> Iterator[str]:
         for path in paths:
             for line in iter_text_lines(read_lines(path)):
-                counts["lines"] += 1
-                counts["chars"] += len(line)
+                stats["lines"] += 1
+                stats["chars"] += len(line)
                 yield line
 
-    def counted(marked: Iterable[str]) -> Iterator[str]:
-        for line in marked:
-            counts["units"] += line.count(" ") + 1 if line else 0
-            yield line
-
-    special_tokens = [*tokenization.SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(num_unused))]
-    model = Tokenizer(models.WordPiece(unk_token=tokenization.UNK_TOKEN))
-    model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    trainer = trainers.WordPieceTrainer(
-        # Marker pieces that turn into "##" pieces the trainer also learned are dropped as duplicates,
-        # so it learns a few more, and the vocab is cut back to vocab_size in merge order.
-        vocab_size=vocab_size + vocab_size // 8,
-        min_frequency=min_frequency,
-        limit_alphabet=limit_alphabet,
-        special_tokens=special_tokens,
-        continuing_subword_prefix=tokenization.CONTINUATION,
-        show_progress=False,
-    )
-    mark = functools.partial(_mark_batch, do_lower_case=do_lower_case, tokenizer=tokenizer)
+    unit_counts: UnitCounts = collections.Counter()
+    count = functools.partial(_count_batch, do_lower_case=do_lower_case, tokenizer=tokenizer)
     with multiprocessing.Pool(num_workers) if num_workers > 1 else contextlib.nullcontext() as pool:
-        # imap keeps the input order, so any number of workers trains on the same sequence.
-        batches = (pool.imap if pool else map)(mark, _batches(lines(), _LINES_PER_BATCH))
-        marked = (line for batch in batches for line in batch)
-        bar = tqdm(marked, desc="pre-tokenizing", unit=" lines", disable=not progress)
-        model.train_from_iterator(counted(bar), trainer=trainer)
-    vocab = finalize_vocab(model.get_vocab(), special_tokens)[:vocab_size]
+        batches = (pool.imap if pool else map)(count, _batches(lines(), _LINES_PER_BATCH))
+        for batch_counts in tqdm(batches, desc="pre-tokenizing", unit=" batches", disable=not progress):
+            unit_counts.update(batch_counts)
+    special_tokens = [*tokenization.SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(num_unused))]
+    vocab = train_wordpiece(unit_counts, vocab_size, min_frequency, limit_alphabet, special_tokens)
     summary = VocabSummary(
         files=len(paths),
-        lines=counts["lines"],
-        chars=counts["chars"],
-        units=counts["units"],
+        lines=stats["lines"],
+        chars=stats["chars"],
+        units=sum(unit_counts.values()),
         vocab_size=len(vocab),
         seconds=time.perf_counter() - start_time,
     )

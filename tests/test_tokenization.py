@@ -1,3 +1,4 @@
+import functools
 import unicodedata
 
 import google_reference
@@ -248,3 +249,35 @@ def test_unk_rate_on_korquad_dev_is_low(kowiki_tokenizers):
     tokens = [t for c in shared_contexts("korquad/KorQuAD_v1.0_dev.json")
               for t in kowiki_tokenizers["mecab", True].tokenize(c)]
     assert tokens.count("[UNK]") / len(tokens) < 0.005
+
+
+# --- parity with transformers' pure-Python BertTokenizer (the `parity` extra) -------------------------
+
+
+@functools.cache
+def legacy_tokenizer(do_lower_case: bool):
+    legacy = pytest.importorskip("transformers.models.bert.tokenization_bert_legacy")
+    return legacy.BertTokenizerLegacy(vocab_file=str(KOWIKI_VOCAB), do_lower_case=do_lower_case)
+
+
+@pytest.mark.slow
+def test_wordpiece_mode_matches_transformers_on_dev_contexts(kowiki_tokenizers):
+    """Cased on KorQuAD and SQuAD; uncased on SQuAD (transformers decomposes Hangul when lower-casing)."""
+    cases = [(False, "korquad/KorQuAD_v1.0_dev.json"), (False, "squad/dev-v1.1.json"), (True, "squad/dev-v1.1.json")]
+    for lower, name in cases:
+        reference = legacy_tokenizer(lower)
+        ours = kowiki_tokenizers["wordpiece", lower]
+        diffs = [c for c in shared_contexts(name) if ours.tokenize(c) != reference.tokenize(c)]
+        assert diffs == [], (lower, name, len(diffs))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=TEXTS.filter(lambda t: "[" not in t))  # transformers keeps "[UNK]"-like specials whole
+def test_wordpiece_mode_matches_transformers_on_random_text(kowiki_tokenizers, text):
+    for lower in (False, True):
+        reference = legacy_tokenizer(lower)
+        expected = reference.tokenize(text)
+        # The one deliberate difference: with lower-casing Hangul stays composed.
+        if lower and any(0xAC00 <= ord(c) <= 0xD7A3 for c in text):
+            continue
+        assert kowiki_tokenizers["wordpiece", lower].tokenize(text) == expected
