@@ -23,9 +23,12 @@ import collections
 import functools
 import os
 import re
+import sys
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import click
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 UNK_TOKEN = "[UNK]"
@@ -290,6 +293,8 @@ class MecabTokenizer:
 
         Their concatenation is `text` without its trailing white space.
         """
+        if len(text) <= MECAB_MAX_CHARS:
+            return self._tagger.parse(text).split(_NODE_END)[:-1]
         nodes: list[str] = []
         carry = ""
         for chunk in _slices(text, MECAB_MAX_CHARS):
@@ -400,11 +405,8 @@ class PreTokenizer:
         return output
 
 
-@dataclass(frozen=True)
-class _Node:
-    tokens: tuple[str, ...]
-    spans: tuple[Token, ...]  # offsets into the node
-    joinable: bool  # a next node with no white space before it continues this one's word
+_Entry = tuple[tuple[str, ...], tuple[Token, ...], bool]
+"""A node's tokens, their spans (offsets into the node), and whether it leaves its word open."""
 
 
 class FullTokenizer:
@@ -426,16 +428,17 @@ class FullTokenizer:
         check_special_tokens(self.vocab, vocab_file)
         self.inv_vocab = {index: token for token, index in self.vocab.items()}
         self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, UNK_TOKEN, max_input_chars_per_word)
-        self._cache: dict[tuple[str, bool], _Node] = {}
+        # One cache per value of `joinable`, indexed by it: node -> _Entry.
+        self._caches: tuple[dict[str, _Entry], dict[str, _Entry]] = ({}, {})
 
     def tokenize(self, text: str) -> list[str]:
         """Word pieces of `text`, e.g. "사과나무에서 떨어진" -> ["사과나무", "##에서", "떨어", "##진"]."""
         tokens: list[str] = []
         joinable = False
         for node in self.pre_tokenizer.nodes(self.pre_tokenizer.normalize_text(text)[0]):
-            entry = self._cache.get((node, joinable)) or self._split_node(node, joinable)
-            tokens.extend(entry.tokens)
-            joinable = entry.joinable
+            entry = self._caches[joinable].get(node) or self._split_node(node, joinable)
+            tokens += entry[0]
+            joinable = entry[2]
         return tokens
 
     def tokenize_with_offsets(self, text: str) -> list[Token]:
@@ -449,9 +452,8 @@ class FullTokenizer:
         joinable = False
         start = 0
         for node in self.pre_tokenizer.nodes(normalized):
-            entry = self._cache.get((node, joinable)) or self._split_node(node, joinable)
-            tokens.extend((token, start + s, start + e) for token, s, e in entry.spans)
-            joinable = entry.joinable
+            _, spans, joinable = self._caches[joinable].get(node) or self._split_node(node, joinable)
+            tokens += [(token, start + s, start + e) for token, s, e in spans]
             start += len(node)
         if index is None:
             return tokens
@@ -464,16 +466,17 @@ class FullTokenizer:
     def convert_ids_to_tokens(self, ids: list[int]) -> list[str]:
         return [self.inv_vocab[i] for i in ids]
 
-    def _split_node(self, node: str, joinable: bool) -> _Node:
+    def _split_node(self, node: str, joinable: bool) -> _Entry:
         """Tokens of one node with offsets into it, cached: morphemes repeat a lot."""
         units, joins = self.pre_tokenizer.split_node(node, joinable)
         spans = []
         for start, end, continuation in units:
             pieces = self._split_unit(node[start:end], continuation)
             spans.extend((token, start + s, start + e) for token, s, e in pieces)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        entry = self._cache[node, joinable] = _Node(tuple(t for t, _, _ in spans), tuple(spans), joins)
+        cache = self._caches[joinable]
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        entry = cache[node] = (tuple(t for t, _, _ in spans), tuple(spans), joins)
         return entry
 
     def _split_unit(self, unit: str, continuation: bool) -> list[Token]:
@@ -488,3 +491,26 @@ class FullTokenizer:
         # Map back to the unit; characters dropped by accent stripping join the token before them.
         bounds = [0, *(index[s] for _, s, _ in pieces[1:]), len(unit)]
         return [(token, bounds[i], bounds[i + 1]) for i, (token, _, _) in enumerate(pieces)]
+
+
+@click.command()
+@click.option("--vocab_file", default="vocab/kowiki-32k.txt", show_default=True, help="The WordPiece vocab.")
+@click.option("--do_lower_case", type=click.BOOL, default=True, is_flag=False, flag_value=True, show_default=True,
+              help="Lower-case and strip accents (never from Hangul).")
+@click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
+              help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.")
+@click.argument("texts", nargs=-1)
+def main(vocab_file: str, do_lower_case: bool, tokenizer: str, texts: tuple[str, ...]) -> None:
+    """Print the tokens of each TEXT (or of each line of standard input) as token<TAB>start<TAB>end."""
+    try:
+        full_tokenizer = FullTokenizer(vocab_file, do_lower_case, tokenizer)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise click.ClickException(str(error)) from None
+    for text in texts or (line.rstrip("\n") for line in sys.stdin):
+        for token, start, end in full_tokenizer.tokenize_with_offsets(text):
+            click.echo(f"{token}\t{start}\t{end}")
+        click.echo("")
+
+
+if __name__ == "__main__":
+    main()
