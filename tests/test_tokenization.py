@@ -281,3 +281,14 @@ def test_wordpiece_mode_matches_transformers_on_random_text(kowiki_tokenizers, t
         if lower and any(0xAC00 <= ord(c) <= 0xD7A3 for c in text):
             continue
         assert kowiki_tokenizers["wordpiece", lower].tokenize(text) == expected
+
+
+def test_cli_prints_tokens_with_offsets():
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(tokenization.main, ["--vocab_file", str(KOWIKI_VOCAB), "사과나무에서 사과가 떨어졌다."])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:3] == ["사과\t0\t2", "##나무\t2\t4", "##에서\t4\t6"]
+    missing = CliRunner().invoke(tokenization.main, ["--vocab_file", "nope.txt", "x"])
+    assert missing.exit_code == 1 and "nope.txt" in missing.output
