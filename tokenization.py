@@ -41,7 +41,7 @@ _NODE_END = "\x1f"
 # A white-space word with the white space before it: the nodes of the plain WordPiece tokenizer.
 _NODES = re.compile(" *[^ ]+")
 # A piece cache larger than this is cleared, so a long run over a huge corpus stays bounded in memory.
-_CACHE_LIMIT = 1 << 20
+_CACHE_LIMIT = 1 << 16
 
 Token = tuple[str, int, int]
 """(token, start, end): `text[start:end]` is the token's span in the original text."""
