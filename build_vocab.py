@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import glob
 import heapq
 import itertools
 import multiprocessing
@@ -33,6 +32,7 @@ import click
 from tqdm import tqdm
 
 import tokenization
+from script_utils import InputError, atomic_output, bool_option, expand_input_files, read_utf8_lines
 
 _LINES_PER_BATCH = 2000
 UnitCounts = collections.Counter  # {(unit, is_continuation): count}
@@ -46,27 +46,6 @@ class VocabSummary:
     units: int
     vocab_size: int
     seconds: float
-
-
-def expand_input_files(spec: str) -> list[str]:
-    """Comma-separated files or glob patterns -> sorted paths; a pattern matching nothing is an error."""
-    paths: list[str] = []
-    for pattern in filter(None, (p.strip() for p in spec.split(","))):
-        matches = sorted(glob.glob(pattern))
-        if not matches:
-            raise FileNotFoundError(f"{pattern}: no such file")
-        paths.extend(m for m in matches if m not in paths)
-    return paths
-
-
-def read_lines(path: str) -> Iterator[str]:
-    """Lines of a UTF-8 file; invalid UTF-8 is a UnicodeError naming the file and line."""
-    with open(path, "rb") as reader:
-        for number, raw in enumerate(reader, 1):
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise UnicodeError(f"{path}:{number}: not UTF-8 ({error.reason} at byte {error.start})") from None
 
 
 def iter_text_lines(lines: Iterable[str]) -> Iterator[str]:
@@ -219,7 +198,7 @@ def build_vocab(
 
     def lines() -> Iterator[str]:
         for path in paths:
-            for line in iter_text_lines(read_lines(path)):
+            for line in iter_text_lines(read_utf8_lines(path)):
                 stats["lines"] += 1
                 stats["chars"] += len(line)
                 yield line
@@ -245,16 +224,9 @@ def build_vocab(
 
 def write_vocab(vocab: list[str], output_file: str) -> None:
     """Writes one token a line, atomically (a temporary name, then a rename)."""
-    directory = os.path.dirname(os.path.abspath(output_file))
-    os.makedirs(directory, exist_ok=True)
-    temporary = os.path.join(directory, f".{os.path.basename(output_file)}.tmp{os.getpid()}")
-    try:
-        with open(temporary, "w", encoding="utf-8") as writer:
-            writer.writelines(f"{token}\n" for token in vocab)
-        os.replace(temporary, output_file)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    os.makedirs(os.path.dirname(os.path.abspath(output_file)), exist_ok=True)
+    with atomic_output(output_file) as writer:
+        writer.writelines(f"{token}\n" for token in vocab)
 
 
 @click.command()
@@ -265,8 +237,7 @@ def write_vocab(vocab: list[str], output_file: str) -> None:
 @click.option("--limit_alphabet", default=6000, show_default=True,
               help="At most this many single characters (Korean text uses thousands of syllables and hanja).")
 @click.option("--num_unused", default=100, show_default=True, help="[unusedN] slots after the special tokens.")
-@click.option("--do_lower_case", type=click.BOOL, default=True, is_flag=False, flag_value=True, show_default=True,
-              help="Lower-case and strip accents (never from Hangul); must match later stages.")
+@bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul); must match later stages.")
 @click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
               help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's plain pre-tokenization.")
 @click.option("--num_workers", default=1, show_default=True, help="Processes for pre-tokenizing.")
@@ -277,7 +248,7 @@ def main(input_file, output_file, vocab_size, min_frequency, limit_alphabet, num
         paths = expand_input_files(input_file)
         vocab, summary = build_vocab(paths, vocab_size, min_frequency, limit_alphabet, num_unused,
                                      do_lower_case, tokenizer, num_workers)
-    except (OSError, UnicodeError, RuntimeError) as error:
+    except (OSError, InputError, RuntimeError) as error:
         raise click.ClickException(str(error)) from None
     write_vocab(vocab, output_file)
     click.echo(

@@ -20,8 +20,6 @@ import collections
 import contextlib
 import dataclasses
 import functools
-import glob
-import hashlib
 import json
 import multiprocessing
 import os
@@ -38,13 +36,14 @@ import numpy as np
 from tqdm import tqdm
 
 import tokenization
+from script_utils import InputError, atomic_output, bool_option, expand_input_files, file_sha256, read_utf8_lines
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 Document = list[array]  # a document: its sentences as token-id arrays
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """Bad input, bad flags or bad shards; the message names the file (and line or field)."""
 
 
@@ -376,49 +375,24 @@ def process_chunk(chunk_index: int, documents: list[list[str]], input_bytes: int
 # --- reading -------------------------------------------------------------------------------------------
 
 
-def expand_input_files(spec: str) -> list[str]:
-    """Comma-separated files or glob patterns -> paths, in order; a pattern matching nothing is an error."""
-    paths: list[str] = []
-    for pattern in filter(None, (p.strip() for p in spec.split(","))):
-        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-        if not matches or not all(os.path.isfile(m) for m in matches):
-            raise DataError(f"{pattern}: no such file")
-        paths.extend(m for m in matches if m not in paths)
-    if not paths:
-        raise DataError("--input_file names no file")
-    return paths
-
-
-def read_documents(paths: Iterable[str], unicode_errors: str, stats: collections.Counter
+def read_documents(paths: Iterable[str], unicode_errors: str, counts: collections.Counter
                    ) -> Iterator[tuple[list[str], int]]:
     """Yields (sentences, bytes read) per document: blank lines and file ends separate documents.
 
-    Invalid UTF-8 is a DataError naming the file and line, unless unicode_errors="replace" (then
-    counted in stats["replaced_lines"]); a NUL byte means a binary file, an error too.
+    Invalid UTF-8 or a binary file is an InputError naming the file and line (see read_utf8_lines).
     """
     for path in paths:
         lines: list[str] = []
-        size = 0
-        with open(path, "rb") as reader:
-            for number, raw in enumerate(reader, 1):
-                size += len(raw)
-                if b"\x00" in raw:
-                    raise DataError(f"{path}:{number}: a NUL byte: this looks like a binary file, not text")
-                try:
-                    line = raw.decode("utf-8").strip()
-                except UnicodeDecodeError as error:
-                    if unicode_errors != "replace":
-                        raise DataError(f"{path}:{number}: not UTF-8 ({error.reason} at byte {error.start}); "
-                                        f"--unicode_errors replace substitutes U+FFFD") from None
-                    stats["replaced_lines"] += 1
-                    line = raw.decode("utf-8", errors="replace").strip()
-                if line:
-                    lines.append(line)
-                elif lines:
-                    yield lines, size
-                    lines, size = [], 0
-        if lines or size:
-            yield lines, size
+        read_before = counts["bytes"]
+        for line in read_utf8_lines(path, unicode_errors, counts):
+            line = line.strip()
+            if line:
+                lines.append(line)
+            elif lines:
+                yield lines, counts["bytes"] - read_before
+                lines, read_before = [], counts["bytes"]
+        if lines or counts["bytes"] > read_before:
+            yield lines, counts["bytes"] - read_before
 
 
 def chunk_documents(documents: Iterable[tuple[list[str], int]], docs_per_chunk: int
@@ -460,31 +434,6 @@ def run_chunks(chunks: Iterable[tuple[list[list[str]], int]], settings: ChunkSet
 # --- writing -------------------------------------------------------------------------------------------
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as reader:
-        for block in iter(lambda: reader.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _save_npy(records: np.ndarray, path: Path) -> None:
-    # Through a file object: np.save would append ".npy" to a temporary name.
-    with open(path, "wb") as writer:
-        np.save(writer, records, allow_pickle=False)
-
-
-def _atomic_write(path: Path, write) -> None:
-    """Calls write(temporary_path), then renames the temporary file to `path`."""
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-
-
 class ShardWriter:
     """Cuts the stream of records into shards of `instances_per_shard`, each written atomically."""
 
@@ -512,7 +461,8 @@ class ShardWriter:
     def _flush(self) -> None:
         path = self.output_dir / f"shard-{len(self.shards):05d}.npy"
         records = np.concatenate(self._pending)
-        _atomic_write(path, functools.partial(_save_npy, records))
+        with atomic_output(path, binary=True) as writer:
+            np.save(writer, records, allow_pickle=False)
         self.shards.append({"file": path.name, "instances": len(records), "sha256": file_sha256(path)})
         self._pending, self._pending_count = [], 0
 
@@ -538,8 +488,8 @@ def vocab_fingerprint(vocab_file: str) -> dict:
 
 
 def write_manifest(output_dir: Path, manifest: dict) -> None:
-    _atomic_write(output_dir / MANIFEST,
-                  lambda temporary: temporary.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"))
+    with atomic_output(output_dir / MANIFEST) as writer:
+        writer.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
 # --- the whole run -------------------------------------------------------------------------------------
@@ -734,20 +684,14 @@ def format_instance(record: np.void, inv_vocab: dict[int, str]) -> str:
     ])
 
 
-def _bool_option(name: str, default: bool, help_text: str):
-    # Google's absl flags accept --flag, --flag=true and --flag=false; so do these.
-    return click.option(name, type=click.BOOL, default=default, is_flag=False, flag_value=True, show_default=True,
-                        help=help_text)
-
-
 @click.command()
 @click.option("--input_file", required=True, help="Input text: comma-separated files or glob patterns.")
 @click.option("--output_dir", required=True, help="Directory for the shards and manifest.json.")
 @click.option("--vocab_file", required=True, help="The vocabulary the model will be trained with.")
-@_bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul).")
+@bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul).")
 @click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
               help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.")
-@_bool_option("--do_whole_word_mask", False, "Mask whole words: a token starting with ## joins the word before it.")
+@bool_option("--do_whole_word_mask", False, "Mask whole words: a token starting with ## joins the word before it.")
 @click.option("--max_seq_length", default=128, show_default=True, help="Maximum sequence length.")
 @click.option("--max_predictions_per_seq", default=20, show_default=True,
               help="Maximum number of masked-LM predictions per sequence.")
@@ -770,7 +714,7 @@ def main(print_examples: int, **flags) -> None:
     settings = RunSettings(**flags)
     try:
         summary = create_pretraining_data(settings)
-    except DataError as error:
+    except InputError as error:
         raise click.ClickException(str(error)) from None
     if print_examples:
         inv_vocab = {i: t for t, i in tokenization.load_vocab(settings.vocab_file).items()}

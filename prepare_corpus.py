@@ -29,18 +29,17 @@ Usage:
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import dataclasses
-import glob
 import os
 import re
-import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, NamedTuple
 
 import click
 import tqdm
+
+from script_utils import InputError, atomic_output, expand_input_files, read_utf8_lines
 
 # MeCab's output: `%M` is the surface with the white space before it, `%F-[0]` the first feature field
 # (the POS tag). The separators are control characters, which `remove_control_characters` takes out of
@@ -104,10 +103,6 @@ _VISIBLE_CHAR_RE = re.compile(r"\S")
 
 _DOC_START_RE = re.compile(r"^<doc(\s[^>]*)?>$")
 _DOC_END = "</doc>"
-
-
-class InputError(ValueError):
-    """A problem with an input file, with the file and line it is in."""
 
 
 class Morpheme(NamedTuple):
@@ -432,24 +427,6 @@ def iter_wikiextractor_documents(lines: Iterable[str], keep_empty: bool = False)
         yield paragraphs
 
 
-def read_utf8_lines(path: str) -> Iterator[str]:
-    """Yields the lines of a UTF-8 file without their line endings (and without a leading BOM).
-
-    Raises:
-      InputError: naming the file and the 1-based line number, if a line is not valid UTF-8.
-    """
-    with open(path, "rb") as f:
-        for line_number, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                where = f"byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line"
-                raise InputError(f"{path}:{line_number}: not valid UTF-8 ({where})") from e
-            if line_number == 1:
-                line = line.removeprefix("\ufeff")
-            yield line.rstrip("\r\n")
-
-
 def write_documents(
     documents: Iterable[list[str]], tagger: Any, out: IO[str], progress: tqdm.tqdm | None = None
 ) -> CorpusStats:
@@ -478,26 +455,6 @@ def write_documents(
     return stats
 
 
-@contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[IO[str]]:
-    """Opens a temporary file beside `path` for writing and moves it to `path` on success.
-
-    On an exception the temporary file is removed and `path` is left as it was. The file gets the
-    usual permissions (0666 less the umask), not the 0600 of `tempfile`.
-    """
-    directory, name = os.path.split(os.path.abspath(path))
-    temp_path = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with open(fd, "w", encoding="utf-8", newline="\n") as f:
-            yield f
-        os.replace(temp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temp_path)
-        raise
-
-
 def prepare_files(
     input_paths: Sequence[str], output_path: str, tagger: Any, progress: tqdm.tqdm | None = None
 ) -> CorpusStats:
@@ -523,33 +480,6 @@ def prepare_job(job: tuple[Sequence[str], str]) -> CorpusStats:
     """
     input_paths, output_path = job
     return prepare_files(input_paths, output_path, make_sentence_tagger())
-
-
-def expand_input_patterns(input_file: str) -> list[str]:
-    """Expands a comma-separated list of files and glob patterns, in order, without duplicates.
-
-    Raises:
-      InputError: if a pattern matches no file.
-    """
-    paths: list[str] = []
-    seen: set[str] = set()
-    for pattern in (p.strip() for p in input_file.split(",")):
-        if not pattern:
-            continue
-        matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
-        if not matches:
-            if glob.has_magic(pattern):
-                raise InputError(f"{pattern}: matches no file")
-            if os.path.isdir(pattern):
-                raise InputError(f"{pattern}: is a folder (give its files, e.g. '{pattern}/*')")
-            raise InputError(f"{pattern}: no such file")
-        for path in matches:
-            if path not in seen:
-                seen.add(path)
-                paths.append(path)
-    if not paths:
-        raise InputError("no input file given")
-    return paths
 
 
 def output_paths_for(input_paths: Sequence[str], output_dir: str) -> list[str]:
@@ -629,7 +559,7 @@ def main(input_file: str, output_file: str | None, output_dir: str | None, num_w
         raise click.UsageError("give exactly one of --output_file and --output_dir")
     start = time.perf_counter()
     try:
-        input_paths = expand_input_patterns(input_file)
+        input_paths = expand_input_files(input_file)
     except InputError as e:
         raise click.ClickException(str(e)) from e
     if output_file is not None:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import click
 
+from script_utils import bool_option
+
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 UNK_TOKEN = "[UNK]"
 CONTINUATION = "##"
@@ -495,8 +497,7 @@ class FullTokenizer:
 
 @click.command()
 @click.option("--vocab_file", default="vocab/kowiki-32k.txt", show_default=True, help="The WordPiece vocab.")
-@click.option("--do_lower_case", type=click.BOOL, default=True, is_flag=False, flag_value=True, show_default=True,
-              help="Lower-case and strip accents (never from Hangul).")
+@bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul).")
 @click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
               help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.")
 @click.argument("texts", nargs=-1)

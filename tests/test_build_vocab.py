@@ -67,7 +67,7 @@ def test_not_utf8_names_file_and_line(tmp_path):
     out = tmp_path / "vocab.txt"
     result = CliRunner().invoke(build_vocab.main, ["--input_file", str(path), "--output_file", str(out)])
     assert result.exit_code != 0
-    assert f"{path}:2: not UTF-8" in result.output
+    assert f"{path}:2: not valid UTF-8" in result.output
     assert not out.exists()
 
 
@@ -75,4 +75,4 @@ def test_missing_input_is_an_error(tmp_path):
     result = CliRunner().invoke(build_vocab.main, ["--input_file", str(tmp_path / "nope*.txt"),
                                                    "--output_file", str(tmp_path / "v.txt")])
     assert result.exit_code != 0
-    assert "no such file" in result.output
+    assert "matches no file" in result.output

@@ -205,7 +205,7 @@ def test_non_empty_output_dir_needs_overwrite(tmp_path):
 @pytest.mark.parametrize(("content", "message"), [
     (b"", "no documents"),
     (b"\n\n  \n", "no documents"),
-    ("첫 문장.\n".encode() + b"\xff\xfe\n", ":2: not UTF-8"),
+    ("첫 문장.\n".encode() + b"\xff\xfe\n", ":2: not valid UTF-8"),
     (b"abc\x00def\n", ":1: a NUL byte: this looks like a binary file"),
 ])
 def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, content, message):
@@ -222,7 +222,7 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, content, mess
 def test_missing_input_and_bad_flags(tmp_path):
     result = run_cli("--input_file", tmp_path / "nope*.txt", "--output_dir", tmp_path / "o", "--vocab_file",
                      SAMPLE_VOCAB)
-    assert result.exit_code == 1 and "no such file" in result.output
+    assert result.exit_code == 1 and "matches no file" in result.output
     result = run_cli(*base_args(tmp_path / "o", "--max_predictions_per_seq", "500"))
     assert result.exit_code == 1 and "--max_predictions_per_seq" in result.output
 

@@ -251,14 +251,6 @@ def test_cli_non_utf8_input_names_file_and_line_and_writes_nothing(tmp_path):
     assert os.listdir(output_path.parent) == ["corpus.txt"]
 
 
-def test_atomic_output_removes_temporary_file_on_error(tmp_path):
-    output_path = tmp_path / "corpus.txt"
-    with pytest.raises(RuntimeError), prepare_corpus.atomic_output(str(output_path)) as out:
-        out.write("partial")
-        raise RuntimeError("boom")
-    assert os.listdir(tmp_path) == []
-
-
 @pytest.mark.parametrize(
     ("input_file", "message"),
     [
