@@ -1,0 +1,737 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""The BERT model (Google's `modeling.py`) in PyTorch, with Hugging Face's parameter names.
+
+The module tree is the checkpoint format: every `state_dict` key is the key Hugging Face's `BertModel`,
+`BertForPreTraining` and `BertForQuestionAnswering` use (`bert.encoder.layer.0.attention.self.query.weight`,
+`self.LayerNorm` and all), so a checkpoint goes both ways without a conversion table: `load_pretrained`
+reads ours, Hugging Face's and older conversions of Google's; `export_hf` writes a directory that
+`transformers.BertForPreTraining.from_pretrained` loads with no missing or unexpected key.
+
+Dimensions used in the comments and docstrings:
+
+    B = batch size
+    T = sequence length
+    H = hidden size
+    N = number of attention heads (H/N = size of one head)
+    I = intermediate (feed-forward) size
+    P = masked LM predictions per sequence
+    V = vocabulary size
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# Hugging Face's names for the activations (transformers' ACT2FN). "gelu" is the exact erf form of Google's
+# first modeling.py, which its released checkpoints were trained with; the tanh approximation that Google's
+# code switched to later is "gelu_new" (transformers' "gelu_fast" and "gelu_pytorch_tanh" are the same function).
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": F.gelu,
+    "gelu_python": F.gelu,
+    "gelu_new": functools.partial(F.gelu, approximate="tanh"),
+    "gelu_fast": functools.partial(F.gelu, approximate="tanh"),
+    "gelu_pytorch_tanh": functools.partial(F.gelu, approximate="tanh"),
+    "relu": F.relu,
+    "silu": F.silu,
+    "swish": F.silu,
+}
+
+# Keys of Google's multilingual and Chinese bert_config.json that Google's own code never reads.
+_GOOGLE_IGNORED_KEYS = frozenset(
+    {
+        "directionality",
+        "pooler_fc_size",
+        "pooler_num_attention_heads",
+        "pooler_num_fc_layers",
+        "pooler_size_per_head",
+        "pooler_type",
+    }
+)
+
+# Google's attention mask fill: a padded key gets -10000 added to its score. Unlike -inf it keeps a row
+# with every key padded finite (uniform attention) instead of NaN, and it fits in float16.
+_MASK_FILL = -10000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+    """The model's shape: the keys of Google's `bert_config.json` (Hugging Face's `config.json` uses the same)."""
+
+    vocab_size: int  # rows of the word embedding; at least the number of lines of vocab.txt
+    hidden_size: int = 768  # H: width of every token's vector between layers
+    num_hidden_layers: int = 12  # Transformer blocks
+    num_attention_heads: int = 12  # N: must divide hidden_size
+    intermediate_size: int = 3072  # I: width of the feed-forward layer inside each block (4 H)
+    hidden_act: str = "gelu"  # feed-forward and MLM transform activation; "gelu" is exact (erf)
+    hidden_dropout_prob: float = 0.1  # dropout on embeddings and on each sub-layer's output
+    attention_probs_dropout_prob: float = 0.1  # dropout on the attention probabilities
+    max_position_embeddings: int = 512  # longest sequence the position table covers
+    type_vocab_size: int = 2  # segment ids: 0 = sentence A, 1 = sentence B
+    initializer_range: float = 0.02  # std of the normal init of every weight matrix
+    layer_norm_eps: float = 1e-12  # Google's LayerNorm epsilon (not in Google's json, Hugging Face adds it)
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) is not a multiple of num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
+        if self.hidden_act not in _ACTIVATIONS:
+            raise ValueError(f"hidden_act {self.hidden_act!r} is not one of {sorted(_ACTIVATIONS)}")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], source: str = "<dict>") -> BertConfig:
+        """Builds a config from a `bert_config.json` dict or a Hugging Face `config.json` dict.
+
+        A Hugging Face config (it has "model_type" or "architectures") carries many keys BERT does not use
+        (architectures, pad_token_id, use_cache, ...): those are ignored. Anywhere else an unknown key is
+        most likely a typo, so it is an error.
+        """
+        names = {field.name for field in dataclasses.fields(cls)}
+        if "model_type" in values or "architectures" in values:
+            if values.get("model_type", "bert") != "bert":
+                raise ValueError(f"{source}: model_type is {values['model_type']!r}, not 'bert'")
+            if values.get("position_embedding_type", "absolute") != "absolute":
+                raise ValueError(f"{source}: only absolute position embeddings are supported")
+        else:
+            unknown = sorted(set(values) - names - _GOOGLE_IGNORED_KEYS)
+            if unknown:
+                raise ValueError(f"{source}: unknown config keys {unknown}; the known keys are {sorted(names)}")
+        missing = [
+            field.name
+            for field in dataclasses.fields(cls)
+            if field.default is dataclasses.MISSING and field.name not in values
+        ]
+        if missing:
+            raise ValueError(f"{source}: missing config keys {missing}")
+        return cls(**{key: value for key, value in values.items() if key in names})
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> BertConfig:
+        with open(path, encoding="utf-8") as reader:
+            return cls.from_dict(json.load(reader), source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+def init_weights(module: nn.Module, initializer_range: float) -> None:
+    """Hugging Face's `_init_weights`: N(0, initializer_range) for every Linear and Embedding weight, zero
+    biases, LayerNorm weight 1 and bias 0. (Google draws from a normal truncated at 2 std; the difference
+    does not matter for training.)"""
+    for child in module.modules():
+        if isinstance(child, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(child.weight, mean=0.0, std=initializer_range)
+        if isinstance(child, nn.Linear) and child.bias is not None:
+            nn.init.zeros_(child.bias)
+        elif isinstance(child, nn.LayerNorm):
+            nn.init.ones_(child.weight)
+            nn.init.zeros_(child.bias)
+
+
+class BertEmbeddings(nn.Module):
+    """Word + position + segment embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        # No padding_idx (Hugging Face sets one): Google's embedding table has none, and the [PAD] row
+        # still gets gradients through the tied output projection anyway.
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
+        """input_ids, token_type_ids: long [B, T] -> float [B, T, H]."""
+        seq_length = input_ids.size(1)
+        if seq_length > self.position_embeddings.num_embeddings:
+            raise ValueError(
+                f"sequence length {seq_length} > max_position_embeddings {self.position_embeddings.num_embeddings}"
+            )
+        # Positions are made here rather than kept in a buffer, so no position_ids key enters the state_dict.
+        position_ids = torch.arange(seq_length, device=input_ids.device)  # (T,)
+        embeddings = (
+            self.word_embeddings(input_ids)
+            + self.token_type_embeddings(token_type_ids)
+            + self.position_embeddings(position_ids)  # (T, H), broadcast over B
+        )
+        return self.dropout(self.LayerNorm(embeddings))
+
+
+class BertSelfAttention(nn.Module):
+    """Multi-head self-attention: one `scaled_dot_product_attention` call over all heads."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_size = config.hidden_size // config.num_attention_heads
+        self.dropout_prob = config.attention_probs_dropout_prob
+        self.query = nn.Linear(config.hidden_size, config.hidden_size)
+        self.key = nn.Linear(config.hidden_size, config.hidden_size)
+        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, hidden_states: Tensor, attention_bias: Tensor | None) -> Tensor:
+        """hidden_states: float [B, T, H]; attention_bias: float [B, 1, 1, T] added to the scores, or None.
+        Returns the heads' outputs side by side, float [B, T, H]."""
+        batch_size, seq_length, hidden_size = hidden_states.shape
+
+        def split_heads(x: Tensor) -> Tensor:
+            return x.view(batch_size, seq_length, self.num_heads, self.head_size).transpose(1, 2)  # (B, N, T, H/N)
+
+        query = split_heads(self.query(hidden_states))
+        key = split_heads(self.key(hidden_states))
+        value = split_heads(self.value(hidden_states))
+        if attention_bias is not None:
+            # Under autocast the projections come out in half precision; the mask must match them.
+            attention_bias = attention_bias.to(query.dtype)
+        context = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attention_bias, dropout_p=self.dropout_prob if self.training else 0.0
+        )  # (B, N, T, H/N); the scale is Google's 1/sqrt(H/N)
+        return context.transpose(1, 2).reshape(batch_size, seq_length, hidden_size)  # (B, T, H)
+
+
+class BertSelfOutput(nn.Module):
+    """Projection of the attention heads, dropout, residual, LayerNorm (post-LN, as in Google's BERT)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: Tensor, input_tensor: Tensor) -> Tensor:
+        """hidden_states: attention output, input_tensor: the block's input, both float [B, T, H]."""
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.self = BertSelfAttention(config)
+        self.output = BertSelfOutput(config)
+
+    def forward(self, hidden_states: Tensor, attention_bias: Tensor | None) -> Tensor:
+        """float [B, T, H] -> float [B, T, H]."""
+        return self.output(self.self(hidden_states, attention_bias), hidden_states)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation = _ACTIVATIONS[config.hidden_act]
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        """float [B, T, H] -> float [B, T, I]."""
+        return self.activation(self.dense(hidden_states))
+
+
+class BertOutput(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states: Tensor, input_tensor: Tensor) -> Tensor:
+        """hidden_states: float [B, T, I]; input_tensor: float [B, T, H] -> float [B, T, H]."""
+        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+
+
+class BertLayer(nn.Module):
+    """One Transformer block: self-attention, then the feed-forward layer, each with residual + LayerNorm."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.attention = BertAttention(config)
+        self.intermediate = BertIntermediate(config)
+        self.output = BertOutput(config)
+
+    def forward(self, hidden_states: Tensor, attention_bias: Tensor | None) -> Tensor:
+        """float [B, T, H] -> float [B, T, H]."""
+        attention_output = self.attention(hidden_states, attention_bias)
+        return self.output(self.intermediate(attention_output), attention_output)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+
+    def forward(self, hidden_states: Tensor, attention_bias: Tensor | None) -> Tensor:
+        """float [B, T, H] -> float [B, T, H]."""
+        for layer in self.layer:
+            hidden_states = layer(hidden_states, attention_bias)
+        return hidden_states
+
+
+class BertPooler(nn.Module):
+    """tanh(dense(hidden state of [CLS])): the sentence vector the NSP head reads."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, sequence_output: Tensor) -> Tensor:
+        """float [B, T, H] -> float [B, H]."""
+        return torch.tanh(self.dense(sequence_output[:, 0]))
+
+
+class BertModelOutput(NamedTuple):
+    sequence_output: Tensor  # float [B, T, H], the last layer
+    pooled_output: Tensor | None  # float [B, H], None without a pooler
+
+
+class BertModel(nn.Module):
+    """The encoder: embeddings, `num_hidden_layers` Transformer blocks and (optionally) the pooler."""
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__()
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        init_weights(self, config.initializer_range)
+
+    def forward(
+        self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None
+    ) -> BertModelOutput:
+        """input_ids: long [B, T]; token_type_ids: long [B, T] (None = all sentence A); attention_mask:
+        [B, T], 1 for a real token and 0 for padding (None = no padding)."""
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        attention_bias = None
+        if attention_mask is not None:
+            # (B, T) -> (B, 1, 1, T): the same key mask for every head and every query.
+            attention_bias = (1.0 - attention_mask[:, None, None, :].float()) * _MASK_FILL
+        sequence_output = self.encoder(self.embeddings(input_ids, token_type_ids), attention_bias)
+        pooled_output = self.pooler(sequence_output) if self.pooler is not None else None
+        return BertModelOutput(sequence_output, pooled_output)
+
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.activation = _ACTIVATIONS[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        """float [..., H] -> float [..., H]."""
+        return self.LayerNorm(self.activation(self.dense(hidden_states)))
+
+
+class BertLMPredictionHead(nn.Module):
+    """The masked LM head: transform, then the output projection onto the vocabulary.
+
+    `decoder.weight` is tied to the word embeddings by `BertForPreTraining` (Google projects with the
+    embedding table) and `decoder.bias` *is* `bias`, Google's output_bias. Each of these tensors is in the
+    state_dict under both of its names, because Hugging Face's state_dict has both.
+    """
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.decoder.bias = self.bias
+
+    def forward(self, hidden_states: Tensor) -> Tensor:
+        """float [..., H] -> logits float [..., V]."""
+        return self.decoder(self.transform(hidden_states))
+
+
+class BertPreTrainingHeads(nn.Module):
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.predictions = BertLMPredictionHead(config)
+        self.seq_relationship = nn.Linear(config.hidden_size, 2)
+
+
+def gather_indexes(sequence_output: Tensor, positions: Tensor) -> Tensor:
+    """Google's `gather_indexes`: the vectors at `positions`, float [B, T, H], long [B, P] -> float [B, P, H].
+
+    P is fixed by the data (max_predictions_per_seq, padded with position 0 and weight 0), so the shape
+    is static and only P of the T positions pay for the V-wide projection.
+    """
+    index = positions.unsqueeze(-1).expand(-1, -1, sequence_output.size(-1))  # (B, P, H)
+    return sequence_output.gather(1, index)
+
+
+class PreTrainingOutput(NamedTuple):
+    mlm_logits: Tensor  # float [B, P, V] (or [B, T, V] without masked_lm_positions)
+    nsp_logits: Tensor  # float [B, 2]; class 0 = B follows A, 1 = B is random
+    loss: Tensor | None = None  # float [], mlm_loss + nsp_loss (or whichever has labels)
+    mlm_loss: Tensor | None = None  # float [], Google's weighted mean over the real predictions
+    nsp_loss: Tensor | None = None  # float [], mean over the batch
+    # Detached sums for accuracy without a GPU sync per step: mlm_correct / mlm_weight, nsp_correct / B.
+    mlm_correct: Tensor | None = None  # float [], sum of the weights of correct predictions
+    mlm_weight: Tensor | None = None  # float [], sum of masked_lm_weights
+    nsp_correct: Tensor | None = None  # float [], number of correct NSP predictions
+
+
+class BertForPreTraining(nn.Module):
+    """BERT with the masked LM and next sentence prediction heads (Google's `run_pretraining.py` model)."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config)
+        self.cls = BertPreTrainingHeads(config)
+        init_weights(self.cls, config.initializer_range)
+        # Tied after init_weights, so the embedding keeps the draw BertModel gave it.
+        self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        *,
+        token_type_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        masked_lm_positions: Tensor | None = None,
+        masked_lm_ids: Tensor | None = None,
+        masked_lm_weights: Tensor | None = None,
+        next_sentence_labels: Tensor | None = None,
+    ) -> PreTrainingOutput:
+        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`.
+
+        masked_lm_positions: long [B, P], the positions to predict (None = every position, P = T, which is
+        what Hugging Face's prediction_logits are). masked_lm_ids: long [B, P], the original tokens there;
+        masked_lm_weights: float [B, P], 1 for a real prediction and 0 for padding (None = all 1).
+        next_sentence_labels: long [B]. Losses are computed for the labels given.
+        """
+        sequence_output, pooled_output = self.bert(
+            input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask
+        )
+        if masked_lm_positions is not None:
+            sequence_output = gather_indexes(sequence_output, masked_lm_positions)  # (B, P, H)
+        mlm_logits = self.cls.predictions(sequence_output)  # (B, P, V)
+        nsp_logits = self.cls.seq_relationship(pooled_output)  # (B, 2)
+
+        losses = {}
+        if masked_lm_ids is not None:
+            if masked_lm_weights is None:
+                masked_lm_weights = torch.ones_like(masked_lm_ids, dtype=torch.float)
+            losses.update(masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights.float()))
+        if next_sentence_labels is not None:
+            nsp_loss = F.cross_entropy(nsp_logits.float(), next_sentence_labels)
+            nsp_correct = (nsp_logits.detach().argmax(-1) == next_sentence_labels).float().sum()
+            losses.update(nsp_loss=nsp_loss, nsp_correct=nsp_correct)
+        total = [losses[name] for name in ("mlm_loss", "nsp_loss") if name in losses]
+        return PreTrainingOutput(mlm_logits, nsp_logits, loss=sum(total) if total else None, **losses)
+
+
+def masked_lm_loss(logits: Tensor, label_ids: Tensor, label_weights: Tensor) -> dict[str, Tensor]:
+    """Google's masked LM loss: sum(weights * cross-entropy) / (sum(weights) + 1e-5).
+
+    logits: float [B, P, V]; label_ids: long [B, P]; label_weights: float [B, P], 0 on padded predictions.
+    The 1e-5 keeps a batch without a single prediction at loss 0 instead of NaN. Returns mlm_loss and the
+    detached mlm_correct and mlm_weight sums.
+    """
+    per_position = F.cross_entropy(logits.float().flatten(0, 1), label_ids.flatten(), reduction="none")  # (B*P,)
+    weights = label_weights.flatten()
+    mlm_loss = (weights * per_position).sum() / (weights.sum() + 1e-5)
+    correct = (logits.detach().argmax(-1).flatten() == label_ids.flatten()).float()
+    return {
+        "mlm_loss": mlm_loss,
+        "mlm_correct": (weights * correct).sum().detach(),
+        "mlm_weight": weights.sum().detach(),
+    }
+
+
+class QuestionAnsweringOutput(NamedTuple):
+    start_logits: Tensor  # float [B, T]
+    end_logits: Tensor  # float [B, T]
+    loss: Tensor | None = None  # float [], mean of the start and end cross-entropies
+
+
+class BertForQuestionAnswering(nn.Module):
+    """BERT with a span head (Google's `run_squad.py` model): a start and an end logit for every token."""
+
+    def __init__(self, config: BertConfig):
+        super().__init__()
+        self.config = config
+        # No pooler: the span head reads every token, and Hugging Face's checkpoint has no pooler either.
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        init_weights(self.qa_outputs, config.initializer_range)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        *,
+        token_type_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        start_positions: Tensor | None = None,
+        end_positions: Tensor | None = None,
+    ) -> QuestionAnsweringOutput:
+        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`; start_positions,
+        end_positions: long [B], token indexes of the answer span (both needed for the loss)."""
+        sequence_output = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[0]
+        logits = self.qa_outputs(sequence_output)  # (B, T, 2)
+        start_logits, end_logits = logits.unbind(-1)  # (B, T) each
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            # Google's run_squad: the mean of the two softmax cross-entropies over the T positions.
+            loss = (
+                F.cross_entropy(start_logits.float(), start_positions)
+                + F.cross_entropy(end_logits.float(), end_positions)
+            ) / 2
+        return QuestionAnsweringOutput(start_logits, end_logits, loss)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checkpoints
+
+# Hugging Face's _tied_weights_keys: aliases in the state_dict that are the same tensor as the value.
+_TIED_KEYS = {
+    "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
+    "cls.predictions.decoder.bias": "cls.predictions.bias",
+}
+# Heads that a checkpoint may lack (left as initialized) or carry for another model (left unused).
+# Anything else must match key for key.
+_HEADS = ("bert.pooler.", "cls.predictions.", "cls.seq_relationship.", "qa_outputs.")
+# Buffers some versions of Hugging Face saved; ours are computed in forward.
+_DROPPED_BUFFERS = ("bert.embeddings.position_ids", "bert.embeddings.token_type_ids")
+# Config fields that do not change what a trained model computes in eval mode.
+_TRAINING_ONLY_FIELDS = frozenset({"hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range"})
+
+BertPreTrained = BertModel | BertForPreTraining | BertForQuestionAnswering
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadReport:
+    """What `load_pretrained` did, in the model's own key names."""
+
+    source: str
+    loaded: tuple[str, ...]  # keys filled from the file (tied aliases count with the key they share)
+    initialized: tuple[str, ...]  # head keys the file does not have: they keep their fresh init
+    unused: tuple[str, ...]  # head keys of the file that this model has no place for
+
+    def summary(self) -> str:
+        lines = [f"loaded {len(self.loaded)} tensors from {self.source}"]
+        if self.initialized:
+            lines.append(f"newly initialized (not in the checkpoint): {', '.join(self.initialized)}")
+        if self.unused:
+            lines.append(f"not used (no such head in this model): {', '.join(self.unused)}")
+        return "\n".join(lines)
+
+
+def _read_tensors(path: Path) -> tuple[dict[str, Tensor], Path]:
+    """The tensors of a checkpoint file or Hugging Face directory, and the file they came from. Nothing but
+    tensors is ever unpickled (weights_only=True), so a checkpoint cannot run code."""
+    if path.is_dir():
+        candidates = [path / "model.safetensors", path / "pytorch_model.bin"]
+        path = next((candidate for candidate in candidates if candidate.is_file()), None)
+        if path is None:
+            raise FileNotFoundError(f"{candidates[0].parent}: has neither model.safetensors nor pytorch_model.bin")
+    if path.suffix == ".safetensors":
+        # Imported here: safetensors is only needed to exchange checkpoints with Hugging Face.
+        from safetensors.torch import load_file
+
+        return load_file(path, device="cpu"), path
+    loaded = torch.load(path, map_location="cpu", weights_only=True)
+    # Our training loop saves {"model": state_dict, "optimizer": ..., ...}.
+    if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict):
+        loaded = loaded["model"]
+    if not isinstance(loaded, dict) or not all(
+        isinstance(key, str) and isinstance(value, Tensor) for key, value in loaded.items()
+    ):
+        raise ValueError(f"{path}: neither a state_dict nor a checkpoint dict with a 'model' state_dict")
+    return loaded, path
+
+
+def _canonical_key(key: str) -> str:
+    """One checkpoint key in Hugging Face's BertFor* naming, whatever wrote it."""
+    while key.startswith("module."):  # DistributedDataParallel / DataParallel
+        key = key[len("module.") :]
+    key = key.replace("_orig_mod.", "")  # torch.compile, of the model or of a submodule
+    # Checkpoints converted by early Hugging Face releases name LayerNorm parameters as TensorFlow does.
+    if key.endswith(".gamma"):
+        key = key[: -len("gamma")] + "weight"
+    elif key.endswith(".beta"):
+        key = key[: -len("beta")] + "bias"
+    return key
+
+
+def _canonical_state_dict(tensors: Mapping[str, Tensor], source: str) -> dict[str, Tensor]:
+    """Renames to BertFor* keys (`bert.` prefix), drops saved buffers and checks then drops tied aliases."""
+    state = {_canonical_key(key): value for key, value in tensors.items()}
+    if len(state) < len(tensors):
+        raise ValueError(f"{source}: two keys map to the same name once prefixes and gamma/beta are normalized")
+    if not any(key.startswith("bert.") for key in state):
+        # A BertModel checkpoint: its keys are the encoder's own.
+        state = {
+            f"bert.{key}" if key.startswith(("embeddings.", "encoder.", "pooler.")) else key: value
+            for key, value in state.items()
+        }
+    for key in _DROPPED_BUFFERS:
+        state.pop(key, None)
+    # An old checkpoint may store the decoder bias only under the alias.
+    if "cls.predictions.decoder.bias" in state and "cls.predictions.bias" not in state:
+        state["cls.predictions.bias"] = state.pop("cls.predictions.decoder.bias")
+    for alias, key in _TIED_KEYS.items():
+        if alias in state:
+            if key in state and not torch.equal(state[alias], state[key]):
+                raise ValueError(f"{source}: {alias} differs from {key}, but this model ties them")
+            del state[alias]
+    return state
+
+
+def _check_config(model_config: BertConfig, directory: Path) -> None:
+    """A Hugging Face directory's config.json must describe the same function as the model's config."""
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        return
+    file_config = BertConfig.from_json_file(config_file)
+    differences = [
+        f"{field.name}: {getattr(file_config, field.name)!r} in the file, {getattr(model_config, field.name)!r} here"
+        for field in dataclasses.fields(BertConfig)
+        if field.name not in _TRAINING_ONLY_FIELDS
+        and getattr(file_config, field.name) != getattr(model_config, field.name)
+    ]
+    if differences:
+        raise ValueError(f"{config_file} does not match the model's config: " + "; ".join(differences))
+
+
+def _listing(keys: set[str], limit: int = 20) -> str:
+    ordered = sorted(keys)
+    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return ", ".join(ordered[:limit]) + more
+
+
+def load_pretrained(model: BertPreTrained, path: str | os.PathLike) -> LoadReport:
+    """Loads weights into `model` in place and says what it did.
+
+    path: a checkpoint file (ours: {"model": state_dict, ...}; or a bare state_dict; `.safetensors` or a
+    torch file) or a Hugging Face BERT directory (config.json and model.safetensors or pytorch_model.bin).
+    Keys may come with `module.` / `_orig_mod.` prefixes, TensorFlow-style LayerNorm `gamma` / `beta`,
+    saved `position_ids`, in BertModel layout (no `bert.` prefix) or BertFor* layout.
+
+    The encoder must match key for key and shape for shape. A head (pooler, MLM, NSP, span) the file lacks
+    keeps its fresh init, so a pretraining checkpoint starts a question answering model; a head of the file
+    the model lacks is left unused. Anything else, missing or unexpected, is a ValueError listing the keys.
+    """
+    path = Path(path)
+    if path.is_dir():
+        _check_config(model.config, path)
+    tensors, source = _read_tensors(path)
+    state = _canonical_state_dict(tensors, str(source))
+
+    # The model's keys in the same BertFor* naming, less the aliases that ride along with their tensor.
+    prefix = "bert." if isinstance(model, BertModel) else ""
+    targets = {f"{prefix}{key}": value for key, value in model.state_dict().items()}
+    expected = {key for key in targets if key not in _TIED_KEYS}
+
+    missing, unexpected = expected - state.keys(), state.keys() - expected
+    initialized, unused = set(), set()
+    for head in _HEADS:
+        wanted = {key for key in expected if key.startswith(head)}
+        present = {key for key in state if key.startswith(head)}
+        if wanted and not present:
+            initialized |= wanted
+        elif present and not wanted:
+            unused |= present
+    missing -= initialized
+    unexpected -= unused
+    if missing or unexpected:
+        raise ValueError(
+            f"{source} does not fit {type(model).__name__}: missing keys [{_listing(missing)}]; "
+            f"unexpected keys [{_listing(unexpected)}]"
+        )
+    loaded = expected - initialized
+    mismatched = {
+        f"{key}: {tuple(state[key].shape)} in the file, {tuple(targets[key].shape)} in the model"
+        for key in loaded
+        if state[key].shape != targets[key].shape
+    }
+    if mismatched:
+        raise ValueError(f"{source}: shape mismatch: {_listing(mismatched)}")
+
+    model.load_state_dict({key.removeprefix(prefix): state[key] for key in loaded}, strict=False)
+
+    def own_names(keys: set[str]) -> tuple[str, ...]:
+        # A BertModel's own keys lose "bert."; the heads it has no place for keep their BertFor* names.
+        return tuple(sorted(key.removeprefix(prefix) for key in keys))
+
+    return LoadReport(str(source), own_names(loaded), own_names(initialized), own_names(unused))
+
+
+_ARCHITECTURES = {
+    BertModel: "BertModel",
+    BertForPreTraining: "BertForPreTraining",
+    BertForQuestionAnswering: "BertForQuestionAnswering",
+}
+
+
+def export_hf(
+    model: BertPreTrained,
+    config: BertConfig,
+    vocab_file: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Writes a Hugging Face BERT directory: config.json, model.safetensors and vocab.txt.
+
+    `transformers.BertForPreTraining.from_pretrained(out_dir)` (or the model's own class) loads it with no
+    missing or unexpected key. Tied aliases are stored once, as Hugging Face stores them. The directory is
+    written under a temporary name and renamed into place, so a crash never leaves half of one.
+    """
+    if config != model.config:
+        raise ValueError("config is not the model's config")
+    if type(model) not in _ARCHITECTURES:
+        raise TypeError(f"cannot export a {type(model).__name__}")
+    from safetensors.torch import save_file
+
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} exists (pass overwrite=True to replace it)")
+    hf_config = {
+        **config.to_dict(),
+        "model_type": "bert",
+        "architectures": [_ARCHITECTURES[type(model)]],
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+        "tie_word_embeddings": True,
+    }
+    tensors = {
+        key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items() if key not in _TIED_KEYS
+    }
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        staging.chmod(0o755)  # mkdtemp makes it private; the export is meant to be shared
+        (staging / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n", encoding="utf-8")
+        save_file(tensors, staging / "model.safetensors", metadata={"format": "pt"})
+        shutil.copyfile(vocab_file, staging / "vocab.txt")
+        if out_dir.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+            os.replace(out_dir, retired / out_dir.name)
+            os.replace(staging, out_dir)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir

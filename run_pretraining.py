@@ -1,0 +1,374 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""Pretrains BERT (masked LM + next sentence prediction) on the shards of create_pretraining_data.py.
+
+Google's flags and defaults. On CUDA when present (bf16 autocast by default), else on CPU in fp32;
+`torchrun --nproc_per_node=N run_pretraining.py ...` trains on N processes (NCCL on CUDA, gloo on CPU).
+`--train_batch_size` is the batch of one optimizer step, over all processes and accumulation steps, so
+the same flags train the same model on any number of processes.
+
+Restarting with the same --output_dir resumes from its newest checkpoint, exactly: the checkpoint holds
+the model, the optimizer, the schedule, the random state and the step, and the batches of a step are a
+pure function of (--seed, step).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+import create_pretraining_data as cpd
+import modeling
+import optimization
+import training
+from script_utils import InputError, bool_option, file_sha256
+
+# --- data ----------------------------------------------------------------------------------------------
+
+
+def resolve_data_dirs(spec: str) -> list[Path]:
+    """--input_file: comma-separated data directories or glob patterns matching them."""
+    dirs: list[Path] = []
+    for pattern in filter(None, (p.strip() for p in spec.split(","))):
+        matches = sorted(p for p in glob.glob(pattern) if os.path.isdir(p)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise InputError(f"{pattern}: matches no data directory")
+        dirs.extend(Path(m) for m in matches if Path(m) not in dirs)
+    if not dirs:
+        raise InputError("--input_file names no data directory")
+    return dirs
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the model and flags expect of the shards."""
+
+    max_seq_length: int
+    max_predictions_per_seq: int
+    vocab_size: int  # the model's; the data's vocab must fit in it
+    vocab_sha256: str | None  # of --vocab_file, when given
+
+
+def check_manifest(shards: cpd.Shards, spec: DataSpec) -> None:
+    """One clear error when the data was made for another model or other flags."""
+    manifest, where = shards.manifest, shards.directory / cpd.MANIFEST
+    problems = []
+    if shards.max_seq_length != spec.max_seq_length:
+        problems.append(f"max_seq_length is {shards.max_seq_length} in the data, {spec.max_seq_length} in the flags")
+    if shards.max_predictions_per_seq != spec.max_predictions_per_seq:
+        problems.append(f"max_predictions_per_seq is {shards.max_predictions_per_seq} in the data, "
+                        f"{spec.max_predictions_per_seq} in the flags")
+    if manifest["vocab"]["size"] > spec.vocab_size:
+        problems.append(f"the data's vocab has {manifest['vocab']['size']} tokens, the model's vocab_size is "
+                        f"{spec.vocab_size}")
+    if spec.vocab_sha256 is not None and manifest["vocab"]["sha256"] != spec.vocab_sha256:
+        problems.append("the data was made with another vocab than --vocab_file (sha256 differs)")
+    if problems:
+        raise InputError(f"{where}: does not match this run: {'; '.join(problems)}")
+
+
+class PretrainingData:
+    """Memory-mapped shards of one or more data directories, read in a seeded random order.
+
+    The stream of instances is the concatenation of epochs, each a permutation drawn from (seed, epoch).
+    Step s takes positions [s * B, (s + 1) * B) of the stream (B = train_batch_size); inside a step,
+    micro-batch m of process r takes the r-th slice of the m-th W-th. Nothing depends on history, so a
+    resumed run reads exactly what an uninterrupted one would.
+    """
+
+    def __init__(self, shard_sets: Sequence[cpd.Shards], seed: int):
+        self.arrays = [array for shards in shard_sets for array in shards.arrays]
+        self.offsets = np.cumsum([0] + [len(a) for a in self.arrays])
+        self.size = int(self.offsets[-1])
+        if self.size == 0:
+            raise InputError("the data has no instances")
+        self.seed = seed
+        self._permutations: dict[int, np.ndarray] = {}
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        if epoch not in self._permutations:
+            self._permutations = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.size)}
+        return self._permutations[epoch]
+
+    def records(self, indices: np.ndarray) -> np.ndarray:
+        """The records at global instance indices, in that order."""
+        shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
+        out = np.empty(len(indices), dtype=self.arrays[0].dtype)
+        for shard in np.unique(shard_of):
+            where = shard_of == shard
+            out[where] = self.arrays[shard][indices[where] - self.offsets[shard]]
+        return out
+
+    def stream(self, start: int, count: int) -> np.ndarray:
+        """Records at stream positions [start, start + count)."""
+        positions = np.arange(start, start + count)
+        epochs = positions // self.size
+        indices = np.concatenate([self.permutation(int(e))[positions[epochs == e] % self.size]
+                                  for e in np.unique(epochs)])
+        return self.records(indices)
+
+    def step_batches(self, step: int, train_batch_size: int, micro: int, distributed: training.Distributed
+                     ) -> list[training.Batch]:
+        """This process's micro-batches of one optimizer step."""
+        first = step * train_batch_size
+        per_micro = micro * distributed.world_size
+        return [records_to_batch(self.stream(first + m * per_micro + distributed.rank * micro, micro))
+                for m in range(train_batch_size // per_micro)]
+
+
+def records_to_batch(records: np.ndarray) -> training.Batch:
+    """Shard records -> the model's inputs as CPU tensors: long [B, T] ids, segments and mask, long [B, P]
+    positions and labels, float [B, P] weights, long [B] next-sentence labels."""
+    lengths = torch.from_numpy(records["input_length"].astype(np.int64))[:, None]
+    a_lengths = torch.from_numpy(records["segment_a_length"].astype(np.int64))[:, None]
+    counts = torch.from_numpy(records["num_predictions"].astype(np.int64))[:, None]
+    positions = torch.arange(records["input_ids"].shape[1])[None, :]
+    return {
+        "input_ids": torch.from_numpy(records["input_ids"].astype(np.int64)),
+        "token_type_ids": ((positions >= a_lengths) & (positions < lengths)).long(),
+        "attention_mask": (positions < lengths).long(),
+        "masked_lm_positions": torch.from_numpy(records["masked_lm_positions"].astype(np.int64)),
+        "masked_lm_ids": torch.from_numpy(records["masked_lm_ids"].astype(np.int64)),
+        "masked_lm_weights": (torch.arange(records["masked_lm_ids"].shape[1])[None, :] < counts).float(),
+        "next_sentence_labels": torch.from_numpy(records["next_sentence_label"].astype(np.int64)),
+    }
+
+
+# --- the task ------------------------------------------------------------------------------------------
+
+
+class PretrainingTask:
+    """Masked LM + next sentence: Google's loss, as sums over predictions and over sequences."""
+
+    def divisors(self, batch: training.Batch) -> Tensor:
+        return torch.stack([batch["masked_lm_weights"].sum(), torch.tensor(float(len(batch["input_ids"])))])
+
+    def loss_sums(self, model: nn.Module, batch: training.Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                       attention_mask=batch["attention_mask"], masked_lm_positions=batch["masked_lm_positions"])
+        return pretraining_sums(output.mlm_logits, output.nsp_logits, batch)
+
+    def metric_divisors(self) -> dict[str, int]:
+        return {"masked_lm_loss": 0, "masked_lm_accuracy": 0, "next_sentence_loss": 1, "next_sentence_accuracy": 1}
+
+
+def pretraining_sums(mlm_logits: Tensor, nsp_logits: Tensor, batch: training.Batch
+                     ) -> tuple[Tensor, dict[str, Tensor]]:
+    """float [2] loss sums (weighted masked-LM cross-entropy, next-sentence cross-entropy) and metric sums."""
+    weights = batch["masked_lm_weights"].flatten()
+    mlm_ce = F.cross_entropy(mlm_logits.float().flatten(0, 1), batch["masked_lm_ids"].flatten(), reduction="none")
+    nsp_ce = F.cross_entropy(nsp_logits.float(), batch["next_sentence_labels"], reduction="none")
+    mlm_sum, nsp_sum = (weights * mlm_ce).sum(), nsp_ce.sum()
+    mlm_hits = (mlm_logits.detach().argmax(-1).flatten() == batch["masked_lm_ids"].flatten()).float()
+    nsp_hits = (nsp_logits.detach().argmax(-1) == batch["next_sentence_labels"]).float()
+    metrics = {"masked_lm_loss": mlm_sum.detach(), "masked_lm_accuracy": (weights * mlm_hits).sum(),
+               "next_sentence_loss": nsp_sum.detach(), "next_sentence_accuracy": nsp_hits.sum()}
+    return torch.stack([mlm_sum, nsp_sum]), metrics
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, shards: cpd.Shards, batch_size: int, max_steps: int, device: torch.device,
+             precision: str) -> dict[str, float]:
+    """Google's eval metrics over the first max_steps batches, in order: masked_lm_accuracy and
+    masked_lm_loss (weighted by the predictions), next_sentence_accuracy and next_sentence_loss."""
+    model.eval()
+    records = np.concatenate(shards.arrays) if len(shards.arrays) > 1 else shards.arrays[0]
+    task, totals, divisors = PretrainingTask(), {}, torch.zeros(2)
+    for start in range(0, min(len(records), batch_size * max_steps), batch_size):
+        batch = training.to_device(records_to_batch(np.asarray(records[start:start + batch_size])), device)
+        with training.autocast(device, precision):
+            _, metrics = task.loss_sums(model, batch)
+        divisors += task.divisors(batch).cpu()
+        for key, value in metrics.items():
+            totals[key] = totals.get(key, 0.0) + float(value)
+    results = {key: totals[key] / max(float(divisors[index]), 1e-9)
+               for key, index in task.metric_divisors().items()}
+    results["loss"] = results["masked_lm_loss"] + results["next_sentence_loss"]
+    return results
+
+
+def write_eval_results(path: Path, results: dict[str, float], global_step: int) -> None:
+    """eval_results.txt as Google writes it: "key = value" lines, sorted."""
+    lines = {**{k: f"{v:.6f}" for k, v in results.items()}, "global_step": str(global_step)}
+    path.write_text("".join(f"{key} = {lines[key]}\n" for key in sorted(lines)), encoding="utf-8")
+
+
+# --- the run -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PretrainingFlags:
+    bert_config_file: str
+    input_file: str
+    output_dir: str
+    init_checkpoint: str | None = None
+    vocab_file: str | None = None
+    max_seq_length: int = 128
+    max_predictions_per_seq: int = 20
+    do_train: bool = False
+    do_eval: bool = False
+    eval_input_file: str | None = None
+    train_batch_size: int = 32
+    eval_batch_size: int = 8
+    learning_rate: float = 5e-5
+    num_train_steps: int = 100000
+    num_warmup_steps: int = 10000
+    save_checkpoints_steps: int = 1000
+    keep_checkpoints: int = 3
+    max_eval_steps: int = 100
+    gradient_accumulation_steps: int = 1
+    optimizer: str = "adamw"
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 12345
+    log_every: int = 10
+    export_hf: str | None = None
+
+
+def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling.BertForPreTraining, str]:
+    config = modeling.BertConfig.from_json_file(flags.bert_config_file)
+    if config.max_position_embeddings < flags.max_seq_length:
+        raise InputError(f"{flags.bert_config_file}: max_position_embeddings {config.max_position_embeddings} "
+                         f"< --max_seq_length {flags.max_seq_length}")
+    model = modeling.BertForPreTraining(config)
+    note = "initialized at random"
+    if flags.init_checkpoint:
+        note = modeling.load_pretrained(model, flags.init_checkpoint).summary()
+    return model.to(device), note
+
+
+def run(flags: PretrainingFlags, progress: bool = True) -> dict[str, float]:
+    """Trains and/or evaluates as the flags say; returns the last metrics (training, then eval)."""
+    if not (flags.do_train or flags.do_eval or flags.export_hf):
+        raise InputError("nothing to do: pass --do_train, --do_eval or --export_hf")
+    distributed = training.Distributed.from_environment(flags.device)
+    try:
+        return _run(flags, distributed, progress)
+    finally:
+        distributed.close()
+
+
+def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: bool) -> dict[str, float]:
+    device = training.resolve_device(flags.device, distributed.local_rank)
+    precision = training.resolve_precision(flags.precision, device)
+    torch.manual_seed(flags.seed)
+    model, note = build_model(flags, device)
+    spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
+                    file_sha256(flags.vocab_file) if flags.vocab_file else None)
+    output_dir = Path(flags.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main:
+        (output_dir / "bert_config.json").write_text(model.config.to_json_string(), encoding="utf-8")
+    results: dict[str, float] = {}
+    config = training.TrainConfig(
+        output_dir=flags.output_dir, train_batch_size=flags.train_batch_size, learning_rate=flags.learning_rate,
+        num_train_steps=flags.num_train_steps, num_warmup_steps=flags.num_warmup_steps,
+        gradient_accumulation_steps=flags.gradient_accumulation_steps, optimizer=flags.optimizer,
+        save_checkpoints_steps=flags.save_checkpoints_steps, keep_checkpoints=flags.keep_checkpoints,
+        log_every=flags.log_every, seed=flags.seed)
+    optimizer = optimization.create_optimizer(model, flags.optimizer, flags.learning_rate)
+    scheduler = optimization.linear_warmup_decay(optimizer, flags.num_warmup_steps, flags.num_train_steps)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    state = training.TrainState(model, optimizer, scheduler, scaler)
+    existing = training.checkpoints(output_dir)
+    if existing:
+        state.load_state_dict(training.load_checkpoint(existing[-1]))
+        note = f"resumed from {existing[-1]} (step {state.step})"
+    if distributed.is_main:
+        click.echo(f"model: {note}; device {device}, precision {precision}, {distributed.world_size} process(es)",
+                   err=True)
+    if flags.do_train:
+        shard_sets = [cpd.load_shards(d) for d in resolve_data_dirs(flags.input_file)]
+        for shards in shard_sets:
+            check_manifest(shards, spec)
+        micro = config.micro_batch_size(distributed.world_size)
+        data = PretrainingData(shard_sets, flags.seed)
+        if distributed.world_size > 1:
+            state.model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        start = time.perf_counter()
+        start_step = state.step
+        results = training.train(
+            PretrainingTask(), state, config,
+            functools.partial(data.step_batches, train_batch_size=flags.train_batch_size, micro=micro,
+                              distributed=distributed),
+            device, precision, distributed,
+            tokens_in=lambda batch: int(batch["attention_mask"].sum()),
+            extra_checkpoint={"bert_config": model.config.to_dict()}, progress=progress)
+        state.model = model
+        if distributed.is_main:
+            steps = state.step - start_step
+            seconds = time.perf_counter() - start
+            click.echo(f"Trained {steps} steps ({start_step} -> {state.step}) of {flags.train_batch_size} sequences "
+                       f"in {seconds:.1f} s ({steps * flags.train_batch_size / max(seconds, 1e-9):.1f} sequences/s); "
+                       f"last loss {results.get('loss', float('nan')):.4f}, masked LM accuracy "
+                       f"{results.get('masked_lm_accuracy', float('nan')):.4f}. Checkpoints and metrics.jsonl in "
+                       f"{output_dir}/", err=True)
+    if flags.do_eval and distributed.is_main:
+        eval_shards = [cpd.load_shards(d) for d in resolve_data_dirs(flags.eval_input_file or flags.input_file)]
+        check_manifest(eval_shards[0], spec)
+        eval_results = evaluate(model, eval_shards[0], flags.eval_batch_size, flags.max_eval_steps, device,
+                                precision)
+        write_eval_results(output_dir / "eval_results.txt", eval_results, state.step)
+        click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
+                   f"eval results in {output_dir / 'eval_results.txt'}", err=True)
+        results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
+    if flags.export_hf and distributed.is_main:
+        if not flags.vocab_file:
+            raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
+        path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
+        click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
+    return results
+
+
+@click.command()
+@click.option("--bert_config_file", required=True, help="The model's bert_config.json (or a Hugging Face config.json).")
+@click.option("--input_file", required=True,
+              help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.")
+@click.option("--output_dir", required=True, help="Checkpoints, metrics.jsonl, eval_results.txt.")
+@click.option("--init_checkpoint", default=None, help="Start from these weights: our checkpoint or a Hugging Face "
+              "BERT directory (ignored when --output_dir has a checkpoint to resume).")
+@click.option("--vocab_file", default=None, help="Checked against the data's vocab; needed by --export_hf.")
+@click.option("--max_seq_length", default=128, show_default=True, help="Must equal the data's.")
+@click.option("--max_predictions_per_seq", default=20, show_default=True, help="Must equal the data's.")
+@bool_option("--do_train", False, "Train.")
+@bool_option("--do_eval", False, "Evaluate on --eval_input_file (or --input_file); writes eval_results.txt.")
+@click.option("--eval_input_file", default=None, help="Data directories for --do_eval.")
+@click.option("--train_batch_size", default=32, show_default=True,
+              help="Sequences per optimizer step, over all processes and accumulation steps.")
+@click.option("--eval_batch_size", default=8, show_default=True)
+@click.option("--learning_rate", default=5e-5, show_default=True)
+@click.option("--num_train_steps", default=100000, show_default=True)
+@click.option("--num_warmup_steps", default=10000, show_default=True)
+@click.option("--save_checkpoints_steps", default=1000, show_default=True)
+@click.option("--keep_checkpoints", default=3, show_default=True, help="How many of the newest checkpoints to keep.")
+@click.option("--max_eval_steps", default=100, show_default=True)
+@click.option("--gradient_accumulation_steps", default=1, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adamw", "lamb"]), default="adamw", show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
+              help="auto: bf16 on a CUDA device that supports it, else fp32.")
+@click.option("--seed", default=12345, show_default=True)
+@click.option("--log_every", default=10, show_default=True, help="Steps between metrics.jsonl lines.")
+@click.option("--export_hf", default=None, help="Also write a Hugging Face BERT directory here at the end.")
+def main(**flags) -> None:
+    """Pretrain BERT (masked LM + next sentence prediction) from create_pretraining_data.py shards."""
+    try:
+        run(PretrainingFlags(**flags))
+    except (InputError, training.TrainingError, ValueError, OSError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import ROOT
+
+import create_pretraining_data as cpd
+import run_pretraining
+import training
+
+SAMPLE = ROOT / "data" / "sample_text_ko.txt"
+SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
+TINY = {"vocab_size": 4000, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 64, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 64, "type_vocab_size": 2,
+        "initializer_range": 0.02}
+CPU_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "shards"
+    cpd.create_pretraining_data(cpd.RunSettings(
+        input_file=str(SAMPLE), output_dir=str(out), vocab_file=str(SAMPLE_VOCAB), max_seq_length=64,
+        max_predictions_per_seq=10, dupe_factor=2, instances_per_shard=300), progress=False)
+    return out
+
+
+def write_config(tmp_path, **overrides):
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps({**TINY, **overrides}))
+    return path
+
+
+def args(config, data_dir, output_dir, *extra):
+    return ["--bert_config_file", str(config), "--input_file", str(data_dir), "--output_dir", str(output_dir),
+            "--max_seq_length", "64", "--max_predictions_per_seq", "10", "--train_batch_size", "8",
+            "--learning_rate", "1e-3", "--num_warmup_steps", "2", "--device", "cpu", *map(str, extra)]
+
+
+def run_cli(*arguments):
+    return CliRunner().invoke(run_pretraining.main, list(arguments))
+
+
+def metrics(output_dir):
+    return [json.loads(line) for line in (output_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def final_parameters(output_dir):
+    newest = training.checkpoints(output_dir)[-1]
+    return training.load_checkpoint(newest)["model"]
+
+
+# --- data ----------------------------------------------------------------------------------------------
+
+
+def test_batches_follow_the_records(data_dir):
+    shards = cpd.load_shards(data_dir)
+    records = shards.records()[:4]
+    batch = run_pretraining.records_to_batch(records)
+    for row, record in enumerate(records):
+        n, a, k = int(record["input_length"]), int(record["segment_a_length"]), int(record["num_predictions"])
+        assert batch["attention_mask"][row].tolist() == [1] * n + [0] * (64 - n)
+        assert batch["token_type_ids"][row].tolist() == [0] * a + [1] * (n - a) + [0] * (64 - n)
+        assert batch["masked_lm_weights"][row].tolist() == [1.0] * k + [0.0] * (10 - k)
+        assert batch["input_ids"][row].tolist() == record["input_ids"].tolist()
+    assert batch["input_ids"].dtype == torch.long
+
+
+def test_processes_split_each_step_and_the_stream_is_reproducible(data_dir):
+    data = run_pretraining.PretrainingData([cpd.load_shards(data_dir)], seed=3)
+    single = data.step_batches(5, 8, 8, training.Distributed())[0]["input_ids"]
+    parts = [data.step_batches(5, 8, 2, training.Distributed(rank, 2))
+             for rank in range(2)]  # 2 processes x 2 accumulation steps x 2 sequences
+    rebuilt = torch.cat([parts[rank][m]["input_ids"] for m in range(2) for rank in range(2)])
+    assert torch.equal(rebuilt, single)
+    again = run_pretraining.PretrainingData([cpd.load_shards(data_dir)], seed=3)
+    assert torch.equal(again.step_batches(5, 8, 8, training.Distributed())[0]["input_ids"], single)
+    # Each epoch is a permutation of every instance; the next epoch is another one.
+    every = sorted(r.tobytes() for r in cpd.load_shards(data_dir).records())
+    first, second = data.stream(0, data.size), data.stream(data.size, data.size)
+    assert sorted(r.tobytes() for r in first) == every == sorted(r.tobytes() for r in second)
+    assert first.tobytes() != second.tobytes()
+
+
+# --- the run -------------------------------------------------------------------------------------------
+
+
+def test_train_eval_checkpoints_and_metrics(tmp_path, data_dir):
+    out = tmp_path / "run"
+    result = run_cli(*args(write_config(tmp_path), data_dir, out, "--do_train", "--do_eval", "--num_train_steps",
+                           "12", "--save_checkpoints_steps", "4", "--keep_checkpoints", "2", "--log_every", "3",
+                           "--max_eval_steps", "5"))
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in training.checkpoints(out)] == ["ckpt-00000008.pt", "ckpt-00000012.pt"]
+    logged = metrics(out)
+    assert [m["step"] for m in logged] == [3, 6, 9, 12]
+    assert {"loss", "lr", "masked_lm_accuracy", "next_sentence_accuracy", "tokens_per_s"} <= logged[0].keys()
+    lines = (out / "eval_results.txt").read_text().splitlines()
+    keys = [line.split(" = ")[0] for line in lines]
+    assert keys == sorted(["global_step", "loss", "masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy",
+                           "next_sentence_loss"])
+    assert "global_step = 12" in lines
+    assert json.loads((out / "bert_config.json").read_text())["hidden_size"] == 32
+
+
+def test_learning_lowers_the_loss(tmp_path, data_dir):
+    out = tmp_path / "run"
+    result = run_cli(*args(write_config(tmp_path), data_dir, out, "--do_train", "--num_train_steps", "60",
+                           "--log_every", "10", "--learning_rate", "3e-3"))
+    assert result.exit_code == 0, result.output
+    logged = metrics(out)
+    assert logged[-1]["masked_lm_loss"] < logged[0]["masked_lm_loss"] - 1.0
+
+
+def test_manifest_mismatch_is_one_clear_error(tmp_path, data_dir):
+    config = write_config(tmp_path)
+    result = run_cli(*args(config, data_dir, tmp_path / "a", "--do_train", "--num_train_steps", "2")[:-2],
+                     "--device", "cpu", "--max_seq_length", "32")
+    assert result.exit_code == 1
+    assert "manifest.json: does not match this run: max_seq_length is 64 in the data, 32 in the flags" in result.output
+    other_vocab = ROOT / "vocab" / "kowiki-32k.txt"
+    result = run_cli(*args(config, data_dir, tmp_path / "b", "--do_train", "--vocab_file", other_vocab))
+    assert result.exit_code == 1 and "another vocab than --vocab_file" in result.output
+    small = write_config(tmp_path, vocab_size=100)
+    result = run_cli(*args(small, data_dir, tmp_path / "c", "--do_train"))
+    assert result.exit_code == 1 and "the model's vocab_size is 100" in result.output
+    assert not training.checkpoints(tmp_path / "a")
+
+
+def test_non_finite_loss_stops_naming_the_step(tmp_path, data_dir):
+    out = tmp_path / "run"
+    result = run_cli(*args(write_config(tmp_path), data_dir, out, "--do_train", "--num_train_steps", "30",
+                           "--num_warmup_steps", "0", "--learning_rate", "1e30", "--log_every", "1"))
+    assert result.exit_code == 1
+    assert "the loss is nan at step" in result.output or "the loss is inf at step" in result.output
+    assert not training.checkpoints(out)
+
+
+def test_batch_size_must_divide(tmp_path, data_dir):
+    result = run_cli(*args(write_config(tmp_path), data_dir, tmp_path / "r", "--do_train",
+                           "--gradient_accumulation_steps", "3"))
+    assert result.exit_code == 1 and "not divisible" in result.output
+
+
+def test_gradient_accumulation_gives_the_same_step(tmp_path, data_dir):
+    config = write_config(tmp_path, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    for name, accumulation in (("plain", "1"), ("accumulated", "4")):
+        result = run_cli(*args(config, data_dir, tmp_path / name, "--do_train", "--num_train_steps", "5",
+                               "--gradient_accumulation_steps", accumulation))
+        assert result.exit_code == 0, result.output
+    plain, accumulated = final_parameters(tmp_path / "plain"), final_parameters(tmp_path / "accumulated")
+    assert max((plain[k] - accumulated[k]).abs().max().item() for k in plain) < 1e-6
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_equal_one_with_the_combined_batch(tmp_path, data_dir):
+    config = write_config(tmp_path, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    common = args(config, data_dir, "OUT", "--do_train", "--num_train_steps", "6", "--log_every", "1")
+    single = [sys.executable, str(ROOT / "run_pretraining.py"), *common]
+    single[single.index("OUT")] = str(tmp_path / "one")
+    subprocess.run(single, check=True, env=CPU_ENV, capture_output=True)
+    launched = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                str(29500 + os.getpid() % 1000), str(ROOT / "run_pretraining.py"), *common]
+    launched[launched.index("OUT")] = str(tmp_path / "two")
+    done = subprocess.run(launched, env=CPU_ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    one, two = final_parameters(tmp_path / "one"), final_parameters(tmp_path / "two")
+    assert one.keys() == two.keys()
+    assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-6
+    assert [m["loss"] for m in metrics(tmp_path / "one")] == pytest.approx(
+        [m["loss"] for m in metrics(tmp_path / "two")], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_matches_an_uninterrupted_one_bit_for_bit(tmp_path, data_dir):
+    config = write_config(tmp_path)
+    command = [sys.executable, str(ROOT / "run_pretraining.py"),
+               *args(config, data_dir, "OUT", "--do_train", "--num_train_steps", "40", "--log_every", "1",
+                     "--save_checkpoints_steps", "5")]
+
+    def with_output(name):
+        return [str(tmp_path / name) if part == "OUT" else part for part in command]
+
+    subprocess.run(with_output("straight"), check=True, env=CPU_ENV, capture_output=True)
+    process = subprocess.Popen(with_output("killed"), env=CPU_ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "killed" / "ckpt-00000010.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = training.checkpoints(tmp_path / "killed")[-1]
+    assert killed_at.name != "ckpt-00000040.pt"
+    subprocess.run(with_output("killed"), check=True, env=CPU_ENV, capture_output=True)
+    straight, resumed = metrics(tmp_path / "straight"), metrics(tmp_path / "killed")
+    assert [m["step"] for m in resumed] == list(range(1, 41))
+    assert [m["loss"] for m in resumed] == [m["loss"] for m in straight]
+    one, two = final_parameters(tmp_path / "straight"), final_parameters(tmp_path / "killed")
+    assert all(torch.equal(one[k], two[k]) for k in one)
+
+
+def test_export_hf_loads_in_transformers(tmp_path, data_dir):
+    transformers = pytest.importorskip("transformers")
+    out = tmp_path / "run"
+    result = run_cli(*args(write_config(tmp_path), data_dir, out, "--do_train", "--num_train_steps", "3",
+                           "--vocab_file", SAMPLE_VOCAB, "--export_hf", tmp_path / "hf"))
+    assert result.exit_code == 0, result.output
+    hf = transformers.BertForPreTraining.from_pretrained(tmp_path / "hf").eval()
+    ours = run_pretraining.modeling.BertForPreTraining(run_pretraining.modeling.BertConfig(**TINY)).eval()
+    ours.load_state_dict(final_parameters(out))
+    ids = torch.from_numpy(np.asarray(cpd.load_shards(data_dir).arrays[0][:2]["input_ids"]).astype(np.int64))
+    with torch.no_grad():
+        expected = hf(input_ids=ids).prediction_logits
+        got = ours(ids).mlm_logits
+    assert torch.allclose(expected, got, atol=1e-5)
+    assert (tmp_path / "hf" / "vocab.txt").read_text() == SAMPLE_VOCAB.read_text()
+
+
+def test_nothing_to_do_is_an_error(tmp_path, data_dir):
+    result = run_cli(*args(write_config(tmp_path), data_dir, tmp_path / "r"))
+    assert result.exit_code == 1 and "nothing to do" in result.output
+
+
+def test_resolve_precision_defaults():
+    assert training.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    with pytest.raises(training.TrainingError, match="fp16 needs a CUDA device"):
+        training.resolve_precision("fp16", torch.device("cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(training.TrainingError, match="no CUDA device"):
+            training.resolve_device("cuda")

@@ -1,0 +1,432 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""The training loop run_pretraining.py and run_squad.py share: devices, precision, torchrun/DDP,
+gradient accumulation, exact checkpoints, logging.
+
+A task says two things (see `Task`): how to turn a batch into loss *sums* (for pretraining: the weighted
+masked-LM cross-entropy summed over the predictions, and the next-sentence cross-entropy summed over the
+sequences), and what each sum is divided by (the number of predictions, the number of sequences), read
+from the data alone. The loop adds the divisors over the micro-batches of a step and over all processes
+before the first backward, so one step gives the same gradient whatever the number of processes and of
+accumulation steps: the gradient of Google's loss over the whole batch.
+
+The data position is the step: the batches of step s are a pure function of (seed, s), and so is the
+dropout seed, so a checkpoint that stores the step, the model, the optimizer and the schedule resumes
+exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from script_utils import atomic_output
+
+CHECKPOINT_PATTERN = re.compile(r"ckpt-(\d{8})\.pt")
+Batch = dict[str, Tensor]
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on: a non-finite loss, a bad flag combination."""
+
+
+# --- devices, precision, processes ---------------------------------------------------------------------
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """"auto" is CUDA when present, else CPU; "cuda" without a GPU is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingError("--device cuda: no CUDA device is available")
+        return torch.device("cuda", local_rank)
+    if name != "cpu":
+        raise TrainingError(f"--device must be auto, cpu or cuda, not {name!r}")
+    return torch.device("cpu")
+
+
+def resolve_precision(name: str | None, device: torch.device) -> str:
+    """The default is bf16 on a CUDA device that supports it and fp32 elsewhere: bf16 autocast on this
+    kind of CPU is about 170 times slower than fp32."""
+    if name in (None, "auto"):
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if name not in ("fp32", "bf16", "fp16"):
+        raise TrainingError(f"--precision must be fp32, bf16 or fp16, not {name!r}")
+    if name == "fp16" and device.type != "cuda":
+        raise TrainingError("--precision fp16 needs a CUDA device")
+    return name
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place among the processes torchrun started (rank 0 of 1 without torchrun)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_environment(cls, device_name: str) -> Distributed:
+        """Joins the process group when torchrun set WORLD_SIZE > 1: NCCL on CUDA, gloo on CPU."""
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size == 1:
+            return cls()
+        rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+        use_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+        if use_cuda:
+            torch.cuda.set_device(local_rank)
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+        return cls(rank, world_size, local_rank)
+
+    def all_reduce_sum(self, tensor: Tensor) -> Tensor:
+        if self.world_size > 1:
+            dist.all_reduce(tensor)
+        return tensor
+
+    def close(self) -> None:
+        """Leaves the process group; gloo may abort at exit unless everyone passes a barrier first."""
+        if self.world_size > 1 and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+# --- the task, the configuration, the state ----------------------------------------------------------
+
+
+class Task(Protocol):
+    """What the loop needs of a task."""
+
+    def divisors(self, batch: Batch) -> Tensor:
+        """float [K]: what each loss sum of this batch is divided by, from the data alone (no model)."""
+
+    def loss_sums(self, model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """float [K] loss sums, and detached metric sums to log (each divided by a divisor when logged)."""
+
+    def metric_divisors(self) -> dict[str, int]:
+        """For each metric sum, the index of the divisor it is averaged over."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    output_dir: str
+    train_batch_size: int  # sequences per optimizer step, over all processes and accumulation steps
+    learning_rate: float
+    num_train_steps: int
+    num_warmup_steps: int = 0
+    gradient_accumulation_steps: int = 1
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    save_checkpoints_steps: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    seed: int = 12345
+
+    def micro_batch_size(self, world_size: int) -> int:
+        per_step = world_size * self.gradient_accumulation_steps
+        if self.train_batch_size % per_step:
+            raise TrainingError(
+                f"--train_batch_size {self.train_batch_size} is not divisible by the number of processes "
+                f"({world_size}) times --gradient_accumulation_steps ({self.gradient_accumulation_steps})")
+        return self.train_batch_size // per_step
+
+
+@dataclass
+class TrainState:
+    """Everything a checkpoint holds. The random state is not in it: each step reseeds (see step_seed)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler | None
+    step: int = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "step": self.step,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        unwrap(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None and state["scaler"] is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = state["step"]
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside DistributedDataParallel or torch.compile."""
+    while hasattr(model, "module") or hasattr(model, "_orig_mod"):
+        model = getattr(model, "module", None) or model._orig_mod
+    return model
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------
+
+
+def checkpoints(output_dir: str | os.PathLike) -> list[Path]:
+    """The checkpoints in output_dir, oldest first."""
+    directory = Path(output_dir)
+    found = [p for p in directory.glob("ckpt-*.pt") if CHECKPOINT_PATTERN.fullmatch(p.name)] \
+        if directory.is_dir() else []
+    return sorted(found)
+
+
+def save_checkpoint(state: TrainState, output_dir: str, keep: int, extra: dict[str, Any]) -> Path:
+    """Writes ckpt-<step>.pt atomically, then removes all but the newest `keep`."""
+    path = Path(output_dir) / f"ckpt-{state.step:08d}.pt"
+    with atomic_output(path, binary=True) as writer:
+        torch.save({**state.state_dict(), **extra}, writer)
+    for old in checkpoints(output_dir)[:-keep]:
+        old.unlink()
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    # weights_only: a checkpoint is data, never code to unpickle.
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# --- batches -------------------------------------------------------------------------------------------
+
+
+def prefetch(make: Callable[[int], Any], first: int, depth: int = 2) -> Iterator[Any]:
+    """Yields make(first), make(first + 1), ... computed `depth` ahead in a background thread."""
+    results: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        index = first
+        while not stop.is_set():
+            try:
+                item = (make(index), None)
+            except Exception as error:  # handed to the consumer, raised there
+                item = (None, error)
+            while not stop.is_set():
+                try:
+                    results.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            index += 1
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = results.get()
+            if error is not None:
+                raise error
+            yield item
+    finally:
+        stop.set()
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+# --- logging -------------------------------------------------------------------------------------------
+
+
+class MetricsLog:
+    """metrics.jsonl in output_dir (and TensorBoard events when tensorboard is installed); rank 0 only."""
+
+    def __init__(self, output_dir: str, resume_step: int, enabled: bool):
+        self.path = Path(output_dir) / "metrics.jsonl"
+        self.enabled = enabled
+        self.tensorboard = None
+        if not enabled:
+            return
+        if self.path.exists():
+            # A resumed run repeats the steps after its checkpoint: drop what they logged before.
+            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
+            with atomic_output(self.path) as writer:
+                writer.writelines(line + "\n" for line in kept)
+        with contextlib.suppress(ImportError):
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(Path(output_dir) / "tensorboard"))
+
+    def write(self, record: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", encoding="utf-8") as writer:
+            writer.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            for key, value in record.items():
+                if key != "step":
+                    self.tensorboard.add_scalar(key, value, record["step"])
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+# --- the loop ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepResult:
+    loss: float
+    metrics: dict[str, float]
+
+
+def train(
+    task: Task,
+    state: TrainState,
+    config: TrainConfig,
+    make_batches: Callable[[int], list[Batch]],
+    device: torch.device,
+    precision: str,
+    distributed: Distributed,
+    tokens_in: Callable[[Batch], int],
+    extra_checkpoint: dict[str, Any],
+    progress: bool = True,
+) -> dict[str, float]:
+    """Runs optimizer steps from state.step to config.num_train_steps; returns the last logged metrics.
+
+    make_batches(step) gives this process's micro-batches of one step (CPU tensors); they are made in a
+    background thread while the previous step runs. Checkpoints every save_checkpoints_steps and at the
+    end (rank 0 writes). A non-finite loss stops the run with the step where it first appeared.
+    """
+    from tqdm import tqdm
+
+    log = MetricsLog(config.output_dir, state.step, distributed.is_main)
+    bar = tqdm(total=config.num_train_steps, initial=state.step, desc="training", unit=" steps",
+               disable=not (progress and distributed.is_main))
+    pending_losses: list[tuple[int, Tensor]] = []
+    sums: dict[str, Tensor] = {}
+    divisor_sums = None
+    tokens, window_start, last = 0, time.perf_counter(), {}
+    batches = prefetch(make_batches, state.step)
+    try:
+        while state.step < config.num_train_steps:
+            micro_batches = next(batches)
+            loss, metrics, divisors = _one_step(task, state, config, micro_batches, device, precision, distributed)
+            state.step += 1
+            pending_losses.append((state.step, loss))
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0) + value
+            divisor_sums = divisors if divisor_sums is None else divisor_sums + divisors
+            tokens += sum(tokens_in(b) for b in micro_batches) * distributed.world_size
+            at_end = state.step == config.num_train_steps
+            if state.step % config.log_every == 0 or at_end:
+                _check_finite(pending_losses)
+                elapsed = time.perf_counter() - window_start
+                last = {
+                    "step": state.step,
+                    "loss": pending_losses[-1][1].item(),
+                    "lr": state.scheduler.get_last_lr()[0],
+                    **{key: (value / divisor_sums[task.metric_divisors()[key]].clamp(min=1e-9)).item()
+                       for key, value in sums.items()},
+                    "tokens_per_s": tokens / max(elapsed, 1e-9),
+                }
+                log.write(last)
+                bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}",
+                                tok_s=f"{last['tokens_per_s']:.0f}")
+                pending_losses, sums, divisor_sums, tokens = [], {}, None, 0
+                window_start = time.perf_counter()
+            if state.step % config.save_checkpoints_steps == 0 or at_end:
+                _check_finite(pending_losses)
+                if distributed.is_main:
+                    save_checkpoint(state, config.output_dir, config.keep_checkpoints, extra_checkpoint)
+            bar.update(1)
+    finally:
+        bar.close()
+        log.close()
+        batches.close()
+    return last
+
+
+def step_seed(seed: int, rank: int, step: int) -> int:
+    """The seed of dropout in one step of one process: a pure function, so a resumed run (on any process)
+    draws exactly what an uninterrupted one would, with no generator state to save."""
+    return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
+
+
+def _check_finite(losses: list[tuple[int, Tensor]]) -> None:
+    if not losses:
+        return
+    values = torch.stack([loss for _, loss in losses]).float().cpu()
+    bad = (~torch.isfinite(values)).nonzero()
+    if len(bad):
+        step, loss = losses[int(bad[0])]
+        raise TrainingError(f"the loss is {loss.item()} at step {step}: stopping (lower --learning_rate, or use "
+                            f"--precision fp32 / bf16)")
+
+
+def _one_step(
+    task: Task,
+    state: TrainState,
+    config: TrainConfig,
+    micro_batches: list[Batch],
+    device: torch.device,
+    precision: str,
+    distributed: Distributed,
+) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+    """One optimizer step over this process's micro-batches; returns the loss (a detached tensor, not
+    synced), the metric sums, and the divisors of the whole step."""
+    model = state.model
+    model.train()
+    torch.manual_seed(step_seed(config.seed, distributed.rank, state.step))
+    # The divisors of the whole step, over every micro-batch of every process, before any backward.
+    divisors = distributed.all_reduce_sum(torch.stack([task.divisors(b) for b in micro_batches]).sum(0).to(device))
+    scale = distributed.world_size  # DistributedDataParallel averages gradients over processes
+    total = torch.zeros((), device=device)
+    metric_sums: dict[str, Tensor] = {}
+    for index, batch in enumerate(micro_batches):
+        batch = to_device(batch, device)
+        last = index == len(micro_batches) - 1
+        sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
+        with sync:
+            with autocast(device, precision):
+                loss_sums, metrics = task.loss_sums(model, batch)
+            loss = (loss_sums.float() / (divisors + 1e-5)).sum() * scale
+            (state.scaler.scale(loss) if state.scaler is not None else loss).backward()
+        total += loss.detach() / scale
+        for key, value in metrics.items():
+            metric_sums[key] = metric_sums.get(key, 0) + value
+    if state.scaler is not None:
+        state.scaler.unscale_(state.optimizer)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    if state.scaler is not None:
+        state.scaler.step(state.optimizer)  # skips the step when a gradient is inf or NaN
+        state.scaler.update()
+    else:
+        state.optimizer.step()
+    state.scheduler.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    # The loss of this process's share; over all processes it sums to the loss of the whole batch.
+    total = distributed.all_reduce_sum(total)
+    return total, {k: distributed.all_reduce_sum(v) for k, v in metric_sums.items()}, divisors
