@@ -8,15 +8,25 @@ DATA_DIR ?= $(OUT)/data
 MAX_SEQ_LENGTH ?= 128
 DUPE_FACTOR    ?= 10
 NUM_WORKERS    ?= 2
+CONFIG   ?= configs/bert_tiny.json
+PRETRAIN_DIR ?= $(OUT)/pretrain
+STEPS    ?= 300
+WARMUP   ?= 30
+BATCH    ?= 32
+LEARNING_RATE ?= 1e-3
+DEVICE   ?= auto
+NPROC    ?= 1
 WIKI     ?= ../shared/data/kowiki
-EXTRAS   ?= dev,parity
+EXTRAS   ?= dev,parity,plot
 
 VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# NPROC > 1 runs the training scripts under torchrun, one process per GPU (or per CPU share).
+LAUNCH := $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --nproc_per_node=$(NPROC))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint bench data prepare vocab
+.PHONY: help install test lint bench data pretrain plot prepare vocab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +52,16 @@ data: $(DATA_DIR)/manifest.json  ## CORPUS -> masked-LM shards in DATA_DIR (redo
 $(DATA_DIR)/manifest.json: $(STAMP) $(CORPUS) $(VOCAB) create_pretraining_data.py tokenization.py
 	$(PY) create_pretraining_data.py --input_file $(CORPUS) --output_dir $(DATA_DIR) --vocab_file $(VOCAB) \
 	  --max_seq_length $(MAX_SEQ_LENGTH) --dupe_factor $(DUPE_FACTOR) --num_workers $(NUM_WORKERS) --overwrite
+
+pretrain: $(DATA_DIR)/manifest.json  ## shards -> BERT checkpoints in PRETRAIN_DIR (resumes; a finished run is left as is)
+	$(LAUNCH) run_pretraining.py --bert_config_file $(CONFIG) --input_file $(DATA_DIR) --output_dir $(PRETRAIN_DIR) \
+	  --vocab_file $(VOCAB) --max_seq_length $(MAX_SEQ_LENGTH) --do_train --do_eval --num_train_steps $(STEPS) \
+	  --num_warmup_steps $(WARMUP) --train_batch_size $(BATCH) --learning_rate $(LEARNING_RATE) \
+	  --save_checkpoints_steps 100 --log_every 10 --device $(DEVICE)
+	@echo "pretraining: $(PRETRAIN_DIR)/ (ckpt-*.pt, metrics.jsonl, eval_results.txt)"
+
+plot: $(STAMP)  ## loss and accuracy curves of PRETRAIN_DIR -> PRETRAIN_DIR/curves.png
+	$(PY) plot.py --output_dir $(PRETRAIN_DIR) --out_file $(PRETRAIN_DIR)/curves.png
 
 prepare: $(STAMP)  ## WIKI (WikiExtractor output) -> one sentence a line in $(OUT)/kowiki
 	$(PY) prepare_corpus.py --input_file '$(WIKI)/wiki_*' --output_dir $(OUT)/kowiki --num_workers $(NUM_WORKERS)

@@ -237,3 +237,17 @@ def test_resolve_precision_defaults():
     if not torch.cuda.is_available():
         with pytest.raises(training.TrainingError, match="no CUDA device"):
             training.resolve_device("cuda")
+
+
+def test_plot_draws_the_curves(tmp_path, data_dir):
+    pytest.importorskip("matplotlib")
+    import plot
+
+    out = tmp_path / "run"
+    assert run_cli(*args(write_config(tmp_path), data_dir, out, "--do_train", "--num_train_steps", "4",
+                         "--log_every", "1")).exit_code == 0
+    result = CliRunner().invoke(plot.main, ["--output_dir", str(out), "--out_file", str(tmp_path / "c.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = CliRunner().invoke(plot.main, ["--output_dir", str(tmp_path / "nope")])
+    assert missing.exit_code == 1 and "metrics.jsonl: no such file" in missing.output
