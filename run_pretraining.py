@@ -79,13 +79,8 @@ def check_manifest(shards: cpd.Shards, spec: DataSpec) -> None:
 
 
 class PretrainingData:
-    """Memory-mapped shards of one or more data directories, read in a seeded random order.
-
-    The stream of instances is the concatenation of epochs, each a permutation drawn from (seed, epoch).
-    Step s takes positions [s * B, (s + 1) * B) of the stream (B = train_batch_size); inside a step,
-    micro-batch m of process r takes the r-th slice of the m-th W-th. Nothing depends on history, so a
-    resumed run reads exactly what an uninterrupted one would.
-    """
+    """Memory-mapped shards of one or more data directories, read in a seeded random order (see
+    training.ShuffledStream): a resumed run reads exactly what an uninterrupted one would."""
 
     def __init__(self, shard_sets: Sequence[cpd.Shards], seed: int):
         self.arrays = [array for shards in shard_sets for array in shards.arrays]
@@ -93,13 +88,7 @@ class PretrainingData:
         self.size = int(self.offsets[-1])
         if self.size == 0:
             raise InputError("the data has no instances")
-        self.seed = seed
-        self._permutations: dict[int, np.ndarray] = {}
-
-    def permutation(self, epoch: int) -> np.ndarray:
-        if epoch not in self._permutations:
-            self._permutations = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.size)}
-        return self._permutations[epoch]
+        self.order = training.ShuffledStream(self.size, seed)
 
     def records(self, indices: np.ndarray) -> np.ndarray:
         """The records at global instance indices, in that order."""
@@ -112,19 +101,13 @@ class PretrainingData:
 
     def stream(self, start: int, count: int) -> np.ndarray:
         """Records at stream positions [start, start + count)."""
-        positions = np.arange(start, start + count)
-        epochs = positions // self.size
-        indices = np.concatenate([self.permutation(int(e))[positions[epochs == e] % self.size]
-                                  for e in np.unique(epochs)])
-        return self.records(indices)
+        return self.records(self.order.indices(start, count))
 
     def step_batches(self, step: int, train_batch_size: int, micro: int, distributed: training.Distributed
                      ) -> list[training.Batch]:
         """This process's micro-batches of one optimizer step."""
-        first = step * train_batch_size
-        per_micro = micro * distributed.world_size
-        return [records_to_batch(self.stream(first + m * per_micro + distributed.rank * micro, micro))
-                for m in range(train_batch_size // per_micro)]
+        return [records_to_batch(self.records(indices))
+                for indices in self.order.step_indices(step, train_batch_size, micro, distributed)]
 
 
 def records_to_batch(records: np.ndarray) -> training.Batch:

@@ -220,6 +220,39 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 # --- batches -------------------------------------------------------------------------------------------
 
 
+class ShuffledStream:
+    """The order in which a data set of `size` items is read: epoch after epoch, each a permutation drawn
+    from (seed, epoch).
+
+    Step s takes stream positions [s * B, (s + 1) * B) (B = the batch of one optimizer step); inside it,
+    micro-batch m of process r is the r-th slice of the m-th part. Nothing depends on history.
+    """
+
+    def __init__(self, size: int, seed: int):
+        self.size = size
+        self.seed = seed
+        self._permutation: tuple[int, np.ndarray] | None = None
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        if self._permutation is None or self._permutation[0] != epoch:
+            self._permutation = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.size))
+        return self._permutation[1]
+
+    def indices(self, start: int, count: int) -> np.ndarray:
+        """The items at stream positions [start, start + count)."""
+        positions = np.arange(start, start + count)
+        epochs = positions // self.size
+        return np.concatenate([self.permutation(int(e))[positions[epochs == e] % self.size]
+                               for e in np.unique(epochs)])
+
+    def step_indices(self, step: int, batch_size: int, micro: int, distributed: Distributed) -> list[np.ndarray]:
+        """This process's micro-batches of one optimizer step, as item indices."""
+        per_micro = micro * distributed.world_size
+        first = step * batch_size + distributed.rank * micro
+        return [self.indices(first + m * per_micro, micro) for m in range(batch_size // per_micro)]
+
+
+
 def prefetch(make: Callable[[int], Any], first: int, depth: int = 2) -> Iterator[Any]:
     """Yields make(first), make(first + 1), ... computed `depth` ahead in a background thread."""
     results: queue.Queue = queue.Queue(maxsize=depth)
