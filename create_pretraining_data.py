@@ -329,7 +329,7 @@ def tokenize_documents(tokenizer: tokenization.FullTokenizer, documents: Iterabl
     typecode = "H" if len(tokenizer.vocab) <= 1 << 16 else "I"
     tokenized = []
     for lines in documents:
-        sentences = [array(typecode, tokenizer.convert_tokens_to_ids(tokenizer.tokenize(line))) for line in lines]
+        sentences = [array(typecode, tokenizer.encode(line)) for line in lines]
         document = [sentence for sentence in sentences if sentence]
         if document:
             tokenized.append(document)

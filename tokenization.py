@@ -27,8 +27,10 @@ import sys
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import click
+import numpy as np
 
 from script_utils import bool_option
 
@@ -407,8 +409,14 @@ class PreTokenizer:
         return output
 
 
-_Entry = tuple[tuple[str, ...], tuple[Token, ...], bool]
-"""A node's tokens, their spans (offsets into the node), and whether it leaves its word open."""
+class _Entry(NamedTuple):
+    """What a node becomes; offsets are into the node."""
+
+    tokens: tuple[str, ...]
+    ids: tuple[int, ...]
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    joinable: bool  # the node leaves its word open: a next node with no space before it continues it
 
 
 class FullTokenizer:
@@ -439,9 +447,19 @@ class FullTokenizer:
         joinable = False
         for node in self.pre_tokenizer.nodes(self.pre_tokenizer.normalize_text(text)[0]):
             entry = self._caches[joinable].get(node) or self._split_node(node, joinable)
-            tokens += entry[0]
-            joinable = entry[2]
+            tokens += entry.tokens
+            joinable = entry.joinable
         return tokens
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of tokenize(text), without a lookup per token."""
+        ids: list[int] = []
+        joinable = False
+        for node in self.pre_tokenizer.nodes(self.pre_tokenizer.normalize_text(text)[0]):
+            entry = self._caches[joinable].get(node) or self._split_node(node, joinable)
+            ids += entry.ids
+            joinable = entry.joinable
+        return ids
 
     def tokenize_with_offsets(self, text: str) -> list[Token]:
         """Word pieces of `text` as (token, start, end) with character offsets into `text` itself.
@@ -449,18 +467,39 @@ class FullTokenizer:
         For every token but [UNK], `text[start:end]`, normalized as the tokenizer normalizes, is the
         token without "##"; spans never overlap and increase.
         """
+        tokens, _, starts, ends = self._with_offsets(text)
+        return list(zip(tokens, starts.tolist(), ends.tolist(), strict=True))
+
+    def encode_with_offsets(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ids (int32 [N]) and character offsets into `text` (int64 [N] starts and ends) of its tokens."""
+        _, ids, starts, ends = self._with_offsets(text)
+        return np.array(ids, dtype=np.int32), starts, ends
+
+    def _with_offsets(self, text: str) -> tuple[list[str], list[int], np.ndarray, np.ndarray]:
         normalized, index = self.pre_tokenizer.normalize_text(text)
-        tokens: list[Token] = []
+        tokens: list[str] = []
+        ids: list[int] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        node_starts: list[int] = []
         joinable = False
-        start = 0
+        position = 0
         for node in self.pre_tokenizer.nodes(normalized):
-            _, spans, joinable = self._caches[joinable].get(node) or self._split_node(node, joinable)
-            tokens += [(token, start + s, start + e) for token, s, e in spans]
-            start += len(node)
-        if index is None:
-            return tokens
-        # Characters dropped by cleaning inside a token stay inside its span.
-        return [(token, index[s], index[e - 1] + 1) for token, s, e in tokens]
+            entry = self._caches[joinable].get(node) or self._split_node(node, joinable)
+            tokens += entry.tokens
+            ids += entry.ids
+            starts += entry.starts
+            ends += entry.ends
+            node_starts += [position] * len(entry.ids)
+            joinable = entry.joinable
+            position += len(node)
+        shift = np.array(node_starts, dtype=np.int64)
+        start_array, end_array = shift + np.array(starts, dtype=np.int64), shift + np.array(ends, dtype=np.int64)
+        if index is not None and len(start_array):
+            # Characters dropped by cleaning inside a token stay inside its span.
+            original = np.array(index, dtype=np.int64)
+            start_array, end_array = original[start_array], original[end_array - 1] + 1
+        return tokens, ids, start_array, end_array
 
     def convert_tokens_to_ids(self, tokens: list[str]) -> list[int]:
         return [self.vocab[token] for token in tokens]
@@ -478,7 +517,9 @@ class FullTokenizer:
         cache = self._caches[joinable]
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
-        entry = cache[node] = (tuple(t for t, _, _ in spans), tuple(spans), joins)
+        tokens = tuple(t for t, _, _ in spans)
+        entry = cache[node] = _Entry(tokens, tuple(self.vocab[t] for t in tokens), tuple(s for _, s, _ in spans),
+                                     tuple(e for _, _, e in spans), joins)
         return entry
 
     def _split_unit(self, unit: str, continuation: bool) -> list[Token]:

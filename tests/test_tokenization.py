@@ -35,6 +35,9 @@ def check_offsets(tokenizer: tokenization.FullTokenizer, text: str) -> list[toke
     """Asserts the offset invariant on `text` and returns the tokens."""
     tokens = tokenizer.tokenize_with_offsets(text)
     assert [t for t, _, _ in tokens] == tokenizer.tokenize(text)
+    ids, starts, ends = tokenizer.encode_with_offsets(text)
+    assert ids.tolist() == tokenizer.encode(text) == tokenizer.convert_tokens_to_ids([t for t, _, _ in tokens])
+    assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == [(s, e) for _, s, e in tokens]
     previous_end = 0
     for token, start, end in tokens:
         assert previous_end <= start < end <= len(text), (text, tokens)

@@ -1,0 +1,720 @@
+import collections
+import copy
+import functools
+import json
+import random
+import re
+import string
+import sys
+from collections import Counter
+
+import pytest
+from click.testing import CliRunner
+from conftest import SHARED_DATA
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import evaluate_squad
+from script_utils import InputError
+
+TOLERANCE = 1e-9
+
+# --- Reference renderings of the official scripts -----------------------------------------------------------------
+# Written out as the official code reads (names, argument order, arithmetic and control flow kept; only the file
+# reading, argparse and plotting left out), so that evaluate_squad is checked against the definitions themselves.
+
+# SQuAD evaluate-v1.1.py
+
+
+def v11_normalize_answer(s):
+    def remove_articles(text):
+        return re.sub(r'\b(a|an|the)\b', ' ', text)
+
+    def white_space_fix(text):
+        return ' '.join(text.split())
+
+    def remove_punc(text):
+        exclude = set(string.punctuation)
+        return ''.join(ch for ch in text if ch not in exclude)
+
+    def lower(text):
+        return text.lower()
+
+    return white_space_fix(remove_articles(remove_punc(lower(s))))
+
+
+def v11_f1_score(prediction, ground_truth):
+    prediction_tokens = v11_normalize_answer(prediction).split()
+    ground_truth_tokens = v11_normalize_answer(ground_truth).split()
+    common = Counter(prediction_tokens) & Counter(ground_truth_tokens)
+    num_same = sum(common.values())
+    if num_same == 0:
+        return 0
+    precision = 1.0 * num_same / len(prediction_tokens)
+    recall = 1.0 * num_same / len(ground_truth_tokens)
+    f1 = (2 * precision * recall) / (precision + recall)
+    return f1
+
+
+def v11_exact_match_score(prediction, ground_truth):
+    return (v11_normalize_answer(prediction) == v11_normalize_answer(ground_truth))
+
+
+def v11_metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
+    scores_for_ground_truths = []
+    for ground_truth in ground_truths:
+        score = metric_fn(prediction, ground_truth)
+        scores_for_ground_truths.append(score)
+    return max(scores_for_ground_truths)
+
+
+def v11_evaluate(dataset, predictions):
+    f1 = exact_match = total = 0
+    for article in dataset:
+        for paragraph in article['paragraphs']:
+            for qa in paragraph['qas']:
+                total += 1
+                if qa['id'] not in predictions:
+                    message = 'Unanswered question ' + qa['id'] + ' will receive score 0.'
+                    print(message, file=sys.stderr)
+                    continue
+                ground_truths = list(map(lambda x: x['text'], qa['answers']))
+                prediction = predictions[qa['id']]
+                exact_match += v11_metric_max_over_ground_truths(v11_exact_match_score, prediction, ground_truths)
+                f1 += v11_metric_max_over_ground_truths(v11_f1_score, prediction, ground_truths)
+
+    exact_match = 100.0 * exact_match / total
+    f1 = 100.0 * f1 / total
+
+    return {'exact_match': exact_match, 'f1': f1}
+
+
+# KorQuAD evaluate-v1.0.py
+
+
+def kq_normalize_answer(s):
+    def remove_(text):
+        ''' 불필요한 기호 제거 '''
+        text = re.sub("'", " ", text)
+        text = re.sub('"', " ", text)
+        text = re.sub('《', " ", text)
+        text = re.sub('》', " ", text)
+        text = re.sub('<', " ", text)
+        text = re.sub('>', " ", text)
+        text = re.sub('〈', " ", text)
+        text = re.sub('〉', " ", text)
+        text = re.sub("\\(", " ", text)
+        text = re.sub("\\)", " ", text)
+        text = re.sub("‘", " ", text)
+        text = re.sub("’", " ", text)
+        return text
+
+    def white_space_fix(text):
+        return ' '.join(text.split())
+
+    def remove_punc(text):
+        exclude = set(string.punctuation)
+        return ''.join(ch for ch in text if ch not in exclude)
+
+    def lower(text):
+        return text.lower()
+
+    return white_space_fix(remove_punc(lower(remove_(s))))
+
+
+def kq_f1_score(prediction, ground_truth):
+    prediction_tokens = kq_normalize_answer(prediction).split()
+    ground_truth_tokens = kq_normalize_answer(ground_truth).split()
+
+    # F1 by character
+    prediction_Char = []  # noqa: N806
+    for tok in prediction_tokens:
+        now = [a for a in tok]
+        prediction_Char.extend(now)
+
+    ground_truth_Char = []  # noqa: N806
+    for tok in ground_truth_tokens:
+        now = [a for a in tok]
+        ground_truth_Char.extend(now)
+
+    common = Counter(prediction_Char) & Counter(ground_truth_Char)
+    num_same = sum(common.values())
+    if num_same == 0:
+        return 0
+
+    precision = 1.0 * num_same / len(prediction_Char)
+    recall = 1.0 * num_same / len(ground_truth_Char)
+    f1 = (2 * precision * recall) / (precision + recall)
+
+    return f1
+
+
+def kq_exact_match_score(prediction, ground_truth):
+    return (kq_normalize_answer(prediction) == kq_normalize_answer(ground_truth))
+
+
+def kq_metric_max_over_ground_truths(metric_fn, prediction, ground_truths):
+    scores_for_ground_truths = []
+    for ground_truth in ground_truths:
+        score = metric_fn(prediction, ground_truth)
+        scores_for_ground_truths.append(score)
+    return max(scores_for_ground_truths)
+
+
+def kq_evaluate(dataset, predictions):
+    f1 = exact_match = total = 0
+    for article in dataset:
+        for paragraph in article['paragraphs']:
+            for qa in paragraph['qas']:
+                total += 1
+                if qa['id'] not in predictions:
+                    message = 'Unanswered question ' + qa['id'] + ' will receive score 0.'
+                    print(message, file=sys.stderr)
+                    continue
+                ground_truths = list(map(lambda x: x['text'], qa['answers']))
+                prediction = predictions[qa['id']]
+                exact_match += kq_metric_max_over_ground_truths(kq_exact_match_score, prediction, ground_truths)
+                f1 += kq_metric_max_over_ground_truths(kq_f1_score, prediction, ground_truths)
+
+    exact_match = 100.0 * exact_match / total
+    f1 = 100.0 * f1 / total
+    return {'exact_match': exact_match, 'f1': f1}
+
+
+# SQuAD evaluate-v2.0.py
+
+
+def v20_make_qid_to_has_ans(dataset):
+    qid_to_has_ans = {}
+    for article in dataset:
+        for p in article['paragraphs']:
+            for qa in p['qas']:
+                qid_to_has_ans[qa['id']] = bool(qa['answers'])
+    return qid_to_has_ans
+
+
+def v20_normalize_answer(s):
+    def remove_articles(text):
+        regex = re.compile(r'\b(a|an|the)\b', re.UNICODE)
+        return re.sub(regex, ' ', text)
+
+    def white_space_fix(text):
+        return ' '.join(text.split())
+
+    def remove_punc(text):
+        exclude = set(string.punctuation)
+        return ''.join(ch for ch in text if ch not in exclude)
+
+    def lower(text):
+        return text.lower()
+
+    return white_space_fix(remove_articles(remove_punc(lower(s))))
+
+
+def v20_get_tokens(s):
+    if not s:
+        return []
+    return v20_normalize_answer(s).split()
+
+
+def v20_compute_exact(a_gold, a_pred):
+    return int(v20_normalize_answer(a_gold) == v20_normalize_answer(a_pred))
+
+
+def v20_compute_f1(a_gold, a_pred):
+    gold_toks = v20_get_tokens(a_gold)
+    pred_toks = v20_get_tokens(a_pred)
+    common = collections.Counter(gold_toks) & collections.Counter(pred_toks)
+    num_same = sum(common.values())
+    if len(gold_toks) == 0 or len(pred_toks) == 0:
+        # If either is no-answer, then F1 is 1 if they agree, 0 otherwise
+        return int(gold_toks == pred_toks)
+    if num_same == 0:
+        return 0
+    precision = 1.0 * num_same / len(pred_toks)
+    recall = 1.0 * num_same / len(gold_toks)
+    f1 = (2 * precision * recall) / (precision + recall)
+    return f1
+
+
+def v20_get_raw_scores(dataset, preds):
+    exact_scores = {}
+    f1_scores = {}
+    for article in dataset:
+        for p in article['paragraphs']:
+            for qa in p['qas']:
+                qid = qa['id']
+                gold_answers = [a['text'] for a in qa['answers'] if v20_normalize_answer(a['text'])]
+                if not gold_answers:
+                    # For unanswerable questions, only correct answer is empty string
+                    gold_answers = ['']
+                if qid not in preds:
+                    print('Missing prediction for %s' % qid)  # noqa: UP031
+                    continue
+                a_pred = preds[qid]
+                # Take max over all gold answers
+                exact_scores[qid] = max(v20_compute_exact(a, a_pred) for a in gold_answers)
+                f1_scores[qid] = max(v20_compute_f1(a, a_pred) for a in gold_answers)
+    return exact_scores, f1_scores
+
+
+def v20_apply_no_ans_threshold(scores, na_probs, qid_to_has_ans, na_prob_thresh):
+    new_scores = {}
+    for qid, s in scores.items():
+        pred_na = na_probs[qid] > na_prob_thresh
+        if pred_na:
+            new_scores[qid] = float(not qid_to_has_ans[qid])
+        else:
+            new_scores[qid] = s
+    return new_scores
+
+
+def v20_make_eval_dict(exact_scores, f1_scores, qid_list=None):
+    if not qid_list:
+        total = len(exact_scores)
+        return collections.OrderedDict([
+            ('exact', 100.0 * sum(exact_scores.values()) / total),
+            ('f1', 100.0 * sum(f1_scores.values()) / total),
+            ('total', total),
+        ])
+    else:
+        total = len(qid_list)
+        return collections.OrderedDict([
+            ('exact', 100.0 * sum(exact_scores[k] for k in qid_list) / total),
+            ('f1', 100.0 * sum(f1_scores[k] for k in qid_list) / total),
+            ('total', total),
+        ])
+
+
+def v20_merge_eval(main_eval, new_eval, prefix):
+    for k in new_eval:
+        main_eval['%s_%s' % (prefix, k)] = new_eval[k]  # noqa: UP031
+
+
+def v20_find_best_thresh(preds, scores, na_probs, qid_to_has_ans):
+    num_no_ans = sum(1 for k in qid_to_has_ans if not qid_to_has_ans[k])
+    cur_score = num_no_ans
+    best_score = cur_score
+    best_thresh = 0.0
+    qid_list = sorted(na_probs, key=lambda k: na_probs[k])
+    for i, qid in enumerate(qid_list):  # noqa: B007
+        if qid not in scores:
+            continue
+        if qid_to_has_ans[qid]:
+            diff = scores[qid]
+        else:
+            if preds[qid]:  # noqa: SIM108
+                diff = -1
+            else:
+                diff = 0
+        cur_score += diff
+        if cur_score > best_score:
+            best_score = cur_score
+            best_thresh = na_probs[qid]
+    return 100.0 * best_score / len(scores), best_thresh
+
+
+def v20_find_all_best_thresh(main_eval, preds, exact_raw, f1_raw, na_probs, qid_to_has_ans):
+    best_exact, exact_thresh = v20_find_best_thresh(preds, exact_raw, na_probs, qid_to_has_ans)
+    best_f1, f1_thresh = v20_find_best_thresh(preds, f1_raw, na_probs, qid_to_has_ans)
+    main_eval['best_exact'] = best_exact
+    main_eval['best_exact_thresh'] = exact_thresh
+    main_eval['best_f1'] = best_f1
+    main_eval['best_f1_thresh'] = f1_thresh
+
+
+def v20_main(dataset, preds, na_probs=None, na_prob_thresh=1.0):
+    """main() of evaluate-v2.0.py, with the loaded files as arguments (na_probs None: no --na-prob-file)."""
+    na_prob_file = na_probs is not None
+    if not na_prob_file:
+        na_probs = {k: 0.0 for k in preds}
+    qid_to_has_ans = v20_make_qid_to_has_ans(dataset)  # maps qid to True/False
+    has_ans_qids = [k for k, v in qid_to_has_ans.items() if v]
+    no_ans_qids = [k for k, v in qid_to_has_ans.items() if not v]
+    exact_raw, f1_raw = v20_get_raw_scores(dataset, preds)
+    exact_thresh = v20_apply_no_ans_threshold(exact_raw, na_probs, qid_to_has_ans, na_prob_thresh)
+    f1_thresh = v20_apply_no_ans_threshold(f1_raw, na_probs, qid_to_has_ans, na_prob_thresh)
+    out_eval = v20_make_eval_dict(exact_thresh, f1_thresh)
+    if has_ans_qids:
+        has_ans_eval = v20_make_eval_dict(exact_thresh, f1_thresh, qid_list=has_ans_qids)
+        v20_merge_eval(out_eval, has_ans_eval, 'HasAns')
+    if no_ans_qids:
+        no_ans_eval = v20_make_eval_dict(exact_thresh, f1_thresh, qid_list=no_ans_qids)
+        v20_merge_eval(out_eval, no_ans_eval, 'NoAns')
+    if na_prob_file:
+        v20_find_all_best_thresh(out_eval, preds, exact_raw, f1_raw, na_probs, qid_to_has_ans)
+    return out_eval
+
+
+# --- Helpers --------------------------------------------------------------------------------------------------------
+
+
+def v20_reference(dataset, preds, na_probs=None):
+    """v20_main; where predictions are missing (the official main() then fails with a KeyError in make_eval_dict),
+    the official top-level scores and thresholds, with each group over its answered questions (our extension)."""
+    answered = {qa['id'] for article in dataset for p in article['paragraphs'] for qa in p['qas'] if qa['id'] in preds}
+    all_qids = v20_make_qid_to_has_ans(dataset)
+    if answered == set(all_qids):
+        return v20_main(dataset, preds, na_probs)
+    with pytest.raises(KeyError):
+        v20_main(dataset, preds, na_probs)
+    # The official main() on the answered questions only gives the groups; the top level and the thresholds
+    # come from the official main() run up to its first group.
+    answered_dataset = [{'paragraphs': [{'qas': [qa for p in article['paragraphs'] for qa in p['qas']
+                                                 if qa['id'] in preds]}]} for article in dataset]
+    out_eval = v20_main(answered_dataset, preds, na_probs)
+    exact_raw, f1_raw = v20_get_raw_scores(dataset, preds)
+    probs = na_probs if na_probs is not None else {k: 0.0 for k in preds}
+    top = v20_make_eval_dict(v20_apply_no_ans_threshold(exact_raw, probs, all_qids, 1.0),
+                             v20_apply_no_ans_threshold(f1_raw, probs, all_qids, 1.0))
+    out_eval.update(top)
+    if na_probs is not None:
+        v20_find_all_best_thresh(out_eval, preds, exact_raw, f1_raw, na_probs, all_qids)
+    return out_eval
+
+
+def assert_same_scores(ours, reference):
+    assert list(ours) == list(reference)
+    for key, value in reference.items():
+        assert abs(ours[key] - value) <= TOLERANCE, (key, ours[key], value)
+
+
+def make_data(version, golds, impossible=()):
+    """A one-article SQuAD-format object: question "q{i}" has the gold answers golds[i]."""
+    qas = [{"id": f"q{i}", "question": "?", "answers": [{"text": t, "answer_start": 0} for t in texts],
+            **({"is_impossible": not texts} if version == "v2.0" else {})}
+           for i, texts in enumerate(golds)]
+    return {"version": version, "data": [{"title": "t", "paragraphs": [{"context": "c", "qas": qas}]}]}
+
+
+def check_against_reference(data, predictions, na_probs=None):
+    """evaluate() equals the official script that data["version"] names."""
+    version = data["version"]
+    if version == "v2.0":
+        reference = v20_reference(data["data"], predictions, na_probs)
+    elif version.startswith("KorQuAD_v1.0"):
+        reference = kq_evaluate(data["data"], predictions)
+    else:
+        reference = v11_evaluate(data["data"], predictions)
+    ours = evaluate_squad.evaluate(data, predictions, na_probs)
+    assert_same_scores(ours, reference)
+    return ours
+
+
+# --- Hand-written edge cases ------------------------------------------------------------------------------------------
+
+V1_GOLDS = [
+    ["Denver Broncos", "The Denver Broncos"],  # articles
+    ["Super Bowl 50"],  # partial credit
+    ["Paris"],  # empty prediction
+    ["..."],  # punctuation-only gold
+    ["Paris"],  # punctuation-only prediction
+    ["서울 the Seoul"],  # mixed Korean/English; "the" glued to Hangul is no article
+    ["new york"],  # repeated tokens
+    ["x"],  # missing prediction
+    ["an apple", "apple pie", "Apple Inc."],  # several golds: exact from one, F1 from another
+    ["ÉCOLE"],  # non-ASCII lower case
+    ["the"],  # gold that normalizes to nothing
+]
+V1_PREDICTIONS = {
+    "q0": "the denver broncos.", "q1": "Super Bowl", "q2": "", "q3": "", "q4": "?!",
+    "q5": "the서울 Seoul", "q6": "new new york", "q8": "apple", "q9": "école", "q10": "a",
+    "extra": "not in the data",
+}
+
+KORQUAD_GOLDS = [
+    ["1989년 2월 15일"],  # particle appended
+    ["《토지》"],  # brackets removed
+    ["1989년"],  # brackets in the prediction become a space: no exact match, char F1 1
+    ["The Beatles"],  # no article removal in KorQuAD
+    ["..."],  # punctuation-only gold
+    ["토지"],  # empty prediction
+    ["토지"],  # “ ” are not in the list of quotes, nor in string.punctuation
+    ["서울특별시"],  # white space is ignored by char F1 only
+    ["BTS"],  # lower case, Korean particle
+    ["박경리"],  # missing prediction
+    ["‘토지’", "대하소설"],  # several golds; ‘ ’ are in the list
+]
+KORQUAD_PREDICTIONS = {
+    "q0": "1989년 2월 15일에", "q1": "토지", "q2": "(1989)년", "q3": "Beatles", "q4": "", "q5": "",
+    "q6": "“토지”", "q7": "서울 특별시", "q8": "bts는", "q10": "토지는", "extra": "x",
+}
+
+V2_GOLDS = [
+    ["Denver Broncos", "The Denver Broncos"],
+    ["Super Bowl 50"],
+    [],  # unanswerable, predicted ""
+    [],  # unanswerable, predicted an answer
+    [],  # unanswerable, predicted "the": normalizes to "" so scores 1, yet a non-empty prediction for thresholds
+    ["..."],  # answerable by its answers list, but its only gold normalizes to nothing: gold [""]
+    ["...", "Paris"],  # the punctuation-only gold is dropped
+    ["서울 the Seoul"],
+    ["Paris"],  # empty prediction for an answerable question
+]
+V2_PREDICTIONS = {
+    "q0": "the denver broncos.", "q1": "Super Bowl", "q2": "", "q3": "Broncos", "q4": "the", "q5": "",
+    "q6": "", "q7": "서울 Seoul", "q8": "", "extra": "x",
+}
+V2_NA_PROBS = {  # ties (stable order matters), values over the 1.0 threshold, an id not in the data
+    "extra": 0.0, "q4": 0.2, "q1": 0.2, "q0": 0.2, "q2": 1.5, "q3": 0.9, "q5": 1.0, "q6": 3.0, "q7": 0.1, "q8": 0.9,
+}
+
+
+def test_squad_v1_edge_cases():
+    data = make_data("1.1", V1_GOLDS)
+    ours = check_against_reference(data, V1_PREDICTIONS)
+    assert set(ours) == {"exact_match", "f1"}
+    # q7 is missing: it counts 0 in a mean over all 11 questions.
+    assert evaluate_squad.evaluate(data, {"q7": "x"}) == {"exact_match": 100 / 11, "f1": 100 / 11}
+
+
+def test_squad_v1_definitions():
+    assert evaluate_squad.normalize_answer("The  Denver, Broncos!") == "denver broncos"
+    assert evaluate_squad.normalize_answer("the서울 an") == "the서울"  # \b sees Hangul as a word character
+    assert evaluate_squad.squad_v1_f1("Super Bowl", "Super Bowl 50") == pytest.approx(0.8)
+    # The official v1.1 quirk: an empty prediction matches a punctuation-only gold exactly, with F1 0.
+    assert evaluate_squad.squad_v1_exact("", "...") == 1 and evaluate_squad.squad_v1_f1("", "...") == 0
+    assert evaluate_squad.evaluate(make_data("1.1", [["..."]]), {"q0": ""}) == {"exact_match": 100.0, "f1": 0.0}
+
+
+def test_korquad_edge_cases():
+    data = make_data("KorQuAD_v1.0_dev", KORQUAD_GOLDS)
+    check_against_reference(data, KORQUAD_PREDICTIONS)
+    check_against_reference(data, {})
+    assert evaluate_squad.normalize_korquad_answer("《토지》의 The 작가.") == "토지 의 the 작가"
+    assert evaluate_squad.korquad_exact("(1989)년", "1989년") == 0
+    assert evaluate_squad.korquad_f1("(1989)년", "1989년") == 1
+    assert evaluate_squad.korquad_f1("1989년 2월 15일에", "1989년 2월 15일") == pytest.approx(20 / 21)
+
+
+def test_korquad_version_is_a_prefix():
+    golds, predictions = [["The Beatles"]], {"q0": "Beatles"}
+    # KorQuAD keeps "The": no exact match; SQuAD v1.1 drops it.
+    assert evaluate_squad.evaluate(make_data("KorQuAD_v1.0", golds), predictions)["exact_match"] == 0.0
+    assert evaluate_squad.evaluate(make_data("KorQuAD_v1.0_train", golds), predictions)["exact_match"] == 0.0
+    assert evaluate_squad.evaluate(make_data("v1.1", golds), predictions)["exact_match"] == 100.0
+
+
+def test_squad_v2_edge_cases():
+    data = make_data("v2.0", V2_GOLDS)
+    ours = check_against_reference(data, V2_PREDICTIONS)
+    assert list(ours) == ["exact", "f1", "total", "HasAns_exact", "HasAns_f1", "HasAns_total",
+                          "NoAns_exact", "NoAns_f1", "NoAns_total"]
+    ours = check_against_reference(data, V2_PREDICTIONS, V2_NA_PROBS)
+    assert list(ours)[-4:] == ["best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"]
+    # "the" for an unanswerable question scores 1 (it normalizes to ""), yet thresholds count it as an answer.
+    assert evaluate_squad.squad_v2_exact("", "the") == 1 and evaluate_squad.squad_v2_f1("", "the") == 1
+
+
+def test_squad_v2_missing_predictions_are_left_out():
+    data = make_data("v2.0", V2_GOLDS)
+    predictions = {qid: text for qid, text in V2_PREDICTIONS.items() if qid not in ("q1", "q3")}
+    ours = check_against_reference(data, predictions)
+    assert ours["total"] == 7 and ours["HasAns_total"] + ours["NoAns_total"] == 7
+    check_against_reference(data, predictions, V2_NA_PROBS)
+    # Only unanswerable questions answered: no HasAns group.
+    assert "HasAns_exact" not in check_against_reference(data, {"q2": "", "q3": "x"})
+    with pytest.raises(InputError, match="no question of the data has a prediction"):
+        evaluate_squad.evaluate(data, {})
+
+
+def test_squad_v2_groups_appear_only_when_not_empty():
+    ours = check_against_reference(make_data("v2.0", [["Paris"], ["Seoul"]]), {"q0": "paris", "q1": ""})
+    assert list(ours) == ["exact", "f1", "total", "HasAns_exact", "HasAns_f1", "HasAns_total"]
+
+
+def test_squad_v2_threshold_applies_above_one():
+    data = make_data("v2.0", [["Paris"], []])
+    predictions = {"q0": "Paris", "q1": "Paris"}
+    ours = evaluate_squad.evaluate(data, predictions, {"q0": 1.0, "q1": 1.5})
+    # q1 is over 1.0: counted as predicted unanswerable, hence right; q0 at exactly 1.0 keeps its answer.
+    assert ours["exact"] == 100.0 and ours["NoAns_exact"] == 100.0
+    assert (ours["best_exact"], ours["best_exact_thresh"]) == (100.0, 1.0)
+    with pytest.raises(InputError, match="none for question 'q1'"):
+        evaluate_squad.evaluate(data, predictions, {"q0": 0.5})
+    with pytest.raises(InputError, match=r"only to SQuAD v2\.0 data"):
+        evaluate_squad.evaluate(make_data("1.1", [["Paris"]]), predictions, {"q0": 0.5})
+
+
+def test_bad_data_is_a_clear_error():
+    with pytest.raises(InputError, match="no 'version' field"):
+        evaluate_squad.evaluate({"data": []}, {})
+    with pytest.raises(InputError, match="the data has no question"):
+        evaluate_squad.evaluate({"version": "1.1", "data": []}, {})
+    with pytest.raises(InputError, match=r"question 'q0' has no answer"):
+        evaluate_squad.evaluate(make_data("1.1", [[]]), {"q0": ""})
+    data = make_data("1.1", [["a"]])
+    del data["data"][0]["paragraphs"][0]["qas"][0]["answers"]
+    with pytest.raises(InputError, match=r"question 'q0': no 'answers' field"):
+        evaluate_squad.evaluate(data, {})
+    data["data"][0]["paragraphs"][0]["qas"][0]["id"] = 7
+    with pytest.raises(InputError, match=r"data\[0\]\.paragraphs\[0\]\.qas\[0\]: 'id' must be a str, not int"):
+        evaluate_squad.evaluate(data, {})
+
+
+# --- Random predictions against the references -------------------------------------------------------------------
+
+PIECES = ["the", "The", "a", "an", "서울", "서울은", "Seoul", "Paris", "1989년", "15일", ".", ",", "!", "《", "》",
+          "(", ")", "’", "‘", "“", "<", " ", "é", "İ", "denver", "Broncos"]
+SYNTHETIC_GOLDS = [["Denver Broncos", "the Broncos"], ["《서울》", "서울은"], ["1989년 15일"], ["..."],
+                   ["a Paris", "Paris."], ["(Seoul)"], ["é", "İ"], []]
+ANSWER_TEXTS = st.one_of(
+    st.lists(st.sampled_from(PIECES), max_size=5).map(" ".join),
+    st.lists(st.sampled_from(PIECES), max_size=5).map("".join),
+    st.sampled_from([t for texts in SYNTHETIC_GOLDS for t in texts]),
+)
+MAYBE_ANSWERS = st.lists(st.one_of(st.none(), ANSWER_TEXTS), min_size=len(SYNTHETIC_GOLDS),
+                         max_size=len(SYNTHETIC_GOLDS))
+
+
+def as_predictions(texts):
+    return {f"q{i}": text for i, text in enumerate(texts) if text is not None}
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=MAYBE_ANSWERS)
+def test_v1_and_korquad_match_the_official_scripts_on_random_predictions(texts):
+    for version in ("1.1", "KorQuAD_v1.0_dev"):
+        check_against_reference(make_data(version, SYNTHETIC_GOLDS[:-1]), as_predictions(texts[:-1]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=MAYBE_ANSWERS, probs=st.lists(st.sampled_from([0.0, 0.2, 0.5, 1.0, 1.0001, 3.0]),
+                                           min_size=len(SYNTHETIC_GOLDS), max_size=len(SYNTHETIC_GOLDS)))
+def test_v2_matches_the_official_script_on_random_predictions(texts, probs):
+    predictions = as_predictions(texts)
+    if not predictions:
+        return
+    data = make_data("v2.0", SYNTHETIC_GOLDS)
+    check_against_reference(data, predictions)
+    # In reverse id order: ties must keep this order (the official sort is stable), not the ids' order.
+    check_against_reference(data, predictions, {f"q{i}": p for i, p in reversed(list(enumerate(probs)))})
+
+
+# --- The real dev sets --------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def shared_json(name):
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    with open(path, encoding="utf-8") as reader:
+        return json.load(reader)
+
+
+def perturbed_predictions(data, suffixes, seed=0):
+    """Predictions made from the gold answers: some exact, truncated, with a particle, decorated, empty, missing."""
+    rng = random.Random(seed)
+    predictions = {}
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                gold = rng.choice(qa["answers"])["text"] if qa["answers"] else "the"
+                choice = rng.randrange(8)
+                if choice == 7:
+                    continue  # missing
+                predictions[qa["id"]] = [
+                    gold, gold[: len(gold) // 2], gold + rng.choice(suffixes), "", f"({gold.upper()})",
+                    f"The {gold}.", rng.choice(paragraph["context"].split()),
+                ][choice]
+    return predictions
+
+
+def test_korquad_dev_set():
+    data = shared_json("korquad/KorQuAD_v1.0_dev.json")
+    questions = [qa for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]]
+    gold = {qa["id"]: qa["answers"][0]["text"] for qa in questions}
+    assert check_against_reference(data, gold) == {"exact_match": 100.0, "f1": 100.0}
+    ours = check_against_reference(data, perturbed_predictions(data, ["은", "는", "에서", "의", "이다"]))
+    assert 20 < ours["exact_match"] < ours["f1"] < 80
+
+
+def test_squad_v1_dev_set():
+    data = shared_json("squad/dev-v1.1.json")
+    questions = [qa for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]]
+    assert check_against_reference(data, {qa["id"]: qa["answers"][0]["text"] for qa in questions}) == {
+        "exact_match": 100.0, "f1": 100.0}
+    ours = check_against_reference(data, perturbed_predictions(data, ["은", "'s", " in 1990", "!"]))
+    assert 20 < ours["exact_match"] < ours["f1"] < 80
+
+
+def squad_v2_from_v1(data, every=3):
+    """SQuAD v1.1 dev as v2.0: every `every`-th question made unanswerable (is_impossible, no answers)."""
+    data = copy.deepcopy(data)
+    data["version"] = "v2.0"
+    questions = [qa for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]]
+    for qa in questions[::every]:
+        qa["is_impossible"], qa["plausible_answers"], qa["answers"] = True, qa["answers"], []
+    return data
+
+
+def test_squad_v2_from_v1_dev_set():
+    data = squad_v2_from_v1(shared_json("squad/dev-v1.1.json"))
+    rng = random.Random(1)
+    questions = [qa for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]]
+    predictions = perturbed_predictions(data, ["'s", " in 1990"], seed=2)
+    complete = {qa["id"]: predictions.get(qa["id"], "") for qa in questions}
+    # No-answer probabilities in [0, 2) on a coarse grid, so that ties and the 1.0 threshold both occur.
+    na_probs = {qa["id"]: rng.randrange(40) / 20 for qa in questions}
+    check_against_reference(data, complete)
+    for preds in (complete, predictions):
+        ours = check_against_reference(data, preds, na_probs)
+        assert 0.0 <= ours["best_f1_thresh"] < 2.0 and ours["best_exact"] <= ours["best_f1"]
+        assert ours["NoAns_total"] > 3000 and ours["HasAns_total"] > 6000
+
+
+# --- The command ------------------------------------------------------------------------------------------------------
+
+
+def write_json(path, value):
+    path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def test_cli_prints_the_scores(tmp_path):
+    data = make_data("v2.0", V2_GOLDS)
+    data_file = write_json(tmp_path / "dev.json", data)
+    pred_file = write_json(tmp_path / "pred.json", V2_PREDICTIONS)
+    na_file = write_json(tmp_path / "null_odds.json", V2_NA_PROBS)
+    out_file = tmp_path / "scores.json"
+    result = CliRunner().invoke(evaluate_squad.main, [data_file, pred_file, "--na_prob_file", na_file,
+                                                      "--out_file", str(out_file)])
+    assert result.exit_code == 0, result.output
+    expected = evaluate_squad.evaluate(data, V2_PREDICTIONS, V2_NA_PROBS)
+    assert json.loads(result.output) == expected == json.loads(out_file.read_text())
+    assert evaluate_squad.evaluate_files(data_file, pred_file, na_file) == expected
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({"pred.json": {"q0": "Paris", "q1": 3}}, "pred.json: question 'q1': must be an answer string, not 3"),
+    ({"pred.json": {"q0": None}}, "pred.json: question 'q0': must be an answer string, not null"),
+    ({"pred.json": ["Paris"]}, "pred.json: must be a JSON object {question id: an answer string}, not a list"),
+    ({"dev.json": '{"version": "1.1", "data": [}'}, "dev.json: not valid JSON (line 1 column 29: Expecting value)"),
+    ({"dev.json": {"data": []}}, "dev.json: no 'version' field"),
+    ({"dev.json": {"version": "1.1"}}, "dev.json: no 'data' field"),
+    ({"dev.json": make_data("1.1", [[]])}, "dev.json: question 'q0' has no answer"),
+    ({"null.json": {"q0": 0.5}}, "null.json: no-answer probabilities apply only to SQuAD v2.0 data"),
+    ({"dev.json": make_data("v2.0", [["Paris"], []]), "null.json": {"q0": 0.5}},
+     "null.json: no probability for question 'q1'"),
+    ({"dev.json": make_data("v2.0", [["Paris"]]), "null.json": {"q0": True}},
+     "null.json: question 'q0': must be a number, not true"),
+])
+def test_cli_errors_name_the_file_and_the_question(tmp_path, files, message):
+    contents = {"dev.json": make_data("1.1", [["Paris"]]), "pred.json": {"q0": "Paris", "q1": ""}, **files}
+    for name, value in contents.items():
+        if isinstance(value, str):
+            (tmp_path / name).write_text(value, encoding="utf-8")
+        else:
+            write_json(tmp_path / name, value)
+    args = [str(tmp_path / "dev.json"), str(tmp_path / "pred.json")]
+    if "null.json" in contents:
+        args += ["--na_prob_file", str(tmp_path / "null.json")]
+    result = CliRunner().invoke(evaluate_squad.main, args)
+    assert result.exit_code == 1
+    assert message in result.output and result.output.count("\n") == 1, result.output
+
+
+def test_cli_missing_file(tmp_path):
+    result = CliRunner().invoke(evaluate_squad.main, [str(tmp_path / "nope.json"), str(tmp_path / "pred.json")])
+    assert result.exit_code == 1 and "nope.json: No such file or directory" in result.output
