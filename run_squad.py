@@ -436,6 +436,42 @@ def _nbest(candidates, context: TokenizedContext, text: str, n_best_size: int) -
     return entries
 
 
+def gold_answer_spans(dataset: Dataset) -> list[tuple[int, int, bool] | None]:
+    """For each question, the context tokens of its first gold answer (aligned as for training), with
+    whether a boundary falls inside a token; None for an impossible or unfindable answer."""
+    spans = []
+    for example in dataset.examples:
+        span = None
+        if example.answers and not example.is_impossible:
+            text, start = example.answers[0]
+            context = dataset.contexts[example.context_index]
+            aligned, _ = align_answer(context, text, start)
+            if aligned is not None and text.strip():
+                span = answer_token_span(dataset.tokenized[example.context_index], aligned, aligned + len(text))
+        spans.append(span)
+    return spans
+
+
+def gold_logits(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """The logits of a perfect model (the oracle): 10 at the first and last token of the first gold answer
+    in every window that holds it whole, 10 at [CLS] for an impossible question, 0 elsewhere."""
+    features = dataset.features
+    start_logits = np.zeros(features.input_ids.shape, dtype=np.float32)
+    end_logits = np.zeros(features.input_ids.shape, dtype=np.float32)
+    spans = gold_answer_spans(dataset)
+    for f, example_index in enumerate(features.example_index):
+        span = spans[example_index]
+        if span is None:
+            if dataset.examples[example_index].is_impossible:
+                start_logits[f, 0] = end_logits[f, 0] = 10.0
+            continue
+        start, size, offset = features.doc_start[f], features.doc_length[f], features.doc_offset[f]
+        if start <= span[0] and span[1] < start + size:
+            start_logits[f, span[0] - start + offset] = 10.0
+            end_logits[f, span[1] - start + offset] = 10.0
+    return start_logits, end_logits
+
+
 class JosaStripper:
     """Drops trailing particles (MeCab tags starting with J) from a Korean answer: `서울에서` -> `서울`."""
 

@@ -1,0 +1,261 @@
+import json
+import random
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import ROOT
+
+import evaluate_squad
+import modeling
+import run_squad
+import tokenization
+
+SAMPLE_QA = ROOT / "data" / "sample_korquad.json"
+SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
+KOWIKI_VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tokenization.FullTokenizer(KOWIKI_VOCAB)
+
+
+def write_squad(tmp_path, paragraphs, version="KorQuAD_v1.0", name="data.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps({"version": version, "data": [{"title": "t", "paragraphs": paragraphs}]},
+                               ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def oracle_predictions(path, tokenizer, version_2=False, config=None):
+    dataset = run_squad.featurize(str(path), tokenizer, config or run_squad.FeatureConfig(), False, version_2)
+    starts, ends = run_squad.gold_logits(dataset)
+    predictions, nbest, null_odds = run_squad.best_spans(dataset, starts, ends,
+                                                         run_squad.PredictConfig(version_2_with_negative=version_2))
+    return dataset, predictions, nbest, null_odds
+
+
+# --- alignment ---------------------------------------------------------------------------------------
+
+
+def test_align_answer_keeps_moves_or_gives_up():
+    context = "서울은 크다. 나는 서울에서 왔다."
+    assert run_squad.align_answer(context, "서울", 0) == (0, False)
+    assert run_squad.align_answer(context, "서울", 9) == (11, True)  # nearest occurrence
+    assert run_squad.align_answer(context, "부산", 3) == (None, False)
+
+
+def test_answers_are_cut_exactly_from_messy_contexts(tmp_path, tokenizer):
+    contexts = [
+        "  세종대왕은  1443년에   훈민정음을 만들었다.  ",
+        "서울에서\t부산까지는\u00a0KTX로 2시간 30분이 걸린다.",
+        "제주도는\u200b한국에서 가장 큰 섬이다.\u3000인구는 약 67만 명이다.",
+        "Apple\u00a0Inc.는 1976년에 세워졌다. 본사는 쿠퍼티노에 있다.",
+    ]
+    answers = [["1443년", "훈민정음"], ["부산", "2시간 30분"], ["가장 큰 섬", "약 67만 명"], ["1976년", "쿠퍼티노"]]
+    paragraphs = [{"context": c, "qas": [{"id": f"q{i}-{j}", "question": "무엇인가?",
+                                          "answers": [{"text": a, "answer_start": c.index(a)}]}
+                                         for j, a in enumerate(answer_list)]}
+                  for i, (c, answer_list) in enumerate(zip(contexts, answers, strict=True))]
+    path = write_squad(tmp_path, paragraphs)
+    _, predictions, nbest, _ = oracle_predictions(path, tokenizer)
+    expected = {f"q{i}-{j}": a for i, answer_list in enumerate(answers) for j, a in enumerate(answer_list)}
+    assert predictions == expected
+    for qid, entries in nbest.items():
+        context = contexts[int(qid[1])]
+        best = entries[0]
+        assert context[best["start_char"]:best["end_char"]] == best["text"] == expected[qid]
+        assert abs(sum(e["probability"] for e in entries) - 1) < 1e-6
+        assert {"start_logit", "end_logit"} <= best.keys()
+
+
+def test_wrong_answer_start_is_fixed_or_skipped_and_counted(tmp_path):
+    context = "나는 서울에서 태어나 서울에서 자랐다."
+    path = write_squad(tmp_path, [{"context": context, "qas": [
+        {"id": "a", "question": "어디?", "answers": [{"text": "서울", "answer_start": 0}]},
+        {"id": "b", "question": "어디?", "answers": [{"text": "부산", "answer_start": 3}]},
+        {"id": "c", "question": "어디?", "answers": [{"text": "서울", "answer_start": 12}]}]}])
+    _, examples, stats, _ = run_squad.read_squad(path, is_training=True)
+    assert [e.qas_id for e in examples] == ["a", "c"]
+    assert examples[0].answer_span == (3, 5) and examples[1].answer_span == (12, 14)
+    assert stats.fixed_answer_starts == 1 and stats.unfindable_answers == 1
+
+
+def test_boundary_inside_a_piece_is_counted(tmp_path):
+    vocab = tmp_path / "vocab.txt"
+    pieces = ["서울시", "에", "##에", "산다", "나", "##는", "?", "어디"]
+    vocab.write_text("\n".join([*tokenization.SPECIAL_TOKENS, *pieces]))
+    tokenizer = tokenization.FullTokenizer(vocab, tokenizer="wordpiece")
+    path = write_squad(tmp_path, [{"context": "나 서울시 산다", "qas": [
+        {"id": "a", "question": "어디?", "answers": [{"text": "서울", "answer_start": 2}]}]}])
+    dataset = run_squad.featurize(str(path), tokenizer, run_squad.FeatureConfig(), True, False)
+    assert dataset.feature_stats.answers_inside_a_piece == 1
+    assert dataset.features.start_positions[0] == dataset.features.end_positions[0] > 0
+
+
+# --- windows -------------------------------------------------------------------------------------------
+
+
+def google_windows(length, max_tokens_for_doc, doc_stride):
+    spans, start = [], 0
+    while start < length:
+        size = min(length - start, max_tokens_for_doc)
+        spans.append((start, size))
+        if start + size == length:
+            break
+        start += min(size, doc_stride)
+    return spans
+
+
+def google_is_max_context(spans, cur, position):
+    best_score, best = None, None
+    for index, (start, length) in enumerate(spans):
+        end = start + length - 1
+        if position < start or position > end:
+            continue
+        score = min(position - start, end - position) + 0.01 * length
+        if best_score is None or score > best_score:
+            best_score, best = score, index
+    return cur == best
+
+
+def test_windows_and_max_context_follow_google():
+    rng = random.Random(0)
+    for _ in range(300):
+        length, max_tokens, stride = rng.randint(1, 900), rng.randint(5, 300), rng.randint(1, 200)
+        windows = run_squad.doc_windows(length, max_tokens, stride)
+        assert windows == google_windows(length, max_tokens, stride)
+        best = run_squad.max_context_window(windows, length)
+        for position in range(0, length, 7):
+            for index in range(len(windows)):
+                if windows[index][0] <= position < sum(windows[index]):
+                    assert (best[position] == index) == google_is_max_context(windows, index, position)
+
+
+def test_long_context_windows_still_find_every_answer(tmp_path, tokenizer):
+    sentences = [f"{i}번째 문장에는 숫자 {i * 7}이 들어 있다." for i in range(120)]
+    context = " ".join(sentences)
+    qas = [{"id": str(i), "question": f"{i}번째 문장의 숫자는?",
+            "answers": [{"text": str(i * 7), "answer_start": context.index(f"숫자 {i * 7}이") + 3}]}
+           for i in range(0, 120, 9)]
+    path = write_squad(tmp_path, [{"context": context, "qas": qas}])
+    config = run_squad.FeatureConfig(max_seq_length=64, doc_stride=16, max_query_length=16)
+    dataset, predictions, _, _ = oracle_predictions(path, tokenizer, config=config)
+    assert len(dataset.features) > 20
+    assert predictions == {qa["id"]: qa["answers"][0]["text"] for qa in qas}
+
+
+def test_sample_oracle_misses_only_answers_cut_inside_a_morpheme():
+    tokenizer = tokenization.FullTokenizer(SAMPLE_VOCAB)
+    dataset, predictions, _, _ = oracle_predictions(SAMPLE_QA, tokenizer)
+    spans = run_squad.gold_answer_spans(dataset)
+    missed = [e.qas_id for e in dataset.examples if predictions[e.qas_id] != e.answers[0][0]]
+    inside = [e.qas_id for e, span in zip(dataset.examples, spans, strict=True) if span[2]]
+    assert missed == inside and len(missed) <= 2  # e.g. 경주 in 경주로, which MeCab keeps as one noun
+    assert evaluate_squad.evaluate(dataset.data, predictions)["f1"] > 99.5
+
+
+def test_version_2_predicts_no_answer_when_null_wins(tmp_path, tokenizer):
+    context = "세종대왕은 1443년에 훈민정음을 만들었다."
+    path = write_squad(tmp_path, [{"context": context, "qas": [
+        {"id": "yes", "question": "언제?", "is_impossible": False,
+         "answers": [{"text": "1443년", "answer_start": context.index("1443년")}]},
+        {"id": "no", "question": "누가 한글을 싫어했나?", "is_impossible": True, "answers": []}]}], version="v2.0")
+    dataset, predictions, _, null_odds = oracle_predictions(path, tokenizer, version_2=True)
+    assert predictions == {"yes": "1443년", "no": ""}
+    assert null_odds["no"] > 0 > null_odds["yes"]
+    assert evaluate_squad.evaluate(dataset.data, predictions, null_odds)["exact"] == 100.0
+
+
+# --- bad input -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("qa", "message"), [
+    ({"id": "q1", "answers": []}, "question q1: missing field 'question'"),
+    ({"id": "q1", "question": "?", "answers": [{"text": 3, "answer_start": 0}]},
+     "question q1 answers[0]: field 'text' is int, not str"),
+    ({"id": "q1", "question": "?", "answers": [{"text": "x", "answer_start": 99}]},
+     "question q1 answers[0]: answer_start 99 is outside the context"),
+])
+def test_bad_questions_name_the_id_and_field(tmp_path, qa, message):
+    path = write_squad(tmp_path, [{"context": "짧은 문맥", "qas": [qa, {"id": "ok", "question": "?", "answers": [
+        {"text": "짧은", "answer_start": 0}]}]}])
+    with pytest.raises(run_squad.InputError, match=re.escape(message)):
+        run_squad.read_squad(path, is_training=True)
+    _, examples, stats, _ = run_squad.read_squad(path, is_training=True, skip_bad_examples=True)
+    assert [e.qas_id for e in examples] == ["ok"] and stats.bad_examples == 1
+
+
+def test_malformed_json_is_one_clear_error(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text('{"version": "1.1", "data": [', encoding="utf-8")
+    result = CliRunner().invoke(run_squad.main, ["--vocab_file", str(SAMPLE_VOCAB), "--bert_config_file",
+                                                 str(ROOT / "configs" / "bert_tiny.json"), "--output_dir",
+                                                 str(tmp_path / "out"), "--do_predict", "--predict_file", str(path)])
+    assert result.exit_code == 1 and "bad.json: not a readable JSON file" in result.output
+    assert not (tmp_path / "out" / "predictions.json").exists()
+
+
+# --- josa ----------------------------------------------------------------------------------------------
+
+
+def test_strip_josa_drops_trailing_particles_only():
+    strip = run_squad.JosaStripper()
+    assert strip("서울에서") == "서울"
+    assert strip("학교에") == "학교"
+    assert strip("대한민국의") == "대한민국"
+    assert strip("세종대왕은") == "세종대왕"
+    assert strip("1443년") == "1443년"
+    assert strip("사과나무") == "사과나무"
+    assert strip("에서") == "에서"  # nothing would be left
+    assert strip("") == ""
+
+
+# --- the command, end to end ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_train_predict_and_score_from_a_hugging_face_directory(tmp_path):
+    config = modeling.BertConfig(vocab_size=4000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                 intermediate_size=64, max_position_embeddings=128)
+    hf_dir = modeling.export_hf(modeling.BertForPreTraining(config), config, SAMPLE_VOCAB, tmp_path / "hf")
+    out = tmp_path / "squad"
+    result = CliRunner().invoke(run_squad.main, [
+        "--vocab_file", str(SAMPLE_VOCAB), "--init_checkpoint", str(hf_dir), "--output_dir", str(out),
+        "--do_train", "--train_file", str(SAMPLE_QA), "--do_predict", "--predict_file", str(SAMPLE_QA),
+        "--max_seq_length", "96", "--doc_stride", "48", "--train_batch_size", "16", "--num_train_epochs", "0.3",
+        "--learning_rate", "1e-3", "--device", "cpu", "--strip_josa"])
+    assert result.exit_code == 0, result.output
+    predictions = json.loads((out / "predictions.json").read_text())
+    data = json.loads(SAMPLE_QA.read_text())
+    assert predictions.keys() == {qa["id"] for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    contexts = {qa["id"]: p["context"] for a in data["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    nbest = json.loads((out / "nbest_predictions.json").read_text())
+    for qid, entries in nbest.items():
+        for entry in entries:
+            assert contexts[qid][entry["start_char"]:entry["end_char"]] == entry["text"]
+    scores = json.loads((out / "eval_results.json").read_text())
+    assert scores == evaluate_squad.evaluate(data, predictions)
+    assert json.loads(result.output.strip().splitlines()[-1]) == scores if result.output.strip().startswith(
+        "{") else True
+    assert len(list(out.glob("ckpt-*.pt"))) == 1  # the last one only: fine-tuning keeps one
+
+
+def test_features_hold_question_and_window(tmp_path, tokenizer):
+    context = "세종대왕은 1443년에 훈민정음을 만들었다."
+    path = write_squad(tmp_path, [{"context": context, "qas": [
+        {"id": "a", "question": "훈민정음은 언제?", "answers": [{"text": "1443년", "answer_start": 6}]}]}])
+    dataset = run_squad.featurize(str(path), tokenizer, run_squad.FeatureConfig(max_seq_length=32), True, False)
+    features = dataset.features
+    ids = features.input_ids[0]
+    question = tokenizer.encode("훈민정음은 언제?")
+    assert ids[0] == tokenizer.vocab["[CLS]"] and list(ids[1:1 + len(question)]) == question
+    offset, size = features.doc_offset[0], features.doc_length[0]
+    assert ids[offset - 1] == ids[offset + size] == tokenizer.vocab["[SEP]"]
+    assert features.token_type_ids[0, offset:offset + size + 1].all() and not features.token_type_ids[0, :offset].any()
+    start, end = features.start_positions[0], features.end_positions[0]
+    context_tokens = dataset.tokenized[0]
+    assert context[context_tokens.starts[start - offset]:context_tokens.ends[end - offset]] == "1443년"
+    assert np.array_equal(features.attention_mask[0, :offset + size + 1], np.ones(offset + size + 1))
