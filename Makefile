@@ -16,6 +16,12 @@ BATCH    ?= 32
 LEARNING_RATE ?= 1e-3
 DEVICE   ?= auto
 NPROC    ?= 1
+KORQUAD_DIR  ?= data/korquad
+TRAIN_FILE   ?= $(KORQUAD_DIR)/KorQuAD_v1.0_train.json
+PREDICT_FILE ?= $(KORQUAD_DIR)/KorQuAD_v1.0_dev.json
+SQUAD_DIR    ?= $(OUT)/squad
+SQUAD_SEQ    ?= 384
+EPOCHS       ?= 3
 WIKI     ?= ../shared/data/kowiki
 EXTRAS   ?= dev,parity,plot
 
@@ -26,7 +32,7 @@ STAMP := $(VENV)/.installed
 LAUNCH := $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --nproc_per_node=$(NPROC))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint bench data pretrain plot prepare vocab
+.PHONY: help install test lint bench data pretrain plot squad prepare vocab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +66,13 @@ pretrain: $(DATA_DIR)/manifest.json  ## shards -> BERT checkpoints in PRETRAIN_D
 	  --save_checkpoints_steps 100 --log_every 10 --device $(DEVICE)
 	@echo "pretraining: $(PRETRAIN_DIR)/ (ckpt-*.pt, metrics.jsonl, eval_results.txt)"
 
+squad: $(STAMP)  ## fine-tune PRETRAIN_DIR on TRAIN_FILE (KorQuAD 1.0, downloaded if absent), predict PREDICT_FILE, EM/F1
+	@if [ ! -f $(TRAIN_FILE) ] || [ ! -f $(PREDICT_FILE) ]; then $(PY) fetch_data.py --dataset korquad --dest $(KORQUAD_DIR); fi
+	$(LAUNCH) run_squad.py --vocab_file $(VOCAB) --init_checkpoint $(PRETRAIN_DIR) --output_dir $(SQUAD_DIR) \
+	  --do_train --train_file $(TRAIN_FILE) --do_predict --predict_file $(PREDICT_FILE) \
+	  --max_seq_length $(SQUAD_SEQ) --num_train_epochs $(EPOCHS) --train_batch_size $(BATCH) --device $(DEVICE)
+	@echo "squad: $(SQUAD_DIR)/ (predictions.json, nbest_predictions.json, eval_results.json)"
+
 plot: $(STAMP)  ## loss and accuracy curves of PRETRAIN_DIR -> PRETRAIN_DIR/curves.png
 	$(PY) plot.py --output_dir $(PRETRAIN_DIR) --out_file $(PRETRAIN_DIR)/curves.png
 
@@ -74,3 +87,5 @@ vocab: $(STAMP)  ## rebuild vocab/sample-4k.txt from the sample corpus
 bench: $(STAMP)  ## benchmarks (need ../shared/data), JSON on stdout
 	$(PY) bench/bench_tokenizer.py
 	$(PY) bench/bench_create_data.py
+	$(PY) bench/bench_pretrain.py
+	$(PY) bench/bench_squad.py

@@ -1,0 +1,92 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""Downloads KorQuAD 1.0 (or SQuAD 1.1) train and dev from their official addresses when not present.
+
+    python fetch_data.py --dataset korquad --dest data/korquad
+
+Each file is checked before it is kept: its sha256 where it is pinned (KorQuAD dev, SQuAD dev), else its
+layout and question count (KorQuAD train: 60,407 questions), and it appears atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from script_utils import InputError, atomic_output
+
+
+@dataclass(frozen=True)
+class Remote:
+    url: str
+    sha256: str | None  # None: not pinned, the question count is checked instead
+    questions: int
+
+
+DATASETS = {
+    "korquad": {
+        "KorQuAD_v1.0_train.json": Remote("https://korquad.github.io/dataset/KorQuAD_v1.0_train.json", None, 60407),
+        "KorQuAD_v1.0_dev.json": Remote(
+            "https://korquad.github.io/dataset/KorQuAD_v1.0_dev.json",
+            "25ffeb51e6c51ec02c071b60a10188e10005c144110f0d876b26079d80a35bdf", 5774),
+    },
+    "squad": {
+        "train-v1.1.json": Remote("https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v1.1.json", None, 87599),
+        "dev-v1.1.json": Remote(
+            "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json",
+            "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9", 10570),
+    },
+}
+
+
+def check(name: str, content: bytes, remote: Remote) -> None:
+    """Raises InputError unless `content` is the file we expect."""
+    if remote.sha256 is not None and hashlib.sha256(content).hexdigest() != remote.sha256:
+        raise InputError(f"{name}: sha256 {hashlib.sha256(content).hexdigest()} is not the expected {remote.sha256}")
+    try:
+        data = json.loads(content)
+        questions = sum(len(p["qas"]) for article in data["data"] for p in article["paragraphs"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{name}: not a SQuAD-format JSON file ({error})") from None
+    if questions != remote.questions:
+        raise InputError(f"{name}: {questions} questions, expected {remote.questions}")
+
+
+def fetch(dataset: str, dest: Path, remotes: dict[str, Remote] | None = None) -> list[Path]:
+    """Downloads and checks each file of `dataset` that dest lacks; returns the paths of all of them."""
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, remote in (remotes or DATASETS[dataset]).items():
+        path = dest / name
+        if not path.exists():
+            click.echo(f"downloading {remote.url}", err=True)
+            try:
+                with urllib.request.urlopen(remote.url, timeout=60) as response:
+                    content = response.read()
+            except OSError as error:
+                raise InputError(f"{remote.url}: download failed ({error})") from None
+            check(name, content, remote)
+            with atomic_output(path, binary=True) as writer:
+                writer.write(content)
+        paths.append(path)
+    return paths
+
+
+@click.command()
+@click.option("--dataset", type=click.Choice(sorted(DATASETS)), default="korquad", show_default=True)
+@click.option("--dest", type=click.Path(path_type=Path), default=Path("data/korquad"), show_default=True)
+def main(dataset: str, dest: Path) -> None:
+    """Download a SQuAD-format data set's train and dev files (skipping those already there)."""
+    try:
+        for path in fetch(dataset, dest):
+            click.echo(f"ready: {path}")
+    except InputError as error:
+        raise click.ClickException(str(error)) from None
+
+
+if __name__ == "__main__":
+    main()
