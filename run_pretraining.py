@@ -229,7 +229,7 @@ def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling
     model = modeling.BertForPreTraining(config)
     note = "initialized at random"
     if flags.init_checkpoint:
-        note = modeling.load_pretrained(model, flags.init_checkpoint).summary()
+        note = modeling.load_pretrained(model, training.resolve_init_checkpoint(flags.init_checkpoint)).summary()
     return model.to(device), note
 
 
@@ -237,11 +237,7 @@ def run(flags: PretrainingFlags, progress: bool = True) -> dict[str, float]:
     """Trains and/or evaluates as the flags say; returns the last metrics (training, then eval)."""
     if not (flags.do_train or flags.do_eval or flags.export_hf):
         raise InputError("nothing to do: pass --do_train, --do_eval or --export_hf")
-    distributed = training.Distributed.from_environment(flags.device)
-    try:
-        return _run(flags, distributed, progress)
-    finally:
-        distributed.close()
+    return training.in_process_group(flags.device, functools.partial(_run, flags, progress=progress))
 
 
 def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: bool) -> dict[str, float]:

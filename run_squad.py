@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -584,12 +585,6 @@ def model_config(flags: SquadFlags) -> modeling.BertConfig:
     raise InputError("no model config: pass --bert_config_file (or an --init_checkpoint with a config beside it)")
 
 
-def resolve_init_checkpoint(path: str) -> str:
-    """A run_pretraining output directory means its newest checkpoint."""
-    found = training.checkpoints(path) if Path(path).is_dir() and not (Path(path) / "config.json").exists() else []
-    return str(found[-1]) if found else path
-
-
 def run(flags: SquadFlags, progress: bool = True) -> dict[str, float]:
     if not (flags.do_train or flags.do_predict):
         raise InputError("nothing to do: pass --do_train and/or --do_predict")
@@ -597,11 +592,7 @@ def run(flags: SquadFlags, progress: bool = True) -> dict[str, float]:
         raise InputError("--do_train needs --train_file")
     if flags.do_predict and not flags.predict_file:
         raise InputError("--do_predict needs --predict_file")
-    distributed = training.Distributed.from_environment(flags.device)
-    try:
-        return _run(flags, distributed, progress)
-    finally:
-        distributed.close()
+    return training.in_process_group(flags.device, functools.partial(_run, flags, progress=progress))
 
 
 def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -> dict[str, float]:
@@ -610,7 +601,7 @@ def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -
     tokenizer = tokenization.FullTokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
     feature_config = FeatureConfig(flags.max_seq_length, flags.doc_stride, flags.max_query_length)
     torch.manual_seed(flags.seed)
-    init = resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
+    init = training.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
     config = model_config(dataclasses.replace(flags, init_checkpoint=init))
     model = modeling.BertForQuestionAnswering(config)
     note = modeling.load_pretrained(model, init).summary() if init else "initialized at random"

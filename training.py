@@ -115,6 +115,15 @@ class Distributed:
             dist.destroy_process_group()
 
 
+def in_process_group(device_name: str, body: Callable[[Distributed], Any]) -> Any:
+    """Runs body(distributed) inside the process group torchrun set up (if any), and leaves it after."""
+    distributed = Distributed.from_environment(device_name)
+    try:
+        return body(distributed)
+    finally:
+        distributed.close()
+
+
 # --- the task, the configuration, the state ----------------------------------------------------------
 
 
@@ -210,6 +219,13 @@ def save_checkpoint(state: TrainState, output_dir: str, keep: int, extra: dict[s
     for old in checkpoints(output_dir)[:-keep]:
         old.unlink()
     return path
+
+
+def resolve_init_checkpoint(path: str) -> str:
+    """An --init_checkpoint: a run's output directory means its newest checkpoint; a Hugging Face directory
+    (with config.json) or a file stays as it is."""
+    found = checkpoints(path) if Path(path).is_dir() and not (Path(path) / "config.json").exists() else []
+    return str(found[-1]) if found else path
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
