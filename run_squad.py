@@ -296,7 +296,8 @@ def convert_examples_to_features(
     return _pack(rows, contexts, examples, config.max_seq_length, cls_id, sep_id), stats
 
 
-def _pack(rows, contexts, examples, max_seq_length: int, cls_id: int, sep_id: int) -> Features:
+def _pack(rows: list, contexts: Sequence[TokenizedContext], examples: Sequence[SquadExample], max_seq_length: int,
+          cls_id: int, sep_id: int) -> Features:
     count = len(rows)
     input_ids = np.zeros((count, max_seq_length), dtype=np.int32)
     token_type_ids = np.zeros((count, max_seq_length), dtype=np.int8)
@@ -319,7 +320,7 @@ def _pack(rows, contexts, examples, max_seq_length: int, cls_id: int, sep_id: in
 
 
 def featurize(path: str, tokenizer: tokenization.FullTokenizer, config: FeatureConfig, is_training: bool,
-              version_2_with_negative: bool, skip_bad_examples: bool = False):
+              version_2_with_negative: bool, skip_bad_examples: bool = False) -> Dataset:
     """Reads and featurizes a data file: each context is tokenized once, not once per question."""
     contexts, examples, read_stats, data = read_squad(path, is_training, version_2_with_negative, skip_bad_examples)
     tokenized = [tokenize_context(tokenizer, context) for context in contexts]
@@ -396,8 +397,8 @@ def best_spans(dataset: Dataset, start_logits: np.ndarray, end_logits: np.ndarra
     return predictions, nbest_json, null_odds
 
 
-def _candidates(feature_indices, features: Features, context: TokenizedContext, start_logits, end_logits,
-                config: PredictConfig):
+def _candidates(feature_indices: list[int], features: Features, context: TokenizedContext, start_logits: np.ndarray,
+                end_logits: np.ndarray, config: PredictConfig) -> tuple[list[tuple], tuple[float, float]]:
     windows = [(int(features.doc_start[f]), int(features.doc_length[f])) for f in feature_indices]
     best_window = max_context_window(windows, len(context.ids)) if windows else np.zeros(0, dtype=np.int64)
     candidates = []
@@ -422,7 +423,7 @@ def _candidates(feature_indices, features: Features, context: TokenizedContext, 
     return candidates, null_score
 
 
-def _nbest(candidates, context: TokenizedContext, text: str, n_best_size: int) -> list[dict]:
+def _nbest(candidates: list[tuple], context: TokenizedContext, text: str, n_best_size: int) -> list[dict]:
     entries, seen = [], set()
     for _, start_logit, end_logit, first, last in sorted(candidates, key=lambda c: c[0], reverse=True):
         start_char, end_char = int(context.starts[first]), int(context.ends[last])
@@ -619,7 +620,9 @@ def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -
     return results
 
 
-def _train(flags, model, tokenizer, feature_config, device, precision, distributed, progress) -> dict[str, float]:
+def _train(flags: SquadFlags, model: modeling.BertForQuestionAnswering, tokenizer: tokenization.FullTokenizer,
+           feature_config: FeatureConfig, device: torch.device, precision: str, distributed: training.Distributed,
+           progress: bool) -> dict[str, float]:
     start = time.perf_counter()
     train = featurize(flags.train_file, tokenizer, feature_config, True, flags.version_2_with_negative,
                       flags.skip_bad_examples)
@@ -664,7 +667,8 @@ def _train(flags, model, tokenizer, feature_config, device, precision, distribut
     return {f"train_{k}": v for k, v in results.items() if k != "step"}
 
 
-def _predict(flags, model, tokenizer, feature_config, device, precision, progress) -> dict[str, float]:
+def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, tokenizer: tokenization.FullTokenizer,
+             feature_config: FeatureConfig, device: torch.device, precision: str, progress: bool) -> dict[str, float]:
     start = time.perf_counter()
     dataset = featurize(flags.predict_file, tokenizer, feature_config, False, flags.version_2_with_negative,
                         flags.skip_bad_examples)
