@@ -341,9 +341,7 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
 @click.option("--max_eval_steps", default=100, show_default=True)
 @click.option("--gradient_accumulation_steps", default=1, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adamw", "lamb"]), default="adamw", show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True,
-              help="auto: bf16 on a CUDA device that supports it, else fp32.")
+@training.device_options
 @click.option("--seed", default=12345, show_default=True)
 @click.option("--log_every", default=10, show_default=True, help="Steps between metrics.jsonl lines.")
 @click.option("--export_hf", default=None, help="Also write a Hugging Face BERT directory here at the end.")

@@ -724,8 +724,7 @@ def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, tokeni
 @bool_option("--skip_bad_examples", False, "Skip (and count) malformed questions instead of stopping.")
 @click.option("--gradient_accumulation_steps", default=1, show_default=True)
 @click.option("--save_checkpoints_steps", default=1000, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto", show_default=True)
+@training.device_options
 @click.option("--seed", default=42, show_default=True)
 @click.option("--log_every", default=10, show_default=True)
 def main(**flags) -> None:

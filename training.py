@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import click
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -69,6 +70,14 @@ def resolve_precision(name: str | None, device: torch.device) -> str:
     if name == "fp16" and device.type != "cuda":
         raise TrainingError("--precision fp16 needs a CUDA device")
     return name
+
+
+def device_options(command: Callable) -> Callable:
+    """The --device and --precision options both training scripts take."""
+    command = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
+                           show_default=True, help="auto: bf16 on a CUDA device that supports it, else fp32.")(command)
+    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+                        help="auto: CUDA when present.")(command)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
