@@ -11,26 +11,31 @@ WORK=${WORK:-out/learning_check}
 KOWIKI=${KOWIKI:-../shared/data/kowiki}
 KORQUAD=${KORQUAD:-../shared/data/korquad/KorQuAD_v1.0_dev.json}
 STEPS=${STEPS:-1200}
+BATCH=${BATCH:-32}
+LEARNING_RATE=${LEARNING_RATE:-5e-4}
 SQUAD_EPOCHS=${SQUAD_EPOCHS:-1}
+DEVICE=${DEVICE:-cpu}
+NUM_WORKERS=${NUM_WORKERS:-2}
 PY=${PY:-.venv/bin/python}
 VOCAB=vocab/kowiki-32k.txt
 mkdir -p "$WORK"
 start=$(date +%s)
 
-[ -d "$WORK/kowiki" ] || $PY prepare_corpus.py --input_file "$KOWIKI/wiki_*" --output_dir "$WORK/kowiki" --num_workers 2
+[ -d "$WORK/kowiki" ] || $PY prepare_corpus.py --input_file "$KOWIKI/wiki_*" --output_dir "$WORK/kowiki" --num_workers "$NUM_WORKERS"
 [ -f "$WORK/data/manifest.json" ] || $PY create_pretraining_data.py --input_file "$WORK/kowiki/wiki_[0-3]*,$WORK/kowiki/wiki_4[0-5]" \
-  --output_dir "$WORK/data" --vocab_file $VOCAB --dupe_factor 2 --num_workers 2 --overwrite
+  --output_dir "$WORK/data" --vocab_file $VOCAB --dupe_factor 2 --num_workers "$NUM_WORKERS" --overwrite
 [ -f "$WORK/heldout/manifest.json" ] || $PY create_pretraining_data.py --input_file "$WORK/kowiki/wiki_4[67]" \
   --output_dir "$WORK/heldout" --vocab_file $VOCAB --dupe_factor 1 --random_seed 7 --overwrite
 
 common=(--bert_config_file configs/bert_small.json --input_file "$WORK/data" --eval_input_file "$WORK/heldout"
-        --vocab_file $VOCAB --max_eval_steps 50 --eval_batch_size 32 --device cpu)
+        --vocab_file $VOCAB --max_eval_steps 50 --eval_batch_size 32 --device "$DEVICE")
 $PY run_pretraining.py "${common[@]}" --output_dir "$WORK/eval_start" --do_eval
 $PY run_pretraining.py "${common[@]}" --output_dir "$WORK/pretrain" --do_train --do_eval --num_train_steps "$STEPS" \
-  --num_warmup_steps $((STEPS / 10)) --train_batch_size 32 --learning_rate 5e-4 --save_checkpoints_steps 200 --log_every 20
+  --num_warmup_steps $((STEPS / 10)) --train_batch_size "$BATCH" --learning_rate "$LEARNING_RATE" \
+  --save_checkpoints_steps 200 --log_every 20
 $PY plot.py --output_dir "$WORK/pretrain" --out_file "$WORK/pretrain_curves.png"
 
-$PY - "$KORQUAD" "$WORK" <<'PYTHON'
+[ -f "$WORK/korquad_eval.json" ] || $PY - "$KORQUAD" "$WORK" <<'PYTHON'
 import json, sys
 data = json.load(open(sys.argv[1], encoding="utf-8"))
 for name, articles in (("train", data["data"][:110]), ("eval", data["data"][110:])):
@@ -40,7 +45,7 @@ PYTHON
 
 squad=(--vocab_file $VOCAB --do_train --train_file "$WORK/korquad_train.json" --do_predict
        --predict_file "$WORK/korquad_eval.json" --max_seq_length 256 --doc_stride 128 --train_batch_size 32
-       --learning_rate 2e-4 --num_train_epochs "$SQUAD_EPOCHS" --device cpu --log_every 20)
+       --learning_rate 2e-4 --num_train_epochs "$SQUAD_EPOCHS" --device "$DEVICE" --log_every 20)
 $PY run_squad.py "${squad[@]}" --init_checkpoint "$WORK/pretrain" --output_dir "$WORK/squad_pretrained"
 $PY run_squad.py "${squad[@]}" --bert_config_file configs/bert_small.json --output_dir "$WORK/squad_random"
 $PY evaluate_squad.py "$WORK/korquad_eval.json" "$WORK/squad_pretrained/predictions.json" > /dev/null
