@@ -30,3 +30,52 @@ def test_make_demo_runs_data_pretrain_squad_and_prints_scores(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     assert "create_pretraining_data.py" not in again.stdout
     assert "Nothing to train" in again.stderr
+
+
+def test_round_trip_through_hugging_face(tmp_path):
+    """Pretrain a few steps -> export -> transformers gives the same logits -> run_squad starts from it."""
+    transformers = pytest.importorskip("transformers")
+    import numpy as np
+    import torch
+    from click.testing import CliRunner
+
+    import create_pretraining_data as cpd
+    import modeling
+    import run_pretraining
+    import run_squad
+    import training
+
+    vocab, sample_qa = ROOT / "vocab" / "sample-4k.txt", ROOT / "data" / "sample_korquad.json"
+    cpd.create_pretraining_data(cpd.RunSettings(input_file=str(ROOT / "data" / "sample_text_ko.txt"),
+                                                output_dir=str(tmp_path / "data"), vocab_file=str(vocab),
+                                                max_seq_length=64, max_predictions_per_seq=10, dupe_factor=1),
+                                progress=False)
+    config = tmp_path / "bert_config.json"
+    config.write_text(json.dumps({"vocab_size": 4000, "hidden_size": 32, "num_hidden_layers": 2,
+                                  "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 128}))
+    pretrained = CliRunner().invoke(run_pretraining.main, [
+        "--bert_config_file", str(config), "--input_file", str(tmp_path / "data"), "--output_dir",
+        str(tmp_path / "pretrain"), "--vocab_file", str(vocab), "--max_seq_length", "64",
+        "--max_predictions_per_seq", "10", "--do_train", "--num_train_steps", "4", "--num_warmup_steps", "1",
+        "--train_batch_size", "8", "--device", "cpu", "--export_hf", str(tmp_path / "hf")])
+    assert pretrained.exit_code == 0, pretrained.output
+
+    ours = modeling.BertForPreTraining(modeling.BertConfig.from_json_file(config)).eval()
+    ours.load_state_dict(training.load_checkpoint(training.checkpoints(tmp_path / "pretrain")[-1])["model"])
+    theirs = transformers.BertForPreTraining.from_pretrained(tmp_path / "hf").eval()
+    batch = run_pretraining.records_to_batch(np.asarray(cpd.load_shards(tmp_path / "data").arrays[0][:3]))
+    with torch.no_grad():
+        expected = theirs(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                          attention_mask=batch["attention_mask"])
+        got = ours(batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                   attention_mask=batch["attention_mask"])
+    assert torch.allclose(expected.prediction_logits, got.mlm_logits, atol=1e-5)
+    assert torch.allclose(expected.seq_relationship_logits, got.nsp_logits, atol=1e-5)
+
+    squad = CliRunner().invoke(run_squad.main, [
+        "--vocab_file", str(tmp_path / "hf" / "vocab.txt"), "--init_checkpoint", str(tmp_path / "hf"),
+        "--output_dir", str(tmp_path / "squad"), "--do_predict", "--predict_file", str(sample_qa),
+        "--max_seq_length", "96", "--doc_stride", "48", "--device", "cpu"])
+    assert squad.exit_code == 0, squad.output
+    assert "loaded" in squad.output and "qa_outputs" in squad.output  # the QA head starts fresh
+    assert json.loads((tmp_path / "squad" / "predictions.json").read_text())
