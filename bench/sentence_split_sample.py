@@ -72,7 +72,7 @@ def main(data_dir: str, num_paragraphs: int, seed: int) -> None:
     """Prints the splits of `num_paragraphs` random paragraphs, then a JSON summary line."""
     paragraphs = load_paragraphs(data_dir)
     sample_indices = sorted(random.Random(seed).sample(range(len(paragraphs)), num_paragraphs))
-    tagger = prepare_corpus.make_sentence_tagger()
+    tagger = prepare_corpus.PosTagger()
     start = time.perf_counter()
     counts = {"paragraphs": 0, "sentences": 0, "multi_sentence_paragraphs": 0, "flagged_paragraphs": 0}
     for number, index in enumerate(sample_indices, start=1):

@@ -44,7 +44,7 @@ EXPECTED_OUTPUT = """\
 
 @pytest.fixture(scope="module")
 def tagger():
-    return prepare_corpus.make_sentence_tagger()
+    return prepare_corpus.PosTagger()
 
 
 def _write(path: Path, text: str) -> Path:
