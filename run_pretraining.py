@@ -60,6 +60,14 @@ class DataSpec:
     vocab_sha256: str | None  # of --vocab_file, when given
 
 
+def load_data(input_file: str, spec: DataSpec, seed: int) -> PretrainingData:
+    """The data directories of --input_file (or --eval_input_file), each checked against this run."""
+    shard_sets = [cpd.load_shards(d) for d in resolve_data_dirs(input_file)]
+    for shards in shard_sets:
+        check_manifest(shards, spec)
+    return PretrainingData(shard_sets, seed)
+
+
 def check_manifest(shards: cpd.Shards, spec: DataSpec) -> None:
     """One clear error when the data was made for another model or other flags."""
     manifest, where = shards.manifest, shards.directory / cpd.MANIFEST
@@ -162,15 +170,16 @@ def pretraining_sums(mlm_logits: Tensor, nsp_logits: Tensor, batch: training.Bat
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, shards: cpd.Shards, batch_size: int, max_steps: int, device: torch.device,
+def evaluate(model: nn.Module, data: PretrainingData, batch_size: int, max_steps: int, device: torch.device,
              precision: str) -> dict[str, float]:
     """Google's eval metrics over the first max_steps batches, in order: masked_lm_accuracy and
     masked_lm_loss (weighted by the predictions), next_sentence_accuracy and next_sentence_loss."""
     model.eval()
-    records = np.concatenate(shards.arrays) if len(shards.arrays) > 1 else shards.arrays[0]
     task, totals, divisors = PretrainingTask(), {}, torch.zeros(2)
-    for start in range(0, min(len(records), batch_size * max_steps), batch_size):
-        batch = training.to_device(records_to_batch(np.asarray(records[start:start + batch_size])), device)
+    end = min(data.size, batch_size * max_steps)
+    for start in range(0, end, batch_size):
+        batch = training.to_device(records_to_batch(data.records(np.arange(start, min(start + batch_size, end)))),
+                                   device)
         with training.autocast(device, precision):
             _, metrics = task.loss_sums(model, batch)
         divisors += task.divisors(batch).cpu()
@@ -270,11 +279,8 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
         click.echo(f"model: {note}; device {device}, precision {precision}, {distributed.world_size} process(es)",
                    err=True)
     if flags.do_train:
-        shard_sets = [cpd.load_shards(d) for d in resolve_data_dirs(flags.input_file)]
-        for shards in shard_sets:
-            check_manifest(shards, spec)
+        data = load_data(flags.input_file, spec, flags.seed)
         micro = config.micro_batch_size(distributed.world_size)
-        data = PretrainingData(shard_sets, flags.seed)
         if flags.compile:
             state.model = torch.compile(model)
         if distributed.world_size > 1:
@@ -301,9 +307,8 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
                        f"{results.get('masked_lm_accuracy', float('nan')):.4f}. Checkpoints and metrics.jsonl in "
                        f"{output_dir}/", err=True)
     if flags.do_eval and distributed.is_main:
-        eval_shards = [cpd.load_shards(d) for d in resolve_data_dirs(flags.eval_input_file or flags.input_file)]
-        check_manifest(eval_shards[0], spec)
-        eval_results = evaluate(model, eval_shards[0], flags.eval_batch_size, flags.max_eval_steps, device,
+        eval_data = load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
+        eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, device,
                                 precision)
         write_eval_results(output_dir / "eval_results.txt", eval_results, state.step)
         click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
