@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -88,6 +89,24 @@ def test_processes_split_each_step_and_the_stream_is_reproducible(data_dir):
     first, second = data.stream(0, data.size), data.stream(data.size, data.size)
     assert sorted(r.tobytes() for r in first) == every == sorted(r.tobytes() for r in second)
     assert first.tobytes() != second.tobytes()
+
+
+def test_prefetch_yields_in_order_and_joins_its_thread_on_close():
+    """The background thread must be gone when the consumer stops: one still inside torch at interpreter
+    exit aborts a finished run with status 134."""
+    started = threading.Event()
+
+    def make(index):
+        started.set()
+        time.sleep(0.05)  # still working when the consumer closes
+        return index
+
+    batches = training.prefetch(make, 3)
+    assert [next(batches) for _ in range(3)] == [3, 4, 5]
+    started.wait()
+    before = threading.active_count()
+    batches.close()
+    assert threading.active_count() == before - 1
 
 
 # --- the run -------------------------------------------------------------------------------------------
