@@ -61,9 +61,8 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def resolve_precision(name: str | None, device: torch.device) -> str:
-    """The default is bf16 on a CUDA device that supports it and fp32 elsewhere. bf16 on a CPU is a choice,
-    not a default: it is 1.4x fp32 on a CPU with avx512_bf16 (this project's machine) and far slower than
-    fp32 on one without it."""
+    """The default is bf16 on a CUDA device that supports it and fp32 elsewhere. bf16 on a CPU is opt-in:
+    its speed depends on the CPU's bf16 support (1.4x fp32 on this project's machine, with avx512_bf16)."""
     if name in (None, "auto"):
         return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
     if name not in ("fp32", "bf16", "fp16"):
