@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import glob
 import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import IO
 
 import click
@@ -450,14 +452,20 @@ def prepare_job(job: tuple[Sequence[str], str]) -> CorpusStats:
     return prepare_files(input_paths, output_path, PosTagger())
 
 
-def output_paths_for(input_paths: Sequence[str], output_dir: str) -> list[str]:
-    """Returns one output path in `output_dir` per input: its path relative to the inputs' common folder.
+def output_paths_for(input_paths: Sequence[str], output_dir: str, patterns: Sequence[str]) -> list[str]:
+    """Returns one output path in `output_dir` per input: its path below the folder where the wildcards of
+    `patterns` (the --input_file list) begin, so the layout does not depend on what the glob matched.
 
-    WikiExtractor writes `AA/wiki_00`, `AB/wiki_00`, ...: relative paths keep those apart.
+    `kowiki/*/wiki_*` gives `AA/wiki_00`, `AB/wiki_00`, ... (kept apart, and in a folder even when only
+    `AA` exists); `kowiki/wiki_*` gives `wiki_00`, ...
     """
-    absolute = [os.path.abspath(p) for p in input_paths]
-    common = os.path.commonpath([os.path.dirname(p) for p in absolute])
-    return [os.path.join(output_dir, os.path.relpath(p, common)) for p in absolute]
+    roots = []
+    for pattern in patterns:
+        folders = Path(pattern).parts[:-1]
+        fixed = next((i for i, part in enumerate(folders) if glob.has_magic(part)), len(folders))
+        roots.append(os.path.abspath(os.path.join(".", *folders[:fixed])))
+    root = os.path.commonpath(roots + [os.path.dirname(os.path.abspath(p)) for p in input_paths])
+    return [os.path.join(output_dir, os.path.relpath(os.path.abspath(p), root)) for p in input_paths]
 
 
 def format_summary(stats: CorpusStats, seconds: float, destination: str) -> str:
@@ -535,7 +543,8 @@ def main(input_file: str, output_file: str | None, output_dir: str | None, num_w
         destination = output_file
     else:
         assert output_dir is not None
-        output_paths = output_paths_for(input_paths, output_dir)
+        patterns = [p.strip() for p in input_file.split(",") if p.strip()]
+        output_paths = output_paths_for(input_paths, output_dir, patterns)
         jobs = [([i], o) for i, o in zip(input_paths, output_paths, strict=True)]
         destination = output_dir
     inputs = {os.path.realpath(p) for p in input_paths}

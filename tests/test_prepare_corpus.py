@@ -226,6 +226,20 @@ def test_cli_output_dir_keeps_inputs_apart(tmp_path):
             assert (output_dir / name / "wiki_00").read_text(encoding="utf-8") == EXPECTED_OUTPUT
 
 
+def test_output_dir_layout_follows_the_pattern_not_the_matches(tmp_path):
+    """One WikiExtractor folder or several, `text/*/wiki_*` puts each file under its folder's name; the
+    next stage's `out/*/wiki_*` finds them either way."""
+    _write(tmp_path / "text" / "AA" / "wiki_00", WIKI_SNIPPET)
+    _write(tmp_path / "flat" / "wiki_00", WIKI_SNIPPET)
+    for pattern, expected in (("text/*/wiki_*", "AA/wiki_00"), ("text/AA/wiki_*", "wiki_00"),
+                              ("flat/wiki_*", "wiki_00"), ("flat/wiki_00", "wiki_00")):
+        output_dir = tmp_path / "out" / pattern.replace("/", "_").replace("*", "x")
+        result = _run(["--input_file", str(tmp_path / pattern), "--output_dir", str(output_dir)])
+        assert result.exit_code == 0, result.output
+        assert (output_dir / expected).read_text(encoding="utf-8") == EXPECTED_OUTPUT, pattern
+    assert prepare_corpus.output_paths_for(["a/x/f", "b/g"], "out", ["a/*/f", "b/g"]) == ["out/a/x/f", "out/b/g"]
+
+
 def test_cli_comma_separated_inputs_in_order(tmp_path):
     first = _write(tmp_path / "b.txt", '<doc id="1">\n제목\n첫째 문서이다.\n</doc>\n')
     second = _write(tmp_path / "a.txt", '<doc id="2">\n제목\n둘째 문서이다.\n</doc>\n')
