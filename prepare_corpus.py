@@ -41,7 +41,7 @@ from typing import IO
 import click
 import tqdm
 
-from script_utils import InputError, atomic_output, expand_input_files, read_utf8_lines
+from script_utils import InputError, atomic_output, expand_input_files, input_patterns, read_utf8_lines
 from tokenization import Morpheme, PosTagger
 
 # C0 controls but the tab (they include the separators above and the line breaks of `str.splitlines`),
@@ -464,7 +464,7 @@ def output_paths_for(input_paths: Sequence[str], output_dir: str, patterns: Sequ
         folders = Path(pattern).parts[:-1]
         fixed = next((i for i, part in enumerate(folders) if glob.has_magic(part)), len(folders))
         roots.append(os.path.abspath(os.path.join(".", *folders[:fixed])))
-    root = os.path.commonpath(roots + [os.path.dirname(os.path.abspath(p)) for p in input_paths])
+    root = os.path.commonpath(roots)  # every match of a pattern lies below its root
     return [os.path.join(output_dir, os.path.relpath(os.path.abspath(p), root)) for p in input_paths]
 
 
@@ -543,8 +543,7 @@ def main(input_file: str, output_file: str | None, output_dir: str | None, num_w
         destination = output_file
     else:
         assert output_dir is not None
-        patterns = [p.strip() for p in input_file.split(",") if p.strip()]
-        output_paths = output_paths_for(input_paths, output_dir, patterns)
+        output_paths = output_paths_for(input_paths, output_dir, input_patterns(input_file))
         jobs = [([i], o) for i, o in zip(input_paths, output_paths, strict=True)]
         destination = output_dir
     inputs = {os.path.realpath(p) for p in input_paths}

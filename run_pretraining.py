@@ -32,7 +32,7 @@ import create_pretraining_data as cpd
 import modeling
 import optimization
 import training
-from script_utils import InputError, bool_option, file_sha256
+from script_utils import InputError, bool_option, file_sha256, input_patterns
 
 # --- data ----------------------------------------------------------------------------------------------
 
@@ -40,7 +40,7 @@ from script_utils import InputError, bool_option, file_sha256
 def resolve_data_dirs(spec: str) -> list[Path]:
     """--input_file: comma-separated data directories or glob patterns matching them."""
     dirs: list[Path] = []
-    for pattern in filter(None, (p.strip() for p in spec.split(","))):
+    for pattern in input_patterns(spec):
         matches = sorted(p for p in glob.glob(pattern) if os.path.isdir(p)) if glob.has_magic(pattern) else [pattern]
         if not matches:
             raise InputError(f"{pattern}: matches no data directory")
@@ -355,7 +355,7 @@ def main(**flags) -> None:
     """Pretrain BERT (masked LM + next sentence prediction) from create_pretraining_data.py shards."""
     try:
         run(PretrainingFlags(**flags))
-    except (InputError, training.TrainingError, ValueError, OSError) as error:
+    except training.USER_ERRORS as error:
         raise click.ClickException(str(error)) from None
 
 

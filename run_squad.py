@@ -730,7 +730,7 @@ def main(**flags) -> None:
     """Fine-tune and predict on KorQuAD 1.0 / SQuAD v1.1 / v2.0, scored with the official metrics."""
     try:
         run(SquadFlags(**flags))
-    except (InputError, training.TrainingError, ValueError, OSError) as error:
+    except training.USER_ERRORS as error:
         raise click.ClickException(str(error)) from None
 
 

@@ -20,13 +20,18 @@ class InputError(ValueError):
     """A problem with an input: the message names the file (and the line or field)."""
 
 
+def input_patterns(spec: str) -> list[str]:
+    """The files and glob patterns of a comma-separated --input_file list, in order."""
+    return [p.strip() for p in spec.split(",") if p.strip()]
+
+
 def expand_input_files(spec: str) -> list[str]:
     """Expands a comma-separated list of files and glob patterns, in order, without duplicates.
 
     Raises InputError if a pattern matches no file or names a folder.
     """
     paths: list[str] = []
-    for pattern in filter(None, (p.strip() for p in spec.split(","))):
+    for pattern in input_patterns(spec):
         matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
         if not matches:
             if glob.has_magic(pattern):

@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from script_utils import atomic_output
+from script_utils import InputError, atomic_output
 
 CHECKPOINT_PATTERN = re.compile(r"ckpt-(\d{8})\.pt")
 Batch = dict[str, Tensor]
@@ -42,6 +42,10 @@ Batch = dict[str, Tensor]
 
 class TrainingError(RuntimeError):
     """A run that cannot go on: a non-finite loss, a bad flag combination."""
+
+
+# What both training scripts report as a one-line error (bad data, flags, files) rather than a traceback.
+USER_ERRORS = (InputError, TrainingError, ValueError, OSError)
 
 
 # --- devices, precision, processes ---------------------------------------------------------------------
