@@ -1,23 +1,58 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""What the scripts share: input globs, UTF-8 lines with file:line errors, atomic output, sha256, and
-boolean flags that read like Google's (`--do_lower_case`, `--do_lower_case=False`)."""
+"""What the scripts share: input globs, UTF-8 lines with file:line errors, atomic and durable output (files
+and whole folders), sha256, one-line errors, and boolean flags that read like Google's (`--do_lower_case`,
+`--do_lower_case=False`)."""
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import glob
 import hashlib
+import json
 import os
 import secrets
-from collections.abc import Iterator
-from typing import IO
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
 
 import click
 
 
 class InputError(ValueError):
     """A problem with an input: the message names the file (and the line or field)."""
+
+
+# What every script reports as one line (bad data, flags, files, a full or read-only disk), never a traceback.
+# EOFError: torch.load and numpy raise it on an empty or truncated file (click would print a bare "Aborted!").
+USER_ERRORS = (InputError, ValueError, OSError, EOFError)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for a user error: an OSError names its file and says what the disk said."""
+    if isinstance(error, OSError) and error.filename is not None:
+        text = f"{error.filename}: {error.strerror or error}"
+        if error.errno == errno.ENOSPC:
+            text += " (the disk is full; nothing was replaced)"
+        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            text += " (cannot write or read there; nothing was replaced)"
+    elif isinstance(error, EOFError):
+        text = f"a file ended early (empty or truncated): {error}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+@contextlib.contextmanager
+def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
+    """Turns USER_ERRORS (and `kinds`) raised in the block into click's one-line "Error: ..." and exit 1."""
+    try:
+        yield
+    except (*USER_ERRORS, *kinds) as error:
+        raise click.ClickException(describe_error(error)) from None
 
 
 def input_patterns(spec: str) -> list[str]:
@@ -56,6 +91,10 @@ def read_utf8_lines(
     """
     counts = counts if counts is not None else collections.Counter()
     with open(path, "rb") as reader:
+        if reader.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+            raise InputError(f"{path}: UTF-16 text (it starts with a UTF-16 byte order mark); convert it to UTF-8, "
+                             f"e.g. iconv -f UTF-16 -t UTF-8")
+        reader.seek(0)
         for number, raw in enumerate(reader, start=1):
             counts["bytes"] += len(raw)
             if b"\x00" in raw:
@@ -73,23 +112,117 @@ def read_utf8_lines(
             yield line.rstrip("\r\n")
 
 
+def fsync_directory(directory: str | os.PathLike) -> None:
+    """Makes the names in `directory` (a rename, a new file) survive a power loss."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_temporary(path: str | os.PathLike) -> tuple[int, str]:
+    """A new file beside `path` (`.name.<random>.tmp`, cleaned up by remove_temporaries), opened for writing."""
+    directory, name = os.path.split(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a folder, not a file")
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise InputError(f"{path}: {directory} is a file, not a folder")
+    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+    return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
     """Opens a temporary file beside `path` and moves it to `path` when the block succeeds.
 
-    On an exception the temporary file is removed and `path` is left as it was, so a reader never sees
-    half a file.
+    The file and then its folder are fsync'ed around the rename, so after a crash or a power loss `path` is
+    either the old file or the whole new one. On an exception the temporary file is removed and `path` is
+    left as it was.
     """
-    directory, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd, temporary = create_temporary(path)
     try:
         with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="\n") as writer:
             yield writer
+            writer.flush()
+            os.fsync(writer.fileno())
         os.replace(temporary, path)
+        fsync_directory(os.path.dirname(os.path.abspath(path)))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
+        raise
+
+
+def write_json(path: str | os.PathLike, value: Any) -> None:
+    """`value` as indented UTF-8 JSON (Korean kept readable), written atomically."""
+    with atomic_output(path) as writer:
+        json.dump(value, writer, ensure_ascii=False, indent=2)
+        writer.write("\n")
+
+
+def remove_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Removes what a killed atomic write left in `directory` (`.name.<hex>.tmp` files and folders)."""
+    removed = []
+    for path in Path(directory).glob(".*.tmp") if Path(directory).is_dir() else []:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+def _sync_tree(root: Path) -> None:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_directory(folder)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str], bool], flag: str
+                     ) -> Iterator[Path]:
+    """Builds a folder under a temporary name beside `path`, and swaps it in for `path` when the block succeeds.
+
+    An existing `path` is replaced only with `replace` (else InputError naming `flag`), and only if every
+    name in it is one this output writes (`owns(name)`): a folder that holds anything else is never
+    deleted. The old folder stays whole until the new one is complete and on disk. On an exception the
+    temporary folder is removed and `path` is left as it was.
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{target}: exists and is not a folder")
+    if target.is_dir() and any(target.iterdir()):
+        if not replace:
+            raise InputError(f"{target}: not empty; pass {flag} to replace it")
+        foreign = sorted(p.name for p in target.iterdir() if not owns(p.name))
+        if foreign:
+            raise InputError(f"{target}: holds files this script did not write ({', '.join(foreign[:5])}); "
+                             f"{flag} replaces only its own output: move them, or choose another folder")
+    if target.parent.exists() and not target.parent.is_dir():
+        raise InputError(f"{target}: {target.parent} is a file, not a folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        staging.chmod(0o755)  # mkdtemp makes it private; an output is meant to be shared
+        yield staging
+        _sync_tree(staging)
+        if target.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", suffix=".tmp", dir=target.parent))
+            os.replace(target, retired / target.name)
+            os.replace(staging, target)
+            fsync_directory(target.parent)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, target)
+            fsync_directory(target.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
         raise
 
 

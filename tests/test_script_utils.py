@@ -1,4 +1,5 @@
 import collections
+import errno
 import os
 
 import click
@@ -51,3 +52,72 @@ def test_bool_option_reads_like_google_flags():
     assert runner.invoke(command, ["--do_train"]).output.strip() == "True"
     assert runner.invoke(command, ["--do_train=false"]).output.strip() == "False"
     assert runner.invoke(command, ["--do_train=True"]).output.strip() == "True"
+
+
+def test_atomic_output_syncs_and_names_a_full_disk(tmp_path, monkeypatch):
+    path = tmp_path / "out.txt"
+    path.write_text("old")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    with script_utils.atomic_output(path) as writer:
+        writer.write("new")
+    assert path.read_text() == "new" and len(synced) == 2  # the file, then its folder
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as caught, script_utils.atomic_output(path) as writer:
+        writer.write("newer")
+    assert path.read_text() == "new" and os.listdir(tmp_path) == ["out.txt"]
+    assert script_utils.describe_error(caught.value) == f"{path}: No space left on device (the disk is full; " \
+        "nothing was replaced)"
+
+
+def test_atomic_output_refuses_a_folder_or_a_path_under_a_file(tmp_path):
+    with pytest.raises(script_utils.InputError, match="is a folder"), script_utils.atomic_output(tmp_path):
+        pass
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(script_utils.InputError, match="is a file, not a folder"), \
+            script_utils.atomic_output(tmp_path / "file" / "out.txt"):
+        pass
+
+
+def test_atomic_directory_keeps_the_old_folder_until_the_new_one_is_complete(tmp_path):
+    target = tmp_path / "data"
+    target.mkdir()
+    (target / "shard-0.npy").write_text("old")
+    owns = lambda name: name.startswith("shard-")  # noqa: E731
+    with pytest.raises(script_utils.InputError, match="--overwrite"), \
+            script_utils.atomic_directory(target, False, owns, "--overwrite"):
+        pass
+    with pytest.raises(RuntimeError), script_utils.atomic_directory(target, True, owns, "--overwrite") as staging:
+        (staging / "shard-0.npy").write_text("half")
+        raise RuntimeError("input error halfway")
+    assert os.listdir(tmp_path) == ["data"] and (target / "shard-0.npy").read_text() == "old"
+    with script_utils.atomic_directory(target, True, owns, "--overwrite") as staging:
+        (staging / "shard-0.npy").write_text("new")
+        assert (target / "shard-0.npy").read_text() == "old"
+    assert os.listdir(tmp_path) == ["data"] and os.listdir(target) == ["shard-0.npy"]
+    assert (target / "shard-0.npy").read_text() == "new"
+    (target / "notes.txt").write_text("a week of notes")
+    with pytest.raises(script_utils.InputError, match=r"notes\.txt"), \
+            script_utils.atomic_directory(target, True, owns, "--overwrite"):
+        pass
+    assert (target / "notes.txt").exists()
+
+
+def test_remove_temporaries(tmp_path):
+    (tmp_path / ".ckpt-1.pt.abcd1234.tmp").write_text("half")
+    (tmp_path / ".export.x1.tmp").mkdir()
+    (tmp_path / "ckpt-1.pt").write_text("whole")
+    assert len(script_utils.remove_temporaries(tmp_path)) == 2
+    assert os.listdir(tmp_path) == ["ckpt-1.pt"]
+
+
+def test_utf16_is_named(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_bytes("한국어\n".encode("utf-16"))
+    with pytest.raises(script_utils.InputError, match="UTF-16"):
+        list(script_utils.read_utf8_lines(str(path)))
