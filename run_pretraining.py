@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -32,7 +33,18 @@ import create_pretraining_data as cpd
 import modeling
 import optimization
 import training
-from script_utils import InputError, bool_option, file_sha256, input_patterns
+from script_utils import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_FLOAT,
+    Command,
+    InputError,
+    bool_option,
+    file_sha256,
+    input_patterns,
+    user_errors,
+    write_text,
+)
 
 # --- data ----------------------------------------------------------------------------------------------
 
@@ -194,7 +206,7 @@ def evaluate(model: nn.Module, data: PretrainingData, batch_size: int, max_steps
 def write_eval_results(path: Path, results: dict[str, float], global_step: int) -> None:
     """eval_results.txt as Google writes it: "key = value" lines, sorted."""
     lines = {**{k: f"{v:.6f}" for k, v in results.items()}, "global_step": str(global_step)}
-    path.write_text("".join(f"{key} = {lines[key]}\n" for key in sorted(lines)), encoding="utf-8")
+    write_text(path, "".join(f"{key} = {lines[key]}\n" for key in sorted(lines)))
 
 
 # --- the run -------------------------------------------------------------------------------------------
@@ -228,6 +240,7 @@ class PretrainingFlags:
     log_every: int = 10
     export_hf: str | None = None
     compile: bool = False
+    overwrite_output_dir: bool = False
 
 
 def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling.BertForPreTraining, str]:
@@ -249,6 +262,24 @@ def run(flags: PretrainingFlags, progress: bool = True) -> dict[str, float]:
     return training.in_process_group(flags.device, functools.partial(_run, flags, progress=progress))
 
 
+def run_identity(flags: PretrainingFlags, config: modeling.BertConfig) -> dict[str, Any]:
+    """What defines a pretraining run: a resume with anything else is refused (see training.prepare_run_dir)."""
+    init = training.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
+    return {
+        "script": "run_pretraining",
+        "bert_config": config.to_dict(),
+        "data_manifests": [file_sha256(d / cpd.MANIFEST) for d in resolve_data_dirs(flags.input_file)],
+        "init_checkpoint": training.file_identity(init),
+        **{name: getattr(flags, name) for name in (
+            "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "num_train_steps",
+            "num_warmup_steps", "optimizer", "seed")},
+    }
+
+
+def _owns(name: str) -> bool:
+    return training.owns_run_file(name) or name in ("bert_config.json", "eval_results.txt")
+
+
 def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: bool) -> dict[str, float]:
     device = training.resolve_device(flags.device, distributed.local_rank)
     precision = training.resolve_precision(flags.precision, device)
@@ -256,10 +287,14 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
     model, note = build_model(flags, device)
     spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
                     file_sha256(flags.vocab_file) if flags.vocab_file else None)
+    # Everything is read and checked before the run folder is touched.
+    data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
+    eval_data = load_data(flags.eval_input_file or flags.input_file, spec, flags.seed) \
+        if flags.do_eval and distributed.is_main else None
     output_dir = Path(flags.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if distributed.is_main:
-        (output_dir / "bert_config.json").write_text(model.config.to_json_string(), encoding="utf-8")
+    identity = run_identity(flags, model.config) if flags.do_train else {"bert_config": model.config.to_dict()}
+    resuming = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir and flags.do_train,
+                                        compare=None if flags.do_train else ["bert_config"])
     results: dict[str, float] = {}
     config = training.TrainConfig(
         output_dir=flags.output_dir, train_batch_size=flags.train_batch_size, learning_rate=flags.learning_rate,
@@ -267,20 +302,21 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
         gradient_accumulation_steps=flags.gradient_accumulation_steps, optimizer=flags.optimizer,
         save_checkpoints_steps=flags.save_checkpoints_steps, keep_checkpoints=flags.keep_checkpoints,
         log_every=flags.log_every, seed=flags.seed)
+    micro = config.micro_batch_size(distributed.world_size)
     optimizer = optimization.create_optimizer(model, flags.optimizer, flags.learning_rate)
     scheduler = optimization.linear_warmup_decay(optimizer, flags.num_warmup_steps, flags.num_train_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     state = training.TrainState(model, optimizer, scheduler, scaler)
-    existing = training.checkpoints(output_dir)
-    if existing:
-        state.load_state_dict(training.load_checkpoint(existing[-1]))
-        note = f"resumed from {existing[-1]} (step {state.step})"
+    resumed = training.resume(state, output_dir) if resuming else None
+    if resumed is not None:
+        note = f"resumed from {resumed} (step {state.step})"
+    if distributed.is_main and flags.do_train:
+        training.start_run(output_dir, identity, resuming, _owns)
+        write_text(output_dir / "bert_config.json", model.config.to_json_string())
     if distributed.is_main:
         click.echo(f"model: {note}; device {device}, precision {precision}, {distributed.world_size} process(es)",
                    err=True)
-    if flags.do_train:
-        data = load_data(flags.input_file, spec, flags.seed)
-        micro = config.micro_batch_size(distributed.world_size)
+    if data is not None:
         if flags.compile:
             state.model = torch.compile(model)
         if distributed.world_size > 1:
@@ -306,8 +342,7 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
                        f"last loss {results.get('loss', float('nan')):.4f}, masked LM accuracy "
                        f"{results.get('masked_lm_accuracy', float('nan')):.4f}. Checkpoints and metrics.jsonl in "
                        f"{output_dir}/", err=True)
-    if flags.do_eval and distributed.is_main:
-        eval_data = load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
+    if eval_data is not None:
         eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, device,
                                 precision)
         write_eval_results(output_dir / "eval_results.txt", eval_results, state.step)
@@ -322,7 +357,7 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
     return results
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--bert_config_file", required=True, help="The model's bert_config.json (or a Hugging Face config.json).")
 @click.option("--input_file", required=True,
               help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.")
@@ -330,33 +365,34 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
 @click.option("--init_checkpoint", default=None, help="Start from these weights: our checkpoint or a Hugging Face "
               "BERT directory (ignored when --output_dir has a checkpoint to resume).")
 @click.option("--vocab_file", default=None, help="Checked against the data's vocab; needed by --export_hf.")
-@click.option("--max_seq_length", default=128, show_default=True, help="Must equal the data's.")
-@click.option("--max_predictions_per_seq", default=20, show_default=True, help="Must equal the data's.")
+@click.option("--max_seq_length", default=128, type=POSITIVE, show_default=True, help="Must equal the data's.")
+@click.option("--max_predictions_per_seq", default=20, type=POSITIVE, show_default=True, help="Must equal the data's.")
 @bool_option("--do_train", False, "Train.")
 @bool_option("--do_eval", False, "Evaluate on --eval_input_file (or --input_file); writes eval_results.txt.")
 @click.option("--eval_input_file", default=None, help="Data directories for --do_eval.")
-@click.option("--train_batch_size", default=32, show_default=True,
+@click.option("--train_batch_size", default=32, type=POSITIVE, show_default=True,
               help="Sequences per optimizer step, over all processes and accumulation steps.")
-@click.option("--eval_batch_size", default=8, show_default=True)
-@click.option("--learning_rate", default=5e-5, show_default=True)
-@click.option("--num_train_steps", default=100000, show_default=True)
-@click.option("--num_warmup_steps", default=10000, show_default=True)
-@click.option("--save_checkpoints_steps", default=1000, show_default=True)
-@click.option("--keep_checkpoints", default=3, show_default=True, help="How many of the newest checkpoints to keep.")
-@click.option("--max_eval_steps", default=100, show_default=True)
-@click.option("--gradient_accumulation_steps", default=1, show_default=True)
+@click.option("--eval_batch_size", default=8, type=POSITIVE, show_default=True)
+@click.option("--learning_rate", default=5e-5, type=POSITIVE_FLOAT, show_default=True)
+@click.option("--num_train_steps", default=100000, type=POSITIVE, show_default=True)
+@click.option("--num_warmup_steps", default=10000, type=NON_NEGATIVE, show_default=True)
+@click.option("--save_checkpoints_steps", default=1000, type=POSITIVE, show_default=True)
+@click.option("--keep_checkpoints", default=3, type=POSITIVE, show_default=True,
+              help="How many of the newest checkpoints to keep.")
+@click.option("--max_eval_steps", default=100, type=POSITIVE, show_default=True)
+@click.option("--gradient_accumulation_steps", default=1, type=POSITIVE, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adamw", "lamb"]), default="adamw", show_default=True)
 @training.device_options
 @click.option("--seed", default=12345, show_default=True)
-@click.option("--log_every", default=10, show_default=True, help="Steps between metrics.jsonl lines.")
+@click.option("--log_every", default=10, type=POSITIVE, show_default=True, help="Steps between metrics.jsonl lines.")
 @click.option("--export_hf", default=None, help="Also write a Hugging Face BERT directory here at the end.")
 @bool_option("--compile", False, "torch.compile the model (about 30% faster on an H100; slow to start on CPU).")
+@bool_option("--overwrite_output_dir", False, "Start afresh in an --output_dir that holds another run (its files are "
+             "kept in .previous_run/ until the first new checkpoint). Without it a run resumes only itself.")
 def main(**flags) -> None:
     """Pretrain BERT (masked LM + next sentence prediction) from create_pretraining_data.py shards."""
-    try:
+    with user_errors(training.TrainingError):
         run(PretrainingFlags(**flags))
-    except training.USER_ERRORS as error:
-        raise click.ClickException(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -161,6 +161,12 @@ def write_json(path: str | os.PathLike, value: Any) -> None:
         writer.write("\n")
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """UTF-8 text, written atomically."""
+    with atomic_output(path) as writer:
+        writer.write(text)
+
+
 def remove_temporaries(directory: str | os.PathLike) -> list[Path]:
     """Removes what a killed atomic write left in `directory` (`.name.<hex>.tmp` files and folders)."""
     removed = []
@@ -232,6 +238,25 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: reader.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# Flag types for sizes and counts: a zero or negative value is click's one-line error naming the flag.
+POSITIVE = click.IntRange(min=1)
+NON_NEGATIVE = click.IntRange(min=0)
+POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
+
+
+class Command(click.Command):
+    """click's command, with usage errors (a bad flag value, a missing flag) on one line too: click prints the
+    usage and a hint above them, so the line that names the flag would not be the first."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            error.ctx = None
+            error.message = f"{error.message} (see --help)"
+            raise
 
 
 def bool_option(name: str, default: bool, help_text: str):

@@ -21,9 +21,11 @@ import json
 import os
 import queue
 import re
+import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,9 +36,12 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+import script_utils
 from script_utils import InputError, atomic_output
 
 CHECKPOINT_PATTERN = re.compile(r"ckpt-(\d{8})\.pt")
+RUN_FILE = "run.json"
+PREVIOUS_RUN = ".previous_run"  # an overwritten run, kept until the new run's first checkpoint is on disk
 Batch = dict[str, Tensor]
 
 
@@ -45,7 +50,7 @@ class TrainingError(RuntimeError):
 
 
 # What both training scripts report as a one-line error (bad data, flags, files) rather than a traceback.
-USER_ERRORS = (InputError, TrainingError, ValueError, OSError)
+USER_ERRORS = (*script_utils.USER_ERRORS, TrainingError)
 
 
 # --- devices, precision, processes ---------------------------------------------------------------------
@@ -225,13 +230,32 @@ def checkpoints(output_dir: str | os.PathLike) -> list[Path]:
 
 
 def save_checkpoint(state: TrainState, output_dir: str, keep: int, extra: dict[str, Any]) -> Path:
-    """Writes ckpt-<step>.pt atomically, then removes all but the newest `keep`."""
+    """Writes ckpt-<step>.pt atomically and durably, then removes all but the newest `keep` (and the files of
+    a run that --overwrite_output_dir replaced: the new run now has a checkpoint of its own)."""
     path = Path(output_dir) / f"ckpt-{state.step:08d}.pt"
     with atomic_output(path, binary=True) as writer:
         torch.save({**state.state_dict(), **extra}, writer)
     for old in checkpoints(output_dir)[:-keep]:
         old.unlink()
+    shutil.rmtree(Path(output_dir) / PREVIOUS_RUN, ignore_errors=True)
     return path
+
+
+def resume(state: TrainState, output_dir: str | os.PathLike) -> Path | None:
+    """Loads the newest intact checkpoint of output_dir into state; returns it (None: nothing to resume).
+
+    A newest checkpoint that is empty, truncated or otherwise unreadable (a crash of an older version, a
+    disk that filled up, a copy cut short) is skipped with a warning for the one before it.
+    """
+    for path in reversed(checkpoints(output_dir)):
+        try:
+            state.load_state_dict(load_checkpoint(path))
+        except (*script_utils.USER_ERRORS, RuntimeError, KeyError) as error:
+            warnings.warn(f"{path}: damaged, skipped ({script_utils.describe_error(error)[:200]}); resuming from "
+                          f"the checkpoint before it", stacklevel=2)
+            continue
+        return path
+    return None
 
 
 def resolve_init_checkpoint(path: str) -> str:
@@ -244,6 +268,92 @@ def resolve_init_checkpoint(path: str) -> str:
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     # weights_only: a checkpoint is data, never code to unpickle.
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# --- the run folder ------------------------------------------------------------------------------------
+
+
+def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], overwrite: bool,
+                    compare: Collection[str] | None = None) -> bool:
+    """Checks that output_dir may hold the run `identity` describes (what changes its result: the flags, the
+    model config, the sha256 of the data and of the init checkpoint); returns whether to resume.
+
+    Resuming a run recorded in run.json with another identity, or a folder with checkpoints but no run.json,
+    is an InputError naming what differs, unless `overwrite` (Hugging Face's --overwrite_output_dir): then
+    the run starts afresh. `compare` limits the check to some keys (evaluating a run needs only its model).
+    Nothing is written here: see start_run.
+    """
+    directory = Path(output_dir)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: exists and is not a folder (--output_dir)")
+    if overwrite or not directory.is_dir():
+        return False
+    record = directory / RUN_FILE
+    if not record.exists():
+        if checkpoints(directory):
+            raise InputError(f"{directory}: holds checkpoints but no {RUN_FILE}, so it cannot tell whether they "
+                             f"belong to this run; pass --overwrite_output_dir to start afresh there, or choose "
+                             f"another --output_dir")
+        return False
+    recorded = read_run_record(record)
+    keys = sorted(set(recorded) | set(identity)) if compare is None else sorted(compare)
+    differences = [f"{key}: {_short(recorded.get(key))} then, {_short(identity.get(key))} now"
+                   for key in keys if recorded.get(key) != identity.get(key)]
+    if differences:
+        raise InputError(f"{directory} holds another run ({'; '.join(differences)}); rerun with the same flags and "
+                         f"inputs to resume it, or pass --overwrite_output_dir to start afresh (or choose another "
+                         f"--output_dir)")
+    return True
+
+
+def file_identity(path: str | os.PathLike | None) -> dict[str, str] | None:
+    """What a run started from: the sha256 of a weights file, or of the files of a Hugging Face folder."""
+    if path is None:
+        return None
+    source = Path(path)
+    files = sorted(p for p in source.iterdir() if p.is_file()) if source.is_dir() else [source]
+    return {p.name: script_utils.file_sha256(p) for p in files
+            if p.suffix in (".json", ".safetensors", ".bin", ".pt", ".pth", ".txt") or not source.is_dir()}
+
+
+def read_run_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{path}: not a valid run record ({error}); pass --overwrite_output_dir to start "
+                         f"afresh") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: not a valid run record (not a JSON object)")
+    return record
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], resuming: bool, owns: Callable[[str], bool]
+              ) -> None:
+    """Rank 0, once everything the run needs has been read and checked: a fresh run moves the files of any
+    previous run (the names `owns` claims) to .previous_run/ (removed when the first new checkpoint is
+    saved), then records itself in run.json. Temporary files of a killed write are removed."""
+    directory = Path(output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    script_utils.remove_temporaries(directory)
+    if not resuming:
+        old = [p for p in directory.iterdir() if p.name != PREVIOUS_RUN and owns(p.name)]
+        if old:
+            previous = directory / PREVIOUS_RUN
+            shutil.rmtree(previous, ignore_errors=True)
+            previous.mkdir()
+            for path in old:
+                os.replace(path, previous / path.name)
+    script_utils.write_json(directory / RUN_FILE, identity)
+
+
+def owns_run_file(name: str) -> bool:
+    """The files the training loop writes into a run folder."""
+    return bool(CHECKPOINT_PATTERN.fullmatch(name)) or name in (RUN_FILE, "metrics.jsonl", "tensorboard")
 
 
 # --- batches -------------------------------------------------------------------------------------------
@@ -334,8 +444,10 @@ class MetricsLog:
         if not enabled:
             return
         if self.path.exists():
-            # A resumed run repeats the steps after its checkpoint: drop what they logged before.
-            kept = [line for line in self.path.read_text().splitlines() if json.loads(line)["step"] <= resume_step]
+            # A resumed run repeats the steps after its checkpoint: drop what they logged before, and a line
+            # torn by a crash in the middle of a write.
+            kept = [line for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+                    if _logged_step(line) <= resume_step]
             with atomic_output(self.path) as writer:
                 writer.writelines(line + "\n" for line in kept)
         with contextlib.suppress(ImportError):
@@ -356,6 +468,15 @@ class MetricsLog:
     def close(self) -> None:
         if self.tensorboard is not None:
             self.tensorboard.close()
+
+
+def _logged_step(line: str) -> float:
+    """The step of one metrics.jsonl line; infinity (dropped) for a line that is not a whole record."""
+    try:
+        record = json.loads(line)
+        return float(record["step"]) if isinstance(record, dict) else float("inf")
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 # --- the loop ------------------------------------------------------------------------------------------
