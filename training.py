@@ -250,7 +250,7 @@ def resume(state: TrainState, output_dir: str | os.PathLike) -> Path | None:
     for path in reversed(checkpoints(output_dir)):
         try:
             state.load_state_dict(load_checkpoint(path))
-        except (*script_utils.USER_ERRORS, RuntimeError, KeyError) as error:
+        except Exception as error:  # torch.load and unpickling fail in many ways; any of them means damaged
             warnings.warn(f"{path}: damaged, skipped ({script_utils.describe_error(error)[:200]}); resuming from "
                           f"the checkpoint before it", stacklevel=2)
             continue

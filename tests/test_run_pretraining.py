@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT
 
@@ -270,3 +272,122 @@ def test_plot_draws_the_curves(tmp_path, data_dir):
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     missing = CliRunner().invoke(plot.main, ["--output_dir", str(tmp_path / "nope")])
     assert missing.exit_code == 1 and "metrics.jsonl: no such file" in missing.output
+
+
+# --- the run folder: nothing stale, nothing lost --------------------------------------------------------
+
+
+def short_run(config, data_dir, out, *extra):
+    return run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "4", "--save_checkpoints_steps",
+                         "2", "--log_every", "1", *extra))
+
+
+def test_a_run_resumes_only_itself(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+    before = snapshot(out)
+    line = assert_one_line_error(short_run(config, data_dir, out, "--learning_rate", "2e-3"),
+                                 str(out), "learning_rate: 0.001 then, 0.002 now", "--overwrite_output_dir")
+    assert "Traceback" not in line and snapshot(out) == before  # bert_config.json and run.json untouched
+    wider = tmp_path / "wider.json"
+    wider.write_text(json.dumps({**TINY, "intermediate_size": 128}))
+    assert_one_line_error(short_run(wider, data_dir, out), "bert_config", "--overwrite_output_dir")
+    assert snapshot(out) == before
+    # The same flags resume (nothing left to train); --overwrite_output_dir starts afresh.
+    assert short_run(config, data_dir, out).exit_code == 0 and snapshot(out)["ckpt-00000004.pt"] == \
+        before["ckpt-00000004.pt"]
+    result = short_run(config, data_dir, out, "--learning_rate", "2e-3", "--overwrite_output_dir")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "run.json").read_text())["learning_rate"] == 2e-3
+    assert not (out / training.PREVIOUS_RUN).exists()  # dropped once the new run had its first checkpoint
+    assert [m["step"] for m in metrics(out)] == [1, 2, 3, 4]
+
+
+def test_other_data_is_another_run(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+    other = tmp_path / "other"
+    cpd.create_pretraining_data(cpd.RunSettings(
+        input_file=str(SAMPLE), output_dir=str(other), vocab_file=str(SAMPLE_VOCAB), max_seq_length=64,
+        max_predictions_per_seq=10, dupe_factor=1, random_seed=7), progress=False)
+    before = snapshot(out)
+    assert_one_line_error(short_run(config, other, out), "data_manifests")
+    assert snapshot(out) == before
+
+
+def test_checkpoints_without_a_run_record_are_not_resumed_blindly(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+    (out / "run.json").unlink()
+    assert_one_line_error(short_run(config, data_dir, out), "no run.json", "--overwrite_output_dir")
+
+
+def test_a_killed_overwrite_keeps_the_old_run_until_the_first_checkpoint(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+    old = snapshot(out)
+    result = run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
+                           "--learning_rate", "1e30", "--log_every", "1", "--overwrite_output_dir"))
+    assert result.exit_code == 1 and "the loss is" in result.output  # died before its first checkpoint
+    kept = snapshot(out / training.PREVIOUS_RUN)
+    assert {k: v for k, v in old.items() if k.startswith("ckpt-")} == {k: v for k, v in kept.items()
+                                                                        if k.startswith("ckpt-")}
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
+def test_a_damaged_newest_checkpoint_falls_back_to_an_intact_one(tmp_path, data_dir, damage):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+    newest = out / "ckpt-00000004.pt"
+    content = newest.read_bytes()
+    newest.write_bytes({"empty": b"", "truncated": content[:len(content) // 2], "garbage": os.urandom(999)}[damage])
+    (out / ".ckpt-00000006.pt.deadbeef.tmp").write_bytes(b"half a checkpoint")
+    with (out / "metrics.jsonl").open("a") as log:
+        log.write('{"step": 5, "lo')  # torn by a power cut
+    with pytest.warns(UserWarning, match="ckpt-00000004.pt: damaged"):
+        result = short_run(config, data_dir, out)
+    assert result.exit_code == 0, result.output
+    assert "resumed from" in result.output and "ckpt-00000002.pt" in result.output
+    assert [m["step"] for m in metrics(out)] == [1, 2, 3, 4]
+    assert training.load_checkpoint(newest)["step"] == 4  # written again, whole
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_full_disk_while_saving_keeps_the_last_checkpoint(tmp_path, data_dir, monkeypatch):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device", "ckpt")
+
+    monkeypatch.setattr(os, "fsync", full)
+    before = {k: v for k, v in snapshot(out).items() if k.startswith("ckpt-")}
+    assert_one_line_error(short_run(config, data_dir, out, "--overwrite_output_dir"), "No space left on device")
+    assert not list(out.glob(".*.tmp"))
+    assert {k.split("/")[-1]: v for k, v in snapshot(out).items() if "ckpt-" in k} == before
+
+
+@pytest.mark.parametrize(("flags", "names"), [
+    (["--train_batch_size", "0"], ["--train_batch_size", "0"]),
+    (["--num_train_steps", "-1"], ["--num_train_steps"]),
+    (["--learning_rate", "0"], ["--learning_rate"]),
+    (["--gradient_accumulation_steps", "0"], ["--gradient_accumulation_steps"]),
+    (["--save_checkpoints_steps", "0"], ["--save_checkpoints_steps"]),
+    (["--max_seq_length", "70000"], ["--max_seq_length 70000", "max_position_embeddings"]),
+    (["--max_seq_length", "0"], ["--max_seq_length"]),
+    (["--device", "tpu"], ["--device"]),
+    (["--input_file", "/nonexistent/data"], ["/nonexistent/data"]),
+])
+def test_bad_flags_are_one_line(tmp_path, data_dir, flags, names):
+    out = tmp_path / "run"
+    assert_one_line_error(short_run(write_config(tmp_path), data_dir, out, *flags), *names)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_an_output_dir_that_cannot_be_one_is_one_line(tmp_path, data_dir, where):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    out = blocker if where == "a file" else blocker / "run"
+    assert_one_line_error(short_run(write_config(tmp_path), data_dir, out), str(blocker))
+    assert blocker.read_text() == "not a folder"
