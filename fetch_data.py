@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from script_utils import InputError, atomic_output
+from script_utils import Command, InputError, atomic_output, user_errors
 
 
 @dataclass(frozen=True)
@@ -76,16 +76,14 @@ def fetch(dataset: str, dest: Path, remotes: dict[str, Remote] | None = None) ->
     return paths
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--dataset", type=click.Choice(sorted(DATASETS)), default="korquad", show_default=True)
 @click.option("--dest", type=click.Path(path_type=Path), default=Path("data/korquad"), show_default=True)
 def main(dataset: str, dest: Path) -> None:
     """Download a SQuAD-format data set's train and dev files (skipping those already there)."""
-    try:
+    with user_errors():
         for path in fetch(dataset, dest):
             click.echo(f"ready: {path}")
-    except InputError as error:
-        raise click.ClickException(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from script_utils import InputError
+from script_utils import Command, InputError, atomic_output, user_errors
 
 PANELS = (("loss", "training loss"), ("masked_lm_accuracy", "masked LM accuracy"),
           ("next_sentence_accuracy", "next sentence accuracy"))
@@ -25,11 +25,16 @@ def read_metrics(output_dir: str | Path) -> list[dict]:
     if not path.is_file():
         raise InputError(f"{path}: no such file (has this run logged a step yet?)")
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, 1):
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as error:
+            if number == len(lines):  # a run being written, or one a crash cut in the middle of a line
+                break
             raise InputError(f"{path}:{number}: not JSON ({error.msg})") from None
+        if not isinstance(records[-1], dict) or not isinstance(records[-1].get("step"), int):
+            raise InputError(f"{path}:{number}: not a metrics record (a JSON object with a step)")
     return records
 
 
@@ -51,21 +56,20 @@ def plot_runs(runs: dict[str, list[dict]], out_file: str | Path) -> Path:
         axis.grid(alpha=0.3)
     axes[0][0].legend()
     figure.tight_layout()
-    figure.savefig(out_file, dpi=120)
+    with atomic_output(out_file, binary=True) as writer:
+        figure.savefig(writer, dpi=120, format="png")
     plt.close(figure)
     return Path(out_file)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--output_dir", "output_dirs", multiple=True, required=True,
               help="A run's --output_dir (with metrics.jsonl); repeat to compare runs.")
 @click.option("--out_file", default="curves.png", show_default=True, help="The PNG to write.")
 def main(output_dirs: tuple[str, ...], out_file: str) -> None:
     """Plot loss and accuracy curves from metrics.jsonl."""
-    try:
+    with user_errors(ImportError):
         path = plot_runs({d: read_metrics(d) for d in output_dirs}, out_file)
-    except (InputError, ImportError) as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"wrote {path}")
 
 

@@ -272,6 +272,11 @@ def test_plot_draws_the_curves(tmp_path, data_dir):
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     missing = CliRunner().invoke(plot.main, ["--output_dir", str(tmp_path / "nope")])
     assert missing.exit_code == 1 and "metrics.jsonl: no such file" in missing.output
+    with (out / "metrics.jsonl").open("a") as log:
+        log.write('{"step": 5, "lo')  # a run cut in the middle of a line still plots
+    assert [r["step"] for r in plot.read_metrics(out)] == [1, 2, 3, 4]
+    (out / "metrics.jsonl").write_text('{"step": 1}\nnot json\n{"step": 2}\n')
+    assert_one_line_error(CliRunner().invoke(plot.main, ["--output_dir", str(out)]), "metrics.jsonl:2: not JSON")
 
 
 # --- the run folder: nothing stale, nothing lost --------------------------------------------------------
