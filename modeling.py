@@ -23,9 +23,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
+import pickle
+import re
 import shutil
-import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -33,6 +36,8 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from script_utils import InputError, atomic_directory
 
 # Hugging Face's names for the activations (transformers' ACT2FN). "gelu" is the exact erf form of Google's
 # first modeling.py, which its released checkpoints were trained with; the tanh approximation that Google's
@@ -64,6 +69,28 @@ _GOOGLE_IGNORED_KEYS = frozenset(
 # with every key padded finite (uniform attention) instead of NaN, and it fits in float16.
 _MASK_FILL = -10000.0
 
+# The float fields of BertConfig that are probabilities, in [0, 1); every other float field must be > 0.
+_PROBABILITIES = frozenset({"hidden_dropout_prob", "attention_probs_dropout_prob"})
+
+
+def _shown(value: Any) -> str:
+    """A config value as the user wrote it in JSON (so "768" shows its quotes and true stays true), cut short."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: a key given twice is an error (json keeps the last one without a word)."""
+    values: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in values:
+            raise InputError(f"key {_shown(key)} appears twice")
+        values[key] = value
+    return values
+
 
 @dataclasses.dataclass(frozen=True)
 class BertConfig:
@@ -83,16 +110,32 @@ class BertConfig:
     layer_norm_eps: float = 1e-12  # Google's LayerNorm epsilon (not in Google's json, Hugging Face adds it)
 
     def __post_init__(self) -> None:
+        problem = self._problem()
+        if problem:
+            raise InputError(problem)
+
+    def _problem(self) -> str | None:
+        """What is wrong with the values (a wrong JSON type, a size below 1, ...), naming the key, or None."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            # bool is an int to Python, but `true` is no size; nor are "768" or 768.0 (signs of a wrong file).
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if field.type == "int":
+                valid, wanted = number and isinstance(value, int) and value >= 1, "an integer >= 1"
+            elif field.name in _PROBABILITIES:
+                valid, wanted = number and 0.0 <= value < 1.0, "a number in [0, 1)"
+            elif field.type == "float":
+                valid, wanted = number and math.isfinite(value) and value > 0.0, "a number > 0"
+            else:  # hidden_act, the one str field
+                valid, wanted = isinstance(value, str) and value in _ACTIVATIONS, f"one of {sorted(_ACTIVATIONS)}"
+            if not valid:
+                return f"{field.name} must be {wanted}, not {_shown(value)}"
         if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
+            return (
                 f"hidden_size ({self.hidden_size}) is not a multiple of num_attention_heads "
                 f"({self.num_attention_heads})"
             )
-        if self.hidden_act not in _ACTIVATIONS:
-            raise ValueError(f"hidden_act {self.hidden_act!r} is not one of {sorted(_ACTIVATIONS)}")
-        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        return None
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "<dict>") -> BertConfig:
@@ -100,37 +143,81 @@ class BertConfig:
 
         A Hugging Face config (it has "model_type" or "architectures") carries many keys BERT does not use
         (architectures, pad_token_id, use_cache, ...): those are ignored. Anywhere else an unknown key is
-        most likely a typo, so it is an error.
+        most likely a typo, so it is an error. Every error is an InputError whose message starts with
+        `source` and names the key and the value.
         """
+        if not isinstance(values, Mapping):
+            raise InputError(f"{source}: a config is a JSON object ({{...}}), not {_shown(values)}")
         names = {field.name for field in dataclasses.fields(cls)}
         if "model_type" in values or "architectures" in values:
             if values.get("model_type", "bert") != "bert":
-                raise ValueError(f"{source}: model_type is {values['model_type']!r}, not 'bert'")
+                raise InputError(f"{source}: model_type is {_shown(values['model_type'])}, not \"bert\"")
             if values.get("position_embedding_type", "absolute") != "absolute":
-                raise ValueError(f"{source}: only absolute position embeddings are supported")
+                raise InputError(f"{source}: only absolute position embeddings are supported, not "
+                                 f"position_embedding_type {_shown(values['position_embedding_type'])}")
         else:
             unknown = sorted(set(values) - names - _GOOGLE_IGNORED_KEYS)
             if unknown:
-                raise ValueError(f"{source}: unknown config keys {unknown}; the known keys are {sorted(names)}")
+                raise InputError(f"{source}: unknown config keys {unknown}; the known keys are {sorted(names)}")
         missing = [
             field.name
             for field in dataclasses.fields(cls)
             if field.default is dataclasses.MISSING and field.name not in values
         ]
         if missing:
-            raise ValueError(f"{source}: missing config keys {missing}")
-        return cls(**{key: value for key, value in values.items() if key in names})
+            raise InputError(f"{source}: missing config keys {missing}")
+        try:
+            return cls(**{key: value for key, value in values.items() if key in names})
+        except InputError as error:
+            raise InputError(f"{source}: {error}") from None
 
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> BertConfig:
-        with open(path, encoding="utf-8") as reader:
-            return cls.from_dict(json.load(reader), source=str(path))
+        """Reads a `bert_config.json` or a Hugging Face `config.json`: UTF-8 JSON (a BOM is allowed), one object.
+
+        Anything else (not UTF-8, not JSON, a key given twice, a bad value) is an InputError naming the file;
+        a file that cannot be read is an OSError naming it.
+        """
+        with open(path, "rb") as reader:
+            raw = reader.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                raise InputError(f"{path}: UTF-16 text; convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8") from None
+            raise InputError(
+                f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}), so not a JSON config"
+            ) from None
+        try:
+            values = json.loads(text, object_pairs_hook=_unique_keys)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}:{error.lineno}:{error.colno}: not valid JSON ({error.msg})") from None
+        except InputError as error:  # a key given twice
+            raise InputError(f"{path}: {error}") from None
+        except RecursionError:  # brackets nested thousands deep
+            raise InputError(f"{path}: not a JSON config (nested too deeply)") from None
+        return cls.from_dict(values, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+def check_vocab_fits(
+    config: BertConfig, vocab_size: int, vocab_file: str | os.PathLike, config_source: str | os.PathLike
+) -> None:
+    """Raises InputError naming both files when the vocab has more tokens than the model has embedding rows.
+
+    Token ids run to vocab_size - 1 and index the word embedding (config.vocab_size rows): a larger vocab
+    would index past it. A smaller vocab is fine (Google's configs round vocab_size up).
+    """
+    if vocab_size > config.vocab_size:
+        raise InputError(
+            f"{vocab_file} has {vocab_size} tokens but {config_source} has vocab_size {config.vocab_size}: ids from "
+            f"{config.vocab_size} on would index past the word embedding; use a config with vocab_size >= {vocab_size}"
+        )
 
 
 def init_weights(module: nn.Module, initializer_range: float) -> None:
@@ -536,27 +623,67 @@ class LoadReport:
         return "\n".join(lines)
 
 
+# How the two formats torch.load reads begin: a zip archive (torch >= 1.6), or a pickle stream (the legacy
+# format; protocol 2 and up start with the PROTO opcode). Anything else is not worth handing to torch.load.
+_TORCH_MAGICS = (b"PK\x03\x04", b"\x80")
+
+
+def _torch_tensors(path: Path) -> Any:
+    """What torch.load finds in `path`, tensors and plain containers only, or an InputError naming the file."""
+    with open(path, "rb") as reader:
+        head = reader.read(4)
+    if not head:
+        raise InputError(f"{path}: empty file, not a weights file")
+    if not head.startswith(_TORCH_MAGICS):
+        raise InputError(f"{path}: not a weights file (neither a PyTorch file nor safetensors)")
+    try:
+        with warnings.catch_warnings():
+            # A plain pickle of protocol 3+ draws a warning about the protocol, a second line before the error.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's message suggests weights_only=False, that is running the file's code: never pass that on.
+        raise InputError(
+            f"{path}: not a weights file: it holds pickled Python objects, not just tensors, and such a file is never "
+            f"loaded (it could run code)"
+        ) from None
+    except Exception:
+        # The file was just opened and read, so this is its bytes, and torch.load's failures on damaged bytes
+        # have no fixed type: RuntimeError, EOFError, KeyError, even OSError (EINVAL, no file name) on a cut zip.
+        raise InputError(f"{path}: not a readable weights file (truncated or corrupt)") from None
+
+
 def _read_tensors(path: Path) -> tuple[dict[str, Tensor], Path]:
-    """The tensors of a checkpoint file or Hugging Face directory, and the file they came from. Nothing but
-    tensors is ever unpickled (weights_only=True), so a checkpoint cannot run code."""
+    """The tensors of a checkpoint file or Hugging Face directory, and the file they came from.
+
+    Nothing but tensors is ever unpickled (weights_only=True), so a checkpoint cannot run code. A path that
+    holds no tensors (missing, a folder without weights, a pickle of other objects, an empty, truncated or
+    foreign file) is an InputError naming it; one the disk cannot read is an OSError naming it.
+    """
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
         candidates = [path / "model.safetensors", path / "pytorch_model.bin"]
         path = next((candidate for candidate in candidates if candidate.is_file()), None)
         if path is None:
-            raise FileNotFoundError(f"{candidates[0].parent}: has neither model.safetensors nor pytorch_model.bin")
+            raise InputError(f"{candidates[0].parent}: a folder with neither model.safetensors nor pytorch_model.bin")
     if path.suffix == ".safetensors":
         # Imported here: safetensors is only needed to exchange checkpoints with Hugging Face.
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(path, device="cpu"), path
-    loaded = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return load_file(path, device="cpu"), path
+        except SafetensorError as error:
+            raise InputError(f"{path}: not a readable safetensors file, corrupt or truncated ({error})") from None
+    loaded = _torch_tensors(path)
     # Our training loop saves {"model": state_dict, "optimizer": ..., ...}.
     if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict):
         loaded = loaded["model"]
     if not isinstance(loaded, dict) or not all(
         isinstance(key, str) and isinstance(value, Tensor) for key, value in loaded.items()
     ):
-        raise ValueError(f"{path}: neither a state_dict nor a checkpoint dict with a 'model' state_dict")
+        raise InputError(f"{path}: not a weights file: neither a state_dict nor a checkpoint with a 'model' state_dict")
     return loaded, path
 
 
@@ -676,6 +803,20 @@ def load_pretrained(model: BertPreTrained, path: str | os.PathLike) -> LoadRepor
     return LoadReport(str(source), own_names(loaded), own_names(initialized), own_names(unused))
 
 
+# What a Hugging Face BERT directory holds (ours, or one `save_pretrained` wrote, sharded or not, with its
+# tokenizer), and the temporaries a killed write leaves: export_hf replaces a folder of these names only.
+_HF_EXPORT_NAMES = re.compile(
+    r"config\.json|generation_config\.json|vocab\.txt|tokenizer\.json|tokenizer_config\.json"
+    r"|special_tokens_map\.json|added_tokens\.json"
+    r"|(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)|(model|pytorch_model)\.(safetensors|bin)\.index\.json"
+    r"|\..*\.tmp"
+)
+
+
+def _in_hf_export(name: str) -> bool:
+    return _HF_EXPORT_NAMES.fullmatch(name) is not None
+
+
 _ARCHITECTURES = {
     BertModel: "BertModel",
     BertForPreTraining: "BertForPreTraining",
@@ -695,7 +836,9 @@ def export_hf(
 
     `transformers.BertForPreTraining.from_pretrained(out_dir)` (or the model's own class) loads it with no
     missing or unexpected key. Tied aliases are stored once, as Hugging Face stores them. The directory is
-    written under a temporary name and renamed into place, so a crash never leaves half of one.
+    built under a temporary name and swapped in once complete, so a crash never leaves half of one. An
+    existing non-empty `out_dir` is replaced only with `overwrite`, and only if it holds nothing but a Hugging
+    Face BERT export (else InputError): a folder with anything else in it is never deleted.
     """
     if config != model.config:
         raise ValueError("config is not the model's config")
@@ -703,9 +846,6 @@ def export_hf(
         raise TypeError(f"cannot export a {type(model).__name__}")
     from safetensors.torch import save_file
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} exists (pass overwrite=True to replace it)")
     hf_config = {
         **config.to_dict(),
         "model_type": "bert",
@@ -717,21 +857,8 @@ def export_hf(
     tensors = {
         key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items() if key not in _TIED_KEYS
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it private; the export is meant to be shared
+    with atomic_directory(out_dir, replace=overwrite, owns=_in_hf_export, flag="--export_hf") as staging:
+        shutil.copyfile(vocab_file, staging / "vocab.txt")  # first: a wrong path fails before the big write
         (staging / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n", encoding="utf-8")
         save_file(tensors, staging / "model.safetensors", metadata={"format": "pt"})
-        shutil.copyfile(vocab_file, staging / "vocab.txt")
-        if out_dir.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-            os.replace(out_dir, retired / out_dir.name)
-            os.replace(staging, out_dir)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
+    return Path(out_dir)

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 import create_pretraining_data as cpd
 import modeling
 import optimization
+import tokenization
 import training
 from script_utils import (
     NON_NEGATIVE,
@@ -72,26 +73,37 @@ class DataSpec:
     vocab_sha256: str | None  # of --vocab_file, when given
 
 
-def load_data(input_file: str, spec: DataSpec, seed: int) -> PretrainingData:
-    """The data directories of --input_file (or --eval_input_file), each checked against this run."""
-    shard_sets = [cpd.load_shards(d) for d in resolve_data_dirs(input_file)]
+def load_data(input_file: str, spec: DataSpec, seed: int, verify: bool = True) -> PretrainingData:
+    """The data directories of --input_file (or --eval_input_file), each checked against this run, then every
+    shard verified against its manifest (cpd.verify_shards; `verify=False` only to measure what that costs).
+
+    The manifests are compared with the run first, so a wrong flag is reported at once; then all shards are
+    read in parallel before the first step: the shuffled order touches every shard within the first steps,
+    so verifying ahead of the reader would not start training any sooner.
+    """
+    shard_sets = [cpd.load_shards(d, verify=False) for d in resolve_data_dirs(input_file)]
     for shards in shard_sets:
         check_manifest(shards, spec)
+    vocabularies = {shards.manifest["vocab"]["sha256"]: shards.manifest_path for shards in shard_sets}
+    if len(vocabularies) > 1:
+        raise InputError(f"{' and '.join(map(str, vocabularies.values()))}: the data was made with different vocabs "
+                         f"(vocab.sha256 differs); train on data of one vocab")
+    if verify:
+        cpd.verify_shards(shard_sets)
     return PretrainingData(shard_sets, seed)
 
 
 def check_manifest(shards: cpd.Shards, spec: DataSpec) -> None:
     """One clear error when the data was made for another model or other flags."""
-    manifest, where = shards.manifest, shards.directory / cpd.MANIFEST
+    manifest, where = shards.manifest, shards.manifest_path
     problems = []
     if shards.max_seq_length != spec.max_seq_length:
         problems.append(f"max_seq_length is {shards.max_seq_length} in the data, {spec.max_seq_length} in the flags")
     if shards.max_predictions_per_seq != spec.max_predictions_per_seq:
         problems.append(f"max_predictions_per_seq is {shards.max_predictions_per_seq} in the data, "
                         f"{spec.max_predictions_per_seq} in the flags")
-    if manifest["vocab"]["size"] > spec.vocab_size:
-        problems.append(f"the data's vocab has {manifest['vocab']['size']} tokens, the model's vocab_size is "
-                        f"{spec.vocab_size}")
+    if shards.vocab_size > spec.vocab_size:
+        problems.append(f"the data's vocab has {shards.vocab_size} tokens, the model's vocab_size is {spec.vocab_size}")
     if spec.vocab_sha256 is not None and manifest["vocab"]["sha256"] != spec.vocab_sha256:
         problems.append("the data was made with another vocab than --vocab_file (sha256 differs)")
     if problems:
@@ -248,6 +260,9 @@ def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling
     if config.max_position_embeddings < flags.max_seq_length:
         raise InputError(f"{flags.bert_config_file}: max_position_embeddings {config.max_position_embeddings} "
                          f"< --max_seq_length {flags.max_seq_length}")
+    if flags.vocab_file:
+        modeling.check_vocab_fits(config, len(tokenization.load_vocab(flags.vocab_file)), flags.vocab_file,
+                                  flags.bert_config_file)
     model = modeling.BertForPreTraining(config)
     note = "initialized at random"
     if flags.init_checkpoint:

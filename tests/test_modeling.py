@@ -1,14 +1,21 @@
 import dataclasses
+import errno
 import json
+import os
 import pickle
+import random
 
+import click
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ROOT
+from badinput import assert_one_line_error, snapshot
+from click.testing import CliRunner
+from conftest import ROOT, SHARED_DATA
 
 import modeling
 from modeling import BertConfig, BertForPreTraining, BertForQuestionAnswering, BertModel
+from script_utils import InputError, user_errors
 
 TINY = BertConfig(
     vocab_size=100,
@@ -144,7 +151,7 @@ def test_config_errors(tmp_path):
         BertConfig.from_json_file(path)
     with pytest.raises(ValueError, match="not a multiple of num_attention_heads"):
         dataclasses.replace(TINY, num_attention_heads=3)
-    with pytest.raises(ValueError, match="hidden_act 'swiglu'"):
+    with pytest.raises(ValueError, match=r'hidden_act must be one of .*, not "swiglu"'):
         dataclasses.replace(TINY, hidden_act="swiglu")
     with pytest.raises(ValueError, match=r"missing config keys \['vocab_size'\]"):
         BertConfig.from_dict({"hidden_size": 32})
@@ -152,6 +159,101 @@ def test_config_errors(tmp_path):
         BertConfig.from_dict({**TINY.to_dict(), "model_type": "roberta"})
     with pytest.raises(ValueError, match="absolute"):
         BertConfig.from_dict({**TINY.to_dict(), "model_type": "bert", "position_embedding_type": "relative_key"})
+
+
+def test_shared_tf_checkpoint_configs_load():
+    """Google's bert_config.json (no layer_norm_eps) as TensorFlow's own BERT runs wrote them."""
+    paths = sorted((SHARED_DATA / "tf_checkpoints").glob("*/bert_config.json"))
+    if not paths:
+        pytest.skip(f"{SHARED_DATA / 'tf_checkpoints'} not present")
+    for path in paths:
+        config = BertConfig.from_json_file(path)
+        assert config.layer_norm_eps == 1e-12 and config.hidden_size % config.num_attention_heads == 0, path
+
+
+def run_as_script(action) -> click.testing.Result:
+    """Runs `action` the way every script runs its work: inside user_errors, which prints one "Error:" line."""
+
+    @click.command()
+    def command():
+        with user_errors():
+            action()
+
+    return CliRunner().invoke(command, [])
+
+
+_INT_FIELDS = [field.name for field in dataclasses.fields(BertConfig) if field.type == "int"]
+# (changes to TINY's config, the text the one error line must hold besides the file's name)
+BAD_CONFIG_VALUES = [
+    *[({name: 0}, [f"{name} must be an integer >= 1, not 0"]) for name in _INT_FIELDS],
+    ({"num_hidden_layers": -2}, ["num_hidden_layers must be an integer >= 1, not -2"]),
+    ({"hidden_size": "768"}, ['hidden_size must be an integer >= 1, not "768"']),
+    ({"hidden_size": 32.0}, ["hidden_size must be an integer >= 1, not 32.0"]),
+    ({"num_attention_heads": True}, ["num_attention_heads must be an integer >= 1, not true"]),
+    ({"vocab_size": None}, ["vocab_size must be an integer >= 1, not null"]),
+    ({"initializer_range": "0.02"}, ['initializer_range must be a number > 0, not "0.02"']),
+    ({"initializer_range": 0}, ["initializer_range must be a number > 0, not 0"]),
+    ({"initializer_range": float("inf")}, ["initializer_range must be a number > 0, not Infinity"]),
+    ({"layer_norm_eps": -1e-12}, ["layer_norm_eps must be a number > 0, not -1e-12"]),
+    ({"layer_norm_eps": float("nan")}, ["layer_norm_eps must be a number > 0, not NaN"]),
+    ({"hidden_dropout_prob": 1.0}, ["hidden_dropout_prob must be a number in [0, 1), not 1.0"]),
+    ({"hidden_dropout_prob": -0.1}, ["hidden_dropout_prob must be a number in [0, 1), not -0.1"]),
+    ({"attention_probs_dropout_prob": "0.1"}, ['attention_probs_dropout_prob must be a number in [0, 1), not "0.1"']),
+    ({"attention_probs_dropout_prob": False}, ["attention_probs_dropout_prob must be a number in [0, 1), not false"]),
+    ({"hidden_act": 5}, ["hidden_act must be one of", "not 5"]),
+    ({"hidden_act": "swiglu"}, ["hidden_act must be one of", '"swiglu"']),
+    ({"num_attention_heads": 3}, ["hidden_size (32) is not a multiple of num_attention_heads (3)"]),
+    ({"num_layers": 2}, ["unknown config keys ['num_layers']"]),
+    ({"model_type": "roberta"}, ['model_type is "roberta"']),
+]
+BAD_CONFIG_FILES = [  # (case, file bytes, what the one error line must hold besides the file's name)
+    ("empty", b"", [":1:1: not valid JSON (Expecting value)"]),
+    ("trailing-comma", b'{"vocab_size": 100,}', [":1:20: not valid JSON"]),
+    ("a-list", b"[100, 32]", ["a config is a JSON object ({...}), not [100, 32]"]),
+    ("a-string", b'"bert"', ['not "bert"']),
+    ("no-vocab_size", b'{"hidden_size": 32}', ["missing config keys ['vocab_size']"]),
+    ("key-twice", b'{"vocab_size": 100, "vocab_size": 200}', ['key "vocab_size" appears twice']),
+    ("latin-1", b'{"vocab_size": 100, "hidden_act": "g\xe9lu"}', ["not UTF-8 text (byte 0xe9 at offset 36)"]),
+    ("utf-16", '{"vocab_size": 100}'.encode("utf-16"), ["UTF-16 text; convert it to UTF-8"]),
+    ("nested", b"[" * 100_000, ["nested too deeply"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "names"),
+    [(json.dumps({**TINY.to_dict(), **changes}).encode(), names) for changes, names in BAD_CONFIG_VALUES]
+    + [(content, names) for _, content, names in BAD_CONFIG_FILES],
+    ids=[next(iter(changes)) + "=" + json.dumps(next(iter(changes.values()))) for changes, _ in BAD_CONFIG_VALUES]
+    + [case for case, _, _ in BAD_CONFIG_FILES],
+)
+def test_bad_config_is_one_line_naming_the_file(tmp_path, content, names):
+    path = tmp_path / "configs" / "x.json"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    assert_one_line_error(run_as_script(lambda: BertConfig.from_json_file(path)), f"Error: {path}", *names)
+    with pytest.raises(InputError):  # a ValueError for callers outside click
+        BertConfig.from_json_file(path)
+
+
+def test_missing_or_folder_config_is_one_line(tmp_path):
+    for path in (tmp_path / "nope.json", tmp_path):
+        assert_one_line_error(run_as_script(lambda path=path: BertConfig.from_json_file(path)), f"Error: {path}: ")
+
+
+def test_config_accepts_a_bom_and_an_integer_dropout(tmp_path):
+    path = tmp_path / "bert_config.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({**TINY.to_dict(), "hidden_dropout_prob": 0}).encode())
+    assert BertConfig.from_json_file(path) == dataclasses.replace(TINY, hidden_dropout_prob=0.0)
+
+
+def test_check_vocab_fits():
+    for vocab_size in (50, TINY.vocab_size):  # Google's configs may round vocab_size up
+        modeling.check_vocab_fits(TINY, vocab_size, "vocab.txt", "configs/x.json")
+    with pytest.raises(InputError) as raised:
+        modeling.check_vocab_fits(TINY, TINY.vocab_size + 1, "vocab/big.txt", "configs/x.json")
+    message = str(raised.value)
+    assert message.startswith("vocab/big.txt has 101 tokens but configs/x.json has vocab_size 100")
+    assert "\n" not in message
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -396,7 +498,7 @@ def test_export_hf_round_trip(transformers, tmp_path, vocab_file):
     ):
         assert torch.equal(ours_value, reloaded_value)
 
-    with pytest.raises(FileExistsError):
+    with pytest.raises(InputError, match="not empty"):
         modeling.export_hf(ours, TINY, vocab_file, out)
     qa = BertForQuestionAnswering(TINY)
     modeling.export_hf(qa, TINY, vocab_file, out, overwrite=True)
@@ -502,12 +604,190 @@ def test_load_errors(tmp_path):
 def test_load_refuses_pickled_objects_and_other_configs(tmp_path, transformers):
     path = tmp_path / "evil.pt"
     torch.save({"model": BertForPreTraining(TINY).state_dict(), "config": TINY}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(InputError, match="not a weights file: it holds pickled Python objects"):
         modeling.load_pretrained(BertForPreTraining(TINY), path)
 
     theirs = transformers.BertForPreTraining(transformers.BertConfig(**{**TINY.to_dict(), "hidden_act": "gelu_new"}))
     theirs.save_pretrained(tmp_path / "hf")
     with pytest.raises(ValueError, match="hidden_act: 'gelu_new' in the file, 'gelu' here"):
         modeling.load_pretrained(BertForPreTraining(TINY), tmp_path / "hf")
-    with pytest.raises(FileNotFoundError, match=r"neither model\.safetensors nor pytorch_model\.bin"):
+    with pytest.raises(InputError, match=r"neither model\.safetensors nor pytorch_model\.bin"):
         modeling.load_pretrained(BertForPreTraining(TINY), tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Files that are not weights: one line naming the file, nothing unpickled
+
+
+class Planted:
+    """Unpickling this creates `marker`: a stand-in for a pickle that runs code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def written(path, content):
+    """Writes `content` (bytes, or any object through torch.save) to `path` and returns `path`."""
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    return path
+
+
+def torch_bytes(tmp_path):
+    return written(tmp_path / "good.pt", {"model": BertForQuestionAnswering(TINY).state_dict()}).read_bytes()
+
+
+def safetensors_bytes(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"qa_outputs.bias": torch.zeros(2)}, tmp_path / "good.safetensors")
+    return (tmp_path / "good.safetensors").read_bytes()
+
+
+def hf_folder(tmp_path, weights_name=None, weights=b""):
+    """A Hugging Face directory with a good config.json, and `weights` as its weights file if named."""
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    written(folder / "config.json", TINY.to_json_string().encode())
+    return written(folder / weights_name, weights) if weights_name else folder
+
+
+# case -> (writes the file or folder under tmp_path and returns its path, what the one line must say)
+BAD_WEIGHTS = {
+    "torch.save-of-an-object": (
+        lambda tmp: written(tmp / "w.pt", Planted(tmp / "ran")),
+        "not a weights file: it holds pickled Python objects",
+    ),
+    "torch.save-with-a-config-object": (
+        lambda tmp: written(tmp / "w.pt", {"model": {}, "config": TINY}),
+        "not a weights file: it holds pickled Python objects",
+    ),
+    "pickle.dumps-of-an-object": (
+        lambda tmp: written(tmp / "w.bin", pickle.dumps(Planted(tmp / "ran"))),
+        "not a weights file: it holds pickled Python objects",
+    ),
+    "pickle-of-an-int": (
+        lambda tmp: written(tmp / "w.bin", pickle.dumps(5, protocol=2)),
+        "not a readable weights file (truncated or corrupt)",
+    ),
+    "torch.save-of-a-tensor": (
+        lambda tmp: written(tmp / "w.pt", torch.zeros(3)),
+        "not a weights file: neither a state_dict nor a checkpoint",
+    ),
+    "empty": (lambda tmp: written(tmp / "w.pt", b""), "empty file, not a weights file"),
+    "truncated": (
+        lambda tmp: written(tmp / "w.pt", torch_bytes(tmp)[:5000]),
+        "not a readable weights file (truncated or corrupt)",
+    ),
+    "first-10-bytes": (
+        lambda tmp: written(tmp / "w.pt", torch_bytes(tmp)[:10]),
+        "not a readable weights file (truncated or corrupt)",
+    ),
+    "random-bytes": (
+        lambda tmp: written(tmp / "w.pt", b"\x00" + random.Random(0).randbytes(4096)),
+        "not a weights file (neither a PyTorch file nor safetensors)",
+    ),
+    "text": (
+        lambda tmp: written(tmp / "w.pt", b"[PAD]\n[UNK]\n"),
+        "not a weights file (neither a PyTorch file nor safetensors)",
+    ),
+    "safetensors-truncated": (
+        lambda tmp: written(tmp / "w.safetensors", safetensors_bytes(tmp)[:-3]),
+        "not a readable safetensors file, corrupt or truncated",
+    ),
+    "safetensors-bad-header": (
+        lambda tmp: written(tmp / "w.safetensors", b"\xff" * 8 + b"{}"),
+        "not a readable safetensors file, corrupt or truncated",
+    ),
+    "safetensors-empty": (
+        lambda tmp: written(tmp / "w.safetensors", b""),
+        "not a readable safetensors file, corrupt or truncated",
+    ),
+    "folder-without-weights": (hf_folder, "a folder with neither model.safetensors nor pytorch_model.bin"),
+    "folder-with-empty-safetensors": (
+        lambda tmp: hf_folder(tmp, "model.safetensors"),
+        "not a readable safetensors file",
+    ),
+    "folder-with-truncated-bin": (
+        lambda tmp: hf_folder(tmp, "pytorch_model.bin", torch_bytes(tmp)[:-100]),
+        "not a readable weights file (truncated or corrupt)",
+    ),
+    "missing": (lambda tmp: tmp / "nope.pt", "no such file or folder"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_WEIGHTS)
+def test_bad_weights_file_is_one_line_naming_it(tmp_path, case):
+    make, message = BAD_WEIGHTS[case]
+    named = make(tmp_path)
+    # A weights file inside a folder is given as the folder, as --init_checkpoint takes a Hugging Face directory.
+    given = named.parent if named.parent.name == "hf" else named
+    before = snapshot(tmp_path)
+    model = BertForQuestionAnswering(TINY)
+    state = {key: value.clone() for key, value in model.state_dict().items()}
+    result = run_as_script(lambda: modeling.load_pretrained(model, given))
+    line = assert_one_line_error(result, f"Error: {named}: ", message)
+    assert "weights_only" not in result.output and "unpickl" not in line.lower()
+    assert not (tmp_path / "ran").exists()  # the planted pickle never ran
+    assert snapshot(tmp_path) == before
+    assert all(torch.equal(value, state[key]) for key, value in model.state_dict().items())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# export_hf replaces an old export only
+
+
+def test_export_hf_refuses_a_folder_with_other_files(tmp_path, vocab_file):
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / "config.json").write_text("{}", encoding="utf-8")
+    (out / "thesis.pdf").write_bytes(b"a week of work")
+    before = snapshot(tmp_path)
+    result = run_as_script(
+        lambda: modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, out, overwrite=True)
+    )
+    assert_one_line_error(result, f"Error: {out}: ", "thesis.pdf", "--export_hf")
+    assert snapshot(tmp_path) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["models", "vocab.txt"]  # no staging folder left
+
+
+def test_export_hf_replaces_an_old_export(tmp_path, vocab_file):
+    out = tmp_path / "hf"
+    out.mkdir()
+    # What save_pretrained of a sharded model with its tokenizer leaves, and a killed write's temporary.
+    for name in ("config.json", "model-00001-of-00002.safetensors", "model.safetensors.index.json",
+                 "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", ".model.safetensors.1a2b.tmp"):
+        (out / name).write_text("old", encoding="utf-8")
+    with pytest.raises(InputError, match=f"{out}: not empty; pass --export_hf to replace it"):
+        modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, out)
+    modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab_file, out, overwrite=True)
+    assert sorted(path.name for path in out.iterdir()) == ["config.json", "model.safetensors", "vocab.txt"]
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
+    # An empty folder is no export to protect.
+    (tmp_path / "empty").mkdir()
+    modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab_file, tmp_path / "empty")
+    assert (tmp_path / "empty" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("failure", ["missing-vocab", "disk-full"])
+def test_failed_export_leaves_the_old_one_whole(tmp_path, vocab_file, monkeypatch, failure):
+    out = modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, tmp_path / "hf")
+    before = snapshot(tmp_path)
+    vocab = vocab_file
+    if failure == "missing-vocab":
+        vocab = tmp_path / "nope.txt"
+    else:
+        def full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device", str(out))
+
+        monkeypatch.setattr(os, "fsync", full)
+    result = run_as_script(lambda: modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab, out, overwrite=True))
+    assert_one_line_error(result, "Error: ", str(vocab) if failure == "missing-vocab" else "the disk is full")
+    assert snapshot(tmp_path) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
