@@ -10,13 +10,23 @@ The metric follows the data file's "version" field, each one the same arithmetic
     python evaluate_squad.py dev-v2.0.json predictions.json --na_prob_file null_odds.json
 
 The official scripts disagree on a question without a prediction: v1.1 and KorQuAD score it 0 and divide by
-every question; v2.0 leaves it out of every mean (its "total" is the number of answered questions).
+every question; v2.0 leaves it out of every mean (its "total" is the number of answered questions). Either
+way "total" is the official denominator; next to the official keys, "missing_predictions" counts the
+questions without a prediction and "foreign_predictions" the predictions for ids the data does not have (each
+listed on stderr, the first WARNING_LIMIT of them, in the official scripts' words; they ignore foreign ones).
+
+run_squad reads its data files with the same reader (read_squad_file): UTF-8 (a BOM allowed), a "version"
+string, data[].paragraphs[].qas[] with a unique string "id" and "answers" [{"text": ...}]; every problem is one
+InputError naming the file and the field's path, e.g. `dev.json: data[3].paragraphs[0].qas[2].answers[0].text
+must be a string, not 7 (question 'q1')`.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
+import math
 import re
 import string
 from collections.abc import Callable, Sequence
@@ -25,12 +35,14 @@ from typing import Any
 
 import click
 
-from script_utils import InputError, atomic_output
+from script_utils import Command, InputError, describe_error, read_utf8_lines, user_errors, write_json
 
 SQUAD_V2_VERSION = "v2.0"
 KORQUAD_V1_PREFIX = "KorQuAD_v1.0"
 # evaluate-v2.0.py's default --na-prob-thresh: a question counts as predicted unanswerable above it.
 NA_PROB_THRESH = 1.0
+# Missing and foreign prediction ids listed one per line on stderr, then "... and N more".
+WARNING_LIMIT = 10
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -39,14 +51,6 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _KORQUAD_SPACED = str.maketrans(dict.fromkeys("'\"《》<>〈〉()‘’", " "))
 
 Scores = dict[str, float]
-
-
-@dataclass(frozen=True)
-class Question:
-    """One question of a SQuAD-format file: its id and its gold answer texts (empty when unanswerable)."""
-
-    id: str
-    answers: tuple[str, ...]
 
 
 def _remove_punctuation(text: str) -> str:
@@ -117,30 +121,145 @@ def squad_v2_f1(gold: str, prediction: str) -> float:
     return _overlap_f1(prediction_tokens, gold_tokens)
 
 
-def _field(container: Any, key: str, kind: type, where: str) -> Any:
-    """container[key], checked to be a `kind`; InputError naming `where` and the field otherwise."""
-    if not isinstance(container, dict) or key not in container:
-        raise InputError(f"{where}: no {key!r} field")
-    value = container[key]
-    if not isinstance(value, kind):
-        raise InputError(f"{where}: {key!r} must be a {kind.__name__}, not {type(value).__name__}")
+# --- reading a SQuAD-format file: the one set of rules for evaluate_squad and run_squad ---------------------------
+
+_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "an array", dict: "an object"}
+_REQUIRED = object()
+
+
+def describe_json(value: Any) -> str:
+    """A JSON value as an error message shows it: a short scalar as written, an array or an object by its kind."""
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a value lies in a JSON file, for messages: `dev.json: data[3].paragraphs[0].qas[2].answers[0]`."""
+
+    source: str
+    path: str = ""
+    question: str | None = None  # the id of the question the value belongs to, once it is known
+
+    def at(self, *steps: str | int) -> Place:
+        """The place of a field (a name) or an array item (an index) of the value here, or of one inside them."""
+        path = self.path
+        for step in steps:
+            path = f"{path}[{step}]" if isinstance(step, int) else f"{path}.{step}" if path else step
+        return Place(self.source, path, self.question)
+
+    def of_question(self, qid: str) -> Place:
+        return Place(self.source, self.path, qid)
+
+    def error(self, problem: str) -> InputError:
+        about = f" (question {self.question!r})" if self.question is not None else ""
+        return InputError(f"{self.source}: {self.path or 'the top level'} {problem}{about}")
+
+
+def field(record: Any, name: str, kind: type, place: Place, default: Any = _REQUIRED) -> Any:
+    """record[name], checked to be a JSON `kind` (str, int, bool, list or dict), where `place` is where `record` lies.
+
+    InputError naming the field's path if `record` is not an object, the field is missing (unless a `default`
+    is given) or of another kind. JSON's true and false are never integers here, nor 0 and 1 booleans.
+    """
+    if not isinstance(record, dict):
+        raise place.error(f"must be an object, not {describe_json(record)}")
+    if name not in record:
+        if default is not _REQUIRED:
+            return default
+        raise place.at(name).error("is missing")
+    value = record[name]
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+        raise place.at(name).error(f"must be {_KIND_NAMES[kind]}, not {describe_json(value)}")
     return value
 
 
-def read_questions(data: Any, source: str = "data") -> list[Question]:
-    """The questions of a SQuAD-format object ({"version": ..., "data": [articles]}), in file order.
+@dataclass(frozen=True)
+class Question:
+    """One question of a SQuAD-format file: its id, its gold answer texts (empty when unanswerable), where it lies,
+    and its object as read (run_squad reads the question text and the answer starts from it)."""
 
-    Raises InputError naming `source` and the question id (or its position) for a missing or mistyped field.
+    id: str
+    answers: tuple[str, ...]
+    place: Place
+    record: dict = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A paragraph: where it lies, its object as read (run_squad reads its "context"), and its questions."""
+
+    place: Place
+    record: dict = dataclasses.field(repr=False)
+    questions: tuple[Question, ...]
+
+
+@dataclass(frozen=True)
+class SquadData:
+    """A checked SQuAD-format object: its source (file name), "version", paragraphs in file order, and the object."""
+
+    source: str
+    version: str
+    paragraphs: tuple[Paragraph, ...]
+    data: dict = dataclasses.field(repr=False)
+
+    @property
+    def questions(self) -> list[Question]:
+        return [question for paragraph in self.paragraphs for question in paragraph.questions]
+
+
+def parse_squad(data: Any, source: str = "data") -> SquadData:
+    """Checks a SQuAD-format object ({"version": str, "data": [{"paragraphs": [{"qas": [...]}]}]}) and reads it.
+
+    Every question needs a string "id", unique in the data, and "answers": [{"text": str}, ...] (empty when it
+    has no answer). Raises InputError naming `source`, the field's path and the question id.
     """
-    questions = []
-    for a, article in enumerate(_field(data, "data", list, source)):
-        for p, paragraph in enumerate(_field(article, "paragraphs", list, f"{source}: data[{a}]")):
-            for q, qa in enumerate(_field(paragraph, "qas", list, f"{source}: data[{a}].paragraphs[{p}]")):
-                qid = _field(qa, "id", str, f"{source}: data[{a}].paragraphs[{p}].qas[{q}]")
-                where = f"{source}: question {qid!r}"
-                answers = tuple(_field(answer, "text", str, where) for answer in _field(qa, "answers", list, where))
-                questions.append(Question(qid, answers))
-    return questions
+    top = Place(source)
+    if isinstance(data, dict) and "version" not in data:
+        # The version picks the metric: without it a score could silently be the wrong one.
+        raise top.at("version").error('is missing: it names the metric ("KorQuAD_v1.0_dev", "1.1" or "v2.0")')
+    version = field(data, "version", str, top)
+    first_place: dict[str, Place] = {}
+    paragraphs = []
+    for a, article in enumerate(field(data, "data", list, top)):
+        article_place = top.at("data", a)
+        for p, paragraph in enumerate(field(article, "paragraphs", list, article_place)):
+            paragraph_place = article_place.at("paragraphs", p)
+            questions = []
+            for q, qa in enumerate(field(paragraph, "qas", list, paragraph_place)):
+                place = paragraph_place.at("qas", q)
+                qid = field(qa, "id", str, place)
+                if qid in first_place:
+                    raise InputError(f"{source}: question id {qid!r} appears twice: {first_place[qid].path} and "
+                                     f"{place.path} (scores and predictions are keyed by id)")
+                place = first_place[qid] = place.of_question(qid)
+                answers = field(qa, "answers", list, place)
+                texts = tuple(field(answer, "text", str, place.at("answers", k)) for k, answer in enumerate(answers))
+                questions.append(Question(qid, texts, place, qa))
+            paragraphs.append(Paragraph(paragraph_place, paragraph, tuple(questions)))
+    return SquadData(source, version, tuple(paragraphs), data)
+
+
+def load_json(path: str) -> Any:
+    """The JSON value in a UTF-8 file (a leading BOM allowed); InputError naming the file (and line) otherwise."""
+    try:
+        # read_utf8_lines: the BOM dropped; UTF-16, invalid UTF-8 and NUL bytes named with the file and line.
+        text = "\n".join(read_utf8_lines(path))
+    except OSError as error:
+        raise InputError(describe_error(error)) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON (line {error.lineno} column {error.colno}: {error.msg})") from None
+
+
+def read_squad_file(path: str) -> SquadData:
+    """A SQuAD-format file, read and checked (see load_json and parse_squad): the reader of both scripts."""
+    return parse_squad(load_json(path), path)
 
 
 def _v1_style_scores(
@@ -149,7 +268,7 @@ def _v1_style_scores(
     """The evaluate() of evaluate-v1.1.py and of KorQuAD's evaluate-v1.0.py, with their metric functions.
 
     Each question scores its best over its gold answers; a question without a prediction scores 0 (the official
-    "Unanswered question ... will receive score 0") and still counts in the mean.
+    "Unanswered question ... will receive score 0") and still counts in the mean: "total" is every question.
     """
     if not questions:
         raise InputError("the data has no question")
@@ -162,16 +281,17 @@ def _v1_style_scores(
             prediction = predictions[question.id]
             exact_match += max(exact_fn(prediction, gold) for gold in question.answers)
             f1 += max(f1_fn(prediction, gold) for gold in question.answers)
-    return {"exact_match": 100.0 * exact_match / len(questions), "f1": 100.0 * f1 / len(questions)}
+    return {"exact_match": 100.0 * exact_match / len(questions), "f1": 100.0 * f1 / len(questions),
+            "total": len(questions)}
 
 
 def squad_v1_scores(questions: Sequence[Question], predictions: dict[str, str]) -> Scores:
-    """evaluate-v1.1.py: {"exact_match", "f1"}, in percent over all questions."""
+    """evaluate-v1.1.py: {"exact_match", "f1"}, in percent over all questions, and their number "total"."""
     return _v1_style_scores(questions, predictions, squad_v1_exact, squad_v1_f1)
 
 
 def korquad_scores(questions: Sequence[Question], predictions: dict[str, str]) -> Scores:
-    """KorQuAD's evaluate-v1.0.py: {"exact_match", "f1"} (F1 over characters), in percent over all questions."""
+    """KorQuAD's evaluate-v1.0.py: {"exact_match", "f1"} (F1 over characters) in percent, and "total", as v1.1."""
     return _v1_style_scores(questions, predictions, korquad_exact, korquad_f1)
 
 
@@ -280,35 +400,70 @@ def score_questions(
     return squad_v1_scores(questions, predictions)
 
 
-def evaluate(data: dict, predictions: dict[str, str], na_probs: dict[str, float] | None = None) -> Scores:
-    """The official scores of `predictions` against a SQuAD-format object, by its "version" field.
+@dataclass(frozen=True)
+class Coverage:
+    """The questions without a prediction, and the predictions for ids that are no question of the data."""
 
-    KorQuAD 1.0 and SQuAD v1.1: {"exact_match", "f1"}; SQuAD v2.0: see squad_v2_scores. Raises InputError.
-    """
-    version = _field(data, "version", str, "data")
-    return score_questions(version, read_questions(data), predictions, na_probs)
+    missing: list[str]
+    foreign: list[str]
+
+    @classmethod
+    def of(cls, questions: Sequence[Question], predictions: dict[str, str]) -> Coverage:
+        ids = {question.id for question in questions}
+        return cls([q.id for q in questions if q.id not in predictions], [qid for qid in predictions if qid not in ids])
+
+    def warnings(self, squad: SquadData) -> list[str]:
+        """One line per id, in the official scripts' words, the first WARNING_LIMIT of each kind, then a count."""
+        if squad.version == SQUAD_V2_VERSION:
+            missing = _capped([f"Missing prediction for {qid}" for qid in self.missing],
+                              "missing predictions (left out of every mean)")
+        else:
+            missing = _capped([f"Unanswered question {qid} will receive score 0." for qid in self.missing],
+                              "unanswered questions (each receives score 0)")
+        # The official scripts ignore these without a word: often the sign of predictions for another data file.
+        foreign = _capped([f"Prediction for {qid} ignored: no such question in {squad.source}" for qid in self.foreign],
+                          f"predictions ignored (no such questions in {squad.source})")
+        return missing + foreign
 
 
-def load_json(path: str) -> Any:
-    """The JSON value in a UTF-8 file (a leading BOM allowed); InputError naming the file otherwise."""
+def _capped(lines: list[str], rest: str) -> list[str]:
+    return lines[:WARNING_LIMIT] + ([f"... and {len(lines) - WARNING_LIMIT} more {rest}"]
+                                    if len(lines) > WARNING_LIMIT else [])
+
+
+def score(squad: SquadData, predictions: dict[str, str], na_probs: dict[str, float] | None = None) -> Scores:
+    """The official scores of `predictions` by the data's version, then "missing_predictions" and
+    "foreign_predictions"; each missing or foreign id is also warned about on stderr. Raises InputError."""
     try:
-        with open(path, encoding="utf-8-sig") as reader:
-            return json.load(reader)
-    except OSError as error:
-        raise InputError(f"{path}: {error.strerror}") from None
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not valid UTF-8 (byte {error.start + 1})") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON (line {error.lineno} column {error.colno}: {error.msg})") from None
+        scores = score_questions(squad.version, squad.questions, predictions, na_probs)
+    except InputError as error:
+        raise InputError(f"{squad.source}: {error}") from None
+    coverage = Coverage.of(squad.questions, predictions)
+    for line in coverage.warnings(squad):
+        click.echo(line, err=True)
+    return {**scores, "missing_predictions": len(coverage.missing), "foreign_predictions": len(coverage.foreign)}
+
+
+def evaluate(data: Any, predictions: dict[str, str], na_probs: dict[str, float] | None = None,
+             source: str = "data") -> Scores:
+    """The official scores of `predictions` against a SQuAD-format object (see parse_squad and score).
+
+    KorQuAD 1.0 and SQuAD v1.1: {"exact_match", "f1", "total"}; SQuAD v2.0: see squad_v2_scores; then
+    "missing_predictions" and "foreign_predictions". Raises InputError naming `source`.
+    """
+    return score(parse_squad(data, source), predictions, na_probs)
 
 
 def check_string_map(value: Any, kinds: tuple[type, ...], path: str, what: str) -> dict:
-    """`value` if it is a JSON object whose values are all `kinds` (never bool); InputError naming the id if not."""
+    """`value` if it is a JSON object whose values are all `kinds` (never bool, never NaN or infinite); InputError
+    naming the id if not."""
     if not isinstance(value, dict):
-        raise InputError(f"{path}: must be a JSON object {{question id: {what}}}, not a {type(value).__name__}")
+        raise InputError(f"{path}: must be a JSON object {{question id: {what}}}, not {describe_json(value)}")
     for qid, item in value.items():
-        if isinstance(item, bool) or not isinstance(item, kinds):
-            raise InputError(f"{path}: question {qid!r}: must be {what}, not {json.dumps(item)[:40]}")
+        wrong_kind = isinstance(item, bool) or not isinstance(item, kinds)
+        # json reads NaN and Infinity: a NaN no-answer probability would silently disorder the threshold search.
+        if wrong_kind or (isinstance(item, float) and not math.isfinite(item)):
+            raise InputError(f"{path}: question {qid!r}: must be {what}, not {describe_json(item)}")
     return value
 
 
@@ -317,26 +472,21 @@ def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | Non
 
     Raises InputError naming the file, and the field or question id, for any problem with an input.
     """
-    data = load_json(data_file)
-    version = _field(data, "version", str, data_file)
-    questions = read_questions(data, data_file)
+    squad = read_squad_file(data_file)
     predictions = check_string_map(load_json(prediction_file), (str,), prediction_file, "an answer string")
     na_probs = None
     if na_prob_file is not None:
-        if version != SQUAD_V2_VERSION:
+        if squad.version != SQUAD_V2_VERSION:
             raise InputError(f"{na_prob_file}: no-answer probabilities apply only to SQuAD {SQUAD_V2_VERSION} data, "
-                             f"and {data_file} has version {version!r}")
+                             f"and {data_file} has version {squad.version!r}")
         na_probs = check_string_map(load_json(na_prob_file), (int, float), na_prob_file, "a number")
-        missing = first_without_na_prob(questions, predictions, na_probs)
+        missing = first_without_na_prob(squad.questions, predictions, na_probs)
         if missing is not None:
             raise InputError(f"{na_prob_file}: no probability for question {missing!r}")
-    try:
-        return score_questions(version, questions, predictions, na_probs)
-    except InputError as error:
-        raise InputError(f"{data_file}: {error}") from None
+    return score(squad, predictions, na_probs)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("data_file", type=click.Path(dir_okay=False))
 @click.argument("pred_file", type=click.Path(dir_okay=False))
 @click.option("--na_prob_file", default=None, type=click.Path(dir_okay=False),
@@ -344,13 +494,10 @@ def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | Non
 @click.option("--out_file", default=None, type=click.Path(dir_okay=False), help="Also write the scores here.")
 def main(data_file: str, pred_file: str, na_prob_file: str | None, out_file: str | None) -> None:
     """Prints the official scores of PRED_FILE ({question id: answer}) against DATA_FILE as JSON."""
-    try:
+    with user_errors():
         scores = evaluate_files(data_file, pred_file, na_prob_file)
-    except InputError as error:
-        raise click.ClickException(str(error)) from None
-    if out_file is not None:
-        with atomic_output(out_file) as writer:
-            json.dump(scores, writer)
+        if out_file is not None:
+            write_json(out_file, scores)
     click.echo(json.dumps(scores))
 
 

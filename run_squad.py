@@ -23,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -36,7 +37,17 @@ import modeling
 import optimization
 import tokenization
 import training
-from script_utils import InputError, atomic_output, bool_option
+from script_utils import (
+    POSITIVE,
+    POSITIVE_FLOAT,
+    Command,
+    InputError,
+    bool_option,
+    file_sha256,
+    user_errors,
+    write_json,
+    write_text,
+)
 
 # --- reading -------------------------------------------------------------------------------------------
 
@@ -55,6 +66,8 @@ class SquadExample:
 
 @dataclass
 class ReadStats:
+    """What reading a data file kept, fixed and skipped, for the log line."""
+
     examples: int = 0
     impossible: int = 0
     fixed_answer_starts: int = 0  # context[answer_start:] was not the answer; the nearest occurrence was
@@ -65,15 +78,6 @@ class ReadStats:
         return (f"{self.examples} questions ({self.impossible} impossible); answer_start fixed to the nearest "
                 f"occurrence for {self.fixed_answer_starts}, answer not in its context for "
                 f"{self.unfindable_answers} (skipped), {self.bad_examples} malformed questions skipped")
-
-
-def _field(record: dict, name: str, kind: type, where: str):
-    if not isinstance(record, dict) or name not in record:
-        raise InputError(f"{where}: missing field {name!r}")
-    value = record[name]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InputError(f"{where}: field {name!r} is {type(value).__name__}, not {kind.__name__}")
-    return value
 
 
 def align_answer(context: str, text: str, start: int) -> tuple[int | None, bool]:
@@ -97,68 +101,72 @@ def read_squad(path: str | os.PathLike, is_training: bool, version_2_with_negati
                skip_bad_examples: bool = False) -> tuple[list[str], list[SquadExample], ReadStats, dict]:
     """Reads SQuAD v1.1 / v2.0 / KorQuAD 1.0 JSON: (contexts, examples, stats, the raw data).
 
-    A malformed file, question or answer is an InputError naming the file, the question id and the field
-    (with skip_bad_examples, the question is skipped and counted instead).
+    The file is read and checked by evaluate_squad.read_squad_file, the reader evaluate_squad scores with (UTF-8,
+    a BOM allowed; a "version"; unique question ids; answer texts), so a file that could not be scored fails
+    here, before any training or predicting. Then each paragraph needs a "context", each question a "question"
+    and answer starts within its context. A problem is an InputError naming the file, the field's path and the
+    question id (with skip_bad_examples, a question whose own fields are malformed is skipped and counted).
     """
-    try:
-        with open(path, encoding="utf-8") as reader:
-            data = json.load(reader)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"{path}: not a readable JSON file ({error})") from None
-    articles = _field(data, "data", list, str(path))
+    squad = evaluate_squad.read_squad_file(str(path))
+    if version_2_with_negative and squad.version != evaluate_squad.SQUAD_V2_VERSION:
+        raise InputError(f"{path}: version is {squad.version!r}, yet --version_2_with_negative is given: it needs "
+                         f"SQuAD {evaluate_squad.SQUAD_V2_VERSION!r} data (questions that may have no answer)")
     contexts: list[str] = []
     examples: list[SquadExample] = []
     stats = ReadStats()
-    for article_number, article in enumerate(articles):
-        paragraphs = _field(article, "paragraphs", list, f"{path}: data[{article_number}]")
-        for paragraph_number, paragraph in enumerate(paragraphs):
-            where = f"{path}: data[{article_number}].paragraphs[{paragraph_number}]"
-            context = _field(paragraph, "context", str, where)
-            contexts.append(context)
-            for qa in _field(paragraph, "qas", list, where):
-                qas_id = qa.get("id", "?") if isinstance(qa, dict) else "?"
-                try:
-                    example = _read_question(qa, context, len(contexts) - 1, is_training, version_2_with_negative,
-                                             f"{path}: question {qas_id}", stats)
-                except InputError:
-                    if not skip_bad_examples:
-                        raise
-                    stats.bad_examples += 1
-                    continue
-                if example is not None:
-                    examples.append(example)
-                    stats.examples += 1
-                    stats.impossible += example.is_impossible
-    return contexts, examples, stats, data
+    for paragraph in squad.paragraphs:
+        context = evaluate_squad.field(paragraph.record, "context", str, paragraph.place)
+        contexts.append(context)
+        for question in paragraph.questions:
+            try:
+                example = _read_question(question, context, len(contexts) - 1, is_training, version_2_with_negative,
+                                         stats)
+            except InputError:
+                if not skip_bad_examples:
+                    raise
+                stats.bad_examples += 1
+                continue
+            if example is not None:
+                examples.append(example)
+                stats.examples += 1
+                stats.impossible += example.is_impossible
+    return contexts, examples, stats, squad.data
 
 
-def _read_question(qa: dict, context: str, context_index: int, is_training: bool, version_2: bool, where: str,
-                   stats: ReadStats) -> SquadExample | None:
-    qas_id = _field(qa, "id", str, where)
-    question = _field(qa, "question", str, where)
-    is_impossible = bool(qa.get("is_impossible", False)) if version_2 else False
+def _read_question(question: evaluate_squad.Question, context: str, context_index: int, is_training: bool,
+                   version_2: bool, stats: ReadStats) -> SquadExample | None:
+    """The example of a question (None when training and its answer is nowhere in the context); InputError if a
+    field of the question is malformed."""
+    place = question.place
+    question_text = evaluate_squad.field(question.record, "question", str, place)
+    is_impossible = evaluate_squad.field(question.record, "is_impossible", bool, place, default=False) \
+        if version_2 else False
+    if is_impossible and question.answers:
+        # evaluate-v2.0.py counts a question with answers as answerable: trained as impossible, it would be
+        # scored against answers the model was taught not to give.
+        raise place.at("is_impossible").error("is true, yet the question has answers")
     answers = []
-    for number, answer in enumerate(_field(qa, "answers", list, where)):
-        text = _field(answer, "text", str, f"{where} answers[{number}]")
-        start = _field(answer, "answer_start", int, f"{where} answers[{number}]")
+    for number, (answer_text, answer) in enumerate(zip(question.answers, question.record["answers"], strict=True)):
+        answer_place = place.at("answers", number)
+        start = evaluate_squad.field(answer, "answer_start", int, answer_place)
         if not 0 <= start <= len(context):
-            raise InputError(f"{where} answers[{number}]: answer_start {start} is outside the context "
-                             f"(length {len(context)})")
-        answers.append((text, start))
+            raise answer_place.at("answer_start").error(f"is {start}, outside the context (length {len(context)})")
+        answers.append((answer_text, start))
     if not is_training:
-        return SquadExample(qas_id, question, context_index, tuple(answers), is_impossible)
+        return SquadExample(question.id, question_text, context_index, tuple(answers), is_impossible)
     if is_impossible:
-        return SquadExample(qas_id, question, context_index, tuple(answers), True)
+        return SquadExample(question.id, question_text, context_index, tuple(answers), True)
     if not answers:
-        raise InputError(f"{where}: a training question needs an answer (or is_impossible with "
-                         f"--version_2_with_negative)")
-    text, start = answers[0]
-    aligned, moved = align_answer(context, text, start)
-    if aligned is None or not text.strip():
+        raise place.at("answers").error("is empty: a training question needs an answer (or is_impossible with "
+                                        "--version_2_with_negative)")
+    answer_text, start = answers[0]
+    aligned, moved = align_answer(context, answer_text, start)
+    if aligned is None or not answer_text.strip():
         stats.unfindable_answers += 1
         return None
     stats.fixed_answer_starts += moved
-    return SquadExample(qas_id, question, context_index, tuple(answers), False, (aligned, aligned + len(text)))
+    return SquadExample(question.id, question_text, context_index, tuple(answers), False,
+                        (aligned, aligned + len(answer_text)))
 
 
 # --- features ------------------------------------------------------------------------------------------
@@ -528,12 +536,6 @@ def predict_logits(model: nn.Module, features: Features, batch_size: int, device
     return np.concatenate(starts), np.concatenate(ends)
 
 
-def write_json(path: Path, value) -> None:
-    with atomic_output(path) as writer:
-        json.dump(value, writer, ensure_ascii=False, indent=2)
-        writer.write("\n")
-
-
 # --- the run -------------------------------------------------------------------------------------------
 
 
@@ -569,6 +571,7 @@ class SquadFlags:
     precision: str = "auto"
     seed: int = 42
     log_every: int = 10
+    overwrite_output_dir: bool = False
 
 
 def model_config(flags: SquadFlags) -> modeling.BertConfig:
@@ -595,6 +598,26 @@ def run(flags: SquadFlags, progress: bool = True) -> dict[str, float]:
     return training.in_process_group(flags.device, functools.partial(_run, flags, progress=progress))
 
 
+def run_identity(flags: SquadFlags, config: modeling.BertConfig, init: str | None) -> dict[str, Any]:
+    """What defines a fine-tuning run: a resume with anything else is refused (see training.prepare_run_dir)."""
+    return {
+        "script": "run_squad",
+        "bert_config": config.to_dict(),
+        "init_checkpoint": training.file_identity(init),
+        "train_file_sha256": file_sha256(flags.train_file),
+        "vocab_sha256": file_sha256(flags.vocab_file),
+        **{name: getattr(flags, name) for name in (
+            "do_lower_case", "tokenizer", "max_seq_length", "doc_stride", "max_query_length", "train_batch_size",
+            "learning_rate", "num_train_epochs", "warmup_proportion", "version_2_with_negative", "skip_bad_examples",
+            "seed")},
+    }
+
+
+def _owns(name: str) -> bool:
+    return training.owns_run_file(name) or name in (
+        "bert_config.json", "predictions.json", "nbest_predictions.json", "null_odds.json", "eval_results.json")
+
+
 def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -> dict[str, float]:
     device = training.resolve_device(flags.device, distributed.local_rank)
     precision = training.resolve_precision(flags.precision, device)
@@ -603,35 +626,51 @@ def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -
     torch.manual_seed(flags.seed)
     init = training.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
     config = model_config(dataclasses.replace(flags, init_checkpoint=init))
+    if config.max_position_embeddings < flags.max_seq_length:
+        raise InputError(f"--max_seq_length {flags.max_seq_length} is longer than the model's "
+                         f"max_position_embeddings ({config.max_position_embeddings})")
+    modeling.check_vocab_fits(config, len(tokenizer.vocab), flags.vocab_file,
+                              flags.bert_config_file or flags.init_checkpoint or "the model config")
+    # Both data files are read and checked before the model is loaded, and the run folder is touched only after.
+    train = _read(flags, flags.train_file, True, tokenizer, feature_config, distributed) if flags.do_train else None
+    predict = _read(flags, flags.predict_file, False, tokenizer, feature_config, distributed) \
+        if flags.do_predict and distributed.is_main else None
     model = modeling.BertForQuestionAnswering(config)
     note = modeling.load_pretrained(model, init).summary() if init else "initialized at random"
     model.to(device)
     output_dir = Path(flags.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    if distributed.is_main:
-        (output_dir / "bert_config.json").write_text(config.to_json_string(), encoding="utf-8")
-        click.echo(f"model: {note}; device {device}, precision {precision}", err=True)
     results: dict[str, float] = {}
-    if flags.do_train:
-        results.update(_train(flags, model, tokenizer, feature_config, device, precision, distributed, progress))
-    if flags.do_predict and distributed.is_main:
-        results.update(_predict(flags, model, tokenizer, feature_config, device, precision, progress))
+    if train is not None:
+        identity = run_identity(flags, config, init)
+        resuming = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir)
+        if distributed.is_main:
+            click.echo(f"model: {note}; device {device}, precision {precision}", err=True)
+        results.update(_train(flags, model, train, identity, resuming, device, precision, distributed, progress))
+    if predict is not None:
+        results.update(_predict(flags, model, predict, device, precision, progress))
     return results
 
 
-def _train(flags: SquadFlags, model: modeling.BertForQuestionAnswering, tokenizer: tokenization.FullTokenizer,
-           feature_config: FeatureConfig, device: torch.device, precision: str, distributed: training.Distributed,
+def _read(flags: SquadFlags, path: str, is_training: bool, tokenizer: tokenization.FullTokenizer,
+          feature_config: FeatureConfig, distributed: training.Distributed) -> Dataset:
+    start = time.perf_counter()
+    dataset = featurize(path, tokenizer, feature_config, is_training, flags.version_2_with_negative,
+                        flags.skip_bad_examples)
+    if is_training and len(dataset.features) == 0:
+        raise InputError(f"{path}: no training features")
+    if distributed.is_main:
+        click.echo(f"{'train' if is_training else 'predict'}: {dataset.read_stats.describe()}; "
+                   f"{len(dataset.features)} features, answers cut inside a word piece: "
+                   f"{dataset.feature_stats.answers_inside_a_piece}, outside every window: "
+                   f"{dataset.feature_stats.answers_outside_every_window} ({time.perf_counter() - start:.1f} s)",
+                   err=True)
+    return dataset
+
+
+def _train(flags: SquadFlags, model: modeling.BertForQuestionAnswering, train: Dataset, identity: dict[str, Any],
+           resuming: bool, device: torch.device, precision: str, distributed: training.Distributed,
            progress: bool) -> dict[str, float]:
     start = time.perf_counter()
-    train = featurize(flags.train_file, tokenizer, feature_config, True, flags.version_2_with_negative,
-                      flags.skip_bad_examples)
-    if len(train.features) == 0:
-        raise InputError(f"{flags.train_file}: no training features")
-    if distributed.is_main:
-        click.echo(f"train: {train.read_stats.describe()}; {len(train.features)} features, answers cut inside a "
-                   f"word piece: {train.feature_stats.answers_inside_a_piece}, outside every window: "
-                   f"{train.feature_stats.answers_outside_every_window} ({time.perf_counter() - start:.1f} s)",
-                   err=True)
     num_train_steps = max(1, math.ceil(len(train.features) * flags.num_train_epochs / flags.train_batch_size))
     config = training.TrainConfig(
         output_dir=flags.output_dir, train_batch_size=flags.train_batch_size, learning_rate=flags.learning_rate,
@@ -639,14 +678,17 @@ def _train(flags: SquadFlags, model: modeling.BertForQuestionAnswering, tokenize
         gradient_accumulation_steps=flags.gradient_accumulation_steps,
         save_checkpoints_steps=flags.save_checkpoints_steps, keep_checkpoints=1, log_every=flags.log_every,
         seed=flags.seed)
+    micro = config.micro_batch_size(distributed.world_size)
     optimizer = optimization.create_optimizer(model, "adamw", flags.learning_rate)
     scheduler = optimization.linear_warmup_decay(optimizer, config.num_warmup_steps, num_train_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     state = training.TrainState(model, optimizer, scheduler, scaler)
-    existing = training.checkpoints(flags.output_dir)
-    if existing:
-        state.load_state_dict(training.load_checkpoint(existing[-1]))
-    micro = config.micro_batch_size(distributed.world_size)
+    if resuming:
+        training.resume(state, flags.output_dir)
+    if distributed.is_main:
+        training.start_run(flags.output_dir, identity, resuming, _owns)
+        write_text(Path(flags.output_dir) / "bert_config.json", model.config.to_json_string())
+    start_step = state.step
     order = training.ShuffledStream(len(train.features), flags.seed)
 
     def make_batches(step: int) -> list[training.Batch]:
@@ -661,16 +703,15 @@ def _train(flags: SquadFlags, model: modeling.BertForQuestionAnswering, tokenize
                              extra_checkpoint={"bert_config": model.config.to_dict()}, progress=progress)
     state.model = model
     if distributed.is_main:
-        click.echo(f"trained {num_train_steps} steps ({flags.num_train_epochs} epochs of {len(train.features)} "
-                   f"features) in {time.perf_counter() - start:.1f} s; checkpoint in {flags.output_dir}/", err=True)
+        click.echo(f"trained {state.step - start_step} steps ({start_step} -> {state.step} of {num_train_steps}: "
+                   f"{flags.num_train_epochs} epochs of {len(train.features)} features) in "
+                   f"{time.perf_counter() - start:.1f} s; checkpoint in {flags.output_dir}/", err=True)
     return {f"train_{k}": v for k, v in results.items() if k != "step"}
 
 
-def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, tokenizer: tokenization.FullTokenizer,
-             feature_config: FeatureConfig, device: torch.device, precision: str, progress: bool) -> dict[str, float]:
+def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, dataset: Dataset, device: torch.device,
+             precision: str, progress: bool) -> dict[str, float]:
     start = time.perf_counter()
-    dataset = featurize(flags.predict_file, tokenizer, feature_config, False, flags.version_2_with_negative,
-                        flags.skip_bad_examples)
     starts, ends = predict_logits(model, dataset.features, flags.predict_batch_size, device, precision, progress)
     predict_config = PredictConfig(flags.n_best_size, flags.max_answer_length, flags.version_2_with_negative,
                                    flags.null_score_diff_threshold)
@@ -679,21 +720,22 @@ def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, tokeni
         strip = JosaStripper()
         predictions = {qid: strip(answer) for qid, answer in predictions.items()}
     output_dir = Path(flags.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     write_json(output_dir / "predictions.json", predictions)
     write_json(output_dir / "nbest_predictions.json", nbest)
     if flags.version_2_with_negative:
         write_json(output_dir / "null_odds.json", null_odds)
-    scores = evaluate_squad.evaluate(dataset.data, predictions, null_odds if flags.version_2_with_negative else None)
+    scores = evaluate_squad.evaluate(dataset.data, predictions, null_odds if flags.version_2_with_negative else None,
+                                     source=flags.predict_file)
     write_json(output_dir / "eval_results.json", scores)
-    click.echo(f"predict: {dataset.read_stats.describe()}; {len(dataset.features)} features in "
-               f"{time.perf_counter() - start:.1f} s", err=True)
+    click.echo(f"predicted {len(dataset.features)} features in {time.perf_counter() - start:.1f} s", err=True)
     click.echo(json.dumps(scores))
     click.echo(f"predictions.json, nbest_predictions.json{', null_odds.json' if flags.version_2_with_negative else ''}"
                f" and eval_results.json in {output_dir}/", err=True)
     return {f"eval_{k}": v for k, v in scores.items()}
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--vocab_file", required=True, help="The vocab the model was trained with.")
 @click.option("--bert_config_file", default=None,
               help="The model's config (default: the one beside --init_checkpoint).")
@@ -706,32 +748,32 @@ def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, tokeni
 @click.option("--train_file", default=None, help="SQuAD-format JSON for training.")
 @bool_option("--do_predict", False, "Predict on --predict_file and score.")
 @click.option("--predict_file", default=None, help="SQuAD-format JSON for predictions.")
-@click.option("--max_seq_length", default=384, show_default=True)
-@click.option("--doc_stride", default=128, show_default=True, help="Stride between context windows.")
-@click.option("--max_query_length", default=64, show_default=True, help="Question tokens kept.")
-@click.option("--train_batch_size", default=32, show_default=True)
-@click.option("--predict_batch_size", default=8, show_default=True)
-@click.option("--learning_rate", default=5e-5, show_default=True)
-@click.option("--num_train_epochs", default=3.0, show_default=True)
-@click.option("--warmup_proportion", default=0.1, show_default=True)
-@click.option("--n_best_size", default=20, show_default=True)
-@click.option("--max_answer_length", default=30, show_default=True, help="In tokens.")
+@click.option("--max_seq_length", default=384, type=click.IntRange(min=4), show_default=True)
+@click.option("--doc_stride", default=128, type=POSITIVE, show_default=True, help="Stride between context windows.")
+@click.option("--max_query_length", default=64, type=POSITIVE, show_default=True, help="Question tokens kept.")
+@click.option("--train_batch_size", default=32, type=POSITIVE, show_default=True)
+@click.option("--predict_batch_size", default=8, type=POSITIVE, show_default=True)
+@click.option("--learning_rate", default=5e-5, type=POSITIVE_FLOAT, show_default=True)
+@click.option("--num_train_epochs", default=3.0, type=POSITIVE_FLOAT, show_default=True)
+@click.option("--warmup_proportion", default=0.1, type=click.FloatRange(0, 1), show_default=True)
+@click.option("--n_best_size", default=20, type=POSITIVE, show_default=True)
+@click.option("--max_answer_length", default=30, type=POSITIVE, show_default=True, help="In tokens.")
 @bool_option("--version_2_with_negative", False, "SQuAD 2.0: questions may have no answer.")
 @click.option("--null_score_diff_threshold", default=0.0, show_default=True,
               help="v2: predict no answer when null score - best non-null score exceeds this.")
 @bool_option("--strip_josa", False, "Drop trailing Korean particles from predicted answers.")
 @bool_option("--skip_bad_examples", False, "Skip (and count) malformed questions instead of stopping.")
-@click.option("--gradient_accumulation_steps", default=1, show_default=True)
-@click.option("--save_checkpoints_steps", default=1000, show_default=True)
+@click.option("--gradient_accumulation_steps", default=1, type=POSITIVE, show_default=True)
+@click.option("--save_checkpoints_steps", default=1000, type=POSITIVE, show_default=True)
 @training.device_options
 @click.option("--seed", default=42, show_default=True)
-@click.option("--log_every", default=10, show_default=True)
+@click.option("--log_every", default=10, type=POSITIVE, show_default=True)
+@bool_option("--overwrite_output_dir", False, "Start afresh in an --output_dir that holds another run (its files are "
+             "kept in .previous_run/ until the first new checkpoint). Without it a run resumes only itself.")
 def main(**flags) -> None:
     """Fine-tune and predict on KorQuAD 1.0 / SQuAD v1.1 / v2.0, scored with the official metrics."""
-    try:
+    with user_errors(training.TrainingError):
         run(SquadFlags(**flags))
-    except training.USER_ERRORS as error:
-        raise click.ClickException(str(error)) from None
 
 
 if __name__ == "__main__":

@@ -148,9 +148,11 @@ def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]
             os.fsync(writer.fileno())
         os.replace(temporary, path)
         fsync_directory(os.path.dirname(os.path.abspath(path)))
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
+        if isinstance(error, OSError) and error.filename is None:  # a full disk names no file: name it
+            raise OSError(error.errno, error.strerror, str(path)) from error
         raise
 
 
@@ -255,7 +257,7 @@ class Command(click.Command):
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as error:
             error.ctx = None
-            error.message = f"{error.message} (see --help)"
+            error.message = f"{error.message.rstrip()} (see --help)"
             raise
 
 

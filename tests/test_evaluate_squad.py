@@ -1,7 +1,9 @@
 import collections
 import copy
+import errno
 import functools
 import json
+import os
 import random
 import re
 import string
@@ -9,12 +11,14 @@ import sys
 from collections import Counter
 
 import pytest
+from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import SHARED_DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import evaluate_squad
+import script_utils
 from script_utils import InputError
 
 TOLERANCE = 1e-9
@@ -374,7 +378,8 @@ def v20_reference(dataset, preds, na_probs=None):
 
 
 def assert_same_scores(ours, reference):
-    assert list(ours) == list(reference)
+    """The official keys in the official order, each within TOLERANCE, then our two counts of prediction ids."""
+    assert list(ours) == [*reference, "missing_predictions", "foreign_predictions"]
     for key, value in reference.items():
         assert abs(ours[key] - value) <= TOLERANCE, (key, ours[key], value)
 
@@ -388,16 +393,19 @@ def make_data(version, golds, impossible=()):
 
 
 def check_against_reference(data, predictions, na_probs=None):
-    """evaluate() equals the official script that data["version"] names."""
+    """evaluate() equals the official script that data["version"] names, and counts missing and foreign ids."""
     version = data["version"]
+    qids = [qa["id"] for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]]
     if version == "v2.0":
         reference = v20_reference(data["data"], predictions, na_probs)
     elif version.startswith("KorQuAD_v1.0"):
-        reference = kq_evaluate(data["data"], predictions)
+        reference = {**kq_evaluate(data["data"], predictions), "total": len(qids)}  # its local `total`
     else:
-        reference = v11_evaluate(data["data"], predictions)
+        reference = {**v11_evaluate(data["data"], predictions), "total": len(qids)}  # its local `total`
     ours = evaluate_squad.evaluate(data, predictions, na_probs)
     assert_same_scores(ours, reference)
+    assert ours["missing_predictions"] == sum(qid not in predictions for qid in qids)
+    assert ours["foreign_predictions"] == len(set(predictions) - set(qids))
     return ours
 
 
@@ -463,9 +471,10 @@ V2_NA_PROBS = {  # ties (stable order matters), values over the 1.0 threshold, a
 def test_squad_v1_edge_cases():
     data = make_data("1.1", V1_GOLDS)
     ours = check_against_reference(data, V1_PREDICTIONS)
-    assert set(ours) == {"exact_match", "f1"}
-    # q7 is missing: it counts 0 in a mean over all 11 questions.
-    assert evaluate_squad.evaluate(data, {"q7": "x"}) == {"exact_match": 100 / 11, "f1": 100 / 11}
+    assert ours["missing_predictions"] == 1 and ours["foreign_predictions"] == 1  # q7; "extra"
+    # Only q7 is answered: the 10 others count 0 in a mean over all 11 questions.
+    assert evaluate_squad.evaluate(data, {"q7": "x"}) == {"exact_match": 100 / 11, "f1": 100 / 11, "total": 11,
+                                                          "missing_predictions": 10, "foreign_predictions": 0}
 
 
 def test_squad_v1_definitions():
@@ -474,7 +483,8 @@ def test_squad_v1_definitions():
     assert evaluate_squad.squad_v1_f1("Super Bowl", "Super Bowl 50") == pytest.approx(0.8)
     # The official v1.1 quirk: an empty prediction matches a punctuation-only gold exactly, with F1 0.
     assert evaluate_squad.squad_v1_exact("", "...") == 1 and evaluate_squad.squad_v1_f1("", "...") == 0
-    assert evaluate_squad.evaluate(make_data("1.1", [["..."]]), {"q0": ""}) == {"exact_match": 100.0, "f1": 0.0}
+    assert evaluate_squad.evaluate(make_data("1.1", [["..."]]), {"q0": ""}) == {
+        "exact_match": 100.0, "f1": 0.0, "total": 1, "missing_predictions": 0, "foreign_predictions": 0}
 
 
 def test_korquad_edge_cases():
@@ -499,9 +509,9 @@ def test_squad_v2_edge_cases():
     data = make_data("v2.0", V2_GOLDS)
     ours = check_against_reference(data, V2_PREDICTIONS)
     assert list(ours) == ["exact", "f1", "total", "HasAns_exact", "HasAns_f1", "HasAns_total",
-                          "NoAns_exact", "NoAns_f1", "NoAns_total"]
+                          "NoAns_exact", "NoAns_f1", "NoAns_total", "missing_predictions", "foreign_predictions"]
     ours = check_against_reference(data, V2_PREDICTIONS, V2_NA_PROBS)
-    assert list(ours)[-4:] == ["best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"]
+    assert list(ours)[-6:-2] == ["best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"]
     # "the" for an unanswerable question scores 1 (it normalizes to ""), yet thresholds count it as an answer.
     assert evaluate_squad.squad_v2_exact("", "the") == 1 and evaluate_squad.squad_v2_f1("", "the") == 1
 
@@ -510,7 +520,7 @@ def test_squad_v2_missing_predictions_are_left_out():
     data = make_data("v2.0", V2_GOLDS)
     predictions = {qid: text for qid, text in V2_PREDICTIONS.items() if qid not in ("q1", "q3")}
     ours = check_against_reference(data, predictions)
-    assert ours["total"] == 7 and ours["HasAns_total"] + ours["NoAns_total"] == 7
+    assert ours["total"] == 7 and ours["HasAns_total"] + ours["NoAns_total"] == 7 and ours["missing_predictions"] == 2
     check_against_reference(data, predictions, V2_NA_PROBS)
     # Only unanswerable questions answered: no HasAns group.
     assert "HasAns_exact" not in check_against_reference(data, {"q2": "", "q3": "x"})
@@ -520,7 +530,8 @@ def test_squad_v2_missing_predictions_are_left_out():
 
 def test_squad_v2_groups_appear_only_when_not_empty():
     ours = check_against_reference(make_data("v2.0", [["Paris"], ["Seoul"]]), {"q0": "paris", "q1": ""})
-    assert list(ours) == ["exact", "f1", "total", "HasAns_exact", "HasAns_f1", "HasAns_total"]
+    assert list(ours) == ["exact", "f1", "total", "HasAns_exact", "HasAns_f1", "HasAns_total",
+                          "missing_predictions", "foreign_predictions"]
 
 
 def test_squad_v2_threshold_applies_above_one():
@@ -537,18 +548,19 @@ def test_squad_v2_threshold_applies_above_one():
 
 
 def test_bad_data_is_a_clear_error():
-    with pytest.raises(InputError, match="no 'version' field"):
+    with pytest.raises(InputError, match=r"^data: version is missing: it names the metric"):
         evaluate_squad.evaluate({"data": []}, {})
-    with pytest.raises(InputError, match="the data has no question"):
+    with pytest.raises(InputError, match=r"^data: the data has no question"):
         evaluate_squad.evaluate({"version": "1.1", "data": []}, {})
-    with pytest.raises(InputError, match=r"question 'q0' has no answer"):
-        evaluate_squad.evaluate(make_data("1.1", [[]]), {"q0": ""})
+    with pytest.raises(InputError, match=r"^dev\.json: question 'q0' has no answer"):
+        evaluate_squad.evaluate(make_data("1.1", [[]]), {"q0": ""}, source="dev.json")
     data = make_data("1.1", [["a"]])
     del data["data"][0]["paragraphs"][0]["qas"][0]["answers"]
-    with pytest.raises(InputError, match=r"question 'q0': no 'answers' field"):
+    with pytest.raises(InputError, match=re.escape("data: data[0].paragraphs[0].qas[0].answers is missing "
+                                                   "(question 'q0')")):
         evaluate_squad.evaluate(data, {})
     data["data"][0]["paragraphs"][0]["qas"][0]["id"] = 7
-    with pytest.raises(InputError, match=r"data\[0\]\.paragraphs\[0\]\.qas\[0\]: 'id' must be a str, not int"):
+    with pytest.raises(InputError, match=re.escape("data: data[0].paragraphs[0].qas[0].id must be a string, not 7")):
         evaluate_squad.evaluate(data, {})
 
 
@@ -625,7 +637,8 @@ def test_korquad_dev_set():
     data = shared_json("korquad/KorQuAD_v1.0_dev.json")
     questions = [qa for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]]
     gold = {qa["id"]: qa["answers"][0]["text"] for qa in questions}
-    assert check_against_reference(data, gold) == {"exact_match": 100.0, "f1": 100.0}
+    assert check_against_reference(data, gold) == {"exact_match": 100.0, "f1": 100.0, "total": len(questions),
+                                                   "missing_predictions": 0, "foreign_predictions": 0}
     ours = check_against_reference(data, perturbed_predictions(data, ["은", "는", "에서", "의", "이다"]))
     assert 20 < ours["exact_match"] < ours["f1"] < 80
 
@@ -634,7 +647,7 @@ def test_squad_v1_dev_set():
     data = shared_json("squad/dev-v1.1.json")
     questions = [qa for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]]
     assert check_against_reference(data, {qa["id"]: qa["answers"][0]["text"] for qa in questions}) == {
-        "exact_match": 100.0, "f1": 100.0}
+        "exact_match": 100.0, "f1": 100.0, "total": len(questions), "missing_predictions": 0, "foreign_predictions": 0}
     ours = check_against_reference(data, perturbed_predictions(data, ["은", "'s", " in 1990", "!"]))
     assert 20 < ours["exact_match"] < ours["f1"] < 80
 
@@ -682,39 +695,229 @@ def test_cli_prints_the_scores(tmp_path):
                                                       "--out_file", str(out_file)])
     assert result.exit_code == 0, result.output
     expected = evaluate_squad.evaluate(data, V2_PREDICTIONS, V2_NA_PROBS)
-    assert json.loads(result.output) == expected == json.loads(out_file.read_text())
+    assert json.loads(result.stdout) == expected == json.loads(out_file.read_text())
+    assert result.stderr == "Prediction for extra ignored: no such question in " + data_file + "\n"
     assert evaluate_squad.evaluate_files(data_file, pred_file, na_file) == expected
 
 
-@pytest.mark.parametrize(("files", "message"), [
-    ({"pred.json": {"q0": "Paris", "q1": 3}}, "pred.json: question 'q1': must be an answer string, not 3"),
-    ({"pred.json": {"q0": None}}, "pred.json: question 'q0': must be an answer string, not null"),
-    ({"pred.json": ["Paris"]}, "pred.json: must be a JSON object {question id: an answer string}, not a list"),
-    ({"dev.json": '{"version": "1.1", "data": [}'}, "dev.json: not valid JSON (line 1 column 29: Expecting value)"),
-    ({"dev.json": {"data": []}}, "dev.json: no 'version' field"),
-    ({"dev.json": {"version": "1.1"}}, "dev.json: no 'data' field"),
-    ({"dev.json": make_data("1.1", [[]])}, "dev.json: question 'q0' has no answer"),
-    ({"null.json": {"q0": 0.5}}, "null.json: no-answer probabilities apply only to SQuAD v2.0 data"),
-    ({"dev.json": make_data("v2.0", [["Paris"], []]), "null.json": {"q0": 0.5}},
-     "null.json: no probability for question 'q1'"),
-    ({"dev.json": make_data("v2.0", [["Paris"]]), "null.json": {"q0": True}},
-     "null.json: question 'q0': must be a number, not true"),
-])
-def test_cli_errors_name_the_file_and_the_question(tmp_path, files, message):
-    contents = {"dev.json": make_data("1.1", [["Paris"]]), "pred.json": {"q0": "Paris", "q1": ""}, **files}
-    for name, value in contents.items():
-        if isinstance(value, str):
-            (tmp_path / name).write_text(value, encoding="utf-8")
-        else:
-            write_json(tmp_path / name, value)
-    args = [str(tmp_path / "dev.json"), str(tmp_path / "pred.json")]
-    if "null.json" in contents:
-        args += ["--na_prob_file", str(tmp_path / "null.json")]
-    result = CliRunner().invoke(evaluate_squad.main, args)
-    assert result.exit_code == 1
-    assert message in result.output and result.output.count("\n") == 1, result.output
+# --- Bad input: one line naming the file and the field, nothing damaged ---------------------------------------------
+
+FOLDER = object()  # a file entry that is a folder
+DEV_V1 = make_data("1.1", [["Paris"], ["Seoul"]])
+DEV_V2 = make_data("v2.0", [["Paris"], []])
+PREDICTIONS = {"q0": "Paris", "q1": "Seoul"}
+OLD_SCORES = b'{"exact_match": 12.5}\n'
 
 
-def test_cli_missing_file(tmp_path):
-    result = CliRunner().invoke(evaluate_squad.main, [str(tmp_path / "nope.json"), str(tmp_path / "pred.json")])
-    assert result.exit_code == 1 and "nope.json: No such file or directory" in result.output
+def with_qa(data, **changes):
+    """`data` with its first question changed (a field set to None is removed)."""
+    data = copy.deepcopy(data)
+    qa = data["data"][0]["paragraphs"][0]["qas"][0]
+    qa.update(changes)
+    for name in [name for name, value in changes.items() if value is None]:
+        del qa[name]
+    return data
+
+
+def with_duplicate_id(data):
+    data = copy.deepcopy(data)
+    data["data"].append({"title": "u", "paragraphs": [{"context": "c", "qas": [
+        {"id": "q0", "question": "?", "answers": [{"text": "Paris", "answer_start": 0}]}]}]})
+    return data
+
+
+def full_disk(monkeypatch):
+    def fsync(fd):
+        raise OSError(errno.ENOSPC, "No space left on device", "scores.json")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def read_only(monkeypatch):
+    def create_temporary(path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(script_utils, "create_temporary", create_temporary)
+
+
+def bad(case_id, files, line, args=(), out_file="scores.json", inject=None):
+    """A case: files over the good ones (JSON values, bytes, FOLDER, None: absent), extra args, --out_file, a
+    failure to inject, and the exact error line ({here}: the folder it runs in)."""
+    return pytest.param(files, list(args), out_file, inject, line, id=case_id)
+
+
+BAD_INPUTS = [
+    bad("data missing", {"dev.json": None}, "Error: dev.json: No such file or directory"),
+    bad("data a folder", {"dev.json": FOLDER},
+        "Error: Invalid value for 'DATA_FILE': File 'dev.json' is a directory. (see --help)"),
+    bad("data UTF-16", {"dev.json": json.dumps(DEV_V1).encode("utf-16")},
+        "Error: dev.json: UTF-16 text (it starts with a UTF-16 byte order mark); convert it to UTF-8, e.g. iconv -f "
+        "UTF-16 -t UTF-8"),
+    bad("data invalid UTF-8", {"dev.json": b'{"version": "1.1",\n "data": ["\xff"]}'},
+        "Error: dev.json:2: not valid UTF-8 (byte 0xff at byte 12 of the line)"),
+    bad("data invalid JSON", {"dev.json": b'{"version": "1.1", "data": [}'},
+        "Error: dev.json: not valid JSON (line 1 column 29: Expecting value)"),
+    bad("data empty", {"dev.json": b""}, "Error: dev.json: not valid JSON (line 1 column 1: Expecting value)"),
+    bad("no version", {"dev.json": {"data": DEV_V1["data"]}},
+        'Error: dev.json: version is missing: it names the metric ("KorQuAD_v1.0_dev", "1.1" or "v2.0")'),
+    bad("version a number", {"dev.json": {**DEV_V1, "version": 1.1}},
+        "Error: dev.json: version must be a string, not 1.1"),
+    bad("top level an array", {"dev.json": [DEV_V1]}, "Error: dev.json: the top level must be an object, not an array"),
+    bad("no data", {"dev.json": {"version": "1.1"}}, "Error: dev.json: data is missing"),
+    bad("paragraphs a string", {"dev.json": {"version": "1.1", "data": [{"paragraphs": "x"}]}},
+        'Error: dev.json: data[0].paragraphs must be an array, not "x"'),
+    bad("question a string", {"dev.json": {"version": "1.1", "data": [{"paragraphs": [{"qas": ["q0"]}]}]}},
+        'Error: dev.json: data[0].paragraphs[0].qas[0] must be an object, not "q0"'),
+    bad("id a number", {"dev.json": with_qa(DEV_V1, id=7)},
+        "Error: dev.json: data[0].paragraphs[0].qas[0].id must be a string, not 7"),
+    bad("no answers", {"dev.json": with_qa(DEV_V1, answers=None)},
+        "Error: dev.json: data[0].paragraphs[0].qas[0].answers is missing (question 'q0')"),
+    bad("answer text a number", {"dev.json": with_qa(DEV_V1, answers=[{"text": 7, "answer_start": 0}])},
+        "Error: dev.json: data[0].paragraphs[0].qas[0].answers[0].text must be a string, not 7 (question 'q0')"),
+    bad("answer an array", {"dev.json": with_qa(DEV_V1, answers=[["Paris", 0]])},
+        "Error: dev.json: data[0].paragraphs[0].qas[0].answers[0] must be an object, not an array (question 'q0')"),
+    bad("duplicate ids", {"dev.json": with_duplicate_id(DEV_V1)},
+        "Error: dev.json: question id 'q0' appears twice: data[0].paragraphs[0].qas[0] and "
+        "data[1].paragraphs[0].qas[0] (scores and predictions are keyed by id)"),
+    bad("v1.1 question without answer", {"dev.json": with_qa(DEV_V1, answers=[])},
+        "Error: dev.json: question 'q0' has no answer (for SQuAD v2.0 data, version must be 'v2.0')"),
+    bad("predictions missing", {"pred.json": None}, "Error: pred.json: No such file or directory"),
+    bad("predictions an array", {"pred.json": ["Paris"]},
+        "Error: pred.json: must be a JSON object {question id: an answer string}, not an array"),
+    bad("prediction a number", {"pred.json": {"q0": "Paris", "q1": 3}},
+        "Error: pred.json: question 'q1': must be an answer string, not 3"),
+    bad("prediction null", {"pred.json": {"q0": None}},
+        "Error: pred.json: question 'q0': must be an answer string, not null"),
+    bad("predictions invalid JSON", {"pred.json": b'{"q0": "Paris",}'},
+        "Error: pred.json: not valid JSON (line 1 column 16: Expecting property name enclosed in double quotes)"),
+    bad("v2.0 nothing predicted", {"dev.json": DEV_V2, "pred.json": {}},
+        "Error: dev.json: no question of the data has a prediction"),
+    bad("na_prob on v1.1", {"null.json": {"q0": 0.5, "q1": 0.5}},
+        "Error: null.json: no-answer probabilities apply only to SQuAD v2.0 data, and dev.json has version '1.1'",
+        args=["--na_prob_file", "null.json"]),
+    bad("na_prob missing an id", {"dev.json": DEV_V2, "null.json": {"q0": 0.5}},
+        "Error: null.json: no probability for question 'q1'", args=["--na_prob_file", "null.json"]),
+    bad("na_prob true", {"dev.json": DEV_V2, "null.json": {"q0": True, "q1": 0.5}},
+        "Error: null.json: question 'q0': must be a number, not true", args=["--na_prob_file", "null.json"]),
+    bad("na_prob NaN", {"dev.json": DEV_V2, "null.json": b'{"q0": NaN, "q1": 0.5}'},
+        "Error: null.json: question 'q0': must be a number, not NaN", args=["--na_prob_file", "null.json"]),
+    bad("na_prob file a folder", {"dev.json": DEV_V2, "null.json": FOLDER},
+        "Error: Invalid value for '--na_prob_file': File 'null.json' is a directory. (see --help)",
+        args=["--na_prob_file", "null.json"]),
+    bad("out_file a folder", {"out": FOLDER},
+        "Error: Invalid value for '--out_file': File 'out' is a directory. (see --help)", out_file="out"),
+    bad("out_file under a file", {}, "Error: dev.json/scores.json: {here}/dev.json is a file, not a folder",
+        out_file="dev.json/scores.json"),
+    bad("out_file disk full", {}, "Error: scores.json: No space left on device (the disk is full; nothing was "
+        "replaced)", inject=full_disk),
+    bad("out_file read-only", {}, "Error: scores.json: Permission denied (cannot write or read there; nothing was "
+        "replaced)", inject=read_only),
+]
+
+
+def write_files(root, files):
+    for name, value in files.items():
+        path = root / name
+        if value is FOLDER:
+            path.mkdir()
+        elif isinstance(value, bytes):
+            path.write_bytes(value)
+        elif value is not None:
+            path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize(("files", "args", "out_file", "inject", "line"), BAD_INPUTS)
+def test_bad_input_is_one_line_and_damages_nothing(tmp_path, monkeypatch, files, args, out_file, inject, line):
+    monkeypatch.chdir(tmp_path)
+    contents = {"dev.json": DEV_V1, "pred.json": PREDICTIONS, "scores.json": OLD_SCORES, **files}
+    write_files(tmp_path, contents)
+    if inject is not None:
+        inject(monkeypatch)
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(evaluate_squad.main, ["dev.json", "pred.json", "--out_file", out_file, *args])
+    assert assert_one_line_error(result) == line.replace("{here}", str(tmp_path))
+    assert result.stdout == ""  # no scores printed
+    assert snapshot(tmp_path) == before  # scores.json as it was, no temporary file left
+
+
+def test_byte_order_marks_are_accepted(tmp_path):
+    files = {"dev.json": DEV_V2, "pred.json": {"q0": "Paris", "q1": ""}, "null.json": {"q0": 0.1, "q1": 2.0}}
+    for name, value in files.items():
+        (tmp_path / name).write_text("\ufeff" + json.dumps(value), encoding="utf-8")
+    result = CliRunner().invoke(evaluate_squad.main, [str(tmp_path / "dev.json"), str(tmp_path / "pred.json"),
+                                                      "--na_prob_file", str(tmp_path / "null.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == evaluate_squad.evaluate(*files.values())
+
+
+def test_scores_on_a_full_disk_keep_the_old_file(tmp_path, monkeypatch):
+    """The matrix's disk-full case, also through atomic_output's real file: the old scores stay whole."""
+    out_file = tmp_path / "scores.json"
+    out_file.write_bytes(OLD_SCORES)
+    write_files(tmp_path, {"dev.json": DEV_V1, "pred.json": PREDICTIONS})
+    full_disk(monkeypatch)
+    result = CliRunner().invoke(evaluate_squad.main, [str(tmp_path / "dev.json"), str(tmp_path / "pred.json"),
+                                                      "--out_file", str(out_file)])
+    assert_one_line_error(result, "No space left on device")
+    assert out_file.read_bytes() == OLD_SCORES and sorted(os.listdir(tmp_path)) == ["dev.json", "pred.json",
+                                                                                     "scores.json"]
+
+
+# --- Missing and foreign predictions: warned and counted ----------------------------------------------------------
+
+
+def test_missing_and_foreign_predictions_are_warned_and_counted(capsys):
+    data = make_data("1.1", [["Paris"]] * 13)
+    predictions = {"q0": "Paris", "elsewhere": "Seoul"}
+    scores = evaluate_squad.evaluate(data, predictions, source="dev.json")
+    # The official arithmetic: 1 of 13 right; the counts beside it.
+    assert scores == {"exact_match": 100 / 13, "f1": 100 / 13, "total": 13, "missing_predictions": 12,
+                      "foreign_predictions": 1}
+    assert capsys.readouterr().err.splitlines() == [
+        *(f"Unanswered question q{i} will receive score 0." for i in range(1, 11)),
+        "... and 2 more unanswered questions (each receives score 0)",
+        "Prediction for elsewhere ignored: no such question in dev.json",
+    ]
+
+
+def test_v2_missing_predictions_are_warned_in_its_words(capsys):
+    data = make_data("v2.0", [["Paris"], [], ["Seoul"]])
+    scores = evaluate_squad.evaluate(data, {"q0": "Paris"})
+    assert (scores["total"], scores["missing_predictions"], scores["foreign_predictions"]) == (1, 2, 0)
+    assert capsys.readouterr().err.splitlines() == ["Missing prediction for q1", "Missing prediction for q2"]
+
+
+def test_full_coverage_is_silent(capsys):
+    evaluate_squad.evaluate(make_data("KorQuAD_v1.0_dev", [["서울"]]), {"q0": "서울"})
+    assert capsys.readouterr().err == ""
+
+
+def test_foreign_warnings_are_capped(capsys):
+    predictions = {"q0": "Paris", **{f"x{i}": "" for i in range(25)}}
+    assert evaluate_squad.evaluate(make_data("1.1", [["Paris"]]), predictions)["foreign_predictions"] == 25
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 11 and lines[-1] == "... and 15 more predictions ignored (no such questions in data)"
+
+
+# --- The one reader ---------------------------------------------------------------------------------------------
+
+
+def test_read_squad_file_gives_paragraphs_questions_and_places(tmp_path):
+    path = tmp_path / "dev.json"
+    path.write_text("\ufeff" + json.dumps(with_duplicate_id(DEV_V1)).replace('"q0"', '"a"', 1), encoding="utf-8")
+    squad = evaluate_squad.read_squad_file(str(path))
+    assert squad.version == "1.1" and squad.source == str(path)
+    assert [q.id for q in squad.questions] == ["a", "q1", "q0"]
+    assert [len(p.questions) for p in squad.paragraphs] == [2, 1]
+    assert squad.questions[2].place.path == "data[1].paragraphs[0].qas[0]" and squad.questions[2].answers == ("Paris",)
+    assert squad.paragraphs[1].record["context"] == "c"
+
+
+def test_field_never_takes_a_boolean_for_a_number_or_the_reverse():
+    place = evaluate_squad.Place("f.json", "data[0]", "q0")
+    with pytest.raises(InputError, match=re.escape("f.json: data[0].n must be an integer, not true (question 'q0')")):
+        evaluate_squad.field({"n": True}, "n", int, place)
+    with pytest.raises(InputError, match=re.escape("f.json: data[0].b must be true or false, not 1 (question 'q0')")):
+        evaluate_squad.field({"b": 1}, "b", bool, place)
+    assert evaluate_squad.field({}, "b", bool, place, default=False) is False
+    assert evaluate_squad.describe_json("x" * 50) == '"' + "x" * 36 + "..."

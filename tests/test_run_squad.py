@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 import pytest
+from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT
 
@@ -11,6 +12,7 @@ import evaluate_squad
 import modeling
 import run_squad
 import tokenization
+from script_utils import file_sha256
 
 SAMPLE_QA = ROOT / "data" / "sample_korquad.json"
 SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
@@ -173,11 +175,12 @@ def test_version_2_predicts_no_answer_when_null_wins(tmp_path, tokenizer):
 
 
 @pytest.mark.parametrize(("qa", "message"), [
-    ({"id": "q1", "answers": []}, "question q1: missing field 'question'"),
-    ({"id": "q1", "question": "?", "answers": [{"text": 3, "answer_start": 0}]},
-     "question q1 answers[0]: field 'text' is int, not str"),
+    ({"id": "q1", "answers": []}, "data.json: data[0].paragraphs[0].qas[0].question is missing (question 'q1')"),
+    ({"id": "q1", "question": "?", "answers": [{"text": "x", "answer_start": "0"}]},
+     "data.json: data[0].paragraphs[0].qas[0].answers[0].answer_start must be an integer, not \"0\" (question 'q1')"),
     ({"id": "q1", "question": "?", "answers": [{"text": "x", "answer_start": 99}]},
-     "question q1 answers[0]: answer_start 99 is outside the context"),
+     "data.json: data[0].paragraphs[0].qas[0].answers[0].answer_start is 99, outside the context (length 5) "
+     "(question 'q1')"),
 ])
 def test_bad_questions_name_the_id_and_field(tmp_path, qa, message):
     path = write_squad(tmp_path, [{"context": "짧은 문맥", "qas": [qa, {"id": "ok", "question": "?", "answers": [
@@ -194,7 +197,7 @@ def test_malformed_json_is_one_clear_error(tmp_path):
     result = CliRunner().invoke(run_squad.main, ["--vocab_file", str(SAMPLE_VOCAB), "--bert_config_file",
                                                  str(ROOT / "configs" / "bert_tiny.json"), "--output_dir",
                                                  str(tmp_path / "out"), "--do_predict", "--predict_file", str(path)])
-    assert result.exit_code == 1 and "bad.json: not a readable JSON file" in result.output
+    assert result.exit_code == 1 and "bad.json: not valid JSON (line 1 column 29: Expecting value)" in result.output
     assert not (tmp_path / "out" / "predictions.json").exists()
 
 
@@ -259,3 +262,172 @@ def test_features_hold_question_and_window(tmp_path, tokenizer):
     context_tokens = dataset.tokenized[0]
     assert context[context_tokens.starts[start - offset]:context_tokens.ends[end - offset]] == "1443년"
     assert np.array_equal(features.attention_mask[0, :offset + size + 1], np.ones(offset + size + 1))
+
+
+# --- the run folder ------------------------------------------------------------------------------------
+
+
+def squad_args(config_file, out, train_file, *extra):
+    return ["--vocab_file", str(SAMPLE_VOCAB), "--bert_config_file", str(config_file), "--output_dir", str(out),
+            "--do_train", "--train_file", str(train_file), "--max_seq_length", "64", "--doc_stride", "32",
+            "--train_batch_size", "16", "--num_train_epochs", "0.1", "--device", "cpu", *map(str, extra)]
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"vocab_size": 4000, "hidden_size": 16, "num_hidden_layers": 1,
+                                "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64}))
+    return path
+
+
+@pytest.mark.slow
+def test_a_new_train_file_is_a_new_run_not_a_silent_resume(tmp_path, tiny_config):
+    out = tmp_path / "squad"
+    assert CliRunner().invoke(run_squad.main, squad_args(tiny_config, out, SAMPLE_QA)).exit_code == 0
+    before = snapshot(out)
+    data = json.loads(SAMPLE_QA.read_text(encoding="utf-8"))
+    data["data"] = data["data"][:1]
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    result = CliRunner().invoke(run_squad.main, squad_args(tiny_config, out, other))
+    assert_one_line_error(result, str(out), "train_file_sha256", "--overwrite_output_dir")
+    assert snapshot(out) == before  # bert_config.json and the checkpoint untouched: the run still loads
+    result = CliRunner().invoke(run_squad.main, squad_args(tiny_config, out, other, "--overwrite_output_dir"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "run.json").read_text())["train_file_sha256"] == file_sha256(other)
+    [old_checkpoint] = [name for name in before if name.startswith("ckpt-")]
+    [new_checkpoint] = [name for name in snapshot(out) if name.startswith("ckpt-")]
+    assert (new_checkpoint, snapshot(out)[new_checkpoint]) != (old_checkpoint, before[old_checkpoint])
+
+
+@pytest.mark.parametrize(("flags", "names"), [
+    (["--max_seq_length", "70000"], ["--max_seq_length 70000", "max_position_embeddings"]),
+    (["--train_batch_size", "0"], ["--train_batch_size"]),
+    (["--doc_stride", "0"], ["--doc_stride"]),
+    (["--warmup_proportion", "2"], ["--warmup_proportion"]),
+    (["--num_train_epochs", "0"], ["--num_train_epochs"]),
+    (["--vocab_file", "/nonexistent/vocab.txt"], ["/nonexistent/vocab.txt"]),
+    (["--init_checkpoint", "/nonexistent/ckpt.pt"], ["/nonexistent/ckpt.pt"]),
+])
+def test_bad_flags_are_one_line(tmp_path, tiny_config, flags, names):
+    out = tmp_path / "squad"
+    assert_one_line_error(CliRunner().invoke(run_squad.main, squad_args(tiny_config, out, SAMPLE_QA, *flags)), *names)
+    assert not out.exists()
+
+
+def test_an_output_dir_under_a_file_is_one_line(tmp_path, tiny_config):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    result = CliRunner().invoke(run_squad.main, squad_args(tiny_config, blocker / "squad", SAMPLE_QA))
+    assert_one_line_error(result, str(blocker))
+
+
+# --- reading through evaluate_squad's reader: one set of rules -----------------------------------------------
+
+
+def squad_file(tmp_path, qas, version="KorQuAD_v1.0", context="짧은 문맥", prefix="", encoding="utf-8"):
+    path = tmp_path / "data.json"
+    text = json.dumps({"version": version, "data": [{"title": "t", "paragraphs": [{"context": context, "qas": qas}]}]},
+                      ensure_ascii=False)
+    path.write_text(prefix + text, encoding=encoding)
+    return path
+
+
+GOOD_QA = {"id": "ok", "question": "?", "answers": [{"text": "짧은", "answer_start": 0}]}
+
+
+def test_read_squad_accepts_a_byte_order_mark(tmp_path):
+    path = squad_file(tmp_path, [GOOD_QA], prefix="\ufeff")
+    contexts, examples, _, data = run_squad.read_squad(path, is_training=True)
+    assert contexts == ["짧은 문맥"] and [e.qas_id for e in examples] == ["ok"] and data["version"] == "KorQuAD_v1.0"
+    assert evaluate_squad.evaluate(data, {"ok": "짧은"})["exact_match"] == 100.0
+
+
+@pytest.mark.parametrize(("write", "message"), [
+    (lambda p: p.write_bytes(json.dumps({"version": "1.1", "data": []}).encode("utf-16")), "data.json: UTF-16 text"),
+    (lambda p: p.write_bytes(b'{"version": "1.1",\n"data": "\xff"}'), "data.json:2: not valid UTF-8"),
+    (lambda p: p.write_text('{"version": "1.1", "data": [', encoding="utf-8"),
+     "data.json: not valid JSON (line 1 column 29: Expecting value)"),
+    (lambda p: p.write_text('{"data": []}', encoding="utf-8"), "data.json: version is missing: it names the metric"),
+    (lambda p: p.write_text('{"version": "1.1", "data": {}}', encoding="utf-8"),
+     "data.json: data must be an array, not an object"),
+    (lambda p: p.mkdir(), "data.json: Is a directory"),
+])
+def test_read_squad_fails_as_evaluate_squad_does(tmp_path, write, message):
+    path = tmp_path / "data.json"
+    write(path)
+    with pytest.raises(run_squad.InputError) as caught:
+        run_squad.read_squad(path, is_training=False, skip_bad_examples=True)
+    assert str(caught.value).startswith(f"{path.parent}/{message}")
+    with pytest.raises(run_squad.InputError) as caught_there:
+        evaluate_squad.read_squad_file(str(path))
+    assert str(caught_there.value) == str(caught.value)
+
+
+@pytest.mark.parametrize("skip_bad_examples", [False, True])
+def test_duplicate_ids_are_an_error_even_when_skipping(tmp_path, skip_bad_examples):
+    path = squad_file(tmp_path, [GOOD_QA, {**GOOD_QA, "question": "again?"}])
+    message = "data.json: question id 'ok' appears twice: data[0].paragraphs[0].qas[0] and data[0].paragraphs[0].qas[1]"
+    with pytest.raises(run_squad.InputError, match=re.escape(message)):
+        run_squad.read_squad(path, is_training=False, skip_bad_examples=skip_bad_examples)
+
+
+def test_answer_texts_are_the_scorers_rule_never_skipped(tmp_path):
+    # A question evaluate_squad could not score fails the whole file, so that no prediction is made for nothing.
+    path = squad_file(tmp_path, [GOOD_QA, {"id": "q1", "question": "?", "answers": [{"text": 3, "answer_start": 0}]}])
+    with pytest.raises(run_squad.InputError, match=re.escape(
+            "data.json: data[0].paragraphs[0].qas[1].answers[0].text must be a string, not 3 (question 'q1')")):
+        run_squad.read_squad(path, is_training=True, skip_bad_examples=True)
+
+
+@pytest.mark.parametrize(("qa", "message"), [
+    ({**GOOD_QA, "is_impossible": "false"},
+     "data.json: data[0].paragraphs[0].qas[0].is_impossible must be true or false, not \"false\" (question 'ok')"),
+    ({**GOOD_QA, "is_impossible": True},
+     "data.json: data[0].paragraphs[0].qas[0].is_impossible is true, yet the question has answers (question 'ok')"),
+    ({"id": "ok", "question": "?", "answers": []},
+     "data.json: data[0].paragraphs[0].qas[0].answers is empty: a training question needs an answer"),
+])
+def test_version_2_questions_are_checked(tmp_path, qa, message):
+    path = squad_file(tmp_path, [qa], version="v2.0")
+    with pytest.raises(run_squad.InputError, match=re.escape(message)):
+        run_squad.read_squad(path, is_training=True, version_2_with_negative=True)
+    _, examples, stats, _ = run_squad.read_squad(path, is_training=True, version_2_with_negative=True,
+                                                 skip_bad_examples=True)
+    assert examples == [] and stats.bad_examples == 1
+
+
+def test_version_2_flag_needs_version_2_data(tmp_path):
+    path = squad_file(tmp_path, [GOOD_QA], version="1.1")
+    with pytest.raises(run_squad.InputError, match=re.escape(
+            "data.json: version is '1.1', yet --version_2_with_negative is given: it needs SQuAD 'v2.0' data")):
+        run_squad.read_squad(path, is_training=False, version_2_with_negative=True)
+
+
+def test_a_missing_context_names_its_paragraph(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({"version": "1.1", "data": [{"paragraphs": [{"qas": []}]}]}), encoding="utf-8")
+    with pytest.raises(run_squad.InputError, match=re.escape("data.json: data[0].paragraphs[0].context is missing")):
+        run_squad.read_squad(path, is_training=False)
+
+
+def test_missing_version_fails_before_predicting(tmp_path, monkeypatch):
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps({"data": []}), encoding="utf-8")
+    monkeypatch.setattr(run_squad, "predict_logits", lambda *args, **kwargs: pytest.fail("predicted"))
+    result = CliRunner().invoke(run_squad.main, ["--vocab_file", str(SAMPLE_VOCAB), "--bert_config_file",
+                                                 str(ROOT / "configs" / "bert_tiny.json"), "--output_dir",
+                                                 str(tmp_path / "out"), "--do_predict", "--predict_file", str(path),
+                                                 "--device", "cpu"])
+    assert_one_line_error(result, f"{path}: version is missing")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_vocab_larger_than_the_model_is_one_line(tmp_path):
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"vocab_size": 100, "hidden_size": 16, "num_hidden_layers": 1,
+                                 "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64}))
+    result = CliRunner().invoke(run_squad.main, squad_args(small, tmp_path / "squad", SAMPLE_QA))
+    assert_one_line_error(result, str(SAMPLE_VOCAB), str(small), "vocab_size 100")
+    assert not (tmp_path / "squad").exists()

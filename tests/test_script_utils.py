@@ -65,7 +65,7 @@ def test_atomic_output_syncs_and_names_a_full_disk(tmp_path, monkeypatch):
     assert path.read_text() == "new" and len(synced) == 2  # the file, then its folder
 
     def full(fd):
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        raise OSError(errno.ENOSPC, "No space left on device")  # as the kernel says it: no file named
 
     monkeypatch.setattr(os, "fsync", full)
     with pytest.raises(OSError) as caught, script_utils.atomic_output(path) as writer:
