@@ -31,8 +31,19 @@ from dataclasses import dataclass
 import click
 from tqdm import tqdm
 
+import script_utils
 import tokenization
-from script_utils import InputError, atomic_output, bool_option, expand_input_files, read_utf8_lines
+from script_utils import (
+    NON_NEGATIVE,
+    POSITIVE,
+    Command,
+    InputError,
+    atomic_output,
+    bool_option,
+    expand_input_files,
+    read_utf8_lines,
+    user_errors,
+)
 
 _LINES_PER_BATCH = 2000
 UnitCounts = collections.Counter  # {(unit, is_continuation): count}
@@ -121,6 +132,19 @@ def _merge_word(word: tuple[str, ...], pair: tuple[str, str], merged: str) -> tu
     return tuple(out)
 
 
+def check_vocab_size(vocab_size: int, special_tokens: list[str], alphabet: int = 0) -> None:
+    """Raises InputError naming --vocab_size when it cannot hold the special tokens and `alphabet` single symbols."""
+    minimum = len(special_tokens) + alphabet
+    if vocab_size >= minimum:
+        return
+    unused = len(special_tokens) - len(tokenization.SPECIAL_TOKENS)
+    needs = f"the {len(special_tokens)} special tokens ({' '.join(tokenization.SPECIAL_TOKENS)} and {unused} [unusedN])"
+    if alphabet:
+        needs += f" and the alphabet ({alphabet} one-character pieces, word-initial and ## forms)"
+    raise InputError(f"--vocab_size {vocab_size} is too small: {needs} need {minimum}; raise --vocab_size, or lower "
+                     f"--num_unused{' or --limit_alphabet' if alphabet else ''}")
+
+
 def train_wordpiece(
     unit_counts: UnitCounts,
     vocab_size: int,
@@ -132,7 +156,8 @@ def train_wordpiece(
 
     Returns the vocab in id order: the special tokens, the alphabet (single characters, word-initial and
     "##" forms, most frequent first), then the merged pieces in the order they were learned. Units with a
-    character outside the alphabet are left out.
+    character outside the alphabet are left out. A `vocab_size` too small for the special tokens and the
+    alphabet is an InputError (check_vocab_size): the characters cut off would make their words [UNK].
     """
     alphabet = select_alphabet(unit_counts, limit_alphabet)
     kept = sorted(key for key in unit_counts if set(key[0]) <= alphabet)
@@ -147,6 +172,7 @@ def train_wordpiece(
         for pair, n in _pairs(word).items():
             pair_counts[pair] += n * counts[index]
             where[pair].add(index)
+    check_vocab_size(vocab_size, special_tokens, len(symbol_counts))
     vocab = dict.fromkeys(special_tokens)
     vocab.update((symbol, None) for symbol, _ in sorted(symbol_counts.items(), key=lambda item: (-item[1], item[0])))
     # A max-heap on count, ties to the smaller pair; an entry whose count is stale is skipped.
@@ -177,8 +203,7 @@ def train_wordpiece(
                 heapq.heappush(heap, (-pair_counts[changed_pair], changed_pair))
             else:
                 del pair_counts[changed_pair]
-    # An alphabet larger than the vocab loses its rarest characters.
-    return list(vocab)[:vocab_size]
+    return list(vocab)
 
 
 def build_vocab(
@@ -192,8 +217,14 @@ def build_vocab(
     num_workers: int = 1,
     progress: bool = True,
 ) -> tuple[list[str], VocabSummary]:
-    """Trains WordPiece on `paths`; returns the vocab (a token a line, in id order) and a summary."""
+    """Trains WordPiece on `paths`; returns the vocab (a token a line, in id order) and a summary.
+
+    Raises InputError for input with no text and for a `vocab_size` too small (checked for the special tokens
+    before the count, then with the alphabet).
+    """
     start_time = time.perf_counter()
+    special_tokens = [*tokenization.SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(num_unused))]
+    check_vocab_size(vocab_size, special_tokens)
     stats: collections.Counter = collections.Counter()
 
     def lines() -> Iterator[str]:
@@ -209,7 +240,9 @@ def build_vocab(
         batches = (pool.imap if pool else map)(count, _batches(lines(), _LINES_PER_BATCH))
         for batch_counts in tqdm(batches, desc="pre-tokenizing", unit=" batches", disable=not progress):
             unit_counts.update(batch_counts)
-    special_tokens = [*tokenization.SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(num_unused))]
+    if not unit_counts:
+        named = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        raise InputError(f"{named}: no text to learn a vocab from (empty, or only blank lines, <doc> tags and titles)")
     vocab = train_wordpiece(unit_counts, vocab_size, min_frequency, limit_alphabet, special_tokens)
     summary = VocabSummary(
         files=len(paths),
@@ -222,35 +255,53 @@ def build_vocab(
     return vocab, summary
 
 
+def _make_parent(output_file: str) -> None:
+    # A parent that exists, even as a file, is left to create_temporary, which names the file in the way.
+    parent = os.path.dirname(os.path.abspath(output_file))
+    if not os.path.lexists(parent):
+        os.makedirs(parent)
+
+
+def check_output_file(output_file: str) -> None:
+    """Fails now rather than after the count where `output_file` cannot be written (a folder, a path under a file,
+    a read-only place): creates and removes a temporary file beside it, as the write will."""
+    _make_parent(output_file)
+    fd, temporary = script_utils.create_temporary(output_file)
+    os.close(fd)
+    os.remove(temporary)
+
+
 def write_vocab(vocab: list[str], output_file: str) -> None:
-    """Writes one token a line, atomically (a temporary name, then a rename)."""
-    os.makedirs(os.path.dirname(os.path.abspath(output_file)), exist_ok=True)
+    """Writes one token a line, atomically (a temporary name, then a rename): on failure the old file stays whole."""
+    _make_parent(output_file)
     with atomic_output(output_file) as writer:
         writer.writelines(f"{token}\n" for token in vocab)
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--input_file", required=True, help="Input text: comma-separated files or glob patterns.")
 @click.option("--output_file", required=True, help="Where to write vocab.txt.")
-@click.option("--vocab_size", default=32000, show_default=True, help="Target size, special tokens included.")
-@click.option("--min_frequency", default=2, show_default=True, help="Merges seen fewer times are not learned.")
-@click.option("--limit_alphabet", default=6000, show_default=True,
+@click.option("--vocab_size", type=POSITIVE, default=32000, show_default=True,
+              help="Target size, special tokens included.")
+@click.option("--min_frequency", type=POSITIVE, default=2, show_default=True,
+              help="Merges seen fewer times are not learned.")
+@click.option("--limit_alphabet", type=POSITIVE, default=6000, show_default=True,
               help="At most this many single characters (Korean text uses thousands of syllables and hanja).")
-@click.option("--num_unused", default=100, show_default=True, help="[unusedN] slots after the special tokens.")
+@click.option("--num_unused", type=NON_NEGATIVE, default=100, show_default=True,
+              help="[unusedN] slots after the special tokens.")
 @bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul); must match later stages.")
 @click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
               help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's plain pre-tokenization.")
-@click.option("--num_workers", default=1, show_default=True, help="Processes for pre-tokenizing.")
+@click.option("--num_workers", type=POSITIVE, default=1, show_default=True, help="Processes for pre-tokenizing.")
 def main(input_file, output_file, vocab_size, min_frequency, limit_alphabet, num_unused, do_lower_case,
          tokenizer, num_workers):
     """Train a WordPiece vocab.txt for mecab-bert."""
-    try:
+    with user_errors(RuntimeError):  # RuntimeError: MeCab or its dictionary missing (make_tagger says how to fix)
         paths = expand_input_files(input_file)
+        check_output_file(output_file)
         vocab, summary = build_vocab(paths, vocab_size, min_frequency, limit_alphabet, num_unused,
                                      do_lower_case, tokenizer, num_workers)
-    except (OSError, InputError, RuntimeError) as error:
-        raise click.ClickException(str(error)) from None
-    write_vocab(vocab, output_file)
+        write_vocab(vocab, output_file)
     click.echo(
         f"Wrote {summary.vocab_size} tokens to {output_file}: {summary.files} files, {summary.lines} lines, "
         f"{summary.chars} chars, {summary.units} pre-tokenized units in {summary.seconds:.1f} s "

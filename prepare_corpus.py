@@ -9,9 +9,11 @@ the next).
 The input is what WikiExtractor writes: for each article a `<doc id=".." url=".." title="..">` line, the
 title line, the paragraphs (one per line, blank lines in between) and a `</doc>` line. Tags and title
 lines are dropped, each paragraph is split into sentences with MeCab (mecab-ko-dic), and documents left
-with no sentence are dropped.
+with no sentence are dropped. Every output is written beside its path and renamed into place once all of
+them are complete: after a failure every old output is as it was.
 
-Korean sentence splitting (`find_sentence_ends`): MeCab tags each paragraph once. A sentence ends after a
+Korean sentence splitting (`find_sentence_ends`): MeCab tags each paragraph once (a huge one in
+windows, so that memory stays bounded: `tagged_sentence_ends`). A sentence ends after a
 sentence-final ending (a tag with an `EF` part: `다`, `까`, `요`, ... in `EF`, `VCP+EF`, `XSV+EF`) followed
 directly by `.`, `?` or `!` and any closing quotes and brackets (`했다.")`, `했다".`), unless the sentence
 visibly goes on (`"좋다."라고`, `"..." 하였다`) or the mark is inside a short quotation or parenthesis
@@ -29,6 +31,7 @@ Usage:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import glob
 import os
@@ -41,8 +44,16 @@ from typing import IO
 import click
 import tqdm
 
-from script_utils import InputError, atomic_output, expand_input_files, input_patterns, read_utf8_lines
-from tokenization import Morpheme, PosTagger
+from script_utils import (
+    InputError,
+    create_temporary,
+    expand_input_files,
+    fsync_directory,
+    input_patterns,
+    read_utf8_lines,
+    user_errors,
+)
+from tokenization import MECAB_MAX_CHARS, Morpheme, PosTagger
 
 # C0 controls but the tab (they include the separators above and the line breaks of `str.splitlines`),
 # DEL, C1 controls, and the Unicode line and paragraph separators.
@@ -96,6 +107,11 @@ _QUOTATIVE_WORDS = ("라고", "라는", "라며")
 _QUOTATIVE_TAG_PREFIXES = ("JKQ", "VCP", "E")
 
 _VISIBLE_CHAR_RE = re.compile(r"\S")
+
+# A sentence end this close to the end of a window is not trusted when tagging in windows: brackets,
+# citations and parentheses look at most some 450 characters ahead (`_MAX_UNSPLIT_PAIR_CHARS` and the
+# like), and MeCab may tag the last words of a window otherwise than with what follows.
+_UNSETTLED_CHARS = 1000
 
 _DOC_START_RE = re.compile(r"^<doc(\s[^>]*)?>$")
 _DOC_END = "</doc>"
@@ -339,12 +355,62 @@ def find_sentence_ends(text: str, morphemes: Sequence[Morpheme]) -> list[int]:
     return ends
 
 
-def split_sentences(paragraph: str, tagger: PosTagger) -> list[str]:
+def _safe_cut(text: str, start: int, stop: int) -> int:
+    """Returns where to cut `text` at or before `stop`, as late as possible in the second half of
+    `text[start:stop]`: before white space, else after a run of sentence-final marks and closers
+    (`했다.그는`), else at `stop` (a text with neither, such as one long run of syllables)."""
+    marks = _SENTENCE_FINAL_CHARS | _CLOSING_CHARS
+    for cut in range(stop, (start + stop) // 2, -1):
+        if text[cut].isspace() or (text[cut - 1] in marks and text[cut] not in marks):
+            return cut
+    return stop
+
+
+def tagged_sentence_ends(text: str, tagger: PosTagger, max_chars: int = MECAB_MAX_CHARS) -> list[int]:
+    """Returns `find_sentence_ends(text, tagger.tag(text))`, tagging a text longer than `max_chars` in windows.
+
+    MeCab's lattice takes some 2.6 KiB a character of text without spaces: one call on a 5 MB paragraph
+    peaked at 2.8 GiB (kowiki text without its spaces) to 5.2 GiB (one syllable repeated). Windows of at
+    most `max_chars` (the tokenizer's bound, 64 Ki characters: some 170 MiB of lattice) keep the whole run
+    under 300 MiB (bench/bench_prepare_memory.py). No kowiki paragraph comes near the bound (the longest
+    has 3,400 characters), so only hostile or broken input is tagged in windows.
+
+    Each window starts where its predecessor's last sentence ends, ignoring ends in its last
+    `_UNSETTLED_CHARS` characters (one there may depend on text beyond the window: a closing quote, a
+    citation, the next word); those are found again by the next window, with what follows them. So the
+    ends are those of the whole text, unless MeCab tags the first words of a window otherwise without the
+    sentence before them (never seen on kowiki text; see the tests). A window with no end before its last
+    `_UNSETTLED_CHARS` characters keeps all its ends, and is cut at white space, else after punctuation,
+    else anywhere (`_safe_cut`): a sentence that long is broken there.
+
+    If MeCab changes the text (never seen), a text or window is kept whole: sentences must be exact
+    substrings.
+    """
+    ends: list[int] = []
+    start = 0
+    while True:
+        is_last = len(text) - start <= max_chars
+        window = text[start:] if is_last else text[start : _safe_cut(text, start, start + max_chars)]
+        morphemes = tagger.tag(window)
+        if window.startswith("".join(m.surface for m in morphemes)):
+            window_ends = find_sentence_ends(window, morphemes)
+        else:
+            window_ends = [len(window)]
+        if not is_last:
+            window_ends = [e for e in window_ends if e <= len(window) - _UNSETTLED_CHARS] or window_ends
+        ends.extend(start + end for end in window_ends)
+        if is_last:
+            return ends
+        start = ends[-1]
+
+
+def split_sentences(paragraph: str, tagger: PosTagger, max_chars: int = MECAB_MAX_CHARS) -> list[str]:
     """Splits a paragraph into sentences with the rule of `find_sentence_ends`.
 
     Args:
       paragraph: one line of text.
       tagger: a tokenization.PosTagger.
+      max_chars: the most characters tagged in one MeCab call (see `tagged_sentence_ends`).
 
     Returns:
       The non-empty sentences, stripped of white space at both ends. Each is an exact substring of
@@ -352,13 +418,9 @@ def split_sentences(paragraph: str, tagger: PosTagger) -> list[str]:
       characters): white space inside a sentence is kept as it is.
     """
     text = remove_control_characters(paragraph)
-    morphemes = tagger.tag(text)
-    if not text.startswith("".join(m.surface for m in morphemes)):
-        # MeCab changed the text: never seen, but sentences must be exact substrings, so keep it whole.
-        return [text.strip()] if text.strip() else []
     sentences = []
     start = 0
-    for end in find_sentence_ends(text, morphemes):
+    for end in tagged_sentence_ends(text, tagger, max_chars):
         sentence = text[start:end].strip()
         if sentence:
             sentences.append(sentence)
@@ -426,30 +488,101 @@ def write_documents(
 
 
 def prepare_files(
-    input_paths: Sequence[str], output_path: str, tagger: PosTagger, progress: tqdm.tqdm | None = None
+    input_paths: Sequence[str], out: IO[str], tagger: PosTagger, progress: tqdm.tqdm | None = None
 ) -> CorpusStats:
-    """Converts WikiExtractor files into one pretraining text file, written atomically.
+    """Converts WikiExtractor files, one after another, into pretraining text written to `out`.
 
     Raises:
-      InputError: if an input is not valid UTF-8 (`output_path` is then left untouched).
+      InputError: if an input is not UTF-8 text.
     """
     stats = CorpusStats()
-    with atomic_output(output_path) as out:
-        for path in input_paths:
-            if progress is not None:
-                progress.set_postfix_str(os.path.basename(path), refresh=False)
-            documents = iter_wikiextractor_documents(read_utf8_lines(path), keep_empty=True)
-            stats += write_documents(documents, tagger, out, progress) + CorpusStats(files=1)
+    for path in input_paths:
+        if progress is not None:
+            progress.set_postfix_str(os.path.basename(path), refresh=False)
+        documents = iter_wikiextractor_documents(read_utf8_lines(path), keep_empty=True)
+        stats += write_documents(documents, tagger, out, progress) + CorpusStats(files=1)
     return stats
 
 
-def prepare_job(job: tuple[Sequence[str], str]) -> CorpusStats:
-    """Runs `prepare_files` on one (input paths, output path) pair with a tagger of its own.
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """Input files converted, one after another, into one output file."""
 
-    A top-level function of one argument, for `concurrent.futures.ProcessPoolExecutor.map`.
+    input_paths: Sequence[str]
+    output_path: str
+
+
+def write_output(
+    job: Job, temporary: str, tagger: PosTagger | None = None, progress: tqdm.tqdm | None = None
+) -> CorpusStats:
+    """Runs `prepare_files` on `job` into the file `temporary` (made by `atomic_outputs`) and fsyncs it.
+
+    Without a `tagger`, with one of its own, so that it can run in a worker process. On failure the
+    temporary is removed (in the worker), and an error in writing names the output, not the temporary.
     """
-    input_paths, output_path = job
-    return prepare_files(input_paths, output_path, PosTagger())
+    try:
+        with open(temporary, "w", encoding="utf-8", newline="\n") as out:
+            stats = prepare_files(job.input_paths, out, tagger or PosTagger(), progress)
+            out.flush()
+            os.fsync(out.fileno())
+        return stats
+    except BaseException as error:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        if isinstance(error, OSError) and error.filename in (None, temporary):
+            error.filename = job.output_path  # a failed write or fsync names no file (ENOSPC, EIO)
+        raise
+
+
+def _missing_folders(path: str) -> list[str]:
+    """The folders above the file `path` that do not exist yet, outermost first.
+
+    Raises:
+      InputError: if one of the folders above `path` is a file.
+    """
+    folder = os.path.dirname(os.path.normpath(path)) or "."
+    missing = []
+    while not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise InputError(f"{path}: {folder} is a file, not a folder")
+        missing.append(folder)
+        folder = os.path.dirname(folder) or "."
+    return missing[::-1]
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
+    """Yields a temporary file beside each of `paths` (making missing folders), and renames each onto its
+    path when the block succeeds: every output or none, where `atomic_output` does one.
+
+    The block writes and fsyncs the temporaries; the folders are fsync'ed after the renames. On an
+    exception every temporary is removed, and every folder made for them, so that `paths` are left as they
+    were. (A rename fails only if the folder is changed meanwhile; the outputs renamed before it stay.)
+    """
+    made: list[str] = []
+    temporaries: list[str] = []
+    try:
+        for path in paths:
+            for folder in _missing_folders(path):
+                os.mkdir(folder)
+                made.append(folder)
+            fd, temporary = create_temporary(path)
+            os.close(fd)
+            temporaries.append(temporary)
+        yield temporaries
+        for temporary, path in zip(temporaries, paths, strict=True):
+            os.replace(temporary, path)
+        # The renames and the folders made live in these folders: the outputs' and those above made ones.
+        for folder in dict.fromkeys(os.path.dirname(os.path.abspath(path)) for path in [*paths, *made]):
+            fsync_directory(folder)
+    except BaseException:
+        for temporary in temporaries:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temporary)
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
 
 
 def output_paths_for(input_paths: Sequence[str], output_dir: str, patterns: Sequence[str]) -> list[str]:
@@ -479,34 +612,36 @@ def format_summary(stats: CorpusStats, seconds: float, destination: str) -> str:
     )
 
 
-def run_jobs(jobs: Sequence[tuple[Sequence[str], str]], num_workers: int) -> CorpusStats:
-    """Runs `prepare_job` on each job, in `num_workers` processes if more than one, with a progress bar.
+def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
+    """Runs the jobs, in `num_workers` processes if more than one, with a progress bar: all or nothing.
 
-    The bar counts documents in one process and files in several.
+    Every output is written to a temporary file beside it, and they are all renamed into place only when
+    every job has succeeded (`atomic_outputs`), so that a failure leaves every output as it was, not the
+    first ones new and the others old. The bar counts documents in one process and files in several.
 
     Raises:
-      InputError: from the first job that fails; the jobs before it have written their output.
+      InputError, OSError: from the first job that fails, or from an output that cannot be written.
     """
-    for _, output_path in jobs:
-        os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     stats = CorpusStats()
-    if num_workers <= 1 or len(jobs) <= 1:
-        tagger = PosTagger()
-        with tqdm.tqdm(unit=" docs", desc="documents", disable=None) as progress:
-            for input_paths, output_path in jobs:
-                stats += prepare_files(input_paths, output_path, tagger, progress)
-        return stats
-    with (
-        concurrent.futures.ProcessPoolExecutor(min(num_workers, len(jobs))) as pool,
-        tqdm.tqdm(total=len(jobs), unit=" files", desc="files", disable=None) as progress,
-    ):
-        try:
-            for job_stats in pool.map(prepare_job, jobs):
-                stats += job_stats
-                progress.update(1)
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+    with atomic_outputs([job.output_path for job in jobs]) as temporaries:
+        if num_workers <= 1 or len(jobs) <= 1:
+            tagger = PosTagger()
+            with tqdm.tqdm(unit=" docs", desc="documents", disable=None) as progress:
+                for job, temporary in zip(jobs, temporaries, strict=True):
+                    stats += write_output(job, temporary, tagger, progress)
+        else:
+            with (
+                concurrent.futures.ProcessPoolExecutor(min(num_workers, len(jobs))) as pool,
+                tqdm.tqdm(total=len(jobs), unit=" files", desc="files", disable=None) as progress,
+            ):
+                try:
+                    for job_stats in pool.map(write_output, jobs, temporaries):
+                        stats += job_stats
+                        progress.update(1)
+                except BaseException:
+                    # Running jobs finish before the temporaries are removed; queued ones never start.
+                    pool.shutdown(cancel_futures=True)
+                    raise
     return stats
 
 
@@ -520,7 +655,8 @@ def run_jobs(jobs: Sequence[tuple[Sequence[str], str]], num_workers: int) -> Cor
 @click.option(
     "--output_dir",
     default=None,
-    help="Write one output file per input file here, at its path under the inputs' common folder.",
+    help="Write one output file per input file here, at its path under the inputs' common folder; they "
+    "replace earlier ones only once all of them are complete.",
 )
 @click.option(
     "--num_workers",
@@ -534,26 +670,21 @@ def main(input_file: str, output_file: str | None, output_dir: str | None, num_w
     if (output_file is None) == (output_dir is None):
         raise click.UsageError("give exactly one of --output_file and --output_dir")
     start = time.perf_counter()
-    try:
+    with user_errors(RuntimeError):  # MeCab not installed, a worker process that died
         input_paths = expand_input_files(input_file)
-    except InputError as e:
-        raise click.ClickException(str(e)) from e
-    if output_file is not None:
-        jobs: list[tuple[Sequence[str], str]] = [(input_paths, output_file)]
-        destination = output_file
-    else:
-        assert output_dir is not None
-        output_paths = output_paths_for(input_paths, output_dir, input_patterns(input_file))
-        jobs = [([i], o) for i, o in zip(input_paths, output_paths, strict=True)]
-        destination = output_dir
-    inputs = {os.path.realpath(p) for p in input_paths}
-    for _, output_path in jobs:
-        if os.path.realpath(output_path) in inputs:
-            raise click.ClickException(f"{output_path}: the output would overwrite an input file")
-    try:
+        if output_file is not None:
+            jobs = [Job(input_paths, output_file)]
+            destination = output_file
+        else:
+            assert output_dir is not None
+            output_paths = output_paths_for(input_paths, output_dir, input_patterns(input_file))
+            jobs = [Job([i], o) for i, o in zip(input_paths, output_paths, strict=True)]
+            destination = output_dir
+        inputs = {os.path.realpath(p) for p in input_paths}
+        for job in jobs:
+            if os.path.realpath(job.output_path) in inputs:
+                raise InputError(f"{job.output_path}: the output would overwrite an input file")
         stats = run_jobs(jobs, num_workers)
-    except InputError as e:
-        raise click.ClickException(str(e)) from e
     if stats.documents + stats.empty_documents == 0:
         click.echo("Warning: no <doc ...> blocks in the input: is it WikiExtractor output?", err=True)
     click.echo(format_summary(stats, time.perf_counter() - start, destination))

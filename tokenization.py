@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import itertools
 import os
 import re
 import sys
@@ -32,7 +33,7 @@ from typing import NamedTuple
 import click
 import numpy as np
 
-from script_utils import bool_option
+from script_utils import Command, InputError, bool_option, read_utf8_lines, user_errors
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 UNK_TOKEN = "[UNK]"
@@ -44,6 +45,8 @@ MECAB_MAX_CHARS = 1 << 16
 _NODE_END = "\x1f"
 # A white-space word with the white space before it: the nodes of the plain WordPiece tokenizer.
 _NODES = re.compile(" *[^ ]+")
+# Lone surrogates: Python strings may hold them (JSON escapes, undecodable command-line bytes), UTF-8 may not.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 # A piece cache larger than this is cleared, so a long run over a huge corpus stays bounded in memory.
 _CACHE_LIMIT = 1 << 16
 
@@ -52,19 +55,71 @@ Token = tuple[str, int, int]
 
 
 def load_vocab(vocab_file: str | os.PathLike) -> dict[str, int]:
-    """Reads a vocabulary file (one token a line) into an ordered {token: id} dict, as Google does."""
+    """Reads a vocabulary file (one token a line) into an ordered {token: id} dict: a token's id is its line - 1.
+
+    Google's rule, a token is its line stripped of white space, except where Google is silently wrong:
+    - a token seen before is an InputError naming both lines (Google keeps the later id, so the ids no longer
+      follow the lines and the vocab is smaller than the file);
+    - a line of white space only (bert-base-chinese has U+2028) keeps its white space, so it stays a distinct token
+      that no text produces (Google makes it "", and a second such line would collide); an empty line is the
+      token "" (as in Google's), so a second empty line is a repeated token too;
+    - a leading UTF-8 byte order mark, which editors add, is dropped (Google would keep it in "[PAD]");
+    - invalid UTF-8, UTF-16, a NUL byte (read_utf8_lines) and an empty file are InputErrors naming the file.
+    """
     vocab: dict[str, int] = collections.OrderedDict()
-    with open(vocab_file, encoding="utf-8") as reader:
-        for index, line in enumerate(reader):
-            vocab[line.strip()] = index
+    for number, line in enumerate(read_utf8_lines(os.fspath(vocab_file)), start=1):
+        token = line.strip() or line
+        if token in vocab:
+            raise InputError(f"{vocab_file}:{number}: the token {token!r} again (first on line {vocab[token] + 1}); "
+                             f"ids follow line numbers, so each token must appear once")
+        vocab[token] = number - 1
+    if not vocab:
+        raise InputError(f"{vocab_file}: empty; a vocab has one token a line")
     return vocab
 
 
 def check_special_tokens(vocab: dict[str, int], vocab_file: str | os.PathLike) -> None:
-    """Raises ValueError naming the vocab file if any of [PAD] [UNK] [CLS] [SEP] [MASK] is missing."""
+    """Raises InputError naming the vocab file if any of [PAD] [UNK] [CLS] [SEP] [MASK] is missing."""
     missing = [token for token in SPECIAL_TOKENS if token not in vocab]
     if missing:
-        raise ValueError(f"{vocab_file}: vocab lacks the special token(s) {' '.join(missing)}")
+        raise InputError(f"{vocab_file}: vocab lacks the special token(s) {' '.join(missing)}")
+
+
+_LATIN = re.compile("[A-Za-z]")
+_CAPITAL = re.compile("[A-Z]")
+# Lower-cased text never matches a token with a capital, so an uncased vocab has next to none (bert-base-uncased:
+# 0 of its 26,640 tokens with Latin letters; bert-base-chinese, lower-cased by Google's case check: 28 of 3,719, the
+# letters A-Z and <S> <T>) and a cased one many (built cased from four kowiki files: 42%, from the sample: 70%).
+_MAX_CAPITAL_SHARE = 0.05
+# A vocab with this many tokens with Latin letters and not one capital was built lower-cased (the shipped uncased
+# vocabs have 83 and 1,755; a cased one built from the 20,655 characters of the sample already has 68 with capitals).
+_MIN_LATIN_TOKENS = 50
+
+
+def check_case_matches_vocab(vocab: dict[str, int], vocab_file: str | os.PathLike, do_lower_case: bool) -> None:
+    """Raises InputError naming the vocab file and --do_lower_case when the flag contradicts how the vocab was built.
+
+    Counts the tokens with ASCII letters, special tokens in brackets ([PAD], [unused0]) left out: with
+    do_lower_case, more than 5% of them with a capital is a cased vocab whose capitals never match; without it,
+    50 or more and not one capital is an uncased vocab that capitalized words never match.
+    """
+    latin = [token for token in vocab if _LATIN.search(token) and not (token[0] == "[" and token[-1] == "]")]
+    capitals = [token for token in latin if _CAPITAL.search(token)]
+    if do_lower_case and len(capitals) > _MAX_CAPITAL_SHARE * len(latin):
+        raise InputError(
+            f"{vocab_file}: a cased vocab ({len(capitals)} of its {len(latin)} tokens with Latin letters have "
+            f"capitals, e.g. {_example(capitals)!r}) used with --do_lower_case=True, which lower-cases all text, so "
+            f"they never match: pass --do_lower_case=False, or use a vocab built with --do_lower_case=True")
+    if not do_lower_case and not capitals and len(latin) >= _MIN_LATIN_TOKENS:
+        raise InputError(
+            f"{vocab_file}: an uncased vocab (none of its {len(latin)} tokens with Latin letters has a capital, e.g. "
+            f"{_example(latin)!r}) used with --do_lower_case=False, so capitalized words never match: pass "
+            f"--do_lower_case=True, or use a vocab built with --do_lower_case=False")
+
+
+def _example(tokens: list[str]) -> str:
+    """A token to show in a message: the first whole word of two letters or more, else the first token."""
+    return next((token for token in tokens if len(token) > 1 and not token.startswith(CONTINUATION)), tokens[0])
 
 
 def _is_punctuation(cp: int, char: str) -> bool:
@@ -298,11 +353,11 @@ class MecabTokenizer:
         Their concatenation is `text` without its trailing white space.
         """
         if len(text) <= MECAB_MAX_CHARS:
-            return self._tagger.parse(text).split(_NODE_END)[:-1]
+            return self._parse(text)
         nodes: list[str] = []
         carry = ""
         for chunk in _slices(text, MECAB_MAX_CHARS):
-            parsed = self._tagger.parse(chunk).split(_NODE_END)[:-1]
+            parsed = self._parse(chunk)
             if parsed:
                 parsed[0] = carry + parsed[0]
                 carry = ""
@@ -310,6 +365,16 @@ class MecabTokenizer:
             # MeCab drops the white space at the end of its input; the next chunk's first node gets it.
             carry += chunk[len(chunk.rstrip(" ")):]
         return nodes
+
+    def _parse(self, text: str) -> list[str]:
+        try:
+            return self._tagger.parse(text).split(_NODE_END)[:-1]
+        except TypeError:
+            # A lone surrogate (a JSON "\udcff" escape) cannot reach MeCab as UTF-8: parse a stand-in of the same
+            # length, then cut the nodes out of the text itself. WordPiece makes the surrogate's word [UNK].
+            stand_in = self._tagger.parse(_SURROGATES.sub("\ufffd", text)).split(_NODE_END)[:-1]
+            ends = list(itertools.accumulate(map(len, stand_in)))
+            return [text[start:end] for start, end in zip([0, *ends], ends, strict=False)]
 
 
 class Morpheme(NamedTuple):
@@ -447,7 +512,9 @@ class FullTokenizer:
     """Basic tokenization, MeCab morphemes (`tokenizer="mecab"`), then WordPiece.
 
     `tokenizer="wordpiece"` reproduces Google's FullTokenizer exactly (with do_lower_case, except that
-    Hangul stays composed).
+    Hangul stays composed). A vocab whose casing contradicts `do_lower_case` is an InputError
+    (check_case_matches_vocab); `check_case=False` allows it on purpose, as the tests that compare cased
+    tokenization with Google's on the uncased kowiki vocab do.
     """
 
     def __init__(
@@ -456,10 +523,13 @@ class FullTokenizer:
         do_lower_case: bool = True,
         tokenizer: str = "mecab",
         max_input_chars_per_word: int = 100,
+        check_case: bool = True,
     ):
         self.pre_tokenizer = PreTokenizer(do_lower_case, tokenizer)
         self.vocab = load_vocab(vocab_file)
         check_special_tokens(self.vocab, vocab_file)
+        if check_case:
+            check_case_matches_vocab(self.vocab, vocab_file, do_lower_case)
         self.inv_vocab = {index: token for token, index in self.vocab.items()}
         self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, UNK_TOKEN, max_input_chars_per_word)
         # One cache per value of `joinable`, indexed by it: node -> _Entry.
@@ -560,7 +630,26 @@ class FullTokenizer:
         return [(token, bounds[i], bounds[i + 1]) for i, (token, _, _) in enumerate(pieces)]
 
 
-@click.command()
+def _stdin_lines() -> Iterator[str]:
+    """The lines of standard input, read as bytes: text that is not UTF-8 is one line naming its line."""
+    for number, raw in enumerate(sys.stdin.buffer, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise click.ClickException(f"<stdin>:{number}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at byte "
+                                       f"{error.start + 1} of the line)") from None
+        yield line.rstrip("\r\n")
+
+
+def _check_arguments(texts: tuple[str, ...]) -> None:
+    """Python hands over command-line bytes that are not UTF-8 as lone surrogates: one line naming the argument."""
+    for number, text in enumerate(texts, start=1):
+        if _SURROGATES.search(text):
+            raise click.ClickException(f"TEXT argument {number}: not valid UTF-8 (a terminal in another encoding?); "
+                                       f"pass UTF-8 text, or pipe it through iconv -t UTF-8")
+
+
+@click.command(cls=Command)
 @click.option("--vocab_file", default="vocab/kowiki-32k.txt", show_default=True, help="The WordPiece vocab.")
 @bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul).")
 @click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
@@ -568,11 +657,11 @@ class FullTokenizer:
 @click.argument("texts", nargs=-1)
 def main(vocab_file: str, do_lower_case: bool, tokenizer: str, texts: tuple[str, ...]) -> None:
     """Print the tokens of each TEXT (or of each line of standard input) as token<TAB>start<TAB>end."""
-    try:
+    _check_arguments(texts)
+    with user_errors(RuntimeError):  # RuntimeError: MeCab or its dictionary missing (make_tagger says how to fix)
         full_tokenizer = FullTokenizer(vocab_file, do_lower_case, tokenizer)
-    except (OSError, ValueError, RuntimeError) as error:
-        raise click.ClickException(str(error)) from None
-    for text in texts or (line.rstrip("\n") for line in sys.stdin):
+    # Only the loading is under user_errors: a closed pipe (| head) while printing is click's quiet exit.
+    for text in texts or _stdin_lines():
         for token, start, end in full_tokenizer.tokenize_with_offsets(text):
             click.echo(f"{token}\t{start}\t{end}")
         click.echo("")

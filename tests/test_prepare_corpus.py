@@ -1,10 +1,14 @@
 """Tests for prepare_corpus.py: WikiExtractor reading, Korean sentence splitting and the CLI."""
 
+import errno
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -70,90 +74,91 @@ def test_iter_documents_keep_empty_and_unclosed_blocks():
     assert list(prepare_corpus.iter_wikiextractor_documents(lines)) == [["본문이다."]]
 
 
-@pytest.mark.parametrize(
-    ("paragraph", "expected"),
-    [
-        # A sentence-final ending (EF) and a period.
-        (
-            "지미 카터는 조지아주에서 태어났다. 그는 해군에 들어가 승무원으로 일하였다.",
-            ["지미 카터는 조지아주에서 태어났다.", "그는 해군에 들어가 승무원으로 일하였다."],
-        ),
-        # Question and exclamation marks.
-        (
-            "이것은 무엇인가? 그것은 책이다! 정말 좋은 책이다.",
-            ["이것은 무엇인가?", "그것은 책이다!", "정말 좋은 책이다."],
-        ),
-        # Closing quotes after the period stay with the sentence.
-        (
-            '그가 말했다. "나는 간다." 그리고 그는 떠났다.',
-            ["그가 말했다.", '"나는 간다."', "그리고 그는 떠났다."],
-        ),
-        # A period after the closing quote.
-        ('그것은 "끝이다". 다음 장으로 간다.', ['그것은 "끝이다".', "다음 장으로 간다."]),
-        # A quotation that goes on with the sentence.
-        ('그는 "좋다."라고 말했다. 모두 기뻐했다.', ['그는 "좋다."라고 말했다.', "모두 기뻐했다."]),
-        ("그는 “이것으로 끝이다.”라고 말했다.", ["그는 “이것으로 끝이다.”라고 말했다."]),
-        ('그녀는 "정말인가요?" 하고 물었다.', ['그녀는 "정말인가요?" 하고 물었다.']),
-        (
-            '사람들은 "거북아 머리를 내놓아라. 그러지 않으면 구워서 먹으리"라고 노래를 불렀다.',
-            ['사람들은 "거북아 머리를 내놓아라. 그러지 않으면 구워서 먹으리"라고 노래를 불렀다.'],
-        ),
-        # A quotation that stands alone is split into its sentences.
-        (
-            '그는 비판하였다. "신들은 거짓말을 한다. 그것이 문제이다." 이러한 비판은 알려졌다.',
-            ["그는 비판하였다.", '"신들은 거짓말을 한다.', '그것이 문제이다."', "이러한 비판은 알려졌다."],
-        ),
-        # Decimal points, numbered headings, abbreviations and initials.
-        (
-            "원주율은 약 3.14이다. 일자리의 13.3%가 민간 부문에 있다.",
-            ["원주율은 약 3.14이다.", "일자리의 13.3%가 민간 부문에 있다."],
-        ),
-        ("1. 개요", ["1. 개요"]),
-        (
-            "미국의 조지 W. 부시 대통령은 U.S. Army를 방문했다.",
-            ["미국의 조지 W. 부시 대통령은 U.S. Army를 방문했다."],
-        ),
-        # A parenthesis between the ending and the period.
-        (
-            "첫째는 토리노에서 보낸 기간이다(1736~1766). 둘째는 베를린에서 보낸 때이다.",
-            ["첫째는 토리노에서 보낸 기간이다(1736~1766).", "둘째는 베를린에서 보낸 때이다."],
-        ),
-        # A short parenthesis after the period belongs to the sentence; an enumerator does not.
-        (
-            "그는 “죄로 죽는 일이 없도록 하여라.” (15:31). 속죄일에는 피를 뿌렸다.",
-            ["그는 “죄로 죽는 일이 없도록 하여라.” (15:31).", "속죄일에는 피를 뿌렸다."],
-        ),
-        (
-            "이는 민중이 이탈하는 계기가 된다. (→21개조 요구) 일본이 급부상하게 되었다.",
-            ["이는 민중이 이탈하는 계기가 된다. (→21개조 요구)", "일본이 급부상하게 되었다."],
-        ),
-        ("그 내용은 다음과 같다. (1) 첫째는 사과이다.", ["그 내용은 다음과 같다.", "(1) 첫째는 사과이다."]),
-        # The quotative particle goes on with the sentence even after a space.
-        ("그들은 따랐던 것이다. 라고 평가하였다.", ["그들은 따랐던 것이다. 라고 평가하였다."]),
-        # A separator cannot start a sentence.
-        (
-            '이 교회가 "대속을 믿지 않는다.","지옥을 부인한다."는 비판은 오해이다.',
-            ['이 교회가 "대속을 믿지 않는다.","지옥을 부인한다."는 비판은 오해이다.'],
-        ),
-        # A sentence that ends with a noun, with a counter after a number, with a connective ending.
-        (
-            "조선 후기에 편찬된 무술 훈련교본. 자세한 그림이 붙어 있다.",
-            ["조선 후기에 편찬된 무술 훈련교본.", "자세한 그림이 붙어 있다."],
-        ),
-        ("전사자는 20,129명. 부상자는 많았다.", ["전사자는 20,129명.", "부상자는 많았다."]),
-        (
-            "그는 위원이 됐고. 2005년에는 부회장을 지냈다.",
-            ["그는 위원이 됐고.", "2005년에는 부회장을 지냈다."],
-        ),
-        ("판. 검사 출신이다.", ["판. 검사 출신이다."]),
-        # No space after the period.
-        ("그는 학생이었다.그리고 교사가 되었다.", ["그는 학생이었다.", "그리고 교사가 되었다."]),
-        # White space inside a sentence is kept, at its ends dropped.
-        ("  그는  학생이다.\t그녀는   교사이다.   ", ["그는  학생이다.", "그녀는   교사이다."]),
-        ("", []),
-        (" \t ", []),
-    ],
-)
+# (paragraph, its sentences)
+SPLIT_CASES = [
+    # A sentence-final ending (EF) and a period.
+    (
+        "지미 카터는 조지아주에서 태어났다. 그는 해군에 들어가 승무원으로 일하였다.",
+        ["지미 카터는 조지아주에서 태어났다.", "그는 해군에 들어가 승무원으로 일하였다."],
+    ),
+    # Question and exclamation marks.
+    (
+        "이것은 무엇인가? 그것은 책이다! 정말 좋은 책이다.",
+        ["이것은 무엇인가?", "그것은 책이다!", "정말 좋은 책이다."],
+    ),
+    # Closing quotes after the period stay with the sentence.
+    (
+        '그가 말했다. "나는 간다." 그리고 그는 떠났다.',
+        ["그가 말했다.", '"나는 간다."', "그리고 그는 떠났다."],
+    ),
+    # A period after the closing quote.
+    ('그것은 "끝이다". 다음 장으로 간다.', ['그것은 "끝이다".', "다음 장으로 간다."]),
+    # A quotation that goes on with the sentence.
+    ('그는 "좋다."라고 말했다. 모두 기뻐했다.', ['그는 "좋다."라고 말했다.', "모두 기뻐했다."]),
+    ("그는 “이것으로 끝이다.”라고 말했다.", ["그는 “이것으로 끝이다.”라고 말했다."]),
+    ('그녀는 "정말인가요?" 하고 물었다.', ['그녀는 "정말인가요?" 하고 물었다.']),
+    (
+        '사람들은 "거북아 머리를 내놓아라. 그러지 않으면 구워서 먹으리"라고 노래를 불렀다.',
+        ['사람들은 "거북아 머리를 내놓아라. 그러지 않으면 구워서 먹으리"라고 노래를 불렀다.'],
+    ),
+    # A quotation that stands alone is split into its sentences.
+    (
+        '그는 비판하였다. "신들은 거짓말을 한다. 그것이 문제이다." 이러한 비판은 알려졌다.',
+        ["그는 비판하였다.", '"신들은 거짓말을 한다.', '그것이 문제이다."', "이러한 비판은 알려졌다."],
+    ),
+    # Decimal points, numbered headings, abbreviations and initials.
+    (
+        "원주율은 약 3.14이다. 일자리의 13.3%가 민간 부문에 있다.",
+        ["원주율은 약 3.14이다.", "일자리의 13.3%가 민간 부문에 있다."],
+    ),
+    ("1. 개요", ["1. 개요"]),
+    (
+        "미국의 조지 W. 부시 대통령은 U.S. Army를 방문했다.",
+        ["미국의 조지 W. 부시 대통령은 U.S. Army를 방문했다."],
+    ),
+    # A parenthesis between the ending and the period.
+    (
+        "첫째는 토리노에서 보낸 기간이다(1736~1766). 둘째는 베를린에서 보낸 때이다.",
+        ["첫째는 토리노에서 보낸 기간이다(1736~1766).", "둘째는 베를린에서 보낸 때이다."],
+    ),
+    # A short parenthesis after the period belongs to the sentence; an enumerator does not.
+    (
+        "그는 “죄로 죽는 일이 없도록 하여라.” (15:31). 속죄일에는 피를 뿌렸다.",
+        ["그는 “죄로 죽는 일이 없도록 하여라.” (15:31).", "속죄일에는 피를 뿌렸다."],
+    ),
+    (
+        "이는 민중이 이탈하는 계기가 된다. (→21개조 요구) 일본이 급부상하게 되었다.",
+        ["이는 민중이 이탈하는 계기가 된다. (→21개조 요구)", "일본이 급부상하게 되었다."],
+    ),
+    ("그 내용은 다음과 같다. (1) 첫째는 사과이다.", ["그 내용은 다음과 같다.", "(1) 첫째는 사과이다."]),
+    # The quotative particle goes on with the sentence even after a space.
+    ("그들은 따랐던 것이다. 라고 평가하였다.", ["그들은 따랐던 것이다. 라고 평가하였다."]),
+    # A separator cannot start a sentence.
+    (
+        '이 교회가 "대속을 믿지 않는다.","지옥을 부인한다."는 비판은 오해이다.',
+        ['이 교회가 "대속을 믿지 않는다.","지옥을 부인한다."는 비판은 오해이다.'],
+    ),
+    # A sentence that ends with a noun, with a counter after a number, with a connective ending.
+    (
+        "조선 후기에 편찬된 무술 훈련교본. 자세한 그림이 붙어 있다.",
+        ["조선 후기에 편찬된 무술 훈련교본.", "자세한 그림이 붙어 있다."],
+    ),
+    ("전사자는 20,129명. 부상자는 많았다.", ["전사자는 20,129명.", "부상자는 많았다."]),
+    (
+        "그는 위원이 됐고. 2005년에는 부회장을 지냈다.",
+        ["그는 위원이 됐고.", "2005년에는 부회장을 지냈다."],
+    ),
+    ("판. 검사 출신이다.", ["판. 검사 출신이다."]),
+    # No space after the period.
+    ("그는 학생이었다.그리고 교사가 되었다.", ["그는 학생이었다.", "그리고 교사가 되었다."]),
+    # White space inside a sentence is kept, at its ends dropped.
+    ("  그는  학생이다.\t그녀는   교사이다.   ", ["그는  학생이다.", "그녀는   교사이다."]),
+    ("", []),
+    (" \t ", []),
+]
+
+
+@pytest.mark.parametrize(("paragraph", "expected"), SPLIT_CASES)
 def test_split_sentences(tagger, paragraph, expected):
     assert prepare_corpus.split_sentences(paragraph, tagger) == expected
 
@@ -163,6 +168,75 @@ def test_split_sentences_removes_control_characters(tagger):
         "그는 학생이다.",
         "그녀는 교사이다.",
     ]
+
+
+class _RecordingTagger:
+    """A PosTagger that records the length of each text it tags."""
+
+    def __init__(self, tagger: prepare_corpus.PosTagger):
+        self.tagger = tagger
+        self.lengths: list[int] = []
+
+    def tag(self, text: str) -> list[prepare_corpus.Morpheme]:
+        self.lengths.append(len(text))
+        return self.tagger.tag(text)
+
+
+def _long_paragraph(source: str) -> str:
+    """Some 30,000 characters in one paragraph: the examples above, or kowiki's paragraphs, with or without
+    their white space."""
+    if source == "examples":
+        paragraphs = [paragraph for paragraph, _ in SPLIT_CASES] * 30
+    else:
+        path = KOWIKI_DIR / "wiki_00"
+        if not path.exists():
+            pytest.skip(f"{path} is absent")
+        lines = prepare_corpus.read_utf8_lines(str(path))
+        paragraphs = [p for document in prepare_corpus.iter_wikiextractor_documents(lines) for p in document]
+    paragraph = " ".join(paragraphs)[:30_000]
+    return re.sub(r"\s+", "", paragraph) if source.endswith("without spaces") else paragraph
+
+
+@pytest.mark.parametrize("source", ["examples", "kowiki", "kowiki without spaces"])
+def test_tagging_in_windows_finds_the_sentences_of_tagging_whole(tagger, source):
+    paragraph = _long_paragraph(source)
+    assert len(paragraph) <= prepare_corpus.MECAB_MAX_CHARS  # so that the default tags it whole
+    recording = _RecordingTagger(tagger)
+    in_windows = prepare_corpus.split_sentences(paragraph, recording, max_chars=3000)
+    assert len(recording.lengths) > 10 and max(recording.lengths) <= 3000
+    whole = prepare_corpus.split_sentences(paragraph, tagger)
+    assert len(whole) > 100
+    assert in_windows == whole
+
+
+@pytest.mark.parametrize(("paragraph", "separator"), [("가나다 " * 2000, " "), ("가" * 8000, "")])
+def test_a_window_without_a_sentence_end_is_cut_at_white_space_or_anywhere(tagger, paragraph, separator):
+    recording = _RecordingTagger(tagger)
+    sentences = prepare_corpus.split_sentences(paragraph, recording, max_chars=3000)
+    assert max(recording.lengths) <= 3000
+    assert len(sentences) == 3 and max(map(len, sentences)) <= 3000
+    assert separator.join(sentences) == paragraph.strip()  # with white space, cut between words
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+def test_memory_stays_bounded_on_a_huge_paragraph_without_spaces(tmp_path):
+    """200,000 syllables in one paragraph: tagged in one MeCab call, the run peaked at 680 MiB; in windows
+    of 64 Ki characters it peaks at 270 MiB (bench/bench_prepare_memory.py measures 5 MB)."""
+    text = "가" * 200_000
+    input_path = _write(tmp_path / "wiki_00", f'<doc id="1" url="u" title="t">\nt\n\n{text}\n</doc>\n')
+    output_path = tmp_path / "out.txt"
+    code = (
+        "import resource, sys, prepare_corpus\n"
+        "try:\n    prepare_corpus.main(sys.argv[1:])\nexcept SystemExit as exit:\n    assert not exit.code\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, "--input_file", str(input_path), "--output_file", str(output_path)],
+        capture_output=True, text=True, check=True, cwd=Path(prepare_corpus.__file__).parent,
+    )
+    peak_mib = int(run.stdout.split()[-1]) / 1024
+    assert peak_mib < 450, f"peak RSS {peak_mib:.0f} MiB"
+    assert output_path.read_text(encoding="utf-8").replace("\n", "") == text
 
 
 def test_find_bracket_pairs():
@@ -249,52 +323,147 @@ def test_cli_comma_separated_inputs_in_order(tmp_path):
     assert output_path.read_text(encoding="utf-8") == "첫째 문서이다.\n\n둘째 문서이다.\n\n"
 
 
-def test_cli_non_utf8_input_names_file_and_line_and_writes_nothing(tmp_path):
-    good = _write(tmp_path / "good", WIKI_SNIPPET)
-    bad = tmp_path / "bad"
-    bad.write_bytes('<doc id="1">\n제목\n'.encode() + b"\xff\xfe broken\n</doc>\n")
-    output_path = tmp_path / "out" / "corpus.txt"
-    output_path.parent.mkdir()
-    output_path.write_text("old content", encoding="utf-8")
-    result = _run(["--input_file", f"{good},{bad}", "--output_file", str(output_path)])
-    assert result.exit_code != 0
-    assert f"{bad}:3: not valid UTF-8" in result.output
-    assert len(result.output.strip().splitlines()) == 1
-    # Atomic: the old output is untouched and no temporary file is left behind.
-    assert output_path.read_text(encoding="utf-8") == "old content"
-    assert os.listdir(output_path.parent) == ["corpus.txt"]
+GOOD_DOCUMENT = '<doc id="1" url="u" title="t">\nt\n\n그는 학생이다. 그녀는 교사이다.\n</doc>\n'
+GOOD_OUTPUT = "그는 학생이다.\n그녀는 교사이다.\n\n"
+
+# What in/wiki_01 holds in a case of the matrix (in/wiki_00 is always GOOD_DOCUMENT).
+SECOND_INPUTS = {
+    "good": GOOD_DOCUMENT.encode(),
+    "invalid UTF-8": '<doc id="2">\n제목\n'.encode() + b"\xff\xfe broken\n</doc>\n",
+    "UTF-16": GOOD_DOCUMENT.encode("utf-16"),
+    "NUL byte": b'<doc id="2">\n\x00\n</doc>\n',
+}
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    """The current folder: in/wiki_00 (a good input), and out/wiki_00, out/wiki_01 and corpus.txt from an
+    earlier run, which a failed run must leave as they are."""
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "in" / "wiki_00", GOOD_DOCUMENT)
+    _write(tmp_path / "out" / "wiki_00", "earlier output 0\n\n")
+    _write(tmp_path / "out" / "wiki_01", "earlier output 1\n\n")
+    _write(tmp_path / "corpus.txt", "earlier corpus\n\n")
+    return tmp_path
+
+
+def _disk_full_after(calls: int):
+    """Makes os.fsync fail as on a full disk after `calls` calls: the first outputs were complete."""
+
+    def install(monkeypatch):
+        fsync, done = os.fsync, []
+
+        def full(fd: int) -> None:
+            if len(done) == calls:
+                raise OSError(errno.ENOSPC, "No space left on device")  # as the kernel reports it: no file name
+            done.append(fd)
+            fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", full)
+
+    return install
+
+
+def _read_only_after(calls: int):
+    """Makes creating a temporary file fail as in a read-only folder after `calls` calls."""
+
+    def install(monkeypatch):
+        create, done = prepare_corpus.create_temporary, []
+
+        def refuse(path: str) -> tuple[int, str]:
+            if len(done) == calls:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            done.append(path)
+            return create(path)
+
+        monkeypatch.setattr(prepare_corpus, "create_temporary", refuse)
+
+    return install
+
+
+def _folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_dir())
+
+
+TO_DIR = ["--input_file", "in/wiki_*", "--output_dir", "out"]
+TO_FILE = ["--input_file", "in/wiki_*", "--output_file", "corpus.txt"]
 
 
 @pytest.mark.parametrize(
-    ("input_file", "message"),
+    ("second_input", "args", "names", "failure"),
     [
-        ("missing.txt", "missing.txt: no such file"),
-        ("missing_*.txt", "missing_*.txt: matches no file"),
-        (".", ".: is a folder"),
-        (",", "no input file given"),
+        pytest.param(None, ["--input_file", "in/missing", "--output_file", "corpus.txt"],
+                     ["in/missing: no such file"], None, id="missing input"),
+        pytest.param(None, ["--input_file", "in/nothing_*", "--output_dir", "out"],
+                     ["in/nothing_*: matches no file"], None, id="pattern matching nothing"),
+        pytest.param(None, ["--input_file", "in", "--output_dir", "out"], ["in: is a folder"], None,
+                     id="input is a folder"),
+        pytest.param(None, ["--input_file", ",", "--output_dir", "out"], ["no input file given"], None,
+                     id="empty input list"),
+        pytest.param("invalid UTF-8", TO_DIR, ["in/wiki_01:3: not valid UTF-8"], None,
+                     id="invalid UTF-8 in a later file, --output_dir"),
+        pytest.param("invalid UTF-8", [*TO_DIR, "--num_workers", "2"], ["in/wiki_01:3: not valid UTF-8"], None,
+                     id="invalid UTF-8 in a later file, --output_dir, 2 workers"),
+        pytest.param("invalid UTF-8", TO_FILE, ["in/wiki_01:3: not valid UTF-8"], None,
+                     id="invalid UTF-8 in a later file, --output_file"),
+        pytest.param("UTF-16", TO_DIR, ["in/wiki_01: UTF-16 text", "iconv"], None, id="UTF-16 input"),
+        pytest.param("NUL byte", TO_DIR, ["in/wiki_01:2: a NUL byte"], None, id="NUL byte"),
+        pytest.param(None, ["--input_file", "in/wiki_00", "--output_file", "out"], ["out: is a folder"], None,
+                     id="output file is a folder"),
+        pytest.param(None, ["--input_file", "in/wiki_00", "--output_file", "corpus.txt/new.txt"],
+                     ["corpus.txt/new.txt:", "corpus.txt is a file, not a folder"], None, id="output under a file"),
+        pytest.param(None, ["--input_file", "in/wiki_00", "--output_dir", "corpus.txt/new"],
+                     ["corpus.txt/new/wiki_00:", "corpus.txt is a file, not a folder"], None,
+                     id="output folder under a file"),
+        pytest.param(None, ["--input_file", "in/wiki_00", "--output_dir", "in"],
+                     ["in/wiki_00: the output would overwrite an input file"], None, id="output over an input"),
+        pytest.param("good", [*TO_DIR, "--num_workers", "0"], ["--num_workers", "0 is not in the range"], None,
+                     id="--num_workers 0"),
+        pytest.param("good", TO_DIR, ["out/wiki_01: No space left on device", "disk is full"],
+                     _disk_full_after(1), id="disk full at the second output, --output_dir"),
+        pytest.param("good", TO_FILE, ["corpus.txt: No space left on device", "disk is full"],
+                     _disk_full_after(0), id="disk full, --output_file"),
+        pytest.param("good", TO_DIR, ["out/wiki_01: Permission denied", "cannot write"], _read_only_after(1),
+                     id="read-only at the second output, --output_dir"),
+        pytest.param("good", TO_FILE, ["corpus.txt: Permission denied", "cannot write"], _read_only_after(0),
+                     id="read-only, --output_file"),
+        pytest.param("good", ["--input_file", "in/wiki_*"], ["--output_file", "--output_dir"], None,
+                     id="neither output"),
+        pytest.param("good", [*TO_DIR, "--output_file", "corpus.txt"], ["--output_file", "--output_dir"], None,
+                     id="both outputs"),
     ],
-)
-def test_cli_missing_input(tmp_path, monkeypatch, input_file, message):
-    monkeypatch.chdir(tmp_path)
-    result = _run(["--input_file", input_file, "--output_file", "out.txt"])
-    assert result.exit_code != 0
-    assert message in result.output
-    assert not (tmp_path / "out.txt").exists()
+)  # fmt: skip
+def test_bad_input(workspace, monkeypatch, second_input, args, names, failure):
+    """One line naming the file or flag, and every earlier output, file and folder as it was: no output
+    replaced, no temporary file or new folder left."""
+    if second_input is not None:
+        (workspace / "in" / "wiki_01").write_bytes(SECOND_INPUTS[second_input])
+    before, folders = snapshot(workspace), _folders(workspace)
+    if failure is not None:
+        failure(monkeypatch)
+    assert_one_line_error(_run(args), *names)
+    assert snapshot(workspace) == before
+    assert _folders(workspace) == folders
 
 
-def test_cli_needs_exactly_one_output(tmp_path):
-    input_path = _write(tmp_path / "wiki_00", WIKI_SNIPPET)
-    assert _run(["--input_file", str(input_path)]).exit_code == 2
-    both = ["--input_file", str(input_path), "--output_file", "a", "--output_dir", "b"]
-    assert _run(both).exit_code == 2
+@pytest.mark.parametrize("num_workers", ["1", "2"])
+def test_output_dir_replaces_every_earlier_output(workspace, num_workers):
+    (workspace / "in" / "wiki_01").write_bytes(SECOND_INPUTS["good"])
+    result = _run([*TO_DIR, "--num_workers", num_workers])
+    assert result.exit_code == 0, result.output
+    outputs = sorted((workspace / "out").iterdir())  # each earlier output replaced, no temporary left
+    assert [(p.name, p.read_text(encoding="utf-8")) for p in outputs] == [("wiki_00", GOOD_OUTPUT),
+                                                                          ("wiki_01", GOOD_OUTPUT)]
 
 
-def test_cli_refuses_to_overwrite_input(tmp_path):
-    input_path = _write(tmp_path / "wiki_00", WIKI_SNIPPET)
-    result = _run(["--input_file", str(input_path), "--output_dir", str(tmp_path)])
-    assert result.exit_code != 0
-    assert "would overwrite an input file" in result.output
-    assert input_path.read_text(encoding="utf-8") == WIKI_SNIPPET
+def test_a_failed_job_removes_its_temporary_in_its_process(tmp_path, tagger):
+    bad = tmp_path / "bad"
+    bad.write_bytes(SECOND_INPUTS["invalid UTF-8"])
+    temporary = _write(tmp_path / ".out.1234.tmp", "")
+    job = prepare_corpus.Job([str(bad)], str(tmp_path / "out"))
+    with pytest.raises(prepare_corpus.InputError, match="not valid UTF-8"):
+        prepare_corpus.write_output(job, str(temporary), tagger)
+    assert os.listdir(tmp_path) == ["bad"]
 
 
 @pytest.mark.slow
@@ -303,7 +472,8 @@ def test_kowiki_file(tmp_path, tagger):
     if not path.exists():
         pytest.skip(f"{path} is absent")
     output_path = tmp_path / "wiki_00"
-    stats = prepare_corpus.prepare_files([str(path)], str(output_path), tagger)
+    with open(output_path, "w", encoding="utf-8") as out:
+        stats = prepare_corpus.prepare_files([str(path)], out, tagger)
     documents = output_path.read_text(encoding="utf-8").split("\n\n")
     assert documents.pop() == ""
     assert stats.files == 1
