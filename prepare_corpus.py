@@ -45,6 +45,7 @@ import click
 import tqdm
 
 from script_utils import (
+    Command,
     InputError,
     create_temporary,
     expand_input_files,
@@ -645,7 +646,7 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
     return stats
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option(
     "--input_file",
     required=True,

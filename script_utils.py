@@ -256,9 +256,19 @@ class Command(click.Command):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as error:
-            error.ctx = None
-            error.message = f"{error.message.rstrip()} (see --help)"
-            raise
+            raise _one_line(error) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise _one_line(error) from None
+
+
+def _one_line(error: click.UsageError) -> click.UsageError:
+    error.ctx = None
+    error.message = f"{error.message.rstrip()} (see --help)"
+    return error
 
 
 def bool_option(name: str, default: bool, help_text: str):

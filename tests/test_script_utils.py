@@ -121,3 +121,19 @@ def test_utf16_is_named(tmp_path):
     path.write_bytes("한국어\n".encode("utf-16"))
     with pytest.raises(script_utils.InputError, match="UTF-16"):
         list(script_utils.read_utf8_lines(str(path)))
+
+
+def test_usage_errors_are_one_line():
+    @click.command(cls=script_utils.Command)
+    @click.option("--size", type=script_utils.POSITIVE, default=1)
+    @click.option("--a")
+    @click.option("--b")
+    def command(size, a, b):
+        if (a is None) == (b is None):
+            raise click.UsageError("give exactly one of --a and --b")
+
+    runner = CliRunner()
+    assert runner.invoke(command, ["--size", "0", "--a", "x"]).output == \
+        "Error: Invalid value for '--size': 0 is not in the range x>=1. (see --help)\n"
+    result = runner.invoke(command, [])
+    assert result.exit_code == 2 and result.output == "Error: give exactly one of --a and --b (see --help)\n"
