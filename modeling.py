@@ -26,7 +26,6 @@ import json
 import math
 import os
 import pickle
-import re
 import shutil
 import warnings
 from collections.abc import Callable, Mapping
@@ -628,7 +627,7 @@ class LoadReport:
 _TORCH_MAGICS = (b"PK\x03\x04", b"\x80")
 
 
-def _torch_tensors(path: Path) -> Any:
+def load_torch_file(path: Path) -> Any:
     """What torch.load finds in `path`, tensors and plain containers only, or an InputError naming the file."""
     with open(path, "rb") as reader:
         head = reader.read(4)
@@ -676,7 +675,7 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], Path]:
             return load_file(path, device="cpu"), path
         except SafetensorError as error:
             raise InputError(f"{path}: not a readable safetensors file, corrupt or truncated ({error})") from None
-    loaded = _torch_tensors(path)
+    loaded = load_torch_file(path)
     # Our training loop saves {"model": state_dict, "optimizer": ..., ...}.
     if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict):
         loaded = loaded["model"]
@@ -805,16 +804,39 @@ def load_pretrained(model: BertPreTrained, path: str | os.PathLike) -> LoadRepor
 
 # What a Hugging Face BERT directory holds (ours, or one `save_pretrained` wrote, sharded or not, with its
 # tokenizer), and the temporaries a killed write leaves: export_hf replaces a folder of these names only.
-_HF_EXPORT_NAMES = re.compile(
-    r"config\.json|generation_config\.json|vocab\.txt|tokenizer\.json|tokenizer_config\.json"
-    r"|special_tokens_map\.json|added_tokens\.json"
-    r"|(model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)|(model|pytorch_model)\.(safetensors|bin)\.index\.json"
-    r"|\..*\.tmp"
-)
+# What export_hf writes, and the mark in model.safetensors that says this project wrote it: only a folder
+# with exactly these files and that mark is ever replaced (a downloaded Hugging Face model is not).
+_EXPORT_FILES = ("config.json", "model.safetensors", "vocab.txt")
+_EXPORT_MARK = {"format": "pt", "exported_by": "mecab-bert"}
 
 
-def _in_hf_export(name: str) -> bool:
-    return _HF_EXPORT_NAMES.fullmatch(name) is not None
+def _in_export(name: str) -> bool:
+    return name in _EXPORT_FILES or (name.startswith(".") and name.endswith(".tmp"))
+
+
+def check_export_target(out_dir: str | os.PathLike) -> None:
+    """Raises InputError unless out_dir is absent, empty, or an earlier export_hf output (which it replaces):
+    checked before training, so a bad --export_hf fails in seconds, not at the end of the run."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder (--export_hf)")
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    foreign = sorted(p.name for p in out_dir.iterdir() if not _in_export(p.name))
+    if foreign:
+        raise InputError(f"{out_dir}: holds files an export does not ({', '.join(foreign[:5])}); --export_hf replaces "
+                         f"only an earlier export: choose another folder")
+    from safetensors import safe_open
+
+    weights = out_dir / "model.safetensors"
+    try:
+        with safe_open(weights, "pt") as reader:
+            marked = (reader.metadata() or {}).get("exported_by") == _EXPORT_MARK["exported_by"]
+    except Exception:  # missing, truncated, not safetensors: in any case not ours to replace
+        marked = False
+    if not marked:
+        raise InputError(f"{out_dir}: not an export of this project ({weights.name} lacks its mark); --export_hf "
+                         f"replaces only an earlier export: choose another folder")
 
 
 _ARCHITECTURES = {
@@ -837,8 +859,8 @@ def export_hf(
     `transformers.BertForPreTraining.from_pretrained(out_dir)` (or the model's own class) loads it with no
     missing or unexpected key. Tied aliases are stored once, as Hugging Face stores them. The directory is
     built under a temporary name and swapped in once complete, so a crash never leaves half of one. An
-    existing non-empty `out_dir` is replaced only with `overwrite`, and only if it holds nothing but a Hugging
-    Face BERT export (else InputError): a folder with anything else in it is never deleted.
+    existing non-empty `out_dir` is replaced only with `overwrite`, and only if it is an earlier export of this
+    project (see check_export_target; else InputError): any other folder is never deleted.
     """
     if config != model.config:
         raise ValueError("config is not the model's config")
@@ -857,8 +879,10 @@ def export_hf(
     tensors = {
         key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items() if key not in _TIED_KEYS
     }
-    with atomic_directory(out_dir, replace=overwrite, owns=_in_hf_export, flag="--export_hf") as staging:
+    if overwrite:
+        check_export_target(out_dir)
+    with atomic_directory(out_dir, replace=overwrite, owns=_in_export, flag="--export_hf") as staging:
         shutil.copyfile(vocab_file, staging / "vocab.txt")  # first: a wrong path fails before the big write
         (staging / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n", encoding="utf-8")
-        save_file(tensors, staging / "model.safetensors", metadata={"format": "pt"})
+        save_file(tensors, staging / "model.safetensors", metadata=_EXPORT_MARK)
     return Path(out_dir)

@@ -57,7 +57,7 @@ def plot_runs(runs: dict[str, list[dict]], out_file: str | Path) -> Path:
     axes[0][0].legend()
     figure.tight_layout()
     with atomic_output(out_file, binary=True) as writer:
-        figure.savefig(writer, dpi=120, format="png")
+        figure.savefig(writer, dpi=120, format=Path(out_file).suffix.lstrip(".").lower() or "png")
     plt.close(figure)
     return Path(out_file)
 

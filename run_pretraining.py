@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import glob
+import hashlib
+import json
 import os
 import sys
 import time
@@ -283,12 +285,20 @@ def run_identity(flags: PretrainingFlags, config: modeling.BertConfig) -> dict[s
     return {
         "script": "run_pretraining",
         "bert_config": config.to_dict(),
-        "data_manifests": [file_sha256(d / cpd.MANIFEST) for d in resolve_data_dirs(flags.input_file)],
+        "data": [data_identity(d) for d in resolve_data_dirs(flags.input_file)],
         "init_checkpoint": training.file_identity(init),
         **{name: getattr(flags, name) for name in (
             "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "num_train_steps",
             "num_warmup_steps", "optimizer", "seed")},
     }
+
+
+def data_identity(directory: Path) -> str:
+    """The sha256 of a data directory's shards (their sha256s, in order), the vocab and the instance layout:
+    the same data made with other --num_workers or into another folder is the same data."""
+    manifest = json.loads((directory / cpd.MANIFEST).read_text(encoding="utf-8"))
+    identity = [[shard["sha256"] for shard in manifest["shards"]], manifest["vocab"], manifest["record_dtype"]]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 def _owns(name: str) -> bool:
@@ -303,9 +313,15 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
     spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
                     file_sha256(flags.vocab_file) if flags.vocab_file else None)
     # Everything is read and checked before the run folder is touched.
+    if flags.export_hf and distributed.is_main:
+        if not flags.vocab_file:
+            raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
+        modeling.check_export_target(flags.export_hf)
     data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
-    eval_data = load_data(flags.eval_input_file or flags.input_file, spec, flags.seed) \
-        if flags.do_eval and distributed.is_main else None
+    eval_data = None
+    if flags.do_eval and distributed.is_main:
+        eval_data = data if data is not None and not flags.eval_input_file else \
+            load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
     output_dir = Path(flags.output_dir)
     identity = run_identity(flags, model.config) if flags.do_train else {"bert_config": model.config.to_dict()}
     resuming = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir and flags.do_train,
@@ -322,7 +338,7 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
     scheduler = optimization.linear_warmup_decay(optimizer, flags.num_warmup_steps, flags.num_train_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     state = training.TrainState(model, optimizer, scheduler, scaler)
-    resumed = training.resume(state, output_dir) if resuming else None
+    resumed = training.resume(state, output_dir, distributed.is_main) if resuming else None
     if resumed is not None:
         note = f"resumed from {resumed} (step {state.step})"
     if distributed.is_main and flags.do_train:
@@ -360,13 +376,12 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
     if eval_data is not None:
         eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, device,
                                 precision)
+        output_dir.mkdir(parents=True, exist_ok=True)
         write_eval_results(output_dir / "eval_results.txt", eval_results, state.step)
         click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
                    f"eval results in {output_dir / 'eval_results.txt'}", err=True)
         results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
     if flags.export_hf and distributed.is_main:
-        if not flags.vocab_file:
-            raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
         path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
         click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
     return results

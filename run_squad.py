@@ -683,8 +683,9 @@ def _train(flags: SquadFlags, model: modeling.BertForQuestionAnswering, train: D
     scheduler = optimization.linear_warmup_decay(optimizer, config.num_warmup_steps, num_train_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     state = training.TrainState(model, optimizer, scheduler, scaler)
-    if resuming:
-        training.resume(state, flags.output_dir)
+    resumed = training.resume(state, flags.output_dir, distributed.is_main) if resuming else None
+    if resumed is not None and distributed.is_main:
+        click.echo(f"resumed from {resumed} (step {state.step})", err=True)
     if distributed.is_main:
         training.start_run(flags.output_dir, identity, resuming, _owns)
         write_text(Path(flags.output_dir) / "bert_config.json", model.config.to_json_string())

@@ -129,7 +129,10 @@ def create_temporary(path: str | os.PathLike) -> tuple[int, str]:
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise InputError(f"{path}: {directory} is a file, not a folder")
     temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
-    return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+    try:
+        return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
+    except OSError as error:  # name the output, not a temporary the user never asked for
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 @contextlib.contextmanager
@@ -216,6 +219,7 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
         raise InputError(f"{target}: {target.parent} is a file, not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    retired: Path | None = None
     try:
         staging.chmod(0o755)  # mkdtemp makes it private; an output is meant to be shared
         yield staging
@@ -231,6 +235,10 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
             fsync_directory(target.parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if retired is not None and (retired / target.name).exists() and not target.exists():
+            os.replace(retired / target.name, target)  # interrupted between the two renames: put the old one back
+        if retired is not None:
+            shutil.rmtree(retired, ignore_errors=True)
         raise
 
 
@@ -267,7 +275,7 @@ class Command(click.Command):
 
 def _one_line(error: click.UsageError) -> click.UsageError:
     error.ctx = None
-    error.message = f"{error.message.rstrip()} (see --help)"
+    error.message = f"{error.message.rstrip()} (see --help)".lstrip()  # MissingParameter adds its own text
     return error
 
 

@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+import modeling
 import script_utils
 from script_utils import InputError, atomic_output
 
@@ -49,8 +50,6 @@ class TrainingError(RuntimeError):
     """A run that cannot go on: a non-finite loss, a bad flag combination."""
 
 
-# What both training scripts report as a one-line error (bad data, flags, files) rather than a traceback.
-USER_ERRORS = (*script_utils.USER_ERRORS, TrainingError)
 
 
 # --- devices, precision, processes ---------------------------------------------------------------------
@@ -241,20 +240,29 @@ def save_checkpoint(state: TrainState, output_dir: str, keep: int, extra: dict[s
     return path
 
 
-def resume(state: TrainState, output_dir: str | os.PathLike) -> Path | None:
-    """Loads the newest intact checkpoint of output_dir into state; returns it (None: nothing to resume).
+def resume(state: TrainState, output_dir: str | os.PathLike, is_main: bool) -> Path | None:
+    """Loads the newest intact checkpoint of output_dir into state; returns it (None: the folder has none).
 
-    A newest checkpoint that is empty, truncated or otherwise unreadable (a crash of an older version, a
-    disk that filled up, a copy cut short) is skipped with a warning for the one before it.
+    A checkpoint that cannot be read (empty, truncated, corrupt: a copy cut short, a disk that filled up under
+    an older version) is renamed to `*.damaged` by rank 0, with a warning, and the one before it is used.
+    When there are checkpoints and none of them can be read, the run stops (InputError) instead of silently
+    starting from step 0.
     """
-    for path in reversed(checkpoints(output_dir)):
+    found = checkpoints(output_dir)
+    for path in reversed(found):
         try:
             state.load_state_dict(load_checkpoint(path))
-        except Exception as error:  # torch.load and unpickling fail in many ways; any of them means damaged
-            warnings.warn(f"{path}: damaged, skipped ({script_utils.describe_error(error)[:200]}); resuming from "
-                          f"the checkpoint before it", stacklevel=2)
-            continue
-        return path
+            return path
+        except (InputError, KeyError, RuntimeError) as error:  # unreadable, or not a whole checkpoint
+            reason = script_utils.describe_error(error).removeprefix(f"{path}: ")[:200]
+            if is_main:
+                with contextlib.suppress(FileNotFoundError):  # another process may be reading it
+                    path.rename(path.with_name(path.name + ".damaged"))
+            warnings.warn(f"{path}: cannot be read ({reason}); kept as {path.name}.damaged, trying the checkpoint "
+                          f"before it", stacklevel=2)
+    if found:
+        raise InputError(f"{output_dir}: none of its {len(found)} checkpoints can be read (see the warnings); pass "
+                         f"--overwrite_output_dir to start afresh")
     return None
 
 
@@ -266,8 +274,8 @@ def resolve_init_checkpoint(path: str) -> str:
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    # weights_only: a checkpoint is data, never code to unpickle.
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A checkpoint's contents: tensors and plain containers only, never code (see modeling.load_torch_file)."""
+    return modeling.load_torch_file(Path(path))
 
 
 # --- the run folder ------------------------------------------------------------------------------------
@@ -290,15 +298,15 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
         return False
     record = directory / RUN_FILE
     if not record.exists():
-        if checkpoints(directory):
+        if checkpoints(directory) and compare is None:
             raise InputError(f"{directory}: holds checkpoints but no {RUN_FILE}, so it cannot tell whether they "
                              f"belong to this run; pass --overwrite_output_dir to start afresh there, or choose "
                              f"another --output_dir")
         return False
     recorded = read_run_record(record)
     keys = sorted(set(recorded) | set(identity)) if compare is None else sorted(compare)
-    differences = [f"{key}: {_short(recorded.get(key))} then, {_short(identity.get(key))} now"
-                   for key in keys if recorded.get(key) != identity.get(key)]
+    differences = [difference for key in keys for difference in _differences(key, recorded.get(key),
+                                                                               identity.get(key))]
     if differences:
         raise InputError(f"{directory} holds another run ({'; '.join(differences)}); rerun with the same flags and "
                          f"inputs to resume it, or pass --overwrite_output_dir to start afresh (or choose another "
@@ -327,6 +335,15 @@ def read_run_record(path: Path) -> dict[str, Any]:
     return record
 
 
+def _differences(name: str, then: Any, now: Any) -> list[str]:
+    """`name: then-value then, now-value now` for each leaf that differs (bert_config.hidden_size, not the
+    whole config)."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [difference for key in sorted(set(then) | set(now))
+                for difference in _differences(f"{name}.{key}", then.get(key), now.get(key))]
+    return [] if then == now else [f"{name}: {_short(then)} then, {_short(now)} now"]
+
+
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -342,8 +359,13 @@ def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], resuming:
     script_utils.remove_temporaries(directory)
     if not resuming:
         old = [p for p in directory.iterdir() if p.name != PREVIOUS_RUN and owns(p.name)]
-        if old:
-            previous = directory / PREVIOUS_RUN
+        previous = directory / PREVIOUS_RUN
+        if previous.is_dir() and not checkpoints(directory):
+            # The run that replaced the kept one died before its first checkpoint: keep the older run, drop
+            # what the failed one left (its run.json and metrics).
+            for path in old:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        elif old:
             shutil.rmtree(previous, ignore_errors=True)
             previous.mkdir()
             for path in old:
@@ -353,7 +375,8 @@ def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], resuming:
 
 def owns_run_file(name: str) -> bool:
     """The files the training loop writes into a run folder."""
-    return bool(CHECKPOINT_PATTERN.fullmatch(name)) or name in (RUN_FILE, "metrics.jsonl", "tensorboard")
+    checkpoint = name.removesuffix(".damaged")
+    return bool(CHECKPOINT_PATTERN.fullmatch(checkpoint)) or name in (RUN_FILE, "metrics.jsonl", "tensorboard")
 
 
 # --- batches -------------------------------------------------------------------------------------------
@@ -458,8 +481,11 @@ class MetricsLog:
     def write(self, record: dict[str, float]) -> None:
         if not self.enabled:
             return
-        with open(self.path, "a", encoding="utf-8") as writer:
-            writer.write(json.dumps(record) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as writer:
+                writer.write(json.dumps(record) + "\n")
+        except OSError as error:  # a full disk names no file
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
         if self.tensorboard is not None:
             for key, value in record.items():
                 if key != "step":

@@ -756,13 +756,9 @@ def test_export_hf_refuses_a_folder_with_other_files(tmp_path, vocab_file):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["models", "vocab.txt"]  # no staging folder left
 
 
-def test_export_hf_replaces_an_old_export(tmp_path, vocab_file):
-    out = tmp_path / "hf"
-    out.mkdir()
-    # What save_pretrained of a sharded model with its tokenizer leaves, and a killed write's temporary.
-    for name in ("config.json", "model-00001-of-00002.safetensors", "model.safetensors.index.json",
-                 "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json", ".model.safetensors.1a2b.tmp"):
-        (out / name).write_text("old", encoding="utf-8")
+def test_export_hf_replaces_an_old_export_only(tmp_path, vocab_file):
+    out = modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, tmp_path / "hf")
+    (out / ".model.safetensors.1a2b.tmp").write_text("a killed write", encoding="utf-8")
     with pytest.raises(InputError, match=f"{out}: not empty; pass --export_hf to replace it"):
         modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, out)
     modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab_file, out, overwrite=True)
@@ -773,6 +769,22 @@ def test_export_hf_replaces_an_old_export(tmp_path, vocab_file):
     (tmp_path / "empty").mkdir()
     modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab_file, tmp_path / "empty")
     assert (tmp_path / "empty" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("kind", ["downloaded with its tokenizer", "same three files, not ours"])
+def test_export_hf_never_replaces_a_downloaded_model(tmp_path, vocab_file, kind):
+    out = tmp_path / "klue-bert"
+    out.mkdir()
+    names = ["config.json", "model.safetensors", "vocab.txt"]
+    if kind == "downloaded with its tokenizer":
+        names += ["tokenizer_config.json", "special_tokens_map.json"]
+    for name in names:
+        (out / name).write_text("theirs", encoding="utf-8")
+    before = snapshot(tmp_path)
+    result = run_as_script(
+        lambda: modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, out, overwrite=True))
+    assert_one_line_error(result, str(out), "--export_hf replaces only an earlier export")
+    assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("failure", ["missing-vocab", "disk-full"])

@@ -296,7 +296,8 @@ def test_a_run_resumes_only_itself(tmp_path, data_dir):
     assert "Traceback" not in line and snapshot(out) == before  # bert_config.json and run.json untouched
     wider = tmp_path / "wider.json"
     wider.write_text(json.dumps({**TINY, "intermediate_size": 128}))
-    assert_one_line_error(short_run(wider, data_dir, out), "bert_config", "--overwrite_output_dir")
+    assert_one_line_error(short_run(wider, data_dir, out), "bert_config.intermediate_size: 64 then, 128 now",
+                          "--overwrite_output_dir")
     assert snapshot(out) == before
     # The same flags resume (nothing left to train); --overwrite_output_dir starts afresh.
     assert short_run(config, data_dir, out).exit_code == 0 and snapshot(out)["ckpt-00000004.pt"] == \
@@ -316,7 +317,7 @@ def test_other_data_is_another_run(tmp_path, data_dir):
         input_file=str(SAMPLE), output_dir=str(other), vocab_file=str(SAMPLE_VOCAB), max_seq_length=64,
         max_predictions_per_seq=10, dupe_factor=1, random_seed=7), progress=False)
     before = snapshot(out)
-    assert_one_line_error(short_run(config, other, out), "data_manifests")
+    assert_one_line_error(short_run(config, other, out), "data: [")
     assert snapshot(out) == before
 
 
@@ -334,9 +335,14 @@ def test_a_killed_overwrite_keeps_the_old_run_until_the_first_checkpoint(tmp_pat
     result = run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
                            "--learning_rate", "1e30", "--log_every", "1", "--overwrite_output_dir"))
     assert result.exit_code == 1 and "the loss is" in result.output  # died before its first checkpoint
+    old_checkpoints = {k: v for k, v in old.items() if k.startswith("ckpt-")}
     kept = snapshot(out / training.PREVIOUS_RUN)
-    assert {k: v for k, v in old.items() if k.startswith("ckpt-")} == {k: v for k, v in kept.items()
-                                                                        if k.startswith("ckpt-")}
+    assert {k: v for k, v in kept.items() if k.startswith("ckpt-")} == old_checkpoints
+    # A second try that dies early too must not push the kept run out for the first try's leftovers.
+    assert run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
+                         "--learning_rate", "1e29", "--log_every", "1", "--overwrite_output_dir")).exit_code == 1
+    kept = snapshot(out / training.PREVIOUS_RUN)
+    assert {k: v for k, v in kept.items() if k.startswith("ckpt-")} == old_checkpoints
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "garbage"])
@@ -349,13 +355,37 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_intact_one(tmp_path, data_
     (out / ".ckpt-00000006.pt.deadbeef.tmp").write_bytes(b"half a checkpoint")
     with (out / "metrics.jsonl").open("a") as log:
         log.write('{"step": 5, "lo')  # torn by a power cut
-    with pytest.warns(UserWarning, match="ckpt-00000004.pt: damaged"):
+    with pytest.warns(UserWarning, match=r"ckpt-00000004.pt: cannot be read \(.*(empty|truncated|not a weights)"):
         result = short_run(config, data_dir, out)
     assert result.exit_code == 0, result.output
     assert "resumed from" in result.output and "ckpt-00000002.pt" in result.output
     assert [m["step"] for m in metrics(out)] == [1, 2, 3, 4]
     assert training.load_checkpoint(newest)["step"] == 4  # written again, whole
+    assert (out / "ckpt-00000004.pt.damaged").exists()  # the damaged one kept aside, for a look
     assert not list(out.glob(".*.tmp"))
+
+
+def test_a_folder_whose_every_checkpoint_is_damaged_stops(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+    for checkpoint in training.checkpoints(out):
+        checkpoint.write_bytes(b"")
+    with pytest.warns(UserWarning, match="cannot be read"):
+        result = short_run(config, data_dir, out)
+    assert_one_line_error(result, str(out), "none of its 2 checkpoints can be read", "--overwrite_output_dir")
+
+
+def test_eval_only_into_a_new_folder_and_export_checked_first(tmp_path, data_dir):
+    config = write_config(tmp_path)
+    result = run_cli(*args(config, data_dir, tmp_path / "eval", "--do_eval", "--max_eval_steps", "2"))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "eval" / "eval_results.txt").is_file()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    result = short_run(config, data_dir, tmp_path / "run", "--export_hf", mine, "--vocab_file", SAMPLE_VOCAB)
+    assert_one_line_error(result, str(mine), "notes.txt")
+    assert not (tmp_path / "run").exists()  # refused before any training
 
 
 def test_a_full_disk_while_saving_keeps_the_last_checkpoint(tmp_path, data_dir, monkeypatch):

@@ -137,3 +137,29 @@ def test_usage_errors_are_one_line():
         "Error: Invalid value for '--size': 0 is not in the range x>=1. (see --help)\n"
     result = runner.invoke(command, [])
     assert result.exit_code == 2 and result.output == "Error: give exactly one of --a and --b (see --help)\n"
+
+
+def test_a_missing_folder_names_the_output_not_a_temporary(tmp_path):
+    path = tmp_path / "nodir" / "scores.json"
+    with pytest.raises(OSError) as caught, script_utils.atomic_output(path):
+        pass
+    assert caught.value.filename == str(path)
+
+
+def test_atomic_directory_puts_the_old_folder_back_when_the_swap_is_interrupted(tmp_path, monkeypatch):
+    target = tmp_path / "hf"
+    target.mkdir()
+    (target / "model.safetensors").write_text("old")
+    real_replace, calls = os.replace, []
+
+    def interrupted(source, destination):
+        calls.append(destination)
+        if len(calls) == 2:  # after the old folder moved aside, before the new one moved in
+            raise KeyboardInterrupt
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt), \
+            script_utils.atomic_directory(target, True, lambda name: True, "--export_hf") as staging:
+        (staging / "model.safetensors").write_text("new")
+    assert os.listdir(tmp_path) == ["hf"] and (target / "model.safetensors").read_text() == "old"
