@@ -98,3 +98,4 @@ bench: $(STAMP)  ## benchmarks (need ../shared/data), JSON on stdout
 	$(PY) bench/bench_create_data.py
 	$(PY) bench/bench_pretrain.py
 	$(PY) bench/bench_squad.py
+	$(PY) bench/bench_verify.py

@@ -10,14 +10,17 @@ draws random next segments from the chunk's own documents. The writer takes chun
 
 Input: one sentence a line, a blank line (or the end of a file) between documents.
 Output (`--output_dir`): `shard-NNNNN.npy` files, each a structured array readable with
-`np.load(path, mmap_mode="r", allow_pickle=False)` (see `record_dtype`), and `manifest.json`, written
-last, that `load_shards` checks.
+`np.load(path, mmap_mode="r", allow_pickle=False)` (see `record_dtype`), and `manifest.json` (flags, vocab,
+each shard's size and sha256). The folder is built under a temporary name beside `--output_dir` and swapped
+in when complete: an earlier output (`--overwrite`) stays whole until then, whatever fails. `load_shards`
+checks the manifest against the shards and verifies every record's bounds and every shard's sha256 before
+training reads them.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
+import concurrent.futures
 import dataclasses
 import functools
 import json
@@ -30,17 +33,48 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 from tqdm import tqdm
 
 import tokenization
-from script_utils import InputError, atomic_output, bool_option, expand_input_files, file_sha256, read_utf8_lines
+from script_utils import (
+    NON_NEGATIVE,
+    POSITIVE,
+    Command,
+    InputError,
+    atomic_directory,
+    bool_option,
+    describe_error,
+    expand_input_files,
+    file_sha256,
+    read_utf8_lines,
+    user_errors,
+    write_json,
+)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 Document = list[array]  # a document: its sentences as token-id arrays
+# The longest sequence a record can hold: its lengths and positions are uint16 (see record_dtype).
+MAX_RECORD_LENGTH = int(np.iinfo(np.uint16).max)
+
+# The type and bounds of each flag, declared once: click checks them on the command line (its one-line error
+# names the flag), RunSettings.validate for the callers of create_pretraining_data().
+FLAG_TYPES: dict[str, click.ParamType] = {
+    "tokenizer": click.Choice(["mecab", "wordpiece"]),
+    "max_seq_length": click.IntRange(5, MAX_RECORD_LENGTH),  # at least [CLS] A [SEP] B [SEP]
+    "max_predictions_per_seq": POSITIVE,
+    "dupe_factor": POSITIVE,
+    "masked_lm_prob": click.FloatRange(0, 1, min_open=True),
+    "short_seq_prob": click.FloatRange(0, 1),
+    "num_workers": POSITIVE,
+    "docs_per_chunk": POSITIVE,
+    "instances_per_shard": POSITIVE,
+    "unicode_errors": click.Choice(["strict", "replace"]),
+}
 
 
 class DataError(InputError):
@@ -56,17 +90,6 @@ class InstanceConfig:
     masked_lm_prob: float = 0.15
     short_seq_prob: float = 0.1
     do_whole_word_mask: bool = False
-
-    def validate(self) -> None:
-        if self.max_seq_length < 5:
-            raise DataError(f"--max_seq_length must be at least 5 ([CLS] A [SEP] B [SEP]), not {self.max_seq_length}")
-        if not 1 <= self.max_predictions_per_seq <= self.max_seq_length:
-            raise DataError(f"--max_predictions_per_seq must be in [1, max_seq_length], not "
-                            f"{self.max_predictions_per_seq}")
-        if not 0.0 < self.masked_lm_prob <= 1.0:
-            raise DataError(f"--masked_lm_prob must be in (0, 1], not {self.masked_lm_prob}")
-        if not 0.0 <= self.short_seq_prob <= 1.0:
-            raise DataError(f"--short_seq_prob must be in [0, 1], not {self.short_seq_prob}")
 
 
 @dataclass(frozen=True)
@@ -435,10 +458,12 @@ def run_chunks(chunks: Iterable[tuple[list[list[str]], int]], settings: ChunkSet
 
 
 class ShardWriter:
-    """Cuts the stream of records into shards of `instances_per_shard`, each written atomically."""
+    """Cuts the stream of records into shards of `instances_per_shard`, written into the folder that
+    atomic_directory swaps in whole (so a shard needs no temporary file of its own)."""
 
-    def __init__(self, output_dir: Path, instances_per_shard: int, dtype: np.dtype):
+    def __init__(self, output_dir: Path, instances_per_shard: int, dtype: np.dtype, final_dir: Path):
         self.output_dir = output_dir
+        self.final_dir = final_dir  # where the shards will be once swapped in: what an error names
         self.instances_per_shard = instances_per_shard
         self.dtype = dtype
         self.shards: list[dict] = []
@@ -459,37 +484,27 @@ class ShardWriter:
             self._flush()
 
     def _flush(self) -> None:
-        path = self.output_dir / f"shard-{len(self.shards):05d}.npy"
+        path = self.output_dir / shard_name(len(self.shards))
         records = np.concatenate(self._pending)
-        with atomic_output(path, binary=True) as writer:
-            np.save(writer, records, allow_pickle=False)
+        try:
+            with open(path, "wb") as writer:
+                np.save(writer, records, allow_pickle=False)
+        except OSError as error:
+            # A full disk fails in write(), whose OSError names no file; the staging folder means nothing to a user.
+            raise OSError(error.errno, error.strerror, str(self.final_dir / path.name)) from None
         self.shards.append({"file": path.name, "instances": len(records), "sha256": file_sha256(path)})
         self._pending, self._pending_count = [], 0
 
 
-def prepare_output_dir(output_dir: Path, overwrite: bool) -> None:
-    """Refuses a non-empty directory unless `overwrite`; with it, removes the old manifest and shards first,
-    so that a killed run never leaves an old manifest beside new shards."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise DataError(f"{output_dir}: exists and is not a directory")
-    if output_dir.exists() and any(output_dir.iterdir()):
-        if not overwrite:
-            raise DataError(f"{output_dir}: not empty; pass --overwrite to replace its shards")
-        with contextlib.suppress(FileNotFoundError):
-            (output_dir / MANIFEST).unlink()
-        for old in output_dir.iterdir():
-            if (old.name.startswith("shard-") and old.suffix == ".npy") or ".npy.tmp" in old.name:
-                old.unlink()
-    output_dir.mkdir(parents=True, exist_ok=True)
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.npy"
 
 
-def vocab_fingerprint(vocab_file: str) -> dict:
-    return {"sha256": file_sha256(vocab_file), "size": len(tokenization.load_vocab(vocab_file))}
-
-
-def write_manifest(output_dir: Path, manifest: dict) -> None:
-    with atomic_output(output_dir / MANIFEST) as writer:
-        writer.write(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+def owns_output_file(name: str) -> bool:
+    """What --overwrite may replace: this script's manifest and shards, and hidden temporary files that a
+    killed run of an older version left; anything else in the folder makes --overwrite refuse it."""
+    shard = name.startswith("shard-") and name.endswith(".npy")
+    return name == MANIFEST or shard or (name.startswith(".") and name.endswith(".tmp"))
 
 
 # --- the whole run -------------------------------------------------------------------------------------
@@ -497,20 +512,20 @@ def write_manifest(output_dir: Path, manifest: dict) -> None:
 
 @dataclass(frozen=True)
 class RunSettings:
-    """Every flag of a run (all go into the manifest)."""
+    """Every flag of a run (all go into the manifest), with its default (the command line's too)."""
 
     input_file: str
     output_dir: str
     vocab_file: str
     do_lower_case: bool = True
     tokenizer: str = "mecab"
-    do_whole_word_mask: bool = False
-    max_seq_length: int = 128
-    max_predictions_per_seq: int = 20
+    do_whole_word_mask: bool = InstanceConfig.do_whole_word_mask
+    max_seq_length: int = InstanceConfig.max_seq_length
+    max_predictions_per_seq: int = InstanceConfig.max_predictions_per_seq
     random_seed: int = 12345
     dupe_factor: int = 10
-    masked_lm_prob: float = 0.15
-    short_seq_prob: float = 0.1
+    masked_lm_prob: float = InstanceConfig.masked_lm_prob
+    short_seq_prob: float = InstanceConfig.short_seq_prob
     num_workers: int = 1
     docs_per_chunk: int = 1000
     instances_per_shard: int = 65536
@@ -520,6 +535,17 @@ class RunSettings:
     def instance_config(self) -> InstanceConfig:
         return InstanceConfig(self.max_seq_length, self.max_predictions_per_seq, self.masked_lm_prob,
                               self.short_seq_prob, self.do_whole_word_mask)
+
+    def validate(self) -> None:
+        """Each flag within its FLAG_TYPES bounds (the error names the flag), before any work is done."""
+        for name, kind in FLAG_TYPES.items():
+            try:
+                kind.convert(getattr(self, name), None, None)
+            except click.BadParameter as error:
+                raise DataError(f"--{name}: {error.message}") from None
+        if self.max_predictions_per_seq > self.max_seq_length:
+            raise DataError(f"--max_predictions_per_seq: {self.max_predictions_per_seq} is more than "
+                            f"--max_seq_length {self.max_seq_length}")
 
 
 @dataclass
@@ -555,54 +581,74 @@ def peak_rss_mb() -> float:
 def create_pretraining_data(settings: RunSettings, progress: bool = True) -> RunSummary:
     """Reads, tokenizes, creates instances and writes shards and the manifest; see the module docstring."""
     start = time.perf_counter()
+    settings.validate()
     config = settings.instance_config()
-    config.validate()
-    if settings.dupe_factor < 1 or settings.docs_per_chunk < 1 or settings.instances_per_shard < 1:
-        raise DataError("--dupe_factor, --docs_per_chunk and --instances_per_shard must be at least 1")
     paths = expand_input_files(settings.input_file)
     try:
         tokenizer = tokenization.FullTokenizer(settings.vocab_file, settings.do_lower_case, settings.tokenizer)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{settings.vocab_file}: {error}") from None
-    output_dir = Path(settings.output_dir)
-    prepare_output_dir(output_dir, settings.overwrite)
-    dtype = record_dtype(config, len(tokenizer.vocab))
+    except UnicodeDecodeError:
+        raise DataError(f"{settings.vocab_file}: not a UTF-8 vocab file") from None
+    # The ids go up to the vocab's last line: that, not the number of distinct tokens, bounds them.
+    vocab_size = Vocabulary.from_vocab(tokenizer.vocab).size
+    dtype = record_dtype(config, vocab_size)
     chunk_settings = ChunkSettings(settings.vocab_file, settings.do_lower_case, settings.tokenizer, config,
                                    settings.dupe_factor, settings.random_seed)
     stats: collections.Counter = collections.Counter()
-    writer = ShardWriter(output_dir, settings.instances_per_shard, dtype)
     total_bytes = sum(os.path.getsize(p) for p in paths)
     input_bytes = 0
     chunks = chunk_documents(read_documents(paths, settings.unicode_errors, stats), settings.docs_per_chunk)
-    with tqdm(total=total_bytes, unit="B", unit_scale=True, desc="creating instances", disable=not progress) as bar:
-        for result in run_chunks(chunks, chunk_settings, settings.num_workers):
-            writer.add(result.records)
-            stats.update(result.stats)
-            input_bytes += result.input_bytes
-            bar.update(result.input_bytes)
-            bar.set_postfix(instances=stats["instances"])
-    if stats["documents"] == 0:
-        raise DataError(f"{settings.input_file}: no documents (the input is empty, or only blank lines)")
-    writer.close()
-    seconds = time.perf_counter() - start
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "record_dtype": [list(field) if len(field) == 2 else [field[0], field[1], list(field[2])]
-                         for field in dtype.descr],
-        "vocab": vocab_fingerprint(settings.vocab_file),
-        "tokenizer": {"tokenizer": settings.tokenizer, "do_lower_case": settings.do_lower_case},
-        "flags": dataclasses.asdict(settings),
-        "shards": writer.shards,
-        "totals": {**{key: stats[key] for key in ("documents", "sentences", "tokens", "instances",
-                                                   "masked_tokens", "truncated", "random_next",
-                                                   "replaced_lines", "empty_documents")},
-                   "input_bytes": input_bytes, "input_files": len(paths)},
-    }
-    write_manifest(output_dir, manifest)
+    # The new output is built beside the old one, which stays whole until the new one is complete.
+    with atomic_directory(settings.output_dir, replace=settings.overwrite, owns=owns_output_file,
+                          flag="--overwrite") as staging:
+        writer = ShardWriter(staging, settings.instances_per_shard, dtype, Path(settings.output_dir))
+        with tqdm(total=total_bytes, unit="B", unit_scale=True, desc="creating instances",
+                  disable=not progress) as bar:
+            for result in run_chunks(chunks, chunk_settings, settings.num_workers):
+                writer.add(result.records)
+                stats.update(result.stats)
+                input_bytes += result.input_bytes
+                bar.update(result.input_bytes)
+                bar.set_postfix(instances=stats["instances"])
+        if stats["documents"] == 0:
+            raise DataError(f"{settings.input_file}: no documents (the input is empty, or only blank lines)")
+        writer.close()
+        seconds = time.perf_counter() - start
+        write_json(staging / MANIFEST, {
+            "format_version": FORMAT_VERSION,
+            "record_dtype": [list(field) if len(field) == 2 else [field[0], field[1], list(field[2])]
+                             for field in dtype.descr],
+            "vocab": {"sha256": file_sha256(settings.vocab_file), "size": vocab_size},
+            "tokenizer": {"tokenizer": settings.tokenizer, "do_lower_case": settings.do_lower_case},
+            "flags": dataclasses.asdict(settings),
+            "shards": writer.shards,
+            "totals": {**{key: stats[key] for key in ("documents", "sentences", "tokens", "instances",
+                                                       "masked_tokens", "truncated", "random_next",
+                                                       "replaced_lines", "empty_documents")},
+                       "input_bytes": input_bytes, "input_files": len(paths)},
+        })
     return RunSummary(stats, writer.shards, seconds, input_bytes, peak_rss_mb())
 
 
 # --- reading shards back -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShardEntry:
+    """One shard as the manifest lists it."""
+
+    file: str
+    instances: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What the manifest promises of every record: the bounds the shards are verified against."""
+
+    dtype: np.dtype
+    max_seq_length: int
+    max_predictions_per_seq: int
+    vocab_size: int
 
 
 @dataclass(frozen=True)
@@ -611,7 +657,9 @@ class Shards:
 
     directory: Path
     manifest: dict
-    arrays: tuple[np.ndarray, ...]
+    layout: Layout
+    entries: tuple[ShardEntry, ...]
+    arrays: tuple[np.ndarray, ...]  # one per entry
 
     @property
     def num_instances(self) -> int:
@@ -619,52 +667,196 @@ class Shards:
 
     @property
     def max_seq_length(self) -> int:
-        return self.manifest["flags"]["max_seq_length"]
+        return self.layout.max_seq_length
 
     @property
     def max_predictions_per_seq(self) -> int:
-        return self.manifest["flags"]["max_predictions_per_seq"]
+        return self.layout.max_predictions_per_seq
+
+    @property
+    def vocab_size(self) -> int:
+        return self.layout.vocab_size
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.directory / MANIFEST
 
     def records(self) -> np.ndarray:
         """All records in one array (a copy): for small data and tests."""
         return np.concatenate(self.arrays)
 
 
-def load_shards(directory: str | os.PathLike, verify_checksums: bool = False) -> Shards:
-    """Opens a data directory: its manifest, and every shard memory-mapped.
+# A manifest is JSON that anyone may have edited: each field the reader relies on is checked, by name.
+def _manifest_value(manifest: dict, name: str, kind: type, where: Path) -> Any:
+    """The field at dotted `name` ("shards.0.file": a list index too), which must be a `kind`."""
+    value: Any = manifest
+    for key in name.split("."):
+        if isinstance(value, list) and key.isdigit():
+            value = value[int(key)] if int(key) < len(value) else None
+        else:
+            value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or value < 1)):
+        wanted = {int: "a positive integer", str: "a string", list: "a list"}[kind]
+        raise DataError(f"{where}: {name} is {'missing' if value is None else repr(value)[:40]}, not {wanted}")
+    return value
 
-    Fails with a DataError naming the file when the manifest is missing (the run did not finish) or
-    unreadable, has another format version, or a shard is missing, of another size or layout, or (with
-    `verify_checksums`) of another sha256.
+
+def _layout_differences(stated: np.dtype, expected: np.dtype) -> str:
+    """How a record layout differs from the expected one, field by field ("input_ids is uint16[128], ...")."""
+    def text(dtype: np.dtype, name: str) -> str:
+        sub = dtype.fields[name][0] if dtype.fields and name in dtype.fields else None
+        return "absent" if sub is None else f"{sub.base.name}{list(sub.shape) if sub.shape else ''}"
+
+    names = dict.fromkeys([*expected.names, *(stated.names or ())])
+    differences = [f"{name} is {text(stated, name)}, not {text(expected, name)}"
+                   for name in names if text(stated, name) != text(expected, name)]
+    return "; ".join(differences) or "another byte order or packing"
+
+
+def _read_layout(manifest: dict, where: Path) -> Layout:
+    """The record layout the manifest states, which must be the one its flags and vocab size make."""
+    max_seq_length, max_predictions_per_seq, vocab_size = (_manifest_value(manifest, name, int, where) for name in (
+        "flags.max_seq_length", "flags.max_predictions_per_seq", "vocab.size"))
+    if max_seq_length > MAX_RECORD_LENGTH or max_predictions_per_seq > max_seq_length or vocab_size > 1 << 32:
+        raise DataError(f"{where}: flags.max_seq_length {max_seq_length} (at most {MAX_RECORD_LENGTH}), "
+                        f"flags.max_predictions_per_seq {max_predictions_per_seq} (at most flags.max_seq_length) "
+                        f"or vocab.size {vocab_size} (at most 2^32) is out of range")
+    fields = _manifest_value(manifest, "record_dtype", list, where)
+    try:
+        stated = np.dtype([(f[0], f[1]) if len(f) == 2 else (f[0], f[1], tuple(f[2])) for f in fields])
+    except (TypeError, ValueError, LookupError) as error:
+        raise DataError(f"{where}: record_dtype is not a record layout ({describe_error(error)[:200]})") from None
+    expected = record_dtype(InstanceConfig(max_seq_length, max_predictions_per_seq), vocab_size)
+    if stated != expected:
+        raise DataError(f"{where}: record_dtype contradicts flags.max_seq_length {max_seq_length}, "
+                        f"flags.max_predictions_per_seq {max_predictions_per_seq} and vocab.size {vocab_size}, "
+                        f"which make another layout ({_layout_differences(stated, expected)})")
+    return Layout(expected, max_seq_length, max_predictions_per_seq, vocab_size)
+
+
+def _read_entries(manifest: dict, where: Path) -> list[ShardEntry]:
+    entries = []
+    for index in range(len(_manifest_value(manifest, "shards", list, where))):
+        entry = ShardEntry(*(_manifest_value(manifest, f"shards.{index}.{key}", kind, where)
+                             for key, kind in (("file", str), ("instances", int), ("sha256", str))))
+        if Path(entry.file).name != entry.file or entry.file.startswith("."):
+            # A shard is a file of the data directory, never a path that leads out of it.
+            raise DataError(f"{where}: shards.{index}.file {entry.file!r} is not a file name")
+        entries.append(entry)
+    total, stated = sum(entry.instances for entry in entries), _manifest_value(manifest, "totals.instances", int, where)
+    if stated != total:
+        raise DataError(f"{where}: totals.instances is {stated}, its shards add up to {total}")
+    return entries
+
+
+def _open_shard(path: Path, entry: ShardEntry, layout: Layout, where: Path) -> np.memmap:
+    """Maps a shard after checking its .npy header and file size against the manifest (cheap: no data read)."""
+    if not path.is_file():
+        raise DataError(f"{path}: missing (listed in {where})")
+    header_readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with open(path, "rb") as reader:
+            version = np.lib.format.read_magic(reader)
+            if version not in header_readers:
+                raise ValueError(f".npy format version {version}")
+            shape, _, dtype = header_readers[version](reader)  # Fortran or C order: the same for one dimension
+            offset = reader.tell()
+    except (ValueError, EOFError) as error:
+        raise DataError(f"{path}: not a readable shard ({describe_error(error)[:200]})") from None
+    if dtype != layout.dtype:
+        raise DataError(f"{path}: its records are not of the record_dtype in {where} "
+                        f"({_layout_differences(dtype, layout.dtype)})")
+    if len(shape) != 1:
+        raise DataError(f"{path}: holds a {len(shape)}-dimensional array, not a list of records")
+    if shape[0] != entry.instances:
+        raise DataError(f"{path}: {shape[0]} records, but {where} lists {entry.instances} instances for it")
+    size, expected = path.stat().st_size, offset + entry.instances * dtype.itemsize
+    if size != expected:
+        raise DataError(f"{path}: {size} bytes, its header says {expected} (the file was truncated or appended to)")
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+VERIFY_BLOCK = 1 << 16  # records checked at a time: bounds the temporary arrays of a large shard
+
+
+def _first_bad_record(records: np.ndarray, layout: Layout) -> str | None:
+    """The first record that breaks a bound the model relies on (an id past the embedding table, a position
+    past the sequence), described; None when every record keeps them."""
+    length, predictions, vocab = layout.max_seq_length, layout.max_predictions_per_seq, layout.vocab_size
+    for start in range(0, len(records), VERIFY_BLOCK):
+        block = records[start:start + VERIFY_BLOCK]
+        lengths, positions = block["input_length"], block["masked_lm_positions"]
+        counted = np.arange(predictions) < block["num_predictions"][:, None]
+        rules = {
+            f"input_ids holds a token id >= vocab.size {vocab}": block["input_ids"].max(axis=1) >= vocab,
+            f"masked_lm_ids holds a token id >= vocab.size {vocab}": block["masked_lm_ids"].max(axis=1) >= vocab,
+            f"input_length > flags.max_seq_length {length}": lengths > length,
+            "segment_a_length > input_length": block["segment_a_length"] > lengths,
+            f"num_predictions > flags.max_predictions_per_seq {predictions}": block["num_predictions"] > predictions,
+            f"masked_lm_positions holds a position >= flags.max_seq_length {length}": positions.max(axis=1) >= length,
+            "masked_lm_positions holds a position >= input_length": ((positions >= lengths[:, None]) & counted).any(1),
+        }
+        for rule, bad in rules.items():
+            if bad.any():
+                return f"record {start + int(np.argmax(bad))}: {rule}"
+    return None
+
+
+def _verify_shard(path: Path, records: np.ndarray, entry: ShardEntry, layout: Layout, where: Path) -> None:
+    problem = _first_bad_record(records, layout)
+    if problem:
+        raise DataError(f"{path}: {problem} (bounds from {where})")
+    if file_sha256(path) != entry.sha256:
+        raise DataError(f"{path}: sha256 differs from {where}: the shard changed after it was written")
+
+
+def verify_shards(shard_sets: Sequence[Shards]) -> None:
+    """Reads every shard of `shard_sets` once: DataError naming the shard when a record breaks the manifest's
+    bounds (token ids < vocab.size, lengths and positions within flags.max_seq_length and
+    flags.max_predictions_per_seq) or its sha256 differs from the manifest.
+
+    The shards are verified in parallel threads (hashing and numpy release the GIL); reading them also warms
+    the page cache that training then reads from.
+    """
+    jobs = [(shards.directory / entry.file, records, entry, shards.layout, shards.manifest_path)
+            for shards in shard_sets for entry, records in zip(shards.entries, shards.arrays, strict=True)]
+    if not jobs:
+        return
+    with concurrent.futures.ThreadPoolExecutor(min(len(jobs), os.cpu_count() or 1)) as pool:
+        checks = [pool.submit(_verify_shard, *job) for job in jobs]
+        for check in checks:  # the first failure in manifest order
+            check.result()
+
+
+def load_shards(directory: str | os.PathLike, verify: bool = True) -> Shards:
+    """Opens a data directory: its manifest, and every shard memory-mapped, each checked before use.
+
+    Fails with a DataError naming the file (and the manifest field) when the manifest is missing (the run did
+    not finish) or unreadable, has another format version, or fields that contradict each other or the
+    shards; or a shard is missing, not a .npy file, or of another size, layout or instance count; and with
+    `verify` (the default) when a shard's contents fail verify_shards. Without `verify` no shard data is
+    read: the caller must call verify_shards before it uses a record.
     """
     directory = Path(directory)
-    manifest_path = directory / MANIFEST
-    if not manifest_path.is_file():
-        raise DataError(f"{manifest_path}: missing; the data in {directory} is incomplete (was the run "
+    where = directory / MANIFEST
+    if not where.is_file():
+        raise DataError(f"{where}: missing; the data in {directory} is incomplete (was the run "
                         f"interrupted?) or it is not a create_pretraining_data.py output directory")
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        version, shards = manifest["format_version"], manifest["shards"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise DataError(f"{manifest_path}: not a valid manifest ({error})") from None
-    if version != FORMAT_VERSION:
-        raise DataError(f"{manifest_path}: format version {version}, this code reads {FORMAT_VERSION}")
-    arrays = []
-    for shard in shards:
-        path = directory / shard["file"]
-        if not path.is_file():
-            raise DataError(f"{path}: missing (listed in {manifest_path})")
-        try:
-            records = np.load(path, mmap_mode="r", allow_pickle=False)
-        except ValueError as error:
-            raise DataError(f"{path}: not a readable shard ({error})") from None
-        if len(records) != shard["instances"] or records.dtype.names is None or "input_ids" not in records.dtype.names:
-            raise DataError(f"{path}: {len(records)} records of {records.dtype}, the manifest says "
-                            f"{shard['instances']} instances")
-        if verify_checksums and file_sha256(path) != shard["sha256"]:
-            raise DataError(f"{path}: sha256 differs from the manifest")
-        arrays.append(records)
-    return Shards(directory, manifest, tuple(arrays))
+        manifest = json.loads(where.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise DataError(f"{where}: not a valid manifest ({describe_error(error)[:200]})") from None
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        version = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise DataError(f"{where}: format version {version}, this code reads {FORMAT_VERSION}")
+    layout = _read_layout(manifest, where)
+    _manifest_value(manifest, "vocab.sha256", str, where)
+    entries = _read_entries(manifest, where)
+    arrays = tuple(_open_shard(directory / entry.file, entry, layout, where) for entry in entries)
+    shards = Shards(directory, manifest, layout, tuple(entries), arrays)
+    if verify:
+        verify_shards([shards])
+    return shards
 
 
 def format_instance(record: np.void, inv_vocab: dict[int, str]) -> str:
@@ -684,43 +876,44 @@ def format_instance(record: np.void, inv_vocab: dict[int, str]) -> str:
     ])
 
 
-@click.command()
+def flag(name: str, help_text: str):
+    """--name, with its type and bounds from FLAG_TYPES and its default from RunSettings (declared once)."""
+    return click.option(f"--{name}", type=FLAG_TYPES.get(name, click.INT), default=getattr(RunSettings, name),
+                        show_default=True, help=help_text)
+
+
+@click.command(cls=Command)
 @click.option("--input_file", required=True, help="Input text: comma-separated files or glob patterns.")
 @click.option("--output_dir", required=True, help="Directory for the shards and manifest.json.")
 @click.option("--vocab_file", required=True, help="The vocabulary the model will be trained with.")
-@bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul).")
-@click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
-              help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.")
-@bool_option("--do_whole_word_mask", False, "Mask whole words: a token starting with ## joins the word before it.")
-@click.option("--max_seq_length", default=128, show_default=True, help="Maximum sequence length.")
-@click.option("--max_predictions_per_seq", default=20, show_default=True,
-              help="Maximum number of masked-LM predictions per sequence.")
-@click.option("--random_seed", default=12345, show_default=True, help="Seed for data generation.")
-@click.option("--dupe_factor", default=10, show_default=True,
-              help="Number of times to duplicate the input data (with different masks).")
-@click.option("--masked_lm_prob", default=0.15, show_default=True, help="Masked LM probability.")
-@click.option("--short_seq_prob", default=0.1, show_default=True,
-              help="Probability of creating sequences shorter than the maximum length.")
-@click.option("--num_workers", default=1, show_default=True, help="Worker processes; the output is the same.")
-@click.option("--docs_per_chunk", default=1000, show_default=True,
-              help="Documents per chunk: the unit of work, of memory, and of the random-next pool.")
-@click.option("--instances_per_shard", default=65536, show_default=True, help="Instances per output shard.")
-@click.option("--unicode_errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
-              help="strict: invalid UTF-8 is an error; replace: U+FFFD, counted in the summary.")
-@click.option("--overwrite", is_flag=True, help="Replace the shards of a non-empty --output_dir.")
-@click.option("--print_examples", default=0, show_default=True, help="Print the first N instances, decoded.")
+@bool_option("--do_lower_case", RunSettings.do_lower_case, "Lower-case and strip accents (never from Hangul).")
+@flag("tokenizer", "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.")
+@bool_option("--do_whole_word_mask", RunSettings.do_whole_word_mask,
+             "Mask whole words: a token starting with ## joins the word before it.")
+@flag("max_seq_length", "Maximum sequence length.")
+@flag("max_predictions_per_seq", "Maximum number of masked-LM predictions per sequence.")
+@flag("random_seed", "Seed for data generation.")
+@flag("dupe_factor", "Number of times to duplicate the input data (with different masks).")
+@flag("masked_lm_prob", "Masked LM probability.")
+@flag("short_seq_prob", "Probability of creating sequences shorter than the maximum length.")
+@flag("num_workers", "Worker processes; the output is the same.")
+@flag("docs_per_chunk", "Documents per chunk: the unit of work, of memory, and of the random-next pool.")
+@flag("instances_per_shard", "Instances per output shard.")
+@flag("unicode_errors", "strict: invalid UTF-8 is an error; replace: U+FFFD, counted in the summary.")
+@click.option("--overwrite", is_flag=True, help="Replace the output of an earlier run in --output_dir (the old "
+              "output stays whole until the new one is complete; a folder holding other files is refused).")
+@click.option("--print_examples", type=NON_NEGATIVE, default=0, show_default=True,
+              help="Print the first N instances, decoded.")
 def main(print_examples: int, **flags) -> None:
     """Create masked-LM / next-sentence pretraining data (Google's create_pretraining_data.py)."""
     settings = RunSettings(**flags)
-    try:
+    with user_errors():
         summary = create_pretraining_data(settings)
-    except InputError as error:
-        raise click.ClickException(str(error)) from None
-    if print_examples:
-        inv_vocab = {i: t for t, i in tokenization.load_vocab(settings.vocab_file).items()}
-        shards = load_shards(settings.output_dir)
-        for record in shards.records()[:print_examples]:
-            click.echo("*** Example ***\n" + format_instance(record, inv_vocab) + "\n")
+        if print_examples:
+            inv_vocab = {i: t for t, i in tokenization.load_vocab(settings.vocab_file).items()}
+            shards = load_shards(settings.output_dir, verify=False)  # just written and hashed
+            for record in shards.records()[:print_examples]:
+                click.echo("*** Example ***\n" + format_instance(record, inv_vocab) + "\n")
     click.echo(summary.describe())
     click.echo(f"Output: {settings.output_dir}/ ({MANIFEST} and {len(summary.shards)} shard files)")
 

@@ -33,8 +33,8 @@ USER_ERRORS = (InputError, ValueError, OSError, EOFError)
 
 def describe_error(error: BaseException) -> str:
     """One line for a user error: an OSError names its file and says what the disk said."""
-    if isinstance(error, OSError) and error.filename is not None:
-        text = f"{error.filename}: {error.strerror or error}"
+    if isinstance(error, OSError):
+        text = f"{error.filename}: {error.strerror or error}" if error.filename is not None else str(error)
         if error.errno == errno.ENOSPC:
             text += " (the disk is full; nothing was replaced)"
         elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -218,6 +218,8 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
     if target.parent.exists() and not target.parent.is_dir():
         raise InputError(f"{target}: {target.parent} is a file, not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):  # of a run that was killed
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     retired: Path | None = None
     try:
@@ -233,12 +235,18 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
         else:
             os.replace(staging, target)
             fsync_directory(target.parent)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         if retired is not None and (retired / target.name).exists() and not target.exists():
             os.replace(retired / target.name, target)  # interrupted between the two renames: put the old one back
         if retired is not None:
             shutil.rmtree(retired, ignore_errors=True)
+        if isinstance(error, OSError) and str(error.filename or "").startswith(str(staging)):
+            # Name the file as the user knows it, not inside a temporary folder they never asked for.
+            inside = Path(error.filename).relative_to(staging)
+            named = target.joinpath(*(part[1:].rsplit(".", 2)[0] if part.endswith(".tmp") else part
+                                      for part in inside.parts))
+            raise OSError(error.errno, error.strerror, str(named)) from None
         raise
 
 

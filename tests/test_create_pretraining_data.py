@@ -1,19 +1,26 @@
+import errno
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
+from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT
 
 import create_pretraining_data as cpd
+import run_pretraining
 import tokenization
+from script_utils import InputError, file_sha256
 
 SAMPLE = ROOT / "data" / "sample_text_ko.txt"
 SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
@@ -159,7 +166,7 @@ def test_cli_writes_shards_manifest_and_examples(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.count("*** Example ***") == 2 and "masked_lm_labels:" in result.output
     assert "instances/s" in result.output and "peak RSS" in result.output
-    shards = cpd.load_shards(tmp_path / "out", verify_checksums=True)
+    shards = cpd.load_shards(tmp_path / "out")
     manifest = shards.manifest
     assert manifest["vocab"]["size"] == len(tokenization.load_vocab(SAMPLE_VOCAB))
     assert manifest["flags"]["dupe_factor"] == 2 and manifest["tokenizer"]["tokenizer"] == "mecab"
@@ -192,41 +199,6 @@ def test_same_bytes_for_any_number_of_workers(tmp_path):
     assert len(outputs[0]) > 2 and outputs[0] == outputs[1]
 
 
-def test_non_empty_output_dir_needs_overwrite(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("x")
-    result = run_cli(*base_args(out))
-    assert result.exit_code != 0 and "not empty; pass --overwrite" in result.output
-    assert run_cli(*base_args(out, "--overwrite")).exit_code == 0
-    assert (out / "keep.txt").exists() and cpd.load_shards(out).num_instances > 0
-
-
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "no documents"),
-    (b"\n\n  \n", "no documents"),
-    ("첫 문장.\n".encode() + b"\xff\xfe\n", ":2: not valid UTF-8"),
-    (b"abc\x00def\n", ":1: a NUL byte: this looks like a binary file"),
-])
-def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, content, message):
-    path = tmp_path / "input.txt"
-    path.write_bytes(content)
-    out = tmp_path / "out"
-    result = run_cli("--input_file", path, "--output_dir", out, "--vocab_file", SAMPLE_VOCAB)
-    assert result.exit_code == 1
-    error_line = result.output.strip().splitlines()[-1]  # above it, at most the progress bar
-    assert error_line.startswith("Error: ") and message in error_line
-    assert not (out / cpd.MANIFEST).exists()
-
-
-def test_missing_input_and_bad_flags(tmp_path):
-    result = run_cli("--input_file", tmp_path / "nope*.txt", "--output_dir", tmp_path / "o", "--vocab_file",
-                     SAMPLE_VOCAB)
-    assert result.exit_code == 1 and "matches no file" in result.output
-    result = run_cli(*base_args(tmp_path / "o", "--max_predictions_per_seq", "500"))
-    assert result.exit_code == 1 and "--max_predictions_per_seq" in result.output
-
-
 def test_unicode_errors_replace_is_counted(tmp_path):
     path = tmp_path / "input.txt"
     path.write_bytes("사과를 먹었다.\n배를 먹었다.\n".encode() + b"\xff broken line.\n")
@@ -249,33 +221,150 @@ def test_huge_line_and_huge_sentence(tmp_path):
     assert (records["input_length"] <= 128).all()
 
 
-def test_load_shards_rejects_incomplete_or_altered_data(tmp_path):
-    out = tmp_path / "out"
-    assert run_cli(*base_args(out, "--instances_per_shard", "100")).exit_code == 0
-    cpd.load_shards(out, verify_checksums=True)
-    manifest = json.loads((out / cpd.MANIFEST).read_text())
-    manifest["format_version"] = 99
-    (out / cpd.MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(cpd.DataError, match="format version 99"):
-        cpd.load_shards(out)
-    manifest["format_version"] = cpd.FORMAT_VERSION
-    manifest["shards"][0]["instances"] += 1
-    (out / cpd.MANIFEST).write_text(json.dumps(manifest))
-    with pytest.raises(cpd.DataError, match=r"shard-00000\.npy: 100 records"):
-        cpd.load_shards(out)
-    manifest["shards"][0]["instances"] -= 1
-    (out / cpd.MANIFEST).write_text(json.dumps(manifest))
-    (out / "shard-00001.npy").unlink()
-    with pytest.raises(cpd.DataError, match=r"shard-00001\.npy: missing"):
-        cpd.load_shards(out)
-    (out / cpd.MANIFEST).unlink()
-    with pytest.raises(cpd.DataError, match="incomplete"):
-        cpd.load_shards(out)
+# --- an earlier output is never lost -------------------------------------------------------------------
+
+# A few documents of the sample: enough for several shards, fast enough for a run per matrix case.
+SMALL_ARGS = ["--dupe_factor", "1", "--instances_per_shard", "12"]
 
 
-def test_a_crash_mid_write_leaves_nothing_accepted(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "small.txt"
+    path.write_text("\n".join(SAMPLE.read_text(encoding="utf-8").splitlines()[:120]) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def earlier_output(tmp_path_factory, small_corpus) -> Path:
+    """An output of an earlier run (several shards), to copy where a case may damage it."""
+    out = tmp_path_factory.mktemp("earlier") / "out"
+    result = run_cli("--input_file", small_corpus, "--output_dir", out, "--vocab_file", SAMPLE_VOCAB, *SMALL_ARGS,
+                     "--random_seed", "1")
+    assert result.exit_code == 0, result.output
+    assert len(cpd.load_shards(out).arrays) >= 3
+    return out
+
+
+def test_overwrite_replaces_an_earlier_output_whole(tmp_path, small_corpus, earlier_output):
     out = tmp_path / "out"
-    assert run_cli(*base_args(out)).exit_code == 0
+    shutil.copytree(earlier_output, out)
+    (out / "shard-00099.npy").write_bytes(b"a stale shard of an older run")
+    (out / ".shard-00001.npy.1234abcd.tmp").write_bytes(b"a killed run's temporary file")
+    result = run_cli("--input_file", small_corpus, "--output_dir", out, "--vocab_file", SAMPLE_VOCAB, *SMALL_ARGS,
+                     "--random_seed", "2", "--overwrite")
+    assert result.exit_code == 0, result.output
+    shards = cpd.load_shards(out)
+    assert shards.manifest["flags"]["random_seed"] == 2
+    assert sorted(p.name for p in out.iterdir()) == [cpd.MANIFEST, *[e.file for e in shards.entries]]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left beside it
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def _full_disk(fd: int) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device", os.readlink(f"/proc/self/fd/{fd}"))
+
+
+def _full_disk_in_write(*args, **kwargs) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")  # as write() raises it: naming no file
+
+
+def _read_only(path) -> None:
+    raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+
+# A case's setup changes the command line (a dict of flag -> value, None for a bare flag) in tmp_path, where an
+# earlier output lies in out/ and every case runs with --overwrite unless its setup drops it.
+Setup = Callable[[Path, pytest.MonkeyPatch, dict], None]
+
+
+def _flag(name: str, value: str) -> Setup:
+    return lambda tmp_path, monkeypatch, args: args.update({name: value})
+
+
+def _input(content: bytes, *, after_good_file: bool = False) -> Setup:
+    def setup(tmp_path, monkeypatch, args):
+        path = _write(tmp_path / "bad.txt", content)
+        args["--input_file"] = f"{args['--input_file']},{path}" if after_good_file else str(path)
+    return setup
+
+
+def _vocab(content: bytes | None) -> Setup:
+    def setup(tmp_path, monkeypatch, args):
+        args["--vocab_file"] = tmp_path / "vocab.txt"
+        if content is not None:
+            _write(args["--vocab_file"], content)
+    return setup
+
+
+def _patch(target: str, fake: Callable) -> Setup:
+    return lambda tmp_path, monkeypatch, args: monkeypatch.setattr(target, fake)
+
+
+CLI_CASES: dict[str, tuple[Setup, list[str]]] = {
+    "empty input": (_input(b""), ["bad.txt", "no documents"]),
+    "only blank lines": (_input(b"\n\n  \n"), ["bad.txt", "no documents"]),
+    "invalid UTF-8 in a later file": (_input("첫 문장.\n".encode() + b"\xff\xfe\n", after_good_file=True),
+                                      ["bad.txt:2", "not valid UTF-8"]),
+    "binary input": (_input(b"abc\x00def\n"), ["bad.txt:1", "NUL byte"]),
+    "UTF-16 input": (_input("문장.\n".encode("utf-16")), ["bad.txt", "UTF-16"]),
+    "input matches nothing": (_flag("--input_file", "nope*.txt"), ["nope*.txt", "matches no file"]),
+    "input is a folder": (lambda tmp_path, monkeypatch, args: args.update({"--input_file": str(tmp_path)}),
+                          ["is a folder"]),
+    "max_seq_length 0": (_flag("--max_seq_length", "0"), ["--max_seq_length", "5<=x<=65535"]),
+    "max_seq_length 70000": (_flag("--max_seq_length", "70000"), ["--max_seq_length", "5<=x<=65535"]),
+    "max_predictions_per_seq 0": (_flag("--max_predictions_per_seq", "0"), ["--max_predictions_per_seq"]),
+    "max_predictions_per_seq > max_seq_length": (_flag("--max_predictions_per_seq", "500"),
+                                                 ["--max_predictions_per_seq", "500", "--max_seq_length"]),
+    "dupe_factor 0": (_flag("--dupe_factor", "0"), ["--dupe_factor"]),
+    "masked_lm_prob 0": (_flag("--masked_lm_prob", "0"), ["--masked_lm_prob"]),
+    "masked_lm_prob 1.5": (_flag("--masked_lm_prob", "1.5"), ["--masked_lm_prob"]),
+    "short_seq_prob -0.1": (_flag("--short_seq_prob", "-0.1"), ["--short_seq_prob"]),
+    "num_workers 0": (_flag("--num_workers", "0"), ["--num_workers"]),
+    "docs_per_chunk 0": (_flag("--docs_per_chunk", "0"), ["--docs_per_chunk"]),
+    "instances_per_shard 0": (_flag("--instances_per_shard", "0"), ["--instances_per_shard"]),
+    "output_dir is a file": (lambda tmp_path, monkeypatch, args: args.update(
+        {"--output_dir": _write(tmp_path / "a_file", b"x")}), ["a_file", "not a folder"]),
+    "output_dir under a file": (lambda tmp_path, monkeypatch, args: args.update(
+        {"--output_dir": _write(tmp_path / "a_file", b"x") / "out"}), ["a_file", "is a file, not a folder"]),
+    "non-empty output_dir without --overwrite": (lambda tmp_path, monkeypatch, args: args.pop("--overwrite"),
+                                                 ["out", "not empty", "--overwrite"]),
+    "a foreign file in output_dir": (lambda tmp_path, monkeypatch, args: _write(tmp_path / "out" / "notes.txt", b""),
+                                     ["out", "notes.txt", "--overwrite"]),
+    "disk full": (_patch("os.fsync", _full_disk), ["No space left on device", "nothing was replaced"]),
+    "disk full writing a shard": (_patch("numpy.save", _full_disk_in_write),
+                                  ["/out/shard-00000.npy", "No space left on device", "nothing was replaced"]),
+    "read-only output": (_patch("script_utils.create_temporary", _read_only),
+                         [cpd.MANIFEST, "Permission denied", "nothing was replaced"]),
+    "missing vocab": (_vocab(None), ["vocab.txt", "No such file"]),
+    "vocab without [CLS]": (_vocab(b"[PAD]\n[UNK]\n[SEP]\n[MASK]\n"), ["vocab.txt", "[CLS]"]),
+}
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_bad_input_is_one_line_and_damages_nothing(case, tmp_path, monkeypatch, small_corpus, earlier_output):
+    setup, names = CLI_CASES[case]
+    out = tmp_path / "out"
+    shutil.copytree(earlier_output, out)
+    args = {"--input_file": str(small_corpus), "--output_dir": out, "--vocab_file": SAMPLE_VOCAB,
+            **dict(zip(SMALL_ARGS[::2], SMALL_ARGS[1::2], strict=True)), "--overwrite": None}
+    setup(tmp_path, monkeypatch, args)
+    before = snapshot(tmp_path)
+    command = [str(a) for key, value in args.items() for a in (key, value) if a is not None]
+    result = CliRunner().invoke(cpd.main, command)
+    monkeypatch.undo()
+    assert_one_line_error(result, *names)
+    assert snapshot(tmp_path) == before  # the earlier output whole, and no temporary file or folder left
+    cpd.load_shards(out)
+
+
+def test_a_crash_mid_write_keeps_the_earlier_output(tmp_path, monkeypatch, small_corpus, earlier_output):
+    out = tmp_path / "out"
+    shutil.copytree(earlier_output, out)
+    before = snapshot(tmp_path)
     flushes = []
 
     def crash_on_second_shard(self):
@@ -287,29 +376,187 @@ def test_a_crash_mid_write_leaves_nothing_accepted(tmp_path, monkeypatch):
     original_flush = cpd.ShardWriter._flush
     monkeypatch.setattr(cpd.ShardWriter, "_flush", crash_on_second_shard)
     with pytest.raises(KeyboardInterrupt):
-        cpd.create_pretraining_data(cpd.RunSettings(input_file=str(SAMPLE), output_dir=str(out),
-                                                    vocab_file=str(SAMPLE_VOCAB), dupe_factor=2,
-                                                    instances_per_shard=50, overwrite=True), progress=False)
-    assert (out / "shard-00000.npy").exists()  # the new first shard, beside no manifest
-    with pytest.raises(cpd.DataError, match="incomplete"):
-        cpd.load_shards(out)
+        cpd.create_pretraining_data(cpd.RunSettings(input_file=str(small_corpus), output_dir=str(out),
+                                                    vocab_file=str(SAMPLE_VOCAB), dupe_factor=1,
+                                                    instances_per_shard=12, overwrite=True), progress=False)
+    assert len(flushes) == 2 and snapshot(tmp_path) == before
 
 
 @pytest.mark.slow
-def test_sigkill_mid_run_leaves_nothing_accepted(tmp_path):
+def test_sigkill_mid_run_keeps_the_earlier_output(tmp_path, earlier_output):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(SAMPLE.read_text(encoding="utf-8") * 40, encoding="utf-8")
     out = tmp_path / "out"
+    shutil.copytree(earlier_output, out)
+    before = snapshot(out)
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "create_pretraining_data.py"), "--input_file", str(corpus), "--output_dir",
-         str(out), "--vocab_file", str(SAMPLE_VOCAB), "--instances_per_shard", "200", "--docs_per_chunk", "20"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         str(out), "--vocab_file", str(SAMPLE_VOCAB), "--instances_per_shard", "200", "--docs_per_chunk", "20",
+         "--overwrite"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not list(out.glob("shard-*.npy")) and process.poll() is None and time.monotonic() < deadline:
+    while not list(tmp_path.glob(".out.*.tmp/shard-*.npy")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert process.poll() is None, "the run ended before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    assert list(out.glob("shard-*.npy"))
-    with pytest.raises(cpd.DataError, match="incomplete"):
-        cpd.load_shards(out)
+    assert snapshot(out) == before
+    cpd.load_shards(out)
+
+
+# --- shards are verified before they are used ----------------------------------------------------------
+
+
+@pytest.fixture
+def data(tmp_path, earlier_output) -> Path:
+    """A copy of a small output, to tamper with."""
+    return Path(shutil.copytree(earlier_output, tmp_path / "data"))
+
+
+def _edit_manifest(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def edit(directory: Path) -> None:
+        manifest = json.loads((directory / cpd.MANIFEST).read_text(encoding="utf-8"))
+        change(manifest)
+        (directory / cpd.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+    return edit
+
+
+def _rehash(directory: Path) -> None:
+    """The manifest gets shard 0's new sha256, as if the shard had been written so: the bounds check alone must
+    catch what was changed."""
+    _edit_manifest(lambda m: m["shards"][0].update(sha256=file_sha256(directory / "shard-00000.npy")))(directory)
+
+
+def _edit_record(field: str, value: int, index: int = 0, keep_sha256: bool = False) -> Callable[[Path], None]:
+    """Sets `field` (element `index` of an array field) of record 3 in shard 0 to `value`."""
+    def edit(directory: Path) -> None:
+        records = np.load(directory / "shard-00000.npy", mmap_mode="r+")
+        if records[field].ndim == 2:
+            records[field][3, index] = value
+        else:
+            records[field][3] = value
+        records.flush()
+        del records
+        if not keep_sha256:
+            _rehash(directory)
+    return edit
+
+
+def _position_past_input_length(directory: Path) -> None:
+    """The first masked position of the first record shorter than max_seq_length set to its input_length."""
+    records = np.load(directory / "shard-00000.npy", mmap_mode="r+")
+    row = int(np.argmax(records["input_length"] < 128))
+    assert records["input_length"][row] < 128
+    records["masked_lm_positions"][row, 0] = records["input_length"][row]
+    records.flush()
+    del records
+    _rehash(directory)
+
+
+def _edit_bytes(edit_bytes: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    def edit(directory: Path) -> None:
+        path = directory / "shard-00001.npy"
+        path.write_bytes(edit_bytes(path.read_bytes()))
+    return edit
+
+
+def _shift_instances(manifest: dict) -> None:
+    manifest["shards"][0]["instances"] += 1
+    manifest["totals"]["instances"] += 1
+
+
+# Another token id, still a valid one: only the sha256 can tell.
+CHANGED_IN_RANGE = _edit_record("input_ids", 3000, index=1, keep_sha256=True)
+
+
+SHARD_CASES = {
+    "no manifest": (lambda d: (d / cpd.MANIFEST).unlink(), [cpd.MANIFEST, "incomplete"]),
+    "manifest not JSON": (lambda d: (d / cpd.MANIFEST).write_text("{"), [cpd.MANIFEST, "not a valid manifest"]),
+    "format version": (_edit_manifest(lambda m: m.update(format_version=99)), [cpd.MANIFEST, "format version 99"]),
+    "max_seq_length contradicts the layout": (
+        _edit_manifest(lambda m: m["flags"].update(max_seq_length=512)),
+        [cpd.MANIFEST, "flags.max_seq_length 512", "input_ids is uint16[128], not uint16[512]"]),
+    "max_predictions_per_seq contradicts the layout": (
+        _edit_manifest(lambda m: m["flags"].update(max_predictions_per_seq=30)),
+        [cpd.MANIFEST, "flags.max_predictions_per_seq 30", "masked_lm_ids is uint16[20], not uint16[30]"]),
+    "max_seq_length out of range": (_edit_manifest(lambda m: m["flags"].update(max_seq_length=10**9)),
+                                    [cpd.MANIFEST, "flags.max_seq_length 1000000000", "out of range"]),
+    "max_seq_length a string": (_edit_manifest(lambda m: m["flags"].update(max_seq_length="128")),
+                                [cpd.MANIFEST, "flags.max_seq_length is '128', not a positive integer"]),
+    "vocab.size smaller than the id type": (_edit_manifest(lambda m: m["vocab"].update(size=100)),
+                                            [cpd.MANIFEST, "vocab.size 100", "input_ids is uint16[128], not uint8"]),
+    "vocab.size smaller than the ids": (_edit_manifest(lambda m: m["vocab"].update(size=300)),
+                                        ["shard-00000.npy", "token id >= vocab.size 300", cpd.MANIFEST]),
+    "record_dtype not a layout": (_edit_manifest(lambda m: m.update(record_dtype=[["input_ids", "nonsense"]])),
+                                  [cpd.MANIFEST, "record_dtype is not a record layout"]),
+    "record_dtype entry malformed": (_edit_manifest(lambda m: m.update(record_dtype=[["input_ids"]])),
+                                     [cpd.MANIFEST, "record_dtype is not a record layout"]),
+    "shard instances": (_edit_manifest(_shift_instances), ["shard-00000.npy", "13 instances", cpd.MANIFEST]),
+    "totals.instances": (_edit_manifest(lambda m: m["totals"].update(instances=7)),
+                         [cpd.MANIFEST, "totals.instances is 7"]),
+    "shard path leads out": (_edit_manifest(lambda m: m["shards"][0].update(file="../data/shard-00000.npy")),
+                             [cpd.MANIFEST, "shards.0.file", "not a file name"]),
+    "shard sha256 missing": (_edit_manifest(lambda m: m["shards"][1].pop("sha256")),
+                             [cpd.MANIFEST, "shards.1.sha256 is missing"]),
+    "shard missing": (lambda d: (d / "shard-00001.npy").unlink(), ["shard-00001.npy", "missing", cpd.MANIFEST]),
+    "shard truncated": (_edit_bytes(lambda b: b[:-10]), ["shard-00001.npy", "truncated"]),
+    "shard with bytes appended": (_edit_bytes(lambda b: b + b"\0"), ["shard-00001.npy", "appended"]),
+    "shard header damaged": (_edit_bytes(lambda b: b[:12] + b"#" + b[13:]),
+                             ["shard-00001.npy", "not a readable shard"]),
+    "shard not .npy": (_edit_bytes(lambda b: b"PK\x03\x04" + b[4:]), ["shard-00001.npy", "not a readable shard"]),
+    "shard empty": (_edit_bytes(lambda b: b""), ["shard-00001.npy", "not a readable shard"]),
+    "shard of another layout": (lambda d: np.save(d / "shard-00001.npy", np.zeros(12, dtype=[("input_ids", "<u4")])),
+                                ["shard-00001.npy", "not of the record_dtype"]),
+    "a token id changed in range": (CHANGED_IN_RANGE, ["shard-00000.npy", "sha256 differs", cpd.MANIFEST]),
+    "input id >= vocab size": (_edit_record("input_ids", 3967, index=1), ["shard-00000.npy", "record 3",
+                                                                          "input_ids", "vocab.size 3967"]),
+    "masked id >= vocab size": (_edit_record("masked_lm_ids", 40000, keep_sha256=True),
+                                ["shard-00000.npy", "record 3", "masked_lm_ids", "vocab.size 3967"]),
+    "input_length > max_seq_length": (_edit_record("input_length", 129), ["record 3", "flags.max_seq_length 128"]),
+    "segment_a_length > input_length": (_edit_record("segment_a_length", 500), ["record 3", "segment_a_length"]),
+    "num_predictions > max_predictions_per_seq": (_edit_record("num_predictions", 21),
+                                                  ["record 3", "flags.max_predictions_per_seq 20"]),
+    "a position past the sequence": (_edit_record("masked_lm_positions", 128, index=19),
+                                     ["record 3", "position >= flags.max_seq_length 128"]),
+    "a counted position past input_length": (_position_past_input_length,
+                                             ["shard-00000.npy", "position >= input_length"]),
+}
+
+
+@pytest.mark.parametrize("case", SHARD_CASES)
+def test_load_shards_rejects_altered_data_naming_the_file(case, data):
+    tamper, names = SHARD_CASES[case]
+    cpd.load_shards(data)
+    tamper(data)
+    with pytest.raises(cpd.DataError) as error:
+        cpd.load_shards(data)
+    message = str(error.value)
+    assert "\n" not in message and all(str(name) in message for name in names), message
+
+
+def test_verification_is_the_default_and_can_be_deferred(data):
+    CHANGED_IN_RANGE(data)
+    shards = cpd.load_shards(data, verify=False)  # the manifest and headers alone: no shard data read
+    with pytest.raises(cpd.DataError, match="sha256 differs"):
+        cpd.verify_shards([shards])
+
+
+def _spec(**changes) -> run_pretraining.DataSpec:
+    return run_pretraining.DataSpec(**{"max_seq_length": 128, "max_predictions_per_seq": 20, "vocab_size": 4000,
+                                       "vocab_sha256": None, **changes})
+
+
+def test_load_data_checks_every_directory_before_training(tmp_path, data, earlier_output):
+    instances = cpd.load_shards(data).num_instances
+    assert run_pretraining.load_data(str(data), _spec(), seed=1).size == instances
+    with pytest.raises(InputError, match="max_seq_length is 128 in the data, 64 in the flags"):
+        run_pretraining.load_data(str(data), _spec(max_seq_length=64), seed=1)
+    with pytest.raises(InputError, match="the data's vocab has 3967 tokens, the model's vocab_size is 3000"):
+        run_pretraining.load_data(str(data), _spec(vocab_size=3000), seed=1)
+    other = Path(shutil.copytree(earlier_output, tmp_path / "other"))
+    _edit_manifest(lambda m: m["vocab"].update(sha256="0" * 64))(other)
+    with pytest.raises(InputError, match="different vocabs"):
+        run_pretraining.load_data(f"{data},{other}", _spec(), seed=1)
+    _edit_record("input_ids", 3967, index=1)(data)
+    with pytest.raises(InputError, match=r"shard-00000\.npy: record 3: input_ids"):
+        run_pretraining.load_data(str(data), _spec(), seed=1)
+    assert run_pretraining.load_data(str(data), _spec(), seed=1, verify=False).size == instances

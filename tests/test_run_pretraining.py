@@ -147,9 +147,14 @@ def test_manifest_mismatch_is_one_clear_error(tmp_path, data_dir):
                      "--device", "cpu", "--max_seq_length", "32")
     assert result.exit_code == 1
     assert "manifest.json: does not match this run: max_seq_length is 64 in the data, 32 in the flags" in result.output
-    other_vocab = ROOT / "vocab" / "kowiki-32k.txt"
+    other_vocab = tmp_path / "other-vocab.txt"  # as many tokens, one of them different
+    other_vocab.write_text(SAMPLE_VOCAB.read_text(encoding="utf-8").replace("\n[MASK]\n", "\n[MASK]\n새말\n", 1)
+                           .rsplit("\n", 2)[0] + "\n", encoding="utf-8")
     result = run_cli(*args(config, data_dir, tmp_path / "b", "--do_train", "--vocab_file", other_vocab))
-    assert result.exit_code == 1 and "another vocab than --vocab_file" in result.output
+    assert result.exit_code == 1 and "another vocab than --vocab_file" in result.output, result.output
+    kowiki = ROOT / "vocab" / "kowiki-32k.txt"
+    result = run_cli(*args(config, data_dir, tmp_path / "b", "--do_train", "--vocab_file", kowiki))
+    assert_one_line_error(result, str(kowiki), "32000 tokens", "vocab_size 4000")
     small = write_config(tmp_path, vocab_size=100)
     result = run_cli(*args(small, data_dir, tmp_path / "c", "--do_train"))
     assert result.exit_code == 1 and "the model's vocab_size is 100" in result.output
