@@ -640,11 +640,11 @@ def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -
     model.to(device)
     output_dir = Path(flags.output_dir)
     results: dict[str, float] = {}
+    if distributed.is_main:
+        click.echo(f"model: {note}; device {device}, precision {precision}", err=True)
     if train is not None:
         identity = run_identity(flags, config, init)
         resuming = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir)
-        if distributed.is_main:
-            click.echo(f"model: {note}; device {device}, precision {precision}", err=True)
         results.update(_train(flags, model, train, identity, resuming, device, precision, distributed, progress))
     if predict is not None:
         results.update(_predict(flags, model, predict, device, precision, progress))
