@@ -35,7 +35,7 @@ from typing import Any
 
 import click
 
-from script_utils import Command, InputError, describe_error, read_utf8_lines, user_errors, write_json
+from script_utils import Command, InputError, describe_error, read_json, shown, user_errors, write_json
 
 SQUAD_V2_VERSION = "v2.0"
 KORQUAD_V1_PREFIX = "KorQuAD_v1.0"
@@ -133,8 +133,7 @@ def describe_json(value: Any) -> str:
         return "an array"
     if isinstance(value, dict):
         return "an object"
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else f"{text[:37]}..."
+    return shown(value, 40)
 
 
 @dataclass(frozen=True)
@@ -247,14 +246,9 @@ def parse_squad(data: Any, source: str = "data") -> SquadData:
 def load_json(path: str) -> Any:
     """The JSON value in a UTF-8 file (a leading BOM allowed); InputError naming the file (and line) otherwise."""
     try:
-        # read_utf8_lines: the BOM dropped; UTF-16, invalid UTF-8 and NUL bytes named with the file and line.
-        text = "\n".join(read_utf8_lines(path))
+        return read_json(path)
     except OSError as error:
         raise InputError(describe_error(error)) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON (line {error.lineno} column {error.colno}: {error.msg})") from None
 
 
 def read_squad_file(path: str) -> SquadData:

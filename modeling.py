@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from script_utils import InputError, atomic_directory
+from script_utils import InputError, atomic_directory, read_json, shown
 
 # Hugging Face's names for the activations (transformers' ACT2FN). "gelu" is the exact erf form of Google's
 # first modeling.py, which its released checkpoints were trained with; the tanh approximation that Google's
@@ -72,21 +72,12 @@ _MASK_FILL = -10000.0
 _PROBABILITIES = frozenset({"hidden_dropout_prob", "attention_probs_dropout_prob"})
 
 
-def _shown(value: Any) -> str:
-    """A config value as the user wrote it in JSON (so "768" shows its quotes and true stays true), cut short."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """json's object_pairs_hook: a key given twice is an error (json keeps the last one without a word)."""
     values: dict[str, Any] = {}
     for key, value in pairs:
         if key in values:
-            raise InputError(f"key {_shown(key)} appears twice")
+            raise InputError(f"key {shown(key)} appears twice")
         values[key] = value
     return values
 
@@ -128,7 +119,7 @@ class BertConfig:
             else:  # hidden_act, the one str field
                 valid, wanted = isinstance(value, str) and value in _ACTIVATIONS, f"one of {sorted(_ACTIVATIONS)}"
             if not valid:
-                return f"{field.name} must be {wanted}, not {_shown(value)}"
+                return f"{field.name} must be {wanted}, not {shown(value)}"
         if self.hidden_size % self.num_attention_heads:
             return (
                 f"hidden_size ({self.hidden_size}) is not a multiple of num_attention_heads "
@@ -146,14 +137,14 @@ class BertConfig:
         `source` and names the key and the value.
         """
         if not isinstance(values, Mapping):
-            raise InputError(f"{source}: a config is a JSON object ({{...}}), not {_shown(values)}")
+            raise InputError(f"{source}: a config is a JSON object ({{...}}), not {shown(values)}")
         names = {field.name for field in dataclasses.fields(cls)}
         if "model_type" in values or "architectures" in values:
             if values.get("model_type", "bert") != "bert":
-                raise InputError(f"{source}: model_type is {_shown(values['model_type'])}, not \"bert\"")
+                raise InputError(f"{source}: model_type is {shown(values['model_type'])}, not \"bert\"")
             if values.get("position_embedding_type", "absolute") != "absolute":
                 raise InputError(f"{source}: only absolute position embeddings are supported, not "
-                                 f"position_embedding_type {_shown(values['position_embedding_type'])}")
+                                 f"position_embedding_type {shown(values['position_embedding_type'])}")
         else:
             unknown = sorted(set(values) - names - _GOOGLE_IGNORED_KEYS)
             if unknown:
@@ -177,24 +168,7 @@ class BertConfig:
         Anything else (not UTF-8, not JSON, a key given twice, a bad value) is an InputError naming the file;
         a file that cannot be read is an OSError naming it.
         """
-        with open(path, "rb") as reader:
-            raw = reader.read()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as error:
-            if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                raise InputError(f"{path}: UTF-16 text; convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8") from None
-            raise InputError(
-                f"{path}: not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start}), so not a JSON config"
-            ) from None
-        try:
-            values = json.loads(text, object_pairs_hook=_unique_keys)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{error.lineno}:{error.colno}: not valid JSON ({error.msg})") from None
-        except InputError as error:  # a key given twice
-            raise InputError(f"{path}: {error}") from None
-        except RecursionError:  # brackets nested thousands deep
-            raise InputError(f"{path}: not a JSON config (nested too deeply)") from None
+        values = read_json(path, object_pairs_hook=_unique_keys)
         return cls.from_dict(values, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:

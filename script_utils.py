@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -81,35 +81,67 @@ def expand_input_files(spec: str) -> list[str]:
 
 
 def read_utf8_lines(
-    path: str, unicode_errors: str = "strict", counts: collections.Counter | None = None
+    path: str | os.PathLike, unicode_errors: str = "strict", counts: collections.Counter | None = None
 ) -> Iterator[str]:
-    """Yields the lines of a UTF-8 text file without their line endings (and without a leading BOM).
-
-    Raises InputError naming the file and the 1-based line for invalid UTF-8 (unless unicode_errors is
-    "replace": then U+FFFD, and counts["replaced_lines"] goes up) and for a NUL byte (a binary file).
-    counts["bytes"] follows the bytes read, for progress bars.
-    """
-    counts = counts if counts is not None else collections.Counter()
+    """Yields the lines of a UTF-8 text file without their line endings (and without a leading BOM); see
+    decode_utf8_lines. UTF-16 text (a UTF-16 byte order mark) is an InputError saying so."""
     with open(path, "rb") as reader:
         if reader.read(2) in (b"\xff\xfe", b"\xfe\xff"):
             raise InputError(f"{path}: UTF-16 text (it starts with a UTF-16 byte order mark); convert it to UTF-8, "
                              f"e.g. iconv -f UTF-16 -t UTF-8")
         reader.seek(0)
-        for number, raw in enumerate(reader, start=1):
-            counts["bytes"] += len(raw)
-            if b"\x00" in raw:
-                raise InputError(f"{path}:{number}: a NUL byte: this looks like a binary file, not text")
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                if unicode_errors != "replace":
-                    raise InputError(f"{path}:{number}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at byte "
-                                     f"{error.start + 1} of the line)") from None
-                counts["replaced_lines"] += 1
-                line = raw.decode("utf-8", errors="replace")
-            if number == 1:
-                line = line.removeprefix("\ufeff")
-            yield line.rstrip("\r\n")
+        yield from decode_utf8_lines(reader, str(path), unicode_errors, counts)
+
+
+def decode_utf8_lines(
+    raw_lines: Iterable[bytes], name: str, unicode_errors: str = "strict", counts: collections.Counter | None = None
+) -> Iterator[str]:
+    """Decodes lines of bytes (a file, standard input) as UTF-8, without line endings or a leading BOM.
+
+    Raises InputError naming `name` and the 1-based line for invalid UTF-8 (unless unicode_errors is
+    "replace": then U+FFFD, and counts["replaced_lines"] goes up) and for a NUL byte (a binary file).
+    counts["bytes"] follows the bytes read, for progress bars.
+    """
+    counts = counts if counts is not None else collections.Counter()
+    for number, raw in enumerate(raw_lines, start=1):
+        counts["bytes"] += len(raw)
+        if b"\x00" in raw:
+            raise InputError(f"{name}:{number}: a NUL byte: this looks like a binary file, not text")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            if unicode_errors != "replace":
+                raise InputError(f"{name}:{number}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at byte "
+                                 f"{error.start + 1} of the line)") from None
+            counts["replaced_lines"] += 1
+            line = raw.decode("utf-8", errors="replace")
+        if number == 1:
+            line = line.removeprefix("\ufeff")
+        yield line.rstrip("\r\n")
+
+
+def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None
+              ) -> Any:
+    """The JSON value of a UTF-8 file (a BOM allowed), or an InputError naming the file (and line): UTF-16,
+    invalid UTF-8, invalid JSON, nesting too deep, or a ValueError of `object_pairs_hook` (a key twice)."""
+    text = "\n".join(read_utf8_lines(path))
+    try:
+        return json.loads(text, object_pairs_hook=object_pairs_hook)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON (line {error.lineno} column {error.colno}: {error.msg})") from None
+    except RecursionError:  # brackets nested thousands deep
+        raise InputError(f"{path}: not valid JSON (nested too deeply)") from None
+    except ValueError as error:
+        raise InputError(f"{path}: {error}") from None
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as JSON writes it (so "768" keeps its quotes and true stays true), cut short for a message."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def fsync_directory(directory: str | os.PathLike) -> None:

@@ -33,7 +33,7 @@ from typing import NamedTuple
 import click
 import numpy as np
 
-from script_utils import Command, InputError, bool_option, read_utf8_lines, user_errors
+from script_utils import Command, InputError, bool_option, decode_utf8_lines, read_utf8_lines, user_errors
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 UNK_TOKEN = "[UNK]"
@@ -632,13 +632,10 @@ class FullTokenizer:
 
 def _stdin_lines() -> Iterator[str]:
     """The lines of standard input, read as bytes: text that is not UTF-8 is one line naming its line."""
-    for number, raw in enumerate(sys.stdin.buffer, start=1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise click.ClickException(f"<stdin>:{number}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at byte "
-                                       f"{error.start + 1} of the line)") from None
-        yield line.rstrip("\r\n")
+    try:
+        yield from decode_utf8_lines(sys.stdin.buffer, "<stdin>")
+    except InputError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _check_arguments(texts: tuple[str, ...]) -> None:

@@ -341,12 +341,7 @@ def _differences(name: str, then: Any, now: Any) -> list[str]:
     if isinstance(then, dict) and isinstance(now, dict):
         return [difference for key in sorted(set(then) | set(now))
                 for difference in _differences(f"{name}.{key}", then.get(key), now.get(key))]
-    return [] if then == now else [f"{name}: {_short(then)} then, {_short(now)} now"]
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return [] if then == now else [f"{name}: {script_utils.shown(then)} then, {script_utils.shown(now)} now"]
 
 
 def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], resuming: bool, owns: Callable[[str], bool]

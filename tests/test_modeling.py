@@ -207,14 +207,14 @@ BAD_CONFIG_VALUES = [
     ({"model_type": "roberta"}, ['model_type is "roberta"']),
 ]
 BAD_CONFIG_FILES = [  # (case, file bytes, what the one error line must hold besides the file's name)
-    ("empty", b"", [":1:1: not valid JSON (Expecting value)"]),
-    ("trailing-comma", b'{"vocab_size": 100,}', [":1:20: not valid JSON"]),
+    ("empty", b"", [": not valid JSON (line 1 column 1: Expecting value)"]),
+    ("trailing-comma", b'{"vocab_size": 100,}', [": not valid JSON (line 1 column 20"]),
     ("a-list", b"[100, 32]", ["a config is a JSON object ({...}), not [100, 32]"]),
     ("a-string", b'"bert"', ['not "bert"']),
     ("no-vocab_size", b'{"hidden_size": 32}', ["missing config keys ['vocab_size']"]),
     ("key-twice", b'{"vocab_size": 100, "vocab_size": 200}', ['key "vocab_size" appears twice']),
-    ("latin-1", b'{"vocab_size": 100, "hidden_act": "g\xe9lu"}', ["not UTF-8 text (byte 0xe9 at offset 36)"]),
-    ("utf-16", '{"vocab_size": 100}'.encode("utf-16"), ["UTF-16 text; convert it to UTF-8"]),
+    ("latin-1", b'{"vocab_size": 100, "hidden_act": "g\xe9lu"}', [":1: not valid UTF-8 (byte 0xe9 at byte 37 of the line)"]),
+    ("utf-16", '{"vocab_size": 100}'.encode("utf-16"), ["UTF-16 text (it starts with a UTF-16 byte order mark); convert it to UTF-8"]),
     ("nested", b"[" * 100_000, ["nested too deeply"]),
 ]
 
