@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from script_utils import InputError, atomic_directory, read_json, shown
+from script_utils import InputError, atomic_directory, read_json, shown, unique_keys
 
 # Hugging Face's names for the activations (transformers' ACT2FN). "gelu" is the exact erf form of Google's
 # first modeling.py, which its released checkpoints were trained with; the tanh approximation that Google's
@@ -70,16 +70,6 @@ _MASK_FILL = -10000.0
 
 # The float fields of BertConfig that are probabilities, in [0, 1); every other float field must be > 0.
 _PROBABILITIES = frozenset({"hidden_dropout_prob", "attention_probs_dropout_prob"})
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """json's object_pairs_hook: a key given twice is an error (json keeps the last one without a word)."""
-    values: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in values:
-            raise InputError(f"key {shown(key)} appears twice")
-        values[key] = value
-    return values
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +158,7 @@ class BertConfig:
         Anything else (not UTF-8, not JSON, a key given twice, a bad value) is an InputError naming the file;
         a file that cannot be read is an OSError naming it.
         """
-        values = read_json(path, object_pairs_hook=_unique_keys)
+        values = read_json(path, object_pairs_hook=unique_keys)
         return cls.from_dict(values, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:

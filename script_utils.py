@@ -11,7 +11,9 @@ import errno
 import glob
 import hashlib
 import json
+import math
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -67,7 +69,8 @@ def expand_input_files(spec: str) -> list[str]:
     """
     paths: list[str] = []
     for pattern in input_patterns(spec):
-        matches = sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+        # A file whose name holds glob characters (`notes[1].txt`) is itself, not a pattern.
+        matches = [pattern] if os.path.isfile(pattern) else sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
         if not matches:
             if glob.has_magic(pattern):
                 raise InputError(f"{pattern}: matches no file")
@@ -135,6 +138,24 @@ def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[s
         raise InputError(f"{path}: {error}") from None
 
 
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object_pairs_hook: a key given twice is an error (json keeps the last one without a word)."""
+    values: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in values:
+            raise ValueError(f"key {shown(key)} appears twice")
+        values[key] = value
+    return values
+
+
+def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike | None], flag: str) -> None:
+    """InputError when an output would replace one of the inputs (the same file by any path)."""
+    target = os.path.realpath(output)
+    for path in inputs:
+        if path is not None and os.path.realpath(path) == target:
+            raise InputError(f"{output}: {flag} would overwrite the input {path}")
+
+
 def shown(value: Any, limit: int = 60) -> str:
     """A value as JSON writes it (so "768" keeps its quotes and true stays true), cut short for a message."""
     try:
@@ -175,6 +196,12 @@ def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]
     either the old file or the whole new one. On an exception the temporary file is removed and `path` is
     left as it was.
     """
+    path = os.path.realpath(path)  # a symlink stays a link: the file it points to is replaced
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        # A device or a pipe (/dev/stdout, /dev/null): written to, never replaced by a regular file.
+        with open(path, "wb") if binary else open(path, "w", encoding="utf-8", newline="\n") as writer:
+            yield writer
+        return
     fd, temporary = create_temporary(path)
     try:
         with open(fd, "wb") if binary else open(fd, "w", encoding="utf-8", newline="\n") as writer:
@@ -204,10 +231,16 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         writer.write(text)
 
 
+# What create_temporary and atomic_directory name their temporaries: `.name.<8 random characters>.tmp`.
+TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
 def remove_temporaries(directory: str | os.PathLike) -> list[Path]:
-    """Removes what a killed atomic write left in `directory` (`.name.<hex>.tmp` files and folders)."""
+    """Removes what a killed atomic write left in `directory` (`.name.<random>.tmp` files and folders); other
+    hidden files, even ones ending in .tmp, are the user's."""
     removed = []
-    for path in Path(directory).glob(".*.tmp") if Path(directory).is_dir() else []:
+    found = Path(directory).glob(".*.tmp") if Path(directory).is_dir() else []
+    for path in (p for p in found if TEMPORARY_NAME.fullmatch(p.name)):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
@@ -251,7 +284,8 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
         raise InputError(f"{target}: {target.parent} is a file, not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):  # of a run that was killed
-        shutil.rmtree(leftover, ignore_errors=True)
+        if TEMPORARY_NAME.fullmatch(leftover.name):
+            shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     retired: Path | None = None
     try:
@@ -290,10 +324,35 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-# Flag types for sizes and counts: a zero or negative value is click's one-line error naming the flag.
+class FiniteFloat(click.FloatRange):
+    """A float flag within a range; NaN and infinity are refused (a range check lets NaN through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class OutputPath(click.ParamType):
+    """A path to write to: an empty string (which would mean the current folder, or a file named '') is refused."""
+
+    name = "path"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not str(value).strip():
+            self.fail("an empty path", param, ctx)
+        return value
+
+
+# Flag types: a value out of range is click's one-line error naming the flag.
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
-POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
+SEED = click.IntRange(0, 2**63 - 1)  # what numpy's and torch's seeding take
+POSITIVE_FLOAT = FiniteFloat(min=0, min_open=True)
+FINITE_FLOAT = FiniteFloat()
+PROBABILITY = FiniteFloat(0, 1)
+OUTPUT_PATH = OutputPath()
 
 
 class Command(click.Command):
