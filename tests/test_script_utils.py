@@ -1,6 +1,7 @@
 import collections
 import errno
 import os
+from pathlib import Path
 
 import click
 import pytest
@@ -110,10 +111,11 @@ def test_atomic_directory_keeps_the_old_folder_until_the_new_one_is_complete(tmp
 
 def test_remove_temporaries(tmp_path):
     (tmp_path / ".ckpt-1.pt.abcd1234.tmp").write_text("half")
-    (tmp_path / ".export.x1.tmp").mkdir()
+    (tmp_path / ".export.x1y_2z3q.tmp").mkdir()
     (tmp_path / "ckpt-1.pt").write_text("whole")
+    (tmp_path / ".thesis.tmp").mkdir()  # the user's, though hidden and ending in .tmp
     assert len(script_utils.remove_temporaries(tmp_path)) == 2
-    assert os.listdir(tmp_path) == ["ckpt-1.pt"]
+    assert sorted(os.listdir(tmp_path)) == [".thesis.tmp", "ckpt-1.pt"]
 
 
 def test_utf16_is_named(tmp_path):
@@ -163,3 +165,30 @@ def test_atomic_directory_puts_the_old_folder_back_when_the_swap_is_interrupted(
             script_utils.atomic_directory(target, True, lambda name: True, "--export_hf") as staging:
         (staging / "model.safetensors").write_text("new")
     assert os.listdir(tmp_path) == ["hf"] and (target / "model.safetensors").read_text() == "old"
+
+
+def test_outputs_through_a_symlink_or_to_a_device(tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    with script_utils.atomic_output(link) as writer:
+        writer.write("new")
+    assert link.is_symlink() and real.read_text() == "new"
+    with script_utils.atomic_output("/dev/null") as writer:  # written to, never replaced by a file
+        writer.write("discarded")
+    assert not Path("/dev/null").is_file()
+
+
+def test_float_flags_refuse_nan_and_infinity():
+    @click.command(cls=script_utils.Command)
+    @click.option("--learning_rate", type=script_utils.POSITIVE_FLOAT, default=1.0)
+    @click.option("--output_dir", type=script_utils.OUTPUT_PATH)
+    def command(learning_rate, output_dir):
+        click.echo(learning_rate)
+
+    runner = CliRunner()
+    for value in ("nan", "inf", "0", "-1"):
+        result = runner.invoke(command, ["--learning_rate", value])
+        assert result.exit_code == 2 and "'--learning_rate'" in result.output, result.output
+    assert "'--output_dir': an empty path" in runner.invoke(command, ["--output_dir", ""]).output
