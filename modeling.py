@@ -100,8 +100,11 @@ class BertConfig:
             value = getattr(self, field.name)
             # bool is an int to Python, but `true` is no size; nor are "768" or 768.0 (signs of a wrong file).
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if field.type == "int":
-                valid, wanted = number and isinstance(value, int) and value >= 1, "an integer >= 1"
+            if field.name == "type_vocab_size":  # every script feeds sentence pairs: segment ids 0 and 1
+                valid, wanted = number and isinstance(value, int) and value >= 2, "an integer >= 2"
+            elif field.type == "int":
+                # 2**31: past that an embedding cannot be indexed, and nothing of that size is built here anyway.
+                valid, wanted = number and isinstance(value, int) and 1 <= value < 2**31, "an integer in [1, 2**31)"
             elif field.name in _PROBABILITIES:
                 valid, wanted = number and 0.0 <= value < 1.0, "a number in [0, 1)"
             elif field.type == "float":
@@ -166,6 +169,16 @@ class BertConfig:
 
     def to_json_string(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"
+
+
+def create_model(model_class: type[BertPreTrained], config: BertConfig) -> BertPreTrained:
+    """model_class(config), or one InputError when a config's sizes are more than this machine can build."""
+    try:
+        return model_class(config)
+    except (RuntimeError, MemoryError, OverflowError) as error:
+        raise InputError(f"a model of hidden_size {config.hidden_size}, {config.num_hidden_layers} layers and "
+                         f"vocab_size {config.vocab_size} cannot be built here ({type(error).__name__}: "
+                         f"{str(error)[:120]})") from None
 
 
 def check_vocab_fits(
@@ -784,6 +797,9 @@ def check_export_target(out_dir: str | os.PathLike) -> None:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: exists and is not a folder (--export_hf)")
+    if out_dir.resolve() == Path.cwd() or out_dir.resolve() in Path.cwd().parents:
+        raise InputError(f"{out_dir}: the current folder (or one holding it) cannot be replaced by an export "
+                         f"(--export_hf): name a new folder")
     if not out_dir.is_dir() or not any(out_dir.iterdir()):
         return
     foreign = sorted(p.name for p in out_dir.iterdir() if not _in_export(p.name))

@@ -13,6 +13,7 @@ pure function of (--seed, step).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import hashlib
@@ -38,8 +39,10 @@ import tokenization
 import training
 from script_utils import (
     NON_NEGATIVE,
+    OUTPUT_PATH,
     POSITIVE,
     POSITIVE_FLOAT,
+    SEED,
     Command,
     InputError,
     bool_option,
@@ -257,6 +260,17 @@ class PretrainingFlags:
     overwrite_output_dir: bool = False
 
 
+def check_flags(flags: PretrainingFlags) -> None:
+    """What no single flag's type can say."""
+    if flags.num_warmup_steps > flags.num_train_steps:
+        raise InputError(f"--num_warmup_steps {flags.num_warmup_steps} is more than --num_train_steps "
+                         f"{flags.num_train_steps}")
+    init = flags.init_checkpoint
+    if flags.overwrite_output_dir and init and Path(init).resolve().is_relative_to(Path(flags.output_dir).resolve()):
+        raise InputError(f"--init_checkpoint {init} lies in --output_dir {flags.output_dir}, which "
+                         f"--overwrite_output_dir clears: copy it elsewhere first")
+
+
 def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling.BertForPreTraining, str]:
     config = modeling.BertConfig.from_json_file(flags.bert_config_file)
     if config.max_position_embeddings < flags.max_seq_length:
@@ -265,7 +279,7 @@ def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling
     if flags.vocab_file:
         modeling.check_vocab_fits(config, len(tokenization.load_vocab(flags.vocab_file)), flags.vocab_file,
                                   flags.bert_config_file)
-    model = modeling.BertForPreTraining(config)
+    model = modeling.create_model(modeling.BertForPreTraining, config)
     note = "initialized at random"
     if flags.init_checkpoint:
         note = modeling.load_pretrained(model, training.resolve_init_checkpoint(flags.init_checkpoint)).summary()
@@ -276,6 +290,7 @@ def run(flags: PretrainingFlags, progress: bool = True) -> dict[str, float]:
     """Trains and/or evaluates as the flags say; returns the last metrics (training, then eval)."""
     if not (flags.do_train or flags.do_eval or flags.export_hf):
         raise InputError("nothing to do: pass --do_train, --do_eval or --export_hf")
+    check_flags(flags)
     return training.in_process_group(flags.device, functools.partial(_run, flags, progress=progress))
 
 
@@ -306,92 +321,97 @@ def _owns(name: str) -> bool:
 
 
 def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: bool) -> dict[str, float]:
-    device = training.resolve_device(flags.device, distributed.local_rank)
-    precision = training.resolve_precision(flags.precision, device)
-    torch.manual_seed(flags.seed)
-    model, note = build_model(flags, device)
-    spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
-                    file_sha256(flags.vocab_file) if flags.vocab_file else None)
-    # Everything is read and checked before the run folder is touched.
-    if flags.export_hf and distributed.is_main:
-        if not flags.vocab_file:
-            raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
-        modeling.check_export_target(flags.export_hf)
-    data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
-    eval_data = None
-    if flags.do_eval and distributed.is_main:
-        eval_data = data if data is not None and not flags.eval_input_file else \
-            load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
-    output_dir = Path(flags.output_dir)
-    identity = run_identity(flags, model.config) if flags.do_train else {"bert_config": model.config.to_dict()}
-    resuming = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir and flags.do_train,
+    # The run folder is locked from its check to the end of training (see training.run_dir_lock).
+    with contextlib.ExitStack() as cleanup:
+        device = training.resolve_device(flags.device, distributed.local_rank)
+        precision = training.resolve_precision(flags.precision, device)
+        torch.manual_seed(flags.seed)
+        model, note = build_model(flags, device)
+        spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
+                        file_sha256(flags.vocab_file) if flags.vocab_file else None)
+        # Everything is read and checked before the run folder is touched.
+        if flags.export_hf and distributed.is_main:
+            if not flags.vocab_file:
+                raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
+            modeling.check_export_target(flags.export_hf)
+        data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
+        eval_data = None
+        if flags.do_eval and distributed.is_main:
+            eval_data = data if data is not None and not flags.eval_input_file else \
+                load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
+        output_dir = Path(flags.output_dir)
+        identity = run_identity(flags, model.config) if flags.do_train else {"bert_config": model.config.to_dict()}
+        cleanup.enter_context(training.run_dir_lock(output_dir, distributed.is_main and flags.do_train))
+        plan = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir and flags.do_train,
                                         compare=None if flags.do_train else ["bert_config"])
-    results: dict[str, float] = {}
-    config = training.TrainConfig(
-        output_dir=flags.output_dir, train_batch_size=flags.train_batch_size, learning_rate=flags.learning_rate,
-        num_train_steps=flags.num_train_steps, num_warmup_steps=flags.num_warmup_steps,
-        gradient_accumulation_steps=flags.gradient_accumulation_steps, optimizer=flags.optimizer,
-        save_checkpoints_steps=flags.save_checkpoints_steps, keep_checkpoints=flags.keep_checkpoints,
-        log_every=flags.log_every, seed=flags.seed)
-    micro = config.micro_batch_size(distributed.world_size)
-    optimizer = optimization.create_optimizer(model, flags.optimizer, flags.learning_rate)
-    scheduler = optimization.linear_warmup_decay(optimizer, flags.num_warmup_steps, flags.num_train_steps)
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-    state = training.TrainState(model, optimizer, scheduler, scaler)
-    resumed = training.resume(state, output_dir, distributed.is_main) if resuming else None
-    if resumed is not None:
-        note = f"resumed from {resumed} (step {state.step})"
-    if distributed.is_main and flags.do_train:
-        training.start_run(output_dir, identity, resuming, _owns)
-        write_text(output_dir / "bert_config.json", model.config.to_json_string())
-    if distributed.is_main:
-        click.echo(f"model: {note}; device {device}, precision {precision}, {distributed.world_size} process(es)",
-                   err=True)
-    if data is not None:
-        if flags.compile:
-            state.model = torch.compile(model)
-        if distributed.world_size > 1:
-            state.model = nn.parallel.DistributedDataParallel(
-                state.model, device_ids=[device.index] if device.type == "cuda" else None)
-        start = time.perf_counter()
-        start_step = state.step
-        results = training.train(
-            PretrainingTask(), state, config,
-            functools.partial(data.step_batches, train_batch_size=flags.train_batch_size, micro=micro,
-                              distributed=distributed),
-            device, precision, distributed,
-            tokens_in=lambda batch: int(batch["attention_mask"].sum()),
-            extra_checkpoint={"bert_config": model.config.to_dict()}, progress=progress)
-        state.model = model
-        if distributed.is_main and state.step == start_step:
-            click.echo(f"Nothing to train: {output_dir} is at step {state.step} of {flags.num_train_steps}.", err=True)
-        elif distributed.is_main:
-            steps = state.step - start_step
-            seconds = time.perf_counter() - start
-            click.echo(f"Trained {steps} steps ({start_step} -> {state.step}) of {flags.train_batch_size} sequences "
-                       f"in {seconds:.1f} s ({steps * flags.train_batch_size / max(seconds, 1e-9):.1f} sequences/s); "
-                       f"last loss {results.get('loss', float('nan')):.4f}, masked LM accuracy "
-                       f"{results.get('masked_lm_accuracy', float('nan')):.4f}. Checkpoints and metrics.jsonl in "
-                       f"{output_dir}/", err=True)
-    if eval_data is not None:
-        eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, device,
-                                precision)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        write_eval_results(output_dir / "eval_results.txt", eval_results, state.step)
-        click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
-                   f"eval results in {output_dir / 'eval_results.txt'}", err=True)
-        results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
-    if flags.export_hf and distributed.is_main:
-        path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
-        click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
-    return results
+        results: dict[str, float] = {}
+        config = training.TrainConfig(
+            output_dir=flags.output_dir, train_batch_size=flags.train_batch_size, learning_rate=flags.learning_rate,
+            num_train_steps=flags.num_train_steps, num_warmup_steps=flags.num_warmup_steps,
+            gradient_accumulation_steps=flags.gradient_accumulation_steps, optimizer=flags.optimizer,
+            save_checkpoints_steps=flags.save_checkpoints_steps, keep_checkpoints=flags.keep_checkpoints,
+            log_every=flags.log_every, seed=flags.seed)
+        micro = config.micro_batch_size(distributed.world_size)
+        optimizer = optimization.create_optimizer(model, flags.optimizer, flags.learning_rate)
+        scheduler = optimization.linear_warmup_decay(optimizer, flags.num_warmup_steps, flags.num_train_steps)
+        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        state = training.TrainState(model, optimizer, scheduler, scaler)
+        resumed = training.resume_plan(state, output_dir, plan, distributed)
+        if resumed is not None:
+            note = f"resumed from {resumed} (step {state.step})"
+        if distributed.is_main and flags.do_train:
+            training.start_run(output_dir, identity, plan, _owns)
+            write_text(output_dir / "bert_config.json", model.config.to_json_string())
+        if distributed.is_main:
+            click.echo(f"model: {note}; device {device}, precision {precision}, {distributed.world_size} process(es)",
+                       err=True)
+        if data is not None:
+            if flags.compile:
+                state.model = torch.compile(model)
+            if distributed.world_size > 1:
+                state.model = nn.parallel.DistributedDataParallel(
+                    state.model, device_ids=[device.index] if device.type == "cuda" else None)
+            start = time.perf_counter()
+            start_step = state.step
+            results = training.train(
+                PretrainingTask(), state, config,
+                functools.partial(data.step_batches, train_batch_size=flags.train_batch_size, micro=micro,
+                                  distributed=distributed),
+                device, precision, distributed,
+                tokens_in=lambda batch: int(batch["attention_mask"].sum()),
+                extra_checkpoint={"bert_config": model.config.to_dict()}, progress=progress)
+            state.model = model
+            if distributed.is_main and state.step == start_step:
+                click.echo(f"Nothing to train: {output_dir} is at step {state.step} of {flags.num_train_steps}.",
+                           err=True)
+            elif distributed.is_main:
+                steps = state.step - start_step
+                seconds = time.perf_counter() - start
+                click.echo(f"Trained {steps} steps ({start_step} -> {state.step}) of {flags.train_batch_size} "
+                           f"sequences in {seconds:.1f} s "
+                           f"({steps * flags.train_batch_size / max(seconds, 1e-9):.1f} sequences/s); "
+                           f"last loss {results.get('loss', float('nan')):.4f}, masked LM accuracy "
+                           f"{results.get('masked_lm_accuracy', float('nan')):.4f}. Checkpoints and metrics.jsonl in "
+                           f"{output_dir}/", err=True)
+        if eval_data is not None:
+            eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, device,
+                                    precision)
+            output_dir.mkdir(parents=True, exist_ok=True)
+            write_eval_results(output_dir / "eval_results.txt", eval_results, state.step)
+            click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
+                       f"eval results in {output_dir / 'eval_results.txt'}", err=True)
+            results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
+        if flags.export_hf and distributed.is_main:
+            path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
+            click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
+        return results
 
 
 @click.command(cls=Command)
 @click.option("--bert_config_file", required=True, help="The model's bert_config.json (or a Hugging Face config.json).")
 @click.option("--input_file", required=True,
               help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.")
-@click.option("--output_dir", required=True, help="Checkpoints, metrics.jsonl, eval_results.txt.")
+@click.option("--output_dir", required=True, type=OUTPUT_PATH, help="Checkpoints, metrics.jsonl, eval_results.txt.")
 @click.option("--init_checkpoint", default=None, help="Start from these weights: our checkpoint or a Hugging Face "
               "BERT directory (ignored when --output_dir has a checkpoint to resume).")
 @click.option("--vocab_file", default=None, help="Checked against the data's vocab; needed by --export_hf.")
@@ -413,9 +433,10 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
 @click.option("--gradient_accumulation_steps", default=1, type=POSITIVE, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adamw", "lamb"]), default="adamw", show_default=True)
 @training.device_options
-@click.option("--seed", default=12345, show_default=True)
+@click.option("--seed", default=12345, type=SEED, show_default=True)
 @click.option("--log_every", default=10, type=POSITIVE, show_default=True, help="Steps between metrics.jsonl lines.")
-@click.option("--export_hf", default=None, help="Also write a Hugging Face BERT directory here at the end.")
+@click.option("--export_hf", default=None, type=OUTPUT_PATH,
+              help="Also write a Hugging Face BERT directory here at the end.")
 @bool_option("--compile", False, "torch.compile the model (about 30% faster on an H100; slow to start on CPU).")
 @bool_option("--overwrite_output_dir", False, "Start afresh in an --output_dir that holds another run (its files are "
              "kept in .previous_run/ until the first new checkpoint). Without it a run resumes only itself.")

@@ -38,8 +38,12 @@ import optimization
 import tokenization
 import training
 from script_utils import (
+    FINITE_FLOAT,
+    OUTPUT_PATH,
     POSITIVE,
     POSITIVE_FLOAT,
+    PROBABILITY,
+    SEED,
     Command,
     InputError,
     bool_option,
@@ -635,20 +639,41 @@ def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -
     train = _read(flags, flags.train_file, True, tokenizer, feature_config, distributed) if flags.do_train else None
     predict = _read(flags, flags.predict_file, False, tokenizer, feature_config, distributed) \
         if flags.do_predict and distributed.is_main else None
-    model = modeling.BertForQuestionAnswering(config)
-    note = modeling.load_pretrained(model, init).summary() if init else "initialized at random"
-    model.to(device)
     output_dir = Path(flags.output_dir)
+    if flags.overwrite_output_dir and init and Path(init).resolve().is_relative_to(output_dir.resolve()):
+        raise InputError(f"--init_checkpoint {flags.init_checkpoint} lies in --output_dir {output_dir}, which "
+                         f"--overwrite_output_dir clears: copy it elsewhere first")
+    model = modeling.create_model(modeling.BertForQuestionAnswering, config)
+    note = modeling.load_pretrained(model, init).summary() if init else "initialized at random"
+    if train is None:
+        note = _load_fine_tuned(model, output_dir, config) or note
+        if note == "initialized at random":
+            raise InputError("--do_predict without --do_train needs a model: an --init_checkpoint, or an "
+                             "--output_dir that holds a fine-tuned run")
+    model.to(device)
     results: dict[str, float] = {}
     if distributed.is_main:
         click.echo(f"model: {note}; device {device}, precision {precision}", err=True)
     if train is not None:
         identity = run_identity(flags, config, init)
-        resuming = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir)
-        results.update(_train(flags, model, train, identity, resuming, device, precision, distributed, progress))
+        with training.run_dir_lock(output_dir, distributed.is_main):
+            plan = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir)
+            results.update(_train(flags, model, train, identity, plan, device, precision, distributed, progress))
     if predict is not None:
         results.update(_predict(flags, model, predict, device, precision, progress))
     return results
+
+
+def _load_fine_tuned(model: modeling.BertForQuestionAnswering, output_dir: Path, config: modeling.BertConfig
+                     ) -> str | None:
+    """Prediction alone into a fine-tuning run's folder predicts with that run's newest checkpoint, as
+    Google's Estimator does with its model_dir; returns what was loaded (None: the folder holds no run)."""
+    if not training.checkpoints(output_dir):
+        return None
+    training.prepare_run_dir(output_dir, {"bert_config": config.to_dict()}, False, compare=["bert_config"])
+    newest = training.checkpoints(output_dir)[-1]
+    modeling.load_pretrained(model, newest)
+    return f"the fine-tuned {newest}"
 
 
 def _read(flags: SquadFlags, path: str, is_training: bool, tokenizer: tokenization.FullTokenizer,
@@ -656,8 +681,8 @@ def _read(flags: SquadFlags, path: str, is_training: bool, tokenizer: tokenizati
     start = time.perf_counter()
     dataset = featurize(path, tokenizer, feature_config, is_training, flags.version_2_with_negative,
                         flags.skip_bad_examples)
-    if is_training and len(dataset.features) == 0:
-        raise InputError(f"{path}: no training features")
+    if len(dataset.features) == 0:
+        raise InputError(f"{path}: no {'training features' if is_training else 'questions to predict'}")
     if distributed.is_main:
         click.echo(f"{'train' if is_training else 'predict'}: {dataset.read_stats.describe()}; "
                    f"{len(dataset.features)} features, answers cut inside a word piece: "
@@ -668,7 +693,7 @@ def _read(flags: SquadFlags, path: str, is_training: bool, tokenizer: tokenizati
 
 
 def _train(flags: SquadFlags, model: modeling.BertForQuestionAnswering, train: Dataset, identity: dict[str, Any],
-           resuming: bool, device: torch.device, precision: str, distributed: training.Distributed,
+           plan: str, device: torch.device, precision: str, distributed: training.Distributed,
            progress: bool) -> dict[str, float]:
     start = time.perf_counter()
     num_train_steps = max(1, math.ceil(len(train.features) * flags.num_train_epochs / flags.train_batch_size))
@@ -683,11 +708,11 @@ def _train(flags: SquadFlags, model: modeling.BertForQuestionAnswering, train: D
     scheduler = optimization.linear_warmup_decay(optimizer, config.num_warmup_steps, num_train_steps)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     state = training.TrainState(model, optimizer, scheduler, scaler)
-    resumed = training.resume(state, flags.output_dir, distributed.is_main) if resuming else None
+    resumed = training.resume_plan(state, flags.output_dir, plan, distributed)
     if resumed is not None and distributed.is_main:
         click.echo(f"resumed from {resumed} (step {state.step})", err=True)
     if distributed.is_main:
-        training.start_run(flags.output_dir, identity, resuming, _owns)
+        training.start_run(flags.output_dir, identity, plan, _owns)
         write_text(Path(flags.output_dir) / "bert_config.json", model.config.to_json_string())
     start_step = state.step
     order = training.ShuffledStream(len(train.features), flags.seed)
@@ -726,13 +751,17 @@ def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, datase
     write_json(output_dir / "nbest_predictions.json", nbest)
     if flags.version_2_with_negative:
         write_json(output_dir / "null_odds.json", null_odds)
-    scores = evaluate_squad.evaluate(dataset.data, predictions, null_odds if flags.version_2_with_negative else None,
-                                     source=flags.predict_file)
+    click.echo(f"predicted {len(dataset.features)} features in {time.perf_counter() - start:.1f} s; "
+               f"predictions.json, nbest_predictions.json{', null_odds.json' if flags.version_2_with_negative else ''}"
+               f" in {output_dir}/", err=True)
+    try:
+        na_probs = null_odds if flags.version_2_with_negative else None
+        scores = evaluate_squad.evaluate(dataset.data, predictions, na_probs, source=flags.predict_file)
+    except InputError as error:  # a test file without gold answers: predicting it is the point
+        click.echo(f"not scored: {error}", err=True)
+        return {}
     write_json(output_dir / "eval_results.json", scores)
-    click.echo(f"predicted {len(dataset.features)} features in {time.perf_counter() - start:.1f} s", err=True)
     click.echo(json.dumps(scores))
-    click.echo(f"predictions.json, nbest_predictions.json{', null_odds.json' if flags.version_2_with_negative else ''}"
-               f" and eval_results.json in {output_dir}/", err=True)
     return {f"eval_{k}": v for k, v in scores.items()}
 
 
@@ -742,7 +771,8 @@ def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, datase
               help="The model's config (default: the one beside --init_checkpoint).")
 @click.option("--init_checkpoint", default=None, help="Our pretraining checkpoint (or its output directory: the "
               "newest one), or a Hugging Face BERT directory.")
-@click.option("--output_dir", required=True, help="Checkpoints, predictions.json, nbest_predictions.json, ...")
+@click.option("--output_dir", required=True, type=OUTPUT_PATH,
+              help="Checkpoints, predictions.json, nbest_predictions.json, ...")
 @bool_option("--do_lower_case", True, "Lower-case (never decomposes Hangul); must match the vocab.")
 @click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True)
 @bool_option("--do_train", False, "Fine-tune on --train_file.")
@@ -756,18 +786,18 @@ def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, datase
 @click.option("--predict_batch_size", default=8, type=POSITIVE, show_default=True)
 @click.option("--learning_rate", default=5e-5, type=POSITIVE_FLOAT, show_default=True)
 @click.option("--num_train_epochs", default=3.0, type=POSITIVE_FLOAT, show_default=True)
-@click.option("--warmup_proportion", default=0.1, type=click.FloatRange(0, 1), show_default=True)
+@click.option("--warmup_proportion", default=0.1, type=PROBABILITY, show_default=True)
 @click.option("--n_best_size", default=20, type=POSITIVE, show_default=True)
 @click.option("--max_answer_length", default=30, type=POSITIVE, show_default=True, help="In tokens.")
 @bool_option("--version_2_with_negative", False, "SQuAD 2.0: questions may have no answer.")
-@click.option("--null_score_diff_threshold", default=0.0, show_default=True,
+@click.option("--null_score_diff_threshold", default=0.0, type=FINITE_FLOAT, show_default=True,
               help="v2: predict no answer when null score - best non-null score exceeds this.")
 @bool_option("--strip_josa", False, "Drop trailing Korean particles from predicted answers.")
 @bool_option("--skip_bad_examples", False, "Skip (and count) malformed questions instead of stopping.")
 @click.option("--gradient_accumulation_steps", default=1, type=POSITIVE, show_default=True)
 @click.option("--save_checkpoints_steps", default=1000, type=POSITIVE, show_default=True)
 @training.device_options
-@click.option("--seed", default=42, show_default=True)
+@click.option("--seed", default=42, type=SEED, show_default=True)
 @click.option("--log_every", default=10, type=POSITIVE, show_default=True)
 @bool_option("--overwrite_output_dir", False, "Start afresh in an --output_dir that holds another run (its files are "
              "kept in .previous_run/ until the first new checkpoint). Without it a run resumes only itself.")

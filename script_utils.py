@@ -30,7 +30,8 @@ class InputError(ValueError):
 
 # What every script reports as one line (bad data, flags, files, a full or read-only disk), never a traceback.
 # EOFError: torch.load and numpy raise it on an empty or truncated file (click would print a bare "Aborted!").
-USER_ERRORS = (InputError, ValueError, OSError, EOFError)
+# MemoryError: a batch or model too large for this machine.
+USER_ERRORS = (InputError, ValueError, OSError, EOFError, MemoryError)
 
 
 def describe_error(error: BaseException) -> str:
@@ -41,6 +42,8 @@ def describe_error(error: BaseException) -> str:
             text += " (the disk is full; nothing was replaced)"
         elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             text += " (cannot write or read there; nothing was replaced)"
+    elif isinstance(error, MemoryError):
+        text = f"out of memory ({error or 'a batch or a model too large for this machine'}); lower the batch size"
     elif isinstance(error, EOFError):
         text = f"a file ended early (empty or truncated): {error}"
     else:

@@ -17,6 +17,7 @@ exactly.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import queue
@@ -124,6 +125,10 @@ class Distributed:
         if self.world_size > 1:
             dist.all_reduce(tensor)
         return tensor
+
+    def barrier(self) -> None:
+        if self.world_size > 1:
+            dist.barrier()
 
     def close(self) -> None:
         """Leaves the process group; gloo may abort at exit unless everyone passes a barrier first."""
@@ -260,10 +265,20 @@ def resume(state: TrainState, output_dir: str | os.PathLike, is_main: bool) -> P
                     path.rename(path.with_name(path.name + ".damaged"))
             warnings.warn(f"{path}: cannot be read ({reason}); kept as {path.name}.damaged, trying the checkpoint "
                           f"before it", stacklevel=2)
-    if found:
-        raise InputError(f"{output_dir}: none of its {len(found)} checkpoints can be read (see the warnings); pass "
-                         f"--overwrite_output_dir to start afresh")
+    damaged = sorted(Path(output_dir).glob("ckpt-*.pt.damaged"))
+    if found or damaged:
+        raise InputError(f"{output_dir}: none of its checkpoints can be read (they are set aside as *.damaged); "
+                         f"pass --overwrite_output_dir to start afresh")
     return None
+
+
+def resume_plan(state: TrainState, output_dir: str | os.PathLike, plan: str, distributed: Distributed) -> Path | None:
+    """Loads what prepare_run_dir's plan says (nothing for FRESH; the kept run's newest checkpoint for RESTORE),
+    then waits for every process, so that rank 0's start_run moves no file another process is still reading."""
+    source = {FRESH: None, RESUME: Path(output_dir), RESTORE: Path(output_dir) / PREVIOUS_RUN}[plan]
+    loaded = resume(state, source, distributed.is_main) if source is not None else None
+    distributed.barrier()
+    return loaded
 
 
 def resolve_init_checkpoint(path: str) -> str:
@@ -281,10 +296,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 # --- the run folder ------------------------------------------------------------------------------------
 
 
+FRESH, RESUME, RESTORE = "fresh", "resume", "restore"
+
+
 def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], overwrite: bool,
-                    compare: Collection[str] | None = None) -> bool:
+                    compare: Collection[str] | None = None) -> str:
     """Checks that output_dir may hold the run `identity` describes (what changes its result: the flags, the
-    model config, the sha256 of the data and of the init checkpoint); returns whether to resume.
+    model config, the sha256 of the data and of the init checkpoint); returns how to start: FRESH, RESUME
+    (from output_dir's checkpoints) or RESTORE (this run is the one an --overwrite_output_dir run set aside in
+    .previous_run/ and that run died before its first checkpoint: bring it back and resume it).
 
     Resuming a run recorded in run.json with another identity, or a folder with checkpoints but no run.json,
     is an InputError naming what differs, unless `overwrite` (Hugging Face's --overwrite_output_dir): then
@@ -295,23 +315,50 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory}: exists and is not a folder (--output_dir)")
     if overwrite or not directory.is_dir():
-        return False
+        return FRESH
     record = directory / RUN_FILE
     if not record.exists():
         if checkpoints(directory) and compare is None:
             raise InputError(f"{directory}: holds checkpoints but no {RUN_FILE}, so it cannot tell whether they "
                              f"belong to this run; pass --overwrite_output_dir to start afresh there, or choose "
                              f"another --output_dir")
-        return False
-    recorded = read_run_record(record)
+        return FRESH
+    differences = _run_differences(read_run_record(record), identity, compare)
+    if not differences:
+        return RESUME
+    kept = directory / PREVIOUS_RUN / RUN_FILE
+    if compare is None and kept.is_file() and not checkpoints(directory) \
+            and not _run_differences(read_run_record(kept), identity, None):
+        return RESTORE
+    raise InputError(f"{directory} holds another run ({'; '.join(differences)}); rerun with the same flags and "
+                     f"inputs to resume it, or pass --overwrite_output_dir to start afresh (or choose another "
+                     f"--output_dir)")
+
+
+def _run_differences(recorded: dict[str, Any], identity: dict[str, Any], compare: Collection[str] | None
+                     ) -> list[str]:
     keys = sorted(set(recorded) | set(identity)) if compare is None else sorted(compare)
-    differences = [difference for key in keys for difference in _differences(key, recorded.get(key),
-                                                                               identity.get(key))]
-    if differences:
-        raise InputError(f"{directory} holds another run ({'; '.join(differences)}); rerun with the same flags and "
-                         f"inputs to resume it, or pass --overwrite_output_dir to start afresh (or choose another "
-                         f"--output_dir)")
-    return True
+    return [difference for key in keys for difference in _differences(key, recorded.get(key), identity.get(key))]
+
+
+@contextlib.contextmanager
+def run_dir_lock(output_dir: str | os.PathLike, enabled: bool) -> Iterator[None]:
+    """Holds an exclusive lock on output_dir/.lock (rank 0 of a training run), so that a second run started
+    into the same folder fails at once instead of mixing its checkpoints and metrics with this one's."""
+    if not enabled:
+        yield
+        return
+    directory = Path(output_dir)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"{directory}: exists and is not a folder (--output_dir)")
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{directory}: another run is training in this folder now; wait for it to end, or "
+                             f"choose another --output_dir") from None
+        yield
 
 
 def file_identity(path: str | os.PathLike | None) -> dict[str, str] | None:
@@ -326,10 +373,9 @@ def file_identity(path: str | os.PathLike | None) -> dict[str, str] | None:
 
 def read_run_record(path: Path) -> dict[str, Any]:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"{path}: not a valid run record ({error}); pass --overwrite_output_dir to start "
-                         f"afresh") from None
+        record = script_utils.read_json(path)
+    except InputError as error:
+        raise InputError(f"{error}; pass --overwrite_output_dir to start afresh") from None
     if not isinstance(record, dict):
         raise InputError(f"{path}: not a valid run record (not a JSON object)")
     return record
@@ -344,27 +390,30 @@ def _differences(name: str, then: Any, now: Any) -> list[str]:
     return [] if then == now else [f"{name}: {script_utils.shown(then)} then, {script_utils.shown(now)} now"]
 
 
-def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], resuming: bool, owns: Callable[[str], bool]
+def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], plan: str, owns: Callable[[str], bool]
               ) -> None:
-    """Rank 0, once everything the run needs has been read and checked: a fresh run moves the files of any
-    previous run (the names `owns` claims) to .previous_run/ (removed when the first new checkpoint is
-    saved), then records itself in run.json. Temporary files of a killed write are removed."""
+    """Rank 0, once everything the run needs has been read and checked (and every process has loaded its
+    checkpoint): a FRESH run moves the files of any previous run (the names `owns` claims) to .previous_run/
+    (removed when the first new checkpoint is saved); a RESTORE brings .previous_run/ back in place of what
+    the failed run left. Then the run records itself in run.json. Temporaries of a killed write are removed."""
     directory = Path(output_dir)
     directory.mkdir(parents=True, exist_ok=True)
     script_utils.remove_temporaries(directory)
-    if not resuming:
-        old = [p for p in directory.iterdir() if p.name != PREVIOUS_RUN and owns(p.name)]
-        previous = directory / PREVIOUS_RUN
-        if previous.is_dir() and not checkpoints(directory):
-            # The run that replaced the kept one died before its first checkpoint: keep the older run, drop
-            # what the failed one left (its run.json and metrics).
-            for path in old:
-                shutil.rmtree(path) if path.is_dir() else path.unlink()
-        elif old:
-            shutil.rmtree(previous, ignore_errors=True)
-            previous.mkdir()
-            for path in old:
-                os.replace(path, previous / path.name)
+    previous = directory / PREVIOUS_RUN
+    old = [p for p in directory.iterdir() if p.name != PREVIOUS_RUN and owns(p.name)]
+    if plan == RESTORE or (plan == FRESH and previous.is_dir() and not checkpoints(directory)):
+        # What is in the folder is a failed run's (no checkpoint): drop it; the kept run stays kept.
+        for path in old:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if plan == RESTORE:
+            for path in previous.iterdir():
+                os.replace(path, directory / path.name)
+            previous.rmdir()
+    elif plan == FRESH and old:
+        shutil.rmtree(previous, ignore_errors=True)
+        previous.mkdir()
+        for path in old:
+            os.replace(path, previous / path.name)
     script_utils.write_json(directory / RUN_FILE, identity)
 
 

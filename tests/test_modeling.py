@@ -185,12 +185,15 @@ def run_as_script(action) -> click.testing.Result:
 _INT_FIELDS = [field.name for field in dataclasses.fields(BertConfig) if field.type == "int"]
 # (changes to TINY's config, the text the one error line must hold besides the file's name)
 BAD_CONFIG_VALUES = [
-    *[({name: 0}, [f"{name} must be an integer >= 1, not 0"]) for name in _INT_FIELDS],
-    ({"num_hidden_layers": -2}, ["num_hidden_layers must be an integer >= 1, not -2"]),
-    ({"hidden_size": "768"}, ['hidden_size must be an integer >= 1, not "768"']),
-    ({"hidden_size": 32.0}, ["hidden_size must be an integer >= 1, not 32.0"]),
-    ({"num_attention_heads": True}, ["num_attention_heads must be an integer >= 1, not true"]),
-    ({"vocab_size": None}, ["vocab_size must be an integer >= 1, not null"]),
+    *[({name: 0}, [f"{name} must be an integer {'>= 2' if name == 'type_vocab_size' else 'in [1, 2**31)'}, not 0"])
+      for name in _INT_FIELDS],
+    ({"type_vocab_size": 1}, ["type_vocab_size must be an integer >= 2, not 1"]),
+    ({"vocab_size": 10**30}, ["vocab_size must be an integer in [1, 2**31), not 1000000000000000000000000000000"]),
+    ({"num_hidden_layers": -2}, ["num_hidden_layers must be an integer in [1, 2**31), not -2"]),
+    ({"hidden_size": "768"}, ['hidden_size must be an integer in [1, 2**31), not "768"']),
+    ({"hidden_size": 32.0}, ["hidden_size must be an integer in [1, 2**31), not 32.0"]),
+    ({"num_attention_heads": True}, ["num_attention_heads must be an integer in [1, 2**31), not true"]),
+    ({"vocab_size": None}, ["vocab_size must be an integer in [1, 2**31), not null"]),
     ({"initializer_range": "0.02"}, ['initializer_range must be a number > 0, not "0.02"']),
     ({"initializer_range": 0}, ["initializer_range must be a number > 0, not 0"]),
     ({"initializer_range": float("inf")}, ["initializer_range must be a number > 0, not Infinity"]),
