@@ -431,3 +431,38 @@ def test_a_vocab_larger_than_the_model_is_one_line(tmp_path):
     result = CliRunner().invoke(run_squad.main, squad_args(small, tmp_path / "squad", SAMPLE_QA))
     assert_one_line_error(result, str(SAMPLE_VOCAB), str(small), "vocab_size 100")
     assert not (tmp_path / "squad").exists()
+
+
+@pytest.mark.slow
+def test_prediction_alone_uses_the_fine_tuned_run_or_refuses(tmp_path, tiny_config):
+    out = tmp_path / "squad"
+    predict = ["--vocab_file", str(SAMPLE_VOCAB), "--bert_config_file", str(tiny_config), "--output_dir", str(out),
+               "--do_predict", "--predict_file", str(SAMPLE_QA), "--max_seq_length", "64", "--doc_stride", "32",
+               "--device", "cpu"]
+    assert_one_line_error(CliRunner().invoke(run_squad.main, predict), "--do_predict without --do_train",
+                          "--init_checkpoint")
+    assert CliRunner().invoke(run_squad.main, squad_args(tiny_config, out, SAMPLE_QA)).exit_code == 0
+    result = CliRunner().invoke(run_squad.main, predict)
+    assert result.exit_code == 0, result.output
+    assert "model: the fine-tuned" in result.output and "ckpt-" in result.output
+    # A test file without gold answers is predicted, and not scored.
+    data = json.loads(SAMPLE_QA.read_text(encoding="utf-8"))
+    for article in data["data"]:
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                qa["answers"] = []
+    unlabeled = tmp_path / "test.json"
+    unlabeled.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    (out / "eval_results.json").unlink()
+    result = CliRunner().invoke(run_squad.main, [*predict, "--predict_file", str(unlabeled)])  # the last one counts
+    assert result.exit_code == 0, result.output
+    assert "not scored" in result.output and (out / "predictions.json").exists()
+    assert not (out / "eval_results.json").exists()
+
+
+def test_an_empty_predict_file_fails_before_any_training(tmp_path, tiny_config):
+    empty = write_squad(tmp_path, [], name="empty.json")
+    result = CliRunner().invoke(run_squad.main, [*squad_args(tiny_config, tmp_path / "squad", SAMPLE_QA),
+                                                 "--do_predict", "--predict_file", str(empty)])
+    assert_one_line_error(result, str(empty), "no questions to predict")
+    assert not (tmp_path / "squad").exists()
