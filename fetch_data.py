@@ -4,7 +4,8 @@
     python fetch_data.py --dataset korquad --dest data/korquad
 
 Each file is checked before it is kept: its sha256 where it is pinned (KorQuAD dev, SQuAD dev), else its
-layout and question count (KorQuAD train: 60,407 questions), and it appears atomically.
+layout and question count (KorQuAD train: 60,407 questions), and it appears atomically. A file already in
+--dest is checked the same way, before anything is downloaded; one that fails is reported, never deleted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from script_utils import Command, InputError, atomic_output, user_errors
+from script_utils import Command, InputError, OutputPath, atomic_output, user_errors
 
 
 @dataclass(frozen=True)
@@ -52,17 +53,33 @@ def check(name: str, content: bytes, remote: Remote) -> None:
         questions = sum(len(p["qas"]) for article in data["data"] for p in article["paragraphs"])
     except (ValueError, KeyError, TypeError) as error:
         raise InputError(f"{name}: not a SQuAD-format JSON file ({error})") from None
+    except RecursionError:  # brackets nested thousands deep
+        raise InputError(f"{name}: not a SQuAD-format JSON file (nested too deeply)") from None
     if questions != remote.questions:
         raise InputError(f"{name}: {questions} questions, expected {remote.questions}")
 
 
+def check_present(path: Path, remote: Remote) -> None:
+    """check() on a file already there (a truncated download, another version, a hand-made file): InputError
+    naming it. It is the user's file, so it is left for them to remove."""
+    try:
+        check(str(path), path.read_bytes(), remote)
+    except InputError as error:
+        raise InputError(f"{error}; remove it to download it again") from None
+
+
 def fetch(dataset: str, dest: Path, remotes: dict[str, Remote] | None = None) -> list[Path]:
-    """Downloads and checks each file of `dataset` that dest lacks; returns the paths of all of them."""
+    """Checks each file of `dataset` that dest holds, then downloads and checks each one it lacks; returns the
+    paths of all of them. Raises InputError naming the file that fails."""
+    remotes = remotes or DATASETS[dataset]
+    paths = {name: dest / name for name in remotes}
+    for name, path in paths.items():  # all of them before any download, which may take minutes
+        if path.exists():
+            check_present(path, remotes[name])
     dest.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, remote in (remotes or DATASETS[dataset]).items():
-        path = dest / name
+    for name, path in paths.items():
         if not path.exists():
+            remote = remotes[name]
             click.echo(f"downloading {remote.url}", err=True)
             try:
                 with urllib.request.urlopen(remote.url, timeout=60) as response:
@@ -72,15 +89,15 @@ def fetch(dataset: str, dest: Path, remotes: dict[str, Remote] | None = None) ->
             check(name, content, remote)
             with atomic_output(path, binary=True) as writer:
                 writer.write(content)
-        paths.append(path)
-    return paths
+    return list(paths.values())
 
 
 @click.command(cls=Command)
 @click.option("--dataset", type=click.Choice(sorted(DATASETS)), default="korquad", show_default=True)
-@click.option("--dest", type=click.Path(path_type=Path), default=Path("data/korquad"), show_default=True)
+@click.option("--dest", type=OutputPath(file_okay=False, path_type=Path), default=Path("data/korquad"),
+              show_default=True)
 def main(dataset: str, dest: Path) -> None:
-    """Download a SQuAD-format data set's train and dev files (skipping those already there)."""
+    """Download a SQuAD-format data set's train and dev files (checking, not fetching, those already there)."""
     with user_errors():
         for path in fetch(dataset, dest):
             click.echo(f"ready: {path}")

@@ -1,26 +1,58 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""Draws the loss and accuracy curves of one or more training runs (their metrics.jsonl) to a PNG.
+"""Draws the loss and accuracy curves of one or more training runs (their metrics.jsonl) to an image.
 
     python plot.py --output_dir out/pretrain [--output_dir out/other ...] --out_file curves.png
 
+The --out_file suffix picks the format (png, pdf, svg, ...: any that matplotlib writes; png without one).
 Needs matplotlib (`pip install -e ".[plot]"`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import click
 
-from script_utils import Command, InputError, atomic_output, user_errors
+from script_utils import OUTPUT_PATH, Command, InputError, atomic_output, shown, user_errors
 
 PANELS = (("loss", "training loss"), ("masked_lm_accuracy", "masked LM accuracy"),
           ("next_sentence_accuracy", "next sentence accuracy"))
+PLOTTED = tuple(key for key, _ in PANELS)
+# How many of a file's keys an error lists when none of them is one to plot.
+KEYS_SHOWN = 10
+
+
+def _is_finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float: matplotlib could not place it either
+        return False
+
+
+def check_record(record: Any, where: str) -> dict:
+    """`record` if it is a metrics record: a JSON object with a step (an integer >= 0) and each plotted value a
+    finite number, or absent; InputError naming `where` (file:line) and the field otherwise."""
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: not a metrics record (a JSON object with a step)")
+    if "step" not in record:
+        raise InputError(f"{where}: step is missing")
+    step = record["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < 2**63:
+        raise InputError(f"{where}: step must be an integer >= 0, not {shown(step)}")
+    for key in PLOTTED:
+        if key in record and not _is_finite_number(record[key]):
+            raise InputError(f"{where}: {key} must be a finite number, not {shown(record[key])}")
+    return record
 
 
 def read_metrics(output_dir: str | Path) -> list[dict]:
-    """The records of output_dir/metrics.jsonl; a clear error when there is none."""
+    """The records of output_dir/metrics.jsonl, each checked (see check_record); InputError naming the file (and
+    line) when there is none, when a line is no record, or when no record has a value to plot."""
     path = Path(output_dir) / "metrics.jsonl"
     if not path.is_file():
         raise InputError(f"{path}: no such file (has this run logged a step yet?)")
@@ -28,18 +60,36 @@ def read_metrics(output_dir: str | Path) -> list[dict]:
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as error:
+            record = json.loads(line)
+        except (ValueError, RecursionError) as error:  # RecursionError: brackets nested thousands deep
             if number == len(lines):  # a run being written, or one a crash cut in the middle of a line
                 break
-            raise InputError(f"{path}:{number}: not JSON ({error.msg})") from None
-        if not isinstance(records[-1], dict) or not isinstance(records[-1].get("step"), int):
-            raise InputError(f"{path}:{number}: not a metrics record (a JSON object with a step)")
+            raise InputError(f"{path}:{number}: not JSON ({getattr(error, 'msg', error)})") from None
+        records.append(check_record(record, f"{path}:{number}"))
+    if not any(key in record for record in records for key in PLOTTED):
+        keys = sorted({key for record in records for key in record})
+        has = (f"its records have only {', '.join(keys[:KEYS_SHOWN])}{', ...' if len(keys) > KEYS_SHOWN else ''}"
+               if records else "it has no record yet")
+        raise InputError(f"{path}: nothing to plot: no {', no '.join(PLOTTED)} ({has})")
     return records
 
 
+def image_format(out_file: str | Path) -> str:
+    """The format `out_file` is written in: its suffix, png without one; InputError naming --out_file when
+    matplotlib writes no such format (it would fail only after drawing, without naming the flag)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    suffix = Path(out_file).suffix.lstrip(".").lower() or "png"
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if suffix not in formats:
+        raise InputError(f"{out_file}: --out_file must end in a format matplotlib writes ({', '.join(sorted(formats))})"
+                         f", not .{suffix}")
+    return suffix
+
+
 def plot_runs(runs: dict[str, list[dict]], out_file: str | Path) -> Path:
-    """One panel per metric any run has, one line per run; returns the PNG's path."""
+    """One panel per metric any run has, one line per run, in the format out_file's suffix names; returns its path."""
+    file_format = image_format(out_file)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,7 +107,7 @@ def plot_runs(runs: dict[str, list[dict]], out_file: str | Path) -> Path:
     axes[0][0].legend()
     figure.tight_layout()
     with atomic_output(out_file, binary=True) as writer:
-        figure.savefig(writer, dpi=120, format=Path(out_file).suffix.lstrip(".").lower() or "png")
+        figure.savefig(writer, dpi=120, format=file_format)
     plt.close(figure)
     return Path(out_file)
 
@@ -65,7 +115,8 @@ def plot_runs(runs: dict[str, list[dict]], out_file: str | Path) -> Path:
 @click.command(cls=Command)
 @click.option("--output_dir", "output_dirs", multiple=True, required=True,
               help="A run's --output_dir (with metrics.jsonl); repeat to compare runs.")
-@click.option("--out_file", default="curves.png", show_default=True, help="The PNG to write.")
+@click.option("--out_file", default="curves.png", type=OUTPUT_PATH, show_default=True,
+              help="The image to write: its suffix picks the format (png, pdf, svg, ...).")
 def main(output_dirs: tuple[str, ...], out_file: str) -> None:
     """Plot loss and accuracy curves from metrics.jsonl."""
     with user_errors(ImportError):

@@ -199,7 +199,8 @@ def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]
     either the old file or the whole new one. On an exception the temporary file is removed and `path` is
     left as it was.
     """
-    path = os.path.realpath(path)  # a symlink stays a link: the file it points to is replaced
+    if os.path.islink(path):  # a symlink stays a link: the file it points to is replaced
+        path = os.path.realpath(path)
     if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
         # A device or a pipe (/dev/stdout, /dev/null): written to, never replaced by a regular file.
         with open(path, "wb") if binary else open(path, "w", encoding="utf-8", newline="\n") as writer:
@@ -337,15 +338,13 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
-class OutputPath(click.ParamType):
-    """A path to write to: an empty string (which would mean the current folder, or a file named '') is refused."""
-
-    name = "path"
+class OutputPath(click.Path):
+    """click.Path for a path to write to: an empty string (the current folder, or a file named '') is refused."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not str(value).strip():
             self.fail("an empty path", param, ctx)
-        return value
+        return super().convert(value, param, ctx)
 
 
 # Flag types: a value out of range is click's one-line error naming the flag.

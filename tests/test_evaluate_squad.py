@@ -9,6 +9,7 @@ import re
 import string
 import sys
 from collections import Counter
+from dataclasses import dataclass
 
 import pytest
 from badinput import assert_one_line_error, snapshot
@@ -355,26 +356,16 @@ def v20_main(dataset, preds, na_probs=None, na_prob_thresh=1.0):
 
 def v20_reference(dataset, preds, na_probs=None):
     """v20_main; where predictions are missing (the official main() then fails with a KeyError in make_eval_dict),
-    the official top-level scores and thresholds, with each group over its answered questions (our extension)."""
+    v20_main on the answered questions only (our extension): the top level is the same as the official one (which
+    leaves missing ones out), each group and the best thresholds are over the answered questions."""
     answered = {qa['id'] for article in dataset for p in article['paragraphs'] for qa in p['qas'] if qa['id'] in preds}
-    all_qids = v20_make_qid_to_has_ans(dataset)
-    if answered == set(all_qids):
+    if answered == set(v20_make_qid_to_has_ans(dataset)):
         return v20_main(dataset, preds, na_probs)
     with pytest.raises(KeyError):
         v20_main(dataset, preds, na_probs)
-    # The official main() on the answered questions only gives the groups; the top level and the thresholds
-    # come from the official main() run up to its first group.
     answered_dataset = [{'paragraphs': [{'qas': [qa for p in article['paragraphs'] for qa in p['qas']
                                                  if qa['id'] in preds]}]} for article in dataset]
-    out_eval = v20_main(answered_dataset, preds, na_probs)
-    exact_raw, f1_raw = v20_get_raw_scores(dataset, preds)
-    probs = na_probs if na_probs is not None else {k: 0.0 for k in preds}
-    top = v20_make_eval_dict(v20_apply_no_ans_threshold(exact_raw, probs, all_qids, 1.0),
-                             v20_apply_no_ans_threshold(f1_raw, probs, all_qids, 1.0))
-    out_eval.update(top)
-    if na_probs is not None:
-        v20_find_all_best_thresh(out_eval, preds, exact_raw, f1_raw, na_probs, all_qids)
-    return out_eval
+    return v20_main(answered_dataset, preds, na_probs)
 
 
 def assert_same_scores(ours, reference):
@@ -526,6 +517,27 @@ def test_squad_v2_missing_predictions_are_left_out():
     assert "HasAns_exact" not in check_against_reference(data, {"q2": "", "q3": "x"})
     with pytest.raises(InputError, match="no question of the data has a prediction"):
         evaluate_squad.evaluate(data, {})
+
+
+def test_squad_v2_partial_predictions_score_within_100():
+    """3 of 10 questions answered: the best thresholds are over the answered ones too (the official start from
+    every unanswerable question of the data, divided by the answered ones, gave best_exact 200 here)."""
+    data = make_data("v2.0", [["Paris"], ["Busan"], ["Seoul"], ["Rome"], ["Oslo"], [], [], [], [], []])
+    predictions = {"q0": "Paris", "q1": "Busan port", "q5": "x"}  # right; F1 2/3; an answer to an unanswerable one
+    na_probs = {f"q{i}": 0.1 * (i + 1) for i in range(10)}  # q0 0.1, q1 0.2, q5 0.6
+    ours = check_against_reference(data, predictions, na_probs)
+    percent = {key: value for key, value in ours.items() if key.endswith(("exact", "f1"))}
+    assert len(percent) == 8 and all(0 <= value <= 100 for value in percent.values()), percent
+    # By hand: raw exact q0 1, q1 0, q5 0; F1 q0 1, q1 2/3, q5 0. Thresholds: start at 1 (q5 predicted
+    # unanswerable), answer q0 (+1, exact and F1), q1 (+0 exact, +2/3 F1), q5 (-1).
+    expected = {"exact": 100 / 3, "f1": 100 * (5 / 3) / 3, "total": 3,
+                "HasAns_exact": 50.0, "HasAns_f1": 100 * (5 / 3) / 2, "HasAns_total": 2,
+                "NoAns_exact": 0.0, "NoAns_f1": 0.0, "NoAns_total": 1,
+                "best_exact": 100 * 2 / 3, "best_exact_thresh": na_probs["q0"],
+                "best_f1": 100 * (8 / 3) / 3, "best_f1_thresh": na_probs["q1"],
+                "missing_predictions": 7, "foreign_predictions": 0}
+    assert list(ours) == list(expected)
+    assert all(abs(ours[key] - value) <= TOLERANCE for key, value in expected.items()), ours
 
 
 def test_squad_v2_groups_appear_only_when_not_empty():
@@ -703,6 +715,14 @@ def test_cli_prints_the_scores(tmp_path):
 # --- Bad input: one line naming the file and the field, nothing damaged ---------------------------------------------
 
 FOLDER = object()  # a file entry that is a folder
+
+
+@dataclass(frozen=True)
+class Link:
+    """A file entry that is a symbolic link to `target`."""
+
+    target: str
+
 DEV_V1 = make_data("1.1", [["Paris"], ["Seoul"]])
 DEV_V2 = make_data("v2.0", [["Paris"], []])
 PREDICTIONS = {"q0": "Paris", "q1": "Seoul"}
@@ -741,7 +761,7 @@ def read_only(monkeypatch):
 
 
 def bad(case_id, files, line, args=(), out_file="scores.json", inject=None):
-    """A case: files over the good ones (JSON values, bytes, FOLDER, None: absent), extra args, --out_file, a
+    """A case: files over the good ones (JSON values, bytes, FOLDER, a Link, None: absent), extra args, --out_file, a
     failure to inject, and the exact error line ({here}: the folder it runs in)."""
     return pytest.param(files, list(args), out_file, inject, line, id=case_id)
 
@@ -781,7 +801,11 @@ BAD_INPUTS = [
         "data[1].paragraphs[0].qas[0] (scores and predictions are keyed by id)"),
     bad("v1.1 question without answer", {"dev.json": with_qa(DEV_V1, answers=[])},
         "Error: dev.json: question 'q0' has no answer (for SQuAD v2.0 data, version must be 'v2.0')"),
+    bad("data key twice in a question", {"dev.json": b'{"version": "1.1", "data": [{"paragraphs": [{"qas": [{"id": '
+        b'"q0", "answers": [{"text": "Paris"}], "id": "q1"}]}]}]}'}, 'Error: dev.json: key "id" appears twice'),
     bad("predictions missing", {"pred.json": None}, "Error: pred.json: No such file or directory"),
+    bad("prediction id twice", {"pred.json": b'{"q0": "Paris", "q1": "Seoul", "q0": "Rome"}'},
+        'Error: pred.json: key "q0" appears twice'),
     bad("predictions an array", {"pred.json": ["Paris"]},
         "Error: pred.json: must be a JSON object {question id: an answer string}, not an array"),
     bad("prediction a number", {"pred.json": {"q0": "Paris", "q1": 3}},
@@ -801,11 +825,21 @@ BAD_INPUTS = [
         "Error: null.json: question 'q0': must be a number, not true", args=["--na_prob_file", "null.json"]),
     bad("na_prob NaN", {"dev.json": DEV_V2, "null.json": b'{"q0": NaN, "q1": 0.5}'},
         "Error: null.json: question 'q0': must be a number, not NaN", args=["--na_prob_file", "null.json"]),
+    bad("na_prob id twice", {"dev.json": DEV_V2, "null.json": b'{"q0": 0.5, "q1": 0.5, "q1": 0.2}'},
+        'Error: null.json: key "q1" appears twice', args=["--na_prob_file", "null.json"]),
     bad("na_prob file a folder", {"dev.json": DEV_V2, "null.json": FOLDER},
         "Error: Invalid value for '--na_prob_file': File 'null.json' is a directory. (see --help)",
         args=["--na_prob_file", "null.json"]),
     bad("out_file a folder", {"out": FOLDER},
         "Error: Invalid value for '--out_file': File 'out' is a directory. (see --help)", out_file="out"),
+    bad("out_file empty", {}, "Error: Invalid value for '--out_file': an empty path (see --help)", out_file=""),
+    bad("out_file the data", {}, "Error: dev.json: --out_file would overwrite the input dev.json", out_file="dev.json"),
+    bad("out_file the predictions by another path", {"sub": FOLDER},
+        "Error: sub/../pred.json: --out_file would overwrite the input pred.json", out_file="sub/../pred.json"),
+    bad("out_file a link to the na_prob file", {"dev.json": DEV_V2, "null.json": {"q0": 0.5, "q1": 0.5},
+                                                 "link.json": Link("null.json")},
+        "Error: link.json: --out_file would overwrite the input null.json", args=["--na_prob_file", "null.json"],
+        out_file="link.json"),
     bad("out_file under a file", {}, "Error: dev.json/scores.json: {here}/dev.json is a file, not a folder",
         out_file="dev.json/scores.json"),
     bad("out_file disk full", {}, "Error: scores.json: No space left on device (the disk is full; nothing was "
@@ -820,6 +854,8 @@ def write_files(root, files):
         path = root / name
         if value is FOLDER:
             path.mkdir()
+        elif isinstance(value, Link):
+            path.symlink_to(value.target)
         elif isinstance(value, bytes):
             path.write_bytes(value)
         elif value is not None:

@@ -1,7 +1,10 @@
 import hashlib
 import json
+import re
 
 import pytest
+from badinput import assert_one_line_error, snapshot
+from click.testing import CliRunner
 from conftest import ROOT
 
 import fetch_data
@@ -39,3 +42,78 @@ def test_pinned_hashes_match_the_shared_dev_sets():
             pytest.skip(f"{path} not present")
         fetch_data.check(name, path.read_bytes(), fetch_data.DATASETS[dataset][name])
         assert json.loads(path.read_bytes())["data"]
+
+
+# --- Files already there: checked as a download is, reported, never deleted ----------------------------------------
+
+
+def sample_remotes():
+    """A train file checked by its question count and a dev file by its sha256, both "downloaded" from the sample."""
+    return {"train.json": remote_for(SAMPLE_QA),
+            "dev.json": remote_for(SAMPLE_QA, hashlib.sha256(SAMPLE_QA.read_bytes()).hexdigest())}
+
+
+def test_present_files_are_checked_before_any_download(tmp_path):
+    (tmp_path / "dev.json").write_bytes(b"")
+    before = snapshot(tmp_path)
+    with pytest.raises(fetch_data.InputError, match=f"^{re.escape(str(tmp_path / 'dev.json'))}: sha256 .*; remove it"):
+        fetch_data.fetch("korquad", tmp_path, sample_remotes())
+    assert snapshot(tmp_path) == before  # the bad file kept, train.json (first in order) not downloaded
+    (tmp_path / "dev.json").write_bytes(SAMPLE_QA.read_bytes())
+    assert [p.name for p in fetch_data.fetch("korquad", tmp_path, sample_remotes())] == ["train.json", "dev.json"]
+    assert (tmp_path / "train.json").read_bytes() == SAMPLE_QA.read_bytes()
+
+
+def test_the_reported_case_garbage_train_and_empty_dev(tmp_path, monkeypatch):
+    """`fetch_data.py --dest fd` with the real addresses: both files are there, so nothing is downloaded."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fd").mkdir()
+    (tmp_path / "fd" / "KorQuAD_v1.0_train.json").write_bytes(b"garbage")
+    (tmp_path / "fd" / "KorQuAD_v1.0_dev.json").write_bytes(b"")
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(fetch_data.main, ["--dest", "fd"])
+    assert assert_one_line_error(result) == (
+        "Error: fd/KorQuAD_v1.0_train.json: not a SQuAD-format JSON file (Expecting value: line 1 column 1 (char 0)); "
+        "remove it to download it again")
+    assert "ready" not in result.output and snapshot(tmp_path) == before
+
+
+SAMPLE_SHA256 = hashlib.sha256(SAMPLE_QA.read_bytes()).hexdigest()
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+@pytest.mark.parametrize(("files", "args", "line"), [
+    pytest.param({"train.json": b"garbage"}, [],
+                 "Error: fd/train.json: not a SQuAD-format JSON file (Expecting value: line 1 column 1 (char 0)); "
+                 "remove it to download it again", id="train garbage"),
+    pytest.param({"dev.json": b""}, [],
+                 f"Error: fd/dev.json: sha256 {EMPTY_SHA256} is not the expected {SAMPLE_SHA256}; remove it to "
+                 f"download it again", id="dev empty"),
+    pytest.param({"train.json": b'{"version": "1.1", "data": []}'}, [],
+                 "Error: fd/train.json: 0 questions, expected 158; remove it to download it again",
+                 id="train another count"),
+    pytest.param({"train.json": b'{"data": [{"paragraphs": [{"qas": 7}]}]}'}, [],
+                 "Error: fd/train.json: not a SQuAD-format JSON file (object of type 'int' has no len()); remove it "
+                 "to download it again", id="train qas a number"),
+    pytest.param({"train.json": b"[" * 100_000}, [],
+                 "Error: fd/train.json: not a SQuAD-format JSON file (nested too deeply); remove it to download it "
+                 "again",
+                 id="train nested too deep"),
+    pytest.param({"train.json": None}, [], "Error: fd/train.json: Is a directory", id="train a folder"),
+    pytest.param({}, ["--dest", "dest.txt"], "Error: Invalid value for '--dest': Directory 'dest.txt' is a file. "
+                 "(see --help)", id="dest a file"),
+])
+def test_bad_present_files_are_one_line_and_kept(tmp_path, monkeypatch, files, args, line):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(fetch_data.DATASETS, "korquad", sample_remotes())
+    (tmp_path / "fd").mkdir()
+    (tmp_path / "dest.txt").write_text("notes\n")
+    for name, content in files.items():
+        if content is None:
+            (tmp_path / "fd" / name).mkdir()
+        else:
+            (tmp_path / "fd" / name).write_bytes(content)
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(fetch_data.main, ["--dest", "fd", *args])
+    assert assert_one_line_error(result) == line
+    assert snapshot(tmp_path) == before  # the bad file kept, nothing downloaded beside it

@@ -377,7 +377,9 @@ def test_a_folder_whose_every_checkpoint_is_damaged_stops(tmp_path, data_dir):
         checkpoint.write_bytes(b"")
     with pytest.warns(UserWarning, match="cannot be read"):
         result = short_run(config, data_dir, out)
-    assert_one_line_error(result, str(out), "none of its 2 checkpoints can be read", "--overwrite_output_dir")
+    assert_one_line_error(result, str(out), "none of its checkpoints can be read", "--overwrite_output_dir")
+    again = short_run(config, data_dir, out)  # and the next try too: not a silent restart from step 0
+    assert_one_line_error(again, "none of its checkpoints can be read")
 
 
 def test_eval_only_into_a_new_folder_and_export_checked_first(tmp_path, data_dir):
@@ -431,3 +433,76 @@ def test_an_output_dir_that_cannot_be_one_is_one_line(tmp_path, data_dir, where)
     out = blocker if where == "a file" else blocker / "run"
     assert_one_line_error(short_run(write_config(tmp_path), data_dir, out), str(blocker))
     assert blocker.read_text() == "not a folder"
+
+
+def test_rerunning_the_old_command_after_a_failed_overwrite_brings_the_old_run_back(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+    old = snapshot(out)
+    failed = run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
+                           "--learning_rate", "1e30", "--log_every", "1", "--overwrite_output_dir"))
+    assert failed.exit_code == 1
+    result = short_run(config, data_dir, out)  # the first run's own command: it is restored, not refused
+    assert result.exit_code == 0, result.output
+    assert "Nothing to train" in result.output and not (out / training.PREVIOUS_RUN).exists()
+    assert {k: v for k, v in snapshot(out).items() if k.startswith("ckpt-")} == \
+        {k: v for k, v in old.items() if k.startswith("ckpt-")}
+
+
+def test_a_second_run_into_a_busy_folder_stops_at_once(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    with training.run_dir_lock(out, enabled=True):  # as a run in another process holds it
+        assert_one_line_error(short_run(config, data_dir, out), str(out), "another run is training in this folder")
+    assert not training.checkpoints(out)
+    assert short_run(config, data_dir, out).exit_code == 0  # released with its holder
+
+
+GOOD_METRICS = '{"step": 1, "loss": 9.5, "masked_lm_accuracy": 0.01}\n'
+
+
+@pytest.mark.parametrize(("metrics", "out_file", "line"), [
+    pytest.param(GOOD_METRICS + '{"step": 2, "loss": [1, 2]}\n', "c.png",
+                 "Error: run/metrics.jsonl:2: loss must be a finite number, not [1, 2]", id="loss an array"),
+    pytest.param(GOOD_METRICS + '{"step": 2, "masked_lm_accuracy": "0.5"}\n', "c.png",
+                 'Error: run/metrics.jsonl:2: masked_lm_accuracy must be a finite number, not "0.5"', id="a string"),
+    pytest.param(GOOD_METRICS + '{"step": 2, "loss": NaN}\n', "c.png",
+                 "Error: run/metrics.jsonl:2: loss must be a finite number, not NaN", id="loss NaN"),
+    pytest.param(GOOD_METRICS + '{"step": 2, "loss": ' + "9" * 400 + "}\n", "c.png",
+                 "Error: run/metrics.jsonl:2: loss must be a finite number, not " + "9" * 57 + "...",
+                 id="loss beyond a float"),
+    pytest.param('{"step": "1", "loss": 9.5}\n', "c.png",
+                 'Error: run/metrics.jsonl:1: step must be an integer >= 0, not "1"', id="step a string"),
+    pytest.param('{"step": true, "loss": 9.5}\n', "c.png",
+                 "Error: run/metrics.jsonl:1: step must be an integer >= 0, not true", id="step true"),
+    pytest.param('{"loss": 9.5}\n' + GOOD_METRICS, "c.png", "Error: run/metrics.jsonl:1: step is missing",
+                 id="no step"),
+    pytest.param('[1, 2]\n' + GOOD_METRICS, "c.png",
+                 "Error: run/metrics.jsonl:1: not a metrics record (a JSON object with a step)", id="an array"),
+    pytest.param('{"step": 1, "learning_rate": 0.1}\n', "c.png",
+                 "Error: run/metrics.jsonl: nothing to plot: no loss, no masked_lm_accuracy, no next_sentence_accuracy "
+                 "(its records have only learning_rate, step)", id="no plottable key"),
+    pytest.param("", "c.png", "Error: run/metrics.jsonl: nothing to plot: no loss, no masked_lm_accuracy, no "
+                 "next_sentence_accuracy (it has no record yet)", id="empty"),
+    pytest.param(GOOD_METRICS, "x.txt", None, id="out_file txt"),
+    pytest.param(GOOD_METRICS, "", "Error: Invalid value for '--out_file': an empty path (see --help)",
+                 id="out_file empty"),
+])
+def test_plot_bad_metrics_and_out_file_are_one_line(tmp_path, monkeypatch, metrics, out_file, line):
+    pytest.importorskip("matplotlib")
+    import plot
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text(metrics)
+    (tmp_path / "c.png").write_bytes(b"old curves")
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(plot.main, ["--output_dir", "run", "--out_file", out_file])
+    if line is None:  # matplotlib's list of formats varies with its version
+        assert_one_line_error(result, "Error: x.txt: --out_file must end in a format matplotlib writes (", "png",
+                              "pdf", "svg", "), not .txt")
+    else:
+        assert assert_one_line_error(result) == line
+    assert snapshot(tmp_path) == before  # c.png as it was, no temporary left
+    if metrics == GOOD_METRICS:  # the flag was the only fault: the same run plots to a format matplotlib writes
+        assert CliRunner().invoke(plot.main, ["--output_dir", "run", "--out_file", "c.svg"]).exit_code == 0
+        assert (tmp_path / "c.svg").read_text().startswith("<?xml")
