@@ -23,7 +23,7 @@ import functools
 import heapq
 import itertools
 import multiprocessing
-import os
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,16 +31,18 @@ from dataclasses import dataclass
 import click
 from tqdm import tqdm
 
-import script_utils
 import tokenization
 from script_utils import (
     NON_NEGATIVE,
+    OUTPUT_PATH,
     POSITIVE,
     Command,
     InputError,
     atomic_output,
     bool_option,
+    check_not_input,
     expand_input_files,
+    missing_folders_made,
     read_utf8_lines,
     user_errors,
 )
@@ -220,7 +222,8 @@ def build_vocab(
     """Trains WordPiece on `paths`; returns the vocab (a token a line, in id order) and a summary.
 
     Raises InputError for input with no text and for a `vocab_size` too small (checked for the special tokens
-    before the count, then with the alphabet).
+    before the count, then with the alphabet). Worker processes ignore SIGINT: on Ctrl-C the caller alone gets
+    the KeyboardInterrupt (not a traceback from every worker), and the pool is terminated.
     """
     start_time = time.perf_counter()
     special_tokens = [*tokenization.SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(num_unused))]
@@ -236,7 +239,9 @@ def build_vocab(
 
     unit_counts: UnitCounts = collections.Counter()
     count = functools.partial(_count_batch, do_lower_case=do_lower_case, tokenizer=tokenizer)
-    with multiprocessing.Pool(num_workers) if num_workers > 1 else contextlib.nullcontext() as pool:
+    workers = (multiprocessing.Pool(num_workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+               if num_workers > 1 else contextlib.nullcontext())
+    with workers as pool:
         batches = (pool.imap if pool else map)(count, _batches(lines(), _LINES_PER_BATCH))
         for batch_counts in tqdm(batches, desc="pre-tokenizing", unit=" batches", disable=not progress):
             unit_counts.update(batch_counts)
@@ -255,32 +260,15 @@ def build_vocab(
     return vocab, summary
 
 
-def _make_parent(output_file: str) -> None:
-    # A parent that exists, even as a file, is left to create_temporary, which names the file in the way.
-    parent = os.path.dirname(os.path.abspath(output_file))
-    if not os.path.lexists(parent):
-        os.makedirs(parent)
-
-
-def check_output_file(output_file: str) -> None:
-    """Fails now rather than after the count where `output_file` cannot be written (a folder, a path under a file,
-    a read-only place): creates and removes a temporary file beside it, as the write will."""
-    _make_parent(output_file)
-    fd, temporary = script_utils.create_temporary(output_file)
-    os.close(fd)
-    os.remove(temporary)
-
-
 def write_vocab(vocab: list[str], output_file: str) -> None:
     """Writes one token a line, atomically (a temporary name, then a rename): on failure the old file stays whole."""
-    _make_parent(output_file)
     with atomic_output(output_file) as writer:
         writer.writelines(f"{token}\n" for token in vocab)
 
 
 @click.command(cls=Command)
 @click.option("--input_file", required=True, help="Input text: comma-separated files or glob patterns.")
-@click.option("--output_file", required=True, help="Where to write vocab.txt.")
+@click.option("--output_file", type=OUTPUT_PATH, required=True, help="Where to write vocab.txt.")
 @click.option("--vocab_size", type=POSITIVE, default=32000, show_default=True,
               help="Target size, special tokens included.")
 @click.option("--min_frequency", type=POSITIVE, default=2, show_default=True,
@@ -298,10 +286,14 @@ def main(input_file, output_file, vocab_size, min_frequency, limit_alphabet, num
     """Train a WordPiece vocab.txt for mecab-bert."""
     with user_errors(RuntimeError):  # RuntimeError: MeCab or its dictionary missing (make_tagger says how to fix)
         paths = expand_input_files(input_file)
-        check_output_file(output_file)
-        vocab, summary = build_vocab(paths, vocab_size, min_frequency, limit_alphabet, num_unused,
-                                     do_lower_case, tokenizer, num_workers)
-        write_vocab(vocab, output_file)
+        check_not_input(output_file, paths, "--output_file")
+        # The output is opened (its temporary file made) before the count, so that an output that cannot be written
+        # (a folder, a path under a file, a read-only place) fails now, not after it; a failure removes the folders
+        # made for it too.
+        with missing_folders_made([output_file]), atomic_output(output_file) as writer:
+            vocab, summary = build_vocab(paths, vocab_size, min_frequency, limit_alphabet, num_unused,
+                                         do_lower_case, tokenizer, num_workers)
+            writer.writelines(f"{token}\n" for token in vocab)
     click.echo(
         f"Wrote {summary.vocab_size} tokens to {output_file}: {summary.files} files, {summary.lines} lines, "
         f"{summary.chars} chars, {summary.units} pre-tokenized units in {summary.seconds:.1f} s "

@@ -23,11 +23,11 @@ import collections
 import concurrent.futures
 import dataclasses
 import functools
-import json
 import multiprocessing
 import os
 import random
 import resource
+import signal
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -42,15 +42,22 @@ from tqdm import tqdm
 import tokenization
 from script_utils import (
     NON_NEGATIVE,
+    OUTPUT_PATH,
     POSITIVE,
+    PROBABILITY,
+    SEED,
+    TEMPORARY_NAME,
     Command,
+    FiniteFloat,
     InputError,
     atomic_directory,
     bool_option,
     describe_error,
     expand_input_files,
     file_sha256,
+    read_json,
     read_utf8_lines,
+    unique_keys,
     user_errors,
     write_json,
 )
@@ -64,12 +71,14 @@ MAX_RECORD_LENGTH = int(np.iinfo(np.uint16).max)
 # The type and bounds of each flag, declared once: click checks them on the command line (its one-line error
 # names the flag), RunSettings.validate for the callers of create_pretraining_data().
 FLAG_TYPES: dict[str, click.ParamType] = {
+    "output_dir": OUTPUT_PATH,
     "tokenizer": click.Choice(["mecab", "wordpiece"]),
     "max_seq_length": click.IntRange(5, MAX_RECORD_LENGTH),  # at least [CLS] A [SEP] B [SEP]
     "max_predictions_per_seq": POSITIVE,
     "dupe_factor": POSITIVE,
-    "masked_lm_prob": click.FloatRange(0, 1, min_open=True),
-    "short_seq_prob": click.FloatRange(0, 1),
+    "random_seed": SEED,
+    "masked_lm_prob": FiniteFloat(0, 1, min_open=True),
+    "short_seq_prob": PROBABILITY,
     "num_workers": POSITIVE,
     "docs_per_chunk": POSITIVE,
     "instances_per_shard": POSITIVE,
@@ -439,12 +448,15 @@ def run_chunks(chunks: Iterable[tuple[list[list[str]], int]], settings: ChunkSet
     """Processes chunks in `num_workers` processes and yields the results in chunk order.
 
     At most two chunks per worker are in flight, so the reader never runs ahead of the writer by more.
+    Workers ignore SIGINT: on Ctrl-C this process alone stops (not with a traceback from every worker), and
+    leaving the pool terminates them.
     """
     if num_workers <= 1:
         for index, (documents, size) in enumerate(chunks):
             yield process_chunk(index, documents, size, settings)
         return
-    with multiprocessing.get_context("fork").Pool(num_workers) as pool:
+    with multiprocessing.get_context("fork").Pool(num_workers, initializer=signal.signal,
+                                                  initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
         pending: collections.deque = collections.deque()
         for index, (documents, size) in enumerate(chunks):
             pending.append(pool.apply_async(process_chunk, (index, documents, size, settings)))
@@ -501,10 +513,11 @@ def shard_name(index: int) -> str:
 
 
 def owns_output_file(name: str) -> bool:
-    """What --overwrite may replace: this script's manifest and shards, and hidden temporary files that a
-    killed run of an older version left; anything else in the folder makes --overwrite refuse it."""
+    """What --overwrite may replace: this script's manifest and shards, and the temporary files that a killed run
+    of an older version left (named as script_utils names them); anything else in the folder, a user's own hidden
+    `.notes.tmp` too, makes --overwrite refuse it."""
     shard = name.startswith("shard-") and name.endswith(".npy")
-    return name == MANIFEST or shard or (name.startswith(".") and name.endswith(".tmp"))
+    return name == MANIFEST or shard or TEMPORARY_NAME.fullmatch(name) is not None
 
 
 # --- the whole run -------------------------------------------------------------------------------------
@@ -578,12 +591,23 @@ def peak_rss_mb() -> float:
     return max(own, children) / 1024
 
 
+def check_outside(output_dir: str, inputs: Iterable[str]) -> None:
+    """DataError when an input is `output_dir` or lies in it (by any path): the new output replaces the folder
+    whole, so with --overwrite the input would be deleted with the old output."""
+    folder = os.path.realpath(output_dir)
+    for path in inputs:
+        if os.path.commonpath([folder, os.path.realpath(path)]) == folder:
+            raise DataError(f"{output_dir}: --output_dir would replace the input {path} (the output replaces the "
+                            f"folder whole); write the output elsewhere")
+
+
 def create_pretraining_data(settings: RunSettings, progress: bool = True) -> RunSummary:
     """Reads, tokenizes, creates instances and writes shards and the manifest; see the module docstring."""
     start = time.perf_counter()
     settings.validate()
     config = settings.instance_config()
     paths = expand_input_files(settings.input_file)
+    check_outside(settings.output_dir, [*paths, settings.vocab_file])
     try:
         tokenizer = tokenization.FullTokenizer(settings.vocab_file, settings.do_lower_case, settings.tokenizer)
     except UnicodeDecodeError:
@@ -843,9 +867,9 @@ def load_shards(directory: str | os.PathLike, verify: bool = True) -> Shards:
         raise DataError(f"{where}: missing; the data in {directory} is incomplete (was the run "
                         f"interrupted?) or it is not a create_pretraining_data.py output directory")
     try:
-        manifest = json.loads(where.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise DataError(f"{where}: not a valid manifest ({describe_error(error)[:200]})") from None
+        manifest = read_json(where, unique_keys)
+    except InputError as error:  # invalid UTF-8 or JSON, nested too deeply, a key twice: named by read_json
+        raise DataError(str(error)) from None
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         version = manifest.get("format_version") if isinstance(manifest, dict) else None
         raise DataError(f"{where}: format version {version}, this code reads {FORMAT_VERSION}")
@@ -884,7 +908,8 @@ def flag(name: str, help_text: str):
 
 @click.command(cls=Command)
 @click.option("--input_file", required=True, help="Input text: comma-separated files or glob patterns.")
-@click.option("--output_dir", required=True, help="Directory for the shards and manifest.json.")
+@click.option("--output_dir", type=FLAG_TYPES["output_dir"], required=True,
+              help="Directory for the shards and manifest.json.")
 @click.option("--vocab_file", required=True, help="The vocabulary the model will be trained with.")
 @bool_option("--do_lower_case", RunSettings.do_lower_case, "Lower-case and strip accents (never from Hangul).")
 @flag("tokenizer", "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.")

@@ -36,6 +36,7 @@ import dataclasses
 import glob
 import os
 import re
+import signal
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -51,6 +52,7 @@ from script_utils import (
     expand_input_files,
     fsync_directory,
     input_patterns,
+    missing_folders_made,
     read_utf8_lines,
     user_errors,
 )
@@ -120,7 +122,8 @@ _DOC_END = "</doc>"
 
 @dataclasses.dataclass(frozen=True)
 class CorpusStats:
-    """Counts of a conversion: `empty_documents` were dropped for having no sentence, the rest written."""
+    """Counts of a conversion: `empty_documents` were dropped for having no sentence, the rest written;
+    `files_without_documents` are the inputs with no `<doc ...>` block at all (not WikiExtractor output)."""
 
     files: int = 0
     documents: int = 0
@@ -128,6 +131,7 @@ class CorpusStats:
     paragraphs: int = 0
     sentences: int = 0
     chars: int = 0
+    files_without_documents: tuple[str, ...] = ()
 
     def __add__(self, other: CorpusStats) -> CorpusStats:
         return CorpusStats(
@@ -501,8 +505,19 @@ def prepare_files(
         if progress is not None:
             progress.set_postfix_str(os.path.basename(path), refresh=False)
         documents = iter_wikiextractor_documents(read_utf8_lines(path), keep_empty=True)
-        stats += write_documents(documents, tagger, out, progress) + CorpusStats(files=1)
+        file_stats = write_documents(documents, tagger, out, progress)
+        if file_stats.documents + file_stats.empty_documents == 0:
+            file_stats += CorpusStats(files_without_documents=(path,))
+        stats += file_stats + CorpusStats(files=1)
     return stats
+
+
+def not_wikiextractor_output(input_paths: Sequence[str]) -> InputError:
+    """The error for inputs none of which holds a `<doc ...>` block: most likely text that is ready already."""
+    named = input_paths[0] + (f" and {len(input_paths) - 1} more" if len(input_paths) > 1 else "")
+    return InputError(f"{named}: no <doc ...> block, so not WikiExtractor output; plain text (a sentence a line, "
+                      f"a blank line between documents) needs no prepare_corpus.py: build_vocab.py and "
+                      f"create_pretraining_data.py read it directly")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -535,22 +550,6 @@ def write_output(
         raise
 
 
-def _missing_folders(path: str) -> list[str]:
-    """The folders above the file `path` that do not exist yet, outermost first.
-
-    Raises:
-      InputError: if one of the folders above `path` is a file.
-    """
-    folder = os.path.dirname(os.path.normpath(path)) or "."
-    missing = []
-    while not os.path.isdir(folder):
-        if os.path.exists(folder):
-            raise InputError(f"{path}: {folder} is a file, not a folder")
-        missing.append(folder)
-        folder = os.path.dirname(folder) or "."
-    return missing[::-1]
-
-
 @contextlib.contextmanager
 def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
     """Yields a temporary file beside each of `paths` (making missing folders), and renames each onto its
@@ -560,30 +559,24 @@ def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
     exception every temporary is removed, and every folder made for them, so that `paths` are left as they
     were. (A rename fails only if the folder is changed meanwhile; the outputs renamed before it stay.)
     """
-    made: list[str] = []
-    temporaries: list[str] = []
-    try:
-        for path in paths:
-            for folder in _missing_folders(path):
-                os.mkdir(folder)
-                made.append(folder)
-            fd, temporary = create_temporary(path)
-            os.close(fd)
-            temporaries.append(temporary)
-        yield temporaries
-        for temporary, path in zip(temporaries, paths, strict=True):
-            os.replace(temporary, path)
-        # The renames and the folders made live in these folders: the outputs' and those above made ones.
-        for folder in dict.fromkeys(os.path.dirname(os.path.abspath(path)) for path in [*paths, *made]):
-            fsync_directory(folder)
-    except BaseException:
-        for temporary in temporaries:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(temporary)
-        for folder in reversed(made):
-            with contextlib.suppress(OSError):
-                os.rmdir(folder)
-        raise
+    with missing_folders_made(paths) as made:
+        temporaries: list[str] = []
+        try:
+            for path in paths:
+                fd, temporary = create_temporary(path)
+                os.close(fd)
+                temporaries.append(temporary)
+            yield temporaries
+            for temporary, path in zip(temporaries, paths, strict=True):
+                os.replace(temporary, path)
+            # The renames and the folders made live in these folders: the outputs' and those above made ones.
+            for folder in dict.fromkeys(os.path.dirname(os.path.abspath(path)) for path in [*paths, *made]):
+                fsync_directory(folder)
+        except BaseException:
+            for temporary in temporaries:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(temporary)
+            raise
 
 
 def output_paths_for(input_paths: Sequence[str], output_dir: str, patterns: Sequence[str]) -> list[str]:
@@ -619,9 +612,13 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
     Every output is written to a temporary file beside it, and they are all renamed into place only when
     every job has succeeded (`atomic_outputs`), so that a failure leaves every output as it was, not the
     first ones new and the others old. The bar counts documents in one process and files in several.
+    Worker processes ignore SIGINT: on Ctrl-C the parent alone stops (one "Aborted!", not a traceback from
+    every idle worker), lets the jobs already handed to the workers finish, starts no other, and removes every
+    temporary.
 
     Raises:
-      InputError, OSError: from the first job that fails, or from an output that cannot be written.
+      InputError, OSError: from the first job that fails, or from an output that cannot be written;
+        InputError too when no input holds a `<doc ...>` block (`not_wikiextractor_output`).
     """
     stats = CorpusStats()
     with atomic_outputs([job.output_path for job in jobs]) as temporaries:
@@ -632,7 +629,8 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
                     stats += write_output(job, temporary, tagger, progress)
         else:
             with (
-                concurrent.futures.ProcessPoolExecutor(min(num_workers, len(jobs))) as pool,
+                concurrent.futures.ProcessPoolExecutor(min(num_workers, len(jobs)), initializer=signal.signal,
+                                                       initargs=(signal.SIGINT, signal.SIG_IGN)) as pool,
                 tqdm.tqdm(total=len(jobs), unit=" files", desc="files", disable=None) as progress,
             ):
                 try:
@@ -640,9 +638,12 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
                         stats += job_stats
                         progress.update(1)
                 except BaseException:
-                    # Running jobs finish before the temporaries are removed; queued ones never start.
+                    # The jobs handed to the workers (running, or up to num_workers + 1 queued to them) finish
+                    # before the temporaries are removed; the others never start.
                     pool.shutdown(cancel_futures=True)
                     raise
+        if stats.documents + stats.empty_documents == 0:  # an error before any output is replaced by nothing
+            raise not_wikiextractor_output([path for job in jobs for path in job.input_paths])
     return stats
 
 
@@ -686,8 +687,11 @@ def main(input_file: str, output_file: str | None, output_dir: str | None, num_w
             if os.path.realpath(job.output_path) in inputs:
                 raise InputError(f"{job.output_path}: the output would overwrite an input file")
         stats = run_jobs(jobs, num_workers)
-    if stats.documents + stats.empty_documents == 0:
-        click.echo("Warning: no <doc ...> blocks in the input: is it WikiExtractor output?", err=True)
+    if stats.files_without_documents:  # with others that hold documents, so a mistake in a list or a glob
+        skipped = stats.files_without_documents
+        click.echo(f"Warning: no <doc ...> block in {len(skipped)} of {stats.files} input files, not WikiExtractor "
+                   f"output, so nothing of them was written: {', '.join(skipped[:3])}"
+                   f"{' ...' if len(skipped) > 3 else ''}", err=True)
     click.echo(format_summary(stats, time.perf_counter() - start, destination))
 
 

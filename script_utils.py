@@ -222,6 +222,44 @@ def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]
         raise
 
 
+def _missing_folders(path: str) -> list[str]:
+    """The folders above the file `path` that do not exist yet, outermost first.
+
+    Raises:
+      InputError: if one of the folders above `path` is a file.
+    """
+    folder = os.path.dirname(os.path.normpath(path)) or "."
+    missing = []
+    while not os.path.isdir(folder):
+        if os.path.exists(folder):
+            raise InputError(f"{path}: {folder} is a file, not a folder")
+        missing.append(folder)
+        folder = os.path.dirname(folder) or "."
+    return missing[::-1]
+
+
+@contextlib.contextmanager
+def missing_folders_made(paths: Iterable[str]) -> Iterator[list[str]]:
+    """Makes the folders missing above each of `paths` and yields them, outermost first; when the block fails,
+    removes them again (those it left empty), so that a failed run leaves no new folder behind.
+
+    Raises:
+      InputError: if one of the folders above a path is a file.
+    """
+    made: list[str] = []
+    try:
+        for path in paths:
+            for folder in _missing_folders(path):
+                os.mkdir(folder)
+                made.append(folder)
+        yield made
+    except BaseException:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
+
+
 def write_json(path: str | os.PathLike, value: Any) -> None:
     """`value` as indented UTF-8 JSON (Korean kept readable), written atomically."""
     with atomic_output(path) as writer:

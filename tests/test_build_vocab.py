@@ -6,6 +6,7 @@ import pytest
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT
+from interrupt import interrupt
 
 import build_vocab
 import script_utils
@@ -124,6 +125,14 @@ BAD_INPUTS = [
                  id="output a folder"),
     pytest.param(TEXT.encode(), ["--output_file", "{input}/vocab.txt"], None,
                  ["{input}/vocab.txt: {input} is a file, not a folder"], id="output under a file"),
+    pytest.param(TEXT.encode(), ["--output_file", "{input}"], None,
+                 ["{input}: --output_file would overwrite the input {input}"], id="output is the input"),
+    pytest.param(TEXT.encode(), ["--output_file", "{tmp}/out/../input.txt"], None,
+                 ["{tmp}/out/../input.txt: --output_file would overwrite the input {input}"],
+                 id="output is the input by another path"),
+    pytest.param(TEXT.encode(), ["--output_file", ""], None, ["'--output_file'", "an empty path"], id="output empty"),
+    pytest.param(b"", ["--output_file", "{tmp}/new/sub/vocab.txt"], None, ["{input}: no text"],
+                 id="empty input, output in new folders"),
     pytest.param(TEXT.encode(), [], (os, "fsync", fail_fsync),
                  ["{out}: No space left on device"], id="disk full"),
     pytest.param(TEXT.encode(), [], (script_utils, "create_temporary", fail_create_temporary),
@@ -149,6 +158,7 @@ def test_bad_input_is_one_line_and_the_old_vocab_stays(tmp_path, monkeypatch, te
                                                    "--min_frequency", "1", *(a.format(**fill) for a in args)])
     assert_one_line_error(result, *(name.format(**fill) for name in names))
     assert snapshot(tmp_path) == before  # the old vocab whole, no temporary file left
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_dir()) == [out.parent]  # no folder made for the output
 
 
 def test_an_unwritable_output_fails_before_the_count(tmp_path, monkeypatch):
@@ -170,3 +180,18 @@ def test_a_new_vocab_replaces_the_old_one(tmp_path):
         assert result.exit_code == 0, result.output
     assert len(tokenization.load_vocab(out)) == 1500
     assert sorted(p.name for p in out.parent.iterdir()) == ["vocab.txt"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_quietly_and_keeps_the_old_vocab(tmp_path):
+    corpus, out = tmp_path / "corpus.txt", tmp_path / "out" / "vocab.txt"
+    corpus.write_text(SAMPLE.read_text(encoding="utf-8") * 200, encoding="utf-8")  # 10 MB: seconds of counting
+    out.parent.mkdir()
+    out.write_text(OLD_VOCAB, encoding="utf-8")
+    before = snapshot(tmp_path)
+    result = interrupt("build_vocab.py", ["--input_file", str(corpus), "--output_file", str(out), "--num_workers",
+                                          "2"], workers=2)
+    assert result.returncode != 0 and "Aborted!" in result.stderr
+    assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr, result.stderr
+    assert result.seconds < 10 and result.left_running == 0
+    assert snapshot(tmp_path) == before  # the old vocab whole, no temporary file left

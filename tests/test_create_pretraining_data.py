@@ -16,6 +16,7 @@ import pytest
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT
+from interrupt import interrupt
 
 import create_pretraining_data as cpd
 import run_pretraining
@@ -300,6 +301,13 @@ def _vocab(content: bytes | None) -> Setup:
     return setup
 
 
+def _input_in_output_dir(flag: str, name: str) -> Setup:
+    """The input of `flag` copied into the output folder, as `name`."""
+    def setup(tmp_path, monkeypatch, args):
+        args[flag] = shutil.copy(Path(args[flag]), tmp_path / "out" / name)
+    return setup
+
+
 def _patch(target: str, fake: Callable) -> Setup:
     return lambda tmp_path, monkeypatch, args: monkeypatch.setattr(target, fake)
 
@@ -322,7 +330,12 @@ CLI_CASES: dict[str, tuple[Setup, list[str]]] = {
     "dupe_factor 0": (_flag("--dupe_factor", "0"), ["--dupe_factor"]),
     "masked_lm_prob 0": (_flag("--masked_lm_prob", "0"), ["--masked_lm_prob"]),
     "masked_lm_prob 1.5": (_flag("--masked_lm_prob", "1.5"), ["--masked_lm_prob"]),
+    "masked_lm_prob nan": (_flag("--masked_lm_prob", "nan"), ["--masked_lm_prob", "'nan' is not a finite number"]),
     "short_seq_prob -0.1": (_flag("--short_seq_prob", "-0.1"), ["--short_seq_prob"]),
+    "short_seq_prob nan": (_flag("--short_seq_prob", "nan"), ["--short_seq_prob", "'nan' is not a finite number"]),
+    "short_seq_prob inf": (_flag("--short_seq_prob", "inf"), ["--short_seq_prob", "inf"]),
+    "random_seed negative": (_flag("--random_seed", "-1"), ["--random_seed", "0<=x<=9223372036854775807"]),
+    "random_seed 2**63": (_flag("--random_seed", str(2**63)), ["--random_seed", "0<=x<=9223372036854775807"]),
     "num_workers 0": (_flag("--num_workers", "0"), ["--num_workers"]),
     "docs_per_chunk 0": (_flag("--docs_per_chunk", "0"), ["--docs_per_chunk"]),
     "instances_per_shard 0": (_flag("--instances_per_shard", "0"), ["--instances_per_shard"]),
@@ -330,10 +343,22 @@ CLI_CASES: dict[str, tuple[Setup, list[str]]] = {
         {"--output_dir": _write(tmp_path / "a_file", b"x")}), ["a_file", "not a folder"]),
     "output_dir under a file": (lambda tmp_path, monkeypatch, args: args.update(
         {"--output_dir": _write(tmp_path / "a_file", b"x") / "out"}), ["a_file", "is a file, not a folder"]),
+    "output_dir empty": (_flag("--output_dir", ""), ["'--output_dir'", "an empty path"]),
+    "output_dir is the input": (lambda tmp_path, monkeypatch, args: args.update(
+        {"--output_dir": args["--input_file"]}), ["small.txt: --output_dir would replace the input"]),
+    "input inside output_dir": (_input_in_output_dir("--input_file", "corpus.txt"),
+                                ["out: --output_dir would replace the input", "out/corpus.txt"]),
+    "input inside output_dir, named as a temporary": (_input_in_output_dir("--input_file", ".corpus.12345678.tmp"),
+                                                      ["out: --output_dir would replace the input", ".corpus."]),
+    "vocab inside output_dir": (_input_in_output_dir("--vocab_file", "vocab.txt"),
+                                ["out: --output_dir would replace the input", "out/vocab.txt"]),
     "non-empty output_dir without --overwrite": (lambda tmp_path, monkeypatch, args: args.pop("--overwrite"),
                                                  ["out", "not empty", "--overwrite"]),
     "a foreign file in output_dir": (lambda tmp_path, monkeypatch, args: _write(tmp_path / "out" / "notes.txt", b""),
                                      ["out", "notes.txt", "--overwrite"]),
+    "a hidden .tmp file of the user's in output_dir": (
+        lambda tmp_path, monkeypatch, args: _write(tmp_path / "out" / ".notes.tmp", b""),
+        ["out", ".notes.tmp", "--overwrite"]),
     "disk full": (_patch("os.fsync", _full_disk), ["No space left on device", "nothing was replaced"]),
     "disk full writing a shard": (_patch("numpy.save", _full_disk_in_write),
                                   ["/out/shard-00000.npy", "No space left on device", "nothing was replaced"]),
@@ -403,6 +428,22 @@ def test_sigkill_mid_run_keeps_the_earlier_output(tmp_path, earlier_output):
     cpd.load_shards(out)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_quietly_and_keeps_the_earlier_output(tmp_path, earlier_output):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(SAMPLE.read_text(encoding="utf-8") * 40, encoding="utf-8")
+    out = tmp_path / "out"
+    shutil.copytree(earlier_output, out)
+    before = snapshot(tmp_path)
+    result = interrupt("create_pretraining_data.py", [
+        "--input_file", str(corpus), "--output_dir", str(out), "--vocab_file", str(SAMPLE_VOCAB), "--docs_per_chunk",
+        "5", "--num_workers", "2", "--overwrite"], workers=2, ready=lambda: any(tmp_path.glob(".out.*.tmp")))
+    assert result.returncode != 0 and "Aborted!" in result.stderr
+    assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr, result.stderr
+    assert result.seconds < 10 and result.left_running == 0
+    assert snapshot(tmp_path) == before  # the earlier output whole, no temporary folder left
+
+
 # --- shards are verified before they are used ----------------------------------------------------------
 
 
@@ -470,7 +511,14 @@ CHANGED_IN_RANGE = _edit_record("input_ids", 3000, index=1, keep_sha256=True)
 
 SHARD_CASES = {
     "no manifest": (lambda d: (d / cpd.MANIFEST).unlink(), [cpd.MANIFEST, "incomplete"]),
-    "manifest not JSON": (lambda d: (d / cpd.MANIFEST).write_text("{"), [cpd.MANIFEST, "not a valid manifest"]),
+    "manifest not JSON": (lambda d: (d / cpd.MANIFEST).write_text("{"), [cpd.MANIFEST, "not valid JSON (line 1"]),
+    "manifest nested too deeply": (lambda d: (d / cpd.MANIFEST).write_text("[" * 100_000),
+                                   [cpd.MANIFEST, "nested too deeply"]),
+    "manifest with a key twice": (
+        lambda d: (d / cpd.MANIFEST).write_text('{"format_version": 2, ' + (d / cpd.MANIFEST).read_text()[1:]),
+        [cpd.MANIFEST, '"format_version" appears twice']),
+    "manifest in UTF-16": (lambda d: (d / cpd.MANIFEST).write_text((d / cpd.MANIFEST).read_text(), encoding="utf-16"),
+                           [cpd.MANIFEST, "UTF-16"]),
     "format version": (_edit_manifest(lambda m: m.update(format_version=99)), [cpd.MANIFEST, "format version 99"]),
     "max_seq_length contradicts the layout": (
         _edit_manifest(lambda m: m["flags"].update(max_seq_length=512)),

@@ -12,6 +12,7 @@ from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from interrupt import interrupt
 
 import prepare_corpus
 
@@ -333,6 +334,7 @@ SECOND_INPUTS = {
     "invalid UTF-8": '<doc id="2">\n제목\n'.encode() + b"\xff\xfe broken\n</doc>\n",
     "UTF-16": GOOD_DOCUMENT.encode("utf-16"),
     "NUL byte": b'<doc id="2">\n\x00\n</doc>\n',
+    "plain text": "그는 학생이다.\n그녀는 교사이다.\n\n다른 문서이다.\n".encode(),
 }
 
 
@@ -432,6 +434,16 @@ TO_FILE = ["--input_file", "in/wiki_*", "--output_file", "corpus.txt"]
                      id="neither output"),
         pytest.param("good", [*TO_DIR, "--output_file", "corpus.txt"], ["--output_file", "--output_dir"], None,
                      id="both outputs"),
+        pytest.param("plain text", ["--input_file", "in/wiki_01", "--output_file", "corpus.txt"],
+                     ["in/wiki_01: no <doc ...> block", "needs no prepare_corpus.py", "build_vocab.py"], None,
+                     id="plain text, --output_file"),
+        pytest.param("plain text", ["--input_file", "in/wiki_01", "--output_dir", "out"],
+                     ["in/wiki_01: no <doc ...> block", "create_pretraining_data.py read it directly"], None,
+                     id="plain text, --output_dir"),
+        pytest.param("plain text", ["--input_file", "in/wiki_01,corpus.txt", "--output_dir", "new/out",
+                                    "--num_workers", "2"],
+                     ["in/wiki_01 and 1 more: no <doc ...> block"], None,
+                     id="plain text, --output_dir in new folders, 2 workers"),
     ],
 )  # fmt: skip
 def test_bad_input(workspace, monkeypatch, second_input, args, names, failure):
@@ -455,6 +467,31 @@ def test_output_dir_replaces_every_earlier_output(workspace, num_workers):
     outputs = sorted((workspace / "out").iterdir())  # each earlier output replaced, no temporary left
     assert [(p.name, p.read_text(encoding="utf-8")) for p in outputs] == [("wiki_00", GOOD_OUTPUT),
                                                                           ("wiki_01", GOOD_OUTPUT)]
+
+
+@pytest.mark.parametrize("num_workers", ["1", "2"])
+def test_inputs_without_documents_among_others_are_named_in_a_warning(workspace, num_workers):
+    (workspace / "in" / "wiki_01").write_bytes(SECOND_INPUTS["plain text"])
+    result = CliRunner().invoke(prepare_corpus.main, [*TO_DIR, "--num_workers", num_workers])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1] == ("Warning: no <doc ...> block in 1 of 2 input files, not WikiExtractor "
+                                              "output, so nothing of them was written: in/wiki_01")
+    assert [(p.name, p.read_text(encoding="utf-8")) for p in sorted((workspace / "out").iterdir())] == [
+        ("wiki_00", GOOD_OUTPUT), ("wiki_01", "")]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_workers_quietly_and_keeps_every_earlier_output(workspace):
+    """Two workers are done and idle (where an interrupt used to print their tracebacks) while one still works."""
+    _write(workspace / "in" / "wiki_00", WIKI_SNIPPET * 6000)  # a second of work
+    for name in ("wiki_01", "wiki_02"):
+        _write(workspace / "in" / name, WIKI_SNIPPET)
+    before = snapshot(workspace)
+    result = interrupt("prepare_corpus.py", [*TO_DIR, "--num_workers", "3"], workers=3)
+    assert result.returncode != 0 and "Aborted!" in result.stderr
+    assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr, result.stderr
+    assert result.seconds < 10 and result.left_running == 0
+    assert snapshot(workspace) == before  # every earlier output whole, no temporary file left
 
 
 def test_a_failed_job_removes_its_temporary_in_its_process(tmp_path, tagger):
