@@ -306,9 +306,10 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
     (from output_dir's checkpoints) or RESTORE (this run is the one an --overwrite_output_dir run set aside in
     .previous_run/ and that run died before its first checkpoint: bring it back and resume it).
 
-    Resuming a run recorded in run.json with another identity, or a folder with checkpoints but no run.json,
-    is an InputError naming what differs, unless `overwrite` (Hugging Face's --overwrite_output_dir): then
-    the run starts afresh. `compare` limits the check to some keys (evaluating a run needs only its model).
+    Resuming a run recorded in run.json with another identity (one that saved a checkpoint), or a folder with
+    checkpoints but no run.json, is an InputError naming what differs, unless `overwrite` (Hugging Face's
+    --overwrite_output_dir): then the run starts afresh. `compare` limits the check to some keys (evaluating
+    a run needs only its model).
     Nothing is written here: see start_run.
     """
     directory = Path(output_dir)
@@ -330,6 +331,9 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
     if compare is None and kept.is_file() and not checkpoints(directory) \
             and not _run_differences(read_run_record(kept), identity, None):
         return RESTORE
+    if compare is None and not kept.exists() and not checkpoints(directory) \
+            and not list(directory.glob("ckpt-*.pt.damaged")):
+        return FRESH  # the recorded run died before its first checkpoint (a typo'd flag): nothing to lose
     raise InputError(f"{directory} holds another run ({'; '.join(differences)}); rerun with the same flags and "
                      f"inputs to resume it, or pass --overwrite_output_dir to start afresh (or choose another "
                      f"--output_dir)")

@@ -506,3 +506,13 @@ def test_plot_bad_metrics_and_out_file_are_one_line(tmp_path, monkeypatch, metri
     if metrics == GOOD_METRICS:  # the flag was the only fault: the same run plots to a format matplotlib writes
         assert CliRunner().invoke(plot.main, ["--output_dir", "run", "--out_file", "c.svg"]).exit_code == 0
         assert (tmp_path / "c.svg").read_text().startswith("<?xml")
+
+
+def test_a_run_that_died_before_its_first_checkpoint_does_not_block_the_corrected_one(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    failed = run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
+                           "--learning_rate", "1e30", "--log_every", "1"))
+    assert failed.exit_code == 1 and not training.checkpoints(out)
+    result = short_run(config, data_dir, out)  # the typo fixed: no --overwrite_output_dir needed
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "run.json").read_text())["learning_rate"] == 1e-3
