@@ -292,6 +292,12 @@ def short_run(config, data_dir, out, *extra):
                          "2", "--log_every", "1", *extra))
 
 
+def diverging_run(config, data_dir, out, *extra):
+    """A run whose loss turns non-finite at once: it dies before its first checkpoint."""
+    return run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
+                         "--learning_rate", "1e30", "--log_every", "1", *extra))
+
+
 def test_a_run_resumes_only_itself(tmp_path, data_dir):
     config, out = write_config(tmp_path), tmp_path / "run"
     assert short_run(config, data_dir, out).exit_code == 0
@@ -337,15 +343,13 @@ def test_a_killed_overwrite_keeps_the_old_run_until_the_first_checkpoint(tmp_pat
     config, out = write_config(tmp_path), tmp_path / "run"
     assert short_run(config, data_dir, out).exit_code == 0
     old = snapshot(out)
-    result = run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
-                           "--learning_rate", "1e30", "--log_every", "1", "--overwrite_output_dir"))
+    result = diverging_run(config, data_dir, out, "--overwrite_output_dir")
     assert result.exit_code == 1 and "the loss is" in result.output  # died before its first checkpoint
     old_checkpoints = {k: v for k, v in old.items() if k.startswith("ckpt-")}
     kept = snapshot(out / training.PREVIOUS_RUN)
     assert {k: v for k, v in kept.items() if k.startswith("ckpt-")} == old_checkpoints
     # A second try that dies early too must not push the kept run out for the first try's leftovers.
-    assert run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
-                         "--learning_rate", "1e29", "--log_every", "1", "--overwrite_output_dir")).exit_code == 1
+    assert diverging_run(config, data_dir, out, "--learning_rate", "1e29", "--overwrite_output_dir").exit_code == 1
     kept = snapshot(out / training.PREVIOUS_RUN)
     assert {k: v for k, v in kept.items() if k.startswith("ckpt-")} == old_checkpoints
 
@@ -439,8 +443,7 @@ def test_rerunning_the_old_command_after_a_failed_overwrite_brings_the_old_run_b
     config, out = write_config(tmp_path), tmp_path / "run"
     assert short_run(config, data_dir, out).exit_code == 0
     old = snapshot(out)
-    failed = run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
-                           "--learning_rate", "1e30", "--log_every", "1", "--overwrite_output_dir"))
+    failed = diverging_run(config, data_dir, out, "--overwrite_output_dir")
     assert failed.exit_code == 1
     result = short_run(config, data_dir, out)  # the first run's own command: it is restored, not refused
     assert result.exit_code == 0, result.output
@@ -510,8 +513,7 @@ def test_plot_bad_metrics_and_out_file_are_one_line(tmp_path, monkeypatch, metri
 
 def test_a_run_that_died_before_its_first_checkpoint_does_not_block_the_corrected_one(tmp_path, data_dir):
     config, out = write_config(tmp_path), tmp_path / "run"
-    failed = run_cli(*args(config, data_dir, out, "--do_train", "--num_train_steps", "30", "--num_warmup_steps", "0",
-                           "--learning_rate", "1e30", "--log_every", "1"))
+    failed = diverging_run(config, data_dir, out)
     assert failed.exit_code == 1 and not training.checkpoints(out)
     result = short_run(config, data_dir, out)  # the typo fixed: no --overwrite_output_dir needed
     assert result.exit_code == 0, result.output
