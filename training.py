@@ -317,6 +317,10 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
         raise InputError(f"{directory}: exists and is not a folder (--output_dir)")
     if overwrite or not directory.is_dir():
         return FRESH
+    kept = directory / PREVIOUS_RUN / RUN_FILE
+    if compare is None and kept.is_file() and not checkpoints(directory) \
+            and not _run_differences(read_run_record(kept), identity, None):
+        return RESTORE
     record = directory / RUN_FILE
     if not record.exists():
         if checkpoints(directory) and compare is None:
@@ -327,10 +331,6 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
     differences = _run_differences(read_run_record(record), identity, compare)
     if not differences:
         return RESUME
-    kept = directory / PREVIOUS_RUN / RUN_FILE
-    if compare is None and kept.is_file() and not checkpoints(directory) \
-            and not _run_differences(read_run_record(kept), identity, None):
-        return RESTORE
     if compare is None and not kept.exists() and not checkpoints(directory) \
             and not list(directory.glob("ckpt-*.pt.damaged")):
         return FRESH  # the recorded run died before its first checkpoint (a typo'd flag): nothing to lose

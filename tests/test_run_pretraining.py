@@ -518,3 +518,21 @@ def test_a_run_that_died_before_its_first_checkpoint_does_not_block_the_correcte
     result = short_run(config, data_dir, out)  # the typo fixed: no --overwrite_output_dir needed
     assert result.exit_code == 0, result.output
     assert json.loads((out / "run.json").read_text())["learning_rate"] == 1e-3
+
+
+def test_a_full_disk_right_after_an_overwrite_moved_the_old_run_aside_loses_nothing(tmp_path, data_dir, monkeypatch):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+    old = {k: v for k, v in snapshot(out).items() if k.startswith("ckpt-")}
+    real_fsync = os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert_one_line_error(short_run(config, data_dir, out, "--learning_rate", "2e-3", "--overwrite_output_dir"),
+                          "run.json: No space left on device")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    result = short_run(config, data_dir, out)  # the old command: the old run is brought back, not replaced
+    assert result.exit_code == 0 and "Nothing to train" in result.output, result.output
+    assert {k: v for k, v in snapshot(out).items() if k.startswith("ckpt-")} == old
