@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from script_utils import InputError, atomic_directory, read_json, shown, unique_keys
+from script_utils import TEMPORARY_NAME, InputError, atomic_directory, read_json, shown, unique_keys
 
 # Hugging Face's names for the activations (transformers' ACT2FN). "gelu" is the exact erf form of Google's
 # first modeling.py, which its released checkpoints were trained with; the tanh approximation that Google's
@@ -788,7 +788,7 @@ _EXPORT_MARK = {"format": "pt", "exported_by": "mecab-bert"}
 
 
 def _in_export(name: str) -> bool:
-    return name in _EXPORT_FILES or (name.startswith(".") and name.endswith(".tmp"))
+    return name in _EXPORT_FILES or TEMPORARY_NAME.fullmatch(name) is not None
 
 
 def check_export_target(out_dir: str | os.PathLike) -> None:

@@ -184,7 +184,7 @@ def create_temporary(path: str | os.PathLike) -> tuple[int, str]:
         raise InputError(f"{path}: is a folder, not a file")
     if os.path.exists(directory) and not os.path.isdir(directory):
         raise InputError(f"{path}: {directory} is a file, not a folder")
-    temporary = os.path.join(directory, f".{name}.{secrets.token_hex(4)}.tmp")
+    temporary = os.path.join(directory, f".{name}.~{secrets.token_hex(4)}.tmp")
     try:
         return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
     except OSError as error:  # name the output, not a temporary the user never asked for
@@ -273,8 +273,9 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         writer.write(text)
 
 
-# What create_temporary and atomic_directory name their temporaries: `.name.<8 random characters>.tmp`.
-TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+# What create_temporary and atomic_directory name their temporaries: `.name.~<8 random characters>.tmp` (and
+# `.name.~old<8>.tmp` for a folder being replaced); the `~` keeps a user's `.backup.20240101.tmp` theirs.
+TEMPORARY_NAME = re.compile(r"\..+\.~(old)?[a-z0-9_]{8}\.tmp")
 
 
 def remove_temporaries(directory: str | os.PathLike) -> list[Path]:
@@ -302,6 +303,19 @@ def _sync_tree(root: Path) -> None:
         fsync_directory(folder)
 
 
+def _clean_up_after_a_kill(target: Path) -> None:
+    """What a killed atomic_directory left beside target: an old folder set aside mid-swap goes back in place
+    (when nothing took its place), then this target's own temporaries go."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.~(old)?[a-z0-9_]{{8}}\.tmp")
+    leftovers = [p for p in target.parent.glob(".*.tmp") if pattern.fullmatch(p.name)]
+    for leftover in leftovers:
+        if leftover.name.startswith(f".{target.name}.~old") and (leftover / target.name).exists() \
+                and not target.exists():
+            os.replace(leftover / target.name, target)
+    for leftover in leftovers:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str], bool], flag: str
                      ) -> Iterator[Path]:
@@ -325,17 +339,15 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
     if target.parent.exists() and not target.parent.is_dir():
         raise InputError(f"{target}: {target.parent} is a file, not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):  # of a run that was killed
-        if TEMPORARY_NAME.fullmatch(leftover.name):
-            shutil.rmtree(leftover, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _clean_up_after_a_kill(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.~", suffix=".tmp", dir=target.parent))
     retired: Path | None = None
     try:
         staging.chmod(0o755)  # mkdtemp makes it private; an output is meant to be shared
         yield staging
         _sync_tree(staging)
         if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", suffix=".tmp", dir=target.parent))
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.~old", suffix=".tmp", dir=target.parent))
             os.replace(target, retired / target.name)
             os.replace(staging, target)
             fsync_directory(target.parent)

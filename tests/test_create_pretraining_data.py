@@ -250,7 +250,7 @@ def test_overwrite_replaces_an_earlier_output_whole(tmp_path, small_corpus, earl
     out = tmp_path / "out"
     shutil.copytree(earlier_output, out)
     (out / "shard-00099.npy").write_bytes(b"a stale shard of an older run")
-    (out / ".shard-00001.npy.1234abcd.tmp").write_bytes(b"a killed run's temporary file")
+    (out / ".shard-00001.npy.~1234abcd.tmp").write_bytes(b"a killed run's temporary file")
     result = run_cli("--input_file", small_corpus, "--output_dir", out, "--vocab_file", SAMPLE_VOCAB, *SMALL_ARGS,
                      "--random_seed", "2", "--overwrite")
     assert result.exit_code == 0, result.output
@@ -348,7 +348,7 @@ CLI_CASES: dict[str, tuple[Setup, list[str]]] = {
         {"--output_dir": args["--input_file"]}), ["small.txt: --output_dir would replace the input"]),
     "input inside output_dir": (_input_in_output_dir("--input_file", "corpus.txt"),
                                 ["out: --output_dir would replace the input", "out/corpus.txt"]),
-    "input inside output_dir, named as a temporary": (_input_in_output_dir("--input_file", ".corpus.12345678.tmp"),
+    "input inside output_dir, named as a temporary": (_input_in_output_dir("--input_file", ".corpus.~12345678.tmp"),
                                                       ["out: --output_dir would replace the input", ".corpus."]),
     "vocab inside output_dir": (_input_in_output_dir("--vocab_file", "vocab.txt"),
                                 ["out: --output_dir would replace the input", "out/vocab.txt"]),

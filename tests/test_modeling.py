@@ -761,7 +761,7 @@ def test_export_hf_refuses_a_folder_with_other_files(tmp_path, vocab_file):
 
 def test_export_hf_replaces_an_old_export_only(tmp_path, vocab_file):
     out = modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, tmp_path / "hf")
-    (out / ".model.safetensors.1a2b.tmp").write_text("a killed write", encoding="utf-8")
+    (out / ".model.safetensors.~1a2b3c4d.tmp").write_text("a killed write", encoding="utf-8")
     with pytest.raises(InputError, match=f"{out}: not empty; pass --export_hf to replace it"):
         modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, out)
     modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab_file, out, overwrite=True)

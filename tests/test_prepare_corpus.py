@@ -497,7 +497,7 @@ def test_ctrl_c_stops_the_workers_quietly_and_keeps_every_earlier_output(workspa
 def test_a_failed_job_removes_its_temporary_in_its_process(tmp_path, tagger):
     bad = tmp_path / "bad"
     bad.write_bytes(SECOND_INPUTS["invalid UTF-8"])
-    temporary = _write(tmp_path / ".out.1234.tmp", "")
+    temporary = _write(tmp_path / ".out.~1234abcd.tmp", "")
     job = prepare_corpus.Job([str(bad)], str(tmp_path / "out"))
     with pytest.raises(prepare_corpus.InputError, match="not valid UTF-8"):
         prepare_corpus.write_output(job, str(temporary), tagger)

@@ -361,7 +361,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_intact_one(tmp_path, data_
     newest = out / "ckpt-00000004.pt"
     content = newest.read_bytes()
     newest.write_bytes({"empty": b"", "truncated": content[:len(content) // 2], "garbage": os.urandom(999)}[damage])
-    (out / ".ckpt-00000006.pt.deadbeef.tmp").write_bytes(b"half a checkpoint")
+    (out / ".ckpt-00000006.pt.~deadbeef.tmp").write_bytes(b"half a checkpoint")
     with (out / "metrics.jsonl").open("a") as log:
         log.write('{"step": 5, "lo')  # torn by a power cut
     with pytest.warns(UserWarning, match=r"ckpt-00000004.pt: cannot be read \(.*(empty|truncated|not a weights)"):

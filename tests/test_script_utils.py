@@ -110,12 +110,13 @@ def test_atomic_directory_keeps_the_old_folder_until_the_new_one_is_complete(tmp
 
 
 def test_remove_temporaries(tmp_path):
-    (tmp_path / ".ckpt-1.pt.abcd1234.tmp").write_text("half")
-    (tmp_path / ".export.x1y_2z3q.tmp").mkdir()
+    (tmp_path / ".ckpt-1.pt.~abcd1234.tmp").write_text("half")
+    (tmp_path / ".export.~x1y_2z3q.tmp").mkdir()
     (tmp_path / "ckpt-1.pt").write_text("whole")
     (tmp_path / ".thesis.tmp").mkdir()  # the user's, though hidden and ending in .tmp
+    (tmp_path / ".backup.20240101.tmp").write_text("the user's too")
     assert len(script_utils.remove_temporaries(tmp_path)) == 2
-    assert sorted(os.listdir(tmp_path)) == [".thesis.tmp", "ckpt-1.pt"]
+    assert sorted(os.listdir(tmp_path)) == [".backup.20240101.tmp", ".thesis.tmp", "ckpt-1.pt"]
 
 
 def test_utf16_is_named(tmp_path):
@@ -192,3 +193,16 @@ def test_float_flags_refuse_nan_and_infinity():
         result = runner.invoke(command, ["--learning_rate", value])
         assert result.exit_code == 2 and "'--learning_rate'" in result.output, result.output
     assert "'--output_dir': an empty path" in runner.invoke(command, ["--output_dir", ""]).output
+
+
+def test_a_swap_killed_midway_is_undone_by_the_next_run(tmp_path):
+    target = tmp_path / "data"
+    retired = tmp_path / ".data.~oldk3j9x2q1.tmp"
+    (retired / "data").mkdir(parents=True)
+    (retired / "data" / "manifest.json").write_text("the only copy")
+    (tmp_path / ".data.~p0q1r2s3.tmp").mkdir()  # the staging folder of the killed run
+    (tmp_path / ".data.v2.~a1b2c3d4.tmp").mkdir()  # a sibling output's staging: not ours to touch
+    with pytest.raises(RuntimeError), script_utils.atomic_directory(target, True, lambda name: True, "--overwrite"):
+        raise RuntimeError("this run fails too")
+    assert (target / "manifest.json").read_text() == "the only copy"
+    assert sorted(os.listdir(tmp_path)) == [".data.v2.~a1b2c3d4.tmp", "data"]
