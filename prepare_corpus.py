@@ -46,6 +46,7 @@ import click
 import tqdm
 
 from script_utils import (
+    OUTPUT_PATH,
     Command,
     InputError,
     create_temporary,
@@ -559,6 +560,11 @@ def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
     exception every temporary is removed, and every folder made for them, so that `paths` are left as they
     were. (A rename fails only if the folder is changed meanwhile; the outputs renamed before it stay.)
     """
+    # Through a symlink the file it points to is replaced; a device or a pipe cannot be replaced atomically.
+    paths = [os.path.realpath(path) if os.path.islink(path) else path for path in paths]
+    for path in paths:
+        if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+            raise InputError(f"{path}: not a regular file (a device or a pipe); write to a file")
     with missing_folders_made(paths) as made:
         temporaries: list[str] = []
         try:
@@ -653,10 +659,11 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
     required=True,
     help="WikiExtractor output: a comma-separated list of files or glob patterns.",
 )
-@click.option("--output_file", default=None, help="Write everything to this one file.")
+@click.option("--output_file", default=None, type=OUTPUT_PATH, help="Write everything to this one file.")
 @click.option(
     "--output_dir",
     default=None,
+    type=OUTPUT_PATH,
     help="Write one output file per input file here, at its path under the inputs' common folder; they "
     "replace earlier ones only once all of them are complete.",
 )

@@ -265,6 +265,9 @@ def check_flags(flags: PretrainingFlags) -> None:
     if flags.num_warmup_steps > flags.num_train_steps:
         raise InputError(f"--num_warmup_steps {flags.num_warmup_steps} is more than --num_train_steps "
                          f"{flags.num_train_steps}")
+    if flags.export_hf and Path(flags.output_dir).resolve().is_relative_to(Path(flags.export_hf).resolve()):
+        raise InputError(f"--export_hf {flags.export_hf} is --output_dir {flags.output_dir} or holds it: an export "
+                         f"replaces its folder whole, so name a folder of its own")
     init = flags.init_checkpoint
     if flags.overwrite_output_dir and init and Path(init).resolve().is_relative_to(Path(flags.output_dir).resolve()):
         raise InputError(f"--init_checkpoint {init} lies in --output_dir {flags.output_dir}, which "
@@ -342,7 +345,7 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
         output_dir = Path(flags.output_dir)
         identity = run_identity(flags, model.config) if flags.do_train else {"bert_config": model.config.to_dict()}
         cleanup.enter_context(training.run_dir_lock(output_dir, distributed.is_main and flags.do_train))
-        plan = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir and flags.do_train,
+        plan = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir and flags.do_train, _owns,
                                         compare=None if flags.do_train else ["bert_config"])
         results: dict[str, float] = {}
         config = training.TrainConfig(

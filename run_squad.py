@@ -657,7 +657,7 @@ def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -
     if train is not None:
         identity = run_identity(flags, config, init)
         with training.run_dir_lock(output_dir, distributed.is_main):
-            plan = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir)
+            plan = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir, _owns)
             results.update(_train(flags, model, train, identity, plan, device, precision, distributed, progress))
     if predict is not None:
         results.update(_predict(flags, model, predict, device, precision, progress))
@@ -670,9 +670,11 @@ def _load_fine_tuned(model: modeling.BertForQuestionAnswering, output_dir: Path,
     Google's Estimator does with its model_dir; returns what was loaded (None: the folder holds no run)."""
     if not training.checkpoints(output_dir):
         return None
-    training.prepare_run_dir(output_dir, {"bert_config": config.to_dict()}, False, compare=["bert_config"])
+    training.prepare_run_dir(output_dir, {"bert_config": config.to_dict()}, False, _owns, compare=["bert_config"])
     newest = training.checkpoints(output_dir)[-1]
-    modeling.load_pretrained(model, newest)
+    if "qa_outputs.weight" in modeling.load_pretrained(model, newest).initialized:
+        raise InputError(f"{output_dir} holds a pretraining run, not a fine-tuned one (no answer layer in {newest}): "
+                         f"fine-tune it with --do_train, or give it as --init_checkpoint with another --output_dir")
     return f"the fine-tuned {newest}"
 
 
@@ -747,6 +749,7 @@ def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, datase
         predictions = {qid: strip(answer) for qid, answer in predictions.items()}
     output_dir = Path(flags.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "eval_results.json").unlink(missing_ok=True)  # another prediction's scores: never left beside these
     write_json(output_dir / "predictions.json", predictions)
     write_json(output_dir / "nbest_predictions.json", nbest)
     if flags.version_2_with_negative:
@@ -754,12 +757,11 @@ def _predict(flags: SquadFlags, model: modeling.BertForQuestionAnswering, datase
     click.echo(f"predicted {len(dataset.features)} features in {time.perf_counter() - start:.1f} s; "
                f"predictions.json, nbest_predictions.json{', null_odds.json' if flags.version_2_with_negative else ''}"
                f" in {output_dir}/", err=True)
-    try:
-        na_probs = null_odds if flags.version_2_with_negative else None
-        scores = evaluate_squad.evaluate(dataset.data, predictions, na_probs, source=flags.predict_file)
-    except InputError as error:  # a test file without gold answers: predicting it is the point
-        click.echo(f"not scored: {error}", err=True)
+    if not any(example.answers or example.is_impossible for example in dataset.examples):
+        click.echo(f"not scored: {flags.predict_file} has no gold answers (a test set)", err=True)
         return {}
+    na_probs = null_odds if flags.version_2_with_negative else None
+    scores = evaluate_squad.evaluate(dataset.data, predictions, na_probs, source=flags.predict_file)
     write_json(output_dir / "eval_results.json", scores)
     click.echo(json.dumps(scores))
     return {f"eval_{k}": v for k, v in scores.items()}

@@ -258,7 +258,8 @@ def resume(state: TrainState, output_dir: str | os.PathLike, is_main: bool) -> P
         try:
             state.load_state_dict(load_checkpoint(path))
             return path
-        except (InputError, KeyError, RuntimeError) as error:  # unreadable, or not a whole checkpoint
+        except (InputError, KeyError, RuntimeError, FileNotFoundError) as error:
+            # Unreadable, not a whole checkpoint, or just set aside as damaged by rank 0.
             reason = script_utils.describe_error(error).removeprefix(f"{path}: ")[:200]
             if is_main:
                 with contextlib.suppress(FileNotFoundError):  # another process may be reading it
@@ -299,8 +300,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 FRESH, RESUME, RESTORE = "fresh", "resume", "restore"
 
 
+# What a run writes before its first checkpoint: a folder holding nothing else of ours lost nothing if replaced.
+_EARLY_FILES = frozenset({RUN_FILE, "metrics.jsonl", "bert_config.json", "tensorboard", ".lock"})
+
+
 def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], overwrite: bool,
-                    compare: Collection[str] | None = None) -> str:
+                    owns: Callable[[str], bool], compare: Collection[str] | None = None) -> str:
     """Checks that output_dir may hold the run `identity` describes (what changes its result: the flags, the
     model config, the sha256 of the data and of the init checkpoint); returns how to start: FRESH, RESUME
     (from output_dir's checkpoints) or RESTORE (this run is the one an --overwrite_output_dir run set aside in
@@ -331,8 +336,8 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
     differences = _run_differences(read_run_record(record), identity, compare)
     if not differences:
         return RESUME
-    if compare is None and not kept.exists() and not checkpoints(directory) \
-            and not list(directory.glob("ckpt-*.pt.damaged")):
+    if compare is None and not (directory / PREVIOUS_RUN).exists() \
+            and all(p.name in _EARLY_FILES or not owns(p.name) for p in directory.iterdir()):
         return FRESH  # the recorded run died before its first checkpoint (a typo'd flag): nothing to lose
     raise InputError(f"{directory} holds another run ({'; '.join(differences)}); rerun with the same flags and "
                      f"inputs to resume it, or pass --overwrite_output_dir to start afresh (or choose another "
@@ -355,14 +360,19 @@ def run_dir_lock(output_dir: str | os.PathLike, enabled: bool) -> Iterator[None]
     directory = Path(output_dir)
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory}: exists and is not a folder (--output_dir)")
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "a") as lock:
+    with script_utils.missing_folders_made([str(directory / ".lock")]) as made, \
+            open(directory / ".lock", "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError(f"{directory}: another run is training in this folder now; wait for it to end, or "
                              f"choose another --output_dir") from None
-        yield
+        try:
+            yield
+        except BaseException:
+            if made and os.listdir(directory) == [".lock"]:  # a run that failed before writing: leave no folder
+                os.remove(directory / ".lock")
+            raise
 
 
 def file_identity(path: str | os.PathLike | None) -> dict[str, str] | None:

@@ -523,3 +523,18 @@ def test_kowiki_file(tmp_path, tagger):
     assert stats.chars == sum(len(line) for line in lines)
     # Most sentences end like Korean sentences do.
     assert sum(line.endswith(("다.", "다.”", '다."', ")")) for line in lines) > 0.8 * len(lines)
+
+
+def test_output_file_through_a_symlink_or_onto_a_pipe(tmp_path):
+    source = _write(tmp_path / "wiki_00", '<doc id="1" url="u" title="t">\nt\n\n첫 문장이다. 둘째 문장이다.\n</doc>\n')
+    real = _write(tmp_path / "real.txt", "old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    result = CliRunner().invoke(prepare_corpus.main, ["--input_file", str(source), "--output_file", str(link)])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and real.read_text(encoding="utf-8").startswith("첫 문장이다.")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    result = CliRunner().invoke(prepare_corpus.main, ["--input_file", str(source), "--output_file", str(pipe)])
+    assert_one_line_error(result, str(pipe), "not a regular file")
+    assert not pipe.is_file()

@@ -536,3 +536,28 @@ def test_a_full_disk_right_after_an_overwrite_moved_the_old_run_aside_loses_noth
     result = short_run(config, data_dir, out)  # the old command: the old run is brought back, not replaced
     assert result.exit_code == 0 and "Nothing to train" in result.output, result.output
     assert {k: v for k, v in snapshot(out).items() if k.startswith("ckpt-")} == old
+
+
+def test_a_finished_run_whose_checkpoints_were_deleted_is_still_not_replaced_silently(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out, "--do_eval", "--max_eval_steps", "1").exit_code == 0
+    for checkpoint in training.checkpoints(out):
+        checkpoint.unlink()  # to save space; eval_results.txt is still worth keeping
+    before = snapshot(out)
+    assert_one_line_error(short_run(config, data_dir, out, "--learning_rate", "2e-3"), "learning_rate")
+    assert snapshot(out) == before
+
+
+def test_a_run_that_fails_after_taking_the_lock_leaves_no_folder(tmp_path, data_dir):
+    out = tmp_path / "new" / "run"
+    result = short_run(write_config(tmp_path), data_dir, out, "--gradient_accumulation_steps", "3")
+    assert_one_line_error(result, "not divisible")
+    assert not (tmp_path / "new").exists()
+
+
+def test_export_hf_holding_the_output_dir_is_refused_before_training(tmp_path, data_dir):
+    out = tmp_path / "exports" / "run"
+    result = short_run(write_config(tmp_path), data_dir, out, "--export_hf", tmp_path / "exports", "--vocab_file",
+                       SAMPLE_VOCAB)
+    assert_one_line_error(result, "--export_hf", "holds it")
+    assert not (tmp_path / "exports").exists()

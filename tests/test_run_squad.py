@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT
@@ -453,7 +454,6 @@ def test_prediction_alone_uses_the_fine_tuned_run_or_refuses(tmp_path, tiny_conf
                 qa["answers"] = []
     unlabeled = tmp_path / "test.json"
     unlabeled.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    (out / "eval_results.json").unlink()
     result = CliRunner().invoke(run_squad.main, [*predict, "--predict_file", str(unlabeled)])  # the last one counts
     assert result.exit_code == 0, result.output
     assert "not scored" in result.output and (out / "predictions.json").exists()
@@ -466,3 +466,19 @@ def test_an_empty_predict_file_fails_before_any_training(tmp_path, tiny_config):
                                                  "--do_predict", "--predict_file", str(empty)])
     assert_one_line_error(result, str(empty), "no questions to predict")
     assert not (tmp_path / "squad").exists()
+
+
+def test_prediction_alone_into_a_pretraining_folder_is_refused(tmp_path):
+    config = modeling.BertConfig(vocab_size=4000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=32, max_position_embeddings=64)
+    pretrain = tmp_path / "pretrain"
+    pretrain.mkdir()
+    state = {"model": modeling.BertForPreTraining(config).state_dict(), "step": 4}
+    torch.save(state, pretrain / "ckpt-00000004.pt")
+    (pretrain / "bert_config.json").write_text(config.to_json_string())
+    result = CliRunner().invoke(run_squad.main, [
+        "--vocab_file", str(SAMPLE_VOCAB), "--output_dir", str(pretrain), "--bert_config_file",
+        str(pretrain / "bert_config.json"), "--do_predict", "--predict_file", str(SAMPLE_QA), "--max_seq_length", "64",
+        "--doc_stride", "32", "--device", "cpu"])
+    assert_one_line_error(result, str(pretrain), "holds a pretraining run, not a fine-tuned one")
+    assert sorted(p.name for p in pretrain.iterdir()) == ["bert_config.json", "ckpt-00000004.pt"]
