@@ -251,21 +251,25 @@ def resume(state: TrainState, output_dir: str | os.PathLike, is_main: bool) -> P
     A checkpoint that cannot be read (empty, truncated, corrupt: a copy cut short, a disk that filled up under
     an older version) is renamed to `*.damaged` by rank 0, with a warning, and the one before it is used.
     When there are checkpoints and none of them can be read, the run stops (InputError) instead of silently
-    starting from step 0.
+    starting from step 0. A readable checkpoint that does not fit the model is an InputError, and is kept.
     """
     found = checkpoints(output_dir)
     for path in reversed(found):
         try:
-            state.load_state_dict(load_checkpoint(path))
-            return path
-        except (InputError, KeyError, RuntimeError, FileNotFoundError) as error:
-            # Unreadable, not a whole checkpoint, or just set aside as damaged by rank 0.
+            contents = load_checkpoint(path)
+        except (InputError, FileNotFoundError) as error:  # unreadable, or just set aside by rank 0
             reason = script_utils.describe_error(error).removeprefix(f"{path}: ")[:200]
             if is_main:
                 with contextlib.suppress(FileNotFoundError):  # another process may be reading it
                     path.rename(path.with_name(path.name + ".damaged"))
             warnings.warn(f"{path}: cannot be read ({reason}); kept as {path.name}.damaged, trying the checkpoint "
                           f"before it", stacklevel=2)
+            continue
+        try:
+            state.load_state_dict(contents)
+        except (KeyError, ValueError, RuntimeError) as error:  # another model, another optimizer
+            raise InputError(f"{path}: not a checkpoint of this model and flags ({str(error)[:200]})") from None
+        return path
     damaged = sorted(Path(output_dir).glob("ckpt-*.pt.damaged"))
     if found or damaged:
         raise InputError(f"{output_dir}: none of its checkpoints can be read (they are set aside as *.damaged); "
@@ -328,7 +332,9 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
         return RESTORE
     record = directory / RUN_FILE
     if not record.exists():
-        if checkpoints(directory) and compare is None:
+        if checkpoints(directory) and compare is not None:
+            return RESUME  # evaluating or exporting a run made before run.json: its checkpoint, whatever made it
+        if checkpoints(directory):
             raise InputError(f"{directory}: holds checkpoints but no {RUN_FILE}, so it cannot tell whether they "
                              f"belong to this run; pass --overwrite_output_dir to start afresh there, or choose "
                              f"another --output_dir")

@@ -561,3 +561,17 @@ def test_export_hf_holding_the_output_dir_is_refused_before_training(tmp_path, d
                        SAMPLE_VOCAB)
     assert_one_line_error(result, "--export_hf", "holds it")
     assert not (tmp_path / "exports").exists()
+
+
+def test_evaluating_a_folder_without_run_json_uses_its_checkpoint_and_never_sets_good_ones_aside(tmp_path, data_dir):
+    config, out = write_config(tmp_path), tmp_path / "run"
+    assert short_run(config, data_dir, out).exit_code == 0
+    (out / "run.json").unlink()  # a folder made before runs recorded themselves
+    result = run_cli(*args(config, data_dir, out, "--do_eval", "--max_eval_steps", "1"))
+    assert result.exit_code == 0 and "resumed from" in result.output and "ckpt-00000004.pt" in result.output
+    wider = tmp_path / "wider.json"
+    wider.write_text(json.dumps({**TINY, "intermediate_size": 128}))
+    before = snapshot(out)
+    result = run_cli(*args(wider, data_dir, out, "--do_eval", "--max_eval_steps", "1"))
+    assert_one_line_error(result, "ckpt-00000004.pt: not a checkpoint of this model and flags")
+    assert snapshot(out) == before  # nothing renamed *.damaged
