@@ -265,9 +265,11 @@ def check_flags(flags: PretrainingFlags) -> None:
     if flags.num_warmup_steps > flags.num_train_steps:
         raise InputError(f"--num_warmup_steps {flags.num_warmup_steps} is more than --num_train_steps "
                          f"{flags.num_train_steps}")
-    if flags.export_hf and Path(flags.output_dir).resolve().is_relative_to(Path(flags.export_hf).resolve()):
-        raise InputError(f"--export_hf {flags.export_hf} is --output_dir {flags.output_dir} or holds it: an export "
-                         f"replaces its folder whole, so name a folder of its own")
+    inputs = [flags.output_dir, flags.init_checkpoint, *map(str, resolve_data_dirs(flags.input_file))]
+    for path in filter(None, inputs if flags.export_hf else []):
+        if Path(path).resolve().is_relative_to(Path(flags.export_hf).resolve()):
+            raise InputError(f"--export_hf {flags.export_hf} is {path} or holds it (an output or an input of this "
+                             f"run): an export replaces its folder whole, so name a folder of its own")
     init = flags.init_checkpoint
     if flags.overwrite_output_dir and init and Path(init).resolve().is_relative_to(Path(flags.output_dir).resolve()):
         raise InputError(f"--init_checkpoint {init} lies in --output_dir {flags.output_dir}, which "
@@ -362,6 +364,9 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
         resumed = training.resume_plan(state, output_dir, plan, distributed)
         if resumed is not None:
             note = f"resumed from {resumed} (step {state.step})"
+        elif not flags.do_train and not flags.init_checkpoint:
+            raise InputError(f"{output_dir}: no checkpoint to evaluate or export, and no --init_checkpoint: "
+                             f"--do_eval and --export_hf without --do_train need a model, never a random one")
         if distributed.is_main and flags.do_train:
             training.start_run(output_dir, identity, plan, _owns)
             write_text(output_dir / "bert_config.json", model.config.to_json_string())

@@ -646,7 +646,7 @@ def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -
     model = modeling.create_model(modeling.BertForQuestionAnswering, config)
     note = modeling.load_pretrained(model, init).summary() if init else "initialized at random"
     if train is None:
-        note = _load_fine_tuned(model, output_dir, config) or note
+        note = _load_fine_tuned(model, output_dir, flags, config) or note
         if note == "initialized at random":
             raise InputError("--do_predict without --do_train needs a model: an --init_checkpoint, or an "
                              "--output_dir that holds a fine-tuned run")
@@ -664,13 +664,19 @@ def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -
     return results
 
 
-def _load_fine_tuned(model: modeling.BertForQuestionAnswering, output_dir: Path, config: modeling.BertConfig
-                     ) -> str | None:
+def _load_fine_tuned(model: modeling.BertForQuestionAnswering, output_dir: Path, flags: SquadFlags,
+                     config: modeling.BertConfig) -> str | None:
     """Prediction alone into a fine-tuning run's folder predicts with that run's newest checkpoint, as
-    Google's Estimator does with its model_dir; returns what was loaded (None: the folder holds no run)."""
+    Google's Estimator does with its model_dir; returns what was loaded (None: the folder holds no run).
+    The run must have been made with this model config, vocab and tokenizer (see its run.json)."""
     if not training.checkpoints(output_dir):
         return None
-    training.prepare_run_dir(output_dir, {"bert_config": config.to_dict()}, False, _owns, compare=["bert_config"])
+    identity = {"bert_config": config.to_dict(), "vocab_sha256": file_sha256(flags.vocab_file),
+                "tokenizer": flags.tokenizer, "do_lower_case": flags.do_lower_case}
+    record = output_dir / training.RUN_FILE
+    recorded = training.read_run_record(record) if record.is_file() else {}
+    compare = list(identity) if recorded.get("script") == "run_squad" else ["bert_config"]
+    training.prepare_run_dir(output_dir, identity, False, _owns, compare=compare)
     newest = training.checkpoints(output_dir)[-1]
     if "qa_outputs.weight" in modeling.load_pretrained(model, newest).initialized:
         raise InputError(f"{output_dir} holds a pretraining run, not a fine-tuned one (no answer layer in {newest}): "

@@ -326,7 +326,8 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
     deleted. The old folder stays whole until the new one is complete and on disk. On an exception the
     temporary folder is removed and `path` is left as it was.
     """
-    target = Path(path)
+    # Through a symlink the folder it points to is replaced, and the link stays.
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: exists and is not a folder")
     if target.is_dir() and any(target.iterdir()):

@@ -283,7 +283,7 @@ def resume_plan(state: TrainState, output_dir: str | os.PathLike, plan: str, dis
     source = {FRESH: None, RESUME: Path(output_dir), RESTORE: Path(output_dir) / PREVIOUS_RUN}[plan]
     loaded = resume(state, source, distributed.is_main) if source is not None else None
     distributed.barrier()
-    return loaded
+    return Path(output_dir) / loaded.name if loaded is not None else None  # where it is once restored
 
 
 def resolve_init_checkpoint(path: str) -> str:
@@ -338,6 +338,10 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
             raise InputError(f"{directory}: holds checkpoints but no {RUN_FILE}, so it cannot tell whether they "
                              f"belong to this run; pass --overwrite_output_dir to start afresh there, or choose "
                              f"another --output_dir")
+        earlier = sorted(p.name for p in directory.iterdir() if owns(p.name) and p.name not in _EARLY_FILES)
+        if compare is None and earlier:
+            raise InputError(f"{directory}: holds the outputs of an earlier run ({', '.join(earlier[:4])}); pass "
+                             f"--overwrite_output_dir to replace them, or choose another --output_dir")
         return FRESH
     differences = _run_differences(read_run_record(record), identity, compare)
     if not differences:
@@ -345,6 +349,9 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
     if compare is None and not (directory / PREVIOUS_RUN).exists() \
             and all(p.name in _EARLY_FILES or not owns(p.name) for p in directory.iterdir()):
         return FRESH  # the recorded run died before its first checkpoint (a typo'd flag): nothing to lose
+    if compare is not None:
+        raise InputError(f"{directory} holds a run of another model or vocab ({'; '.join(differences)}); give "
+                         f"that run's own config, vocab and tokenizer flags, or another --output_dir")
     raise InputError(f"{directory} holds another run ({'; '.join(differences)}); rerun with the same flags and "
                      f"inputs to resume it, or pass --overwrite_output_dir to start afresh (or choose another "
                      f"--output_dir)")
@@ -366,8 +373,9 @@ def run_dir_lock(output_dir: str | os.PathLike, enabled: bool) -> Iterator[None]
     directory = Path(output_dir)
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory}: exists and is not a folder (--output_dir)")
-    with script_utils.missing_folders_made([str(directory / ".lock")]) as made, \
-            open(directory / ".lock", "a") as lock:
+    lock_file = directory / ".lock"
+    created = not lock_file.exists()
+    with script_utils.missing_folders_made([str(lock_file)]), open(lock_file, "a") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -376,8 +384,8 @@ def run_dir_lock(output_dir: str | os.PathLike, enabled: bool) -> Iterator[None]
         try:
             yield
         except BaseException:
-            if made and os.listdir(directory) == [".lock"]:  # a run that failed before writing: leave no folder
-                os.remove(directory / ".lock")
+            if created:  # a run that failed leaves no trace of its lock (nor the folder, if it made it and it is empty)
+                lock_file.unlink(missing_ok=True)
             raise
 
 

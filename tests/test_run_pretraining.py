@@ -388,7 +388,12 @@ def test_a_folder_whose_every_checkpoint_is_damaged_stops(tmp_path, data_dir):
 
 def test_eval_only_into_a_new_folder_and_export_checked_first(tmp_path, data_dir):
     config = write_config(tmp_path)
-    result = run_cli(*args(config, data_dir, tmp_path / "eval", "--do_eval", "--max_eval_steps", "2"))
+    assert_one_line_error(run_cli(*args(config, data_dir, tmp_path / "eval", "--do_eval")),
+                          "no checkpoint to evaluate or export, and no --init_checkpoint")  # never a random model
+    assert not (tmp_path / "eval").exists()
+    assert short_run(config, data_dir, tmp_path / "trained").exit_code == 0
+    result = run_cli(*args(config, data_dir, tmp_path / "eval", "--do_eval", "--max_eval_steps", "2",
+                           "--init_checkpoint", tmp_path / "trained"))
     assert result.exit_code == 0, result.output
     assert (tmp_path / "eval" / "eval_results.txt").is_file()
     mine = tmp_path / "mine"
@@ -575,3 +580,26 @@ def test_evaluating_a_folder_without_run_json_uses_its_checkpoint_and_never_sets
     result = run_cli(*args(wider, data_dir, out, "--do_eval", "--max_eval_steps", "1"))
     assert_one_line_error(result, "ckpt-00000004.pt: not a checkpoint of this model and flags")
     assert snapshot(out) == before  # nothing renamed *.damaged
+
+
+def test_export_hf_onto_the_init_checkpoint_is_refused(tmp_path, data_dir):
+    config = write_config(tmp_path)
+    assert short_run(config, data_dir, tmp_path / "a", "--export_hf", tmp_path / "hf", "--vocab_file",
+                     SAMPLE_VOCAB).exit_code == 0
+    before = snapshot(tmp_path / "hf")
+    result = short_run(config, data_dir, tmp_path / "b", "--init_checkpoint", tmp_path / "hf", "--export_hf",
+                       tmp_path / "hf", "--vocab_file", SAMPLE_VOCAB)
+    assert_one_line_error(result, "--export_hf", "an output or an input of this run")
+    assert snapshot(tmp_path / "hf") == before
+
+
+def test_training_into_a_folder_holding_an_evaluation_asks_first(tmp_path, data_dir):
+    config = write_config(tmp_path)
+    assert short_run(config, data_dir, tmp_path / "trained").exit_code == 0
+    out = tmp_path / "run"
+    assert run_cli(*args(config, data_dir, out, "--do_eval", "--max_eval_steps", "1", "--init_checkpoint",
+                         tmp_path / "trained")).exit_code == 0
+    before = snapshot(out)
+    assert_one_line_error(short_run(config, data_dir, out), "holds the outputs of an earlier run (eval_results.txt)",
+                          "--overwrite_output_dir")
+    assert snapshot(out) == before

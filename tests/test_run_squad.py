@@ -446,6 +446,13 @@ def test_prediction_alone_uses_the_fine_tuned_run_or_refuses(tmp_path, tiny_conf
     result = CliRunner().invoke(run_squad.main, predict)
     assert result.exit_code == 0, result.output
     assert "model: the fine-tuned" in result.output and "ckpt-" in result.output
+    shuffled = tmp_path / "shuffled.txt"  # the same tokens in another order: other ids
+    tokens = SAMPLE_VOCAB.read_text(encoding="utf-8").splitlines()
+    shuffled.write_text("\n".join(tokens[:5] + tokens[5:][::-1]) + "\n", encoding="utf-8")
+    before = snapshot(out)
+    result = CliRunner().invoke(run_squad.main, [*predict, "--vocab_file", str(shuffled)])
+    assert_one_line_error(result, str(out), "vocab_sha256")
+    assert snapshot(out) == before
     # A test file without gold answers is predicted, and not scored.
     data = json.loads(SAMPLE_QA.read_text(encoding="utf-8"))
     for article in data["data"]:

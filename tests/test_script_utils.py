@@ -206,3 +206,14 @@ def test_a_swap_killed_midway_is_undone_by_the_next_run(tmp_path):
         raise RuntimeError("this run fails too")
     assert (target / "manifest.json").read_text() == "the only copy"
     assert sorted(os.listdir(tmp_path)) == [".data.v2.~a1b2c3d4.tmp", "data"]
+
+
+def test_atomic_directory_through_a_symlink_replaces_its_target(tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "manifest.json").write_text("old")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with script_utils.atomic_directory(link, True, lambda name: True, "--overwrite") as staging:
+        (staging / "manifest.json").write_text("new")
+    assert link.is_symlink() and (real / "manifest.json").read_text() == "new"
