@@ -365,8 +365,11 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
         if resumed is not None:
             note = f"resumed from {resumed} (step {state.step})"
         elif not flags.do_train and not flags.init_checkpoint:
-            raise InputError(f"{output_dir}: no checkpoint to evaluate or export, and no --init_checkpoint: "
-                             f"--do_eval and --export_hf without --do_train need a model, never a random one")
+            if flags.export_hf:  # a mistyped --output_dir would put random weights over a good export
+                raise InputError(f"{output_dir}: no checkpoint to export, and no --init_checkpoint: --export_hf "
+                                 f"without --do_train needs a model, never a random one")
+            note = f"initialized at random: {output_dir} has no checkpoint and there is no --init_checkpoint " \
+                   f"(the baseline of an untrained model)"
         if distributed.is_main and flags.do_train:
             training.start_run(output_dir, identity, plan, _owns)
             write_text(output_dir / "bert_config.json", model.config.to_json_string())

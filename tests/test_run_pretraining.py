@@ -388,9 +388,12 @@ def test_a_folder_whose_every_checkpoint_is_damaged_stops(tmp_path, data_dir):
 
 def test_eval_only_into_a_new_folder_and_export_checked_first(tmp_path, data_dir):
     config = write_config(tmp_path)
-    assert_one_line_error(run_cli(*args(config, data_dir, tmp_path / "eval", "--do_eval")),
-                          "no checkpoint to evaluate or export, and no --init_checkpoint")  # never a random model
-    assert not (tmp_path / "eval").exists()
+    result = run_cli(*args(config, data_dir, tmp_path / "baseline", "--do_eval", "--max_eval_steps", "1"))
+    assert result.exit_code == 0 and "initialized at random: " in result.output  # a baseline, said out loud
+    result = run_cli(*args(config, data_dir, tmp_path / "typo", "--export_hf", tmp_path / "hf", "--vocab_file",
+                           SAMPLE_VOCAB))
+    assert_one_line_error(result, "no checkpoint to export, and no --init_checkpoint")  # never random weights
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "hf").exists()
     assert short_run(config, data_dir, tmp_path / "trained").exit_code == 0
     result = run_cli(*args(config, data_dir, tmp_path / "eval", "--do_eval", "--max_eval_steps", "2",
                            "--init_checkpoint", tmp_path / "trained"))
