@@ -448,22 +448,28 @@ def run_chunks(chunks: Iterable[tuple[list[list[str]], int]], settings: ChunkSet
     """Processes chunks in `num_workers` processes and yields the results in chunk order.
 
     At most two chunks per worker are in flight, so the reader never runs ahead of the writer by more.
-    Workers ignore SIGINT: on Ctrl-C this process alone stops (not with a traceback from every worker), and
-    leaving the pool terminates them.
+    Workers ignore SIGINT: on Ctrl-C this process alone stops (not with a traceback from every worker),
+    cancels the queued chunks and waits for the running ones. (multiprocessing.Pool's terminate() can
+    deadlock when it kills a worker that holds the task queue's lock: Ctrl-C then hung about one run in ten.)
     """
     if num_workers <= 1:
         for index, (documents, size) in enumerate(chunks):
             yield process_chunk(index, documents, size, settings)
         return
-    with multiprocessing.get_context("fork").Pool(num_workers, initializer=signal.signal,
-                                                  initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
+    with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context("fork"),
+                                                initializer=signal.signal,
+                                                initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
         pending: collections.deque = collections.deque()
-        for index, (documents, size) in enumerate(chunks):
-            pending.append(pool.apply_async(process_chunk, (index, documents, size, settings)))
-            if len(pending) >= 2 * num_workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+        try:
+            for index, (documents, size) in enumerate(chunks):
+                pending.append(pool.submit(process_chunk, index, documents, size, settings))
+                if len(pending) >= 2 * num_workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 # --- writing -------------------------------------------------------------------------------------------
