@@ -120,6 +120,7 @@ class PretrainingData:
     training.ShuffledStream): a resumed run reads exactly what an uninterrupted one would."""
 
     def __init__(self, shard_sets: Sequence[cpd.Shards], seed: int):
+        self.manifests = [shards.manifest for shards in shard_sets]
         self.arrays = [array for shards in shard_sets for array in shards.arrays]
         self.offsets = np.cumsum([0] + [len(a) for a in self.arrays])
         self.size = int(self.offsets[-1])
@@ -265,8 +266,9 @@ def check_flags(flags: PretrainingFlags) -> None:
     if flags.num_warmup_steps > flags.num_train_steps:
         raise InputError(f"--num_warmup_steps {flags.num_warmup_steps} is more than --num_train_steps "
                          f"{flags.num_train_steps}")
-    inputs = [flags.output_dir, flags.init_checkpoint, *map(str, resolve_data_dirs(flags.input_file))]
-    for path in filter(None, inputs if flags.export_hf else []):
+    inputs = [flags.output_dir, flags.init_checkpoint, *map(str, resolve_data_dirs(flags.input_file))] \
+        if flags.export_hf else []
+    for path in filter(None, inputs):
         if Path(path).resolve().is_relative_to(Path(flags.export_hf).resolve()):
             raise InputError(f"--export_hf {flags.export_hf} is {path} or holds it (an output or an input of this "
                              f"run): an export replaces its folder whole, so name a folder of its own")
@@ -299,13 +301,13 @@ def run(flags: PretrainingFlags, progress: bool = True) -> dict[str, float]:
     return training.in_process_group(flags.device, functools.partial(_run, flags, progress=progress))
 
 
-def run_identity(flags: PretrainingFlags, config: modeling.BertConfig) -> dict[str, Any]:
+def run_identity(flags: PretrainingFlags, config: modeling.BertConfig, data: PretrainingData) -> dict[str, Any]:
     """What defines a pretraining run: a resume with anything else is refused (see training.prepare_run_dir)."""
     init = training.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
     return {
         "script": "run_pretraining",
         "bert_config": config.to_dict(),
-        "data": [data_identity(d) for d in resolve_data_dirs(flags.input_file)],
+        "data": [data_identity(manifest) for manifest in data.manifests],
         "init_checkpoint": training.file_identity(init),
         **{name: getattr(flags, name) for name in (
             "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "num_train_steps",
@@ -313,10 +315,10 @@ def run_identity(flags: PretrainingFlags, config: modeling.BertConfig) -> dict[s
     }
 
 
-def data_identity(directory: Path) -> str:
-    """The sha256 of a data directory's shards (their sha256s, in order), the vocab and the instance layout:
-    the same data made with other --num_workers or into another folder is the same data."""
-    manifest = json.loads((directory / cpd.MANIFEST).read_text(encoding="utf-8"))
+def data_identity(manifest: dict[str, Any]) -> str:
+    """The sha256 of a data directory's shards (their sha256s, in order), the vocab and the instance layout,
+    from its (checked) manifest: the same data made with other --num_workers or into another folder is the
+    same data."""
     identity = [[shard["sha256"] for shard in manifest["shards"]], manifest["vocab"], manifest["record_dtype"]]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
@@ -345,7 +347,8 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
             eval_data = data if data is not None and not flags.eval_input_file else \
                 load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
         output_dir = Path(flags.output_dir)
-        identity = run_identity(flags, model.config) if flags.do_train else {"bert_config": model.config.to_dict()}
+        identity = run_identity(flags, model.config, data) if data is not None else \
+            {"bert_config": model.config.to_dict()}
         cleanup.enter_context(training.run_dir_lock(output_dir, distributed.is_main and flags.do_train))
         plan = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir and flags.do_train, _owns,
                                         compare=None if flags.do_train else ["bert_config"])
