@@ -51,7 +51,7 @@ from script_utils import (
     InputError,
     create_temporary,
     expand_input_files,
-    fsync_directory,
+    fsync_path,
     input_patterns,
     missing_folders_made,
     read_utf8_lines,
@@ -577,7 +577,7 @@ def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
                 os.replace(temporary, path)
             # The renames and the folders made live in these folders: the outputs' and those above made ones.
             for folder in dict.fromkeys(os.path.dirname(os.path.abspath(path)) for path in [*paths, *made]):
-                fsync_directory(folder)
+                fsync_path(folder)
         except BaseException:
             for temporary in temporaries:
                 with contextlib.suppress(FileNotFoundError):

@@ -168,9 +168,9 @@ def shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def fsync_directory(directory: str | os.PathLike) -> None:
-    """Makes the names in `directory` (a rename, a new file) survive a power loss."""
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: str | os.PathLike) -> None:
+    """Makes a file's bytes, or a folder's names (a rename, a new file), survive a power loss."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -213,7 +213,7 @@ def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]
             writer.flush()
             os.fsync(writer.fileno())
         os.replace(temporary, path)
-        fsync_directory(os.path.dirname(os.path.abspath(path)))
+        fsync_path(os.path.dirname(os.path.abspath(path)))
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
@@ -295,12 +295,8 @@ def remove_temporaries(directory: str | os.PathLike) -> list[Path]:
 def _sync_tree(root: Path) -> None:
     for folder, _, files in os.walk(root):
         for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fsync_directory(folder)
+            fsync_path(os.path.join(folder, name))
+        fsync_path(folder)
 
 
 def _clean_up_after_a_kill(target: Path) -> None:
@@ -337,38 +333,37 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
         if foreign:
             raise InputError(f"{target}: holds files this script did not write ({', '.join(foreign[:5])}); "
                              f"{flag} replaces only its own output: move them, or choose another folder")
-    if target.parent.exists() and not target.parent.is_dir():
-        raise InputError(f"{target}: {target.parent} is a file, not a folder")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _clean_up_after_a_kill(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.~", suffix=".tmp", dir=target.parent))
-    retired: Path | None = None
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it private; an output is meant to be shared
-        yield staging
-        _sync_tree(staging)
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.~old", suffix=".tmp", dir=target.parent))
-            os.replace(target, retired / target.name)
-            os.replace(staging, target)
-            fsync_directory(target.parent)
-            shutil.rmtree(retired)
-        else:
-            os.replace(staging, target)
-            fsync_directory(target.parent)
-    except BaseException as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        if retired is not None and (retired / target.name).exists() and not target.exists():
-            os.replace(retired / target.name, target)  # interrupted between the two renames: put the old one back
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
-        if isinstance(error, OSError) and str(error.filename or "").startswith(str(staging)):
-            # Name the file as the user knows it, not inside a temporary folder they never asked for.
-            inside = Path(error.filename).relative_to(staging)
-            named = target.joinpath(*(part[1:].rsplit(".", 2)[0] if part.endswith(".tmp") else part
-                                      for part in inside.parts))
-            raise OSError(error.errno, error.strerror, str(named)) from None
-        raise
+    # The folders made for it are removed again if it fails: a failed run leaves nothing behind.
+    with missing_folders_made([str(target)]):
+        _clean_up_after_a_kill(target)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.~", suffix=".tmp", dir=target.parent))
+        retired: Path | None = None
+        try:
+            staging.chmod(0o755)  # mkdtemp makes it private; an output is meant to be shared
+            yield staging
+            _sync_tree(staging)
+            if target.exists():
+                retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.~old", suffix=".tmp", dir=target.parent))
+                os.replace(target, retired / target.name)
+                os.replace(staging, target)
+                fsync_path(target.parent)
+                shutil.rmtree(retired)
+            else:
+                os.replace(staging, target)
+                fsync_path(target.parent)
+        except BaseException as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if retired is not None and (retired / target.name).exists() and not target.exists():
+                os.replace(retired / target.name, target)  # interrupted between the two renames: put the old one back
+            if retired is not None:
+                shutil.rmtree(retired, ignore_errors=True)
+            if isinstance(error, OSError) and str(error.filename or "").startswith(str(staging)):
+                # Name the file as the user knows it, not inside a temporary folder they never asked for.
+                inside = Path(error.filename).relative_to(staging)
+                named = target.joinpath(*(part[1:].rsplit(".", 2)[0] if part.endswith(".tmp") else part
+                                          for part in inside.parts))
+                raise OSError(error.errno, error.strerror, str(named)) from None
+            raise
 
 
 def file_sha256(path: str | os.PathLike) -> str:

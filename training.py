@@ -51,8 +51,6 @@ class TrainingError(RuntimeError):
     """A run that cannot go on: a non-finite loss, a bad flag combination."""
 
 
-
-
 # --- devices, precision, processes ---------------------------------------------------------------------
 
 

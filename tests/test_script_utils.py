@@ -217,3 +217,10 @@ def test_atomic_directory_through_a_symlink_replaces_its_target(tmp_path):
     with script_utils.atomic_directory(link, True, lambda name: True, "--overwrite") as staging:
         (staging / "manifest.json").write_text("new")
     assert link.is_symlink() and (real / "manifest.json").read_text() == "new"
+
+
+def test_atomic_directory_that_fails_leaves_no_folder_it_made(tmp_path):
+    with pytest.raises(RuntimeError), \
+            script_utils.atomic_directory(tmp_path / "new" / "deeper" / "data", False, lambda n: True, "--x"):
+        raise RuntimeError("bad input")
+    assert os.listdir(tmp_path) == []
