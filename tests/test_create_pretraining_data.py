@@ -407,12 +407,17 @@ def test_a_crash_mid_write_keeps_the_earlier_output(tmp_path, monkeypatch, small
     assert len(flushes) == 2 and snapshot(tmp_path) == before
 
 
-@pytest.mark.slow
-def test_sigkill_mid_run_keeps_the_earlier_output(tmp_path, earlier_output):
+@pytest.fixture
+def long_overwrite(tmp_path, earlier_output) -> tuple[Path, Path]:
+    """A corpus long enough to interrupt its run, and an --output_dir that holds an earlier output."""
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(SAMPLE.read_text(encoding="utf-8") * 40, encoding="utf-8")
-    out = tmp_path / "out"
-    shutil.copytree(earlier_output, out)
+    return corpus, Path(shutil.copytree(earlier_output, tmp_path / "out"))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_keeps_the_earlier_output(tmp_path, long_overwrite):
+    corpus, out = long_overwrite
     before = snapshot(out)
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "create_pretraining_data.py"), "--input_file", str(corpus), "--output_dir",
@@ -429,11 +434,8 @@ def test_sigkill_mid_run_keeps_the_earlier_output(tmp_path, earlier_output):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_workers_quietly_and_keeps_the_earlier_output(tmp_path, earlier_output):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(SAMPLE.read_text(encoding="utf-8") * 40, encoding="utf-8")
-    out = tmp_path / "out"
-    shutil.copytree(earlier_output, out)
+def test_ctrl_c_stops_the_workers_quietly_and_keeps_the_earlier_output(tmp_path, long_overwrite):
+    corpus, out = long_overwrite
     before = snapshot(tmp_path)
     result = interrupt("create_pretraining_data.py", [
         "--input_file", str(corpus), "--output_dir", str(out), "--vocab_file", str(SAMPLE_VOCAB), "--docs_per_chunk",
