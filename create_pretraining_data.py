@@ -614,10 +614,7 @@ def create_pretraining_data(settings: RunSettings, progress: bool = True) -> Run
     config = settings.instance_config()
     paths = expand_input_files(settings.input_file)
     check_outside(settings.output_dir, [*paths, settings.vocab_file])
-    try:
-        tokenizer = tokenization.FullTokenizer(settings.vocab_file, settings.do_lower_case, settings.tokenizer)
-    except UnicodeDecodeError:
-        raise DataError(f"{settings.vocab_file}: not a UTF-8 vocab file") from None
+    tokenizer = tokenization.FullTokenizer(settings.vocab_file, settings.do_lower_case, settings.tokenizer)
     # The ids go up to the vocab's last line: that, not the number of distinct tokens, bounds them.
     vocab_size = Vocabulary.from_vocab(tokenizer.vocab).size
     dtype = record_dtype(config, vocab_size)
