@@ -779,8 +779,6 @@ def load_pretrained(model: BertPreTrained, path: str | os.PathLike) -> LoadRepor
     return LoadReport(str(source), own_names(loaded), own_names(initialized), own_names(unused))
 
 
-# What a Hugging Face BERT directory holds (ours, or one `save_pretrained` wrote, sharded or not, with its
-# tokenizer), and the temporaries a killed write leaves: export_hf replaces a folder of these names only.
 # What export_hf writes, and the mark in model.safetensors that says this project wrote it: only a folder
 # with exactly these files and that mark is ever replaced (a downloaded Hugging Face model is not).
 _EXPORT_FILES = ("config.json", "model.safetensors", "vocab.txt")
