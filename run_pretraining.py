@@ -272,10 +272,7 @@ def check_flags(flags: PretrainingFlags) -> None:
         if Path(path).resolve().is_relative_to(Path(flags.export_hf).resolve()):
             raise InputError(f"--export_hf {flags.export_hf} is {path} or holds it (an output or an input of this "
                              f"run): an export replaces its folder whole, so name a folder of its own")
-    init = flags.init_checkpoint
-    if flags.overwrite_output_dir and init and Path(init).resolve().is_relative_to(Path(flags.output_dir).resolve()):
-        raise InputError(f"--init_checkpoint {init} lies in --output_dir {flags.output_dir}, which "
-                         f"--overwrite_output_dir clears: copy it elsewhere first")
+    training.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
 
 
 def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling.BertForPreTraining, str]:

@@ -640,14 +640,13 @@ def _run(flags: SquadFlags, distributed: training.Distributed, progress: bool) -
     predict = _read(flags, flags.predict_file, False, tokenizer, feature_config, distributed) \
         if flags.do_predict and distributed.is_main else None
     output_dir = Path(flags.output_dir)
-    if flags.overwrite_output_dir and init and Path(init).resolve().is_relative_to(output_dir.resolve()):
-        raise InputError(f"--init_checkpoint {flags.init_checkpoint} lies in --output_dir {output_dir}, which "
-                         f"--overwrite_output_dir clears: copy it elsewhere first")
+    training.check_init_outside(flags.init_checkpoint, output_dir, flags.overwrite_output_dir)
     model = modeling.create_model(modeling.BertForQuestionAnswering, config)
     note = modeling.load_pretrained(model, init).summary() if init else "initialized at random"
     if train is None:
-        note = _load_fine_tuned(model, output_dir, flags, config) or note
-        if note == "initialized at random":
+        fine_tuned = _load_fine_tuned(model, output_dir, flags, config)
+        note = fine_tuned or note
+        if fine_tuned is None and init is None:
             raise InputError("--do_predict without --do_train needs a model: an --init_checkpoint, or an "
                              "--output_dir that holds a fine-tuned run")
     model.to(device)

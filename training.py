@@ -387,6 +387,14 @@ def run_dir_lock(output_dir: str | os.PathLike, enabled: bool) -> Iterator[None]
             raise
 
 
+def check_init_outside(init_checkpoint: str | None, output_dir: str | os.PathLike, overwrite: bool) -> None:
+    """An --init_checkpoint inside the --output_dir that --overwrite_output_dir clears would be deleted at the
+    run's first checkpoint, after it was loaded: refused."""
+    if overwrite and init_checkpoint and Path(init_checkpoint).resolve().is_relative_to(Path(output_dir).resolve()):
+        raise InputError(f"--init_checkpoint {init_checkpoint} lies in --output_dir {output_dir}, which "
+                         f"--overwrite_output_dir clears: copy it elsewhere first")
+
+
 def file_identity(path: str | os.PathLike | None) -> dict[str, str] | None:
     """What a run started from: the sha256 of a weights file, or of the files of a Hugging Face folder."""
     if path is None:
