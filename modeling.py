@@ -2,10 +2,14 @@
 """The BERT model (Google's `modeling.py`) in PyTorch, with Hugging Face's parameter names.
 
 The module tree is the checkpoint format: every `state_dict` key is the key Hugging Face's `BertModel`,
-`BertForPreTraining` and `BertForQuestionAnswering` use (`bert.encoder.layer.0.attention.self.query.weight`,
-`self.LayerNorm` and all), so a checkpoint goes both ways without a conversion table: `load_pretrained`
-reads ours, Hugging Face's and older conversions of Google's; `export_hf` writes a directory that
-`transformers.BertForPreTraining.from_pretrained` loads with no missing or unexpected key.
+`BertForPreTraining`, `BertForQuestionAnswering` and `BertForSequenceClassification` use
+(`bert.encoder.layer.0.attention.self.query.weight`, `self.LayerNorm` and all), so a checkpoint goes both ways
+without a conversion table: `load_pretrained` reads ours, Hugging Face's and older conversions of Google's;
+`export_hf` writes a directory that `transformers.BertForPreTraining.from_pretrained` (or the model's own class)
+loads with no missing or unexpected key. The model classes are `MODEL_CLASSES`: each names the heads it adds.
+
+Each head's loss is one function (`masked_lm_loss`, `next_sentence_loss`, `span_loss`,
+`sequence_classification_loss`) returning a `HeadLoss`: the models' forwards and the training loops both use it.
 
 Dimensions used in the comments and docstrings:
 
@@ -28,9 +32,9 @@ import os
 import pickle
 import shutil
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -171,10 +175,14 @@ class BertConfig:
         return json.dumps(self.to_dict(), indent=2) + "\n"
 
 
-def create_model(model_class: type[BertPreTrained], config: BertConfig) -> BertPreTrained:
-    """model_class(config), or one InputError when a config's sizes are more than this machine can build."""
+ModelT = TypeVar("ModelT", bound="BertPreTrainedModel")
+
+
+def create_model(model_class: type[ModelT], config: BertConfig, **kwargs: Any) -> ModelT:
+    """model_class(config, **kwargs) (e.g. num_labels), or one InputError when a config's sizes are more than
+    this machine can build."""
     try:
-        return model_class(config)
+        return model_class(config, **kwargs)
     except (RuntimeError, MemoryError, OverflowError) as error:
         raise InputError(f"a model of hidden_size {config.hidden_size}, {config.num_hidden_layers} layers and "
                          f"vocab_size {config.vocab_size} cannot be built here ({type(error).__name__}: "
@@ -364,12 +372,37 @@ class BertModelOutput(NamedTuple):
     pooled_output: Tensor | None  # float [B, H], None without a pooler
 
 
-class BertModel(nn.Module):
-    """The encoder: embeddings, `num_hidden_layers` Transformer blocks and (optionally) the pooler."""
+class BertPreTrainedModel(nn.Module):
+    """What every model class shares (Hugging Face's name): its config, its heads, its Hugging Face config.
 
-    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+    A new model class sets `heads` and joins `MODEL_CLASSES`; loading and export follow from those.
+    """
+
+    # state_dict prefixes, in BertFor* naming, of the layers this class puts on top of the encoder: a
+    # checkpoint may lack them (they keep their fresh init) or carry them for a model that has none (unused).
+    heads: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: BertConfig):
         super().__init__()
         self.config = config
+
+    def hf_config(self) -> dict[str, Any]:
+        """The entries of Hugging Face's config.json that depend on the class, not on BertConfig."""
+        # The architecture is the class name, as our class names are Hugging Face's.
+        return {"architectures": [type(self).__name__]}
+
+    def check_hf_config(self, values: Mapping[str, Any], state_keys: Collection[str], source: str) -> None:
+        """Raises ValueError when a Hugging Face config.json (`values`, read from `source`) says that the
+        weights named by `state_keys` mean something else to this model. Only a classifier has such a case."""
+
+
+class BertModel(BertPreTrainedModel):
+    """The encoder: embeddings, `num_hidden_layers` Transformer blocks and (optionally) the pooler."""
+
+    heads = ("bert.pooler.",)
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
@@ -440,6 +473,99 @@ def gather_indexes(sequence_output: Tensor, positions: Tensor) -> Tensor:
     return sequence_output.gather(1, index)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Losses: one function per head, for the models' forwards and for the training loops' sums and metrics
+
+
+class HeadLoss(NamedTuple):
+    """One head's loss over a batch, as the training loop and the metrics both need it."""
+
+    loss: Tensor  # float [], Google's / Hugging Face's mean: what the model's forward returns as its loss
+    total: Tensor  # float [], the loss summed over the items (MLM: weighted by masked_lm_weights); has grad
+    count: Tensor  # float [], what `loss` divides `total` by, from the labels alone (items; MLM: sum of weights)
+    # float [], detached: the number of correct items (MLM: the sum of the weights of correct predictions).
+    # Regression has no correct items: there it is the sum of squared errors, so correct / count is the MSE.
+    correct: Tensor
+
+
+def _item_count(labels: Tensor) -> Tensor:
+    """float [], the number of items of labels [B, ...]: made on the device, so no host-to-device copy."""
+    return torch.full((), float(labels.size(0)), device=labels.device)
+
+
+def _hits(logits: Tensor, labels: Tensor) -> Tensor:
+    """float [...], 1 where the argmax of logits [..., C] is the label of labels long [...], else 0; detached."""
+    return (logits.detach().argmax(-1) == labels).float()
+
+
+def masked_lm_loss(logits: Tensor, label_ids: Tensor, label_weights: Tensor) -> HeadLoss:
+    """Google's masked LM loss: sum(weights * cross-entropy) / (sum(weights) + 1e-5).
+
+    logits: float [B, P, V]; label_ids: long [B, P]; label_weights: float [B, P], 0 on padded predictions.
+    The 1e-5 keeps a batch without a single prediction at loss 0 instead of NaN. (Hugging Face's loss is the
+    plain mean over the real predictions: total / count.)
+    """
+    # float32 even under bf16 autocast: a softmax over V classes needs the mantissa.
+    per_position = F.cross_entropy(logits.float().flatten(0, 1), label_ids.flatten(), reduction="none")  # (B*P,)
+    weights = label_weights.float().flatten()
+    total, count = (weights * per_position).sum(), weights.sum()
+    correct = (weights * _hits(logits, label_ids).flatten()).sum()
+    return HeadLoss(total / (count + 1e-5), total, count, correct)
+
+
+def next_sentence_loss(logits: Tensor, labels: Tensor) -> HeadLoss:
+    """The next sentence loss: logits float [B, 2], labels long [B] (0 = B follows A, 1 = B is random)."""
+    return _cross_entropy_loss(logits, labels)
+
+
+def _cross_entropy_loss(logits: Tensor, labels: Tensor) -> HeadLoss:
+    """Softmax cross-entropy of logits float [B, C] against labels long [B]; loss is exactly F.cross_entropy's
+    mean (bit for bit, as Hugging Face computes it), total its sum."""
+    logits = logits.float()
+    total = F.cross_entropy(logits, labels, reduction="sum")
+    return HeadLoss(F.cross_entropy(logits, labels), total, _item_count(labels), _hits(logits, labels).sum())
+
+
+def _squared_error_loss(predictions: Tensor, labels: Tensor) -> HeadLoss:
+    """Mean squared error of predictions float [B] against labels [B]; correct is the detached sum of squares."""
+    predictions, labels = predictions.float(), labels.float()
+    total = F.mse_loss(predictions, labels, reduction="sum")
+    return HeadLoss(F.mse_loss(predictions, labels), total, _item_count(labels), total.detach())
+
+
+def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor, end_positions: Tensor) -> HeadLoss:
+    """Google's run_squad loss: per item, the mean of the start and end cross-entropies over the T positions.
+
+    start_logits, end_logits: float [B, T]; start_positions, end_positions: long [B]. loss is the mean over the
+    batch, computed as Google and Hugging Face do ((mean start CE + mean end CE) / 2); an item is correct when
+    both its argmax start and its argmax end are the labels.
+    """
+    start_logits, end_logits = start_logits.float(), end_logits.float()
+    loss = (F.cross_entropy(start_logits, start_positions) + F.cross_entropy(end_logits, end_positions)) / 2
+    total = (
+        F.cross_entropy(start_logits, start_positions, reduction="sum")
+        + F.cross_entropy(end_logits, end_positions, reduction="sum")
+    ) / 2
+    correct = _hits(start_logits, start_positions) * _hits(end_logits, end_positions)  # (B,), both ends right
+    return HeadLoss(loss, total, _item_count(start_positions), correct.sum())
+
+
+def sequence_classification_loss(logits: Tensor, labels: Tensor) -> HeadLoss:
+    """Hugging Face's BertForSequenceClassification loss for logits float [B, num_labels] and labels [B].
+
+    num_labels 1 is problem_type "regression": the mean squared error of logits[:, 0] against float labels
+    (correct is then the sum of squared errors, see HeadLoss). Otherwise "single_label_classification": the
+    softmax cross-entropy against long labels.
+    """
+    if logits.size(-1) == 1:
+        return _squared_error_loss(logits[:, 0], labels)
+    return _cross_entropy_loss(logits, labels)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The models with heads
+
+
 class PreTrainingOutput(NamedTuple):
     mlm_logits: Tensor  # float [B, P, V] (or [B, T, V] without masked_lm_positions)
     nsp_logits: Tensor  # float [B, 2]; class 0 = B follows A, 1 = B is random
@@ -452,12 +578,13 @@ class PreTrainingOutput(NamedTuple):
     nsp_correct: Tensor | None = None  # float [], number of correct NSP predictions
 
 
-class BertForPreTraining(nn.Module):
+class BertForPreTraining(BertPreTrainedModel):
     """BERT with the masked LM and next sentence prediction heads (Google's `run_pretraining.py` model)."""
 
+    heads = ("cls.predictions.", "cls.seq_relationship.")
+
     def __init__(self, config: BertConfig):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         self.bert = BertModel(config)
         self.cls = BertPreTrainingHeads(config)
         init_weights(self.cls, config.initializer_range)
@@ -494,31 +621,13 @@ class BertForPreTraining(nn.Module):
         if masked_lm_ids is not None:
             if masked_lm_weights is None:
                 masked_lm_weights = torch.ones_like(masked_lm_ids, dtype=torch.float)
-            losses.update(masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights.float()))
+            mlm = masked_lm_loss(mlm_logits, masked_lm_ids, masked_lm_weights)
+            losses.update(mlm_loss=mlm.loss, mlm_correct=mlm.correct, mlm_weight=mlm.count)
         if next_sentence_labels is not None:
-            nsp_loss = F.cross_entropy(nsp_logits.float(), next_sentence_labels)
-            nsp_correct = (nsp_logits.detach().argmax(-1) == next_sentence_labels).float().sum()
-            losses.update(nsp_loss=nsp_loss, nsp_correct=nsp_correct)
+            nsp = next_sentence_loss(nsp_logits, next_sentence_labels)
+            losses.update(nsp_loss=nsp.loss, nsp_correct=nsp.correct)
         total = [losses[name] for name in ("mlm_loss", "nsp_loss") if name in losses]
         return PreTrainingOutput(mlm_logits, nsp_logits, loss=sum(total) if total else None, **losses)
-
-
-def masked_lm_loss(logits: Tensor, label_ids: Tensor, label_weights: Tensor) -> dict[str, Tensor]:
-    """Google's masked LM loss: sum(weights * cross-entropy) / (sum(weights) + 1e-5).
-
-    logits: float [B, P, V]; label_ids: long [B, P]; label_weights: float [B, P], 0 on padded predictions.
-    The 1e-5 keeps a batch without a single prediction at loss 0 instead of NaN. Returns mlm_loss and the
-    detached mlm_correct and mlm_weight sums.
-    """
-    per_position = F.cross_entropy(logits.float().flatten(0, 1), label_ids.flatten(), reduction="none")  # (B*P,)
-    weights = label_weights.flatten()
-    mlm_loss = (weights * per_position).sum() / (weights.sum() + 1e-5)
-    correct = (logits.detach().argmax(-1).flatten() == label_ids.flatten()).float()
-    return {
-        "mlm_loss": mlm_loss,
-        "mlm_correct": (weights * correct).sum().detach(),
-        "mlm_weight": weights.sum().detach(),
-    }
 
 
 class QuestionAnsweringOutput(NamedTuple):
@@ -527,12 +636,13 @@ class QuestionAnsweringOutput(NamedTuple):
     loss: Tensor | None = None  # float [], mean of the start and end cross-entropies
 
 
-class BertForQuestionAnswering(nn.Module):
+class BertForQuestionAnswering(BertPreTrainedModel):
     """BERT with a span head (Google's `run_squad.py` model): a start and an end logit for every token."""
 
+    heads = ("qa_outputs.",)
+
     def __init__(self, config: BertConfig):
-        super().__init__()
-        self.config = config
+        super().__init__(config)
         # No pooler: the span head reads every token, and Hugging Face's checkpoint has no pooler either.
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
@@ -554,12 +664,95 @@ class BertForQuestionAnswering(nn.Module):
         start_logits, end_logits = logits.unbind(-1)  # (B, T) each
         loss = None
         if start_positions is not None and end_positions is not None:
-            # Google's run_squad: the mean of the two softmax cross-entropies over the T positions.
-            loss = (
-                F.cross_entropy(start_logits.float(), start_positions)
-                + F.cross_entropy(end_logits.float(), end_positions)
-            ) / 2
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions).loss
         return QuestionAnsweringOutput(start_logits, end_logits, loss)
+
+
+class SequenceClassifierOutput(NamedTuple):
+    logits: Tensor  # float [B, num_labels]
+    loss: Tensor | None = None  # float [], see sequence_classification_loss
+
+
+def default_label_names(num_labels: int) -> tuple[str, ...]:
+    """Hugging Face's names for labels nobody named: LABEL_0, LABEL_1, ..."""
+    return tuple(f"LABEL_{index}" for index in range(num_labels))
+
+
+class BertForSequenceClassification(BertPreTrainedModel):
+    """BERT with a classifier on the pooled [CLS] vector (Google's `run_classifier.py` model).
+
+    num_labels 1 is a regression (one score per sequence, mean squared error); more is a classification
+    (softmax cross-entropy). label_names, if given, are the names of labels 0, 1, ...: exported as
+    Hugging Face's id2label, and checked against the id2label of a Hugging Face checkpoint on load.
+    """
+
+    heads = ("classifier.",)
+
+    def __init__(self, config: BertConfig, num_labels: int = 2, label_names: tuple[str, ...] = ()):
+        super().__init__(config)
+        _check_labels(num_labels, label_names)
+        self.num_labels = num_labels
+        self.label_names = tuple(label_names)
+        self.bert = BertModel(config)
+        # Hugging Face's classifier_dropout defaults to hidden_dropout_prob; export_hf leaves it at that default.
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, num_labels)
+        init_weights(self.classifier, config.initializer_range)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        *,
+        token_type_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        labels: Tensor | None = None,
+    ) -> SequenceClassifierOutput:
+        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`; labels: [B], long class ids
+        (float scores when num_labels is 1), for the loss."""
+        pooled_output = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[1]
+        logits = self.classifier(self.dropout(pooled_output))  # (B, num_labels)
+        loss = sequence_classification_loss(logits, labels).loss if labels is not None else None
+        return SequenceClassifierOutput(logits, loss)
+
+    def hf_config(self) -> dict[str, Any]:
+        names = self.label_names or default_label_names(self.num_labels)
+        return {
+            **super().hf_config(),
+            "id2label": {str(index): name for index, name in enumerate(names)},
+            "label2id": {name: index for index, name in enumerate(names)},
+            "problem_type": "regression" if self.num_labels == 1 else "single_label_classification",
+        }
+
+    def check_hf_config(self, values: Mapping[str, Any], state_keys: Collection[str], source: str) -> None:
+        """A classifier trained on other labels than this model's label_names would be silently wrong: that
+        is a ValueError. Hugging Face's default names (LABEL_0, ...) say nothing, so they pass."""
+        file_names = _hf_label_names(values, source)
+        if not self.label_names or file_names is None or not any(key.startswith(self.heads) for key in state_keys):
+            return
+        if file_names not in (self.label_names, default_label_names(len(file_names))):
+            raise ValueError(f"{source}: its classifier was trained on the labels {list(file_names)}, but this "
+                             f"model's labels are {list(self.label_names)}")
+
+
+def _check_labels(num_labels: int, label_names: tuple[str, ...]) -> None:
+    """Raises InputError unless num_labels >= 1 and label_names is empty or num_labels distinct strings."""
+    if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 1:
+        raise InputError(f"num_labels must be an integer >= 1, not {shown(num_labels)}")
+    names = list(label_names)
+    distinct = all(isinstance(name, str) for name in names) and len(set(names)) == len(names)
+    if names and (len(names) != num_labels or not distinct):
+        raise InputError(f"label_names must be {num_labels} distinct strings (num_labels), not {shown(names)}")
+
+
+def _hf_label_names(values: Mapping[str, Any], source: str) -> tuple[str, ...] | None:
+    """The label names of a Hugging Face config.json's id2label ({"0": name, "1": name, ...}), or None without one."""
+    id2label = values.get("id2label")
+    if id2label is None:
+        return None
+    ids = [str(index) for index in range(len(id2label))] if isinstance(id2label, dict) else []
+    if not ids or set(id2label) != set(ids) or not all(isinstance(name, str) for name in id2label.values()):
+        raise InputError(f"{source}: id2label must map \"0\", \"1\", ... to label names, not {shown(id2label)}")
+    return tuple(id2label[index] for index in ids)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -570,15 +763,21 @@ _TIED_KEYS = {
     "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
     "cls.predictions.decoder.bias": "cls.predictions.bias",
 }
+# Every model class: the architectures export_hf writes (our class names are Hugging Face's) and load_pretrained
+# reads. A new class joins here, with its `heads`; nothing else lists them.
+MODEL_CLASSES: tuple[type[BertPreTrainedModel], ...] = (
+    BertModel,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+)
 # Heads that a checkpoint may lack (left as initialized) or carry for another model (left unused).
 # Anything else must match key for key.
-_HEADS = ("bert.pooler.", "cls.predictions.", "cls.seq_relationship.", "qa_outputs.")
+_HEADS = tuple(prefix for model_class in MODEL_CLASSES for prefix in model_class.heads)
 # Buffers some versions of Hugging Face saved; ours are computed in forward.
 _DROPPED_BUFFERS = ("bert.embeddings.position_ids", "bert.embeddings.token_type_ids")
 # Config fields that do not change what a trained model computes in eval mode.
 _TRAINING_ONLY_FIELDS = frozenset({"hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range"})
-
-BertPreTrained = BertModel | BertForPreTraining | BertForQuestionAnswering
 
 
 @dataclasses.dataclass(frozen=True)
@@ -700,12 +899,14 @@ def _canonical_state_dict(tensors: Mapping[str, Tensor], source: str) -> dict[st
     return state
 
 
-def _check_config(model_config: BertConfig, directory: Path) -> None:
-    """A Hugging Face directory's config.json must describe the same function as the model's config."""
+def _checked_hf_config(model_config: BertConfig, directory: Path) -> dict[str, Any]:
+    """A Hugging Face directory's config.json, which must describe the same function as the model's config
+    (else ValueError); {} without one."""
     config_file = directory / "config.json"
     if not config_file.is_file():
-        return
-    file_config = BertConfig.from_json_file(config_file)
+        return {}
+    values = read_json(config_file, object_pairs_hook=unique_keys)
+    file_config = BertConfig.from_dict(values, source=str(config_file))
     differences = [
         f"{field.name}: {getattr(file_config, field.name)!r} in the file, {getattr(model_config, field.name)!r} here"
         for field in dataclasses.fields(BertConfig)
@@ -714,6 +915,7 @@ def _check_config(model_config: BertConfig, directory: Path) -> None:
     ]
     if differences:
         raise ValueError(f"{config_file} does not match the model's config: " + "; ".join(differences))
+    return values
 
 
 def _listing(keys: set[str], limit: int = 20) -> str:
@@ -722,7 +924,7 @@ def _listing(keys: set[str], limit: int = 20) -> str:
     return ", ".join(ordered[:limit]) + more
 
 
-def load_pretrained(model: BertPreTrained, path: str | os.PathLike) -> LoadReport:
+def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> LoadReport:
     """Loads weights into `model` in place and says what it did.
 
     path: a checkpoint file (ours: {"model": state_dict, ...}; or a bare state_dict; `.safetensors` or a
@@ -730,15 +932,17 @@ def load_pretrained(model: BertPreTrained, path: str | os.PathLike) -> LoadRepor
     Keys may come with `module.` / `_orig_mod.` prefixes, TensorFlow-style LayerNorm `gamma` / `beta`,
     saved `position_ids`, in BertModel layout (no `bert.` prefix) or BertFor* layout.
 
-    The encoder must match key for key and shape for shape. A head (pooler, MLM, NSP, span) the file lacks
-    keeps its fresh init, so a pretraining checkpoint starts a question answering model; a head of the file
-    the model lacks is left unused. Anything else, missing or unexpected, is a ValueError listing the keys.
+    The encoder must match key for key and shape for shape. A head (pooler, MLM, NSP, span, classifier) the
+    file lacks keeps its fresh init, so a pretraining checkpoint starts a question answering model; a head of
+    the file the model lacks is left unused. Anything else, missing or unexpected, is a ValueError listing the
+    keys. A Hugging Face directory's config.json must agree with the model's (its BertConfig, and a classifier's
+    labels: see BertForSequenceClassification.check_hf_config).
     """
     path = Path(path)
-    if path.is_dir():
-        _check_config(model.config, path)
+    hf_config = _checked_hf_config(model.config, path) if path.is_dir() else {}
     tensors, source = _read_tensors(path)
     state = _canonical_state_dict(tensors, str(source))
+    model.check_hf_config(hf_config, state.keys(), str(path / "config.json"))
 
     # The model's keys in the same BertFor* naming, less the aliases that ride along with their tensor.
     prefix = "bert." if isinstance(model, BertModel) else ""
@@ -817,15 +1021,8 @@ def check_export_target(out_dir: str | os.PathLike) -> None:
                          f"replaces only an earlier export: choose another folder")
 
 
-_ARCHITECTURES = {
-    BertModel: "BertModel",
-    BertForPreTraining: "BertForPreTraining",
-    BertForQuestionAnswering: "BertForQuestionAnswering",
-}
-
-
 def export_hf(
-    model: BertPreTrained,
+    model: BertPreTrainedModel,
     config: BertConfig,
     vocab_file: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -842,17 +1039,17 @@ def export_hf(
     """
     if config != model.config:
         raise ValueError("config is not the model's config")
-    if type(model) not in _ARCHITECTURES:
+    if type(model) not in MODEL_CLASSES:
         raise TypeError(f"cannot export a {type(model).__name__}")
     from safetensors.torch import save_file
 
     hf_config = {
         **config.to_dict(),
         "model_type": "bert",
-        "architectures": [_ARCHITECTURES[type(model)]],
         "pad_token_id": 0,
         "position_embedding_type": "absolute",
         "tie_word_embeddings": True,
+        **model.hf_config(),  # architectures, and a classifier's labels
     }
     tensors = {
         key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items() if key not in _TIED_KEYS

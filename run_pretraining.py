@@ -13,14 +13,12 @@ pure function of (--seed, step).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import glob
 import hashlib
 import json
 import os
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,24 +27,23 @@ from typing import Any
 import click
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 import create_pretraining_data as cpd
 import modeling
-import optimization
 import tokenization
 import training
 from script_utils import (
     NON_NEGATIVE,
     OUTPUT_PATH,
     POSITIVE,
-    POSITIVE_FLOAT,
-    SEED,
     Command,
     InputError,
-    bool_option,
+    TrainingFlags,
+    check_holds_none,
     file_sha256,
+    flag,
+    flag_options,
     input_patterns,
     user_errors,
     write_text,
@@ -141,11 +138,16 @@ class PretrainingData:
         """Records at stream positions [start, start + count)."""
         return self.records(self.order.indices(start, count))
 
+    def __len__(self) -> int:
+        return self.size
+
+    def batch(self, indices: np.ndarray) -> training.Batch:
+        return records_to_batch(self.records(indices))
+
     def step_batches(self, step: int, train_batch_size: int, micro: int, distributed: training.Distributed
                      ) -> list[training.Batch]:
-        """This process's micro-batches of one optimizer step."""
-        return [records_to_batch(self.records(indices))
-                for indices in self.order.step_indices(step, train_batch_size, micro, distributed)]
+        """This process's micro-batches of one optimizer step, as training.fit reads them."""
+        return training.step_batches(self, self.order, step, train_batch_size, micro, distributed)
 
 
 def records_to_batch(records: np.ndarray) -> training.Batch:
@@ -170,7 +172,7 @@ def records_to_batch(records: np.ndarray) -> training.Batch:
 
 
 class PretrainingTask:
-    """Masked LM + next sentence: Google's loss, as sums over predictions and over sequences."""
+    """Masked LM + next sentence: Google's loss (modeling's heads), as sums over predictions and over sequences."""
 
     def divisors(self, batch: training.Batch) -> Tensor:
         weights = batch["masked_lm_weights"]
@@ -179,38 +181,27 @@ class PretrainingTask:
     def loss_sums(self, model: nn.Module, batch: training.Batch) -> tuple[Tensor, dict[str, Tensor]]:
         output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
                        attention_mask=batch["attention_mask"], masked_lm_positions=batch["masked_lm_positions"])
-        return pretraining_sums(output.mlm_logits, output.nsp_logits, batch)
+        mlm = modeling.masked_lm_loss(output.mlm_logits, batch["masked_lm_ids"], batch["masked_lm_weights"])
+        nsp = modeling.next_sentence_loss(output.nsp_logits, batch["next_sentence_labels"])
+        metrics = {"masked_lm_loss": mlm.total.detach(), "masked_lm_accuracy": mlm.correct,
+                   "next_sentence_loss": nsp.total.detach(), "next_sentence_accuracy": nsp.correct}
+        return torch.stack([mlm.total, nsp.total]), metrics
 
     def metric_divisors(self) -> dict[str, int]:
         return {"masked_lm_loss": 0, "masked_lm_accuracy": 0, "next_sentence_loss": 1, "next_sentence_accuracy": 1}
 
 
-def pretraining_sums(mlm_logits: Tensor, nsp_logits: Tensor, batch: training.Batch
-                     ) -> tuple[Tensor, dict[str, Tensor]]:
-    """float [2] loss sums (weighted masked-LM cross-entropy, next-sentence cross-entropy) and metric sums."""
-    weights = batch["masked_lm_weights"].flatten()
-    mlm_ce = F.cross_entropy(mlm_logits.float().flatten(0, 1), batch["masked_lm_ids"].flatten(), reduction="none")
-    nsp_ce = F.cross_entropy(nsp_logits.float(), batch["next_sentence_labels"], reduction="none")
-    mlm_sum, nsp_sum = (weights * mlm_ce).sum(), nsp_ce.sum()
-    mlm_hits = (mlm_logits.detach().argmax(-1).flatten() == batch["masked_lm_ids"].flatten()).float()
-    nsp_hits = (nsp_logits.detach().argmax(-1) == batch["next_sentence_labels"]).float()
-    metrics = {"masked_lm_loss": mlm_sum.detach(), "masked_lm_accuracy": (weights * mlm_hits).sum(),
-               "next_sentence_loss": nsp_sum.detach(), "next_sentence_accuracy": nsp_hits.sum()}
-    return torch.stack([mlm_sum, nsp_sum]), metrics
-
-
 @torch.no_grad()
-def evaluate(model: nn.Module, data: PretrainingData, batch_size: int, max_steps: int, device: torch.device,
-             precision: str) -> dict[str, float]:
+def evaluate(model: nn.Module, data: PretrainingData, batch_size: int, max_steps: int, runtime: training.Runtime
+             ) -> dict[str, float]:
     """Google's eval metrics over the first max_steps batches, in order: masked_lm_accuracy and
     masked_lm_loss (weighted by the predictions), next_sentence_accuracy and next_sentence_loss."""
     model.eval()
     task, totals, divisors = PretrainingTask(), {}, torch.zeros(2)
     end = min(data.size, batch_size * max_steps)
     for start in range(0, end, batch_size):
-        batch = training.to_device(records_to_batch(data.records(np.arange(start, min(start + batch_size, end)))),
-                                   device)
-        with training.autocast(device, precision):
+        batch = training.to_device(data.batch(np.arange(start, min(start + batch_size, end))), runtime.device)
+        with training.autocast(runtime.device, runtime.precision):
             _, metrics = task.loss_sums(model, batch)
         divisors += task.divisors(batch).cpu()
         for key, value in metrics.items():
@@ -230,35 +221,25 @@ def write_eval_results(path: Path, results: dict[str, float], global_step: int) 
 # --- the run -------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PretrainingFlags:
-    bert_config_file: str
-    input_file: str
-    output_dir: str
-    init_checkpoint: str | None = None
-    vocab_file: str | None = None
-    max_seq_length: int = 128
-    max_predictions_per_seq: int = 20
-    do_train: bool = False
-    do_eval: bool = False
-    eval_input_file: str | None = None
-    train_batch_size: int = 32
-    eval_batch_size: int = 8
-    learning_rate: float = 5e-5
-    num_train_steps: int = 100000
-    num_warmup_steps: int = 10000
-    save_checkpoints_steps: int = 1000
-    keep_checkpoints: int = 3
-    max_eval_steps: int = 100
-    gradient_accumulation_steps: int = 1
-    optimizer: str = "adamw"
-    device: str = "auto"
-    precision: str = "auto"
-    seed: int = 12345
-    log_every: int = 10
-    export_hf: str | None = None
-    compile: bool = False
-    overwrite_output_dir: bool = False
+@dataclass(frozen=True, kw_only=True)
+class PretrainingFlags(TrainingFlags):
+    """Google's run_pretraining.py flags, with the loop's (TrainingFlags)."""
+
+    bert_config_file: str = flag(help="The model's bert_config.json (or a Hugging Face config.json).")
+    input_file: str = flag(help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.")
+    output_dir: str = flag(type=OUTPUT_PATH, help="Checkpoints, metrics.jsonl, eval_results.txt.")
+    init_checkpoint: str | None = flag(None, "Start from these weights: our checkpoint or a Hugging Face BERT "
+                                       "directory (ignored when --output_dir has a checkpoint to resume).")
+    vocab_file: str | None = flag(None, "Checked against the data's vocab; needed by --export_hf.")
+    max_seq_length: int = flag(128, "Must equal the data's.", POSITIVE)
+    max_predictions_per_seq: int = flag(20, "Must equal the data's.", POSITIVE)
+    do_eval: bool = flag(False, "Evaluate on --eval_input_file (or --input_file); writes eval_results.txt.")
+    eval_input_file: str | None = flag(None, "Data directories for --do_eval.")
+    eval_batch_size: int = flag(8, "", POSITIVE)
+    num_train_steps: int = flag(100000, "", POSITIVE)
+    num_warmup_steps: int = flag(10000, "", NON_NEGATIVE)
+    max_eval_steps: int = flag(100, "", POSITIVE)
+    export_hf: str | None = flag(None, "Also write a Hugging Face BERT directory here at the end.", OUTPUT_PATH)
 
 
 def check_flags(flags: PretrainingFlags) -> None:
@@ -266,12 +247,9 @@ def check_flags(flags: PretrainingFlags) -> None:
     if flags.num_warmup_steps > flags.num_train_steps:
         raise InputError(f"--num_warmup_steps {flags.num_warmup_steps} is more than --num_train_steps "
                          f"{flags.num_train_steps}")
-    inputs = [flags.output_dir, flags.init_checkpoint, *map(str, resolve_data_dirs(flags.input_file))] \
-        if flags.export_hf else []
-    for path in filter(None, inputs):
-        if Path(path).resolve().is_relative_to(Path(flags.export_hf).resolve()):
-            raise InputError(f"--export_hf {flags.export_hf} is {path} or holds it (an output or an input of this "
-                             f"run): an export replaces its folder whole, so name a folder of its own")
+    if flags.export_hf:
+        check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.vocab_file,
+                                           *map(str, resolve_data_dirs(flags.input_file))], "--export_hf")
     training.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
 
 
@@ -308,7 +286,7 @@ def run_identity(flags: PretrainingFlags, config: modeling.BertConfig, data: Pre
         "init_checkpoint": training.file_identity(init),
         **{name: getattr(flags, name) for name in (
             "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "num_train_steps",
-            "num_warmup_steps", "optimizer", "seed")},
+            "num_warmup_steps", "optimizer", "weight_decay", "seed")},
     }
 
 
@@ -321,136 +299,60 @@ def data_identity(manifest: dict[str, Any]) -> str:
 
 
 def _owns(name: str) -> bool:
-    return training.owns_run_file(name) or name in ("bert_config.json", "eval_results.txt")
+    return training.owns_run_file(name) or name == "eval_results.txt"
 
 
 def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: bool) -> dict[str, float]:
-    # The run folder is locked from its check to the end of training (see training.run_dir_lock).
-    with contextlib.ExitStack() as cleanup:
-        device = training.resolve_device(flags.device, distributed.local_rank)
-        precision = training.resolve_precision(flags.precision, device)
-        torch.manual_seed(flags.seed)
-        model, note = build_model(flags, device)
-        spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
-                        file_sha256(flags.vocab_file) if flags.vocab_file else None)
-        # Everything is read and checked before the run folder is touched.
-        if flags.export_hf and distributed.is_main:
-            if not flags.vocab_file:
-                raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
-            modeling.check_export_target(flags.export_hf)
-        data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
-        eval_data = None
-        if flags.do_eval and distributed.is_main:
-            eval_data = data if data is not None and not flags.eval_input_file else \
-                load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
-        output_dir = Path(flags.output_dir)
-        identity = run_identity(flags, model.config, data) if data is not None else \
-            {"bert_config": model.config.to_dict()}
-        cleanup.enter_context(training.run_dir_lock(output_dir, distributed.is_main and flags.do_train))
-        plan = training.prepare_run_dir(output_dir, identity, flags.overwrite_output_dir and flags.do_train, _owns,
-                                        compare=None if flags.do_train else ["bert_config"])
-        results: dict[str, float] = {}
-        config = training.TrainConfig(
-            output_dir=flags.output_dir, train_batch_size=flags.train_batch_size, learning_rate=flags.learning_rate,
-            num_train_steps=flags.num_train_steps, num_warmup_steps=flags.num_warmup_steps,
-            gradient_accumulation_steps=flags.gradient_accumulation_steps, optimizer=flags.optimizer,
-            save_checkpoints_steps=flags.save_checkpoints_steps, keep_checkpoints=flags.keep_checkpoints,
-            log_every=flags.log_every, seed=flags.seed)
-        micro = config.micro_batch_size(distributed.world_size)
-        optimizer = optimization.create_optimizer(model, flags.optimizer, flags.learning_rate)
-        scheduler = optimization.linear_warmup_decay(optimizer, flags.num_warmup_steps, flags.num_train_steps)
-        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-        state = training.TrainState(model, optimizer, scheduler, scaler)
-        resumed = training.resume_plan(state, output_dir, plan, distributed)
-        if resumed is not None:
-            note = f"resumed from {resumed} (step {state.step})"
-        elif not flags.do_train and not flags.init_checkpoint:
+    runtime = training.Runtime.create(flags, distributed, progress)
+    model, note = build_model(flags, runtime.device)
+    spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
+                    file_sha256(flags.vocab_file) if flags.vocab_file else None)
+    # Everything is read and checked before the run folder is touched.
+    if flags.export_hf and distributed.is_main:
+        if not flags.vocab_file:
+            raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
+        modeling.check_export_target(flags.export_hf)
+    data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
+    eval_data = None
+    if flags.do_eval and distributed.is_main:
+        eval_data = data if data is not None and not flags.eval_input_file else \
+            load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
+    output_dir = Path(flags.output_dir)
+    results: dict[str, float] = {}
+    step = 0
+    if data is None:
+        restored = training.restore_model(model, output_dir, {"bert_config": model.config.to_dict()}, ["bert_config"],
+                                          distributed.is_main)
+        if restored is not None:
+            note, step = f"resumed from {restored.checkpoint} (step {restored.step})", restored.step
+        elif not flags.init_checkpoint:
             if flags.export_hf:  # a mistyped --output_dir would put random weights over a good export
                 raise InputError(f"{output_dir}: no checkpoint to export, and no --init_checkpoint: --export_hf "
                                  f"without --do_train needs a model, never a random one")
             note = f"initialized at random: {output_dir} has no checkpoint and there is no --init_checkpoint " \
                    f"(the baseline of an untrained model)"
-        if distributed.is_main and flags.do_train:
-            training.start_run(output_dir, identity, plan, _owns)
-            write_text(output_dir / "bert_config.json", model.config.to_json_string())
-        if distributed.is_main:
-            click.echo(f"model: {note}; device {device}, precision {precision}, {distributed.world_size} process(es)",
-                       err=True)
-        if data is not None:
-            if flags.compile:
-                state.model = torch.compile(model)
-            if distributed.world_size > 1:
-                state.model = nn.parallel.DistributedDataParallel(
-                    state.model, device_ids=[device.index] if device.type == "cuda" else None)
-            start = time.perf_counter()
-            start_step = state.step
-            results = training.train(
-                PretrainingTask(), state, config,
-                functools.partial(data.step_batches, train_batch_size=flags.train_batch_size, micro=micro,
-                                  distributed=distributed),
-                device, precision, distributed,
-                tokens_in=lambda batch: int(batch["attention_mask"].sum()),
-                extra_checkpoint={"bert_config": model.config.to_dict()}, progress=progress)
-            state.model = model
-            if distributed.is_main and state.step == start_step:
-                click.echo(f"Nothing to train: {output_dir} is at step {state.step} of {flags.num_train_steps}.",
-                           err=True)
-            elif distributed.is_main:
-                steps = state.step - start_step
-                seconds = time.perf_counter() - start
-                click.echo(f"Trained {steps} steps ({start_step} -> {state.step}) of {flags.train_batch_size} "
-                           f"sequences in {seconds:.1f} s "
-                           f"({steps * flags.train_batch_size / max(seconds, 1e-9):.1f} sequences/s); "
-                           f"last loss {results.get('loss', float('nan')):.4f}, masked LM accuracy "
-                           f"{results.get('masked_lm_accuracy', float('nan')):.4f}. Checkpoints and metrics.jsonl in "
-                           f"{output_dir}/", err=True)
-        if eval_data is not None:
-            eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, device,
-                                    precision)
-            output_dir.mkdir(parents=True, exist_ok=True)
-            write_eval_results(output_dir / "eval_results.txt", eval_results, state.step)
-            click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
-                       f"eval results in {output_dir / 'eval_results.txt'}", err=True)
-            results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
-        if flags.export_hf and distributed.is_main:
-            path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
-            click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
-        return results
+    if distributed.is_main:
+        click.echo(f"model: {note}; {runtime.describe()}", err=True)
+    if data is not None:
+        config = training.TrainConfig(flags, flags.num_train_steps, flags.num_warmup_steps,
+                                      run_identity(flags, model.config, data), _owns)
+        trained = training.fit(PretrainingTask(), model, data, config, runtime)
+        results, step = trained.metrics, trained.step
+    if eval_data is not None:
+        eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, runtime)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_eval_results(output_dir / "eval_results.txt", eval_results, step)
+        click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
+                   f"eval results in {output_dir / 'eval_results.txt'}", err=True)
+        results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
+    if flags.export_hf and distributed.is_main:
+        path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
+        click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
+    return results
 
 
 @click.command(cls=Command)
-@click.option("--bert_config_file", required=True, help="The model's bert_config.json (or a Hugging Face config.json).")
-@click.option("--input_file", required=True,
-              help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.")
-@click.option("--output_dir", required=True, type=OUTPUT_PATH, help="Checkpoints, metrics.jsonl, eval_results.txt.")
-@click.option("--init_checkpoint", default=None, help="Start from these weights: our checkpoint or a Hugging Face "
-              "BERT directory (ignored when --output_dir has a checkpoint to resume).")
-@click.option("--vocab_file", default=None, help="Checked against the data's vocab; needed by --export_hf.")
-@click.option("--max_seq_length", default=128, type=POSITIVE, show_default=True, help="Must equal the data's.")
-@click.option("--max_predictions_per_seq", default=20, type=POSITIVE, show_default=True, help="Must equal the data's.")
-@bool_option("--do_train", False, "Train.")
-@bool_option("--do_eval", False, "Evaluate on --eval_input_file (or --input_file); writes eval_results.txt.")
-@click.option("--eval_input_file", default=None, help="Data directories for --do_eval.")
-@click.option("--train_batch_size", default=32, type=POSITIVE, show_default=True,
-              help="Sequences per optimizer step, over all processes and accumulation steps.")
-@click.option("--eval_batch_size", default=8, type=POSITIVE, show_default=True)
-@click.option("--learning_rate", default=5e-5, type=POSITIVE_FLOAT, show_default=True)
-@click.option("--num_train_steps", default=100000, type=POSITIVE, show_default=True)
-@click.option("--num_warmup_steps", default=10000, type=NON_NEGATIVE, show_default=True)
-@click.option("--save_checkpoints_steps", default=1000, type=POSITIVE, show_default=True)
-@click.option("--keep_checkpoints", default=3, type=POSITIVE, show_default=True,
-              help="How many of the newest checkpoints to keep.")
-@click.option("--max_eval_steps", default=100, type=POSITIVE, show_default=True)
-@click.option("--gradient_accumulation_steps", default=1, type=POSITIVE, show_default=True)
-@click.option("--optimizer", type=click.Choice(["adamw", "lamb"]), default="adamw", show_default=True)
-@training.device_options
-@click.option("--seed", default=12345, type=SEED, show_default=True)
-@click.option("--log_every", default=10, type=POSITIVE, show_default=True, help="Steps between metrics.jsonl lines.")
-@click.option("--export_hf", default=None, type=OUTPUT_PATH,
-              help="Also write a Hugging Face BERT directory here at the end.")
-@bool_option("--compile", False, "torch.compile the model (about 30% faster on an H100; slow to start on CPU).")
-@bool_option("--overwrite_output_dir", False, "Start afresh in an --output_dir that holds another run (its files are "
-             "kept in .previous_run/ until the first new checkpoint). Without it a run resumes only itself.")
+@flag_options(PretrainingFlags)
 def main(**flags) -> None:
     """Pretrain BERT (masked LM + next sentence prediction) from create_pretraining_data.py shards."""
     with user_errors(training.TrainingError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import errno
 import glob
 import hashlib
@@ -157,6 +158,15 @@ def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLik
     for path in inputs:
         if path is not None and os.path.realpath(path) == target:
             raise InputError(f"{output}: {flag} would overwrite the input {path}")
+
+
+def check_holds_none(folder: str | os.PathLike, paths: Iterable[str | os.PathLike | None], flag: str) -> None:
+    """InputError when an output folder that is replaced whole (an export) is, or holds, one of `paths` (the
+    run's outputs and inputs)."""
+    for path in filter(None, paths):
+        if Path(path).resolve().is_relative_to(Path(folder).resolve()):
+            raise InputError(f"{flag} {folder} is {path} or holds it (an output or an input of this run): an export "
+                             f"replaces its folder whole, so name a folder of its own")
 
 
 def shown(value: Any, limit: int = 60) -> str:
@@ -400,6 +410,7 @@ SEED = click.IntRange(0, 2**63 - 1)  # what numpy's and torch's seeding take
 POSITIVE_FLOAT = FiniteFloat(min=0, min_open=True)
 FINITE_FLOAT = FiniteFloat()
 PROBABILITY = FiniteFloat(0, 1)
+NON_NEGATIVE_FLOAT = FiniteFloat(min=0)
 OUTPUT_PATH = OutputPath()
 
 
@@ -430,3 +441,71 @@ def bool_option(name: str, default: bool, help_text: str):
     """A click option that takes `--flag`, `--flag=True` and `--flag=False`, like Google's absl flags."""
     return click.option(name, type=click.BOOL, default=default, is_flag=False, flag_value=True, show_default=True,
                         help=help_text)
+
+
+# --- flags, each declared once -------------------------------------------------------------------------
+# A script's flags are a frozen dataclass whose fields are the flags: `flag()` gives a field its default, type and
+# help, and `flag_options(Flags)` turns the fields into the click command's options. The default is written
+# only there; the flags every training script takes are TrainingFlags, inherited by each script's own.
+
+
+@dataclasses.dataclass(frozen=True)
+class _FlagSpec:
+    help: str
+    type: click.ParamType | None
+
+
+def flag(default: Any = dataclasses.MISSING, help: str = "", type: click.ParamType | None = None) -> Any:
+    """A flags-dataclass field that is also the option `--<field name>`; no default makes the flag required.
+    A bool default makes a Google-style boolean (`--do_train`, `--do_train=False`)."""
+    return dataclasses.field(default=default, metadata={"flag": _FlagSpec(help, type)})
+
+
+def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
+    """Decorates a click command with one option per field of `flags_class` (in field order), so that
+    `main(**flags)` can build `flags_class(**flags)`."""
+
+    def decorate(command: Callable) -> Callable:
+        for field in reversed(dataclasses.fields(flags_class)):
+            spec: _FlagSpec = field.metadata["flag"]
+            name, required = f"--{field.name}", field.default is dataclasses.MISSING
+            if isinstance(field.default, bool):
+                command = bool_option(name, field.default, spec.help)(command)
+            else:
+                command = click.option(name, type=spec.type, required=required,
+                                       default=None if required else field.default,
+                                       show_default=not required and field.default is not None,
+                                       help=spec.help)(command)
+        return command
+
+    return decorate
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainingFlags:
+    """The flags of every training script (run_pretraining, run_squad, run_classifier): one loop setting is one
+    field here. Google's names; a script overrides a default by declaring the field again."""
+
+    output_dir: str = flag(type=OutputPath(), help="Checkpoints, metrics.jsonl and the script's results.")
+    init_checkpoint: str | None = flag(None, "Start from these weights: our checkpoint (or a run's output directory: "
+                                       "its newest checkpoint) or a Hugging Face BERT directory.")
+    do_train: bool = flag(False, "Train.")
+    train_batch_size: int = flag(32, "Sequences per optimizer step, over all processes and accumulation steps.",
+                                 POSITIVE)
+    learning_rate: float = flag(5e-5, "The peak learning rate (linear warmup, then linear decay to 0).",
+                                POSITIVE_FLOAT)
+    optimizer: str = flag("adamw", "adamw (Google's AdamWeightDecay) or lamb.", click.Choice(["adamw", "lamb"]))
+    weight_decay: float = flag(0.01, "Decoupled weight decay, not applied to biases and LayerNorm (Google's).",
+                               NON_NEGATIVE_FLOAT)
+    gradient_accumulation_steps: int = flag(1, "", POSITIVE)
+    save_checkpoints_steps: int = flag(1000, "", POSITIVE)
+    keep_checkpoints: int = flag(3, "How many of the newest checkpoints to keep.", POSITIVE)
+    log_every: int = flag(10, "Steps between metrics.jsonl lines.", POSITIVE)
+    device: str = flag("auto", "auto: CUDA when present.", click.Choice(["auto", "cpu", "cuda"]))
+    precision: str = flag("auto", "auto: bf16 on a CUDA device that supports it, else fp32.",
+                          click.Choice(["auto", "fp32", "bf16", "fp16"]))
+    compile: bool = flag(False, "torch.compile the model (about 30% faster on an H100; slow to start on CPU).")
+    seed: int = flag(12345, "", SEED)
+    overwrite_output_dir: bool = flag(False, "Start afresh in an --output_dir that holds another run (its files are "
+                                      "kept in .previous_run/ until the first new checkpoint). Without it a run "
+                                      "resumes only itself.")

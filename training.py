@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import queue
@@ -38,13 +39,15 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 import modeling
+import optimization
 import script_utils
-from script_utils import InputError, atomic_output
+from script_utils import InputError, TrainingFlags, atomic_output, write_text
 
 CHECKPOINT_PATTERN = re.compile(r"ckpt-(\d{8})\.pt")
 RUN_FILE = "run.json"
 PREVIOUS_RUN = ".previous_run"  # an overwritten run, kept until the new run's first checkpoint is on disk
 Batch = dict[str, Tensor]
+MAX_GRAD_NORM = 1.0  # Google clips the gradient by its global norm at 1.0
 
 
 class TrainingError(RuntimeError):
@@ -77,14 +80,6 @@ def resolve_precision(name: str | None, device: torch.device) -> str:
     if name == "fp16" and device.type != "cuda":
         raise TrainingError("--precision fp16 needs a CUDA device")
     return name
-
-
-def device_options(command: Callable) -> Callable:
-    """The --device and --precision options both training scripts take."""
-    command = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
-                           show_default=True, help="auto: bf16 on a CUDA device that supports it, else fp32.")(command)
-    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
-                        help="auto: CUDA when present.")(command)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -160,29 +155,59 @@ class Task(Protocol):
         """For each metric sum, the index of the divisor it is averaged over."""
 
 
+class TrainingData(Protocol):
+    """What the loop needs of a data set: its size and the batch of any items (CPU tensors, labels included)."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: np.ndarray) -> Batch: ...
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    output_dir: str
-    train_batch_size: int  # sequences per optimizer step, over all processes and accumulation steps
-    learning_rate: float
+    """One training run: the shared flags, the schedule the script worked out from its own flags (pretraining
+    counts steps, fine-tuning epochs), and what the run folder records and holds (see prepare_run_dir)."""
+
+    flags: TrainingFlags
     num_train_steps: int
-    num_warmup_steps: int = 0
-    gradient_accumulation_steps: int = 1
-    optimizer: str = "adamw"
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
-    save_checkpoints_steps: int = 1000
-    keep_checkpoints: int = 3
-    log_every: int = 10
-    seed: int = 12345
+    num_warmup_steps: int
+    identity: dict[str, Any]  # run.json: what a resume must match
+    owns: Callable[[str], bool]  # the names of the files this script writes into its run folder
 
     def micro_batch_size(self, world_size: int) -> int:
-        per_step = world_size * self.gradient_accumulation_steps
-        if self.train_batch_size % per_step:
+        per_step = world_size * self.flags.gradient_accumulation_steps
+        if self.flags.train_batch_size % per_step:
             raise TrainingError(
-                f"--train_batch_size {self.train_batch_size} is not divisible by the number of processes "
-                f"({world_size}) times --gradient_accumulation_steps ({self.gradient_accumulation_steps})")
-        return self.train_batch_size // per_step
+                f"--train_batch_size {self.flags.train_batch_size} is not divisible by the number of processes "
+                f"({world_size}) times --gradient_accumulation_steps ({self.flags.gradient_accumulation_steps})")
+        return self.flags.train_batch_size // per_step
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how this process computes: the device, the precision, its place among the processes."""
+
+    device: torch.device
+    precision: str
+    distributed: Distributed
+    progress: bool = True  # a tqdm bar (rank 0)
+
+    @classmethod
+    def create(cls, flags: TrainingFlags, distributed: Distributed, progress: bool = True) -> Runtime:
+        """Resolves --device and --precision, and seeds torch with --seed (the fresh heads' initialization)."""
+        device = resolve_device(flags.device, distributed.local_rank)
+        torch.manual_seed(flags.seed)
+        return cls(device, resolve_precision(flags.precision, device), distributed, progress)
+
+    def describe(self) -> str:
+        return f"device {self.device}, precision {self.precision}, {self.distributed.world_size} process(es)"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    start_step: int  # where this invocation started (a resumed run: its checkpoint's step)
+    step: int  # where the model is now
+    metrics: dict[str, float]  # the last logged metrics (empty when there was nothing to train)
 
 
 @dataclass
@@ -243,7 +268,7 @@ def save_checkpoint(state: TrainState, output_dir: str, keep: int, extra: dict[s
     return path
 
 
-def resume(state: TrainState, output_dir: str | os.PathLike, is_main: bool) -> Path | None:
+def resume(state: TrainState | _ModelOnly, output_dir: str | os.PathLike, is_main: bool) -> Path | None:
     """Loads the newest intact checkpoint of output_dir into state; returns it (None: the folder has none).
 
     A checkpoint that cannot be read (empty, truncated, corrupt: a copy cut short, a disk that filled up under
@@ -528,6 +553,12 @@ def prefetch(make: Callable[[int], Any], first: int, depth: int = 2) -> Iterator
         thread.join()
 
 
+def step_batches(data: TrainingData, order: ShuffledStream, step: int, batch_size: int, micro: int,
+                 distributed: Distributed) -> list[Batch]:
+    """This process's micro-batches of one optimizer step: a pure function of (the order's seed, step)."""
+    return [data.batch(indices) for indices in order.step_indices(step, batch_size, micro, distributed)]
+
+
 def to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
@@ -586,18 +617,90 @@ def _logged_step(line: str) -> float:
 # --- the loop ------------------------------------------------------------------------------------------
 
 
-def train(
-    task: Task,
-    state: TrainState,
-    config: TrainConfig,
-    make_batches: Callable[[int], list[Batch]],
-    device: torch.device,
-    precision: str,
-    distributed: Distributed,
-    tokens_in: Callable[[Batch], int],
-    extra_checkpoint: dict[str, Any],
-    progress: bool = True,
-) -> dict[str, float]:
+def fit(task: Task, model: nn.Module, data: TrainingData, config: TrainConfig, runtime: Runtime) -> TrainResult:
+    """Trains `model` (on runtime.device) on `data` as config says, in its run folder; returns where it got.
+
+    Everything a script has to read and check is read and checked before this is called. Here: the run folder is
+    locked and checked against config.identity (a resume only of the same run: see prepare_run_dir); the
+    optimizer and schedule are made, the newest checkpoint (if any) is loaded, the run is recorded (run.json,
+    bert_config.json); then compile, DistributedDataParallel, the steps, and a summary line. The batches of step s
+    are a pure function of (--seed, s), which is what makes a resume exact.
+    """
+    flags, distributed = config.flags, runtime.distributed
+    output_dir = Path(flags.output_dir)
+    micro = config.micro_batch_size(distributed.world_size)
+    with run_dir_lock(output_dir, distributed.is_main):
+        plan = prepare_run_dir(output_dir, config.identity, flags.overwrite_output_dir, config.owns)
+        optimizer = optimization.create_optimizer(model, flags.optimizer, flags.learning_rate, flags.weight_decay)
+        scheduler = optimization.linear_warmup_decay(optimizer, config.num_warmup_steps, config.num_train_steps)
+        scaler = torch.amp.GradScaler("cuda") if runtime.precision == "fp16" else None
+        state = TrainState(model, optimizer, scheduler, scaler)
+        resumed = resume_plan(state, output_dir, plan, distributed)
+        if distributed.is_main:
+            if resumed is not None:
+                click.echo(f"resumed from {resumed} (step {state.step})", err=True)
+            start_run(output_dir, config.identity, plan, config.owns)
+            write_text(output_dir / "bert_config.json", model.config.to_json_string())
+        if flags.compile:
+            state.model = torch.compile(state.model)
+        if distributed.world_size > 1:
+            state.model = nn.parallel.DistributedDataParallel(
+                state.model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None)
+        order = ShuffledStream(len(data), flags.seed)
+        make_batches = functools.partial(step_batches, data, order, batch_size=flags.train_batch_size, micro=micro,
+                                         distributed=distributed)
+        start, start_step = time.perf_counter(), state.step
+        metrics = train(task, state, config, make_batches, runtime)
+    if distributed.is_main:
+        click.echo(_summary(config, start_step, state.step, time.perf_counter() - start, metrics), err=True)
+    return TrainResult(start_step, state.step, metrics)
+
+
+def _summary(config: TrainConfig, start_step: int, step: int, seconds: float, metrics: dict[str, float]) -> str:
+    output_dir, batch = config.flags.output_dir, config.flags.train_batch_size
+    if step == start_step:
+        return f"Nothing to train: {output_dir} is at step {step} of {config.num_train_steps}."
+    steps = step - start_step
+    logged = ", ".join(f"{key} {value:.4f}" for key, value in metrics.items()
+                       if key not in ("step", "lr", "tokens_per_s"))
+    return (f"Trained {steps} steps ({start_step} -> {step} of {config.num_train_steps}) of {batch} sequences in "
+            f"{seconds:.1f} s ({steps * batch / max(seconds, 1e-9):.1f} sequences/s); last logged: {logged}. "
+            f"Checkpoints and metrics.jsonl in {output_dir}/")
+
+
+@dataclass(frozen=True)
+class Restored:
+    checkpoint: Path
+    step: int
+
+
+def restore_model(model: nn.Module, output_dir: str | os.PathLike, identity: dict[str, Any], compare: Collection[str],
+                  is_main: bool) -> Restored | None:
+    """Loads the model of the newest intact checkpoint in a run folder (to evaluate, predict with or export the
+    run) after checking that the run's record agrees with `identity` on the keys in `compare`; None when the
+    folder holds no checkpoint."""
+    if not checkpoints(output_dir):
+        return None
+    prepare_run_dir(output_dir, identity, False, owns_run_file, compare=compare)
+    target = _ModelOnly(model)
+    checkpoint = resume(target, output_dir, is_main)
+    return Restored(checkpoint, target.step) if checkpoint is not None else None
+
+
+@dataclass
+class _ModelOnly:
+    """A checkpoint's model, without its optimizer and schedule (see resume)."""
+
+    model: nn.Module
+    step: int = 0
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.step = state["step"]
+
+
+def train(task: Task, state: TrainState, config: TrainConfig, make_batches: Callable[[int], list[Batch]],
+          runtime: Runtime) -> dict[str, float]:
     """Runs optimizer steps from state.step to config.num_train_steps; returns the last logged metrics.
 
     make_batches(step) gives this process's micro-batches of one step (CPU tensors); they are made in a
@@ -606,26 +709,28 @@ def train(
     """
     from tqdm import tqdm
 
-    log = MetricsLog(config.output_dir, state.step, distributed.is_main)
+    flags, distributed = config.flags, runtime.distributed
+    log = MetricsLog(flags.output_dir, state.step, distributed.is_main)
     bar = tqdm(total=config.num_train_steps, initial=state.step, desc="training", unit=" steps",
-               disable=not (progress and distributed.is_main))
+               disable=not (runtime.progress and distributed.is_main))
     pending_losses: list[tuple[int, Tensor]] = []
     sums: dict[str, Tensor] = {}
     divisor_sums = None
     tokens, window_start, last = 0, time.perf_counter(), {}
     batches = prefetch(make_batches, state.step)
+    extra = {"bert_config": unwrap(state.model).config.to_dict()}
     try:
         while state.step < config.num_train_steps:
             micro_batches = next(batches)
-            loss, metrics, divisors = _one_step(task, state, config, micro_batches, device, precision, distributed)
+            loss, metrics, divisors = _one_step(task, state, flags, micro_batches, runtime)
             state.step += 1
             pending_losses.append((state.step, loss))
             for key, value in metrics.items():
                 sums[key] = sums.get(key, 0) + value
             divisor_sums = divisors if divisor_sums is None else divisor_sums + divisors
-            tokens += sum(tokens_in(b) for b in micro_batches) * distributed.world_size
+            tokens += sum(int(b["attention_mask"].sum()) for b in micro_batches) * distributed.world_size
             at_end = state.step == config.num_train_steps
-            if state.step % config.log_every == 0 or at_end:
+            if state.step % flags.log_every == 0 or at_end:
                 _check_finite(pending_losses)
                 elapsed = time.perf_counter() - window_start
                 last = {
@@ -641,10 +746,10 @@ def train(
                                 tok_s=f"{last['tokens_per_s']:.0f}")
                 pending_losses, sums, divisor_sums, tokens = [], {}, None, 0
                 window_start = time.perf_counter()
-            if state.step % config.save_checkpoints_steps == 0 or at_end:
+            if state.step % flags.save_checkpoints_steps == 0 or at_end:
                 _check_finite(pending_losses)
                 if distributed.is_main:
-                    save_checkpoint(state, config.output_dir, config.keep_checkpoints, extra_checkpoint)
+                    save_checkpoint(state, flags.output_dir, flags.keep_checkpoints, extra)
             bar.update(1)
     finally:
         bar.close()
@@ -670,20 +775,13 @@ def _check_finite(losses: list[tuple[int, Tensor]]) -> None:
                             f"--precision fp32 / bf16)")
 
 
-def _one_step(
-    task: Task,
-    state: TrainState,
-    config: TrainConfig,
-    micro_batches: list[Batch],
-    device: torch.device,
-    precision: str,
-    distributed: Distributed,
-) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+def _one_step(task: Task, state: TrainState, flags: TrainingFlags, micro_batches: list[Batch], runtime: Runtime
+              ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """One optimizer step over this process's micro-batches; returns the loss (a detached tensor, not
     synced), the metric sums, and the divisors of the whole step."""
-    model = state.model
+    model, device, distributed = state.model, runtime.device, runtime.distributed
     model.train()
-    torch.manual_seed(step_seed(config.seed, distributed.rank, state.step))
+    torch.manual_seed(step_seed(flags.seed, distributed.rank, state.step))
     # The divisors of the whole step, over every micro-batch of every process, before any backward.
     divisors = distributed.all_reduce_sum(torch.stack([task.divisors(b) for b in micro_batches]).sum(0).to(device))
     scale = distributed.world_size  # DistributedDataParallel averages gradients over processes
@@ -694,7 +792,7 @@ def _one_step(
         last = index == len(micro_batches) - 1
         sync = contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync()
         with sync:
-            with autocast(device, precision):
+            with autocast(device, runtime.precision):
                 loss_sums, metrics = task.loss_sums(model, batch)
             loss = (loss_sums.float() / (divisors + 1e-5)).sum() * scale
             (state.scaler.scale(loss) if state.scaler is not None else loss).backward()
@@ -703,7 +801,7 @@ def _one_step(
             metric_sums[key] = metric_sums.get(key, 0) + value
     if state.scaler is not None:
         state.scaler.unscale_(state.optimizer)
-    torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
     if state.scaler is not None:
         state.scaler.step(state.optimizer)  # skips the step when a gradient is inf or NaN
         state.scaler.update()

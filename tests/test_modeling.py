@@ -14,7 +14,13 @@ from click.testing import CliRunner
 from conftest import ROOT, SHARED_DATA
 
 import modeling
-from modeling import BertConfig, BertForPreTraining, BertForQuestionAnswering, BertModel
+from modeling import (
+    BertConfig,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertModel,
+)
 from script_utils import InputError, user_errors
 
 TINY = BertConfig(
@@ -806,3 +812,264 @@ def test_failed_export_leaves_the_old_one_whole(tmp_path, vocab_file, monkeypatc
     assert_one_line_error(result, "Error: ", str(vocab) if failure == "missing-vocab" else "the disk is full")
     assert snapshot(tmp_path) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Losses: one function per head, against plain PyTorch
+
+
+def plain_cross_entropy(logits, labels):
+    """float [N], -log softmax(logits)[label] of logits [N, C], labels [N], written out."""
+    return -(logits.float().log_softmax(-1).gather(1, labels[:, None])[:, 0])
+
+
+def random_logits(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+
+
+def assert_head_loss(head, loss, total, count, correct):
+    assert head.loss.item() == pytest.approx(loss, rel=1e-6)
+    assert head.total.item() == pytest.approx(total, rel=1e-6)
+    assert head.count.item() == count and head.correct.item() == pytest.approx(correct, rel=1e-6)
+    assert head.total.requires_grad and not head.correct.requires_grad and not head.count.requires_grad
+    assert all(value.shape == () and value.dtype == torch.float32 for value in head)
+
+
+def test_masked_lm_loss_is_googles_weighted_mean():
+    logits = random_logits(BATCH, 4, TINY.vocab_size)
+    ids = make_inputs()["masked_lm_ids"]
+    weights = torch.tensor([[1.0, 0.5, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    ids[0, :2] = logits[0, :2].argmax(-1)  # two correct predictions, one of them at half weight
+    per_position = plain_cross_entropy(logits.flatten(0, 1), ids.flatten()).view(BATCH, 4)
+    total = (weights * per_position).sum().item()
+    hits = (logits.argmax(-1) == ids).float()
+    head = modeling.masked_lm_loss(logits, ids, weights)
+    assert_head_loss(head, total / (8.5 + 1e-5), total, 8.5, (weights * hits).sum().item())
+    assert head.correct.item() >= 1.5
+    # No real prediction at all: loss 0, not NaN (Google's + 1e-5).
+    empty = modeling.masked_lm_loss(logits, ids, torch.zeros_like(weights))
+    assert (empty.loss.item(), empty.total.item(), empty.count.item(), empty.correct.item()) == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_next_sentence_loss_is_the_mean_cross_entropy():
+    logits, labels = random_logits(5, 2), torch.tensor([0, 1, 1, 0, 1])
+    head = modeling.next_sentence_loss(logits, labels)
+    assert torch.equal(head.loss, F.cross_entropy(logits, labels))  # bit for bit, as Hugging Face's
+    correct = (logits.argmax(-1) == labels).sum().item()
+    assert_head_loss(head, plain_cross_entropy(logits, labels).mean().item(),
+                     plain_cross_entropy(logits, labels).sum().item(), 5, correct)
+
+
+def test_span_loss_is_the_mean_of_start_and_end():
+    start_logits, end_logits = random_logits(4, SEQ, seed=1), random_logits(4, SEQ, seed=2)
+    best_start, best_end = start_logits.argmax(-1), end_logits.argmax(-1)
+    # Item 0 right at both ends, item 1 only at its start, item 2 only at its end, item 3 at neither.
+    start = torch.stack([best_start[0], best_start[1], (best_start[2] + 1) % SEQ, (best_start[3] + 1) % SEQ])
+    end = torch.stack([best_end[0], (best_end[1] + 1) % SEQ, best_end[2], (best_end[3] + 1) % SEQ])
+    per_item = (plain_cross_entropy(start_logits, start) + plain_cross_entropy(end_logits, end)) / 2
+    head = modeling.span_loss(start_logits, end_logits, start, end)
+    assert_head_loss(head, per_item.mean().item(), per_item.sum().item(), 4, 1)
+    today = (F.cross_entropy(start_logits, start) + F.cross_entropy(end_logits, end)) / 2
+    assert torch.equal(head.loss, today)
+
+
+def test_sequence_classification_loss():
+    logits, labels = random_logits(5, 3), torch.tensor([0, 2, 1, 2, 0])
+    head = modeling.sequence_classification_loss(logits, labels)
+    assert torch.equal(head.loss, F.cross_entropy(logits, labels))
+    assert_head_loss(head, plain_cross_entropy(logits, labels).mean().item(),
+                     plain_cross_entropy(logits, labels).sum().item(), 5, (logits.argmax(-1) == labels).sum().item())
+    # One label: a regression, mean squared error; correct holds the sum of squared errors.
+    scores, targets = random_logits(5, 1, seed=3), torch.tensor([0.5, 1.0, -2.0, 3.0, 0.0])
+    squares = ((scores[:, 0] - targets) ** 2).sum().item()
+    regression = modeling.sequence_classification_loss(scores, targets)
+    assert_head_loss(regression, squares / 5, squares, 5, squares)
+    assert torch.equal(regression.loss, torch.nn.MSELoss()(scores.squeeze(), targets.squeeze()))  # Hugging Face's
+
+
+def test_losses_are_float32_under_bf16():
+    logits = random_logits(BATCH, 4, TINY.vocab_size).detach().bfloat16()
+    inputs = make_inputs()
+    heads = [
+        modeling.masked_lm_loss(logits, inputs["masked_lm_ids"], inputs["masked_lm_weights"]),
+        modeling.next_sentence_loss(logits[:, 0, :2], inputs["next_sentence_labels"]),
+        modeling.span_loss(logits[:, 0], logits[:, 1], torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6])),
+        modeling.sequence_classification_loss(logits[:, 0, :1], torch.tensor([0.5, 1.0, 2.0])),
+    ]
+    assert all(value.dtype == torch.float32 for head in heads for value in head)
+    reference = F.cross_entropy(logits[:, 0, :2].float(), inputs["next_sentence_labels"])
+    assert torch.equal(heads[1].loss, reference)
+
+
+def classifier_inputs(num_labels, seed=0):
+    """make_inputs' encoder inputs and labels for a classifier: class ids, or float scores for num_labels 1."""
+    inputs = make_inputs(seed=seed)
+    labels = torch.tensor([0.5, -1.0, 2.5]) if num_labels == 1 else torch.tensor([2, 0, 1]) % num_labels
+    return {key: inputs[key] for key in ("input_ids", "token_type_ids", "attention_mask")}, labels
+
+
+def test_model_loss_is_the_head_functions_loss():
+    inputs = make_inputs()
+    pretraining = perturbed(BertForPreTraining(TINY))
+    qa = perturbed(BertForQuestionAnswering(TINY))
+    start, end = torch.tensor([1, 2, 3]), torch.tensor([4, 5, 3])
+    with torch.no_grad():
+        output = pretraining(**inputs)
+        mlm = modeling.masked_lm_loss(output.mlm_logits, inputs["masked_lm_ids"], inputs["masked_lm_weights"])
+        nsp = modeling.next_sentence_loss(output.nsp_logits, inputs["next_sentence_labels"])
+        spans = qa(inputs["input_ids"], **encoder_inputs(inputs), start_positions=start, end_positions=end)
+        span = modeling.span_loss(spans.start_logits, spans.end_logits, start, end)
+    assert torch.equal(output.loss, mlm.loss + nsp.loss)
+    pairs = [(output.mlm_loss, mlm.loss), (output.mlm_correct, mlm.correct), (output.mlm_weight, mlm.count),
+             (output.nsp_loss, nsp.loss), (output.nsp_correct, nsp.correct)]
+    assert all(torch.equal(field, expected) for field, expected in pairs)
+    assert torch.equal(spans.loss, span.loss)
+    for num_labels in (3, 1):
+        classifier = perturbed(BertForSequenceClassification(TINY, num_labels=num_labels))
+        encoder, labels = classifier_inputs(num_labels)
+        with torch.no_grad():
+            classified = classifier(**encoder, labels=labels)
+        assert classified.logits.shape == (BATCH, num_labels)
+        assert torch.equal(classified.loss, modeling.sequence_classification_loss(classified.logits, labels).loss)
+        assert classifier(**encoder).loss is None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sequence classification: the model, Hugging Face parity, export and load
+
+
+def test_sequence_classification_model():
+    model = modeling.create_model(BertForSequenceClassification, TINY, num_labels=3, label_names=("a", "b", "c"))
+    assert (model.num_labels, model.label_names, model.classifier.out_features) == (3, ("a", "b", "c"), 3)
+    assert model.bert.pooler is not None and model.dropout.p == TINY.hidden_dropout_prob
+    assert torch.equal(model.classifier.bias, torch.zeros(3))
+    assert abs(model.classifier.weight.std().item() - TINY.initializer_range) < 0.01
+    encoder, labels = classifier_inputs(3)
+    model(**encoder, labels=labels).loss.backward()
+    assert [name for name, param in model.named_parameters() if param.grad is None] == []
+    for num_labels, label_names, message in [
+        (0, (), "num_labels must be an integer >= 1, not 0"),
+        (True, (), "num_labels must be an integer >= 1, not true"),
+        (3, ("a", "b"), 'label_names must be 3 distinct strings (num_labels), not ["a", "b"]'),
+        (2, ("a", "a"), "label_names must be 2 distinct strings"),
+    ]:
+        with pytest.raises(InputError) as raised:
+            BertForSequenceClassification(TINY, num_labels=num_labels, label_names=label_names)
+        assert str(raised.value).startswith(message) and "\n" not in str(raised.value)
+
+
+def test_model_classes_give_heads_and_architectures():
+    assert {model_class.__name__ for model_class in modeling.MODEL_CLASSES} == {
+        "BertModel", "BertForPreTraining", "BertForQuestionAnswering", "BertForSequenceClassification"}
+    assert set(modeling._HEADS) == {
+        "bert.pooler.", "cls.predictions.", "cls.seq_relationship.", "qa_outputs.", "classifier."}
+
+
+@pytest.mark.parametrize(("num_labels", "problem_type"), [(3, "single_label_classification"), (1, "regression")])
+def test_sequence_classification_parity(transformers, num_labels, problem_type):
+    ours = perturbed(BertForSequenceClassification(TINY, num_labels=num_labels))
+    theirs = hf_twin(transformers, ours, num_labels=num_labels, problem_type=problem_type)
+    encoder, labels = classifier_inputs(num_labels, seed=2)
+    with torch.no_grad():
+        output = ours(**encoder, labels=labels)
+        hf = theirs(**encoder, labels=labels)
+    print("classifier", num_labels, max_diff(output.logits, hf.logits))
+    assert max_diff(output.logits, hf.logits) < ATOL
+    assert abs(output.loss.item() - hf.loss.item()) < ATOL
+
+
+@pytest.mark.parametrize("label_names", [("negative", "neutral", "positive"), ()])
+def test_export_classifier_loads_in_hugging_face(transformers, tmp_path, vocab_file, label_names):
+    ours = perturbed(BertForSequenceClassification(TINY, num_labels=3, label_names=label_names))
+    out = modeling.export_hf(ours, TINY, vocab_file, tmp_path / "hf")
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    names = list(label_names) or ["LABEL_0", "LABEL_1", "LABEL_2"]
+    assert config["architectures"] == ["BertForSequenceClassification"]
+    assert config["id2label"] == {"0": names[0], "1": names[1], "2": names[2]}
+    assert config["label2id"] == {name: index for index, name in enumerate(names)}
+    assert config["problem_type"] == "single_label_classification"
+
+    theirs, info = transformers.AutoModelForSequenceClassification.from_pretrained(out, output_loading_info=True)
+    assert type(theirs).__name__ == "BertForSequenceClassification"
+    assert {key: list(value) for key, value in info.items()} == {
+        "missing_keys": [],
+        "unexpected_keys": [],
+        "mismatched_keys": [],
+        "error_msgs": [],
+    }
+    assert theirs.config.num_labels == 3 and theirs.config.id2label == dict(enumerate(names))
+    assert theirs.config.problem_type == "single_label_classification"
+    encoder, _ = classifier_inputs(3)
+    with torch.no_grad():
+        assert max_diff(ours(**encoder).logits, theirs.eval()(**encoder).logits) < ATOL
+
+    reloaded = BertForSequenceClassification(TINY, num_labels=3, label_names=label_names).eval()
+    report = modeling.load_pretrained(reloaded, out)
+    assert report.initialized == () and report.unused == ()
+    with torch.no_grad():
+        assert torch.equal(ours(**encoder).logits, reloaded(**encoder).logits)
+
+
+def test_export_regression_config(tmp_path, vocab_file):
+    out = modeling.export_hf(BertForSequenceClassification(TINY, num_labels=1), TINY, vocab_file, tmp_path / "hf")
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert (config["id2label"], config["label2id"], config["problem_type"]) == (
+        {"0": "LABEL_0"}, {"LABEL_0": 0}, "regression")
+
+
+def test_load_hugging_face_classifier(transformers, tmp_path):
+    hf_config = transformers.BertConfig(**TINY.to_dict(), id2label={0: "neg", 1: "pos"})
+    theirs = perturbed(transformers.BertForSequenceClassification(hf_config))
+    theirs.save_pretrained(tmp_path / "hf")
+    encoder, _ = classifier_inputs(2)
+    with torch.no_grad():
+        expected = theirs(**encoder).logits
+    for label_names in (("neg", "pos"), ()):  # the same labels, or a model that names none
+        ours = BertForSequenceClassification(TINY, label_names=label_names).eval()
+        report = modeling.load_pretrained(ours, tmp_path / "hf")
+        assert report.initialized == () and report.unused == ()
+        with torch.no_grad():
+            assert max_diff(ours(**encoder).logits, expected) < ATOL
+
+
+def test_load_classifier_heads(tmp_path):
+    pretrained = perturbed(BertForPreTraining(TINY))
+    torch.save({"model": pretrained.state_dict()}, tmp_path / "pretraining.pt")
+    classifier = BertForSequenceClassification(TINY, num_labels=3)
+    report = modeling.load_pretrained(classifier, tmp_path / "pretraining.pt")
+    assert report.initialized == ("classifier.bias", "classifier.weight")
+    assert torch.equal(classifier.bert.pooler.dense.weight, pretrained.bert.pooler.dense.weight)
+    # A question answering checkpoint has no pooler: it keeps its init too.
+    torch.save(perturbed(BertForQuestionAnswering(TINY)).state_dict(), tmp_path / "qa.pt")
+    report = modeling.load_pretrained(BertForSequenceClassification(TINY), tmp_path / "qa.pt")
+    assert set(report.initialized) == {"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight",
+                                       "classifier.bias"}
+    assert report.unused == ("qa_outputs.bias", "qa_outputs.weight")
+    # A classifier of another number of labels is no head to initialize.
+    torch.save(classifier.state_dict(), tmp_path / "three.pt")
+    with pytest.raises(ValueError, match=r"shape mismatch: .*classifier\.\w+: \(3.*in the file, \(2.*in the model"):
+        modeling.load_pretrained(BertForSequenceClassification(TINY), tmp_path / "three.pt")
+
+
+def test_load_classifier_of_other_labels_is_an_error(transformers, tmp_path):
+    theirs = transformers.BertForSequenceClassification(
+        transformers.BertConfig(**TINY.to_dict(), id2label={0: "neg", 1: "pos"}))
+    theirs.save_pretrained(tmp_path / "hf")
+    ours = BertForSequenceClassification(TINY, label_names=("pos", "neg"))
+    with pytest.raises(ValueError) as raised:
+        modeling.load_pretrained(ours, tmp_path / "hf")
+    message = str(raised.value)
+    assert message.startswith(str(tmp_path / "hf" / "config.json")) and "\n" not in message
+    assert "['neg', 'pos']" in message and "['pos', 'neg']" in message
+    # Hugging Face's default names say nothing about the labels; nor does a file without classifier weights.
+    (tmp_path / "hf" / "config.json").write_text(json.dumps({
+        **json.loads((tmp_path / "hf" / "config.json").read_text()), "id2label": {"0": "LABEL_0", "1": "LABEL_1"}}))
+    modeling.load_pretrained(ours, tmp_path / "hf")
+    encoder = transformers.BertModel(transformers.BertConfig(**TINY.to_dict(), id2label={0: "neg", 1: "pos"}))
+    encoder.save_pretrained(tmp_path / "encoder")
+    report = modeling.load_pretrained(ours, tmp_path / "encoder")
+    assert report.initialized == ("classifier.bias", "classifier.weight")
+    (tmp_path / "encoder" / "config.json").write_text(json.dumps({**TINY.to_dict(), "model_type": "bert",
+                                                                  "id2label": ["neg", "pos"]}))
+    with pytest.raises(InputError, match=r'config\.json: id2label must map "0", "1", \.\.\. to label names'):
+        modeling.load_pretrained(ours, tmp_path / "encoder")

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 
 import evaluate_squad
+import fine_tuning
 import modeling
 import run_squad
 import tokenization
@@ -416,7 +417,7 @@ def test_a_missing_context_names_its_paragraph(tmp_path):
 def test_missing_version_fails_before_predicting(tmp_path, monkeypatch):
     path = tmp_path / "dev.json"
     path.write_text(json.dumps({"data": []}), encoding="utf-8")
-    monkeypatch.setattr(run_squad, "predict_logits", lambda *args, **kwargs: pytest.fail("predicted"))
+    monkeypatch.setattr(fine_tuning, "predict", lambda *args, **kwargs: pytest.fail("predicted"))
     result = CliRunner().invoke(run_squad.main, ["--vocab_file", str(SAMPLE_VOCAB), "--bert_config_file",
                                                  str(ROOT / "configs" / "bert_tiny.json"), "--output_dir",
                                                  str(tmp_path / "out"), "--do_predict", "--predict_file", str(path),

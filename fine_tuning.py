@@ -1,0 +1,222 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""What run_squad.py and run_classifier.py share: their flags, the model they start from, and the run itself.
+
+A fine-tuning script supplies a `FineTuningScript` (how to read its files, its model and Task, how to predict and
+what it writes); `run` does the rest, in Google's order: read and check every input, build the model (from
+--init_checkpoint, or the run's own fine-tuned checkpoint when only predicting), fine-tune with training.fit,
+predict, export.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import modeling
+import tokenization
+import training
+from script_utils import (
+    OUTPUT_PATH,
+    POSITIVE,
+    POSITIVE_FLOAT,
+    PROBABILITY,
+    SEED,
+    InputError,
+    TrainingFlags,
+    check_holds_none,
+    file_sha256,
+    flag,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FineTuningFlags(TrainingFlags):
+    """The flags of every fine-tuning script, on top of the loop's."""
+
+    vocab_file: str = flag(help="The vocab the model was trained with.")
+    bert_config_file: str | None = flag(None, "The model's config (default: the one beside --init_checkpoint).")
+    do_lower_case: bool = flag(True, "Lower-case (never decomposes Hangul); must match the vocab.")
+    tokenizer: str = flag("mecab", "mecab (morphemes, then WordPiece) or wordpiece (Google's).",
+                          click.Choice(["mecab", "wordpiece"]))
+    predict_batch_size: int = flag(8, "", POSITIVE)
+    num_train_epochs: float = flag(3.0, "", POSITIVE_FLOAT)
+    warmup_proportion: float = flag(0.1, "The share of the steps that warm the learning rate up.", PROBABILITY)
+    seed: int = flag(42, "", SEED)
+    export_hf: str | None = flag(None, "Also write the fine-tuned model here as a Hugging Face directory.",
+                                 OUTPUT_PATH)
+
+
+class FineTuningScript(Protocol):
+    """What a fine-tuning script adds to `run`."""
+
+    name: str  # recorded in run.json ("run_squad")
+    head: str  # a parameter that only the fine-tuned model has ("qa_outputs.weight"): a pretraining run lacks it
+    outputs: tuple[str, ...]  # the files its predictions write into --output_dir
+    task: training.Task
+
+    def identity(self) -> dict[str, Any]:
+        """The flags and files beyond the shared ones that define a training run (its train file's sha256)."""
+
+    def model_identity(self) -> dict[str, Any]:
+        """What the fine-tuned head's outputs mean (a classifier's labels): predicting with a run's checkpoint
+        needs the same."""
+
+    def create_model(self, config: modeling.BertConfig) -> nn.Module:
+        """The model with this script's head."""
+
+    def read_train(self) -> Any:
+        """The training data (training.TrainingData), read and checked; InputError when unusable."""
+
+    def read_predict(self) -> Any | None:
+        """What to predict on (None: nothing), read and checked."""
+
+    def predict(self, model: nn.Module, data: Any, runtime: training.Runtime) -> dict[str, float]:
+        """Predicts, writes this script's outputs and returns the scores (empty without gold labels)."""
+
+
+def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfig:
+    """--bert_config_file, or the config of --init_checkpoint (a Hugging Face directory's config.json, or the
+    bert_config.json run_pretraining writes beside its checkpoints)."""
+    candidates = [flags.bert_config_file] if flags.bert_config_file else []
+    if init:
+        source = Path(init)
+        base = source if source.is_dir() else source.parent
+        candidates += [str(base / "config.json"), str(base / "bert_config.json")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return modeling.BertConfig.from_json_file(candidate)
+    raise InputError("no model config: pass --bert_config_file (or an --init_checkpoint with a config beside it)")
+
+
+def check_model(config: modeling.BertConfig, flags: FineTuningFlags, max_seq_length: int, vocab_size: int) -> None:
+    if config.max_position_embeddings < max_seq_length:
+        raise InputError(f"--max_seq_length {max_seq_length} is longer than the model's max_position_embeddings "
+                         f"({config.max_position_embeddings})")
+    modeling.check_vocab_fits(config, vocab_size, flags.vocab_file,
+                              flags.bert_config_file or flags.init_checkpoint or "the model config")
+
+
+def run_identity(flags: FineTuningFlags, script: FineTuningScript, config: modeling.BertConfig, init: str | None
+                 ) -> dict[str, Any]:
+    """What defines a fine-tuning run: a resume with anything else is refused (see training.prepare_run_dir)."""
+    return {
+        "script": script.name,
+        "bert_config": config.to_dict(),
+        "init_checkpoint": training.file_identity(init),
+        "vocab_sha256": file_sha256(flags.vocab_file),
+        **{name: getattr(flags, name) for name in (
+            "do_lower_case", "tokenizer", "train_batch_size", "learning_rate", "num_train_epochs",
+            "warmup_proportion", "optimizer", "weight_decay", "seed")},
+        **script.identity(),
+        **script.model_identity(),
+    }
+
+
+def schedule(flags: FineTuningFlags, size: int) -> tuple[int, int]:
+    """(num_train_steps, num_warmup_steps) of --num_train_epochs over `size` training sequences, as Google's."""
+    steps = max(1, math.ceil(size * flags.num_train_epochs / flags.train_batch_size))
+    return steps, int(steps * flags.warmup_proportion)
+
+
+def run(flags: FineTuningFlags, make_script: Callable[[Any, tokenization.FullTokenizer, bool], FineTuningScript],
+        predicting: str | None, progress: bool = True) -> dict[str, float]:
+    """Fine-tunes and/or predicts as the flags say, in the process group torchrun set up (if any). `predicting`
+    names the script's prediction flags that were given ("--do_predict"), None when none was."""
+    if not (flags.do_train or predicting or flags.export_hf):
+        raise InputError("nothing to do: pass --do_train, --do_predict (or --do_eval) or --export_hf")
+    training.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
+    if flags.export_hf:
+        check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.vocab_file], "--export_hf")
+        modeling.check_export_target(flags.export_hf)
+    body = functools.partial(_run, flags, make_script, predicting or "--export_hf", progress=progress)
+    return training.in_process_group(flags.device, body)
+
+
+def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distributed: training.Distributed,
+         progress: bool) -> dict[str, float]:
+    runtime = training.Runtime.create(flags, distributed, progress)
+    tokenizer = tokenization.FullTokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
+    script: FineTuningScript = make_script(flags, tokenizer, distributed.is_main)
+    init = training.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
+    config = model_config(flags, init)
+    # Every data file is read and checked before the model is loaded, and the run folder is touched only after.
+    train = script.read_train() if flags.do_train else None
+    predict = script.read_predict() if distributed.is_main else None
+    model = script.create_model(config)
+    note = modeling.load_pretrained(model, init).summary() if init else "initialized at random"
+    if train is None:
+        fine_tuned = _load_fine_tuned(model, flags, script, config, distributed.is_main)
+        note = fine_tuned or note
+        if fine_tuned is None and init is None:
+            raise InputError(f"{predicting} without --do_train needs a model: an --init_checkpoint, or an "
+                             f"--output_dir that holds a fine-tuned run")
+    model.to(runtime.device)
+    if distributed.is_main:
+        click.echo(f"model: {note}; {runtime.describe()}", err=True)
+    results: dict[str, float] = {}
+    if train is not None:
+        steps, warmup = schedule(flags, len(train))
+        config = training.TrainConfig(flags, steps, warmup, run_identity(flags, script, model.config, init),
+                                      functools.partial(_owns, script))
+        trained = training.fit(script.task, model, train, config, runtime)
+        results.update({f"train_{key}": value for key, value in trained.metrics.items() if key != "step"})
+    if predict is not None:
+        results.update(script.predict(model, predict, runtime))
+    if flags.export_hf and distributed.is_main:
+        path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
+        click.echo(f"exported a Hugging Face directory: {path}", err=True)
+    return results
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: training.TrainingData, batch_size: int, runtime: training.Runtime) -> Any:
+    """The model's output over every item of `data`, in order, batch by batch: the model's output record (a
+    NamedTuple) with each tensor field a float32 numpy array over all items (None where the model gave None)."""
+    model.eval()
+    parts: list[tuple] = []
+    bar = tqdm(range(0, len(data), batch_size), desc="predicting", unit=" batches",
+               disable=not (runtime.progress and runtime.distributed.is_main))
+    for first in bar:
+        batch = training.to_device(data.batch(np.arange(first, min(first + batch_size, len(data)))), runtime.device)
+        with training.autocast(runtime.device, runtime.precision):
+            output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                           attention_mask=batch["attention_mask"])
+        parts.append(output)
+    return type(parts[0])(*(None if field[0] is None else np.concatenate([t.float().cpu().numpy() for t in field])
+                            for field in zip(*parts, strict=True)))
+
+
+def _owns(script: FineTuningScript, name: str) -> bool:
+    return training.owns_run_file(name) or name in script.outputs
+
+
+def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTuningScript,
+                     config: modeling.BertConfig, is_main: bool) -> str | None:
+    """Predicting alone into a fine-tuning run's folder predicts with that run's newest checkpoint, as Google's
+    Estimator does with its model_dir; returns what was loaded (None: the folder holds no run). The run must have
+    been made by this script with this model config, vocab and tokenizer (see its run.json)."""
+    output_dir = Path(flags.output_dir)
+    newest = training.checkpoints(output_dir)
+    if not newest:
+        return None
+    identity = {"bert_config": config.to_dict(), "vocab_sha256": file_sha256(flags.vocab_file),
+                "tokenizer": flags.tokenizer, "do_lower_case": flags.do_lower_case, **script.model_identity()}
+    record = output_dir / training.RUN_FILE
+    recorded = training.read_run_record(record) if record.is_file() else {}
+    compare = list(identity) if recorded.get("script") == script.name else ["bert_config"]
+    training.prepare_run_dir(output_dir, identity, False, functools.partial(_owns, script), compare=compare)
+    if script.head in modeling.load_pretrained(model, newest[-1]).initialized:
+        raise InputError(f"{output_dir} holds a pretraining run, not a fine-tuned one (no {script.head} in "
+                         f"{newest[-1]}): fine-tune it with --do_train, or give it as --init_checkpoint with another "
+                         f"--output_dir")
+    return f"the fine-tuned {newest[-1]}"

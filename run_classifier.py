@@ -1,0 +1,519 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""Fine-tunes BERT on sentence and sentence-pair classification (and regression), predicts, and scores.
+
+Google's run_classifier.py: its flags, its `processors` table of data formats (a new data set is one small
+DataProcessor subclass and one table entry), its [CLS] a [SEP] b [SEP] layout and `_truncate_seq_pair`. Tasks:
+
+  kornli  KorNLI (natural language inference, Korean)       accuracy
+  korsts  KorSTS (semantic textual similarity, regression)  Pearson and Spearman x 100, MSE
+  nsmc    NSMC (Naver movie review sentiment)               accuracy, F1
+  xnli    Google's XNLI (one language, "zh" as Google)      accuracy
+  mnli    GLUE MNLI (matched)                               accuracy
+  mrpc    GLUE MRPC                                         accuracy, F1
+  cola    GLUE CoLA                                         accuracy, F1, Matthews correlation
+
+Files are tab-separated UTF-8 with no quoting (Google's csv.reader(quotechar=None)); each format checks its
+header, field counts, labels and scores, and a bad row is an InputError naming the file and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal, NamedTuple
+
+import numpy as np
+import torch
+
+import tokenization
+from script_utils import InputError, read_utf8_lines, shown
+
+Split = Literal["train", "dev", "test"]
+
+# --- reading -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputExample:
+    """One sentence or sentence pair and its label, as read from a data file."""
+
+    guid: str  # "<split>-<line>"
+    text_a: str
+    text_b: str | None  # None: a single-sentence task
+    label: str | float | None  # a label, a score (regression), or None: a row of an unlabeled test file
+    source: str  # "path:line", for messages about this example
+
+
+@dataclass(frozen=True)
+class DataFiles:
+    """A format's file names inside --data_dir (Google's get_train/dev/test_examples)."""
+
+    train: str
+    dev: str
+    test: str
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where a file keeps an example's fields.
+
+    Names: line 1 is a header that holds each named column. Positions (0-based, negative from the end as
+    Google's `line[-1]`): Google's GLUE readers, whose line 1 is a header skipped unread (`header=True`, Google's
+    `if i == 0: continue`) or already data. label None: the file has no labels (GLUE's test files).
+    """
+
+    text_a: str | int
+    text_b: str | int | None = None
+    label: str | int | None = None
+    header: bool = True
+
+    def used(self) -> list[str | int]:
+        return [column for column in (self.text_a, self.text_b, self.label) if column is not None]
+
+
+class _Row(NamedTuple):
+    number: int  # 1-based line number
+    fields: list[str]
+
+
+class _Positions(NamedTuple):
+    """Columns resolved against a file's first line: indices into a row of `width` fields."""
+
+    text_a: int
+    text_b: int | None
+    label: int | None
+    width: int
+
+
+def _tsv_rows(path: str) -> Iterator[_Row]:
+    """The lines of a TSV file split at every tab: no quoting, so a `"` is text (Google's quotechar=None).
+
+    Blank lines are skipped: an editor's trailing one is no example (Google's reader fails on them).
+    """
+    for number, line in enumerate(read_utf8_lines(path), start=1):
+        if line:
+            yield _Row(number, line.split("\t"))
+
+
+class DataProcessor:
+    """A data format: its files, labels and columns; reads a file of it into checked InputExamples.
+
+    A subclass declares the class attributes below (and overrides `split_columns` and `keep` where its splits
+    differ); reading, checking and the error messages are all here.
+    """
+
+    name: ClassVar[str]  # for messages: "KorNLI"
+    files: ClassVar[DataFiles]
+    columns: ClassVar[Columns]
+    labels: ClassVar[tuple[str, ...]] = ()  # the classes, in label-index order; () for regression
+    score_range: ClassVar[tuple[float, float] | None] = None  # regression: the allowed scores, ends included
+    unlabeled_test: ClassVar[bool] = False  # the test file has no labels (GLUE): label None
+    label_aliases: ClassVar[dict[str, str]] = {}  # another spelling -> the label
+    reports_mcc: ClassVar[bool] = False  # Matthews correlation among the metrics (GLUE's metric for CoLA)
+
+    @property
+    def is_regression(self) -> bool:
+        return not self.labels
+
+    def split_columns(self, split: Split) -> Columns:
+        """The columns of a split's file: the format's, without the label in an unlabeled test file."""
+        if split == "test" and self.unlabeled_test:
+            return dataclasses.replace(self.columns, label=None)
+        return self.columns
+
+    def keep(self, fields: list[str], split: Split) -> bool:
+        """Whether a row is one of this task's examples (XNLI keeps one language of many)."""
+        return True
+
+    def file_path(self, data_dir: str | os.PathLike, split: Split) -> str:
+        return os.path.join(data_dir, getattr(self.files, split))
+
+    def get_examples(self, data_dir: str | os.PathLike, split: Split) -> list[InputExample]:
+        """The examples of a split from its default file in `data_dir`."""
+        return self.read_examples(self.file_path(data_dir, split), split)
+
+    def read_examples(self, path: str | os.PathLike, split: Split) -> list[InputExample]:
+        """The examples of one file of this format, in file order.
+
+        Raises InputError naming the file and line for: a header that is not this format's, a row with another
+        number of fields than line 1, an unknown label, a bad score, bad UTF-8; naming the file for an empty one
+        or one without examples.
+        """
+        path = os.fspath(path)
+        columns = self.split_columns(split)
+        rows = _tsv_rows(path)
+        first = next(rows, None)
+        if first is None:
+            raise InputError(f"{path}: empty; a {self.name} file is tab-separated text, one example a line")
+        positions = self._positions(columns, first, path)
+        examples, rows_read = [], 0
+        for row in rows if columns.header else itertools.chain([first], rows):
+            if len(row.fields) != positions.width:
+                raise InputError(f"{path}:{row.number}: {len(row.fields)} tab-separated fields, expected "
+                                 f"{positions.width} (as line {first.number})")
+            rows_read += 1
+            if self.keep(row.fields, split):
+                examples.append(self._example(row, positions, path, split))
+        if not examples:
+            raise InputError(f"{path}: no {self.name} examples in it ("
+                             + (f"{rows_read} rows, none of them this task's)" if rows_read else "a header alone)"))
+        return examples
+
+    def _positions(self, columns: Columns, first: _Row, path: str) -> _Positions:
+        """The indices of the columns in rows like `first`; InputError when `first` cannot be this format's."""
+        width, used = len(first.fields), columns.used()
+        if isinstance(columns.text_a, str):
+            missing = [name for name in used if name not in first.fields]
+            if missing:
+                raise InputError(f"{path}:{first.number}: not a {self.name} header: expected the tab-separated "
+                                 f"columns {' '.join(map(str, used))}, found {shown(first.fields)}")
+            indices = {name: first.fields.index(name) for name in used}
+        else:
+            needed = max(c + 1 if c >= 0 else -c for c in used)
+            if width < needed:
+                raise InputError(f"{path}:{first.number}: {width} tab-separated fields; a {self.name} file has at "
+                                 f"least {needed} (its columns as Google reads them)")
+            indices = {position: position % width for position in used}  # -1 -> the last field
+        return _Positions(*(None if c is None else indices[c] for c in (columns.text_a, columns.text_b, columns.label)),
+                          width)
+
+    def _example(self, row: _Row, positions: _Positions, path: str, split: Split) -> InputExample:
+        fields, where = row.fields, f"{path}:{row.number}"
+        text_b = None if positions.text_b is None else fields[positions.text_b]
+        label = None if positions.label is None else self._label(fields[positions.label], where)
+        return InputExample(f"{split}-{row.number}", fields[positions.text_a], text_b, label, where)
+
+    def _label(self, text: str, where: str) -> str | float:
+        if self.is_regression:
+            return self._score(text, where)
+        label = self.label_aliases.get(text, text)
+        if label not in self.labels:
+            raise InputError(f"{where}: unknown label {shown(text)}; {self.name} labels are {', '.join(self.labels)}")
+        return label
+
+    def _score(self, text: str, where: str) -> float:
+        low, high = self.score_range
+        try:
+            score = float(text)
+        except ValueError:
+            raise InputError(f"{where}: the score {shown(text)} is not a number") from None
+        if not math.isfinite(score):
+            raise InputError(f"{where}: the score {shown(text)} is not a finite number")
+        if not low <= score <= high:
+            raise InputError(f"{where}: the score {score:g} is outside [{low:g}, {high:g}]")
+        return score
+
+
+NLI_LABELS = ("contradiction", "entailment", "neutral")  # Google's order: the label indices of its checkpoints
+
+
+class KorNliProcessor(DataProcessor):
+    """KorNLI (kakaobrain/KorNLUDatasets): MNLI machine-translated to train, XNLI's human-translated dev and test.
+
+    It trains on MNLI alone, as Google's XNLI does; KorNLI's snli_1.0_train.ko.tsv has the same columns, so
+    the two files joined (one header) train on both.
+    """
+
+    name = "KorNLI"
+    files = DataFiles("multinli.train.ko.tsv", "xnli.dev.ko.tsv", "xnli.test.ko.tsv")
+    columns = Columns("sentence1", "sentence2", "gold_label")
+    labels = NLI_LABELS
+
+
+class KorStsProcessor(DataProcessor):
+    """KorSTS (kakaobrain/KorNLUDatasets): STS-B translated; a similarity score in [0, 5], learned by regression."""
+
+    name = "KorSTS"
+    files = DataFiles("sts-train.tsv", "sts-dev.tsv", "sts-test.tsv")
+    columns = Columns("sentence1", "sentence2", "score")  # of genre filename year id score sentence1 sentence2
+    score_range = (0.0, 5.0)
+
+
+class NsmcProcessor(DataProcessor):
+    """NSMC (e9t/nsmc): movie reviews, 0 negative, 1 positive.
+
+    NSMC has no dev split: dev is its test file too, so a dev score is a test score. Some reviews are empty;
+    they stay, as [CLS] [SEP] (Google's tokenizer turns an empty text into no tokens; features count them).
+    """
+
+    name = "NSMC"
+    files = DataFiles("ratings_train.txt", "ratings_test.txt", "ratings_test.txt")
+    columns = Columns("document", label="label")  # of id document label
+    labels = ("0", "1")
+
+
+class XnliProcessor(DataProcessor):
+    """Google's XNLI: its MNLI translation to train; XNLI's dev and test tables, the rows of one language.
+
+    Google reads no test file; xnli.test.tsv has the dev table's columns and labels, so it is read the same way.
+    """
+
+    language = "zh"  # Google's choice; a subclass picks another
+    labels = NLI_LABELS
+    label_aliases: ClassVar[dict[str, str]] = {"contradictory": "contradiction"}  # the MNLI translations' spelling
+
+    @property
+    def name(self) -> str:
+        return f"XNLI ({self.language})"
+
+    @property
+    def files(self) -> DataFiles:
+        return DataFiles(f"multinli/multinli.train.{self.language}.tsv", "xnli.dev.tsv", "xnli.test.tsv")
+
+    def split_columns(self, split: Split) -> Columns:
+        # premise hypo label; language gold_label ... sentence1 (6) sentence2 (7) ...
+        return Columns(0, 1, 2) if split == "train" else Columns(6, 7, 1)
+
+    def keep(self, fields: list[str], split: Split) -> bool:
+        return split == "train" or fields[0] == self.language
+
+
+class MnliProcessor(DataProcessor):
+    """GLUE MNLI, the matched dev and test sets."""
+
+    name = "MNLI"
+    files = DataFiles("train.tsv", "dev_matched.tsv", "test_matched.tsv")
+    columns = Columns(8, 9, -1)  # sentence1, sentence2, gold_label (last: train has 12 columns, dev 16)
+    labels = NLI_LABELS
+    unlabeled_test = True
+
+
+class MrpcProcessor(DataProcessor):
+    """GLUE MRPC: Quality #1-ID #2-ID #1-String #2-String (the test file: index for Quality)."""
+
+    name = "MRPC"
+    files = DataFiles("train.tsv", "dev.tsv", "test.tsv")
+    columns = Columns(3, 4, 0)
+    labels = ("0", "1")
+    unlabeled_test = True
+
+
+class ColaProcessor(DataProcessor):
+    """GLUE CoLA: one sentence, 1 acceptable, 0 not."""
+
+    name = "CoLA"
+    files = DataFiles("train.tsv", "dev.tsv", "test.tsv")
+    labels = ("0", "1")
+    reports_mcc = True
+
+    def split_columns(self, split: Split) -> Columns:
+        # train and dev have no header (source label original-label sentence); test has one (index sentence).
+        return Columns(1) if split == "test" else Columns(3, label=1, header=False)
+
+
+# Google's --task_name -> format. A new data set: one DataProcessor subclass and one entry here.
+processors: dict[str, DataProcessor] = {
+    "kornli": KorNliProcessor(),
+    "korsts": KorStsProcessor(),
+    "nsmc": NsmcProcessor(),
+    "xnli": XnliProcessor(),
+    "mnli": MnliProcessor(),
+    "mrpc": MrpcProcessor(),
+    "cola": ColaProcessor(),
+}
+
+# --- features ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversionStats:
+    """What converting examples to features changed, for the log line."""
+
+    examples: int
+    truncated: int  # examples that lost tokens to max_seq_length
+    empty: int  # examples whose texts give no token at all (NSMC's empty reviews): [CLS] [SEP] alone
+
+    def describe(self) -> str:
+        return (f"{self.examples} examples, {self.truncated} truncated to --max_seq_length, "
+                f"{self.empty} with no tokens")
+
+
+@dataclass(frozen=True, eq=False)
+class ClassifierFeatures:
+    """Every example as padded arrays (N = examples, T = max_seq_length).
+
+    input_ids int32 [N, T]; token_type_ids int8 [N, T] (0 for [CLS] a [SEP], 1 for b [SEP]); attention_mask int8
+    [N, T] (1 on tokens, 0 on padding); labels int64 [N] class indices, -1 for an unlabeled row, or float32 [N]
+    scores (regression), NaN for an unlabeled row.
+    """
+
+    input_ids: np.ndarray
+    token_type_ids: np.ndarray
+    attention_mask: np.ndarray
+    labels: np.ndarray
+    stats: ConversionStats
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, indices: np.ndarray, with_labels: bool) -> dict[str, torch.Tensor]:
+        """Rows `indices` as int64 tensors [B, T], and with_labels "labels" [B]: int64, or float32 (regression)."""
+        batch = {name: torch.from_numpy(getattr(self, name)[indices].astype(np.int64))
+                 for name in ("input_ids", "token_type_ids", "attention_mask")}
+        if with_labels:
+            batch["labels"] = torch.from_numpy(self.labels[indices])
+        return batch
+
+
+def truncated_lengths(length_a: int, length_b: int, max_length: int) -> tuple[int, int]:
+    """How many tokens of a and b Google's `_truncate_seq_pair` keeps within `max_length` tokens.
+
+    Google drops the last token of the longer sequence (of b on a tie) until the pair fits: a short sentence
+    keeps all its tokens, the longer loses its end. In closed form: when the longer is longer by at least the
+    excess it alone is cut, else both end at half, a the odd one: (7, 2, 6) -> (4, 2); (5, 4, 6) -> (3, 3);
+    (4, 4, 5) -> (3, 2).
+    """
+    excess = length_a + length_b - max_length
+    if excess <= 0:
+        return length_a, length_b
+    if abs(length_a - length_b) >= excess:
+        return (length_a - excess, length_b) if length_a > length_b else (length_a, length_b - excess)
+    return (max_length + 1) // 2, max_length // 2
+
+
+class _Sequence(NamedTuple):
+    ids: list[int]  # [CLS] a [SEP] (b [SEP])
+    segment_b: int  # where segment 1 starts: the length of [CLS] a [SEP]
+    truncated: bool
+
+
+def _sequence(ids_a: list[int], ids_b: list[int], max_seq_length: int, cls_id: int, sep_id: int) -> _Sequence:
+    """[CLS] a [SEP] (b [SEP]) within max_seq_length tokens.
+
+    As Google, a pair whose b gives no tokens, or loses them all to truncation, has the single-sentence layout.
+    """
+    if ids_b:
+        kept_a, kept_b = truncated_lengths(len(ids_a), len(ids_b), max_seq_length - 3)
+    else:
+        kept_a, kept_b = min(len(ids_a), max_seq_length - 2), 0
+    first = [cls_id, *ids_a[:kept_a], sep_id]
+    second = [*ids_b[:kept_b], sep_id] if kept_b else []
+    return _Sequence(first + second, len(first), kept_a < len(ids_a) or kept_b < len(ids_b))
+
+
+def _label_array(examples: Sequence[InputExample], label_list: Sequence[str]) -> np.ndarray:
+    """int64 [N] label indices (-1: none), or float32 [N] scores (NaN: none) when label_list is empty."""
+    if not label_list:
+        return np.array([math.nan if e.label is None else e.label for e in examples], dtype=np.float32)
+    index = {label: i for i, label in enumerate(label_list)}
+    for example in examples:
+        if example.label is not None and example.label not in index:
+            raise InputError(f"{example.source}: unknown label {shown(example.label)}; the labels are "
+                             f"{', '.join(label_list)}")
+    return np.array([-1 if e.label is None else index[e.label] for e in examples], dtype=np.int64)
+
+
+def convert_examples_to_features(examples: Sequence[InputExample], tokenizer: tokenization.FullTokenizer,
+                                 max_seq_length: int, label_list: Sequence[str]) -> ClassifierFeatures:
+    """Google's convert_single_example for every example: [CLS] a [SEP] b [SEP], segment 0 then 1, padded.
+
+    label_list: the task's labels in index order; empty for regression (float scores).
+    Raises InputError when max_seq_length leaves no room for [CLS] [SEP] [SEP].
+    """
+    if max_seq_length < 3:
+        raise InputError(f"--max_seq_length {max_seq_length}: too short for [CLS] a [SEP] b [SEP]; at least 3")
+    cls_id, sep_id = tokenizer.vocab["[CLS]"], tokenizer.vocab["[SEP]"]
+    input_ids = np.zeros((len(examples), max_seq_length), dtype=np.int32)
+    token_type_ids = np.zeros((len(examples), max_seq_length), dtype=np.int8)
+    attention_mask = np.zeros((len(examples), max_seq_length), dtype=np.int8)
+    truncated = empty = 0
+    for row, example in enumerate(examples):
+        ids_a = tokenizer.encode(example.text_a)
+        ids_b = tokenizer.encode(example.text_b) if example.text_b else []
+        sequence = _sequence(ids_a, ids_b, max_seq_length, cls_id, sep_id)
+        length = len(sequence.ids)
+        input_ids[row, :length] = sequence.ids
+        token_type_ids[row, sequence.segment_b:length] = 1
+        attention_mask[row, :length] = 1
+        truncated += sequence.truncated
+        empty += not ids_a and not ids_b
+    stats = ConversionStats(len(examples), truncated, empty)
+    return ClassifierFeatures(input_ids, token_type_ids, attention_mask, _label_array(examples, label_list), stats)
+
+
+# --- metrics -------------------------------------------------------------------------------------------
+# predictions and labels: [N] arrays, class indices or scores. Pure numpy: scipy and sklearn are test-only.
+
+
+def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(np.asarray(predictions) == np.asarray(labels)))
+
+
+def f1(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Binary F1 of class 1, 2 tp / (2 tp + fp + fn); 0.0 when neither side has a 1 (sklearn's default)."""
+    predicted, true = np.asarray(predictions) == 1, np.asarray(labels) == 1
+    denominator = int(predicted.sum() + true.sum())
+    return 2 * int(np.sum(predicted & true)) / denominator if denominator else 0.0
+
+
+def matthews_corrcoef(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Matthews correlation for any number of classes (sklearn's); 0.0 when either side is one class."""
+    classes, inverse = np.unique(np.concatenate([np.asarray(labels), np.asarray(predictions)]), return_inverse=True)
+    count = len(labels)
+    true, predicted = inverse[:count], inverse[count:]
+    true_sums = np.bincount(true, minlength=len(classes)).astype(np.float64)
+    predicted_sums = np.bincount(predicted, minlength=len(classes)).astype(np.float64)
+    covariance = np.sum(true == predicted) * count - true_sums @ predicted_sums
+    variances = (count**2 - true_sums @ true_sums) * (count**2 - predicted_sums @ predicted_sums)
+    return float(covariance / math.sqrt(variances)) if variances else 0.0
+
+
+def pearson(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Pearson's r; 0.0 when either side is constant or has fewer than 2 values (scipy: nan, with a warning),
+    so a model that predicts one score scores as uncorrelated rather than breaking the report."""
+    x, y = np.asarray(predictions, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+        return 0.0
+    x, y = x - x.mean(), y - y.mean()
+    return float(np.clip(x @ y / math.sqrt((x @ x) * (y @ y)), -1.0, 1.0))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """float64 [N] 1-based ranks, tied values sharing their mean rank: [10, 20, 20, 5] -> [2, 3.5, 3.5, 1]."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    begins = np.r_[True, ordered[1:] != ordered[:-1]]  # where each run of equal values begins
+    starts = np.flatnonzero(begins)
+    ends = np.r_[starts[1:], len(values)]
+    group = np.cumsum(begins) - 1  # the run of each sorted value
+    ranks = np.empty(len(values))
+    ranks[order] = ((starts + ends + 1) / 2)[group]
+    return ranks
+
+
+def spearman(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Spearman's rho: Pearson's r of the average ranks (scipy.stats.spearmanr's ties); 0.0 as pearson."""
+    return pearson(_average_ranks(np.asarray(predictions)), _average_ranks(np.asarray(labels)))
+
+
+def mse(predictions: np.ndarray, labels: np.ndarray) -> float:
+    difference = np.asarray(predictions, dtype=np.float64) - np.asarray(labels, dtype=np.float64)
+    return float(np.mean(difference**2))
+
+
+def task_metrics(processor: DataProcessor, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """The task's metrics. predictions: int [N] class indices (argmax of the logits) or float [N] scores; labels:
+    ClassifierFeatures.labels, every row labeled.
+
+    Classification: accuracy as a fraction (Google's eval_accuracy), F1 of class 1 for two labels, the
+    Matthews correlation where the processor reports it. Regression: Pearson and Spearman x 100 (as the
+    KorSTS paper and GLUE tables report them) and the mean squared error.
+    Raises ValueError when a label is missing (an unlabeled test file has nothing to score against).
+    """
+    labels = np.asarray(labels)
+    missing = np.isnan(labels) if processor.is_regression else labels < 0
+    if missing.any():
+        raise ValueError(f"{int(missing.sum())} of {len(labels)} examples have no label: nothing to score against")
+    if processor.is_regression:
+        return {"pearson": 100 * pearson(predictions, labels), "spearman": 100 * spearman(predictions, labels),
+                "mse": mse(predictions, labels)}
+    metrics = {"accuracy": accuracy(predictions, labels)}
+    if len(processor.labels) == 2:
+        metrics["f1"] = f1(predictions, labels)
+    if processor.reports_mcc:
+        metrics["mcc"] = matthews_corrcoef(predictions, labels)
+    return metrics
