@@ -80,8 +80,9 @@ class FineTuningScript(Protocol):
     def read_predict(self) -> Any | None:
         """What to predict on (None: nothing), read and checked."""
 
-    def predict(self, model: nn.Module, data: Any, runtime: training.Runtime) -> dict[str, float]:
-        """Predicts, writes this script's outputs and returns the scores (empty without gold labels)."""
+    def predict(self, model: nn.Module, data: Any, runtime: training.Runtime, step: int) -> dict[str, float]:
+        """Predicts with the model at `step` (0: as loaded), writes this script's outputs and returns the scores
+        (empty without gold labels)."""
 
 
 def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfig:
@@ -154,10 +155,12 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     predict = script.read_predict() if distributed.is_main else None
     model = script.create_model(config)
     note = modeling.load_pretrained(model, init).summary() if init else "initialized at random"
+    step = 0
     if train is None:
-        fine_tuned = _load_fine_tuned(model, flags, script, config, distributed.is_main)
-        note = fine_tuned or note
-        if fine_tuned is None and init is None:
+        fine_tuned = _load_fine_tuned(model, flags, script, config)
+        if fine_tuned is not None:
+            note, step = f"the fine-tuned {fine_tuned.checkpoint}", fine_tuned.step
+        elif init is None:
             raise InputError(f"{predicting} without --do_train needs a model: an --init_checkpoint, or an "
                              f"--output_dir that holds a fine-tuned run")
     model.to(runtime.device)
@@ -170,8 +173,9 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
                                       functools.partial(_owns, script))
         trained = training.fit(script.task, model, train, config, runtime)
         results.update({f"train_{key}": value for key, value in trained.metrics.items() if key != "step"})
+        step = trained.step
     if predict is not None:
-        results.update(script.predict(model, predict, runtime))
+        results.update(script.predict(model, predict, runtime, step))
     if flags.export_hf and distributed.is_main:
         path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
         click.echo(f"exported a Hugging Face directory: {path}", err=True)
@@ -201,7 +205,7 @@ def _owns(script: FineTuningScript, name: str) -> bool:
 
 
 def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTuningScript,
-                     config: modeling.BertConfig, is_main: bool) -> str | None:
+                     config: modeling.BertConfig) -> training.Restored | None:
     """Predicting alone into a fine-tuning run's folder predicts with that run's newest checkpoint, as Google's
     Estimator does with its model_dir; returns what was loaded (None: the folder holds no run). The run must have
     been made by this script with this model config, vocab and tokenizer (see its run.json)."""
@@ -219,4 +223,4 @@ def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTunin
         raise InputError(f"{output_dir} holds a pretraining run, not a fine-tuned one (no {script.head} in "
                          f"{newest[-1]}): fine-tune it with --do_train, or give it as --init_checkpoint with another "
                          f"--output_dir")
-    return f"the fine-tuned {newest[-1]}"
+    return training.Restored(newest[-1], int(training.CHECKPOINT_PATTERN.fullmatch(newest[-1].name)[1]))

@@ -20,17 +20,40 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import math
 import os
+import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal, NamedTuple
+from pathlib import Path
+from typing import Any, ClassVar, Literal, NamedTuple
 
+import click
 import numpy as np
 import torch
+from torch import Tensor, nn
 
+import fine_tuning
+import modeling
 import tokenization
-from script_utils import InputError, read_utf8_lines, shown
+import training
+from fine_tuning import FineTuningFlags
+from script_utils import (
+    OUTPUT_PATH,
+    POSITIVE,
+    Command,
+    InputError,
+    file_sha256,
+    flag,
+    flag_options,
+    read_utf8_lines,
+    shown,
+    user_errors,
+    write_json,
+    write_text,
+)
 
 Split = Literal["train", "dev", "test"]
 
@@ -350,7 +373,7 @@ class ClassifierFeatures:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self, indices: np.ndarray, with_labels: bool) -> dict[str, torch.Tensor]:
+    def batch(self, indices: np.ndarray, with_labels: bool = True) -> dict[str, torch.Tensor]:
         """Rows `indices` as int64 tensors [B, T], and with_labels "labels" [B]: int64, or float32 (regression)."""
         batch = {name: torch.from_numpy(getattr(self, name)[indices].astype(np.int64))
                  for name in ("input_ids", "token_type_ids", "attention_mask")}
@@ -517,3 +540,161 @@ def task_metrics(processor: DataProcessor, predictions: np.ndarray, labels: np.n
     if processor.reports_mcc:
         metrics["mcc"] = matthews_corrcoef(predictions, labels)
     return metrics
+
+
+# --- the task ------------------------------------------------------------------------------------------
+
+
+class ClassifierTask:
+    """Google's classifier loss (modeling.sequence_classification_loss: cross-entropy, or the squared error of a
+    regression), as a sum over sequences."""
+
+    def __init__(self, is_regression: bool):
+        self.metric = "squared_error" if is_regression else "accuracy"
+
+    def divisors(self, batch: training.Batch) -> Tensor:
+        return torch.tensor([float(len(batch["input_ids"]))])
+
+    def loss_sums(self, model: nn.Module, batch: training.Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                       attention_mask=batch["attention_mask"])
+        head = modeling.sequence_classification_loss(output.logits, batch["labels"])
+        return head.total[None], {"classifier_loss": head.total.detach(), self.metric: head.correct}
+
+    def metric_divisors(self) -> dict[str, int]:
+        return {"classifier_loss": 0, self.metric: 0}
+
+
+# --- the run -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClassifierFlags(FineTuningFlags):
+    """Google's run_classifier.py flags, with the fine-tuning and loop ones (fine_tuning.FineTuningFlags)."""
+
+    task_name: str = flag(help="The data format and task.", type=click.Choice(sorted(processors)))
+    data_dir: str | None = flag(None, "The folder of the task's files (their default names: see the README).")
+    output_dir: str = flag(type=OUTPUT_PATH, help="Checkpoints, eval_results.txt / .json, test_results.tsv.")
+    train_file: str | None = flag(None, "Train on this file instead of the task's train file in --data_dir.")
+    eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.")
+    predict_file: str | None = flag(None, "Predict on this file instead of the task's test file in --data_dir.")
+    do_eval: bool = flag(False, "Score the dev file: eval_results.txt (Google's) and eval_results.json.")
+    do_predict: bool = flag(False, "Predict the test file: test_results.tsv, one line of class probabilities "
+                            "(or the score) per example.")
+    max_seq_length: int = flag(128, "", click.IntRange(min=3))
+    eval_batch_size: int = flag(8, "", POSITIVE)
+
+
+class Evaluation(NamedTuple):
+    """What --do_eval and --do_predict read: the features of the dev and test files (None when not asked)."""
+
+    dev: ClassifierFeatures | None
+    test: ClassifierFeatures | None
+
+
+class ClassifierFineTuning:
+    """run_classifier's part of a fine-tuning run (see fine_tuning.FineTuningScript)."""
+
+    name = "run_classifier"
+    head = "classifier.weight"
+    outputs = ("eval_results.txt", "eval_results.json", "test_results.tsv")
+
+    def __init__(self, flags: ClassifierFlags, tokenizer: tokenization.FullTokenizer, is_main: bool):
+        self.flags, self.tokenizer, self.is_main = flags, tokenizer, is_main
+        self.processor = processors[flags.task_name]
+        self.task = ClassifierTask(self.processor.is_regression)
+
+    def file(self, split: Split) -> str:
+        """The file of a split: its flag, else the task's default name in --data_dir."""
+        given = {"train": self.flags.train_file, "dev": self.flags.eval_file, "test": self.flags.predict_file}[split]
+        if given:
+            return given
+        if not self.flags.data_dir:
+            flag_name = {"train": "--train_file", "dev": "--eval_file", "test": "--predict_file"}[split]
+            raise InputError(f"no {split} file: pass --data_dir (where {self.processor.name}'s "
+                             f"{getattr(self.processor.files, split)} is) or {flag_name}")
+        return self.processor.file_path(self.flags.data_dir, split)
+
+    def identity(self) -> dict[str, Any]:
+        return {"train_file_sha256": file_sha256(self.file("train")), "max_seq_length": self.flags.max_seq_length}
+
+    def model_identity(self) -> dict[str, Any]:
+        return {"task_name": self.flags.task_name, "labels": list(self.processor.labels)}
+
+    def create_model(self, config: modeling.BertConfig) -> modeling.BertForSequenceClassification:
+        fine_tuning.check_model(config, self.flags, self.flags.max_seq_length, len(self.tokenizer.vocab))
+        labels = self.processor.labels
+        return modeling.create_model(modeling.BertForSequenceClassification, config, num_labels=len(labels) or 1,
+                                     label_names=labels)
+
+    def read(self, split: Split) -> ClassifierFeatures:
+        path = self.file(split)
+        start = time.perf_counter()
+        examples = self.processor.read_examples(path, split)
+        features = convert_examples_to_features(examples, self.tokenizer, self.flags.max_seq_length,
+                                                self.processor.labels)
+        if self.is_main:
+            click.echo(f"{split}: {path}: {features.stats.describe()} ({time.perf_counter() - start:.1f} s)",
+                       err=True)
+        return features
+
+    def read_train(self) -> ClassifierFeatures:
+        return self.read("train")
+
+    def read_predict(self) -> Evaluation | None:
+        if not (self.flags.do_eval or self.flags.do_predict):
+            return None
+        return Evaluation(self.read("dev") if self.flags.do_eval else None,
+                          self.read("test") if self.flags.do_predict else None)
+
+    def predict(self, model: nn.Module, data: Evaluation, runtime: training.Runtime, step: int) -> dict[str, float]:
+        output_dir = Path(self.flags.output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        results = {}
+        if data.dev is not None:
+            results = self.evaluate(model, data.dev, runtime, step)
+        if data.test is not None:
+            logits = fine_tuning.predict(model, data.test, self.flags.predict_batch_size, runtime).logits
+            rows = logits[:, :1] if self.processor.is_regression else _softmax(logits)
+            write_text(output_dir / "test_results.tsv",
+                       "".join("\t".join(f"{value:.6f}" for value in row) + "\n" for row in rows))
+            click.echo(f"predicted {len(rows)} examples: {output_dir / 'test_results.tsv'}", err=True)
+        return results
+
+    def evaluate(self, model: nn.Module, dev: ClassifierFeatures, runtime: training.Runtime, step: int
+                 ) -> dict[str, float]:
+        """Google's eval_results.txt (eval_loss, the metrics, global_step) and the same as JSON."""
+        logits = fine_tuning.predict(model, dev, self.flags.eval_batch_size, runtime).logits
+        labels = torch.from_numpy(dev.labels)
+        loss = modeling.sequence_classification_loss(torch.from_numpy(logits), labels).loss
+        predictions = logits[:, 0] if self.processor.is_regression else logits.argmax(-1)
+        results = {"eval_loss": float(loss), **{f"eval_{key}": value for key, value in
+                                                task_metrics(self.processor, predictions, dev.labels).items()}}
+        output_dir = Path(self.flags.output_dir)
+        lines = {**{key: f"{value:.6f}" for key, value in results.items()}, "global_step": str(step)}
+        write_text(output_dir / "eval_results.txt", "".join(f"{key} = {lines[key]}\n" for key in sorted(lines)))
+        write_json(output_dir / "eval_results.json", {**results, "global_step": step})
+        click.echo(json.dumps(results))
+        return results
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    exp = np.exp(logits - logits.max(-1, keepdims=True))
+    return exp / exp.sum(-1, keepdims=True)
+
+
+def run(flags: ClassifierFlags, progress: bool = True) -> dict[str, float]:
+    given = [name for name, on in (("--do_eval", flags.do_eval), ("--do_predict", flags.do_predict)) if on]
+    return fine_tuning.run(flags, ClassifierFineTuning, " and ".join(given) or None, progress)
+
+
+@click.command(cls=Command)
+@flag_options(ClassifierFlags)
+def main(**flags) -> None:
+    """Fine-tune, evaluate and predict on sentence (pair) classification and regression tasks."""
+    with user_errors(training.TrainingError):
+        run(ClassifierFlags(**flags))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -623,7 +623,7 @@ class SquadFineTuning:
                        err=True)
         return dataset
 
-    def predict(self, model: nn.Module, dataset: Dataset, runtime: training.Runtime) -> dict[str, float]:
+    def predict(self, model: nn.Module, dataset: Dataset, runtime: training.Runtime, step: int) -> dict[str, float]:
         flags, start = self.flags, time.perf_counter()
         logits = fine_tuning.predict(model, dataset.features, flags.predict_batch_size, runtime)
         predict_config = PredictConfig(flags.n_best_size, flags.max_answer_length, flags.version_2_with_negative,
