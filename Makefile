@@ -24,6 +24,11 @@ SQUAD_SEQ    ?= 384
 SQUAD_STRIDE ?= 128
 SQUAD_LR     ?= 5e-5
 EPOCHS       ?= 3
+TASK         ?= korsts
+TASK_DIR     ?= data/$(TASK)
+CLASSIFY_DIR ?= $(OUT)/$(TASK)
+CLASSIFY_SEQ ?= 128
+CLASSIFY_LR  ?= 5e-5
 WIKI     ?= ../shared/data/kowiki
 EXTRAS   ?= dev,parity,plot
 
@@ -34,7 +39,7 @@ STAMP := $(VENV)/.installed
 LAUNCH := $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --nproc_per_node=$(NPROC))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint bench demo data pretrain plot squad prepare vocab
+.PHONY: help install test lint bench demo data pretrain plot squad classify prepare vocab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +86,14 @@ squad: $(STAMP)  ## fine-tune PRETRAIN_DIR on TRAIN_FILE (KorQuAD 1.0, downloade
 	  --max_seq_length $(SQUAD_SEQ) --doc_stride $(SQUAD_STRIDE) --num_train_epochs $(EPOCHS) \
 	  --train_batch_size $(BATCH) --learning_rate $(SQUAD_LR) --device $(DEVICE)
 	@echo "squad: $(SQUAD_DIR)/ (predictions.json, nbest_predictions.json, eval_results.json)"
+
+classify: $(STAMP)  ## fine-tune PRETRAIN_DIR on TASK (korsts, kornli, nsmc: downloaded if absent; xnli, mnli, mrpc, cola), score its dev file
+	@if [ -n "$(filter korsts kornli nsmc,$(TASK))" ]; then $(PY) fetch_data.py --dataset $(TASK) --dest $(TASK_DIR); fi
+	$(LAUNCH) run_classifier.py --task_name $(TASK) --data_dir $(TASK_DIR) --vocab_file $(VOCAB) \
+	  --init_checkpoint $(PRETRAIN_DIR) --output_dir $(CLASSIFY_DIR) --do_train --do_eval \
+	  --max_seq_length $(CLASSIFY_SEQ) --num_train_epochs $(EPOCHS) --train_batch_size $(BATCH) \
+	  --learning_rate $(CLASSIFY_LR) --device $(DEVICE)
+	@echo "classify: $(CLASSIFY_DIR)/ (eval_results.txt, eval_results.json)"
 
 plot: $(STAMP)  ## loss and accuracy curves of PRETRAIN_DIR -> PRETRAIN_DIR/curves.png
 	$(PY) plot.py --output_dir $(PRETRAIN_DIR) --out_file $(PRETRAIN_DIR)/curves.png

@@ -1,10 +1,13 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""Downloads KorQuAD 1.0 (or SQuAD 1.1) train and dev from their official addresses when not present.
+"""Downloads a data set's files from their official addresses when not present: KorQuAD 1.0 or SQuAD 1.1 (train
+and dev) for run_squad.py, KorSTS, KorNLI or NSMC for run_classifier.py.
 
     python fetch_data.py --dataset korquad --dest data/korquad
+    python fetch_data.py --dataset korsts --dest data/korsts
 
-Each file is checked before it is kept: its sha256 where it is pinned (KorQuAD dev, SQuAD dev), else its
-layout and question count (KorQuAD train: 60,407 questions), and it appears atomically. A file already in
+Each file is checked before it is kept: its sha256 where it is pinned (KorQuAD dev, SQuAD dev, KorSTS, KorNLI's
+XNLI part), else its layout and size (KorQuAD train: 60,407 questions; a TSV file: its number of lines), and it
+appears atomically. A file already in
 --dest is checked the same way, before anything is downloaded; one that fails is reported, never deleted.
 """
 
@@ -24,8 +27,12 @@ from script_utils import Command, InputError, OutputPath, atomic_output, user_er
 @dataclass(frozen=True)
 class Remote:
     url: str
-    sha256: str | None  # None: not pinned, the question count is checked instead
-    questions: int
+    sha256: str | None  # None: not pinned, the count is checked instead
+    count: int  # questions of a SQuAD-format .json file; lines of any other file
+
+
+_KORNLU = "https://raw.githubusercontent.com/kakaobrain/KorNLUDatasets/master"
+_NSMC = "https://raw.githubusercontent.com/e9t/nsmc/master"
 
 
 DATASETS = {
@@ -41,6 +48,26 @@ DATASETS = {
             "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json",
             "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9", 10570),
     },
+    # run_classifier.py's tasks, as its processors name the files (a header line, then one example a line).
+    "korsts": {
+        "sts-train.tsv": Remote(f"{_KORNLU}/KorSTS/sts-train.tsv",
+                                "b5aaa7f957d6ff46f4b6834a8b0f024a9234a6eefe9289aed66746b4533da3b8", 5750),
+        "sts-dev.tsv": Remote(f"{_KORNLU}/KorSTS/sts-dev.tsv",
+                              "d835b65b424401fbcce6be28a78159df8d61f5b19977ea7a0b83b8cb6105f393", 1501),
+        "sts-test.tsv": Remote(f"{_KORNLU}/KorSTS/sts-test.tsv",
+                               "13f83a3440d9db52d134eb40303ce021b03264aa338fbf2871c8786ce04d2105", 1380),
+    },
+    "kornli": {
+        "multinli.train.ko.tsv": Remote(f"{_KORNLU}/KorNLI/multinli.train.ko.tsv", None, 392703),
+        "xnli.dev.ko.tsv": Remote(f"{_KORNLU}/KorNLI/xnli.dev.ko.tsv",
+                                  "821fb1c1c2e538ac2724a6132da36ffa379eb9a542ceb89243b3cf711377382c", 2491),
+        "xnli.test.ko.tsv": Remote(f"{_KORNLU}/KorNLI/xnli.test.ko.tsv",
+                                   "0db53cf8e182283a0d0404ec3fe1b15d1e29236d23d22082dc20d43067254b3e", 5011),
+    },
+    "nsmc": {
+        "ratings_train.txt": Remote(f"{_NSMC}/ratings_train.txt", None, 150001),
+        "ratings_test.txt": Remote(f"{_NSMC}/ratings_test.txt", None, 50001),
+    },
 }
 
 
@@ -48,6 +75,11 @@ def check(name: str, content: bytes, remote: Remote) -> None:
     """Raises InputError unless `content` is the file we expect."""
     if remote.sha256 is not None and hashlib.sha256(content).hexdigest() != remote.sha256:
         raise InputError(f"{name}: sha256 {hashlib.sha256(content).hexdigest()} is not the expected {remote.sha256}")
+    if not name.endswith(".json"):
+        lines = len(content.splitlines())
+        if lines != remote.count:
+            raise InputError(f"{name}: {lines} lines, expected {remote.count}")
+        return
     try:
         data = json.loads(content)
         questions = sum(len(p["qas"]) for article in data["data"] for p in article["paragraphs"])
@@ -55,8 +87,8 @@ def check(name: str, content: bytes, remote: Remote) -> None:
         raise InputError(f"{name}: not a SQuAD-format JSON file ({error})") from None
     except RecursionError:  # brackets nested thousands deep
         raise InputError(f"{name}: not a SQuAD-format JSON file (nested too deeply)") from None
-    if questions != remote.questions:
-        raise InputError(f"{name}: {questions} questions, expected {remote.questions}")
+    if questions != remote.count:
+        raise InputError(f"{name}: {questions} questions, expected {remote.count}")
 
 
 def check_present(path: Path, remote: Remote) -> None:
@@ -97,7 +129,7 @@ def fetch(dataset: str, dest: Path, remotes: dict[str, Remote] | None = None) ->
 @click.option("--dest", type=OutputPath(file_okay=False, path_type=Path), default=Path("data/korquad"),
               show_default=True)
 def main(dataset: str, dest: Path) -> None:
-    """Download a SQuAD-format data set's train and dev files (checking, not fetching, those already there)."""
+    """Download a data set's files (checking, not fetching, those already there)."""
     with user_errors():
         for path in fetch(dataset, dest):
             click.echo(f"ready: {path}")

@@ -117,3 +117,27 @@ def test_bad_present_files_are_one_line_and_kept(tmp_path, monkeypatch, files, a
     result = CliRunner().invoke(fetch_data.main, ["--dest", "fd", *args])
     assert assert_one_line_error(result) == line
     assert snapshot(tmp_path) == before  # the bad file kept, nothing downloaded beside it
+
+
+def test_pinned_classifier_files_match_the_shared_ones():
+    shared = ROOT.parent / "shared" / "data" / "kornlu"
+    if not shared.is_dir():
+        pytest.skip(f"{shared} not present")
+    checked = 0
+    for dataset in ("korsts", "kornli"):
+        for name, remote in fetch_data.DATASETS[dataset].items():
+            if (shared / name).exists():
+                fetch_data.check(name, (shared / name).read_bytes(), remote)
+                checked += 1
+    assert checked == 5
+
+
+def test_a_text_file_is_checked_by_its_lines(tmp_path):
+    source = tmp_path / "source.tsv"
+    source.write_text("sentence1\tsentence2\tgold_label\na\tb\tneutral\n", encoding="utf-8")
+    remote = fetch_data.Remote(source.as_uri(), None, 3)
+    with pytest.raises(fetch_data.InputError, match=r"data\.tsv: 2 lines, expected 3"):
+        fetch_data.fetch("kornli", tmp_path / "dest", {"data.tsv": remote})
+    assert not (tmp_path / "dest" / "data.tsv").exists()
+    fetched = fetch_data.fetch("kornli", tmp_path / "dest", {"data.tsv": fetch_data.Remote(source.as_uri(), None, 2)})
+    assert fetched[0].read_bytes() == source.read_bytes()

@@ -135,3 +135,45 @@ def test_the_scaling_recipe_runs_in_miniature(tmp_path):
     assert (out / "phase1" / "ckpt-00000003.pt").exists() and (out / "phase2" / "ckpt-00000002.pt").exists()
     assert (out / "hf-bert" / "config.json").exists()
     assert {"exact_match", "f1"} <= json.loads((out / "korquad" / "eval_results.json").read_text()).keys()
+
+
+# Each default lives in the script's flags dataclass; the README's tables repeat them for readers, so they are
+# checked here against the dataclasses (a changed default fails until the README says so too).
+TRAINING_SCRIPTS = {"run_pretraining.py": "PretrainingFlags", "run_squad.py": "SquadFlags",
+                    "run_classifier.py": "ClassifierFlags"}
+
+
+def readme_flag_defaults(script: str) -> dict[str, str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split(f"### {script}\n", 1)[1].split("\n### ", 1)[0].split("| flag | default | meaning |", 1)[1]
+    defaults = {}
+    for flags, values in re.findall(r"^\| (`--[^|]*) \| ([^|`]*) \|", section, flags=re.MULTILINE):
+        names = re.findall(r"`--(\w+)`", flags)
+        values = [v.strip() for v in values.split(",")] if values.strip() else []
+        if values and values != ["required"]:
+            values = values * len(names) if len(values) == 1 else values  # one default shared by all the flags
+            assert len(values) == len(names), f"{script}: {flags} has {len(values)} defaults for {len(names)} flags"
+            defaults.update(zip(names, values, strict=True))
+    return defaults
+
+
+def same_default(shown: str, value) -> bool:
+    if isinstance(value, bool):
+        return shown == str(value)
+    if isinstance(value, (int, float)):
+        return float(shown) == value
+    return shown == str(value)
+
+
+@pytest.mark.parametrize("script", sorted(TRAINING_SCRIPTS))
+def test_readme_defaults_are_the_flags_defaults(script):
+    import dataclasses
+
+    module = importlib.import_module(script.removesuffix(".py"))
+    fields = {f.name: f for f in dataclasses.fields(getattr(module, TRAINING_SCRIPTS[script]))}
+    shown = readme_flag_defaults(script)
+    assert len(shown) >= 10
+    for name, value in shown.items():
+        assert name in fields, f"{script}: the README lists --{name}, which the script does not have"
+        assert same_default(value, fields[name].default), \
+            f"{script}: --{name} defaults to {fields[name].default!r}, the README says {value}"
