@@ -3,9 +3,12 @@
 #  1. pretrain a small BERT (configs/bert_small.json: hidden 256, 4 layers; here without dropout) for STEPS steps,
 #     recording masked-LM and next-sentence accuracy on held-out shards (wiki_46, wiki_47) before and after;
 #  2. fine-tune it on KorQuAD dev articles 1-110 and evaluate on articles 111-140, and do the same from a random
-#     initialization with the same budget; also score the pretrained model's predictions with --strip_josa.
+#     initialization with the same budget; also score the pretrained model's predictions with --strip_josa;
+#  3. the same two starts with run_classifier.py on KorSTS (train -> dev) and KorNLI (its XNLI dev -> test: KorNLI's
+#     machine-translated train set is not in ../shared/data).
 # Writes everything under WORK and prints a JSON summary; bench/RESULTS.md has the numbers measured here
-# (50 minutes on 2 cores with the defaults: 33 of pretraining, 2 x 7.5 of fine-tuning).
+# (on 2 cores with the defaults: 33 minutes of pretraining, 2 x 7.5 of KorQuAD, 2 x 9 of KorSTS and KorNLI).
+# PARTS chooses the fine-tuning checks (default "squad classify").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-out/learning_check}
@@ -16,6 +19,9 @@ WARMUP=${WARMUP:-100}
 BATCH=${BATCH:-32}
 LEARNING_RATE=${LEARNING_RATE:-5e-4}
 SQUAD_EPOCHS=${SQUAD_EPOCHS:-2}
+CLASSIFY_EPOCHS=${CLASSIFY_EPOCHS:-"3 5"}  # KorSTS, KorNLI
+KORNLU=${KORNLU:-../shared/data/kornlu}
+PARTS=${PARTS:-squad classify}
 DEVICE=${DEVICE:-cpu}
 PRECISION=${PRECISION:-bf16}  # bf16 autocast: 1.4x fp32 on this CPU (avx512_bf16)
 NUM_WORKERS=${NUM_WORKERS:-2}
@@ -43,6 +49,7 @@ $PY run_pretraining.py "${common[@]}" --output_dir "$WORK/pretrain" --do_train -
   --save_checkpoints_steps 200 --log_every 20
 $PY plot.py --output_dir "$WORK/pretrain" --out_file "$WORK/pretrain_curves.png"
 
+if [[ " $PARTS " == *" squad "* ]]; then
 [ -f "$WORK/korquad_eval.json" ] || $PY - "$KORQUAD" "$WORK" <<'PYTHON'
 import json, sys
 data = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -57,25 +64,49 @@ squad=(--vocab_file $VOCAB --do_train --train_file "$WORK/korquad_train.json" --
 $PY run_squad.py "${squad[@]}" --init_checkpoint "$WORK/pretrain" --output_dir "$WORK/squad_pretrained"
 $PY run_squad.py "${squad[@]}" --bert_config_file "$WORK/bert_config.json" --output_dir "$WORK/squad_random"
 $PY evaluate_squad.py "$WORK/korquad_eval.json" "$WORK/squad_pretrained/predictions.json" > /dev/null
+fi
+
+if [[ " $PARTS " == *" classify "* ]]; then
+read -r STS_EPOCHS NLI_EPOCHS <<< "$CLASSIFY_EPOCHS"
+classify=(--vocab_file $VOCAB --do_train --do_eval --train_batch_size 32 --learning_rate 1e-4 --device "$DEVICE"
+          --precision "$PRECISION" --log_every 20)
+for start_from in pretrained random; do
+  if [ $start_from = pretrained ]; then init=(--init_checkpoint "$WORK/pretrain"); else init=(--bert_config_file "$WORK/bert_config.json"); fi
+  $PY run_classifier.py "${classify[@]}" "${init[@]}" --task_name korsts --data_dir "$KORNLU" --max_seq_length 64 \
+    --num_train_epochs "$STS_EPOCHS" --output_dir "$WORK/korsts_$start_from"
+  $PY run_classifier.py "${classify[@]}" "${init[@]}" --task_name kornli --train_file "$KORNLU/xnli.dev.ko.tsv" \
+    --eval_file "$KORNLU/xnli.test.ko.tsv" --max_seq_length 128 --num_train_epochs "$NLI_EPOCHS" \
+    --output_dir "$WORK/kornli_$start_from"
+done
+fi
+
 $PY - "$WORK" "$start" <<'PYTHON'
 import json, sys, time
 work, start = sys.argv[1], int(sys.argv[2])
-import run_squad
-strip = run_squad.JosaStripper()
-predictions = json.load(open(f"{work}/squad_pretrained/predictions.json", encoding="utf-8"))
-import evaluate_squad
-data = json.load(open(f"{work}/korquad_eval.json", encoding="utf-8"))
-stripped = evaluate_squad.evaluate(data, {q: strip(a) for q, a in predictions.items()})
+from pathlib import Path
 
 def results(path):
     return dict(line.split(" = ") for line in open(path).read().splitlines())
 
-print(json.dumps({
+def scores(path):
+    return json.load(open(path)) if Path(path).exists() else "not run"
+
+summary = {
     "pretraining_heldout_start": results(f"{work}/eval_start/eval_results.txt"),
     "pretraining_heldout_end": results(f"{work}/pretrain/eval_results.txt"),
-    "korquad_111_140_pretrained": json.load(open(f"{work}/squad_pretrained/eval_results.json")),
-    "korquad_111_140_pretrained_strip_josa": stripped,
-    "korquad_111_140_random_init": json.load(open(f"{work}/squad_random/eval_results.json")),
-    "minutes": round((time.time() - start) / 60, 1),
-}, indent=2))
+}
+if Path(f"{work}/squad_pretrained/predictions.json").exists():
+    import evaluate_squad
+    import run_squad
+    strip = run_squad.JosaStripper()
+    predictions = json.load(open(f"{work}/squad_pretrained/predictions.json", encoding="utf-8"))
+    data = json.load(open(f"{work}/korquad_eval.json", encoding="utf-8"))
+    summary["korquad_111_140_pretrained_strip_josa"] = evaluate_squad.evaluate(
+        data, {q: strip(a) for q, a in predictions.items()})
+for start_from in ("pretrained", "random"):
+    summary[f"korquad_111_140_{start_from}"] = scores(f"{work}/squad_{start_from}/eval_results.json")
+    summary[f"korsts_dev_{start_from}"] = scores(f"{work}/korsts_{start_from}/eval_results.json")
+    summary[f"kornli_xnli_test_{start_from}"] = scores(f"{work}/kornli_{start_from}/eval_results.json")
+summary["minutes"] = round((time.time() - start) / 60, 1)
+print(json.dumps(summary, indent=2))
 PYTHON
