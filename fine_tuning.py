@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import click
 import numpy as np
@@ -123,10 +123,16 @@ def run_identity(flags: FineTuningFlags, script: FineTuningScript, config: model
     }
 
 
-def schedule(flags: FineTuningFlags, size: int) -> tuple[int, int]:
-    """(num_train_steps, num_warmup_steps) of --num_train_epochs over `size` training sequences, as Google's."""
+class Schedule(NamedTuple):
+    num_train_steps: int
+    num_warmup_steps: int
+
+
+def schedule(flags: FineTuningFlags, size: int) -> Schedule:
+    """The steps of --num_train_epochs over `size` training sequences and the warmup, as Google's run_squad and
+    run_classifier count them."""
     steps = max(1, math.ceil(size * flags.num_train_epochs / flags.train_batch_size))
-    return steps, int(steps * flags.warmup_proportion)
+    return Schedule(steps, int(steps * flags.warmup_proportion))
 
 
 def run(flags: FineTuningFlags, make_script: Callable[[Any, tokenization.FullTokenizer, bool], FineTuningScript],
@@ -168,9 +174,9 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
         click.echo(f"model: {note}; {runtime.describe()}", err=True)
     results: dict[str, float] = {}
     if train is not None:
-        steps, warmup = schedule(flags, len(train))
-        config = training.TrainConfig(flags, steps, warmup, run_identity(flags, script, model.config, init),
-                                      functools.partial(_owns, script))
+        steps = schedule(flags, len(train))
+        config = training.TrainConfig(flags, steps.num_train_steps, steps.num_warmup_steps,
+                                      run_identity(flags, script, model.config, init), functools.partial(_owns, script))
         trained = training.fit(script.task, model, train, config, runtime)
         results.update({f"train_{key}": value for key, value in trained.metrics.items() if key != "step"})
         step = trained.step

@@ -41,7 +41,6 @@ import tokenization
 import training
 from fine_tuning import FineTuningFlags
 from script_utils import (
-    OUTPUT_PATH,
     POSITIVE,
     Command,
     InputError,
@@ -574,7 +573,6 @@ class ClassifierFlags(FineTuningFlags):
 
     task_name: str = flag(help="The data format and task.", type=click.Choice(sorted(processors)))
     data_dir: str | None = flag(None, "The folder of the task's files (their default names: see the README).")
-    output_dir: str = flag(type=OUTPUT_PATH, help="Checkpoints, eval_results.txt / .json, test_results.tsv.")
     train_file: str | None = flag(None, "Train on this file instead of the task's train file in --data_dir.")
     eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.")
     predict_file: str | None = flag(None, "Predict on this file instead of the task's test file in --data_dir.")

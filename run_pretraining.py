@@ -227,9 +227,6 @@ class PretrainingFlags(TrainingFlags):
 
     bert_config_file: str = flag(help="The model's bert_config.json (or a Hugging Face config.json).")
     input_file: str = flag(help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.")
-    output_dir: str = flag(type=OUTPUT_PATH, help="Checkpoints, metrics.jsonl, eval_results.txt.")
-    init_checkpoint: str | None = flag(None, "Start from these weights: our checkpoint or a Hugging Face BERT "
-                                       "directory (ignored when --output_dir has a checkpoint to resume).")
     vocab_file: str | None = flag(None, "Checked against the data's vocab; needed by --export_hf.")
     max_seq_length: int = flag(128, "Must equal the data's.", POSITIVE)
     max_predictions_per_seq: int = flag(20, "Must equal the data's.", POSITIVE)

@@ -37,7 +37,6 @@ import training
 from fine_tuning import FineTuningFlags
 from script_utils import (
     FINITE_FLOAT,
-    OUTPUT_PATH,
     POSITIVE,
     Command,
     InputError,
@@ -79,21 +78,25 @@ class ReadStats:
                 f"{self.unfindable_answers} (skipped), {self.bad_examples} malformed questions skipped")
 
 
-def align_answer(context: str, text: str, start: int) -> tuple[int | None, bool]:
+class Alignment(NamedTuple):
+    start: int | None  # where the answer text is in the context (None: nowhere)
+    moved: bool  # not at the given answer_start: the nearest exact occurrence
+
+
+def align_answer(context: str, text: str, start: int) -> Alignment:
     """The start of `text` in `context`: `start` if it is there, else the nearest exact occurrence.
 
-    Returns (start or None when the text is nowhere in the context, whether it was moved).
     """
     if context[start:start + len(text)] == text:
-        return start, False
+        return Alignment(start, False)
     occurrences = []
     position = context.find(text)
     while position != -1:
         occurrences.append(position)
         position = context.find(text, position + 1)
     if not occurrences:
-        return None, False
-    return min(occurrences, key=lambda p: (abs(p - start), p)), True
+        return Alignment(None, False)
+    return Alignment(min(occurrences, key=lambda p: (abs(p - start), p)), True)
 
 
 class SquadFile(NamedTuple):
@@ -236,15 +239,20 @@ def tokenize_context(tokenizer: tokenization.FullTokenizer, context: str) -> Tok
     return TokenizedContext(*tokenizer.encode_with_offsets(context))
 
 
-def answer_token_span(context: TokenizedContext, start_char: int, end_char: int) -> tuple[int, int, bool] | None:
-    """The first and last context tokens an answer's characters touch, and whether a boundary falls inside
-    a token (so the tokens cover more than the answer). None when no token is touched."""
+class TokenSpan(NamedTuple):
+    first: int  # the first and last context tokens an answer's characters touch
+    last: int
+    inside: bool  # a boundary falls inside a token: the tokens cover more than the answer
+
+
+def answer_token_span(context: TokenizedContext, start_char: int, end_char: int) -> TokenSpan | None:
+    """The context tokens an answer's characters touch; None when no token is touched."""
     first = int(np.searchsorted(context.ends, start_char, side="right"))
     last = int(np.searchsorted(context.starts, end_char, side="left")) - 1
     if first >= len(context.ids) or last < first:
         return None
     inside = context.starts[first] != start_char or context.ends[last] != end_char
-    return first, last, bool(inside)
+    return TokenSpan(first, last, bool(inside))
 
 
 def doc_windows(length: int, max_tokens_for_doc: int, doc_stride: int) -> list[tuple[int, int]]:
@@ -308,13 +316,13 @@ def convert_examples_to_features(
         span = None
         if is_training and example.answer_span is not None:
             span = answer_token_span(context, *example.answer_span)
-            stats.answers_inside_a_piece += bool(span and span[2])
+            stats.answers_inside_a_piece += bool(span and span.inside)
         inside_any = False
         for start, size in doc_windows(len(context.ids), max_tokens_for_doc, config.doc_stride):
             offset = len(query) + 2
             start_position = end_position = 0
-            if span is not None and start <= span[0] and span[1] < start + size:
-                start_position, end_position = span[0] - start + offset, span[1] - start + offset
+            if span is not None and start <= span.first and span.last < start + size:
+                start_position, end_position = span.first - start + offset, span.last - start + offset
                 inside_any = True
             rows.append(Window(example_index, query, start, offset, size, start_position, end_position))
         stats.answers_outside_every_window += bool(span is not None and not inside_any)
@@ -482,9 +490,9 @@ def _nbest(candidates: list[Candidate], context: TokenizedContext, text: str, n_
     return entries
 
 
-def gold_answer_spans(dataset: Dataset) -> list[tuple[int, int, bool] | None]:
-    """For each question, the context tokens of its first gold answer (aligned as for training), with
-    whether a boundary falls inside a token; None for an impossible or unfindable answer."""
+def gold_answer_spans(dataset: Dataset) -> list[TokenSpan | None]:
+    """For each question, the context tokens of its first gold answer (aligned as for training); None for an
+    impossible or unfindable answer."""
     spans = []
     for example in dataset.examples:
         span = None
@@ -512,9 +520,9 @@ def gold_logits(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
                 start_logits[f, 0] = end_logits[f, 0] = 10.0
             continue
         start, size, offset = features.doc_start[f], features.doc_length[f], features.doc_offset[f]
-        if start <= span[0] and span[1] < start + size:
-            start_logits[f, span[0] - start + offset] = 10.0
-            end_logits[f, span[1] - start + offset] = 10.0
+        if start <= span.first and span.last < start + size:
+            start_logits[f, span.first - start + offset] = 10.0
+            end_logits[f, span.last - start + offset] = 10.0
     return start_logits, end_logits
 
 
@@ -562,7 +570,6 @@ class SquadTask:
 class SquadFlags(FineTuningFlags):
     """Google's run_squad.py flags, with the fine-tuning and loop ones (fine_tuning.FineTuningFlags)."""
 
-    output_dir: str = flag(type=OUTPUT_PATH, help="Checkpoints, predictions.json, nbest_predictions.json, ...")
     train_file: str | None = flag(None, "SQuAD-format JSON for training.")
     do_predict: bool = flag(False, "Predict on --predict_file and score.")
     predict_file: str | None = flag(None, "SQuAD-format JSON for predictions.")

@@ -486,9 +486,11 @@ class TrainingFlags:
     """The flags of every training script (run_pretraining, run_squad, run_classifier): one loop setting is one
     field here. Google's names; a script overrides a default by declaring the field again."""
 
-    output_dir: str = flag(type=OutputPath(), help="Checkpoints, metrics.jsonl and the script's results.")
+    output_dir: str = flag(type=OutputPath(), help="The run folder: checkpoints, metrics.jsonl, run.json and the "
+                           "script's results (eval_results, predictions).")
     init_checkpoint: str | None = flag(None, "Start from these weights: our checkpoint (or a run's output directory: "
-                                       "its newest checkpoint) or a Hugging Face BERT directory.")
+                                       "its newest checkpoint) or a Hugging Face BERT directory; a checkpoint of "
+                                       "--output_dir's own run, when there is one, is resumed instead.")
     do_train: bool = flag(False, "Train.")
     train_batch_size: int = flag(32, "Sequences per optimizer step, over all processes and accumulation steps.",
                                  POSITIVE)

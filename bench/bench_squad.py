@@ -56,12 +56,12 @@ def failure_reason(dataset: run_squad.Dataset, index: int, span, prediction: str
     example = dataset.examples[index]
     if span is None:
         return "the gold answer is not in its context"
-    if span[2]:
+    if span.inside:
         return "an answer boundary falls inside a word piece"
-    if span[1] - span[0] + 1 > config.max_answer_length:
+    if span.last - span.first + 1 > config.max_answer_length:
         return f"the answer is longer than max_answer_length ({config.max_answer_length} tokens)"
     features = [f for f, e in enumerate(dataset.features.example_index) if e == index]
-    if not any(dataset.features.doc_start[f] <= span[0] and span[1] < dataset.features.doc_start[f] +
+    if not any(dataset.features.doc_start[f] <= span.first and span.last < dataset.features.doc_start[f] +
                dataset.features.doc_length[f] for f in features):
         return "no window holds the whole answer"
     if not prediction:
