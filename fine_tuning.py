@@ -129,8 +129,9 @@ class Schedule(NamedTuple):
 
 
 def schedule(flags: FineTuningFlags, size: int) -> Schedule:
-    """The steps of --num_train_epochs over `size` training sequences and the warmup, as Google's run_squad and
-    run_classifier count them."""
+    """The steps of --num_train_epochs over `size` training sequences, and the warmup. Google's scripts round the
+    steps down, dropping a last partial batch; here they round up, so every sequence is seen num_train_epochs
+    times (and at least one step is trained)."""
     steps = max(1, math.ceil(size * flags.num_train_epochs / flags.train_batch_size))
     return Schedule(steps, int(steps * flags.warmup_proportion))
 

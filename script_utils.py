@@ -471,11 +471,11 @@ def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
             name, required = f"--{field.name}", field.default is dataclasses.MISSING
             if isinstance(field.default, bool):
                 command = bool_option(name, field.default, spec.help)(command)
+            elif required:  # no default at all: click (>= 8.3) would take an explicit None for one
+                command = click.option(name, type=spec.type, required=True, help=spec.help)(command)
             else:
-                command = click.option(name, type=spec.type, required=required,
-                                       default=None if required else field.default,
-                                       show_default=not required and field.default is not None,
-                                       help=spec.help)(command)
+                command = click.option(name, type=spec.type, default=field.default,
+                                       show_default=field.default is not None, help=spec.help)(command)
         return command
 
     return decorate

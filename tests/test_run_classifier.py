@@ -1,12 +1,23 @@
+import json
 import math
+import random
+import shutil
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA
+import torch.nn.functional as F
+from badinput import assert_one_line_error, snapshot
+from click.testing import CliRunner
+from conftest import ROOT, SHARED_DATA
 
+import fine_tuning
+import modeling
 import run_classifier as rc
 import tokenization
+import training
 from script_utils import InputError
 
 KORNLU = SHARED_DATA / "kornlu"
@@ -360,3 +371,287 @@ def test_task_metrics():
     assert scores["mse"] == pytest.approx(1 / 3)
     with pytest.raises(ValueError, match="1 of 2 examples have no label"):
         rc.task_metrics(rc.processors["nsmc"], np.array([0, 1]), np.array([0, -1]))
+
+
+# --- the run, end to end through the command ------------------------------------------------------------
+
+SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
+WORDS = ("나는", "학교에", "갔다", "그는", "집에서", "밥을", "먹었다", "오늘", "날씨가", "좋다", "영화가", "재미있다",
+         "사람들이", "많이", "왔다")
+TRAIN_ROWS, DEV_ROWS, TEST_ROWS = 24, 12, 9
+TRAIN_STEPS = 6  # 24 train rows x --num_train_epochs 2 / --train_batch_size 8
+MAX_SEQ_LENGTH = 32
+TRAIN_EVAL_PREDICT = ("--do_train", "--do_eval", "--do_predict")
+CPU = training.Runtime(torch.device("cpu"), "fp32", training.Distributed(), progress=False)
+
+
+def sentence_pair(rng: random.Random) -> tuple[str, str]:
+    return tuple(" ".join(rng.choices(WORDS, k=rng.randint(2, 7))) for _ in range(2))
+
+
+def kornli_rows(rng: random.Random, count: int) -> list[tuple[str, ...]]:
+    return [KORNLI_HEADER, *((*sentence_pair(rng), rc.NLI_LABELS[i % 3]) for i in range(count))]
+
+
+def korsts_rows(rng: random.Random, count: int) -> list[tuple[str, ...]]:
+    return [KORSTS_HEADER, *(("main-news", "headlines", "2016", f"{i:04d}", f"{rng.uniform(0, 5):.2f}",
+                              *sentence_pair(rng)) for i in range(count))]
+
+
+class Inputs(NamedTuple):
+    """What every run of the module reads: KorNLI's and KorSTS's files in data_dir (default names), a tiny model."""
+
+    data_dir: Path
+    config_file: Path
+
+    def args(self, task: str, output_dir: Path, *extra) -> list[str]:
+        """The command line of a run on data_dir (a later --data_dir in `extra` wins: click keeps the last)."""
+        return ["--task_name", task, "--data_dir", str(self.data_dir), "--vocab_file", str(SAMPLE_VOCAB),
+                "--bert_config_file", str(self.config_file), "--output_dir", str(output_dir), "--max_seq_length",
+                str(MAX_SEQ_LENGTH), "--train_batch_size", "8", "--learning_rate", "1e-2", "--num_train_epochs", "2",
+                "--device", "cpu", *map(str, extra)]
+
+
+def without(args: list[str], name: str) -> list[str]:
+    """args less the flag `name` and its value."""
+    at = args.index(name)
+    return args[:at] + args[at + 2:]
+
+
+def invoke(args: list[str]):
+    return CliRunner().invoke(rc.main, args)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Inputs:
+    data_dir = tmp_path_factory.mktemp("kornlu")
+    rng = random.Random(0)
+    for task, make_rows in (("kornli", kornli_rows), ("korsts", korsts_rows)):
+        files = rc.processors[task].files
+        for name, count in ((files.train, TRAIN_ROWS), (files.dev, DEV_ROWS), (files.test, TEST_ROWS)):
+            write_tsv(data_dir, make_rows(rng, count), name=name)
+    config_file = tmp_path_factory.mktemp("model") / "tiny.json"
+    # A wide initializer_range, so that 6 steps on random rows leave a model that tells examples apart: with one
+    # constant prediction the metric checks below would hold for almost any checkpoint.
+    config_file.write_text(json.dumps({"vocab_size": 4000, "hidden_size": 16, "num_hidden_layers": 1,
+                                       "num_attention_heads": 2, "intermediate_size": 32,
+                                       "max_position_embeddings": 64, "initializer_range": 0.5}))
+    return Inputs(data_dir, config_file)
+
+
+class TrainedRun(NamedTuple):
+    output_dir: Path
+    stdout: str  # the eval results as JSON
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, inputs):
+    """task -> its --do_train --do_eval --do_predict run, made once for the module: copy its folder to change it."""
+    runs: dict[str, TrainedRun] = {}
+
+    def get(task: str) -> TrainedRun:
+        if task not in runs:
+            output_dir = tmp_path_factory.mktemp(task) / "out"
+            result = invoke(inputs.args(task, output_dir, *TRAIN_EVAL_PREDICT))
+            assert result.exit_code == 0, result.output
+            runs[task] = TrainedRun(output_dir, result.stdout)
+        return runs[task]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def sample_tokenizer():
+    return tokenization.FullTokenizer(SAMPLE_VOCAB)  # the command's defaults: MeCab, lower case
+
+
+def split_features(tokenizer, inputs: Inputs, task: str, split: rc.Split) -> rc.ClassifierFeatures:
+    """The features a run reads from a split's file in data_dir."""
+    processor = rc.processors[task]
+    examples = processor.get_examples(inputs.data_dir, split)
+    return rc.convert_examples_to_features(examples, tokenizer, MAX_SEQ_LENGTH, processor.labels)
+
+
+def fine_tuned_logits(output_dir: Path, task: str, data: rc.ClassifierFeatures) -> np.ndarray:
+    """float32 [N, num_labels]: the logits of the newest checkpoint of a run, loaded afresh, on `data`."""
+    processor = rc.processors[task]
+    model = modeling.BertForSequenceClassification(modeling.BertConfig.from_json_file(output_dir / "bert_config.json"),
+                                                   num_labels=len(processor.labels) or 1, label_names=processor.labels)
+    assert not modeling.load_pretrained(model, training.checkpoints(output_dir)[-1]).initialized  # the head too
+    return fine_tuning.predict(model, data, 8, CPU).logits
+
+
+def recomputed_eval_results(task: str, logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """eval_results.json without global_step: the loss by torch's own functions, the metrics by task_metrics."""
+    processor = rc.processors[task]
+    if processor.is_regression:
+        loss, predictions = F.mse_loss(torch.from_numpy(logits[:, 0]), torch.from_numpy(labels)), logits[:, 0]
+    else:
+        loss, predictions = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels)), logits.argmax(-1)
+    metrics = rc.task_metrics(processor, predictions, labels)
+    return {"eval_loss": float(loss), **{f"eval_{key}": value for key, value in metrics.items()}}
+
+
+def read_eval_results_txt(path: Path) -> dict[str, str]:
+    """Google's eval_results.txt: "key = value" lines, sorted by key."""
+    pairs = [line.split(" = ") for line in path.read_text(encoding="utf-8").splitlines()]
+    assert all(len(pair) == 2 for pair in pairs), pairs
+    assert [key for key, _ in pairs] == sorted(key for key, _ in pairs)
+    return dict(pairs)
+
+
+def read_test_results(path: Path) -> np.ndarray:
+    """float64 [N, columns]: test_results.tsv, one tab-separated line per example."""
+    return np.array([[float(value) for value in line.split("\t")]
+                     for line in path.read_text(encoding="utf-8").splitlines()])
+
+
+def eval_results(output_dir: Path) -> dict[str, float]:
+    return json.loads((output_dir / "eval_results.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("task", ["korsts", "kornli"])
+def test_train_eval_predict_writes_what_the_checkpoint_predicts(task, trained, inputs, sample_tokenizer):
+    run = trained(task)
+    out, processor = run.output_dir, rc.processors[task]
+    assert [path.name for path in training.checkpoints(out)] == [f"ckpt-{TRAIN_STEPS:08d}.pt"]
+    dev = split_features(sample_tokenizer, inputs, task, "dev")
+    expected = recomputed_eval_results(task, fine_tuned_logits(out, task, dev), dev.labels)
+    results = eval_results(out)
+    assert results.pop("global_step") == TRAIN_STEPS
+    assert results == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert json.loads(run.stdout) == results
+    text = read_eval_results_txt(out / "eval_results.txt")
+    assert text.pop("global_step") == str(TRAIN_STEPS)
+    assert {key: float(value) for key, value in text.items()} == pytest.approx(expected, abs=5e-7)
+    logits = fine_tuned_logits(out, task, split_features(sample_tokenizer, inputs, task, "test"))
+    rows = read_test_results(out / "test_results.tsv")
+    assert rows.shape == (TEST_ROWS, len(processor.labels) or 1)
+    if processor.is_regression:
+        assert np.ptp(rows) > 0.1  # scores that differ
+        np.testing.assert_allclose(rows, logits, atol=5e-7)  # the score itself
+    else:
+        assert len(set(rows.argmax(-1))) > 1  # classes that differ
+        np.testing.assert_allclose(rows.sum(-1), 1, atol=1e-5)
+        np.testing.assert_allclose(rows, torch.softmax(torch.from_numpy(logits), -1).numpy(), atol=5e-7)
+
+
+def test_files_instead_of_data_dir(tmp_path, trained, inputs):
+    files, flags = rc.processors["kornli"].files, []
+    for name, split_flag in ((files.train, "--train_file"), (files.dev, "--eval_file"), (files.test, "--predict_file")):
+        renamed = tmp_path / f"renamed-{name}"
+        shutil.copyfile(inputs.data_dir / name, renamed)
+        flags += [split_flag, renamed]
+    out = tmp_path / "out"
+    result = invoke(without(inputs.args("kornli", out, *TRAIN_EVAL_PREDICT, *flags), "--data_dir"))
+    assert result.exit_code == 0, result.output
+    assert f"train: {tmp_path / ('renamed-' + files.train)}: {TRAIN_ROWS} examples" in result.output
+    reference = trained("kornli").output_dir  # the same files under their default names
+    for name in ("eval_results.json", "test_results.tsv"):
+        assert (out / name).read_text() == (reference / name).read_text()
+
+
+@pytest.mark.parametrize(("action", "file_flag"), [("--do_train", "--train_file"), ("--do_eval", "--eval_file"),
+                                                   ("--do_predict", "--predict_file")])
+def test_no_file_and_no_data_dir_is_one_line(tmp_path, inputs, action, file_flag):
+    out = tmp_path / "out"
+    assert_one_line_error(invoke(without(inputs.args("kornli", out, action), "--data_dir")), file_flag, "--data_dir")
+    assert not out.exists()
+
+
+def test_eval_alone_uses_the_fine_tuned_checkpoint_of_the_same_task(tmp_path, trained, inputs):
+    out = tmp_path / "out"
+    shutil.copytree(trained("kornli").output_dir, out)
+    after_training = eval_results(out)
+    for name in rc.ClassifierFineTuning.outputs:
+        (out / name).unlink()
+    result = invoke(inputs.args("kornli", out, "--do_eval"))
+    assert result.exit_code == 0, result.output
+    assert f"model: the fine-tuned {out / f'ckpt-{TRAIN_STEPS:08d}.pt'}" in result.output
+    assert eval_results(out) == after_training  # global_step too
+    assert not (out / "test_results.tsv").exists()
+    before = snapshot(out)
+    refused = invoke(inputs.args("korsts", out, "--do_eval"))
+    assert_one_line_error(refused, str(out), "task_name", "labels")
+    assert snapshot(out) == before
+
+
+def test_a_second_train_resumes_or_refuses_other_flags(tmp_path, trained, inputs):
+    out = tmp_path / "out"
+    shutil.copytree(trained("korsts").output_dir, out)
+    args, before = inputs.args("korsts", out, *TRAIN_EVAL_PREDICT), snapshot(out)
+    again = invoke(args)
+    assert again.exit_code == 0, again.output
+    assert f"Nothing to train: {out} is at step {TRAIN_STEPS} of {TRAIN_STEPS}." in again.output
+    assert snapshot(out) == before
+    refused = invoke([*args, "--learning_rate", "2e-3"])
+    assert_one_line_error(refused, str(out), "learning_rate", "--overwrite_output_dir")
+    assert snapshot(out) == before
+    fresh = invoke([*args, "--learning_rate", "2e-3", "--overwrite_output_dir"])
+    assert fresh.exit_code == 0, fresh.output
+    assert f"Trained {TRAIN_STEPS} steps (0 -> {TRAIN_STEPS} of {TRAIN_STEPS})" in fresh.output
+    assert json.loads((out / training.RUN_FILE).read_text())["learning_rate"] == 2e-3
+    checkpoint = f"ckpt-{TRAIN_STEPS:08d}.pt"
+    assert snapshot(out)[checkpoint] != before[checkpoint]
+    assert not (out / training.PREVIOUS_RUN).exists()
+
+
+@pytest.mark.parametrize(("task", "problem_type"), [("korsts", "regression"),
+                                                    ("kornli", "single_label_classification")])
+def test_export_hf_predicts_as_the_run(tmp_path, inputs, sample_tokenizer, task, problem_type):
+    transformers = pytest.importorskip("transformers")
+    out, export = tmp_path / "out", tmp_path / "hf"
+    result = invoke(inputs.args(task, out, "--do_train", "--do_eval", "--export_hf", export))
+    assert result.exit_code == 0, result.output
+    hf = transformers.AutoModelForSequenceClassification.from_pretrained(export).eval()
+    labels = rc.processors[task].labels or modeling.default_label_names(1)
+    assert (hf.config.id2label, hf.config.problem_type) == (dict(enumerate(labels)), problem_type)
+    dev = split_features(sample_tokenizer, inputs, task, "dev")
+    with torch.no_grad():
+        hf_logits = hf(**dev.batch(np.arange(len(dev)), with_labels=False)).logits.numpy()
+    np.testing.assert_allclose(hf_logits, fine_tuned_logits(out, task, dev), atol=1e-5)
+    # The export as --init_checkpoint of a fresh evaluation: the same model, the same results (at step 0).
+    again = tmp_path / "again"
+    evaluated = invoke(inputs.args(task, again, "--do_eval", "--init_checkpoint", export))
+    assert evaluated.exit_code == 0, evaluated.output
+    original, from_export = eval_results(out), eval_results(again)
+    assert (original.pop("global_step"), from_export.pop("global_step")) == (TRAIN_STEPS, 0)
+    assert from_export == pytest.approx(original, rel=1e-6)
+
+
+@pytest.mark.parametrize(("task", "split", "bad_row", "words"), [
+    ("kornli", "train", ("가", "나"), "2 tab-separated fields, expected 3"),
+    ("kornli", "dev", ("가", "나", "neutrall"), 'unknown label "neutrall"'),
+    ("korsts", "test", ("g", "f", "2012", "0001", "높음", "가", "나"), '"높음" is not a number'),
+])
+def test_a_bad_row_is_one_line_before_the_run_folder_exists(tmp_path, inputs, task, split, bad_row, words):
+    data_dir = tmp_path / "data"
+    shutil.copytree(inputs.data_dir, data_dir)
+    path = Path(rc.processors[task].file_path(data_dir, split))
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join([*lines[:2], "\t".join(bad_row) + "\n", *lines[2:]]), encoding="utf-8")  # line 3
+    out = tmp_path / "out"
+    assert_one_line_error(invoke(inputs.args(task, out, *TRAIN_EVAL_PREDICT, "--data_dir", data_dir)), f"{path}:3:",
+                          words)
+    assert not out.exists()
+
+
+def test_predict_on_an_unlabeled_test_file(tmp_path, inputs):
+    rng, columns = random.Random(1), ("#1 ID", "#2 ID", "#1 String", "#2 String")
+    write_tsv(tmp_path, [("Quality", *columns), *((str(i % 2), "1", "2", *sentence_pair(rng)) for i in range(16))],
+              name="train.tsv")
+    write_tsv(tmp_path, [("index", *columns), *((str(i), "1", "2", *sentence_pair(rng)) for i in range(5))],
+              name="test.tsv")  # GLUE's MRPC test file: no Quality column
+    out = tmp_path / "out"
+    result = invoke(inputs.args("mrpc", out, "--do_train", "--do_predict", "--data_dir", tmp_path))
+    assert result.exit_code == 0, result.output
+    rows = read_test_results(out / "test_results.tsv")
+    assert rows.shape == (5, 2)
+    np.testing.assert_allclose(rows.sum(-1), 1, atol=1e-5)
+    assert not (out / "eval_results.json").exists()
+
+
+def test_a_missing_task_name_is_one_line(tmp_path, inputs):
+    out = tmp_path / "out"
+    assert_one_line_error(invoke(without(inputs.args("kornli", out, "--do_train"), "--task_name")), "--task_name")
+    assert not out.exists()
