@@ -26,7 +26,6 @@ import modeling
 import tokenization
 import training
 from script_utils import (
-    OUTPUT_PATH,
     POSITIVE,
     POSITIVE_FLOAT,
     PROBABILITY,
@@ -36,6 +35,7 @@ from script_utils import (
     check_holds_none,
     file_sha256,
     flag,
+    shown,
 )
 
 
@@ -51,9 +51,11 @@ class FineTuningFlags(TrainingFlags):
     predict_batch_size: int = flag(8, "", POSITIVE)
     num_train_epochs: float = flag(3.0, "", POSITIVE_FLOAT)
     warmup_proportion: float = flag(0.1, "The share of the steps that warm the learning rate up.", PROBABILITY)
+    train_file: str | None = flag(None, "The training file (run_classifier: instead of the task's in --data_dir).")
+    do_predict: bool = flag(False, "Predict on --predict_file (run_classifier: the task's test file).")
+    predict_file: str | None = flag(None, "The file to predict on.")
+    keep_checkpoints: int = flag(1, "How many of the newest checkpoints to keep.", POSITIVE)
     seed: int = flag(42, "", SEED)
-    export_hf: str | None = flag(None, "Also write the fine-tuned model here as a Hugging Face directory.",
-                                 OUTPUT_PATH)
 
 
 class FineTuningScript(Protocol):
@@ -137,11 +139,12 @@ def schedule(flags: FineTuningFlags, size: int) -> Schedule:
 
 
 def run(flags: FineTuningFlags, make_script: Callable[[Any, tokenization.FullTokenizer, bool], FineTuningScript],
-        predicting: str | None, progress: bool = True) -> dict[str, float]:
-    """Fine-tunes and/or predicts as the flags say, in the process group torchrun set up (if any). `predicting`
-    names the script's prediction flags that were given ("--do_predict"), None when none was."""
+        prediction_flags: dict[str, bool], progress: bool = True) -> dict[str, float]:
+    """Fine-tunes and/or predicts as the flags say, in the process group torchrun set up (if any).
+    prediction_flags: the script's flags that predict, and whether each was given ({"--do_predict": True})."""
+    predicting = " and ".join(name for name, given in prediction_flags.items() if given)
     if not (flags.do_train or predicting or flags.export_hf):
-        raise InputError("nothing to do: pass --do_train, --do_predict (or --do_eval) or --export_hf")
+        raise InputError(f"nothing to do: pass --do_train, {', '.join(prediction_flags)} or --export_hf")
     training.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
     if flags.export_hf:
         check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.vocab_file], "--export_hf")
@@ -161,24 +164,36 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     train = script.read_train() if flags.do_train else None
     predict = script.read_predict() if distributed.is_main else None
     model = script.create_model(config)
-    note = modeling.load_pretrained(model, init).summary() if init else "initialized at random"
+    report = modeling.load_pretrained(model, init) if init else None
+    if report is not None and script.head not in report.initialized:
+        _check_init_run(init, script)
+    note = report.summary() if report is not None else "initialized at random"
     step = 0
     if train is None:
-        fine_tuned = _load_fine_tuned(model, flags, script, config)
+        fine_tuned = _load_fine_tuned(model, flags, script, config, distributed.is_main)
         if fine_tuned is not None:
             note, step = f"the fine-tuned {fine_tuned.checkpoint}", fine_tuned.step
-        elif init is None:
+        elif report is None:
             raise InputError(f"{predicting} without --do_train needs a model: an --init_checkpoint, or an "
                              f"--output_dir that holds a fine-tuned run")
+        elif script.head in report.initialized:
+            if flags.export_hf:
+                raise InputError(f"--export_hf without --do_train: {init} has no {script.head}, so the exported "
+                                 f"head would be random; fine-tune first (--do_train)")
+            note += f"\nwarning: nothing fine-tuned {script.head}: the predictions are an untrained head's"
     model.to(runtime.device)
     if distributed.is_main:
         click.echo(f"model: {note}; {runtime.describe()}", err=True)
     results: dict[str, float] = {}
     if train is not None:
         steps = schedule(flags, len(train))
-        config = training.TrainConfig(flags, steps.num_train_steps, steps.num_warmup_steps,
-                                      run_identity(flags, script, model.config, init), functools.partial(_owns, script))
-        trained = training.fit(script.task, model, train, config, runtime)
+        if distributed.is_main:
+            click.echo(f"fine-tuning: {flags.num_train_epochs:g} epochs of {len(train)} sequences, "
+                       f"{steps.num_train_steps} steps of {flags.train_batch_size}", err=True)
+        train_config = training.TrainConfig(flags, steps.num_train_steps, steps.num_warmup_steps,
+                                            run_identity(flags, script, model.config, init),
+                                            functools.partial(_owns, script))
+        trained = training.fit(script.task, model, train, train_config, runtime)
         results.update({f"train_{key}": value for key, value in trained.metrics.items() if key != "step"})
         step = trained.step
     if predict is not None:
@@ -207,27 +222,39 @@ def predict(model: nn.Module, data: training.TrainingData, batch_size: int, runt
                             for field in zip(*parts, strict=True)))
 
 
+def _check_init_run(init: str, script: FineTuningScript) -> None:
+    """A checkpoint of one of this script's runs starts a model only if its head means the same (a classifier of
+    the same labels): its run.json says."""
+    record = Path(init).parent / training.RUN_FILE
+    if not Path(init).is_file() or not record.is_file():
+        return
+    recorded = training.read_run_record(record)
+    if recorded.get("script") != script.name:
+        return
+    for key, value in script.model_identity().items():
+        if recorded.get(key) != value:
+            raise InputError(f"--init_checkpoint {init}: its {script.head} was fine-tuned for {key} "
+                             f"{shown(recorded.get(key))}, this run's is {shown(value)}: start from a pretraining "
+                             f"checkpoint instead")
+
+
 def _owns(script: FineTuningScript, name: str) -> bool:
     return training.owns_run_file(name) or name in script.outputs
 
 
-def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTuningScript,
-                     config: modeling.BertConfig) -> training.Restored | None:
-    """Predicting alone into a fine-tuning run's folder predicts with that run's newest checkpoint, as Google's
-    Estimator does with its model_dir; returns what was loaded (None: the folder holds no run). The run must have
-    been made by this script with this model config, vocab and tokenizer (see its run.json)."""
+def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTuningScript, config: modeling.BertConfig,
+                     is_main: bool) -> training.Restored | None:
+    """Predicting alone into a fine-tuning run's folder predicts with that run's newest intact checkpoint, as
+    Google's Estimator does with its model_dir; returns what was loaded (None: the folder holds no checkpoint).
+    The run must have been made by this script with this model config, vocab and tokenizer (see its run.json)."""
     output_dir = Path(flags.output_dir)
-    newest = training.checkpoints(output_dir)
-    if not newest:
-        return None
-    identity = {"bert_config": config.to_dict(), "vocab_sha256": file_sha256(flags.vocab_file),
-                "tokenizer": flags.tokenizer, "do_lower_case": flags.do_lower_case, **script.model_identity()}
     record = output_dir / training.RUN_FILE
     recorded = training.read_run_record(record) if record.is_file() else {}
-    compare = list(identity) if recorded.get("script") == script.name else ["bert_config"]
-    training.prepare_run_dir(output_dir, identity, False, functools.partial(_owns, script), compare=compare)
-    if script.head in modeling.load_pretrained(model, newest[-1]).initialized:
-        raise InputError(f"{output_dir} holds a pretraining run, not a fine-tuned one (no {script.head} in "
-                         f"{newest[-1]}): fine-tune it with --do_train, or give it as --init_checkpoint with another "
-                         f"--output_dir")
-    return training.Restored(newest[-1], int(training.CHECKPOINT_PATTERN.fullmatch(newest[-1].name)[1]))
+    if recorded.get("script") not in (None, script.name):
+        kind = "pretraining" if recorded["script"] == "run_pretraining" else shown(recorded["script"])
+        raise InputError(f"{output_dir} holds a {kind} run, not a fine-tuned {script.name} one: fine-tune with "
+                         f"--do_train, or choose another --output_dir")
+    identity = {"bert_config": config.to_dict(), "vocab_sha256": file_sha256(flags.vocab_file),
+                "tokenizer": flags.tokenizer, "do_lower_case": flags.do_lower_case, **script.model_identity()}
+    compare = list(identity) if recorded else ["bert_config"]
+    return training.restore_model(model, output_dir, identity, compare, is_main, head=script.head)

@@ -554,11 +554,11 @@ class ClassifierTask:
     def divisors(self, batch: training.Batch) -> Tensor:
         return torch.tensor([float(len(batch["input_ids"]))])
 
-    def loss_sums(self, model: nn.Module, batch: training.Batch) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss_sums(self, model: nn.Module, batch: training.Batch) -> training.LossSums:
         output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
                        attention_mask=batch["attention_mask"])
         head = modeling.sequence_classification_loss(output.logits, batch["labels"])
-        return head.total[None], {"classifier_loss": head.total.detach(), self.metric: head.correct}
+        return training.LossSums(head.total[None], {"classifier_loss": head.total.detach(), self.metric: head.correct})
 
     def metric_divisors(self) -> dict[str, int]:
         return {"classifier_loss": 0, self.metric: 0}
@@ -573,12 +573,8 @@ class ClassifierFlags(FineTuningFlags):
 
     task_name: str = flag(help="The data format and task.", type=click.Choice(sorted(processors)))
     data_dir: str | None = flag(None, "The folder of the task's files (their default names: see the README).")
-    train_file: str | None = flag(None, "Train on this file instead of the task's train file in --data_dir.")
     eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.")
-    predict_file: str | None = flag(None, "Predict on this file instead of the task's test file in --data_dir.")
     do_eval: bool = flag(False, "Score the dev file: eval_results.txt (Google's) and eval_results.json.")
-    do_predict: bool = flag(False, "Predict the test file: test_results.tsv, one line of class probabilities "
-                            "(or the score) per example.")
     max_seq_length: int = flag(128, "", click.IntRange(min=3))
     eval_batch_size: int = flag(8, "", POSITIVE)
 
@@ -682,8 +678,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def run(flags: ClassifierFlags, progress: bool = True) -> dict[str, float]:
-    given = [name for name, on in (("--do_eval", flags.do_eval), ("--do_predict", flags.do_predict)) if on]
-    return fine_tuning.run(flags, ClassifierFineTuning, " and ".join(given) or None, progress)
+    return fine_tuning.run(flags, ClassifierFineTuning, {"--do_eval": flags.do_eval, "--do_predict": flags.do_predict},
+                           progress)
 
 
 @click.command(cls=Command)

@@ -35,7 +35,6 @@ import tokenization
 import training
 from script_utils import (
     NON_NEGATIVE,
-    OUTPUT_PATH,
     POSITIVE,
     Command,
     InputError,
@@ -178,14 +177,14 @@ class PretrainingTask:
         weights = batch["masked_lm_weights"]
         return torch.stack([weights.sum(), weights.new_tensor(float(len(weights)))])
 
-    def loss_sums(self, model: nn.Module, batch: training.Batch) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss_sums(self, model: nn.Module, batch: training.Batch) -> training.LossSums:
         output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
                        attention_mask=batch["attention_mask"], masked_lm_positions=batch["masked_lm_positions"])
         mlm = modeling.masked_lm_loss(output.mlm_logits, batch["masked_lm_ids"], batch["masked_lm_weights"])
         nsp = modeling.next_sentence_loss(output.nsp_logits, batch["next_sentence_labels"])
         metrics = {"masked_lm_loss": mlm.total.detach(), "masked_lm_accuracy": mlm.correct,
                    "next_sentence_loss": nsp.total.detach(), "next_sentence_accuracy": nsp.correct}
-        return torch.stack([mlm.total, nsp.total]), metrics
+        return training.LossSums(torch.stack([mlm.total, nsp.total]), metrics)
 
     def metric_divisors(self) -> dict[str, int]:
         return {"masked_lm_loss": 0, "masked_lm_accuracy": 0, "next_sentence_loss": 1, "next_sentence_accuracy": 1}
@@ -236,7 +235,6 @@ class PretrainingFlags(TrainingFlags):
     num_train_steps: int = flag(100000, "", POSITIVE)
     num_warmup_steps: int = flag(10000, "", NON_NEGATIVE)
     max_eval_steps: int = flag(100, "", POSITIVE)
-    export_hf: str | None = flag(None, "Also write a Hugging Face BERT directory here at the end.", OUTPUT_PATH)
 
 
 def check_flags(flags: PretrainingFlags) -> None:

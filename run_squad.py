@@ -552,12 +552,12 @@ class SquadTask:
     def divisors(self, batch: training.Batch) -> Tensor:
         return torch.tensor([float(len(batch["input_ids"]))])
 
-    def loss_sums(self, model: nn.Module, batch: training.Batch) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss_sums(self, model: nn.Module, batch: training.Batch) -> training.LossSums:
         output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
                        attention_mask=batch["attention_mask"])
         span = modeling.span_loss(output.start_logits, output.end_logits, batch["start_positions"],
                                   batch["end_positions"])
-        return span.total[None], {"span_loss": span.total.detach(), "span_accuracy": span.correct}
+        return training.LossSums(span.total[None], {"span_loss": span.total.detach(), "span_accuracy": span.correct})
 
     def metric_divisors(self) -> dict[str, int]:
         return {"span_loss": 0, "span_accuracy": 0}
@@ -570,9 +570,6 @@ class SquadTask:
 class SquadFlags(FineTuningFlags):
     """Google's run_squad.py flags, with the fine-tuning and loop ones (fine_tuning.FineTuningFlags)."""
 
-    train_file: str | None = flag(None, "SQuAD-format JSON for training.")
-    do_predict: bool = flag(False, "Predict on --predict_file and score.")
-    predict_file: str | None = flag(None, "SQuAD-format JSON for predictions.")
     max_seq_length: int = flag(384, "", click.IntRange(min=4))
     doc_stride: int = flag(128, "Stride between context windows.", POSITIVE)
     max_query_length: int = flag(64, "Question tokens kept.", POSITIVE)
@@ -665,7 +662,7 @@ def run(flags: SquadFlags, progress: bool = True) -> dict[str, float]:
         raise InputError("--do_train needs --train_file")
     if flags.do_predict and not flags.predict_file:
         raise InputError("--do_predict needs --predict_file")
-    return fine_tuning.run(flags, SquadFineTuning, "--do_predict" if flags.do_predict else None, progress)
+    return fine_tuning.run(flags, SquadFineTuning, {"--do_predict": flags.do_predict}, progress)
 
 
 @click.command(cls=Command)

@@ -508,6 +508,8 @@ class TrainingFlags:
                           click.Choice(["auto", "fp32", "bf16", "fp16"]))
     compile: bool = flag(False, "torch.compile the model (about 30% faster on an H100; slow to start on CPU).")
     seed: int = flag(12345, "", SEED)
+    export_hf: str | None = flag(None, "Also write the trained model here as a Hugging Face directory (replacing only "
+                                 "an earlier export).", OutputPath())
     overwrite_output_dir: bool = flag(False, "Start afresh in an --output_dir that holds another run (its files are "
                                       "kept in .previous_run/ until the first new checkpoint). Without it a run "
                                       "resumes only itself.")

@@ -1,6 +1,7 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""The training loop run_pretraining.py and run_squad.py share: devices, precision, torchrun/DDP,
-gradient accumulation, exact checkpoints, logging.
+"""The training loop run_pretraining.py, run_squad.py and run_classifier.py share (`fit`): the run folder and
+its record, the optimizer and schedule, devices, precision, torchrun/DDP, gradient accumulation, exact
+checkpoints and resume, logging.
 
 A task says two things (see `Task`): how to turn a batch into loss *sums* (for pretraining: the weighted
 masked-LM cross-entropy summed over the predictions, and the next-sentence cross-entropy summed over the
@@ -30,7 +31,7 @@ import warnings
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import click
 import numpy as np
@@ -142,21 +143,27 @@ def in_process_group(device_name: str, body: Callable[[Distributed], Any]) -> An
 # --- the task, the configuration, the state ----------------------------------------------------------
 
 
+class LossSums(NamedTuple):
+    sums: Tensor  # float [K], one loss sum per head (modeling.HeadLoss.total), with grad
+    metrics: dict[str, Tensor]  # detached sums to log, each divided by a divisor when logged
+
+
 class Task(Protocol):
     """What the loop needs of a task."""
 
     def divisors(self, batch: Batch) -> Tensor:
         """float [K]: what each loss sum of this batch is divided by, from the data alone (no model)."""
 
-    def loss_sums(self, model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        """float [K] loss sums, and detached metric sums to log (each divided by a divisor when logged)."""
+    def loss_sums(self, model: nn.Module, batch: Batch) -> LossSums:
+        """The loss sums of a batch, through the model's heads' loss functions (modeling.HeadLoss)."""
 
     def metric_divisors(self) -> dict[str, int]:
         """For each metric sum, the index of the divisor it is averaged over."""
 
 
 class TrainingData(Protocol):
-    """What the loop needs of a data set: its size and the batch of any items (CPU tensors, labels included)."""
+    """What the loop needs of a data set: its size and the batch of any items: CPU tensors, the model's inputs
+    (input_ids, token_type_ids, attention_mask: the loop counts tokens by the mask) and the labels."""
 
     def __len__(self) -> int: ...
 
@@ -290,6 +297,8 @@ def resume(state: TrainState | _ModelOnly, output_dir: str | os.PathLike, is_mai
             continue
         try:
             state.load_state_dict(contents)
+        except InputError as error:  # the target's own check (see _ModelOnly)
+            raise InputError(f"{output_dir} {error}") from None
         except (KeyError, ValueError, RuntimeError) as error:  # another model, another optimizer
             raise InputError(f"{path}: not a checkpoint of this model and flags ({str(error)[:200]})") from None
         return path
@@ -380,8 +389,13 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
                      f"--output_dir)")
 
 
+# What a run recorded before its run.json had these keys: the values every run of those versions used.
+_BEFORE_RECORDED = {"weight_decay": 0.01, "optimizer": "adamw"}
+
+
 def _run_differences(recorded: dict[str, Any], identity: dict[str, Any], compare: Collection[str] | None
                      ) -> list[str]:
+    recorded = {**{key: value for key, value in _BEFORE_RECORDED.items() if key in identity}, **recorded}
     keys = sorted(set(recorded) | set(identity)) if compare is None else sorted(compare)
     return [difference for key in keys for difference in _differences(key, recorded.get(key), identity.get(key))]
 
@@ -638,7 +652,8 @@ def fit(task: Task, model: nn.Module, data: TrainingData, config: TrainConfig, r
         resumed = resume_plan(state, output_dir, plan, distributed)
         if distributed.is_main:
             if resumed is not None:
-                click.echo(f"resumed from {resumed} (step {state.step})", err=True)
+                click.echo(f"resumed from {resumed} (step {state.step}): its weights replace the starting ones",
+                           err=True)
             start_run(output_dir, config.identity, plan, config.owns)
             write_text(output_dir / "bert_config.json", model.config.to_json_string())
         if flags.compile:
@@ -675,14 +690,14 @@ class Restored:
 
 
 def restore_model(model: nn.Module, output_dir: str | os.PathLike, identity: dict[str, Any], compare: Collection[str],
-                  is_main: bool) -> Restored | None:
+                  is_main: bool, head: str | None = None) -> Restored | None:
     """Loads the model of the newest intact checkpoint in a run folder (to evaluate, predict with or export the
     run) after checking that the run's record agrees with `identity` on the keys in `compare`; None when the
-    folder holds no checkpoint."""
+    folder holds no checkpoint. `head`: a parameter the checkpoint must have (a fine-tuned head), else InputError."""
+    prepare_run_dir(output_dir, identity, False, owns_run_file, compare=compare)
     if not checkpoints(output_dir):
         return None
-    prepare_run_dir(output_dir, identity, False, owns_run_file, compare=compare)
-    target = _ModelOnly(model)
+    target = _ModelOnly(model, head)
     checkpoint = resume(target, output_dir, is_main)
     return Restored(checkpoint, target.step) if checkpoint is not None else None
 
@@ -692,9 +707,13 @@ class _ModelOnly:
     """A checkpoint's model, without its optimizer and schedule (see resume)."""
 
     model: nn.Module
+    head: str | None = None
     step: int = 0
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.head is not None and self.head not in state["model"]:
+            raise InputError(f"holds a pretraining run, not a fine-tuned one (its checkpoint has no {self.head}): "
+                             f"fine-tune it with --do_train, or give it as --init_checkpoint with another --output_dir")
         self.model.load_state_dict(state["model"])
         self.step = state["step"]
 
@@ -775,8 +794,14 @@ def _check_finite(losses: list[tuple[int, Tensor]]) -> None:
                             f"--precision fp32 / bf16)")
 
 
+class StepResult(NamedTuple):
+    loss: Tensor  # float [], detached, not synced: the loss of the whole batch (over all processes)
+    metrics: dict[str, Tensor]  # the metric sums of the whole batch
+    divisors: Tensor  # float [K], of the whole batch
+
+
 def _one_step(task: Task, state: TrainState, flags: TrainingFlags, micro_batches: list[Batch], runtime: Runtime
-              ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+              ) -> StepResult:
     """One optimizer step over this process's micro-batches; returns the loss (a detached tensor, not
     synced), the metric sums, and the divisors of the whole step."""
     model, device, distributed = state.model, runtime.device, runtime.distributed
@@ -811,4 +836,4 @@ def _one_step(task: Task, state: TrainState, flags: TrainingFlags, micro_batches
     state.optimizer.zero_grad(set_to_none=True)
     # The loss of this process's share; over all processes it sums to the loss of the whole batch.
     total = distributed.all_reduce_sum(total)
-    return total, {k: distributed.all_reduce_sum(v) for k, v in metric_sums.items()}, divisors
+    return StepResult(total, {k: distributed.all_reduce_sum(v) for k, v in metric_sums.items()}, divisors)

@@ -3,6 +3,7 @@ share (fine_tuning.schedule, flags declared once as a dataclass by script_utils.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -22,7 +23,7 @@ import run_classifier
 import run_pretraining
 import run_squad
 import training
-from script_utils import POSITIVE, Command, TrainingFlags, flag, flag_options
+from script_utils import POSITIVE, Command, InputError, TrainingFlags, flag, flag_options
 
 # Dropout off, so that the loop's training step (model.train()) computes what model.eval() does.
 CONFIG = modeling.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -222,3 +223,17 @@ def test_the_commands_defaults_are_the_dataclasses(monkeypatch, tmp_path):
                                                       for part in (f"--{key}", value)])
     assert result.exit_code == 0, result.output
     assert given == [run_classifier.ClassifierFlags(**required)]
+
+
+# --- run folders of earlier versions --------------------------------------------------------------------------------
+
+
+def test_a_run_recorded_before_weight_decay_was_a_flag_still_resumes(tmp_path):
+    """run.json of runs made before --weight_decay and run_squad's --optimizer existed lacks them: those runs used
+    Google's 0.01 and adamw, so they resume; a run recorded with another value does not."""
+    identity = {"script": "run_squad", "learning_rate": 5e-5, "optimizer": "adamw", "weight_decay": 0.01}
+    (tmp_path / "ckpt-00000002.pt").write_bytes(b"")
+    (tmp_path / training.RUN_FILE).write_text(json.dumps({"script": "run_squad", "learning_rate": 5e-5}))
+    assert training.prepare_run_dir(tmp_path, identity, False, training.owns_run_file) == training.RESUME
+    with pytest.raises(InputError, match=r"weight_decay: 0\.01 then, 0\.0 now"):
+        training.prepare_run_dir(tmp_path, {**identity, "weight_decay": 0.0}, False, training.owns_run_file)

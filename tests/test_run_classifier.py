@@ -655,3 +655,45 @@ def test_a_missing_task_name_is_one_line(tmp_path, inputs):
     out = tmp_path / "out"
     assert_one_line_error(invoke(without(inputs.args("kornli", out, "--do_train"), "--task_name")), "--task_name")
     assert not out.exists()
+
+
+# --- what a fine-tuning run may start from -------------------------------------------------------------------------
+
+
+def write_pretraining_checkpoint(folder: Path, config_file: Path) -> Path:
+    """A run_pretraining-style folder: a checkpoint of BertForPreTraining and bert_config.json beside it."""
+    folder.mkdir()
+    config = modeling.BertConfig.from_json_file(config_file)
+    torch.save({"model": modeling.BertForPreTraining(config).state_dict(), "step": 3}, folder / "ckpt-00000003.pt")
+    (folder / "bert_config.json").write_text(config.to_json_string(), encoding="utf-8")
+    return folder
+
+
+def test_export_without_training_needs_a_fine_tuned_head(tmp_path, inputs):
+    pretrain = write_pretraining_checkpoint(tmp_path / "pretrain", inputs.config_file)
+    args = without(inputs.args("kornli", tmp_path / "out", "--init_checkpoint", pretrain, "--export_hf",
+                               tmp_path / "hf"), "--bert_config_file")
+    assert_one_line_error(invoke(args), "--export_hf without --do_train", "classifier.weight")
+    assert not (tmp_path / "hf").exists() and not (tmp_path / "out").exists()
+    # Evaluating it is allowed (an untrained head's baseline), and says so.
+    result = invoke([*without(args, "--export_hf"), "--do_eval"])
+    assert result.exit_code == 0, result.output
+    assert "warning: nothing fine-tuned classifier.weight" in result.output
+
+
+def test_a_classifier_of_another_task_does_not_start_this_one(tmp_path, inputs):
+    """NSMC's and MRPC's labels are both 0/1: the shapes fit, the meanings do not."""
+    nsmc, mrpc = tmp_path / "nsmc", tmp_path / "mrpc"
+    nsmc.mkdir()
+    mrpc.mkdir()
+    reviews = ["id\tdocument\tlabel"] + [f"{i}\t영화가 {'좋다' if i % 2 else '별로다'}\t{i % 2}" for i in range(16)]
+    (nsmc / "ratings_train.txt").write_text("\n".join(reviews) + "\n", encoding="utf-8")
+    pairs = ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"] + [f"{i % 2}\t{i}\t{i}\t영화가 좋다\t영화가 좋다"
+                                                                 for i in range(16)]
+    (mrpc / "train.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
+    first = invoke(inputs.args("nsmc", tmp_path / "nsmc_out", "--data_dir", nsmc, "--do_train"))
+    assert first.exit_code == 0, first.output
+    result = invoke(without(inputs.args("mrpc", tmp_path / "mrpc_out", "--data_dir", mrpc, "--do_train",
+                                        "--init_checkpoint", tmp_path / "nsmc_out"), "--bert_config_file"))
+    assert_one_line_error(result, "--init_checkpoint", 'task_name "nsmc"', '"mrpc"')
+    assert not (tmp_path / "mrpc_out").exists()
