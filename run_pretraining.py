@@ -7,8 +7,8 @@ Google's flags and defaults. On CUDA when present (bf16 autocast by default), el
 the same flags train the same model on any number of processes.
 
 Restarting with the same --output_dir resumes from its newest checkpoint, exactly: the checkpoint holds
-the model, the optimizer, the schedule, the random state and the step, and the batches of a step are a
-pure function of (--seed, step).
+the model, the optimizer, the schedule and the step, and the batches and the dropout seed of a step are
+pure functions of (--seed, step).
 """
 
 from __future__ import annotations

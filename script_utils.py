@@ -465,8 +465,14 @@ def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
     """Decorates a click command with one option per field of `flags_class` (in field order), so that
     `main(**flags)` can build `flags_class(**flags)`."""
 
+    fields = {field.name: field for field in dataclasses.fields(flags_class)}
+    # --help lists the script's own flags first, then those it shares (fine-tuning, then the loop's).
+    ordered = [fields[name] for cls in flags_class.__mro__ for name in vars(cls).get("__annotations__", {})
+               if name in fields]
+    ordered = list({field.name: field for field in ordered}.values())
+
     def decorate(command: Callable) -> Callable:
-        for field in reversed(dataclasses.fields(flags_class)):
+        for field in reversed(ordered):
             spec: _FlagSpec = field.metadata["flag"]
             name, required = f"--{field.name}", field.default is dataclasses.MISSING
             if isinstance(field.default, bool):
