@@ -48,6 +48,7 @@ class FineTuningFlags(TrainingFlags):
     do_lower_case: bool = flag(True, "Lower-case (never decomposes Hangul); must match the vocab.")
     tokenizer: str = flag("mecab", "mecab (morphemes, then WordPiece) or wordpiece (Google's).",
                           click.Choice(["mecab", "wordpiece"]))
+    max_seq_length: int = flag(128, "Tokens per sequence, [CLS] and [SEP]s included.", click.IntRange(3, 2**31 - 1))
     predict_batch_size: int = flag(8, "", POSITIVE)
     num_train_epochs: float = flag(3.0, "", POSITIVE_FLOAT)
     warmup_proportion: float = flag(0.1, "The share of the steps that warm the learning rate up.", PROBABILITY)
@@ -65,6 +66,9 @@ class FineTuningScript(Protocol):
     head: str  # a parameter that only the fine-tuned model has ("qa_outputs.weight"): a pretraining run lacks it
     outputs: tuple[str, ...]  # the files its predictions write into --output_dir
     task: training.Task
+
+    def input_files(self) -> dict[str, str]:
+        """The data files this run reads, by flag (--train_file: path): what its outputs must never replace."""
 
     def identity(self) -> dict[str, Any]:
         """The flags and files beyond the shared ones that define a training run (its train file's sha256)."""
@@ -89,22 +93,25 @@ class FineTuningScript(Protocol):
 
 def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfig:
     """--bert_config_file, or the config of --init_checkpoint (a Hugging Face directory's config.json, or the
-    bert_config.json run_pretraining writes beside its checkpoints)."""
+    bert_config.json the training scripts write beside their checkpoints), or that of the run in --output_dir."""
     candidates = [flags.bert_config_file] if flags.bert_config_file else []
     if init:
         source = Path(init)
         base = source if source.is_dir() else source.parent
         candidates += [str(base / "config.json"), str(base / "bert_config.json")]
+    if training.checkpoints(flags.output_dir):
+        candidates.append(str(Path(flags.output_dir) / "bert_config.json"))
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return modeling.BertConfig.from_json_file(candidate)
     raise InputError("no model config: pass --bert_config_file (or an --init_checkpoint with a config beside it)")
 
 
-def check_model(config: modeling.BertConfig, flags: FineTuningFlags, max_seq_length: int, vocab_size: int) -> None:
-    if config.max_position_embeddings < max_seq_length:
-        raise InputError(f"--max_seq_length {max_seq_length} is longer than the model's max_position_embeddings "
-                         f"({config.max_position_embeddings})")
+def check_model(config: modeling.BertConfig, flags: FineTuningFlags, vocab_size: int) -> None:
+    """The model fits the flags and the vocab: checked before any data file is read."""
+    if config.max_position_embeddings < flags.max_seq_length:
+        raise InputError(f"--max_seq_length {flags.max_seq_length} is longer than the model's "
+                         f"max_position_embeddings ({config.max_position_embeddings})")
     modeling.check_vocab_fits(config, vocab_size, flags.vocab_file,
                               flags.bert_config_file or flags.init_checkpoint or "the model config")
 
@@ -160,6 +167,11 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     script: FineTuningScript = make_script(flags, tokenizer, distributed.is_main)
     init = training.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
     config = model_config(flags, init)
+    check_model(config, flags, len(tokenizer.vocab))
+    inputs = {"--vocab_file": flags.vocab_file, **script.input_files()}
+    _check_inputs_apart(inputs, flags.output_dir, functools.partial(_owns, script))
+    if flags.export_hf:
+        check_holds_none(flags.export_hf, [flags.bert_config_file, *inputs.values()], "--export_hf")
     # Every data file is read and checked before the model is loaded, and the run folder is touched only after.
     train = script.read_train() if flags.do_train else None
     predict = script.read_predict() if distributed.is_main else None
@@ -220,6 +232,16 @@ def predict(model: nn.Module, data: training.TrainingData, batch_size: int, runt
         parts.append(output)
     return type(parts[0])(*(None if field[0] is None else np.concatenate([t.float().cpu().numpy() for t in field])
                             for field in zip(*parts, strict=True)))
+
+
+def _check_inputs_apart(inputs: dict[str, str], output_dir: str, owns: Callable[[str], bool]) -> None:
+    """An input in --output_dir under a name the run writes (or, with --overwrite_output_dir, moves away) would
+    be replaced by an output: refused before anything is read."""
+    folder = Path(output_dir).resolve()
+    for flag_name, path in inputs.items():
+        if path and Path(path).resolve().parent == folder and owns(Path(path).name):
+            raise InputError(f"{flag_name} {path}: this run writes {Path(path).name} in --output_dir {output_dir}; "
+                             f"move the input elsewhere")
 
 
 def _check_init_run(init: str, script: FineTuningScript) -> None:

@@ -973,6 +973,9 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> Load
     }
     if mismatched:
         raise ValueError(f"{source}: shape mismatch: {_listing(mismatched)}")
+    non_finite = {key for key in loaded if state[key].is_floating_point() and not torch.isfinite(state[key]).all()}
+    if non_finite:  # a diverged run's weights: every output would be NaN, and every score a lie
+        raise ValueError(f"{source}: NaN or infinite values in {_listing(non_finite)}")
 
     model.load_state_dict({key.removeprefix(prefix): state[key] for key in loaded}, strict=False)
 

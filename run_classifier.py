@@ -575,7 +575,6 @@ class ClassifierFlags(FineTuningFlags):
     data_dir: str | None = flag(None, "The folder of the task's files (their default names: see the README).")
     eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.")
     do_eval: bool = flag(False, "Score the dev file: eval_results.txt (Google's) and eval_results.json.")
-    max_seq_length: int = flag(128, "", click.IntRange(min=3))
     eval_batch_size: int = flag(8, "", POSITIVE)
 
 
@@ -584,6 +583,9 @@ class Evaluation(NamedTuple):
 
     dev: ClassifierFeatures | None
     test: ClassifierFeatures | None
+
+
+_FILE_FLAGS = {"train": "--train_file", "dev": "--eval_file", "test": "--predict_file"}
 
 
 class ClassifierFineTuning:
@@ -604,10 +606,14 @@ class ClassifierFineTuning:
         if given:
             return given
         if not self.flags.data_dir:
-            flag_name = {"train": "--train_file", "dev": "--eval_file", "test": "--predict_file"}[split]
+            flag_name = _FILE_FLAGS[split]
             raise InputError(f"no {split} file: pass --data_dir (where {self.processor.name}'s "
                              f"{getattr(self.processor.files, split)} is) or {flag_name}")
         return self.processor.file_path(self.flags.data_dir, split)
+
+    def input_files(self) -> dict[str, str]:
+        used = {"train": self.flags.do_train, "dev": self.flags.do_eval, "test": self.flags.do_predict}
+        return {flag_name: self.file(split) for split, flag_name in _FILE_FLAGS.items() if used[split]}
 
     def identity(self) -> dict[str, Any]:
         return {"train_file_sha256": file_sha256(self.file("train")), "max_seq_length": self.flags.max_seq_length}
@@ -616,7 +622,6 @@ class ClassifierFineTuning:
         return {"task_name": self.flags.task_name, "labels": list(self.processor.labels)}
 
     def create_model(self, config: modeling.BertConfig) -> modeling.BertForSequenceClassification:
-        fine_tuning.check_model(config, self.flags, self.flags.max_seq_length, len(self.tokenizer.vocab))
         labels = self.processor.labels
         return modeling.create_model(modeling.BertForSequenceClassification, config, num_labels=len(labels) or 1,
                                      label_names=labels)
@@ -651,7 +656,7 @@ class ClassifierFineTuning:
             logits = fine_tuning.predict(model, data.test, self.flags.predict_batch_size, runtime).logits
             rows = logits[:, :1] if self.processor.is_regression else _softmax(logits)
             write_text(output_dir / "test_results.tsv",
-                       "".join("\t".join(f"{value:.6f}" for value in row) + "\n" for row in rows))
+                       "".join("\t".join(f"{value:.9g}" for value in row) + "\n" for row in rows))
             click.echo(f"predicted {len(rows)} examples: {output_dir / 'test_results.tsv'}", err=True)
         return results
 

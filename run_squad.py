@@ -570,7 +570,8 @@ class SquadTask:
 class SquadFlags(FineTuningFlags):
     """Google's run_squad.py flags, with the fine-tuning and loop ones (fine_tuning.FineTuningFlags)."""
 
-    max_seq_length: int = flag(384, "", click.IntRange(min=4))
+    max_seq_length: int = flag(384, "Tokens per window, question and [CLS] [SEP] [SEP] included.",
+                               click.IntRange(4, 2**31 - 1))
     doc_stride: int = flag(128, "Stride between context windows.", POSITIVE)
     max_query_length: int = flag(64, "Question tokens kept.", POSITIVE)
     n_best_size: int = flag(20, "", POSITIVE)
@@ -594,6 +595,9 @@ class SquadFineTuning:
         self.flags, self.tokenizer, self.is_main = flags, tokenizer, is_main
         self.feature_config = FeatureConfig(flags.max_seq_length, flags.doc_stride, flags.max_query_length)
 
+    def input_files(self) -> dict[str, str]:
+        return {"--train_file": self.flags.train_file, "--predict_file": self.flags.predict_file}
+
     def identity(self) -> dict[str, Any]:
         return {"train_file_sha256": file_sha256(self.flags.train_file),
                 **{name: getattr(self.flags, name) for name in (
@@ -604,7 +608,6 @@ class SquadFineTuning:
         return {}
 
     def create_model(self, config: modeling.BertConfig) -> modeling.BertForQuestionAnswering:
-        fine_tuning.check_model(config, self.flags, self.flags.max_seq_length, len(self.tokenizer.vocab))
         return modeling.create_model(modeling.BertForQuestionAnswering, config)
 
     def read_train(self) -> Features:

@@ -93,10 +93,9 @@ def read_utf8_lines(
     """Yields the lines of a UTF-8 text file without their line endings (and without a leading BOM); see
     decode_utf8_lines. UTF-16 text (a UTF-16 byte order mark) is an InputError saying so."""
     with open(path, "rb") as reader:
-        if reader.read(2) in (b"\xff\xfe", b"\xfe\xff"):
+        if reader.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff"):  # peek, not read + seek: a pipe cannot seek
             raise InputError(f"{path}: UTF-16 text (it starts with a UTF-16 byte order mark); convert it to UTF-8, "
                              f"e.g. iconv -f UTF-16 -t UTF-8")
-        reader.seek(0)
         yield from decode_utf8_lines(reader, str(path), unicode_errors, counts)
 
 
@@ -410,7 +409,6 @@ SEED = click.IntRange(0, 2**63 - 1)  # what numpy's and torch's seeding take
 POSITIVE_FLOAT = FiniteFloat(min=0, min_open=True)
 FINITE_FLOAT = FiniteFloat()
 PROBABILITY = FiniteFloat(0, 1)
-NON_NEGATIVE_FLOAT = FiniteFloat(min=0)
 OUTPUT_PATH = OutputPath()
 
 
@@ -499,12 +497,12 @@ class TrainingFlags:
                                        "--output_dir's own run, when there is one, is resumed instead.")
     do_train: bool = flag(False, "Train.")
     train_batch_size: int = flag(32, "Sequences per optimizer step, over all processes and accumulation steps.",
-                                 POSITIVE)
+                                 click.IntRange(1, 2**31 - 1))
     learning_rate: float = flag(5e-5, "The peak learning rate (linear warmup, then linear decay to 0).",
-                                POSITIVE_FLOAT)
+                                FiniteFloat(min=0, max=1e3, min_open=True))
     optimizer: str = flag("adamw", "adamw (Google's AdamWeightDecay) or lamb.", click.Choice(["adamw", "lamb"]))
     weight_decay: float = flag(0.01, "Decoupled weight decay, not applied to biases and LayerNorm (Google's).",
-                               NON_NEGATIVE_FLOAT)
+                               FiniteFloat(0, 1e3))
     gradient_accumulation_steps: int = flag(1, "", POSITIVE)
     save_checkpoints_steps: int = flag(1000, "", POSITIVE)
     keep_checkpoints: int = flag(3, "How many of the newest checkpoints to keep.", POSITIVE)

@@ -45,6 +45,7 @@ import script_utils
 from script_utils import InputError, TrainingFlags, atomic_output, write_text
 
 CHECKPOINT_PATTERN = re.compile(r"ckpt-(\d{8})\.pt")
+MAX_STEPS = 10**8 - 1  # what ckpt-<8 digits>.pt can name
 RUN_FILE = "run.json"
 PREVIOUS_RUN = ".previous_run"  # an overwritten run, kept until the new run's first checkpoint is on disk
 Batch = dict[str, Tensor]
@@ -180,6 +181,11 @@ class TrainConfig:
     num_warmup_steps: int
     identity: dict[str, Any]  # run.json: what a resume must match
     owns: Callable[[str], bool]  # the names of the files this script writes into its run folder
+
+    def __post_init__(self) -> None:
+        if self.num_train_steps > MAX_STEPS:  # a typo'd --num_train_epochs 1e30 would train until the end of time
+            raise InputError(f"{self.num_train_steps} training steps: more than {MAX_STEPS} (the checkpoints' "
+                             f"8-digit step); lower --num_train_steps or --num_train_epochs")
 
     def micro_batch_size(self, world_size: int) -> int:
         per_step = world_size * self.flags.gradient_accumulation_steps
@@ -493,7 +499,8 @@ def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], plan: str
 def owns_run_file(name: str) -> bool:
     """The files the training loop writes into a run folder."""
     checkpoint = name.removesuffix(".damaged")
-    return bool(CHECKPOINT_PATTERN.fullmatch(checkpoint)) or name in (RUN_FILE, "metrics.jsonl", "tensorboard")
+    return bool(CHECKPOINT_PATTERN.fullmatch(checkpoint)) or name in (
+        RUN_FILE, "metrics.jsonl", "tensorboard", "bert_config.json")
 
 
 # --- batches -------------------------------------------------------------------------------------------

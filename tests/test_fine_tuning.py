@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import click
 import numpy as np
 import pytest
 import torch
-from badinput import assert_one_line_error
+from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from torch import nn
 
@@ -237,3 +238,75 @@ def test_a_run_recorded_before_weight_decay_was_a_flag_still_resumes(tmp_path):
     assert training.prepare_run_dir(tmp_path, identity, False, training.owns_run_file) == training.RESUME
     with pytest.raises(InputError, match=r"weight_decay: 0\.01 then, 0\.0 now"):
         training.prepare_run_dir(tmp_path, {**identity, "weight_decay": 0.0}, False, training.owns_run_file)
+
+
+# --- run_classifier through the shared run: inputs it must refuse before any work ----------------------------------
+
+VOCAB = Path(__file__).resolve().parents[1] / "vocab" / "sample-4k.txt"
+TINY = {"vocab_size": 4000, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "intermediate_size": 32, "max_position_embeddings": 64}
+
+
+def korsts_folder(folder: Path) -> Path:
+    """KorSTS's three files, 8 pairs each, and a tiny model config beside them."""
+    folder.mkdir()
+    header = "genre\tfilename\tyear\tid\tscore\tsentence1\tsentence2"
+    rows = [f"main\tf\t2012\t{i:04d}\t{i % 6}.0\t남자가 {i}번 춤을 춘다.\t한 남자가 춤을 춘다." for i in range(8)]
+    for name in ("sts-train.tsv", "sts-dev.tsv", "sts-test.tsv"):
+        (folder / name).write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    (folder / "tiny.json").write_text(json.dumps(TINY), encoding="utf-8")
+    return folder
+
+
+def classifier_args(data: Path, out: Path, *extra) -> list[str]:
+    return ["--task_name", "korsts", "--data_dir", str(data), "--vocab_file", str(VOCAB), "--bert_config_file",
+            str(data / "tiny.json"), "--output_dir", str(out), "--max_seq_length", "32", "--device", "cpu",
+            *map(str, extra)]
+
+
+def test_inputs_the_run_would_overwrite_are_refused(tmp_path):
+    data = korsts_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "eval_results.txt").write_bytes((data / "sts-dev.tsv").read_bytes())
+    before = snapshot(out)
+    result = CliRunner().invoke(run_classifier.main, classifier_args(data, out, "--do_train", "--do_eval",
+                                                                     "--eval_file", out / "eval_results.txt"))
+    assert_one_line_error(result, "--eval_file", "eval_results.txt", "--output_dir")
+    assert snapshot(out) == before
+
+
+def test_endless_or_overflowing_settings_are_one_line(tmp_path):
+    data = korsts_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    for extra, names in (((("--num_train_epochs", "1e30")), ("training steps", "--num_train_epochs")),
+                         (("--learning_rate", "1e300"), ("--learning_rate",)),
+                         (("--train_batch_size", str(10**30)), ("--train_batch_size",)),
+                         (("--max_seq_length", "100000"), ("--max_seq_length", "max_position_embeddings"))):
+        result = CliRunner().invoke(run_classifier.main, classifier_args(data, out, "--do_train", *extra))
+        assert_one_line_error(result, *names)
+        assert not out.exists()
+
+
+def test_weights_with_nan_are_refused(tmp_path):
+    data = korsts_folder(tmp_path / "data")
+    config = modeling.BertConfig.from_json_file(data / "tiny.json")
+    state = modeling.BertForSequenceClassification(config, num_labels=1).state_dict()
+    state["classifier.weight"][0, 0] = float("nan")
+    checkpoint = tmp_path / "ckpt-00000001.pt"
+    torch.save({"model": state, "step": 1}, checkpoint)
+    result = CliRunner().invoke(run_classifier.main, classifier_args(data, tmp_path / "out", "--do_eval",
+                                                                     "--init_checkpoint", checkpoint))
+    assert_one_line_error(result, "ckpt-00000001.pt", "NaN or infinite", "classifier.weight")
+
+
+def test_evaluating_a_run_finds_its_config(tmp_path):
+    data = korsts_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    trained = CliRunner().invoke(run_classifier.main, classifier_args(data, out, "--do_train", "--do_eval"))
+    assert trained.exit_code == 0, trained.output
+    args = classifier_args(data, out, "--do_eval")
+    at = args.index("--bert_config_file")
+    again = CliRunner().invoke(run_classifier.main, args[:at] + args[at + 2:])  # the run's own bert_config.json
+    assert again.exit_code == 0, again.output
+    assert "model: the fine-tuned" in again.output

@@ -1,6 +1,7 @@
 import collections
 import errno
 import os
+import threading
 from pathlib import Path
 
 import click
@@ -224,3 +225,13 @@ def test_atomic_directory_that_fails_leaves_no_folder_it_made(tmp_path):
             script_utils.atomic_directory(tmp_path / "new" / "deeper" / "data", False, lambda n: True, "--x"):
         raise RuntimeError("bad input")
     assert os.listdir(tmp_path) == []
+
+
+def test_lines_are_read_from_a_pipe(tmp_path):
+    """A FIFO (`--train_file <(zcat train.tsv.gz)`) cannot seek: its lines are read all the same."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes("첫 줄\n둘째 줄\n".encode()))
+    writer.start()
+    assert list(script_utils.read_utf8_lines(fifo)) == ["첫 줄", "둘째 줄"]
+    writer.join()
