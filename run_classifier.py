@@ -23,6 +23,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -79,21 +80,40 @@ class DataFiles:
     test: str
 
 
+class At(NamedTuple):
+    """A column Google's GLUE reader takes by position, and the name the file's header gives it there."""
+
+    position: int  # 0-based, or -1: the last field (Google's `line[-1]`)
+    name: str
+
+    def describe(self) -> str:
+        return f"{self.name} as " + (f"column {self.position + 1}" if self.position >= 0 else "the last column")
+
+
+Column = str | At | int
+
+
 @dataclass(frozen=True)
 class Columns:
-    """Where a file keeps an example's fields.
+    """Where a file keeps an example's fields: all by name (str), by Google's position (At) or by bare position (int).
 
-    Names: line 1 is a header that holds each named column. Positions (0-based, negative from the end as
-    Google's `line[-1]`): Google's GLUE readers, whose line 1 is a header skipped unread (`header=True`, Google's
-    `if i == 0: continue`) or already data. label None: the file has no labels (GLUE's test files).
+    str: line 1 is a header that holds each named column. At: Google's GLUE readers, whose line 1 is a header they
+    skip unread (`if i == 0: continue`); it must give each column read its GLUE name, or another file (CoLA's dev
+    file as its test file, MNLI's as MRPC's) would be read by position silently. int (0-based): a file without a
+    header (CoLA's train and dev files): line 1 is an example, and a row has exactly the fields up to the last
+    position read, all there is to tell the file from another. label None: the file has no labels (GLUE's tests).
     """
 
-    text_a: str | int
-    text_b: str | int | None = None
-    label: str | int | None = None
-    header: bool = True
+    text_a: Column
+    text_b: Column | None = None
+    label: Column | None = None
+    checked: tuple[At, ...] = ()  # more header columns the format reads (XNLI's language, which `keep` reads)
 
-    def used(self) -> list[str | int]:
+    @property
+    def header(self) -> bool:
+        return not isinstance(self.text_a, int)
+
+    def used(self) -> list[Column]:
         return [column for column in (self.text_a, self.text_b, self.label) if column is not None]
 
 
@@ -114,11 +134,20 @@ class _Positions(NamedTuple):
 def _tsv_rows(path: str) -> Iterator[_Row]:
     """The lines of a TSV file split at every tab: no quoting, so a `"` is text (Google's quotechar=None).
 
-    Blank lines are skipped: an editor's trailing one is no example (Google's reader fails on them).
+    Blank lines are skipped: an editor's trailing one is no example (Google's reader fails on them). A line ends
+    at LF (a CRLF's CR goes with it): a CR inside a line is refused, as old-Mac CR-only line endings would make the
+    whole file one line.
     """
     for number, line in enumerate(read_utf8_lines(path), start=1):
+        if "\r" in line:
+            raise InputError(f"{path}:{number}: a carriage return inside the line: convert the file's line endings")
         if line:
             yield _Row(number, line.split("\t"))
+
+
+# A score: plain ASCII decimal. float() takes more ("0_5", full-width and Arabic-Indic digits, " 3", "nan", "inf"),
+# none of which a data file means as a score.
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class DataProcessor:
@@ -162,8 +191,8 @@ class DataProcessor:
         """The examples of one file of this format, in file order.
 
         Raises InputError naming the file and line for: a header that is not this format's, a row with another
-        number of fields than line 1, an unknown label, a bad score, bad UTF-8; naming the file for an empty one
-        or one without examples.
+        number of fields than line 1, an unknown label, a bad score, bad UTF-8, a carriage return inside a line;
+        naming the file for an empty one or one without examples.
         """
         path = os.fspath(path)
         columns = self.split_columns(split)
@@ -171,7 +200,9 @@ class DataProcessor:
         first = next(rows, None)
         if first is None:
             raise InputError(f"{path}: empty; a {self.name} file is tab-separated text, one example a line")
-        positions = self._positions(columns, first, path)
+        positions = self._positions(columns, first, path, split)
+        if not columns.header:
+            self._check_first_example(first, positions, path, split)
         examples, rows_read = [], 0
         for row in rows if columns.header else itertools.chain([first], rows):
             if len(row.fields) != positions.width:
@@ -185,23 +216,47 @@ class DataProcessor:
                              + (f"{rows_read} rows, none of them this task's)" if rows_read else "a header alone)"))
         return examples
 
-    def _positions(self, columns: Columns, first: _Row, path: str) -> _Positions:
+    def _positions(self, columns: Columns, first: _Row, path: str, split: Split) -> _Positions:
         """The indices of the columns in rows like `first`; InputError when `first` cannot be this format's."""
-        width, used = len(first.fields), columns.used()
         if isinstance(columns.text_a, str):
-            missing = [name for name in used if name not in first.fields]
-            if missing:
-                raise InputError(f"{path}:{first.number}: not a {self.name} header: expected the tab-separated "
-                                 f"columns {' '.join(map(str, used))}, found {shown(first.fields)}")
-            indices = {name: first.fields.index(name) for name in used}
+            indices = self._named_indices(columns, first, path)
         else:
-            needed = max(c + 1 if c >= 0 else -c for c in used)
-            if width < needed:
-                raise InputError(f"{path}:{first.number}: {width} tab-separated fields; a {self.name} file has at "
-                                 f"least {needed} (its columns as Google reads them)")
-            indices = {position: position % width for position in used}  # -1 -> the last field
+            indices = self._google_indices(columns, first, path, split)
         return _Positions(*(None if c is None else indices[c] for c in (columns.text_a, columns.text_b, columns.label)),
-                          width)
+                          len(first.fields))
+
+    def _named_indices(self, columns: Columns, first: _Row, path: str) -> dict[Column, int]:
+        used = columns.used()
+        missing = [name for name in used if name not in first.fields]
+        if missing:
+            raise InputError(f"{path}:{first.number}: not a {self.name} header: expected the tab-separated "
+                             f"columns {' '.join(map(str, used))}, found {shown(first.fields)}")
+        return {name: first.fields.index(name) for name in used}
+
+    def _google_indices(self, columns: Columns, first: _Row, path: str, split: Split) -> dict[Column, int]:
+        """Google's positions in rows as wide as `first` (-1: the last field), whose header names them as GLUE's."""
+        width, read = len(first.fields), [*columns.used(), *columns.checked]
+        positions = {column: column if isinstance(column, int) else column.position for column in read}
+        needed = max(p + 1 if p >= 0 else -p for p in positions.values())
+        if width < needed or (not columns.header and width != needed):
+            has = (f"at least {needed} (its columns as Google reads them)" if columns.header
+                   else f"{needed} and no header: line 1 is an example")
+            raise InputError(f"{path}:{first.number}: {width} tab-separated fields; a {self.name} {split} file "
+                             f"has {has}")
+        named = sorted((c for c in read if isinstance(c, At)), key=lambda column: positions[column] % width)
+        if any(first.fields[column.position] != column.name for column in named):
+            found = ", ".join(shown(first.fields[column.position]) for column in named)
+            raise InputError(f"{path}:{first.number}: not a {self.name} {split} file's header: expected "
+                             f"{', '.join(column.describe() for column in named)}; found {found}")
+        return {column: position % width for column, position in positions.items()}
+
+    def _check_first_example(self, first: _Row, positions: _Positions, path: str, split: Split) -> None:
+        """Line 1 of a file without a header is an example: a header there (a test file given for train) fails as one,
+        and the message says why."""
+        try:
+            self._example(first, positions, path, split)
+        except InputError as error:
+            raise InputError(f"{error} (a {self.name} {split} file has no header: line 1 is an example)") from None
 
     def _example(self, row: _Row, positions: _Positions, path: str, split: Split) -> InputExample:
         fields, where = row.fields, f"{path}:{row.number}"
@@ -219,14 +274,11 @@ class DataProcessor:
 
     def _score(self, text: str, where: str) -> float:
         low, high = self.score_range
-        try:
-            score = float(text)
-        except ValueError:
-            raise InputError(f"{where}: the score {shown(text)} is not a number") from None
-        if not math.isfinite(score):
-            raise InputError(f"{where}: the score {shown(text)} is not a finite number")
-        if not low <= score <= high:
-            raise InputError(f"{where}: the score {score:g} is outside [{low:g}, {high:g}]")
+        if not _DECIMAL.fullmatch(text):
+            raise InputError(f"{where}: the score {shown(text)} is not a number (plain decimal, as 3.8 or 4e-1)")
+        score = float(text)
+        if not low <= score <= high:  # 1e999 too: float() makes it inf
+            raise InputError(f"{where}: the score {shown(text)} is outside [{low:g}, {high:g}]")
         return score
 
 
@@ -275,6 +327,7 @@ class XnliProcessor(DataProcessor):
     """
 
     language = "zh"  # Google's choice; a subclass picks another
+    language_column = At(0, "language")  # of the dev and test tables
     labels = NLI_LABELS
     label_aliases: ClassVar[dict[str, str]] = {"contradictory": "contradiction"}  # the MNLI translations' spelling
 
@@ -287,29 +340,38 @@ class XnliProcessor(DataProcessor):
         return DataFiles(f"multinli/multinli.train.{self.language}.tsv", "xnli.dev.tsv", "xnli.test.tsv")
 
     def split_columns(self, split: Split) -> Columns:
-        # premise hypo label; language gold_label ... sentence1 (6) sentence2 (7) ...
-        return Columns(0, 1, 2) if split == "train" else Columns(6, 7, 1)
+        # multinli.train.{language}.tsv: premise hypo label. xnli.{dev,test}.tsv: language gold_label
+        # sentence1_binary_parse sentence2_binary_parse sentence1_parse sentence2_parse sentence1 sentence2 promptID
+        # pairID genre label1 ... label5.
+        if split == "train":
+            return Columns(At(0, "premise"), At(1, "hypo"), At(2, "label"))
+        return Columns(At(6, "sentence1"), At(7, "sentence2"), At(1, "gold_label"), checked=(self.language_column,))
 
     def keep(self, fields: list[str], split: Split) -> bool:
-        return split == "train" or fields[0] == self.language
+        return split == "train" or fields[self.language_column.position] == self.language
 
 
 class MnliProcessor(DataProcessor):
-    """GLUE MNLI, the matched dev and test sets."""
+    """GLUE MNLI, the matched dev and test sets.
+
+    Their header: index promptID pairID genre sentence1_binary_parse sentence2_binary_parse sentence1_parse
+    sentence2_parse sentence1 sentence2, then train's label1 gold_label, dev's label1 ... label5 gold_label (the test
+    file: no more).
+    """
 
     name = "MNLI"
     files = DataFiles("train.tsv", "dev_matched.tsv", "test_matched.tsv")
-    columns = Columns(8, 9, -1)  # sentence1, sentence2, gold_label (last: train has 12 columns, dev 16)
+    columns = Columns(At(8, "sentence1"), At(9, "sentence2"), At(-1, "gold_label"))
     labels = NLI_LABELS
     unlabeled_test = True
 
 
 class MrpcProcessor(DataProcessor):
-    """GLUE MRPC: Quality #1-ID #2-ID #1-String #2-String (the test file: index for Quality)."""
+    """GLUE MRPC: Quality, #1 ID, #2 ID, #1 String, #2 String (the test file: index for Quality)."""
 
     name = "MRPC"
     files = DataFiles("train.tsv", "dev.tsv", "test.tsv")
-    columns = Columns(3, 4, 0)
+    columns = Columns(At(3, "#1 String"), At(4, "#2 String"), At(0, "Quality"))
     labels = ("0", "1")
     unlabeled_test = True
 
@@ -324,7 +386,7 @@ class ColaProcessor(DataProcessor):
 
     def split_columns(self, split: Split) -> Columns:
         # train and dev have no header (source label original-label sentence); test has one (index sentence).
-        return Columns(1) if split == "test" else Columns(3, label=1, header=False)
+        return Columns(At(1, "sentence")) if split == "test" else Columns(3, label=1)
 
 
 # Google's --task_name -> format. A new data set: one DataProcessor subclass and one entry here.

@@ -190,8 +190,13 @@ def test_bad_kornli_rows(tmp_path, rows, line, words):
 
 
 @pytest.mark.parametrize(("score", "words"), [("abc", ['"abc" is not a number']), ("", ['"" is not a number']),
-                                              ("nan", ["not a finite number"]), ("inf", ["not a finite number"]),
-                                              ("5.5", ["5.5 is outside [0, 5]"]), ("-0.1", ["outside [0, 5]"])])
+                                              ("nan", ['"nan" is not a number']), ("inf", ['"inf" is not a number']),
+                                              ("5.5", ['"5.5" is outside [0, 5]']), ("-0.1", ["outside [0, 5]"]),
+                                              # float() takes these; a score is plain ASCII decimal
+                                              ("0_5", ['"0_5" is not a number']), ("１", ['"１" is not a number']),
+                                              ("٣", ['"٣" is not a number']), (" 3", ['" 3" is not a number']),
+                                              ("5.0000001", ['"5.0000001" is outside [0, 5]']),  # as written
+                                              ("1e999", ['"1e999" is outside [0, 5]'])])
 def test_bad_korsts_scores(tmp_path, score, words):
     path = write_tsv(tmp_path, [KORSTS_HEADER, sts_row("1.0"), sts_row(score)])
     message = read_error(rc.processors["korsts"], path)
@@ -208,7 +213,7 @@ def test_a_labeled_format_needs_its_labels_in_the_test_file_too(tmp_path):
 def test_google_formats_check_field_counts(tmp_path):
     too_narrow = write_tsv(tmp_path, [KORNLI_HEADER, ("a", "b", "neutral")])
     assert read_error(rc.processors["mnli"], too_narrow).startswith(f"{too_narrow}:1: 3 tab-separated fields; a MNLI "
-                                                                   f"file has at least 10")
+                                                                   f"train file has at least 10")
     cola = write_tsv(tmp_path, [("gj04", "1", "", "a"), ("gj04", "1", "b")], name="cola.tsv")
     assert read_error(rc.processors["cola"], cola).startswith(f"{cola}:2: 3 tab-separated fields, expected 4 (as "
                                                              f"line 1)")
@@ -228,6 +233,64 @@ def test_bad_utf8_names_the_line(tmp_path):
     path = tmp_path / "latin1.tsv"
     path.write_bytes(b"sentence1\tsentence2\tgold_label\na\tb\tneutral\n" + "é\tb\tneutral\n".encode("latin-1"))
     assert read_error(rc.processors["kornli"], path).startswith(f"{path}:3: not valid UTF-8")
+
+
+def test_korsts_scores_are_plain_decimal_numbers(tmp_path):
+    scores = ("0", "+1.5", ".5", "5.", "4E-1", "5.000")
+    path = write_tsv(tmp_path, [KORSTS_HEADER, *map(sts_row, scores)])
+    assert [e.label for e in rc.processors["korsts"].read_examples(path, "dev")] == [0, 1.5, 0.5, 5, 0.4, 5]
+
+
+def test_a_lone_carriage_return_is_refused(tmp_path):
+    # Old-Mac line endings: no LF at all, the whole file would be one line.
+    old_mac = tmp_path / "old_mac.tsv"
+    old_mac.write_bytes(b"sentence1\tsentence2\tgold_label\ra\tb\tneutral\r")
+    assert read_error(rc.processors["kornli"], old_mac) == (f"{old_mac}:1: a carriage return inside the line: convert "
+                                                            f"the file's line endings")
+    inside = tmp_path / "inside.tsv"
+    inside.write_bytes(b"sentence1\tsentence2\tgold_label\r\na\tb\tneutral\r\na\rb\tc\tneutral\r\n")
+    assert read_error(rc.processors["kornli"], inside).startswith(f"{inside}:3: a carriage return inside the line")
+
+
+GLUE_MNLI_TRAIN_HEADER = ("index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
+                          "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label")
+GLUE_MNLI_ROW = ("0", "1", "2", "fiction", "", "", "", "", "a", "b", "neutral", "neutral")
+XNLI_HEADER = ("language", "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
+               "sentence2_parse", "sentence1", "sentence2", "promptID", "pairID", "genre", "label1", "label2", "label3",
+               "label4", "label5")
+
+
+@pytest.mark.parametrize(("task", "split", "rows", "words"), [
+    # CoLA's dev file (no header) as its test file: line 1 would be dropped, the label digits read as sentences.
+    ("cola", "test", [("gj04", "1", "", "a b"), ("gj04", "0", "*", "c")], ["sentence as column 2"]),
+    # MNLI's train file read as MRPC's test file: the genre column would be text_a.
+    ("mrpc", "test", [GLUE_MNLI_TRAIN_HEADER, GLUE_MNLI_ROW],
+     ['#1 String as column 4, #2 String as column 5; found "genre", "sentence1_binary_parse"']),
+    ("mrpc", "train", [("index", "#1 ID", "#2 ID", "#1 String", "#2 String"), ("0", "7", "8", "a", "b")],
+     ["Quality as column 1"]),
+    ("mnli", "dev", [XNLI_HEADER, xnli_row("zh", "neutral", "a", "b")], ["sentence1 as column 9",
+                                                                         "gold_label as the last column"]),
+    ("xnli", "train", [XNLI_HEADER, xnli_row("zh", "neutral", "a", "b")], ["premise as column 1", "label as column 3"]),
+    ("xnli", "dev", [GLUE_MNLI_TRAIN_HEADER, GLUE_MNLI_ROW], ["language as column 1", "sentence2 as column 8"]),
+])
+def test_positional_formats_check_their_header(tmp_path, task, split, rows, words):
+    path = write_tsv(tmp_path, rows)
+    processor = rc.processors[task]
+    message = read_error(processor, path, split)
+    assert message.startswith(f"{path}:1: not a {processor.name} {split} file's header: expected "), message
+    assert all(word in message for word in words), message
+
+
+@pytest.mark.parametrize(("rows", "words"), [
+    ([("index", "sentence"), ("0", "Bill whistled.")], ["1: 2 tab-separated fields; a CoLA train file has 4"]),
+    ([("source", "label", "original", "sentence"), ("gj04", "1", "", "a")], ['1: unknown label "label"']),
+    ([("gj04", "1", "", "a", "b")], ["1: 5 tab-separated fields; a CoLA train file has 4"]),
+])
+def test_a_header_where_cola_has_none(tmp_path, rows, words):
+    path = write_tsv(tmp_path, rows)
+    message = read_error(rc.processors["cola"], path)
+    assert message.startswith(f"{path}:"), message
+    assert all(word in message for word in [*words, "no header: line 1 is an example"]), message
 
 
 # --- features ------------------------------------------------------------------------------------------
