@@ -7,7 +7,7 @@
 #  3. the same two starts with run_classifier.py on KorSTS (train -> dev) and KorNLI (its XNLI dev -> test: KorNLI's
 #     machine-translated train set is not in ../shared/data).
 # Writes everything under WORK and prints a JSON summary; bench/RESULTS.md has the numbers measured here
-# (on 2 cores with the defaults: 33 minutes of pretraining, 2 x 7.5 of KorQuAD, 2 x 9 of KorSTS and KorNLI).
+# (on 2 cores with the defaults: 33 minutes of pretraining, 2 x 7.5 of KorQuAD, 2 x 6 of KorSTS and KorNLI).
 # PARTS chooses the fine-tuning checks (default "squad classify").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,22 +80,22 @@ for start_from in pretrained random; do
 done
 fi
 
-$PY - "$WORK" "$start" <<'PYTHON'
+$PY - "$WORK" "$start" "$PARTS" <<'PYTHON'
 import json, sys, time
-work, start = sys.argv[1], int(sys.argv[2])
+work, start, parts = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 from pathlib import Path
 
 def results(path):
     return dict(line.split(" = ") for line in open(path).read().splitlines())
 
 def scores(path):
-    return json.load(open(path)) if Path(path).exists() else "not run"
+    return json.load(open(path))
 
 summary = {
     "pretraining_heldout_start": results(f"{work}/eval_start/eval_results.txt"),
     "pretraining_heldout_end": results(f"{work}/pretrain/eval_results.txt"),
 }
-if Path(f"{work}/squad_pretrained/predictions.json").exists():
+if "squad" in parts:  # (a WORK folder may hold results of other runs: only what this run did is reported)
     import evaluate_squad
     import run_squad
     strip = run_squad.JosaStripper()
@@ -104,9 +104,11 @@ if Path(f"{work}/squad_pretrained/predictions.json").exists():
     summary["korquad_111_140_pretrained_strip_josa"] = evaluate_squad.evaluate(
         data, {q: strip(a) for q, a in predictions.items()})
 for start_from in ("pretrained", "random"):
-    summary[f"korquad_111_140_{start_from}"] = scores(f"{work}/squad_{start_from}/eval_results.json")
-    summary[f"korsts_dev_{start_from}"] = scores(f"{work}/korsts_{start_from}/eval_results.json")
-    summary[f"kornli_xnli_test_{start_from}"] = scores(f"{work}/kornli_{start_from}/eval_results.json")
+    if "squad" in parts:
+        summary[f"korquad_111_140_{start_from}"] = scores(f"{work}/squad_{start_from}/eval_results.json")
+    if "classify" in parts:
+        summary[f"korsts_dev_{start_from}"] = scores(f"{work}/korsts_{start_from}/eval_results.json")
+        summary[f"kornli_xnli_test_{start_from}"] = scores(f"{work}/kornli_{start_from}/eval_results.json")
 summary["minutes"] = round((time.time() - start) / 60, 1)
 print(json.dumps(summary, indent=2))
 PYTHON
