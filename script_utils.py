@@ -404,6 +404,7 @@ class OutputPath(click.Path):
 
 # Flag types: a value out of range is click's one-line error naming the flag.
 POSITIVE = click.IntRange(min=1)
+FLOAT32_MAX = 3.4e38  # a rate the optimizer's float32 state can hold (a larger one overflows inside torch)
 NON_NEGATIVE = click.IntRange(min=0)
 SEED = click.IntRange(0, 2**63 - 1)  # what numpy's and torch's seeding take
 POSITIVE_FLOAT = FiniteFloat(min=0, min_open=True)
@@ -499,10 +500,10 @@ class TrainingFlags:
     train_batch_size: int = flag(32, "Sequences per optimizer step, over all processes and accumulation steps.",
                                  click.IntRange(1, 2**31 - 1))
     learning_rate: float = flag(5e-5, "The peak learning rate (linear warmup, then linear decay to 0).",
-                                FiniteFloat(min=0, max=1e3, min_open=True))
+                                FiniteFloat(min=0, max=FLOAT32_MAX, min_open=True))
     optimizer: str = flag("adamw", "adamw (Google's AdamWeightDecay) or lamb.", click.Choice(["adamw", "lamb"]))
     weight_decay: float = flag(0.01, "Decoupled weight decay, not applied to biases and LayerNorm (Google's).",
-                               FiniteFloat(0, 1e3))
+                               FiniteFloat(0, FLOAT32_MAX))
     gradient_accumulation_steps: int = flag(1, "", POSITIVE)
     save_checkpoints_steps: int = flag(1000, "", POSITIVE)
     keep_checkpoints: int = flag(3, "How many of the newest checkpoints to keep.", POSITIVE)
