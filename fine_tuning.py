@@ -35,6 +35,7 @@ from script_utils import (
     check_holds_none,
     file_sha256,
     flag,
+    read_json,
     shown,
 )
 
@@ -176,9 +177,9 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     train = script.read_train() if flags.do_train else None
     predict = script.read_predict() if distributed.is_main else None
     model = script.create_model(config)
+    if init:
+        _check_init_task(init, script)
     report = modeling.load_pretrained(model, init) if init else None
-    if report is not None and script.head not in report.initialized:
-        _check_init_run(init, script)
     note = report.summary() if report is not None else "initialized at random"
     step = 0
     if train is None:
@@ -211,7 +212,8 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     if predict is not None:
         results.update(script.predict(model, predict, runtime, step))
     if flags.export_hf and distributed.is_main:
-        path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
+        path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True,
+                                  finetuning_task=script.model_identity().get("task_name"))
         click.echo(f"exported a Hugging Face directory: {path}", err=True)
     return results
 
@@ -244,11 +246,21 @@ def _check_inputs_apart(inputs: dict[str, str], output_dir: str, owns: Callable[
                              f"move the input elsewhere")
 
 
-def _check_init_run(init: str, script: FineTuningScript) -> None:
-    """A checkpoint of one of this script's runs starts a model only if its head means the same (a classifier of
-    the same labels): its run.json says."""
-    record = Path(init).parent / training.RUN_FILE
-    if not Path(init).is_file() or not record.is_file():
+def _check_init_task(init: str, script: FineTuningScript) -> None:
+    """A fine-tuned head starts a model only if it means the same (a classifier of the task): the run.json beside
+    one of this script's checkpoints says, or a Hugging Face config.json's finetuning_task (our exports write it)."""
+    source = Path(init)
+    if source.is_dir() and (source / "config.json").is_file():
+        values = read_json(source / "config.json")
+        task = values.get("finetuning_task") if isinstance(values, dict) else None
+        wanted = script.model_identity().get("task_name")
+        if task is not None and wanted is not None and task != wanted:
+            raise InputError(f"--init_checkpoint {init}: its {script.head} was fine-tuned for task {shown(task)} "
+                             f"(config.json finetuning_task), this run's is {shown(wanted)}: start from a pretraining "
+                             f"checkpoint instead")
+        return
+    record = source.parent / training.RUN_FILE
+    if not source.is_file() or not record.is_file():
         return
     recorded = training.read_run_record(record)
     if recorded.get("script") != script.name:

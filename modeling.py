@@ -1031,8 +1031,10 @@ def export_hf(
     out_dir: str | os.PathLike,
     *,
     overwrite: bool = False,
+    finetuning_task: str | None = None,
 ) -> Path:
-    """Writes a Hugging Face BERT directory: config.json, model.safetensors and vocab.txt.
+    """Writes a Hugging Face BERT directory: config.json, model.safetensors and vocab.txt. finetuning_task (Hugging
+    Face's config field) names the task a fine-tuned head was trained for.
 
     `transformers.BertForPreTraining.from_pretrained(out_dir)` (or the model's own class) loads it with no
     missing or unexpected key. Tied aliases are stored once, as Hugging Face stores them. The directory is
@@ -1053,6 +1055,7 @@ def export_hf(
         "position_embedding_type": "absolute",
         "tie_word_embeddings": True,
         **model.hf_config(),  # architectures, and a classifier's labels
+        **({"finetuning_task": finetuning_task} if finetuning_task else {}),
     }
     tensors = {
         key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items() if key not in _TIED_KEYS

@@ -3,6 +3,7 @@ share (fine_tuning.schedule, flags declared once as a dataclass by script_utils.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -310,3 +311,22 @@ def test_evaluating_a_run_finds_its_config(tmp_path):
     again = CliRunner().invoke(run_classifier.main, args[:at] + args[at + 2:])  # the run's own bert_config.json
     assert again.exit_code == 0, again.output
     assert "model: the fine-tuned" in again.output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("safetensors") is None, reason="safetensors (parity extra) not installed")
+def test_an_export_names_its_task_and_starts_only_that_task(tmp_path):
+    data = korsts_folder(tmp_path / "data")
+    trained = CliRunner().invoke(run_classifier.main, classifier_args(data, tmp_path / "out", "--do_train",
+                                                                      "--export_hf", tmp_path / "hf"))
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((tmp_path / "hf" / "config.json").read_text(encoding="utf-8"))["finetuning_task"] == "korsts"
+    nli = tmp_path / "nli"
+    nli.mkdir()
+    pairs = [f"남자가 {i}번 춤을 춘다.\t남자가 춤을 춘다.\tneutral" for i in range(8)]
+    rows = ["sentence1\tsentence2\tgold_label", *pairs]
+    (nli / "xnli.dev.ko.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    args = ["--task_name", "kornli", "--data_dir", str(nli), "--vocab_file", str(VOCAB), "--init_checkpoint",
+            str(tmp_path / "hf"), "--output_dir", str(tmp_path / "nli_out"), "--max_seq_length", "32", "--do_eval",
+            "--device", "cpu"]
+    result = CliRunner().invoke(run_classifier.main, args)
+    assert_one_line_error(result, "--init_checkpoint", "finetuning_task", '"korsts"', '"kornli"')
