@@ -142,7 +142,11 @@ def schedule(flags: FineTuningFlags, size: int) -> Schedule:
     """The steps of --num_train_epochs over `size` training sequences, and the warmup. Google's scripts round the
     steps down, dropping a last partial batch; here they round up, so every sequence is seen num_train_epochs
     times (and at least one step is trained)."""
-    steps = max(1, math.ceil(size * flags.num_train_epochs / flags.train_batch_size))
+    exact = size * flags.num_train_epochs / flags.train_batch_size
+    if exact > training.MAX_STEPS:  # before ceil: a typo'd --num_train_epochs 1e306 is infinite steps
+        raise InputError(f"--num_train_epochs {flags.num_train_epochs:g} of {size} sequences is more than "
+                         f"{training.MAX_STEPS} steps of --train_batch_size {flags.train_batch_size}")
+    steps = max(1, math.ceil(exact))
     return Schedule(steps, int(steps * flags.warmup_proportion))
 
 
@@ -175,7 +179,7 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
         check_holds_none(flags.export_hf, [flags.bert_config_file, *inputs.values()], "--export_hf")
     # Every data file is read and checked before the model is loaded, and the run folder is touched only after.
     train = script.read_train() if flags.do_train else None
-    predict = script.read_predict() if distributed.is_main else None
+    predict = script.read_predict()  # on every process: a bad file must stop them all, not rank 0 alone
     model = script.create_model(config)
     if init:
         _check_init_task(init, script)
@@ -209,7 +213,7 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
         trained = training.fit(script.task, model, train, train_config, runtime)
         results.update({f"train_{key}": value for key, value in trained.metrics.items() if key != "step"})
         step = trained.step
-    if predict is not None:
+    if predict is not None and distributed.is_main:
         results.update(script.predict(model, predict, runtime, step))
     if flags.export_hf and distributed.is_main:
         path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True,
@@ -262,7 +266,10 @@ def _check_init_task(init: str, script: FineTuningScript) -> None:
     record = source.parent / training.RUN_FILE
     if not source.is_file() or not record.is_file():
         return
-    recorded = training.read_run_record(record)
+    try:
+        recorded = training.read_run_record(record)
+    except InputError:  # that run's record is not ours to judge: nothing to compare with
+        return
     if recorded.get("script") != script.name:
         return
     for key, value in script.model_identity().items():
@@ -282,6 +289,8 @@ def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTunin
     Google's Estimator does with its model_dir; returns what was loaded (None: the folder holds no checkpoint).
     The run must have been made by this script with this model config, vocab and tokenizer (see its run.json)."""
     output_dir = Path(flags.output_dir)
+    if not training.has_checkpoints(output_dir):
+        return None
     record = output_dir / training.RUN_FILE
     recorded = training.read_run_record(record) if record.is_file() else {}
     if recorded.get("script") not in (None, script.name):

@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -376,6 +377,11 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes. A pipe cannot be read a second time (it would hash as empty, or block): an
+    InputError."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise InputError(f"{path}: not a regular file (a pipe?); its sha256 goes into the run's record, which needs "
+                         f"a file it can read again: save it to a file first")
     digest = hashlib.sha256()
     with open(path, "rb") as reader:
         for block in iter(lambda: reader.read(1 << 20), b""):

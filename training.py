@@ -308,11 +308,16 @@ def resume(state: TrainState | _ModelOnly, output_dir: str | os.PathLike, is_mai
         except (KeyError, ValueError, RuntimeError) as error:  # another model, another optimizer
             raise InputError(f"{path}: not a checkpoint of this model and flags ({str(error)[:200]})") from None
         return path
-    damaged = sorted(Path(output_dir).glob("ckpt-*.pt.damaged"))
-    if found or damaged:
+    if has_checkpoints(output_dir):
         raise InputError(f"{output_dir}: none of its checkpoints can be read (they are set aside as *.damaged); "
                          f"pass --overwrite_output_dir to start afresh")
     return None
+
+
+def has_checkpoints(output_dir: str | os.PathLike) -> bool:
+    """Whether a folder holds checkpoints, readable or set aside as damaged (see resume)."""
+    directory = Path(output_dir)
+    return bool(checkpoints(directory)) or (directory.is_dir() and any(directory.glob("ckpt-*.pt.damaged")))
 
 
 def resume_plan(state: TrainState, output_dir: str | os.PathLike, plan: str, distributed: Distributed) -> Path | None:
@@ -702,8 +707,6 @@ def restore_model(model: nn.Module, output_dir: str | os.PathLike, identity: dic
     run) after checking that the run's record agrees with `identity` on the keys in `compare`; None when the
     folder holds no checkpoint. `head`: a parameter the checkpoint must have (a fine-tuned head), else InputError."""
     prepare_run_dir(output_dir, identity, False, owns_run_file, compare=compare)
-    if not checkpoints(output_dir):
-        return None
     target = _ModelOnly(model, head)
     checkpoint = resume(target, output_dir, is_main)
     return Restored(checkpoint, target.step) if checkpoint is not None else None
@@ -774,6 +777,7 @@ def train(task: Task, state: TrainState, config: TrainConfig, make_batches: Call
                 window_start = time.perf_counter()
             if state.step % flags.save_checkpoints_steps == 0 or at_end:
                 _check_finite(pending_losses)
+                _check_finite_weights(state)
                 if distributed.is_main:
                     save_checkpoint(state, flags.output_dir, flags.keep_checkpoints, extra)
             bar.update(1)
@@ -788,6 +792,13 @@ def step_seed(seed: int, rank: int, step: int) -> int:
     """The seed of dropout in one step of one process: a pure function, so a resumed run (on any process)
     draws exactly what an uninterrupted one would, with no generator state to save."""
     return int(np.random.SeedSequence([seed, rank, step]).generate_state(1)[0])
+
+
+def _check_finite_weights(state: TrainState) -> None:
+    """A last step can turn the weights non-finite after a finite loss: such weights are never saved."""
+    if not all(bool(torch.isfinite(p).all()) for p in state.model.parameters()):
+        raise TrainingError(f"the weights are NaN or infinite after step {state.step}: stopping without saving them "
+                            f"(lower --learning_rate, or use --precision fp32 / bf16)")
 
 
 def _check_finite(losses: list[tuple[int, Tensor]]) -> None:

@@ -280,7 +280,7 @@ def test_inputs_the_run_would_overwrite_are_refused(tmp_path):
 def test_endless_or_overflowing_settings_are_one_line(tmp_path):
     data = korsts_folder(tmp_path / "data")
     out = tmp_path / "out"
-    for extra, names in (((("--num_train_epochs", "1e30")), ("training steps", "--num_train_epochs")),
+    for extra, names in ((("--num_train_epochs", "1e30"), ("steps", "--num_train_epochs")),
                          (("--learning_rate", "1e300"), ("--learning_rate",)),
                          (("--train_batch_size", str(10**30)), ("--train_batch_size",)),
                          (("--max_seq_length", "100000"), ("--max_seq_length", "max_position_embeddings"))):
@@ -330,3 +330,37 @@ def test_an_export_names_its_task_and_starts_only_that_task(tmp_path):
             "--device", "cpu"]
     result = CliRunner().invoke(run_classifier.main, args)
     assert_one_line_error(result, "--init_checkpoint", "finetuning_task", '"korsts"', '"kornli"')
+
+
+def test_a_piped_train_file_is_refused_rather_than_recorded_as_empty(tmp_path):
+    import os
+    import threading
+
+    data = korsts_folder(tmp_path / "data")
+    fifo = tmp_path / "train.pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes((data / "sts-train.tsv").read_bytes()))
+    writer.start()
+    result = CliRunner().invoke(run_classifier.main, classifier_args(data, tmp_path / "out", "--do_train",
+                                                                     "--train_file", fifo))
+    writer.join()
+    assert_one_line_error(result, str(fifo), "not a regular file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_weights_that_turn_non_finite_at_the_last_step_are_not_saved(tmp_path):
+    data = korsts_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    # One step: its loss is computed before the update, so only the weights can show what the update did.
+    result = CliRunner().invoke(run_classifier.main, classifier_args(data, out, "--do_train", "--learning_rate",
+                                                                     "1e30", "--weight_decay", "1e30",
+                                                                     "--num_train_epochs", "1"))
+    assert_one_line_error(result, "NaN or infinite")
+    assert not training.checkpoints(out)
+
+
+def test_absurd_epochs_are_one_line(tmp_path):
+    data = korsts_folder(tmp_path / "data")
+    result = CliRunner().invoke(run_classifier.main, classifier_args(data, tmp_path / "out", "--do_train",
+                                                                     "--num_train_epochs", "1e306"))
+    assert_one_line_error(result, "--num_train_epochs")
