@@ -835,6 +835,12 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], Path]:
     holds no tensors (missing, a folder without weights, a pickle of other objects, an empty, truncated or
     foreign file) is an InputError naming it; one the disk cannot read is an OSError naming it.
     """
+    # Imported here: only Google's TensorFlow checkpoints need it.
+    from tf_checkpoint import checkpoint_prefix, load_tf_bert
+
+    prefix = checkpoint_prefix(path)
+    if prefix is not None:
+        return load_tf_bert(prefix), Path(f"{prefix}.index")
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():

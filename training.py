@@ -449,7 +449,13 @@ def file_identity(path: str | os.PathLike | None) -> dict[str, str] | None:
     """What a run started from: the sha256 of a weights file, or of the files of a Hugging Face folder."""
     if path is None:
         return None
+    from tf_checkpoint import checkpoint_prefix  # Google's checkpoints: a prefix naming .index and .data files
+
     source = Path(path)
+    prefix = checkpoint_prefix(source)
+    if prefix is not None:
+        return {p.name: script_utils.file_sha256(p) for p in sorted(prefix.parent.glob(f"{prefix.name}.*"))
+                if p.suffix != ".meta"}
     files = sorted(p for p in source.iterdir() if p.is_file()) if source.is_dir() else [source]
     return {p.name: script_utils.file_sha256(p) for p in files
             if p.suffix in (".json", ".safetensors", ".bin", ".pt", ".pth", ".txt") or not source.is_dir()}
