@@ -23,6 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 import modeling
+import tf_checkpoint
 import tokenization
 import training
 from script_utils import (
@@ -172,6 +173,8 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     script: FineTuningScript = make_script(flags, tokenizer, distributed.is_main)
     init = training.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
     config = model_config(flags, init)
+    if init:
+        config = tf_checkpoint.config_for(init, config)  # a Google checkpoint's gelu, from its graph
     check_model(config, flags, len(tokenizer.vocab))
     inputs = {"--vocab_file": flags.vocab_file, **script.input_files()}
     _check_inputs_apart(inputs, flags.output_dir, functools.partial(_owns, script))

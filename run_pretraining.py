@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 import create_pretraining_data as cpd
 import modeling
+import tf_checkpoint
 import tokenization
 import training
 from script_utils import (
@@ -250,6 +251,8 @@ def check_flags(flags: PretrainingFlags) -> None:
 
 def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling.BertForPreTraining, str]:
     config = modeling.BertConfig.from_json_file(flags.bert_config_file)
+    if flags.init_checkpoint:
+        config = tf_checkpoint.config_for(flags.init_checkpoint, config)  # a Google checkpoint's gelu, from its graph
     if config.max_position_embeddings < flags.max_seq_length:
         raise InputError(f"{flags.bert_config_file}: max_position_embeddings {config.max_position_embeddings} "
                          f"< --max_seq_length {flags.max_seq_length}")

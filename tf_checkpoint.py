@@ -10,18 +10,22 @@ Hugging Face's BertFor* names the way transformers' `load_tf_weights_in_bert` do
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from script_utils import InputError
+
+if TYPE_CHECKING:
+    from modeling import BertConfig
 
 # leveldb's kTableMagicNumber, which TensorFlow's table format keeps: the last 8 bytes of every table.
 _TABLE_MAGIC = 0xDB4775248B80FB57
@@ -387,3 +391,28 @@ def checkpoint_prefix(path: Path) -> Path | None:
         names = ", ".join(index.name for index in indexes)
         raise InputError(f"{path}: several TensorFlow checkpoints ({names}); pass the prefix of one")
     return checkpoint_prefix(indexes[0]) if indexes else None
+
+
+def graph_activation(prefix: Path) -> str | None:
+    """The gelu the checkpoint's graph computed, from `prefix.meta` (absent: None): Google's first modeling.py
+    used the exact erf form ("gelu"), its current one the tanh approximation ("gelu_new"), and bert_config.json
+    says "gelu" for both, so only the graph tells them apart."""
+    meta = Path(f"{prefix}.meta")
+    if not meta.is_file():
+        return None
+    graph = meta.read_bytes()
+    if b"intermediate/dense/Erf" in graph:
+        return "gelu"
+    if b"intermediate/dense/Pow" in graph or b"intermediate/dense/Tanh" in graph:
+        return "gelu_new"
+    return None
+
+
+def config_for(path: str | Path, config: BertConfig) -> BertConfig:
+    """`config` with the activation a Google checkpoint at `path` was computed with (see graph_activation); other
+    checkpoints, and configs that name another activation, are left as they are."""
+    prefix = checkpoint_prefix(Path(path))
+    activation = graph_activation(prefix) if prefix is not None else None
+    if activation is None or config.hidden_act not in ("gelu", "gelu_new"):
+        return config
+    return dataclasses.replace(config, hidden_act=activation)

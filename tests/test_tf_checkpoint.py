@@ -47,9 +47,13 @@ def assert_one_line(error: pytest.ExceptionInfo, *names) -> None:
 def test_outputs_match_tensorflow(name):
     folder = checkpoint_dir(name)
     # TensorFlow ran Google's current modeling.py, whose gelu is the tanh approximation (the graph in
-    # bert_model.ckpt.meta has Tanh and Pow under intermediate/dense, no Erf): "gelu_new" here. With the exact
-    # "gelu" that bert_config.json names, the MLM log-probs differ by 1.05e-5 on bert_tiny.
-    model = pretraining_model(folder, hidden_act="gelu_new")
+    # bert_model.ckpt.meta has Pow under intermediate/dense, no Erf), though bert_config.json says "gelu" (with the
+    # exact erf gelu the MLM log-probs differ by 1.05e-5 on bert_tiny): config_for reads it from the graph.
+    config = modeling.BertConfig.from_json_file(folder / "bert_config.json")
+    assert config.hidden_act == "gelu"
+    config = tf_checkpoint.config_for(folder / "bert_model.ckpt", config)
+    assert config.hidden_act == "gelu_new"
+    model = modeling.BertForPreTraining(config).eval()
     report = modeling.load_pretrained(model, folder / "bert_model.ckpt")
     assert report.initialized == ()
     reference = np.load(folder / "reference.npz")
@@ -229,3 +233,16 @@ def test_a_google_checkpoint_starts_a_fine_tuning_run_and_is_recorded(tmp_path):
     assert "bert_model.ckpt.index" in result.output
     recorded = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["init_checkpoint"]
     assert sorted(recorded) == ["bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index"]
+
+
+def test_the_graph_tells_the_gelu(tmp_path):
+    folder = checkpoint_dir("bert_tiny")
+    prefix = copy_checkpoint(folder, tmp_path)
+    config = modeling.BertConfig.from_json_file(folder / "bert_config.json")
+    assert tf_checkpoint.config_for(prefix, config) == config  # no .meta beside it: the config stands
+    (tmp_path / "bert_model.ckpt.meta").write_bytes(b"...bert/encoder/layer_0/intermediate/dense/Erf...")
+    assert tf_checkpoint.config_for(prefix, config).hidden_act == "gelu"
+    (tmp_path / "bert_model.ckpt.meta").write_bytes((folder / "bert_model.ckpt.meta").read_bytes())
+    assert tf_checkpoint.config_for(prefix, config).hidden_act == "gelu_new"
+    assert tf_checkpoint.config_for(prefix, dataclasses.replace(config, hidden_act="relu")).hidden_act == "relu"
+    assert tf_checkpoint.config_for(tmp_path / "elsewhere.pt", config) == config  # not a Google checkpoint
