@@ -1,0 +1,58 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""Converts a Google TensorFlow BERT checkpoint into a Hugging Face BERT directory, without TensorFlow.
+
+    python convert_tf_checkpoint.py --tf_checkpoint multi_cased_L-12_H-768_A-12/bert_model.ckpt \
+      --output_dir multi_cased_hf
+
+Reads the checkpoint with tf_checkpoint.py (Google's variable names mapped, optimizer slots skipped), its
+bert_config.json and vocab.txt (beside it unless given), takes the gelu its graph computed, and writes
+config.json, model.safetensors and vocab.txt (modeling.export_hf: built beside --output_dir and swapped in whole;
+only an earlier export is ever replaced).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+import modeling
+import tf_checkpoint
+from script_utils import OUTPUT_PATH, Command, InputError, user_errors
+
+
+def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | None, output_dir: str) -> str:
+    """Writes the Hugging Face directory; returns what was loaded."""
+    prefix = tf_checkpoint.checkpoint_prefix(Path(checkpoint))
+    if prefix is None:
+        raise InputError(f"{checkpoint}: not a TensorFlow checkpoint (no {checkpoint}.index, and not a folder "
+                         f"holding one)")
+    config_file = Path(bert_config_file) if bert_config_file else prefix.parent / "bert_config.json"
+    vocab = Path(vocab_file) if vocab_file else prefix.parent / "vocab.txt"
+    for path, flag in ((config_file, "--bert_config_file"), (vocab, "--vocab_file")):
+        if not path.is_file():
+            raise InputError(f"{path}: no such file (pass {flag})")
+    modeling.check_export_target(output_dir)
+    config = tf_checkpoint.config_for(prefix, modeling.BertConfig.from_json_file(config_file))
+    model = modeling.create_model(modeling.BertForPreTraining, config)
+    report = modeling.load_pretrained(model, prefix)
+    modeling.export_hf(model, config, vocab, output_dir, overwrite=True)
+    return report.summary()
+
+
+@click.command(cls=Command)
+@click.option("--tf_checkpoint", "checkpoint", required=True,
+              help="Google's checkpoint prefix (.../bert_model.ckpt), its .index file, or a folder holding one.")
+@click.option("--bert_config_file", default=None, help="Default: bert_config.json beside the checkpoint.")
+@click.option("--vocab_file", default=None, help="Default: vocab.txt beside the checkpoint.")
+@click.option("--output_dir", required=True, type=OUTPUT_PATH, help="The Hugging Face directory to write.")
+def main(checkpoint: str, bert_config_file: str | None, vocab_file: str | None, output_dir: str) -> None:
+    """Convert a Google TensorFlow BERT checkpoint into a Hugging Face BERT directory (no TensorFlow needed)."""
+    with user_errors():
+        summary = convert(checkpoint, bert_config_file, vocab_file, output_dir)
+        click.echo(f"{summary}\nwrote a Hugging Face BERT directory: {output_dir}", err=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
