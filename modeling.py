@@ -1072,4 +1072,5 @@ def export_hf(
         shutil.copyfile(vocab_file, staging / "vocab.txt")  # first: a wrong path fails before the big write
         (staging / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n", encoding="utf-8")
         save_file(tensors, staging / "model.safetensors", metadata=_EXPORT_MARK)
+        (staging / "model.safetensors").chmod(0o644)  # safetensors writes it 0600: a model is for others to read
     return Path(out_dir)

@@ -774,6 +774,8 @@ def test_export_hf_replaces_an_old_export_only(tmp_path, vocab_file):
     assert sorted(path.name for path in out.iterdir()) == ["config.json", "model.safetensors", "vocab.txt"]
     assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
+    # Readable by others, as a model to share should be (safetensors alone would leave the weights 0600).
+    assert (out / "model.safetensors").stat().st_mode & 0o044 == 0o044
     # An empty folder is no export to protect.
     (tmp_path / "empty").mkdir()
     modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab_file, tmp_path / "empty")
