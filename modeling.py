@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+import tf_checkpoint
 from script_utils import TEMPORARY_NAME, InputError, atomic_directory, read_json, shown, unique_keys
 
 # Hugging Face's names for the activations (transformers' ACT2FN). "gelu" is the exact erf form of Google's
@@ -835,12 +836,9 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], Path]:
     holds no tensors (missing, a folder without weights, a pickle of other objects, an empty, truncated or
     foreign file) is an InputError naming it; one the disk cannot read is an OSError naming it.
     """
-    # Imported here: only Google's TensorFlow checkpoints need it.
-    from tf_checkpoint import checkpoint_prefix, load_tf_bert
-
-    prefix = checkpoint_prefix(path)
+    prefix = tf_checkpoint.checkpoint_prefix(path)
     if prefix is not None:
-        return load_tf_bert(prefix), Path(f"{prefix}.index")
+        return tf_checkpoint.load_tf_bert(prefix), Path(f"{prefix}.index")
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():

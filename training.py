@@ -42,6 +42,7 @@ from torch import Tensor, nn
 import modeling
 import optimization
 import script_utils
+import tf_checkpoint
 from script_utils import InputError, TrainingFlags, atomic_output, write_text
 
 CHECKPOINT_PATTERN = re.compile(r"ckpt-(\d{8})\.pt")
@@ -449,11 +450,9 @@ def file_identity(path: str | os.PathLike | None) -> dict[str, str] | None:
     """What a run started from: the sha256 of a weights file, or of the files of a Hugging Face folder."""
     if path is None:
         return None
-    from tf_checkpoint import checkpoint_prefix  # Google's checkpoints: a prefix naming .index and .data files
-
     source = Path(path)
-    prefix = checkpoint_prefix(source)
-    if prefix is not None:
+    prefix = tf_checkpoint.checkpoint_prefix(source)
+    if prefix is not None:  # Google's checkpoint: a prefix naming .index and .data files
         return {p.name: script_utils.file_sha256(p) for p in sorted(prefix.parent.glob(f"{prefix.name}.*"))
                 if p.suffix != ".meta"}
     files = sorted(p for p in source.iterdir() if p.is_file()) if source.is_dir() else [source]
