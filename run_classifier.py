@@ -732,8 +732,7 @@ class ClassifierFineTuning:
         results = {"eval_loss": float(loss), **{f"eval_{key}": value for key, value in
                                                 task_metrics(self.processor, predictions, dev.labels).items()}}
         output_dir = Path(self.flags.output_dir)
-        lines = {**{key: f"{value:.6f}" for key, value in results.items()}, "global_step": str(step)}
-        write_text(output_dir / "eval_results.txt", "".join(f"{key} = {lines[key]}\n" for key in sorted(lines)))
+        training.write_eval_results(output_dir / "eval_results.txt", results, step)
         write_json(output_dir / "eval_results.json", {**results, "global_step": step})
         click.echo(json.dumps(results))
         return results

@@ -46,7 +46,6 @@ from script_utils import (
     flag_options,
     input_patterns,
     user_errors,
-    write_text,
 )
 
 # --- data ----------------------------------------------------------------------------------------------
@@ -212,12 +211,6 @@ def evaluate(model: nn.Module, data: PretrainingData, batch_size: int, max_steps
     return results
 
 
-def write_eval_results(path: Path, results: dict[str, float], global_step: int) -> None:
-    """eval_results.txt as Google writes it: "key = value" lines, sorted."""
-    lines = {**{k: f"{v:.6f}" for k, v in results.items()}, "global_step": str(global_step)}
-    write_text(path, "".join(f"{key} = {lines[key]}\n" for key in sorted(lines)))
-
-
 # --- the run -------------------------------------------------------------------------------------------
 
 
@@ -339,7 +332,7 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
     if eval_data is not None:
         eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, runtime)
         output_dir.mkdir(parents=True, exist_ok=True)
-        write_eval_results(output_dir / "eval_results.txt", eval_results, step)
+        training.write_eval_results(output_dir / "eval_results.txt", eval_results, step)
         click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
                    f"eval results in {output_dir / 'eval_results.txt'}", err=True)
         results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}

@@ -506,6 +506,12 @@ def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], plan: str
     script_utils.write_json(directory / RUN_FILE, identity)
 
 
+def write_eval_results(path: Path, results: dict[str, float], global_step: int) -> None:
+    """eval_results.txt as Google's scripts write it: "key = value" lines, sorted, with the global step."""
+    lines = {**{k: f"{v:.6f}" for k, v in results.items()}, "global_step": str(global_step)}
+    write_text(path, "".join(f"{key} = {lines[key]}\n" for key in sorted(lines)))
+
+
 def owns_run_file(name: str) -> bool:
     """The files the training loop writes into a run folder."""
     checkpoint = name.removesuffix(".damaged")
