@@ -160,7 +160,6 @@ def run(flags: FineTuningFlags, make_script: Callable[[Any, tokenization.FullTok
         raise InputError(f"nothing to do: pass --do_train, {', '.join(prediction_flags)} or --export_hf")
     training.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
     if flags.export_hf:
-        check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.vocab_file], "--export_hf")
         modeling.check_export_target(flags.export_hf)
     body = functools.partial(_run, flags, make_script, predicting or "--export_hf", progress=progress)
     return training.in_process_group(flags.device, body)
@@ -179,7 +178,8 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     inputs = {"--vocab_file": flags.vocab_file, **script.input_files()}
     _check_inputs_apart(inputs, flags.output_dir, functools.partial(_owns, script))
     if flags.export_hf:
-        check_holds_none(flags.export_hf, [flags.bert_config_file, *inputs.values()], "--export_hf")
+        check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.bert_config_file,
+                                           *inputs.values()], "--export_hf")
     # Every data file is read and checked before the model is loaded, and the run folder is touched only after.
     train = script.read_train() if flags.do_train else None
     predict = script.read_predict()  # on every process: a bad file must stop them all, not rank 0 alone
