@@ -664,11 +664,11 @@ class ClassifierFineTuning:
 
     def file(self, split: Split) -> str:
         """The file of a split: its flag, else the task's default name in --data_dir."""
-        given = {"train": self.flags.train_file, "dev": self.flags.eval_file, "test": self.flags.predict_file}[split]
+        flag_name = _FILE_FLAGS[split]
+        given = getattr(self.flags, flag_name.removeprefix("--"))
         if given:
             return given
         if not self.flags.data_dir:
-            flag_name = _FILE_FLAGS[split]
             raise InputError(f"no {split} file: pass --data_dir (where {self.processor.name}'s "
                              f"{getattr(self.processor.files, split)} is) or {flag_name}")
         return self.processor.file_path(self.flags.data_dir, split)
