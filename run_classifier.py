@@ -436,8 +436,7 @@ class ClassifierFeatures:
 
     def batch(self, indices: np.ndarray, with_labels: bool = True) -> dict[str, torch.Tensor]:
         """Rows `indices` as int64 tensors [B, T], and with_labels "labels" [B]: int64, or float32 (regression)."""
-        batch = {name: torch.from_numpy(getattr(self, name)[indices].astype(np.int64))
-                 for name in ("input_ids", "token_type_ids", "attention_mask")}
+        batch = training.int64_rows(self, training.MODEL_INPUTS, indices)
         if with_labels:
             batch["labels"] = torch.from_numpy(self.labels[indices])
         return batch

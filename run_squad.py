@@ -212,13 +212,8 @@ class Features:
         return len(self.example_index)
 
     def batch(self, indices: np.ndarray, with_labels: bool = True) -> training.Batch:
-        batch = {"input_ids": torch.from_numpy(self.input_ids[indices].astype(np.int64)),
-                 "token_type_ids": torch.from_numpy(self.token_type_ids[indices].astype(np.int64)),
-                 "attention_mask": torch.from_numpy(self.attention_mask[indices].astype(np.int64))}
-        if with_labels:
-            batch["start_positions"] = torch.from_numpy(self.start_positions[indices].astype(np.int64))
-            batch["end_positions"] = torch.from_numpy(self.end_positions[indices].astype(np.int64))
-        return batch
+        names = (*training.MODEL_INPUTS, "start_positions", "end_positions") if with_labels else training.MODEL_INPUTS
+        return training.int64_rows(self, names, indices)
 
 
 @dataclass

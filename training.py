@@ -596,6 +596,15 @@ def step_batches(data: TrainingData, order: ShuffledStream, step: int, batch_siz
     return [data.batch(indices) for indices in order.step_indices(step, batch_size, micro, distributed)]
 
 
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
+
+def int64_rows(source: object, names: Collection[str], indices: np.ndarray) -> Batch:
+    """Rows `indices` of the integer arrays `names` of `source` (stored narrow, int8/int32) as int64 CPU tensors,
+    the dtype embedding lookups and cross-entropy targets take."""
+    return {name: torch.from_numpy(getattr(source, name)[indices].astype(np.int64)) for name in names}
+
+
 def to_device(batch: Batch, device: torch.device) -> Batch:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
