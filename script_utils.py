@@ -467,14 +467,13 @@ def flag(default: Any = dataclasses.MISSING, help: str = "", type: click.ParamTy
 
 
 def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
-    """Decorates a click command with one option per field of `flags_class` (in field order), so that
-    `main(**flags)` can build `flags_class(**flags)`."""
-
+    """Decorates a click command with one option per field of `flags_class`, so that `main(**flags)` can build
+    `flags_class(**flags)`. --help lists the script's own flags first, then those it shares (fine-tuning, then
+    the loop's): each field where the most derived class declares it."""
     fields = {field.name: field for field in dataclasses.fields(flags_class)}
-    # --help lists the script's own flags first, then those it shares (fine-tuning, then the loop's).
-    ordered = [fields[name] for cls in flags_class.__mro__ for name in vars(cls).get("__annotations__", {})
-               if name in fields]
-    ordered = list({field.name: field for field in ordered}.values())
+    names = dict.fromkeys(name for cls in flags_class.__mro__ for name in vars(cls).get("__annotations__", {})
+                          if name in fields)
+    ordered = [fields[name] for name in names]
 
     def decorate(command: Callable) -> Callable:
         for field in reversed(ordered):
