@@ -33,11 +33,11 @@ def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | Non
     for path, flag in ((config_file, "--bert_config_file"), (vocab, "--vocab_file")):
         if not path.is_file():
             raise InputError(f"{path}: no such file (pass {flag})")
-    modeling.check_export_target(output_dir)
+    modeling.check_export_target(output_dir, "--output_dir")
     config = tf_checkpoint.config_for(prefix, modeling.BertConfig.from_json_file(config_file))
     model = modeling.create_model(modeling.BertForPreTraining, config)
     report = modeling.load_pretrained(model, prefix)
-    modeling.export_hf(model, config, vocab, output_dir, overwrite=True)
+    modeling.export_hf(model, config, vocab, output_dir, overwrite=True, flag="--output_dir")
     return report.summary()
 
 

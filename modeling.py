@@ -1000,20 +1000,21 @@ def _in_export(name: str) -> bool:
     return name in _EXPORT_FILES or TEMPORARY_NAME.fullmatch(name) is not None
 
 
-def check_export_target(out_dir: str | os.PathLike) -> None:
+def check_export_target(out_dir: str | os.PathLike, flag: str = "--export_hf") -> None:
     """Raises InputError unless out_dir is absent, empty, or an earlier export_hf output (which it replaces):
-    checked before training, so a bad --export_hf fails in seconds, not at the end of the run."""
+    checked before training, so a bad --export_hf fails in seconds, not at the end of the run. `flag`: the
+    option that names out_dir, for the messages."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder (--export_hf)")
+        raise InputError(f"{out_dir}: exists and is not a folder ({flag})")
     if out_dir.resolve() == Path.cwd() or out_dir.resolve() in Path.cwd().parents:
         raise InputError(f"{out_dir}: the current folder (or one holding it) cannot be replaced by an export "
-                         f"(--export_hf): name a new folder")
+                         f"({flag}): name a new folder")
     if not out_dir.is_dir() or not any(out_dir.iterdir()):
         return
     foreign = sorted(p.name for p in out_dir.iterdir() if not _in_export(p.name))
     if foreign:
-        raise InputError(f"{out_dir}: holds files an export does not ({', '.join(foreign[:5])}); --export_hf replaces "
+        raise InputError(f"{out_dir}: holds files an export does not ({', '.join(foreign[:5])}); {flag} replaces "
                          f"only an earlier export: choose another folder")
     from safetensors import safe_open
 
@@ -1024,7 +1025,7 @@ def check_export_target(out_dir: str | os.PathLike) -> None:
     except Exception:  # missing, truncated, not safetensors: in any case not ours to replace
         marked = False
     if not marked:
-        raise InputError(f"{out_dir}: not an export of this project ({weights.name} lacks its mark); --export_hf "
+        raise InputError(f"{out_dir}: not an export of this project ({weights.name} lacks its mark); {flag} "
                          f"replaces only an earlier export: choose another folder")
 
 
@@ -1036,6 +1037,7 @@ def export_hf(
     *,
     overwrite: bool = False,
     finetuning_task: str | None = None,
+    flag: str = "--export_hf",
 ) -> Path:
     """Writes a Hugging Face BERT directory: config.json, model.safetensors and vocab.txt. finetuning_task (Hugging
     Face's config field) names the task a fine-tuned head was trained for.
@@ -1065,8 +1067,8 @@ def export_hf(
         key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items() if key not in _TIED_KEYS
     }
     if overwrite:
-        check_export_target(out_dir)
-    with atomic_directory(out_dir, replace=overwrite, owns=_in_export, flag="--export_hf") as staging:
+        check_export_target(out_dir, flag)
+    with atomic_directory(out_dir, replace=overwrite, owns=_in_export, flag=flag) as staging:
         shutil.copyfile(vocab_file, staging / "vocab.txt")  # first: a wrong path fails before the big write
         (staging / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n", encoding="utf-8")
         save_file(tensors, staging / "model.safetensors", metadata=_EXPORT_MARK)

@@ -283,3 +283,17 @@ def test_the_converter_refuses_what_is_not_a_checkpoint(tmp_path):
                                                              "--output_dir", str(tmp_path / "hf")])
     assert result.exit_code == 1 and "not a TensorFlow checkpoint" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "hf").exists()
+
+
+def test_the_converter_never_replaces_a_folder_that_is_not_an_export(tmp_path):
+    from click.testing import CliRunner
+
+    import convert_tf_checkpoint
+
+    folder = checkpoint_dir("bert_tiny")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me", encoding="utf-8")
+    result = CliRunner().invoke(convert_tf_checkpoint.main, ["--tf_checkpoint", str(folder / "bert_model.ckpt"),
+                                                             "--output_dir", str(tmp_path / "mine")])
+    assert result.exit_code == 1 and "--output_dir replaces only an earlier export" in result.output
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
