@@ -24,16 +24,17 @@ import functools
 import itertools
 import os
 import re
-import sys
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import click
 import numpy as np
 
-from script_utils import Command, InputError, bool_option, decode_utf8_lines, read_utf8_lines, user_errors
+try:  # beside an exported model, where transformers imports this file as a module of the model's package
+    from .text_input import InputError, read_utf8_lines
+except ImportError:  # in this repository, a top-level module
+    from text_input import InputError, read_utf8_lines
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 UNK_TOKEN = "[UNK]"
@@ -46,7 +47,7 @@ _NODE_END = "\x1f"
 # A white-space word with the white space before it: the nodes of the plain WordPiece tokenizer.
 _NODES = re.compile(" *[^ ]+")
 # Lone surrogates: Python strings may hold them (JSON escapes, undecodable command-line bytes), UTF-8 may not.
-_SURROGATES = re.compile("[\ud800-\udfff]")
+SURROGATES = re.compile("[\ud800-\udfff]")
 # A piece cache larger than this is cleared, so a long run over a huge corpus stays bounded in memory.
 _CACHE_LIMIT = 1 << 16
 
@@ -372,7 +373,7 @@ class MecabTokenizer:
         except TypeError:
             # A lone surrogate (a JSON "\udcff" escape) cannot reach MeCab as UTF-8: parse a stand-in of the same
             # length, then cut the nodes out of the text itself. WordPiece makes the surrogate's word [UNK].
-            stand_in = self._tagger.parse(_SURROGATES.sub("\ufffd", text)).split(_NODE_END)[:-1]
+            stand_in = self._tagger.parse(SURROGATES.sub("\ufffd", text)).split(_NODE_END)[:-1]
             ends = list(itertools.accumulate(map(len, stand_in)))
             return [text[start:end] for start, end in zip([0, *ends], ends, strict=False)]
 
@@ -628,41 +629,3 @@ class FullTokenizer:
         # Map back to the unit; characters dropped by accent stripping join the token before them.
         bounds = [0, *(index[s] for _, s, _ in pieces[1:]), len(unit)]
         return [(token, bounds[i], bounds[i + 1]) for i, (token, _, _) in enumerate(pieces)]
-
-
-def _stdin_lines() -> Iterator[str]:
-    """The lines of standard input, read as bytes: text that is not UTF-8 is one line naming its line."""
-    try:
-        yield from decode_utf8_lines(sys.stdin.buffer, "<stdin>")
-    except InputError as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _check_arguments(texts: tuple[str, ...]) -> None:
-    """Python hands over command-line bytes that are not UTF-8 as lone surrogates: one line naming the argument."""
-    for number, text in enumerate(texts, start=1):
-        if _SURROGATES.search(text):
-            raise click.ClickException(f"TEXT argument {number}: not valid UTF-8 (a terminal in another encoding?); "
-                                       f"pass UTF-8 text, or pipe it through iconv -t UTF-8")
-
-
-@click.command(cls=Command)
-@click.option("--vocab_file", default="vocab/kowiki-32k.txt", show_default=True, help="The WordPiece vocab.")
-@bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul).")
-@click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
-              help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.")
-@click.argument("texts", nargs=-1)
-def main(vocab_file: str, do_lower_case: bool, tokenizer: str, texts: tuple[str, ...]) -> None:
-    """Print the tokens of each TEXT (or of each line of standard input) as token<TAB>start<TAB>end."""
-    _check_arguments(texts)
-    with user_errors(RuntimeError):  # RuntimeError: MeCab or its dictionary missing (make_tagger says how to fix)
-        full_tokenizer = FullTokenizer(vocab_file, do_lower_case, tokenizer)
-    # Only the loading is under user_errors: a closed pipe (| head) while printing is click's quiet exit.
-    for text in texts or _stdin_lines():
-        for token, start, end in full_tokenizer.tokenize_with_offsets(text):
-            click.echo(f"{token}\t{start}\t{end}")
-        click.echo("")
-
-
-if __name__ == "__main__":
-    main()

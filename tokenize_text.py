@@ -1,0 +1,54 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""Prints the tokens of text with their character offsets: `python tokenize_text.py "사과나무에서"`.
+
+The command line of tokenization.py, which holds no command line itself: that file travels with exported models
+and must import nothing beyond the standard library, numpy and MeCab.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import click
+
+import tokenization
+from script_utils import Command, InputError, bool_option, decode_utf8_lines, user_errors
+
+
+def _stdin_lines() -> Iterator[str]:
+    """The lines of standard input, read as bytes: text that is not UTF-8 is one line naming its line."""
+    try:
+        yield from decode_utf8_lines(sys.stdin.buffer, "<stdin>")
+    except InputError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _check_arguments(texts: tuple[str, ...]) -> None:
+    """Python hands over command-line bytes that are not UTF-8 as lone surrogates: one line naming the argument."""
+    for number, text in enumerate(texts, start=1):
+        if tokenization.SURROGATES.search(text):
+            raise click.ClickException(f"TEXT argument {number}: not valid UTF-8 (a terminal in another encoding?); "
+                                       f"pass UTF-8 text, or pipe it through iconv -t UTF-8")
+
+
+@click.command(cls=Command)
+@click.option("--vocab_file", default="vocab/kowiki-32k.txt", show_default=True, help="The WordPiece vocab.")
+@bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul).")
+@click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
+              help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.")
+@click.argument("texts", nargs=-1)
+def main(vocab_file: str, do_lower_case: bool, tokenizer: str, texts: tuple[str, ...]) -> None:
+    """Print the tokens of each TEXT (or of each line of standard input) as token<TAB>start<TAB>end."""
+    _check_arguments(texts)
+    with user_errors(RuntimeError):  # RuntimeError: MeCab or its dictionary missing (make_tagger says how to fix)
+        full_tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case, tokenizer)
+    # Only the loading is under user_errors: a closed pipe (| head) while printing is click's quiet exit.
+    for text in texts or _stdin_lines():
+        for token, start, end in full_tokenizer.tokenize_with_offsets(text):
+            click.echo(f"{token}\t{start}\t{end}")
+        click.echo("")
+
+
+if __name__ == "__main__":
+    main()
