@@ -2,12 +2,13 @@
 """Converts a Google TensorFlow BERT checkpoint into a Hugging Face BERT directory, without TensorFlow.
 
     python convert_tf_checkpoint.py --tf_checkpoint multi_cased_L-12_H-768_A-12/bert_model.ckpt \
-      --output_dir multi_cased_hf
+      --do_lower_case=False --output_dir multi_cased_hf
 
 Reads the checkpoint with tf_checkpoint.py (Google's variable names mapped, optimizer slots skipped), its
 bert_config.json and vocab.txt (beside it unless given), takes the gelu its graph computed, and writes
-config.json, model.safetensors and vocab.txt (modeling.export_hf: built beside --output_dir and swapped in whole;
-only an earlier export is ever replaced).
+a complete Hugging Face directory (hf_export.export_hf: weights, config, Google's WordPiece tokenizer with
+--do_lower_case, a model card; built beside --output_dir and swapped in whole; only an earlier export is ever
+replaced).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pathlib import Path
 
 import click
 
+import hf_export
 import modeling
 import tf_checkpoint
-from script_utils import OUTPUT_PATH, Command, InputError, user_errors
+from script_utils import OUTPUT_PATH, Command, InputError, bool_option, file_sha256, user_errors
 
 
-def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | None, output_dir: str) -> str:
+def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | None, do_lower_case: bool,
+            output_dir: str) -> str:
     """Writes the Hugging Face directory; returns what was loaded."""
     prefix = tf_checkpoint.checkpoint_prefix(Path(checkpoint))
     if prefix is None:
@@ -33,11 +36,18 @@ def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | Non
     for path, flag in ((config_file, "--bert_config_file"), (vocab, "--vocab_file")):
         if not path.is_file():
             raise InputError(f"{path}: no such file (pass {flag})")
-    modeling.check_export_target(output_dir, "--output_dir")
+    hf_export.check_export_target(output_dir, "--output_dir")
+    tokenizer = hf_export.TokenizerSettings(str(vocab), do_lower_case, "wordpiece")
+    tokenizer.full_tokenizer()  # the vocab read and checked against --do_lower_case before the weights
     config = tf_checkpoint.config_for(prefix, modeling.BertConfig.from_json_file(config_file))
     model = modeling.create_model(modeling.BertForPreTraining, config)
     report = modeling.load_pretrained(model, prefix)
-    modeling.export_hf(model, config, vocab, output_dir, overwrite=True, flag="--output_dir")
+    card = hf_export.ModelCard(f"Google's BERT checkpoint {prefix.parent.name}/{prefix.name}, converted", {
+        "converted from": str(prefix),
+        "checkpoint sha256 (.index)": file_sha256(f"{prefix}.index"),
+        "hidden_act (from its graph)": config.hidden_act,
+    })
+    hf_export.export_hf(model, output_dir, tokenizer, card, overwrite=True, flag="--output_dir")
     return report.summary()
 
 
@@ -46,11 +56,13 @@ def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | Non
               help="Google's checkpoint prefix (.../bert_model.ckpt), its .index file, or a folder holding one.")
 @click.option("--bert_config_file", default=None, help="Default: bert_config.json beside the checkpoint.")
 @click.option("--vocab_file", default=None, help="Default: vocab.txt beside the checkpoint.")
+@bool_option("--do_lower_case", True, "How the model's text was tokenized: uncased models True, cased False.")
 @click.option("--output_dir", required=True, type=OUTPUT_PATH, help="The Hugging Face directory to write.")
-def main(checkpoint: str, bert_config_file: str | None, vocab_file: str | None, output_dir: str) -> None:
+def main(checkpoint: str, bert_config_file: str | None, vocab_file: str | None, do_lower_case: bool,
+         output_dir: str) -> None:
     """Convert a Google TensorFlow BERT checkpoint into a Hugging Face BERT directory (no TensorFlow needed)."""
     with user_errors():
-        summary = convert(checkpoint, bert_config_file, vocab_file, output_dir)
+        summary = convert(checkpoint, bert_config_file, vocab_file, do_lower_case, output_dir)
         click.echo(f"{summary}\nwrote a Hugging Face BERT directory: {output_dir}", err=True)
 
 

@@ -9,6 +9,7 @@ predict, export.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+import hf_export
 import modeling
 import tf_checkpoint
 import tokenization
@@ -45,11 +47,16 @@ from script_utils import (
 class FineTuningFlags(TrainingFlags):
     """The flags of every fine-tuning script, on top of the loop's."""
 
-    vocab_file: str = flag(help="The vocab the model was trained with.")
+    # The tokenizer flags default to a Hugging Face --init_checkpoint's own tokenizer (else True and mecab);
+    # `run` resolves them (hf_export.resolve_tokenizer), so nothing past it sees None.
+    vocab_file: str | None = flag(None, "The vocab the model was trained with (default: a Hugging Face "
+                                        "--init_checkpoint's vocab.txt).")
     bert_config_file: str | None = flag(None, "The model's config (default: the one beside --init_checkpoint).")
-    do_lower_case: bool = flag(True, "Lower-case (never decomposes Hangul); must match the vocab.")
-    tokenizer: str = flag("mecab", "mecab (morphemes, then WordPiece) or wordpiece (Google's).",
-                          click.Choice(["mecab", "wordpiece"]))
+    do_lower_case: bool | None = flag(None, "Lower-case (never decomposes Hangul); must match the vocab (default: "
+                                            "a Hugging Face --init_checkpoint's, else True).")
+    tokenizer: str | None = flag(None, "mecab (morphemes, then WordPiece) or wordpiece (Google's) (default: a "
+                                       "Hugging Face --init_checkpoint's, else mecab).",
+                                 click.Choice(["mecab", "wordpiece"]))
     max_seq_length: int = flag(128, "Tokens per sequence, [CLS] and [SEP]s included.", click.IntRange(3, 2**31 - 1))
     predict_batch_size: int = flag(8, "", POSITIVE)
     num_train_epochs: float = flag(3.0, "", POSITIVE_FLOAT)
@@ -159,8 +166,12 @@ def run(flags: FineTuningFlags, make_script: Callable[[Any, tokenization.FullTok
     if not (flags.do_train or predicting or flags.export_hf):
         raise InputError(f"nothing to do: pass --do_train, {', '.join(prediction_flags)} or --export_hf")
     training.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
+    settings = hf_export.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
+                                           flags.init_checkpoint)
+    flags = dataclasses.replace(flags, vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
+                                tokenizer=settings.tokenizer)
     if flags.export_hf:
-        modeling.check_export_target(flags.export_hf)
+        hf_export.check_export_target(flags.export_hf)
     body = functools.partial(_run, flags, make_script, predicting or "--export_hf", progress=progress)
     return training.in_process_group(flags.device, body)
 
@@ -219,10 +230,26 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     if predict is not None and distributed.is_main:
         results.update(script.predict(model, predict, runtime, step))
     if flags.export_hf and distributed.is_main:
-        path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True,
-                                  finetuning_task=script.model_identity().get("task_name"))
+        settings = hf_export.TokenizerSettings(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
+        task = script.model_identity().get("task_name")
+        card = hf_export.ModelCard(f"BERT fine-tuned with {script.name}.py" + (f" on {task}" if task else ""),
+                                   _card_facts(flags, script, step), results)
+        path = hf_export.export_hf(model, flags.export_hf, settings, card, overwrite=True, finetuning_task=task,
+                                   carry_tokenizer=hf_export.carried_tokenizer(flags.init_checkpoint, settings))
         click.echo(f"exported a Hugging Face directory: {path}", err=True)
     return results
+
+
+def _card_facts(flags: FineTuningFlags, script: FineTuningScript, step: int) -> dict[str, Any]:
+    """What the model card says of a fine-tuning run."""
+    return {
+        "script": f"{script.name}.py",
+        **{flag_name: path for flag_name, path in script.input_files().items() if path},
+        "init_checkpoint": flags.init_checkpoint or "random",
+        "max_seq_length": flags.max_seq_length,
+        "steps": step,
+        **{name: getattr(flags, name) for name in ("num_train_epochs", "train_batch_size", "learning_rate")},
+    }
 
 
 @torch.no_grad()

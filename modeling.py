@@ -30,7 +30,6 @@ import json
 import math
 import os
 import pickle
-import shutil
 import warnings
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
@@ -41,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import tf_checkpoint
-from script_utils import TEMPORARY_NAME, InputError, atomic_directory, read_json, shown, unique_keys
+from script_utils import InputError, read_json, shown, unique_keys
 
 # Hugging Face's names for the activations (transformers' ACT2FN). "gelu" is the exact erf form of Google's
 # first modeling.py, which its released checkpoints were trained with; the tanh approximation that Google's
@@ -760,7 +759,7 @@ def _hf_label_names(values: Mapping[str, Any], source: str) -> tuple[str, ...] |
 # Checkpoints
 
 # Hugging Face's _tied_weights_keys: aliases in the state_dict that are the same tensor as the value.
-_TIED_KEYS = {
+TIED_KEYS = {
     "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
     "cls.predictions.decoder.bias": "cls.predictions.bias",
 }
@@ -895,7 +894,7 @@ def _canonical_state_dict(tensors: Mapping[str, Tensor], source: str) -> dict[st
     # An old checkpoint may store the decoder bias only under the alias.
     if "cls.predictions.decoder.bias" in state and "cls.predictions.bias" not in state:
         state["cls.predictions.bias"] = state.pop("cls.predictions.decoder.bias")
-    for alias, key in _TIED_KEYS.items():
+    for alias, key in TIED_KEYS.items():
         if alias in state:
             if key in state and not torch.equal(state[alias], state[key]):
                 raise ValueError(f"{source}: {alias} differs from {key}, but this model ties them")
@@ -951,7 +950,7 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> Load
     # The model's keys in the same BertFor* naming, less the aliases that ride along with their tensor.
     prefix = "bert." if isinstance(model, BertModel) else ""
     targets = {f"{prefix}{key}": value for key, value in model.state_dict().items()}
-    expected = {key for key in targets if key not in _TIED_KEYS}
+    expected = {key for key in targets if key not in TIED_KEYS}
 
     missing, unexpected = expected - state.keys(), state.keys() - expected
     initialized, unused = set(), set()
@@ -988,89 +987,3 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> Load
         return tuple(sorted(key.removeprefix(prefix) for key in keys))
 
     return LoadReport(str(source), own_names(loaded), own_names(initialized), own_names(unused))
-
-
-# What export_hf writes, and the mark in model.safetensors that says this project wrote it: only a folder
-# with exactly these files and that mark is ever replaced (a downloaded Hugging Face model is not).
-_EXPORT_FILES = ("config.json", "model.safetensors", "vocab.txt")
-_EXPORT_MARK = {"format": "pt", "exported_by": "mecab-bert"}
-
-
-def _in_export(name: str) -> bool:
-    return name in _EXPORT_FILES or TEMPORARY_NAME.fullmatch(name) is not None
-
-
-def check_export_target(out_dir: str | os.PathLike, flag: str = "--export_hf") -> None:
-    """Raises InputError unless out_dir is absent, empty, or an earlier export_hf output (which it replaces):
-    checked before training, so a bad --export_hf fails in seconds, not at the end of the run. `flag`: the
-    option that names out_dir, for the messages."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder ({flag})")
-    if out_dir.resolve() == Path.cwd() or out_dir.resolve() in Path.cwd().parents:
-        raise InputError(f"{out_dir}: the current folder (or one holding it) cannot be replaced by an export "
-                         f"({flag}): name a new folder")
-    if not out_dir.is_dir() or not any(out_dir.iterdir()):
-        return
-    foreign = sorted(p.name for p in out_dir.iterdir() if not _in_export(p.name))
-    if foreign:
-        raise InputError(f"{out_dir}: holds files an export does not ({', '.join(foreign[:5])}); {flag} replaces "
-                         f"only an earlier export: choose another folder")
-    from safetensors import safe_open
-
-    weights = out_dir / "model.safetensors"
-    try:
-        with safe_open(weights, "pt") as reader:
-            marked = (reader.metadata() or {}).get("exported_by") == _EXPORT_MARK["exported_by"]
-    except Exception:  # missing, truncated, not safetensors: in any case not ours to replace
-        marked = False
-    if not marked:
-        raise InputError(f"{out_dir}: not an export of this project ({weights.name} lacks its mark); {flag} "
-                         f"replaces only an earlier export: choose another folder")
-
-
-def export_hf(
-    model: BertPreTrainedModel,
-    config: BertConfig,
-    vocab_file: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    *,
-    overwrite: bool = False,
-    finetuning_task: str | None = None,
-    flag: str = "--export_hf",
-) -> Path:
-    """Writes a Hugging Face BERT directory: config.json, model.safetensors and vocab.txt. finetuning_task (Hugging
-    Face's config field) names the task a fine-tuned head was trained for.
-
-    `transformers.BertForPreTraining.from_pretrained(out_dir)` (or the model's own class) loads it with no
-    missing or unexpected key. Tied aliases are stored once, as Hugging Face stores them. The directory is
-    built under a temporary name and swapped in once complete, so a crash never leaves half of one. An
-    existing non-empty `out_dir` is replaced only with `overwrite`, and only if it is an earlier export of this
-    project (see check_export_target; else InputError): any other folder is never deleted.
-    """
-    if config != model.config:
-        raise ValueError("config is not the model's config")
-    if type(model) not in MODEL_CLASSES:
-        raise TypeError(f"cannot export a {type(model).__name__}")
-    from safetensors.torch import save_file
-
-    hf_config = {
-        **config.to_dict(),
-        "model_type": "bert",
-        "pad_token_id": 0,
-        "position_embedding_type": "absolute",
-        "tie_word_embeddings": True,
-        **model.hf_config(),  # architectures, and a classifier's labels
-        **({"finetuning_task": finetuning_task} if finetuning_task else {}),
-    }
-    tensors = {
-        key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items() if key not in _TIED_KEYS
-    }
-    if overwrite:
-        check_export_target(out_dir, flag)
-    with atomic_directory(out_dir, replace=overwrite, owns=_in_export, flag=flag) as staging:
-        shutil.copyfile(vocab_file, staging / "vocab.txt")  # first: a wrong path fails before the big write
-        (staging / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n", encoding="utf-8")
-        save_file(tensors, staging / "model.safetensors", metadata=_EXPORT_MARK)
-        (staging / "model.safetensors").chmod(0o644)  # safetensors writes it 0600: a model is for others to read
-    return Path(out_dir)

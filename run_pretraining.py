@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 import create_pretraining_data as cpd
+import hf_export
 import modeling
 import tf_checkpoint
 import tokenization
@@ -281,6 +282,45 @@ def run_identity(flags: PretrainingFlags, config: modeling.BertConfig, data: Pre
     }
 
 
+def data_tokenizer(flags: PretrainingFlags) -> hf_export.TokenizerSettings:
+    """How the data of --input_file was tokenized (its manifests say), with --vocab_file: what an export's
+    tokenizer must do."""
+    if not flags.vocab_file:
+        raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
+    recorded = {}
+    for directory in resolve_data_dirs(flags.input_file):
+        shards = cpd.load_shards(directory, verify=False)
+        recorded[json.dumps(shards.manifest.get("tokenizer"), sort_keys=True)] = shards.manifest_path
+    if len(recorded) > 1:
+        raise InputError(f"{' and '.join(map(str, recorded.values()))}: the data was tokenized with different "
+                         f"settings (tokenizer), so no one tokenizer can be exported")
+    (settings, where), = recorded.items()
+    settings = json.loads(settings)
+    if not isinstance(settings, dict) or settings.get("tokenizer") not in ("mecab", "wordpiece") \
+            or not isinstance(settings.get("do_lower_case"), bool):
+        raise InputError(f"{where}: no tokenizer record (made by an older create_pretraining_data.py?): "
+                         f"remake the data to export a tokenizer with the model")
+    return hf_export.TokenizerSettings(flags.vocab_file, settings["do_lower_case"], settings["tokenizer"])
+
+
+def pretraining_facts(flags: PretrainingFlags, step: int) -> dict[str, Any]:
+    """What the model card says of a pretraining run."""
+    totals = [cpd.load_shards(d, verify=False).manifest.get("totals", {}) for d in resolve_data_dirs(flags.input_file)]
+    return {
+        "script": "run_pretraining.py",
+        "data": flags.input_file,
+        "instances": sum(t.get("instances", 0) for t in totals),
+        "documents": sum(t.get("documents", 0) for t in totals),
+        "max_seq_length": flags.max_seq_length,
+        "max_predictions_per_seq": flags.max_predictions_per_seq,
+        "steps": step,
+        "train_batch_size": flags.train_batch_size,
+        "learning_rate": flags.learning_rate,
+        "optimizer": flags.optimizer,
+        "init_checkpoint": flags.init_checkpoint or "random",
+    }
+
+
 def data_identity(manifest: dict[str, Any]) -> str:
     """The sha256 of a data directory's shards (their sha256s, in order), the vocab and the instance layout,
     from its (checked) manifest: the same data made with other --num_workers or into another folder is the
@@ -299,10 +339,10 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
     spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
                     file_sha256(flags.vocab_file) if flags.vocab_file else None)
     # Everything is read and checked before the run folder is touched.
+    export_tokenizer = None
     if flags.export_hf and distributed.is_main:
-        if not flags.vocab_file:
-            raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
-        modeling.check_export_target(flags.export_hf)
+        export_tokenizer = data_tokenizer(flags)
+        hf_export.check_export_target(flags.export_hf)
     data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
     eval_data = None
     if flags.do_eval and distributed.is_main:
@@ -336,8 +376,10 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
         click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
                    f"eval results in {output_dir / 'eval_results.txt'}", err=True)
         results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
-    if flags.export_hf and distributed.is_main:
-        path = modeling.export_hf(model, model.config, flags.vocab_file, flags.export_hf, overwrite=True)
+    if export_tokenizer is not None:
+        card = hf_export.ModelCard("BERT pretrained with run_pretraining.py (masked LM and next sentence)",
+                                   pretraining_facts(flags, step), results)
+        path = hf_export.export_hf(model, flags.export_hf, export_tokenizer, card, overwrite=True)
         click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
     return results
 

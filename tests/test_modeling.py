@@ -13,6 +13,7 @@ from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT, SHARED_DATA
 
+import hf_export
 import modeling
 from modeling import (
     BertConfig,
@@ -474,10 +475,20 @@ def vocab_file(write_vocab):
     return write_vocab([f"piece{i}" for i in range(TINY.vocab_size - 5)])
 
 
+WORDPIECE_EXPORT = ["README.md", "config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
+                    "tokenizer_config.json", "vocab.txt"]
+
+
+def export(model, vocab_file, out_dir, **kwargs):
+    """export_hf with Google's uncased WordPiece tokenizer over `vocab_file`."""
+    settings = hf_export.TokenizerSettings(str(vocab_file), True, "wordpiece")
+    return hf_export.export_hf(model, out_dir, settings, hf_export.ModelCard("a test"), **kwargs)
+
+
 def test_export_hf_round_trip(transformers, tmp_path, vocab_file):
     ours = perturbed(BertForPreTraining(TINY))
-    out = modeling.export_hf(ours, TINY, vocab_file, tmp_path / "export" / "hf")
-    assert sorted(path.name for path in out.iterdir()) == ["config.json", "model.safetensors", "vocab.txt"]
+    out = export(ours, vocab_file, tmp_path / "export" / "hf")
+    assert sorted(path.name for path in out.iterdir()) == WORDPIECE_EXPORT
     assert [path.name for path in out.parent.iterdir()] == ["hf"]  # no staging directory left behind
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert config["model_type"] == "bert" and config["architectures"] == ["BertForPreTraining"]
@@ -508,9 +519,9 @@ def test_export_hf_round_trip(transformers, tmp_path, vocab_file):
         assert torch.equal(ours_value, reloaded_value)
 
     with pytest.raises(InputError, match="not empty"):
-        modeling.export_hf(ours, TINY, vocab_file, out)
+        export(ours, vocab_file, out)
     qa = BertForQuestionAnswering(TINY)
-    modeling.export_hf(qa, TINY, vocab_file, out, overwrite=True)
+    export(qa, vocab_file, out, overwrite=True)
     assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
     assert sorted(path.name for path in out.parent.iterdir()) == ["hf"]
 
@@ -758,7 +769,7 @@ def test_export_hf_refuses_a_folder_with_other_files(tmp_path, vocab_file):
     (out / "thesis.pdf").write_bytes(b"a week of work")
     before = snapshot(tmp_path)
     result = run_as_script(
-        lambda: modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, out, overwrite=True)
+        lambda: export(BertForPreTraining(TINY), vocab_file, out, overwrite=True)
     )
     assert_one_line_error(result, f"Error: {out}: ", "thesis.pdf", "--export_hf")
     assert snapshot(tmp_path) == before
@@ -766,19 +777,19 @@ def test_export_hf_refuses_a_folder_with_other_files(tmp_path, vocab_file):
 
 
 def test_export_hf_replaces_an_old_export_only(tmp_path, vocab_file):
-    out = modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, tmp_path / "hf")
+    out = export(BertForPreTraining(TINY), vocab_file, tmp_path / "hf")
     (out / ".model.safetensors.~1a2b3c4d.tmp").write_text("a killed write", encoding="utf-8")
     with pytest.raises(InputError, match=f"{out}: not empty; pass --export_hf to replace it"):
-        modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, out)
-    modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab_file, out, overwrite=True)
-    assert sorted(path.name for path in out.iterdir()) == ["config.json", "model.safetensors", "vocab.txt"]
+        export(BertForPreTraining(TINY), vocab_file, out)
+    export(BertForQuestionAnswering(TINY), vocab_file, out, overwrite=True)
+    assert sorted(path.name for path in out.iterdir()) == WORDPIECE_EXPORT
     assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
     # Readable by others, as a model to share should be (safetensors alone would leave the weights 0600).
     assert (out / "model.safetensors").stat().st_mode & 0o044 == 0o044
     # An empty folder is no export to protect.
     (tmp_path / "empty").mkdir()
-    modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab_file, tmp_path / "empty")
+    export(BertForQuestionAnswering(TINY), vocab_file, tmp_path / "empty")
     assert (tmp_path / "empty" / "model.safetensors").is_file()
 
 
@@ -793,14 +804,14 @@ def test_export_hf_never_replaces_a_downloaded_model(tmp_path, vocab_file, kind)
         (out / name).write_text("theirs", encoding="utf-8")
     before = snapshot(tmp_path)
     result = run_as_script(
-        lambda: modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, out, overwrite=True))
+        lambda: export(BertForPreTraining(TINY), vocab_file, out, overwrite=True))
     assert_one_line_error(result, str(out), "--export_hf replaces only an earlier export")
     assert snapshot(tmp_path) == before
 
 
 @pytest.mark.parametrize("failure", ["missing-vocab", "disk-full"])
 def test_failed_export_leaves_the_old_one_whole(tmp_path, vocab_file, monkeypatch, failure):
-    out = modeling.export_hf(BertForPreTraining(TINY), TINY, vocab_file, tmp_path / "hf")
+    out = export(BertForPreTraining(TINY), vocab_file, tmp_path / "hf")
     before = snapshot(tmp_path)
     vocab = vocab_file
     if failure == "missing-vocab":
@@ -810,7 +821,7 @@ def test_failed_export_leaves_the_old_one_whole(tmp_path, vocab_file, monkeypatc
             raise OSError(errno.ENOSPC, "No space left on device", str(out))
 
         monkeypatch.setattr(os, "fsync", full)
-    result = run_as_script(lambda: modeling.export_hf(BertForQuestionAnswering(TINY), TINY, vocab, out, overwrite=True))
+    result = run_as_script(lambda: export(BertForQuestionAnswering(TINY), vocab, out, overwrite=True))
     assert_one_line_error(result, "Error: ", str(vocab) if failure == "missing-vocab" else "the disk is full")
     assert snapshot(tmp_path) == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
@@ -983,7 +994,7 @@ def test_sequence_classification_parity(transformers, num_labels, problem_type):
 @pytest.mark.parametrize("label_names", [("negative", "neutral", "positive"), ()])
 def test_export_classifier_loads_in_hugging_face(transformers, tmp_path, vocab_file, label_names):
     ours = perturbed(BertForSequenceClassification(TINY, num_labels=3, label_names=label_names))
-    out = modeling.export_hf(ours, TINY, vocab_file, tmp_path / "hf")
+    out = export(ours, vocab_file, tmp_path / "hf")
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     names = list(label_names) or ["LABEL_0", "LABEL_1", "LABEL_2"]
     assert config["architectures"] == ["BertForSequenceClassification"]
@@ -1013,7 +1024,7 @@ def test_export_classifier_loads_in_hugging_face(transformers, tmp_path, vocab_f
 
 
 def test_export_regression_config(tmp_path, vocab_file):
-    out = modeling.export_hf(BertForSequenceClassification(TINY, num_labels=1), TINY, vocab_file, tmp_path / "hf")
+    out = export(BertForSequenceClassification(TINY, num_labels=1), vocab_file, tmp_path / "hf")
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert (config["id2label"], config["label2id"], config["problem_type"]) == (
         {"0": "LABEL_0"}, {"LABEL_0": 0}, "regression")

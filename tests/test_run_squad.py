@@ -11,6 +11,7 @@ from conftest import ROOT
 
 import evaluate_squad
 import fine_tuning
+import hf_export
 import modeling
 import run_squad
 import tokenization
@@ -225,7 +226,9 @@ def test_strip_josa_drops_trailing_particles_only():
 def test_train_predict_and_score_from_a_hugging_face_directory(tmp_path):
     config = modeling.BertConfig(vocab_size=4000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                  intermediate_size=64, max_position_embeddings=128)
-    hf_dir = modeling.export_hf(modeling.BertForPreTraining(config), config, SAMPLE_VOCAB, tmp_path / "hf")
+    hf_dir = hf_export.export_hf(modeling.BertForPreTraining(config), tmp_path / "hf",
+                                 hf_export.TokenizerSettings(str(SAMPLE_VOCAB), True, "mecab"),
+                                 hf_export.ModelCard("a"))
     out = tmp_path / "squad"
     result = CliRunner().invoke(run_squad.main, [
         "--vocab_file", str(SAMPLE_VOCAB), "--init_checkpoint", str(hf_dir), "--output_dir", str(out),

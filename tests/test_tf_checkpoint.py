@@ -259,7 +259,9 @@ def test_the_converter_writes_a_hugging_face_directory_that_matches_tensorflow(t
     result = CliRunner().invoke(convert_tf_checkpoint.main, ["--tf_checkpoint", str(folder / "bert_model.ckpt"),
                                                              "--output_dir", str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "vocab.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors",
+                                                     "special_tokens_map.json", "tokenizer.json",
+                                                     "tokenizer_config.json", "vocab.txt"]
     model = transformers.BertForPreTraining.from_pretrained(out).eval()
     reference = np.load(folder / "reference.npz")
     with torch.no_grad():
