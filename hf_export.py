@@ -42,6 +42,8 @@ _SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PA
 # and final consonants). tokenization.py leaves them as they are, so the normalizer hides them from NFC.
 _COMPOSING_JAMO = [*range(0x1100, 0x1113), *range(0x11A8, 0x11C3)]
 _HIDDEN = 0xF0000  # private use: BertNormalizer's clean_text has already dropped any that the text held
+# Unicode's Final_Sigma condition, which Python's str.lower() applies.
+_FINAL_SIGMA = r"(?<=\p{Cased}\p{Case_Ignorable}*)Σ(?!\p{Case_Ignorable}*\p{Cased})"
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,8 @@ def _wordpiece_pipeline(vocab: dict[str, int], do_lower_case: bool) -> dict[str,
             return {"type": "Replace", "pattern": {"String": chr(old)}, "content": chr(new)}
 
         normalizer = {"type": "Sequence", "normalizers": [
+            # Python's lower() (Google's, ours) makes a word-final capital sigma ς; tokenizers' lowercase, σ.
+            {"type": "Replace", "pattern": {"Regex": _FINAL_SIGMA}, "content": "ς"},
             normalizer,
             *(replace(jamo, _HIDDEN + jamo) for jamo in _COMPOSING_JAMO),
             {"type": "NFD"},
