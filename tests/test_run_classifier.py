@@ -673,6 +673,13 @@ def test_export_hf_predicts_as_the_run(tmp_path, inputs, sample_tokenizer, task,
     with torch.no_grad():
         hf_logits = hf(**dev.batch(np.arange(len(dev)), with_labels=False)).logits.numpy()
     np.testing.assert_allclose(hf_logits, fine_tuned_logits(out, task, dev), atol=1e-5)
+    # Its tokenizer, through AutoTokenizer, makes the run's own pairs.
+    hf_tokenizer = transformers.AutoTokenizer.from_pretrained(export, trust_remote_code=True)
+    examples = rc.processors[task].get_examples(inputs.data_dir, "dev")
+    pairs = hf_tokenizer([e.text_a for e in examples], [e.text_b for e in examples], truncation=True,
+                         max_length=MAX_SEQ_LENGTH, padding="max_length", return_tensors="np")
+    np.testing.assert_array_equal(pairs["input_ids"], dev.input_ids)
+    np.testing.assert_array_equal(pairs["token_type_ids"], dev.token_type_ids)
     # The export as --init_checkpoint of a fresh evaluation: the same model, the same results (at step 0).
     again = tmp_path / "again"
     evaluated = invoke(inputs.args(task, again, "--do_eval", "--init_checkpoint", export))
