@@ -249,6 +249,13 @@ def test_export_hf_loads_in_transformers(tmp_path, data_dir):
         got = ours(ids).mlm_logits
     assert torch.allclose(expected, got, atol=1e-5)
     assert (tmp_path / "hf" / "vocab.txt").read_text() == SAMPLE_VOCAB.read_text()
+    # The tokenizer the data was made with (its manifest: mecab, lower-cased), and a card with the run's numbers.
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf", trust_remote_code=True)
+    full_tokenizer = run_pretraining.tokenization.FullTokenizer(SAMPLE_VOCAB, True, "mecab")
+    lines = [line for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()][:50]
+    assert tokenizer(lines, add_special_tokens=False)["input_ids"] == [full_tokenizer.encode(t) for t in lines]
+    card = (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
+    assert "| steps | 3 |" in card and "masked_lm_accuracy" in card and "| tokenizer | mecab" in card
 
 
 def test_nothing_to_do_is_an_error(tmp_path, data_dir):
