@@ -347,7 +347,7 @@ def model_card(card: ModelCard, tokenizer: TokenizerSettings, model_class: str, 
     auto = _AUTO_CLASSES[model_class]
     remote = ", trust_remote_code=True" if mecab else ""
     facts = "".join(f"| {name} | {_cell(value)} |\n" for name, value in card.facts.items())
-    results = "".join(f"| {name} | {value:.4f} |\n" for name, value in card.results.items())
+    results = "".join(f"| {name} | {value:.6g} |\n" for name, value in card.results.items())
     results = f"## Results\n\n| metric | value |\n|---|---|\n{results}\n" if results else ""
     vocab_size = len(tokenization.load_vocab(tokenizer.vocab_file))
     tokenizer_text = (
@@ -373,7 +373,7 @@ tags:
 
 # {card.title}
 
-A BERT model made with [mecab-bert](https://github.com/) (Google's BERT scripts for Korean, in PyTorch).
+A BERT model made with mecab-bert (Google's BERT scripts for Korean, in PyTorch).
 
 ## How it was made
 

@@ -5,8 +5,8 @@ The module tree is the checkpoint format: every `state_dict` key is the key Hugg
 `BertForPreTraining`, `BertForQuestionAnswering` and `BertForSequenceClassification` use
 (`bert.encoder.layer.0.attention.self.query.weight`, `self.LayerNorm` and all), so a checkpoint goes both ways
 without a conversion table: `load_pretrained` reads ours, Hugging Face's and older conversions of Google's;
-`export_hf` writes a directory that `transformers.BertForPreTraining.from_pretrained` (or the model's own class)
-loads with no missing or unexpected key. The model classes are `MODEL_CLASSES`: each names the heads it adds.
+`hf_export.export_hf` writes a directory that `transformers.BertForPreTraining.from_pretrained` (or the model's own
+class) loads with no missing or unexpected key. The model classes are `MODEL_CLASSES`: each names the heads it adds.
 
 Each head's loss is one function (`masked_lm_loss`, `next_sentence_loss`, `span_loss`,
 `sequence_classification_loss`) returning a `HeadLoss`: the models' forwards and the training loops both use it.

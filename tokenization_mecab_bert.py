@@ -19,10 +19,10 @@ from typing import ClassVar
 from tokenizers import NormalizedString, PreTokenizedString, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
-try:  # in an export, transformers imports these files as modules of one package
-    from .tokenization import FullTokenizer
-except ImportError:  # in this repository
-    from tokenization import FullTokenizer
+# Relative imports only: this file runs only inside an export, where transformers imports the files as modules of
+# one package. Each file the code needs is imported here by name, as transformers 4 copies only those.
+from .text_input import InputError
+from .tokenization import FullTokenizer
 
 VOCAB_FILE = "vocab.txt"
 
@@ -74,16 +74,18 @@ class MecabBertTokenizer(PreTrainedTokenizerFast):
         for built_here in ("vocab", "tokenizer_file", "tokenizer_object"):  # the backend is made from vocab_file
             kwargs.pop(built_here, None)
         if vocab_file is None:
-            raise ValueError(f"MecabBertTokenizer needs its {VOCAB_FILE}")
+            raise InputError(f"MecabBertTokenizer needs its {VOCAB_FILE}")
         full_tokenizer = FullTokenizer(vocab_file, do_lower_case, tokenizer_mode)
-        backend = Tokenizer(models.WordLevel(full_tokenizer.vocab, unk_token=unk_token))
+        # A saved tokenizer hands its special tokens back as AddedToken objects; tokenizers' models take strings.
+        unk, cls, sep = str(unk_token), str(cls_token), str(sep_token)
+        backend = Tokenizer(models.WordLevel(full_tokenizer.vocab, unk_token=unk))
         # A stand-in while transformers copies the backend (a custom pre-tokenizer cannot be copied); set below.
         backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
         backend.decoder = decoders.WordPiece(prefix="##")
         backend.post_processor = processors.TemplateProcessing(
-            single=f"{cls_token}:0 $A:0 {sep_token}:0",
-            pair=f"{cls_token}:0 $A:0 {sep_token}:0 $B:1 {sep_token}:1",
-            special_tokens=[(cls_token, full_tokenizer.vocab[cls_token]), (sep_token, full_tokenizer.vocab[sep_token])],
+            single=f"{cls}:0 $A:0 {sep}:0",
+            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+            special_tokens=[(cls, full_tokenizer.vocab[cls]), (sep, full_tokenizer.vocab[sep])],
         )
         super().__init__(tokenizer_object=backend, vocab_file=vocab_file, do_lower_case=do_lower_case,
                          tokenizer_mode=tokenizer_mode, unk_token=unk_token, sep_token=sep_token, pad_token=pad_token,
