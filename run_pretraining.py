@@ -241,6 +241,28 @@ def check_flags(flags: PretrainingFlags) -> None:
         check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.vocab_file,
                                            *map(str, resolve_data_dirs(flags.input_file))], "--export_hf")
     training.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
+    check_init_tokenizer(flags)
+
+
+def check_init_tokenizer(flags: PretrainingFlags) -> None:
+    """A Hugging Face --init_checkpoint learned the ids its own tokenizer gives: data tokenized otherwise (another
+    mode, case or vocab, as its manifest says) would train it on other ids, so it is an error naming both."""
+    if not flags.init_checkpoint or not (Path(flags.init_checkpoint) / "config.json").is_file():
+        return
+    found = hf_export.directory_tokenizer(flags.init_checkpoint)
+    if found is None:
+        return
+    for directory in resolve_data_dirs(flags.input_file):
+        shards = cpd.load_shards(directory, verify=False)
+        recorded = shards.manifest.get("tokenizer") or {}
+        data = (recorded.get("tokenizer"), recorded.get("do_lower_case"))
+        if data != (found.tokenizer, found.do_lower_case):
+            raise InputError(f"{shards.manifest_path}: the data was tokenized with {data[0]} (do_lower_case "
+                             f"{data[1]}), --init_checkpoint {found.directory} with {found.tokenizer} (do_lower_case "
+                             f"{found.do_lower_case}): make the data with the model's settings")
+        if found.vocab_file and shards.manifest["vocab"]["sha256"] != file_sha256(found.vocab_file):
+            raise InputError(f"{shards.manifest_path}: the data was made with another vocab than {found.vocab_file}, "
+                             f"the vocab of --init_checkpoint")
 
 
 def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling.BertForPreTraining, str]:

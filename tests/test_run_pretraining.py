@@ -603,6 +603,22 @@ def test_export_hf_onto_the_init_checkpoint_is_refused(tmp_path, data_dir):
     assert snapshot(tmp_path / "hf") == before
 
 
+def test_a_hugging_face_init_checkpoint_with_another_tokenizer_than_the_data_is_refused(tmp_path, data_dir):
+    """The data was made with mecab, lower-cased, over the sample vocab: a directory whose tokenizer says otherwise
+    would learn other ids."""
+    config = write_config(tmp_path)
+    assert short_run(config, data_dir, tmp_path / "a", "--export_hf", tmp_path / "hf", "--vocab_file",
+                     SAMPLE_VOCAB).exit_code == 0
+    settings = json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())
+    (tmp_path / "hf" / "tokenizer_config.json").write_text(json.dumps({**settings, "tokenizer_mode": "wordpiece"}))
+    result = short_run(config, data_dir, tmp_path / "b", "--init_checkpoint", tmp_path / "hf")
+    assert_one_line_error(result, "manifest.json: the data was tokenized with mecab (do_lower_case True)",
+                          "with wordpiece")
+    assert not (tmp_path / "b").exists()
+    (tmp_path / "hf" / "tokenizer_config.json").write_text(json.dumps(settings))
+    assert short_run(config, data_dir, tmp_path / "c", "--init_checkpoint", tmp_path / "hf").exit_code == 0
+
+
 def test_training_into_a_folder_holding_an_evaluation_asks_first(tmp_path, data_dir):
     config = write_config(tmp_path)
     assert short_run(config, data_dir, tmp_path / "trained").exit_code == 0
