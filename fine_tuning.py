@@ -53,7 +53,7 @@ class FineTuningFlags(TrainingFlags):
                                         "--init_checkpoint's vocab.txt).")
     bert_config_file: str | None = flag(None, "The model's config (default: the one beside --init_checkpoint).")
     do_lower_case: bool | None = flag(None, "Lower-case (never decomposes Hangul); must match the vocab (default: "
-                                            "a Hugging Face --init_checkpoint's, else True).")
+                                            "a Hugging Face --init_checkpoint's, else True).", click.BOOL)
     tokenizer: str | None = flag(None, "mecab (morphemes, then WordPiece) or wordpiece (Google's) (default: a "
                                        "Hugging Face --init_checkpoint's, else mecab).",
                                  click.Choice(["mecab", "wordpiece"]))

@@ -15,8 +15,11 @@ left unset take the directory's values, and a flag that contradicts them is an e
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +41,14 @@ _EXPORT_MARK = {"format": "pt", "exported_by": "mecab-bert"}
 _WORDPIECE_CLASSES = (None, "BertTokenizer", "BertTokenizerFast")
 _SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
                    "mask_token": "[MASK]"}
-# The conjoining Hangul Jamo that NFC would compose with what precedes or follows them (leading consonants
-# and final consonants). tokenization.py leaves them as they are, so the normalizer hides them from NFC.
-_COMPOSING_JAMO = [*range(0x1100, 0x1113), *range(0x11A8, 0x11C3)]
-_HIDDEN = 0xF0000  # private use: BertNormalizer's clean_text has already dropped any that the text held
+# Hangul vowel and final-consonant Jamo: NFC composes them onto the Jamo before them, which tokenization.py leaves
+# apart when the text holds them apart. The normalizer hides them (and the like, see _composing_characters) from
+# NFC behind a word joiner: a format character, which cleaning has already removed from the text.
+_COMPOSING_JAMO = (*range(0x1161, 0x1176), *range(0x11A8, 0x11C3))
+_JOINER = "\u2060"
 # Unicode's Final_Sigma condition, which Python's str.lower() applies.
 _FINAL_SIGMA = r"(?<=\p{Cased}\p{Case_Ignorable}*)Σ(?!\p{Case_Ignorable}*\p{Cased})"
+
 
 
 @dataclass(frozen=True)
@@ -69,54 +74,82 @@ class ModelCard:
 
 @dataclass(frozen=True)
 class DirectoryTokenizer:
-    """The tokenizer of a Hugging Face directory, as far as FullTokenizer can take it."""
+    """What a Hugging Face directory says of its tokenizer; None where it says nothing."""
 
     directory: Path
+    config_file: Path  # tokenizer_config.json (it may not exist)
     vocab_file: str | None
-    do_lower_case: bool
-    tokenizer: str
-    exact: bool  # its own files tokenize as FullTokenizer does with these settings: an export carries them on
+    do_lower_case: bool | None
+    tokenizer: str | None  # recorded by our exports only; any other BERT directory is Google's WordPiece
+    ours: bool  # an export of this project (its tokenizer_config.json, or model.safetensors, says)
 
 
 # --- in ------------------------------------------------------------------------------------------------
 
 
-def directory_tokenizer(directory: str | os.PathLike) -> DirectoryTokenizer | None:
-    """The tokenizer settings of a Hugging Face directory (None: it holds no tokenizer files).
+def _regular_file(path: Path) -> bool:
+    """Whether `path` is there; a folder, FIFO or device under a tokenizer file's name is an InputError."""
+    if not path.exists():
+        return False
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
+    return True
 
-    Ours record `tokenizer_mode`; any other is BERT's WordPiece (Google's tokenization), with its
-    tokenizer_config.json's do_lower_case (transformers' default: True). A tokenizer of another kind
-    (SentencePiece, BPE, a custom class) is an InputError: FullTokenizer cannot reproduce it.
+
+# Keys of transformers' BertTokenizer whose non-default values FullTokenizer cannot reproduce, with the values
+# it can (strip_accents: Google's default follows do_lower_case, and tokenization.py strips exactly then).
+_REPRODUCIBLE = {"tokenize_chinese_chars": (None, True), "do_basic_tokenize": (None, True), "never_split": (None, [])}
+
+
+def directory_tokenizer(directory: str | os.PathLike) -> DirectoryTokenizer | None:
+    """What a Hugging Face directory's tokenizer files say (None: it holds none, and is not our export).
+
+    Ours record `tokenizer_mode`; any other directory's tokenizer is BERT's WordPiece, with its
+    tokenizer_config.json's do_lower_case (transformers' default: True). A tokenizer FullTokenizer cannot
+    reproduce (another kind, such as SentencePiece, or BertTokenizer options it lacks) is an InputError.
     """
     directory = Path(directory)
-    config_path = directory / "tokenizer_config.json"
-    vocab = directory / "vocab.txt"
-    if not config_path.is_file() and not vocab.is_file():
+    config_path, vocab = directory / "tokenizer_config.json", directory / "vocab.txt"
+    has_config, has_vocab = _regular_file(config_path), _regular_file(vocab)
+    ours = _marked(directory / "model.safetensors")
+    if not (has_config or has_vocab or ours):
         return None
-    values = read_json(config_path) if config_path.is_file() else {}
+    values = read_json(config_path) if has_config else {}
     if not isinstance(values, dict):
         raise InputError(f"{config_path}: not a JSON object")
-    mode = values.get("tokenizer_mode", "wordpiece")
-    lower = values.get("do_lower_case", True)
-    if mode not in ("mecab", "wordpiece"):
+    ours = ours or "tokenizer_mode" in values
+    mode = values.get("tokenizer_mode")
+    lower = values.get("do_lower_case", True) if has_config else None
+    if mode not in (None, "mecab", "wordpiece"):
         raise InputError(f"{config_path}: tokenizer_mode {shown(mode)}: expected \"mecab\" or \"wordpiece\"")
-    if not isinstance(lower, bool):
+    if lower is not None and not isinstance(lower, bool):
         raise InputError(f"{config_path}: do_lower_case {shown(lower)}: expected true or false")
-    ours = "tokenizer_mode" in values
-    if not ours and values.get("tokenizer_class") not in _WORDPIECE_CLASSES:
+    if not ours:
+        _check_reproducible(config_path, values, lower)
+    return DirectoryTokenizer(directory, config_path, str(vocab) if has_vocab else None, lower, mode, ours)
+
+
+def _check_reproducible(config_path: Path, values: dict[str, Any], lower: bool | None) -> None:
+    """A foreign tokenizer_config.json describes a tokenizer FullTokenizer(tokenizer="wordpiece") reproduces."""
+    if values.get("tokenizer_class") not in _WORDPIECE_CLASSES:
         raise InputError(f"{config_path}: tokenizer_class {shown(values['tokenizer_class'])} is not BERT's WordPiece "
                          f"(BertTokenizer), the only tokenizer this repository can reproduce")
-    # transformers' uncased BertTokenizer strips accents from Hangul too (bert#135), tokenization.py never does:
-    # a foreign uncased tokenizer's files would not tokenize as the run did.
-    exact = ours or not lower
-    return DirectoryTokenizer(directory, str(vocab) if vocab.is_file() else None, lower, mode, exact)
+    unsupported = [key for key, allowed in _REPRODUCIBLE.items() if key in values and values[key] not in allowed]
+    if values.get("strip_accents") not in (None, lower):
+        unsupported.append("strip_accents")
+    if unsupported:
+        key = unsupported[0]
+        raise InputError(f"{config_path}: {key} {shown(values[key])} (with do_lower_case {lower}): this repository's "
+                         f"tokenizer cannot do that (it strips accents exactly when it lower-cases, splits CJK "
+                         f"characters, and never keeps words whole)")
 
 
 def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokenizer: str | None,
                       init_checkpoint: str | None) -> TokenizerSettings:
     """The run's tokenizer settings from its flags (None: not given) and a Hugging Face --init_checkpoint's
-    tokenizer: unset flags take the directory's values, else the defaults (True, mecab); a flag that contradicts
-    the directory is an InputError naming both."""
+    tokenizer files: a flag left unset takes the directory's value, else the default (True; mecab, but Google's
+    wordpiece for a directory that is not our export); a flag that contradicts what the directory records is an
+    InputError naming both, and so is a vocab whose casing contradicts the directory's do_lower_case."""
     found = None
     if init_checkpoint and (Path(init_checkpoint) / "config.json").is_file():
         found = directory_tokenizer(init_checkpoint)
@@ -125,31 +158,48 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
             raise InputError("no vocab: pass --vocab_file (or an --init_checkpoint Hugging Face directory with a "
                              "vocab.txt)")
         return TokenizerSettings(vocab_file, True if do_lower_case is None else do_lower_case, tokenizer or "mecab")
-    source = found.directory / "tokenizer_config.json"
+    if found.ours and found.tokenizer is None and (tokenizer is None or do_lower_case is None):
+        raise InputError(f"--init_checkpoint {found.directory}: an export made before exports recorded their "
+                         f"tokenizer: pass --tokenizer and --do_lower_case as it was trained")
     for flag, given, theirs in (("--do_lower_case", do_lower_case, found.do_lower_case),
                                 ("--tokenizer", tokenizer, found.tokenizer)):
-        if given is not None and given != theirs:
-            raise InputError(f"{flag} {given} contradicts --init_checkpoint {found.directory}, whose tokenizer has "
-                             f"{flag.removeprefix('--')} {theirs} ({source.name}): leave {flag} out to take it")
+        if given is not None and theirs is not None and given != theirs:
+            raise InputError(f"{flag} {given} contradicts --init_checkpoint {found.directory}, whose "
+                             f"{found.config_file.name} has {flag.removeprefix('--')} {theirs}: leave {flag} out to "
+                             f"take it")
     if vocab_file and found.vocab_file and file_sha256(vocab_file) != file_sha256(found.vocab_file):
         raise InputError(f"--vocab_file {vocab_file} differs from {found.vocab_file}, the vocab of --init_checkpoint: "
                          f"leave --vocab_file out to take it")
     vocab = vocab_file or found.vocab_file
     if vocab is None:
-        raise InputError(f"--init_checkpoint {found.directory} has no vocab.txt: pass --vocab_file")
-    return TokenizerSettings(vocab, found.do_lower_case, found.tokenizer)
+        raise InputError(f"--init_checkpoint {found.directory} has no vocab.txt (transformers 5 saves only "
+                         f"tokenizer.json): pass --vocab_file")
+    lower = next(value for value in (do_lower_case, found.do_lower_case, True) if value is not None)
+    settings = TokenizerSettings(vocab, lower, tokenizer or found.tokenizer or "wordpiece")
+    if do_lower_case is None and found.do_lower_case is not None:
+        try:
+            tokenization.check_case_matches_vocab(tokenization.load_vocab(vocab), vocab, settings.do_lower_case)
+        except InputError as error:
+            raise InputError(f"{found.config_file}: do_lower_case {found.do_lower_case} does not fit the vocab: "
+                             f"{error}") from None
+    return settings
 
 
 def carried_tokenizer(init_checkpoint: str | None, settings: TokenizerSettings) -> Path | None:
-    """The Hugging Face --init_checkpoint whose own tokenizer files an export carries on (None: write ours):
-    a directory whose tokenizer is this run's."""
+    """The Hugging Face --init_checkpoint whose own tokenizer files an export carries on (None: write ours).
+
+    A foreign cased BERT directory with this run's vocab: its files are what its model and its users know, and
+    they tokenize as the run did. Never ours (an export writes this repository's code and files afresh), nor a
+    foreign uncased one (transformers' lower-casing decomposes Hangul, bert#135; the export writes ours).
+    """
     if not init_checkpoint or not (Path(init_checkpoint) / "config.json").is_file():
         return None
     found = directory_tokenizer(init_checkpoint)
-    if found is None or not found.exact or found.vocab_file is None:
+    if found is None or found.ours or found.do_lower_case is not False or found.vocab_file is None:
         return None
-    same = (found.do_lower_case, found.tokenizer) == (settings.do_lower_case, settings.tokenizer)
-    return found.directory if same and file_sha256(found.vocab_file) == file_sha256(settings.vocab_file) else None
+    if (settings.do_lower_case, settings.tokenizer) != (False, "wordpiece"):
+        return None
+    return found.directory if file_sha256(found.vocab_file) == file_sha256(settings.vocab_file) else None
 
 
 # --- out -----------------------------------------------------------------------------------------------
@@ -171,21 +221,25 @@ def check_export_target(out_dir: str | os.PathLike, flag: str = "--export_hf") -
                          f"({flag}): name a new folder")
     if not out_dir.is_dir() or not any(out_dir.iterdir()):
         return
-    foreign = sorted(p.name for p in out_dir.iterdir() if not _in_export(p.name))
+    foreign = sorted(p.name for p in out_dir.iterdir()
+                     if not _in_export(p.name) or not (p.is_file() and not p.is_symlink()))
     if foreign:
         raise InputError(f"{out_dir}: holds files an export does not ({', '.join(foreign[:5])}); {flag} replaces "
                          f"only an earlier export: choose another folder")
+    if not _marked(out_dir / "model.safetensors"):
+        raise InputError(f"{out_dir}: not an export of this project (model.safetensors lacks its mark); {flag} "
+                         f"replaces only an earlier export: choose another folder")
+
+
+def _marked(weights: Path) -> bool:
+    """Whether `weights` is a model.safetensors that export_hf wrote (its metadata says so)."""
     from safetensors import safe_open
 
-    weights = out_dir / "model.safetensors"
     try:
         with safe_open(weights, "pt") as reader:
-            marked = (reader.metadata() or {}).get("exported_by") == _EXPORT_MARK["exported_by"]
-    except Exception:  # missing, truncated, not safetensors: in any case not ours to replace
-        marked = False
-    if not marked:
-        raise InputError(f"{out_dir}: not an export of this project ({weights.name} lacks its mark); {flag} "
-                         f"replaces only an earlier export: choose another folder")
+            return (reader.metadata() or {}).get("exported_by") == _EXPORT_MARK["exported_by"]
+    except Exception:  # missing, truncated, not safetensors: in any case not ours
+        return False
 
 
 def export_hf(
@@ -226,10 +280,10 @@ def export_hf(
     tensors = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()
                if key not in modeling.TIED_KEYS}
     # Everything is read before the folder is made: a bad vocab fails before the big write.
-    files = tokenizer_files(tokenizer, config.max_position_embeddings)
-    if carry_tokenizer is not None:
-        files = {name: (carry_tokenizer / name).read_bytes() for name in (*TOKENIZER_FILES, *CODE_FILES)
-                 if (carry_tokenizer / name).is_file()}
+    if carry_tokenizer is None:
+        files = tokenizer_files(tokenizer, config.max_position_embeddings)
+    else:
+        files = carried_files(carry_tokenizer, config.max_position_embeddings)
     files["README.md"] = model_card(card, tokenizer, type(model).__name__, config.max_position_embeddings,
                                    carry_tokenizer).encode()
     if overwrite:
@@ -254,10 +308,10 @@ def tokenizer_files(settings: TokenizerSettings, model_max_length: int) -> dict[
     config: dict[str, Any] = {
         **_SPECIAL_TOKENS,
         "do_lower_case": settings.do_lower_case,
+        # Never Google's accent stripping of Hangul, for whoever loads the files with BertTokenizer by hand.
+        "strip_accents": False,
         "tokenizer_mode": settings.tokenizer,  # our record: what a run starting from this directory takes
         "model_max_length": model_max_length,
-        # FullTokenizer reads "[CLS]" in a text as text, as Google's does; transformers would make it the token.
-        "split_special_tokens": True,
         "clean_up_tokenization_spaces": True,
     }
     files = {"vocab.txt": Path(settings.vocab_file).read_bytes()}
@@ -267,13 +321,21 @@ def tokenizer_files(settings: TokenizerSettings, model_max_length: int) -> dict[
         here = Path(__file__).resolve().parent
         files.update({name: (here / name).read_bytes() for name in CODE_FILES})
     else:
-        # transformers' BertTokenizer rebuilds its normalizer from do_lower_case, which would strip accents from
-        # Hangul (or keep them elsewhere): only the generic fast class loads tokenizer.json's normalizer as it is.
-        config["tokenizer_class"] = "PreTrainedTokenizerFast" if settings.do_lower_case else "BertTokenizer"
-        config["strip_accents"] = None if settings.do_lower_case else False
+        # The generic fast class loads tokenizer.json's normalizer as it is; transformers' BertTokenizer would
+        # rebuild one from do_lower_case, stripping accents from Hangul (or keeping them elsewhere).
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
         files["tokenizer.json"] = _json(_wordpiece_pipeline(vocab, settings.do_lower_case))
     files["tokenizer_config.json"] = _json(config)
     files["special_tokens_map.json"] = _json(_SPECIAL_TOKENS)
+    return files
+
+
+def carried_files(directory: Path, model_max_length: int) -> dict[str, bytes]:
+    """A foreign directory's tokenizer files as they are, but for tokenizer_config.json's model_max_length: the
+    positions the model has (transformers 5 saves 1e30, which lets `truncation=True` through)."""
+    files = {name: (directory / name).read_bytes() for name in TOKENIZER_FILES if (directory / name).is_file()}
+    config = read_json(directory / "tokenizer_config.json")
+    files["tokenizer_config.json"] = _json({**config, "model_max_length": model_max_length})
     return files
 
 
@@ -283,25 +345,6 @@ def _json(value: Any) -> bytes:
 
 def _wordpiece_pipeline(vocab: dict[str, int], do_lower_case: bool) -> dict[str, Any]:
     """tokenizers' serialization of Google's WordPiece tokenizer as tokenization.py runs it."""
-    normalizer: dict[str, Any] = {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
-                                  "strip_accents": False, "lowercase": do_lower_case}
-    if do_lower_case:
-        # Strip accents (NFD, drop Mn) but keep Hangul syllables whole: NFD, drop, NFC; the Jamo that the text
-        # itself holds are hidden from NFC, which would compose them.
-        def replace(old: int, new: int) -> dict[str, Any]:
-            return {"type": "Replace", "pattern": {"String": chr(old)}, "content": chr(new)}
-
-        normalizer = {"type": "Sequence", "normalizers": [
-            # Python's lower() (Google's, ours) makes a word-final capital sigma ς; tokenizers' lowercase, σ.
-            {"type": "Replace", "pattern": {"Regex": _FINAL_SIGMA}, "content": "ς"},
-            normalizer,
-            *(replace(jamo, _HIDDEN + jamo) for jamo in _COMPOSING_JAMO),
-            {"type": "NFD"},
-            {"type": "Replace", "pattern": {"Regex": r"\p{Mn}"}, "content": ""},
-            {"type": "NFC"},
-            *(replace(_HIDDEN + jamo, jamo) for jamo in _COMPOSING_JAMO),
-        ]}
-
     def special(token: str, type_id: int) -> dict[str, Any]:
         return {"SpecialToken": {"id": token, "type_id": type_id}}
 
@@ -315,8 +358,8 @@ def _wordpiece_pipeline(vocab: dict[str, int], do_lower_case: bool) -> dict[str,
         "added_tokens": [{"id": vocab[token], "content": token, "single_word": False, "lstrip": False,
                           "rstrip": False, "normalized": False, "special": True}
                          for token in tokenization.SPECIAL_TOKENS],
-        "normalizer": normalizer,
-        "pre_tokenizer": {"type": "BertPreTokenizer"},
+        "normalizer": {"type": "Sequence", "normalizers": _wordpiece_normalizers(do_lower_case)},
+        "pre_tokenizer": _wordpiece_pre_tokenizer(do_lower_case),
         "post_processor": {
             "type": "TemplateProcessing",
             "single": [special("[CLS]", 0), sequence("A", 0), special("[SEP]", 0)],
@@ -329,6 +372,75 @@ def _wordpiece_pipeline(vocab: dict[str, int], do_lower_case: bool) -> dict[str,
         "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
                   "max_input_chars_per_word": 100, "vocab": vocab},
     }
+
+
+def _replace(pattern: str, content: str, regex: bool = True) -> dict[str, Any]:
+    return {"type": "Replace", "pattern": {"Regex" if regex else "String": pattern}, "content": content}
+
+
+def _onig(python_class: str) -> str:
+    """A regex class body from Python's syntax (\\U0001f600) to Oniguruma's, which tokenizers uses (\\x{1f600})."""
+    return re.sub(r"\\U0*([0-9a-f]+)", r"\\x{\1}", python_class)
+
+
+@functools.cache
+def _decomposed_composites() -> tuple[tuple[str, str], ...]:
+    """(composite, its decomposition) for every character NFC makes of characters that tokenization.py leaves
+    apart when it strips accents (their decomposition has no Mn to strip): Bengali ো, Tamil ொ, ... Not Hangul."""
+    pairs = []
+    for code in range(0x110000):
+        char = chr(code)
+        parts = unicodedata.normalize("NFD", char)
+        if parts != char and not 0xAC00 <= code <= 0xD7A3 and unicodedata.normalize("NFC", parts) == char \
+                and not any(unicodedata.category(part) == "Mn" for part in parts):
+            pairs.append((char, parts))
+    return tuple(pairs)
+
+
+def _composing_characters() -> list[str]:
+    """The characters NFC composes onto the character before them where tokenization.py keeps both: the second
+    halves of _decomposed_composites (Bengali া of ো), Hangul vowel and final-consonant Jamo."""
+    seconds = {chr(int(unicodedata.decomposition(composite).split()[-1], 16))
+               for composite, _ in _decomposed_composites()}
+    return sorted(seconds | {chr(code) for code in _COMPOSING_JAMO})
+
+
+@functools.cache
+def _non_spacing_marks() -> str:
+    """Oniguruma's class of the Mn characters in Python's Unicode tables (what tokenization.py strips)."""
+    marks = [code for code in range(0x110000) if unicodedata.category(chr(code)) == "Mn"]
+    return _onig(tokenization.char_class(marks))
+
+
+def _wordpiece_normalizers(do_lower_case: bool) -> list[dict[str, Any]]:
+    """tokenization.py's normalization as tokenizers' normalizers: its own cleaning classes, Python's lower(), and
+    with do_lower_case accents stripped but Hangul syllables and conjoining Jamo left as they are."""
+    drop, space, _ = (_onig(body) for body in tokenization.character_classes(do_lower_case))
+    steps = [_replace(f"[{drop}]", ""), _replace(f"[{space}]", " ")]
+    if do_lower_case:
+        # Strip accents as NFD, drop Mn, NFC (Hangul syllables whole again), where NFC must compose nothing else:
+        # what the text holds apart is hidden from it, and what the text held composed is decomposed again.
+        steps += [
+            _replace(_FINAL_SIGMA, "ς"),
+            {"type": "Lowercase"},
+            *(_replace(char, _JOINER + char, regex=False) for char in _composing_characters()),
+            {"type": "NFD"},
+            _replace(f"[{_non_spacing_marks()}]", ""),
+            {"type": "NFC"},
+            *(_replace(composite, parts, regex=False) for composite, parts in _decomposed_composites()),
+            _replace(_JOINER, "", regex=False),
+        ]
+    return steps
+
+
+def _wordpiece_pre_tokenizer(do_lower_case: bool) -> dict[str, Any]:
+    """Words at white space, and tokenization.py's own class of characters that are words of their own (Google's
+    punctuation and CJK ranges, from Python's Unicode tables: tokenizers' BertPreTokenizer has older ones)."""
+    single = _onig(tokenization.character_classes(do_lower_case)[2])
+    return {"type": "Sequence", "pretokenizers": [
+        {"type": "WhitespaceSplit"},
+        {"type": "Split", "pattern": {"Regex": f"[{single}]"}, "behavior": "Isolated", "invert": False},
+    ]}
 
 
 # Which transformers Auto class loads each of our model classes.

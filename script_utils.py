@@ -421,7 +421,8 @@ class _FlagSpec:
 
 def flag(default: Any = dataclasses.MISSING, help: str = "", type: click.ParamType | None = None) -> Any:
     """A flags-dataclass field that is also the option `--<field name>`; no default makes the flag required.
-    A bool default makes a Google-style boolean (`--do_train`, `--do_train=False`)."""
+    A bool default, or the type click.BOOL (a `bool | None` flag, None when not given), makes a Google-style
+    boolean (`--do_train`, `--do_train=False`)."""
     return dataclasses.field(default=default, metadata={"flag": _FlagSpec(help, type)})
 
 
@@ -438,7 +439,7 @@ def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
         for field in reversed(ordered):
             spec: _FlagSpec = field.metadata["flag"]
             name, required = f"--{field.name}", field.default is dataclasses.MISSING
-            if isinstance(field.default, bool):
+            if isinstance(field.default, bool) or spec.type is click.BOOL:  # bool, or bool | None (unset)
                 command = bool_option(name, field.default, spec.help)(command)
             elif required:  # no default at all: click (>= 8.3) would take an explicit None for one
                 command = click.option(name, type=spec.type, required=True, help=spec.help)(command)

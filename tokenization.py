@@ -160,7 +160,7 @@ def _normalize_char(char: str) -> str:
     return "".join(_strip_accents_char(c) for c in char.lower())
 
 
-def _char_class(codepoints: list[int]) -> str:
+def char_class(codepoints: list[int]) -> str:
     """A regex character class body for a sorted list of code points, as ranges."""
     parts = []
     start = prev = codepoints[0]
@@ -214,15 +214,23 @@ def _patterns(do_lower_case: bool) -> _Patterns:
             len(normalized) == 1 and _is_punctuation(ord(normalized), normalized)
         ):
             single.append(cp)
-    single_class = _char_class(single)
+    single_class = char_class(single)
     return _Patterns(
-        needs_clean=re.compile(f"[{_char_class(drop + space)}]"),
-        drop=re.compile(f"[{_char_class(drop)}]+"),
-        space=re.compile(f"[{_char_class(space)}]"),
+        needs_clean=re.compile(f"[{char_class(drop + space)}]"),
+        drop=re.compile(f"[{char_class(drop)}]+"),
+        space=re.compile(f"[{char_class(space)}]"),
         word=re.compile(f"[{single_class}]|[^ {single_class}]+"),
         single=re.compile(f"[{single_class}]"),
-        needs_stripping=re.compile(f"[{_char_class(changes)}]"),
+        needs_stripping=re.compile(f"[{char_class(changes)}]"),
     )
+
+
+def character_classes(do_lower_case: bool) -> tuple[str, str, str]:
+    """Regex class bodies (Python's syntax, \\U escapes) of the characters clean_text drops, of those it maps to
+    " ", and of those that are always a word of their own (punctuation, CJK): an exported tokenizer.json repeats
+    them (hf_export)."""
+    patterns = _patterns(do_lower_case)
+    return patterns.drop.pattern[1:-2], patterns.space.pattern[1:-1], patterns.single.pattern[1:-1]
 
 
 def clean_text(text: str, do_lower_case: bool = False) -> tuple[str, list[int] | None]:
@@ -560,7 +568,8 @@ class FullTokenizer:
         """Word pieces of `text` as (token, start, end) with character offsets into `text` itself.
 
         For every token but [UNK], `text[start:end]`, normalized as the tokenizer normalizes, is the
-        token without "##"; spans never overlap and increase.
+        token without "##"; spans increase and never overlap, but where one character that strips to two (with
+        do_lower_case: Bengali ো to ে া) is cut between two tokens: both have its span, and together its text.
         """
         tokens, _, starts, ends = self._with_offsets(text)
         return list(zip(tokens, starts.tolist(), ends.tolist(), strict=True))
@@ -626,6 +635,8 @@ class FullTokenizer:
             return [(UNK_TOKEN, 0, len(unit))]
         if index is None:
             return pieces
-        # Map back to the unit; characters dropped by accent stripping join the token before them.
+        # Map back to the unit; characters dropped by accent stripping join the token before them, and a character
+        # that strips to two (Bengali ো to ে া) cut between two tokens gives each of them its span.
         bounds = [0, *(index[s] for _, s, _ in pieces[1:]), len(unit)]
-        return [(token, bounds[i], bounds[i + 1]) for i, (token, _, _) in enumerate(pieces)]
+        return [(token, bounds[i], max(bounds[i + 1], index[end - 1] + 1))
+                for i, (token, _, end) in enumerate(pieces)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import unicodedata
 from typing import ClassVar
 
 from tokenizers import NormalizedString, PreTokenizedString, Tokenizer, decoders, models, pre_tokenizers, processors
@@ -25,27 +26,49 @@ from .text_input import InputError
 from .tokenization import FullTokenizer
 
 VOCAB_FILE = "vocab.txt"
+# Tokens cut from one slice of the text at a time. Slicing a NormalizedString costs as much as the text before
+# the slice, so _pieces halves the text until slices are this small: n log n, where slicing each token out of
+# the whole text would be n squared.
+_SLICE_TOKENS = 32
 
 
 def _as_token(piece: NormalizedString, token: str) -> NormalizedString:
     """Makes the piece's text the token while its offsets keep covering the whole piece.
 
     tokenizers aligns a replacement with the last character it replaces, so the piece is first cut to its first
-    and last character, and each of those is replaced by its part of the token.
+    and last character, and each of those is replaced by its part of the token. A one-character token over
+    several characters (a letter with the accent or format character the tokenizer drops) cannot keep them
+    all: tokenizers cannot widen one character's alignment. It keeps the span of its letter.
     """
-    length = len(piece.normalized)
-    if length > 1:
-        keep = iter([True, *[False] * (length - 2), True])
+    text = piece.normalized
+    if len(text) == 1:
+        piece.replace(text, token)
+        return piece
+    if len(token) == 1:
+        letter = next((i for i, char in enumerate(text)
+                       if unicodedata.category(char)[0] not in "MC" and char != "\ufffd"), 0)
+        keep = iter([i == letter for i in range(len(text))])
         piece.filter(lambda _: next(keep))
-        marks = iter("\x00\x01")  # control characters: FullTokenizer's tokens never hold them
-        piece.map(lambda _: next(marks))
-        # A one-character token over several characters (a letter and the accent lower-casing strips) keeps
-        # its start and its first character's end: tokenizers cannot widen one character's alignment.
-        piece.replace("\x00", token[:-1] or token)
-        piece.replace("\x01", token[-1] if len(token) > 1 else "")
-    else:
         piece.replace(piece.normalized, token)
+        return piece
+    keep = iter([True, *[False] * (len(text) - 2), True])
+    piece.filter(lambda _: next(keep))
+    ends = iter("\x00\x01")  # control characters: FullTokenizer's tokens never hold them
+    piece.map(lambda _: next(ends))
+    piece.replace("\x00", token[:-1])
+    piece.replace("\x01", token[-1])
     return piece
+
+
+def _pieces(text: NormalizedString, tokens: list[tuple[str, int, int]], offset: int) -> list[NormalizedString]:
+    """The pieces of `tokens` (offsets into the whole text) out of `text`, which starts at `offset` of it."""
+    if len(tokens) <= _SLICE_TOKENS:
+        return [_as_token(text[start - offset:end - offset], token) for token, start, end in tokens]
+    pieces = []
+    for half in (tokens[:len(tokens) // 2], tokens[len(tokens) // 2:]):
+        start, end = half[0][1], half[-1][2]
+        pieces += _pieces(text[start - offset:end - offset], half, start)
+    return pieces
 
 
 class _FullTokenizerPieces:
@@ -55,8 +78,7 @@ class _FullTokenizerPieces:
         self.full_tokenizer = full_tokenizer
 
     def split(self, _: int, text: NormalizedString) -> list[NormalizedString]:
-        return [_as_token(text[start:end], token)
-                for token, start, end in self.full_tokenizer.tokenize_with_offsets(str(text))]
+        return _pieces(text, self.full_tokenizer.tokenize_with_offsets(str(text)), 0)
 
     def pre_tokenize(self, pretokenized: PreTokenizedString) -> None:
         pretokenized.split(self.split)
@@ -102,9 +124,11 @@ class MecabBertTokenizer(PreTrainedTokenizerFast):
         """Pickling (datasets.map with num_proc) drops the MeCab pre-tokenizer; __setstate__ makes it anew."""
         state = self.__dict__.copy()
         pieces = self.backend_tokenizer.pre_tokenizer
-        self.backend_tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-        state["_tokenizer"] = Tokenizer.from_str(self.backend_tokenizer.to_str())
-        self.backend_tokenizer.pre_tokenizer = pieces
+        self.backend_tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()  # serializable for a moment
+        try:
+            state["_tokenizer"] = Tokenizer.from_str(self.backend_tokenizer.to_str())
+        finally:
+            self.backend_tokenizer.pre_tokenizer = pieces
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -117,7 +141,8 @@ class MecabBertTokenizer(PreTrainedTokenizerFast):
             shutil.copyfile(self.vocab_file, path)
         return (path,)
 
-    def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
+    def _save_pretrained(self, save_directory: str, file_names: tuple[str, ...], legacy_format: bool | None = None,
+                         filename_prefix: str | None = None) -> tuple[str, ...]:
         """The vocab, never a tokenizer.json: it could not hold the MeCab step, and loaded without this class it
         would tokenize differently."""
         return tuple(file_names) + self.save_vocabulary(save_directory, filename_prefix)
