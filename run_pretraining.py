@@ -13,6 +13,7 @@ pure functions of (--seed, step).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import glob
 import hashlib
@@ -252,17 +253,37 @@ def check_init_tokenizer(flags: PretrainingFlags) -> None:
     found = hf_export.directory_tokenizer(flags.init_checkpoint)
     if found is None:
         return
-    for directory in resolve_data_dirs(flags.input_file):
-        shards = cpd.load_shards(directory, verify=False)
-        recorded = shards.manifest.get("tokenizer") or {}
-        data = (recorded.get("tokenizer"), recorded.get("do_lower_case"))
-        if data != (found.tokenizer, found.do_lower_case):
-            raise InputError(f"{shards.manifest_path}: the data was tokenized with {data[0]} (do_lower_case "
-                             f"{data[1]}), --init_checkpoint {found.directory} with {found.tokenizer} (do_lower_case "
-                             f"{found.do_lower_case}): make the data with the model's settings")
-        if found.vocab_file and shards.manifest["vocab"]["sha256"] != file_sha256(found.vocab_file):
-            raise InputError(f"{shards.manifest_path}: the data was made with another vocab than {found.vocab_file}, "
-                             f"the vocab of --init_checkpoint")
+    shard_sets = read_manifests(flags.input_file)
+    mode, lower = recorded_tokenizer(shard_sets)
+    where = shard_sets[0].manifest_path
+    if (found.tokenizer or mode, lower if found.do_lower_case is None else found.do_lower_case) != (mode, lower):
+        raise InputError(f"{where}: the data was tokenized with {mode} (do_lower_case {lower}), --init_checkpoint "
+                         f"{found.directory} with {found.tokenizer or mode} (do_lower_case {found.do_lower_case}): "
+                         f"make the data with the model's settings")
+    if found.vocab_file and shard_sets[0].manifest["vocab"]["sha256"] != file_sha256(found.vocab_file):
+        raise InputError(f"{where}: the data was made with another vocab than {found.vocab_file}, the vocab of "
+                         f"--init_checkpoint")
+
+
+def read_manifests(input_file: str) -> list[cpd.Shards]:
+    """The data directories of --input_file with their manifests, checked (their shards are not verified)."""
+    return [cpd.load_shards(directory, verify=False) for directory in resolve_data_dirs(input_file)]
+
+
+def recorded_tokenizer(shard_sets: Sequence[cpd.Shards]) -> tuple[str, bool]:
+    """(tokenizer, do_lower_case) the data was made with, as its manifests record: one for all of them."""
+    recorded = {}
+    for shards in shard_sets:
+        settings = shards.manifest.get("tokenizer")
+        if not isinstance(settings, dict) or settings.get("tokenizer") not in ("mecab", "wordpiece") \
+                or not isinstance(settings.get("do_lower_case"), bool):
+            raise InputError(f"{shards.manifest_path}: no tokenizer record (made by an older "
+                             f"create_pretraining_data.py?): remake the data")
+        recorded.setdefault((settings["tokenizer"], settings["do_lower_case"]), shards.manifest_path)
+    if len(recorded) > 1:
+        raise InputError(f"{' and '.join(map(str, recorded.values()))}: the data was tokenized with different "
+                         f"settings (tokenizer, do_lower_case); train on data of one tokenizer")
+    return next(iter(recorded))
 
 
 def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling.BertForPreTraining, str]:
@@ -304,43 +325,31 @@ def run_identity(flags: PretrainingFlags, config: modeling.BertConfig, data: Pre
     }
 
 
-def data_tokenizer(flags: PretrainingFlags) -> hf_export.TokenizerSettings:
-    """How the data of --input_file was tokenized (its manifests say), with --vocab_file: what an export's
-    tokenizer must do."""
+def data_tokenizer(flags: PretrainingFlags, shard_sets: Sequence[cpd.Shards]) -> hf_export.TokenizerSettings:
+    """How the data was tokenized (its manifests say), over --vocab_file: what an export's tokenizer must do."""
     if not flags.vocab_file:
         raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
-    recorded = {}
-    for directory in resolve_data_dirs(flags.input_file):
-        shards = cpd.load_shards(directory, verify=False)
-        recorded[json.dumps(shards.manifest.get("tokenizer"), sort_keys=True)] = shards.manifest_path
-    if len(recorded) > 1:
-        raise InputError(f"{' and '.join(map(str, recorded.values()))}: the data was tokenized with different "
-                         f"settings (tokenizer), so no one tokenizer can be exported")
-    (settings, where), = recorded.items()
-    settings = json.loads(settings)
-    if not isinstance(settings, dict) or settings.get("tokenizer") not in ("mecab", "wordpiece") \
-            or not isinstance(settings.get("do_lower_case"), bool):
-        raise InputError(f"{where}: no tokenizer record (made by an older create_pretraining_data.py?): "
-                         f"remake the data to export a tokenizer with the model")
-    return hf_export.TokenizerSettings(flags.vocab_file, settings["do_lower_case"], settings["tokenizer"])
+    if shard_sets[0].manifest["vocab"]["sha256"] != file_sha256(flags.vocab_file):
+        raise InputError(f"--vocab_file {flags.vocab_file}: not the vocab {shard_sets[0].manifest_path} was made with "
+                         f"(sha256 differs)")
+    mode, lower = recorded_tokenizer(shard_sets)
+    return hf_export.TokenizerSettings(flags.vocab_file, lower, mode)
 
 
-def pretraining_facts(flags: PretrainingFlags, step: int) -> dict[str, Any]:
-    """What the model card says of a pretraining run."""
-    totals = [cpd.load_shards(d, verify=False).manifest.get("totals", {}) for d in resolve_data_dirs(flags.input_file)]
-    return {
+def pretraining_facts(flags: PretrainingFlags, shard_sets: Sequence[cpd.Shards], step: int,
+                      run: dict[str, Any]) -> dict[str, Any]:
+    """What the model card says of a pretraining run: its data (manifests), steps, and the flags `run` records
+    (run.json, or this run's own)."""
+    totals = [shards.manifest.get("totals", {}) for shards in shard_sets]
+    facts = {
         "script": "run_pretraining.py",
         "data": flags.input_file,
         "instances": sum(t.get("instances", 0) for t in totals),
         "documents": sum(t.get("documents", 0) for t in totals),
-        "max_seq_length": flags.max_seq_length,
-        "max_predictions_per_seq": flags.max_predictions_per_seq,
         "steps": step,
-        "train_batch_size": flags.train_batch_size,
-        "learning_rate": flags.learning_rate,
-        "optimizer": flags.optimizer,
-        "init_checkpoint": flags.init_checkpoint or "random",
     }
+    names = ("max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "optimizer")
+    return {**facts, **{name: run[name] for name in names if name in run}}
 
 
 def data_identity(manifest: dict[str, Any]) -> str:
@@ -361,9 +370,10 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
     spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
                     file_sha256(flags.vocab_file) if flags.vocab_file else None)
     # Everything is read and checked before the run folder is touched.
-    export_tokenizer = None
+    export_tokenizer, shard_sets = None, []
     if flags.export_hf and distributed.is_main:
-        export_tokenizer = data_tokenizer(flags)
+        shard_sets = read_manifests(flags.input_file)
+        export_tokenizer = data_tokenizer(flags, shard_sets)
         hf_export.check_export_target(flags.export_hf)
     data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
     eval_data = None
@@ -374,8 +384,11 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
     results: dict[str, float] = {}
     step = 0
     if data is None:
-        restored = training.restore_model(model, output_dir, {"bert_config": model.config.to_dict()}, ["bert_config"],
-                                          distributed.is_main)
+        # An export takes its tokenizer from --input_file's manifests: it must be the data the run trained on.
+        identity = {"bert_config": model.config.to_dict(),
+                    "data": [data_identity(shards.manifest) for shards in shard_sets]}
+        compare = ["bert_config", "data"] if shard_sets else ["bert_config"]
+        restored = training.restore_model(model, output_dir, identity, compare, distributed.is_main)
         if restored is not None:
             note, step = f"resumed from {restored.checkpoint} (step {restored.step})", restored.step
         elif not flags.init_checkpoint:
@@ -399,8 +412,10 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
                    f"eval results in {output_dir / 'eval_results.txt'}", err=True)
         results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
     if export_tokenizer is not None:
+        record = output_dir / training.RUN_FILE
+        run = training.read_run_record(record) if data is None and record.is_file() else dataclasses.asdict(flags)
         card = hf_export.ModelCard("BERT pretrained with run_pretraining.py (masked LM and next sentence)",
-                                   pretraining_facts(flags, step), results)
+                                   pretraining_facts(flags, shard_sets, step, run), results)
         path = hf_export.export_hf(model, flags.export_hf, export_tokenizer, card, overwrite=True)
         click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
     return results

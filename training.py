@@ -394,8 +394,8 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
             and all(p.name in _EARLY_FILES or not owns(p.name) for p in directory.iterdir()):
         return FRESH  # the recorded run died before its first checkpoint (a typo'd flag): nothing to lose
     if compare is not None:
-        raise InputError(f"{directory} holds a run of another model or vocab ({'; '.join(differences)}); give "
-                         f"that run's own config, vocab and tokenizer flags, or another --output_dir")
+        raise InputError(f"{directory} holds a run of another model, vocab or data ({'; '.join(differences)}); give "
+                         f"that run's own config, vocab, tokenizer flags and data, or another --output_dir")
     raise InputError(f"{directory} holds another run ({'; '.join(differences)}); rerun with the same flags and "
                      f"inputs to resume it, or pass --overwrite_output_dir to start afresh (or choose another "
                      f"--output_dir)")

@@ -619,6 +619,27 @@ def test_a_hugging_face_init_checkpoint_with_another_tokenizer_than_the_data_is_
     assert short_run(config, data_dir, tmp_path / "c", "--init_checkpoint", tmp_path / "hf").exit_code == 0
 
 
+def test_an_export_takes_its_tokenizer_only_from_the_data_the_run_trained_on(tmp_path, data_dir):
+    """Exporting a finished run (no --do_train): --input_file must be its data, and --vocab_file the data's vocab,
+    since the export's tokenizer comes from them."""
+    config = write_config(tmp_path)
+    assert short_run(config, data_dir, tmp_path / "run").exit_code == 0
+    other = tmp_path / "other"
+    cpd.create_pretraining_data(cpd.RunSettings(
+        input_file=str(SAMPLE), output_dir=str(other), vocab_file=str(SAMPLE_VOCAB), max_seq_length=64,
+        max_predictions_per_seq=10, dupe_factor=1, instances_per_shard=300), progress=False)
+    export_only = ["--bert_config_file", config, "--output_dir", tmp_path / "run", "--max_seq_length", "64",
+                   "--max_predictions_per_seq", "10", "--export_hf", tmp_path / "hf"]
+    result = run_cli("--input_file", other, "--vocab_file", SAMPLE_VOCAB, *export_only)
+    assert_one_line_error(result, "data")
+    another = tmp_path / "another-vocab.txt"
+    another.write_text(SAMPLE_VOCAB.read_text(encoding="utf-8").replace("\n", "\nextra\n", 1), encoding="utf-8")
+    result = run_cli("--input_file", data_dir, "--vocab_file", another, *export_only)
+    assert_one_line_error(result, "--vocab_file", "not the vocab")
+    assert not (tmp_path / "hf").exists()
+    assert run_cli("--input_file", data_dir, "--vocab_file", SAMPLE_VOCAB, *export_only).exit_code == 0
+
+
 def test_training_into_a_folder_holding_an_evaluation_asks_first(tmp_path, data_dir):
     config = write_config(tmp_path)
     assert short_run(config, data_dir, tmp_path / "trained").exit_code == 0
