@@ -35,7 +35,7 @@ def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | Non
     vocab = Path(vocab_file) if vocab_file else prefix.parent / "vocab.txt"
     for path, flag in ((config_file, "--bert_config_file"), (vocab, "--vocab_file")):
         if not path.is_file():
-            raise InputError(f"{path}: no such file (pass {flag})")
+            raise InputError(f"{path}: {'not a regular file' if path.exists() else 'no such file'} (pass {flag})")
     hf_export.check_export_target(output_dir, "--output_dir")
     tokenizer = hf_export.TokenizerSettings(str(vocab), do_lower_case, "wordpiece")
     tokenizer.full_tokenizer()  # the vocab read and checked against --do_lower_case before the weights

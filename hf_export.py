@@ -60,6 +60,7 @@ class TokenizerSettings:
     tokenizer: str  # "mecab" or "wordpiece"
 
     def full_tokenizer(self, check_case: bool = True) -> tokenization.FullTokenizer:
+        """The tokenizer these settings describe (check_case=False: a vocab of the other case on purpose)."""
         return tokenization.FullTokenizer(self.vocab_file, self.do_lower_case, self.tokenizer, check_case=check_case)
 
 
@@ -234,7 +235,9 @@ def check_export_target(out_dir: str | os.PathLike, flag: str = "--export_hf") -
 
 def _marked(weights: Path) -> bool:
     """Whether `weights` is a model.safetensors that export_hf wrote (its metadata says so)."""
-    from safetensors import safe_open
+    if not weights.is_file():
+        return False
+    from safetensors import safe_open  # installed wherever a safetensors file is read or written
 
     try:
         with safe_open(weights, "pt") as reader:
@@ -376,6 +379,7 @@ def _wordpiece_pipeline(vocab: dict[str, int], do_lower_case: bool) -> dict[str,
 
 
 def _replace(pattern: str, content: str, regex: bool = True) -> dict[str, Any]:
+    """tokenizers' Replace normalizer: `pattern` (an Oniguruma regex, or a plain string) becomes `content`."""
     return {"type": "Replace", "pattern": {"Regex" if regex else "String": pattern}, "content": content}
 
 
@@ -521,4 +525,5 @@ Texts longer than `model_max_length` tokens must be truncated (`truncation=True`
 
 
 def _cell(value: Any) -> str:
+    """A value as one Markdown table cell."""
     return str(value).replace("|", "\\|").replace("\n", " ")
