@@ -199,7 +199,7 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
         _check_init_task(init, script)
     report = modeling.load_pretrained(model, init) if init else None
     note = report.summary() if report is not None else "initialized at random"
-    step = 0
+    step, fine_tuned = 0, None
     if train is None:
         fine_tuned = _load_fine_tuned(model, flags, script, config, distributed.is_main)
         if fine_tuned is not None:
@@ -232,25 +232,23 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     if flags.export_hf and distributed.is_main:
         settings = hf_export.TokenizerSettings(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
         task = script.model_identity().get("task_name")
+        record = training.card_record(flags, train is not None, fine_tuned is not None)
         card = hf_export.ModelCard(f"BERT fine-tuned with {script.name}.py" + (f" on {task}" if task else ""),
-                                   _card_facts(flags, script, step, train is not None), results)
+                                   _card_facts(script, step, record, train is not None), results)
         path = hf_export.export_hf(model, flags.export_hf, settings, card, overwrite=True, finetuning_task=task,
                                    carry_tokenizer=hf_export.carried_tokenizer(flags.init_checkpoint, settings))
         click.echo(f"exported a Hugging Face directory: {path}", err=True)
     return results
 
 
-def _card_facts(flags: FineTuningFlags, script: FineTuningScript, step: int, trained: bool) -> dict[str, Any]:
-    """What the model card says of a fine-tuning run: this run's flags, or (exporting an earlier run) those its
-    run.json records."""
-    record = Path(flags.output_dir) / training.RUN_FILE
-    run = vars(flags) if trained else training.read_run_record(record) if record.is_file() else {}
+def _card_facts(script: FineTuningScript, step: int, record: dict[str, Any], trained: bool) -> dict[str, Any]:
+    """What the model card says of a fine-tuning run: its steps and the flags `record` holds
+    (training.card_record), with the files it trained on when this run trained."""
     facts: dict[str, Any] = {"script": f"{script.name}.py", "steps": step}
     if trained:
         facts.update({name: path for name, path in script.input_files().items() if path})
-        facts["init_checkpoint"] = flags.init_checkpoint or "none (random weights)"
-    names = ("max_seq_length", "num_train_epochs", "train_batch_size", "learning_rate")
-    return {**facts, **{name: run[name] for name in names if name in run}}
+    names = ("init_checkpoint", "max_seq_length", "num_train_epochs", "train_batch_size", "learning_rate")
+    return {**facts, **{name: record[name] for name in names if name in record}}
 
 
 @torch.no_grad()

@@ -46,9 +46,14 @@ _SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PA
 # NFC behind a word joiner: a format character, which cleaning has already removed from the text.
 _COMPOSING_JAMO = (*range(0x1161, 0x1176), *range(0x11A8, 0x11C3))
 _JOINER = "\u2060"
-# Unicode's Final_Sigma condition, which Python's str.lower() applies.
-_FINAL_SIGMA = r"(?<=\p{Cased}\p{Case_Ignorable}*)Σ(?!\p{Case_Ignorable}*\p{Cased})"
-
+# Unicode's Final_Sigma condition as Python's str.lower() applies it: case-ignorable characters are skipped, even
+# those that are cased too (ʰ).
+_CASED = r"[\p{Cased}&&\P{Case_Ignorable}]"
+_FINAL_SIGMA = rf"(?<={_CASED}\p{{Case_Ignorable}}*)Σ(?!\p{{Case_Ignorable}}*{_CASED})"
+# Conjoining Jamo and Hangul syllables: a vocab with the first and none of the second was made by a tokenizer
+# that decomposes Hangul (Google's uncased one, bert#135), which this repository never does.
+_JAMO_TOKEN = re.compile("[\u1100-\u11ff]")
+_SYLLABLE_TOKEN = re.compile("[\uac00-\ud7a3]")
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class DirectoryTokenizer:
     do_lower_case: bool | None
     tokenizer: str | None  # recorded by our exports only; any other BERT directory is Google's WordPiece
     ours: bool  # an export of this project (its tokenizer_config.json, or model.safetensors, says)
+    saved_vocab: list[str] | None = None  # without vocab.txt: tokenizer.json's WordPiece tokens, in id order
 
 
 # --- in ------------------------------------------------------------------------------------------------
@@ -127,11 +133,13 @@ def directory_tokenizer(directory: str | os.PathLike) -> DirectoryTokenizer | No
     if lower is not None and not isinstance(lower, bool):
         raise InputError(f"{config_path}: do_lower_case {shown(lower)}: expected true or false")
     if not ours:
-        _check_reproducible(config_path, values, lower)
-    return DirectoryTokenizer(directory, config_path, str(vocab) if has_vocab else None, lower, mode, ours)
+        _check_reproducible(config_path, values, lower, str(vocab) if has_vocab else None)
+    saved = directory / "tokenizer.json"
+    tokens = _wordpiece_vocab(saved) if not has_vocab and _regular_file(saved) else None
+    return DirectoryTokenizer(directory, config_path, str(vocab) if has_vocab else None, lower, mode, ours, tokens)
 
 
-def _check_reproducible(config_path: Path, values: dict[str, Any], lower: bool | None) -> None:
+def _check_reproducible(config_path: Path, values: dict[str, Any], lower: bool | None, vocab: str | None) -> None:
     """A foreign tokenizer_config.json describes a tokenizer FullTokenizer(tokenizer="wordpiece") reproduces."""
     if values.get("tokenizer_class") not in _WORDPIECE_CLASSES:
         raise InputError(f"{config_path}: tokenizer_class {shown(values['tokenizer_class'])} is not BERT's WordPiece "
@@ -144,6 +152,22 @@ def _check_reproducible(config_path: Path, values: dict[str, Any], lower: bool |
         raise InputError(f"{config_path}: {key} {shown(values[key])} (with do_lower_case {lower}): this repository's "
                          f"tokenizer cannot do that (it strips accents exactly when it lower-cases, splits CJK "
                          f"characters, and never keeps words whole)")
+    if lower and vocab is not None:
+        tokens = tokenization.load_vocab(vocab)
+        if any(map(_JAMO_TOKEN.search, tokens)) and not any(map(_SYLLABLE_TOKEN.search, tokens)):
+            raise InputError(f"{vocab}: Hangul only as Jamo: the model learned Hangul as Google's uncased tokenizer "
+                             f"decomposes it (bert#135), which this repository never does")
+
+
+def _wordpiece_vocab(path: Path) -> list[str] | None:
+    """The tokens, in id order, of a tokenizer.json's WordPiece model (what transformers 5 saves instead of
+    vocab.txt); None when it holds none."""
+    values = read_json(path)
+    model = values.get("model") if isinstance(values, dict) else None
+    vocab = model.get("vocab") if isinstance(model, dict) and model.get("type") == "WordPiece" else None
+    if not isinstance(vocab, dict):
+        return None
+    return [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
 
 
 def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokenizer: str | None,
@@ -176,6 +200,9 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
     if vocab is None:
         raise InputError(f"--init_checkpoint {found.directory} has no vocab.txt (transformers 5 saves only "
                          f"tokenizer.json): pass --vocab_file")
+    if found.saved_vocab is not None and list(tokenization.load_vocab(vocab)) != found.saved_vocab:
+        raise InputError(f"--vocab_file {vocab} is not the vocab of --init_checkpoint's tokenizer.json "
+                         f"({found.directory / 'tokenizer.json'}): its tokens or their order differ")
     lower = next(value for value in (do_lower_case, found.do_lower_case, True) if value is not None)
     settings = TokenizerSettings(vocab, lower, tokenizer or found.tokenizer or "wordpiece")
     if do_lower_case is None and found.do_lower_case is not None:
@@ -190,9 +217,11 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
 def carried_tokenizer(init_checkpoint: str | None, settings: TokenizerSettings) -> Path | None:
     """The Hugging Face --init_checkpoint whose own tokenizer files an export carries on (None: write ours).
 
-    A foreign cased BERT directory with this run's vocab: its files are what its model and its users know, and
-    they tokenize as the run did. Never ours (an export writes this repository's code and files afresh), nor a
-    foreign uncased one (transformers' lower-casing decomposes Hangul, bert#135; the export writes ours).
+    A foreign cased BERT directory with this run's vocab: its files are what its model and its users know. They
+    tokenize as the run did but for characters transformers' BertTokenizer treats otherwise than tokenization.py
+    (it drops private-use and unassigned ones, and its Unicode tables are older). Never ours (an export writes
+    this repository's code and files afresh), nor a foreign uncased one (transformers' lower-casing decomposes
+    Hangul, bert#135; the export writes ours).
     """
     if not init_checkpoint or not (Path(init_checkpoint) / "config.json").is_file():
         return None
@@ -339,7 +368,9 @@ def carried_files(directory: Path, model_max_length: int) -> dict[str, bytes]:
     positions the model has (transformers 5 saves 1e30, which lets `truncation=True` through)."""
     files = {name: (directory / name).read_bytes() for name in TOKENIZER_FILES if (directory / name).is_file()}
     config = read_json(directory / "tokenizer_config.json")
-    files["tokenizer_config.json"] = _json({**config, "model_max_length": model_max_length})
+    # Our record too, so that a run starting from the export knows its tokenizer (carried_tokenizer's kind).
+    files["tokenizer_config.json"] = _json({**config, "model_max_length": model_max_length,
+                                            "tokenizer_mode": "wordpiece"})
     return files
 
 
@@ -420,7 +451,8 @@ def _non_spacing_marks() -> str:
 def _wordpiece_normalizers(do_lower_case: bool) -> list[dict[str, Any]]:
     """tokenization.py's normalization as tokenizers' normalizers: its own cleaning classes, Python's lower(), and
     with do_lower_case accents stripped but Hangul syllables and conjoining Jamo left as they are."""
-    drop, space, _ = (_onig(body) for body in tokenization.character_classes(do_lower_case))
+    classes = tokenization.character_classes(do_lower_case)
+    drop, space = _onig(classes.drop), _onig(classes.space)
     steps = [_replace(f"[{drop}]", ""), _replace(f"[{space}]", " ")]
     if do_lower_case:
         # Strip accents as NFD, drop Mn, NFC (Hangul syllables whole again), where NFC must compose nothing else:
@@ -441,7 +473,7 @@ def _wordpiece_normalizers(do_lower_case: bool) -> list[dict[str, Any]]:
 def _wordpiece_pre_tokenizer(do_lower_case: bool) -> dict[str, Any]:
     """Words at white space, and tokenization.py's own class of characters that are words of their own (Google's
     punctuation and CJK ranges, from Python's Unicode tables: tokenizers' BertPreTokenizer has older ones)."""
-    single = _onig(tokenization.character_classes(do_lower_case)[2])
+    single = _onig(tokenization.character_classes(do_lower_case).single)
     return {"type": "Sequence", "pretokenizers": [
         {"type": "WhitespaceSplit"},
         {"type": "Split", "pattern": {"Regex": f"[{single}]"}, "behavior": "Isolated", "invert": False},

@@ -13,7 +13,6 @@ pure functions of (--seed, step).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import glob
 import hashlib
@@ -337,9 +336,9 @@ def data_tokenizer(flags: PretrainingFlags, shard_sets: Sequence[cpd.Shards]) ->
 
 
 def pretraining_facts(flags: PretrainingFlags, shard_sets: Sequence[cpd.Shards], step: int,
-                      run: dict[str, Any]) -> dict[str, Any]:
-    """What the model card says of a pretraining run: its data (manifests), steps, and the flags `run` records
-    (run.json, or this run's own)."""
+                      record: dict[str, Any]) -> dict[str, Any]:
+    """What the model card says of a pretraining run: its data (manifests), steps, and the flags `record` holds
+    (training.card_record)."""
     totals = [shards.manifest.get("totals", {}) for shards in shard_sets]
     facts = {
         "script": "run_pretraining.py",
@@ -348,8 +347,9 @@ def pretraining_facts(flags: PretrainingFlags, shard_sets: Sequence[cpd.Shards],
         "documents": sum(t.get("documents", 0) for t in totals),
         "steps": step,
     }
-    names = ("max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "optimizer")
-    return {**facts, **{name: run[name] for name in names if name in run}}
+    names = ("init_checkpoint", "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate",
+             "optimizer")
+    return {**facts, **{name: record[name] for name in names if name in record}}
 
 
 def data_identity(manifest: dict[str, Any]) -> str:
@@ -382,7 +382,7 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
             load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
     output_dir = Path(flags.output_dir)
     results: dict[str, float] = {}
-    step = 0
+    step, restored = 0, None
     if data is None:
         # An export takes its tokenizer from --input_file's manifests: it must be the data the run trained on.
         identity = {"bert_config": model.config.to_dict(),
@@ -412,10 +412,9 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
                    f"eval results in {output_dir / 'eval_results.txt'}", err=True)
         results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
     if export_tokenizer is not None:
-        record = output_dir / training.RUN_FILE
-        run = training.read_run_record(record) if data is None and record.is_file() else dataclasses.asdict(flags)
+        record = training.card_record(flags, data is not None, restored is not None)
         card = hf_export.ModelCard("BERT pretrained with run_pretraining.py (masked LM and next sentence)",
-                                   pretraining_facts(flags, shard_sets, step, run), results)
+                                   pretraining_facts(flags, shard_sets, step, record), results)
         path = hf_export.export_hf(model, flags.export_hf, export_tokenizer, card, overwrite=True)
         click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
     return results

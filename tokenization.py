@@ -172,8 +172,17 @@ def char_class(codepoints: list[int]) -> str:
     return "".join(parts)
 
 
+class CharacterClasses(NamedTuple):
+    """Regex class bodies (Python's syntax, \\U escapes), as tokenization uses them."""
+
+    drop: str  # characters that cleaning drops
+    space: str  # white space other than " ", which cleaning maps to " "
+    single: str  # punctuation and CJK characters: always a word of their own
+
+
 @dataclass(frozen=True)
 class _Patterns:
+    classes: CharacterClasses
     needs_clean: re.Pattern  # any character that cleaning drops or maps to " "
     drop: re.Pattern  # characters that cleaning drops
     space: re.Pattern  # white space other than " "
@@ -214,23 +223,22 @@ def _patterns(do_lower_case: bool) -> _Patterns:
             len(normalized) == 1 and _is_punctuation(ord(normalized), normalized)
         ):
             single.append(cp)
-    single_class = char_class(single)
+    classes = CharacterClasses(char_class(drop), char_class(space), char_class(single))
     return _Patterns(
+        classes=classes,
         needs_clean=re.compile(f"[{char_class(drop + space)}]"),
-        drop=re.compile(f"[{char_class(drop)}]+"),
-        space=re.compile(f"[{char_class(space)}]"),
-        word=re.compile(f"[{single_class}]|[^ {single_class}]+"),
-        single=re.compile(f"[{single_class}]"),
+        drop=re.compile(f"[{classes.drop}]+"),
+        space=re.compile(f"[{classes.space}]"),
+        word=re.compile(f"[{classes.single}]|[^ {classes.single}]+"),
+        single=re.compile(f"[{classes.single}]"),
         needs_stripping=re.compile(f"[{char_class(changes)}]"),
     )
 
 
-def character_classes(do_lower_case: bool) -> tuple[str, str, str]:
-    """Regex class bodies (Python's syntax, \\U escapes) of the characters clean_text drops, of those it maps to
-    " ", and of those that are always a word of their own (punctuation, CJK): an exported tokenizer.json repeats
-    them (hf_export)."""
-    patterns = _patterns(do_lower_case)
-    return patterns.drop.pattern[1:-2], patterns.space.pattern[1:-1], patterns.single.pattern[1:-1]
+def character_classes(do_lower_case: bool) -> CharacterClasses:
+    """The character classes of cleaning and of the basic split: an exported tokenizer.json repeats them
+    (hf_export)."""
+    return _patterns(do_lower_case).classes
 
 
 def clean_text(text: str, do_lower_case: bool = False) -> tuple[str, list[int] | None]:

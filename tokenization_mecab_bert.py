@@ -32,21 +32,27 @@ VOCAB_FILE = "vocab.txt"
 _SLICE_TOKENS = 32
 
 
-def _as_token(piece: NormalizedString, token: str) -> NormalizedString:
+def _dropped(char: str, lower: bool) -> bool:
+    """Whether FullTokenizer drops `char` from its tokens: cleaning drops controls, format characters, NUL and
+    U+FFFD; lower-casing strips accents (Mn)."""
+    category = unicodedata.category(char)
+    return category in ("Cc", "Cf") or char in "\x00\ufffd" or (lower and category == "Mn")
+
+
+def _as_token(piece: NormalizedString, token: str, lower: bool) -> NormalizedString:
     """Makes the piece's text the token while its offsets keep covering the whole piece.
 
     tokenizers aligns a replacement with the last character it replaces, so the piece is first cut to its first
     and last character, and each of those is replaced by its part of the token. A one-character token over
     several characters (a letter with the accent or format character the tokenizer drops) cannot keep them
-    all: tokenizers cannot widen one character's alignment. It keeps the span of its letter.
+    all: tokenizers cannot widen one character's alignment. It keeps the span of the one it does not drop.
     """
     text = piece.normalized
     if len(text) == 1:
         piece.replace(text, token)
         return piece
     if len(token) == 1:
-        letter = next((i for i, char in enumerate(text)
-                       if unicodedata.category(char)[0] not in "MC" and char != "\ufffd"), 0)
+        letter = next((i for i, char in enumerate(text) if not _dropped(char, lower)), 0)
         keep = iter([i == letter for i in range(len(text))])
         piece.filter(lambda _: next(keep))
         piece.replace(piece.normalized, token)
@@ -60,14 +66,15 @@ def _as_token(piece: NormalizedString, token: str) -> NormalizedString:
     return piece
 
 
-def _pieces(text: NormalizedString, tokens: list[tuple[str, int, int]], offset: int) -> list[NormalizedString]:
+def _pieces(text: NormalizedString, tokens: list[tuple[str, int, int]], offset: int, lower: bool
+            ) -> list[NormalizedString]:
     """The pieces of `tokens` (offsets into the whole text) out of `text`, which starts at `offset` of it."""
     if len(tokens) <= _SLICE_TOKENS:
-        return [_as_token(text[start - offset:end - offset], token) for token, start, end in tokens]
+        return [_as_token(text[start - offset:end - offset], token, lower) for token, start, end in tokens]
     pieces = []
     for half in (tokens[:len(tokens) // 2], tokens[len(tokens) // 2:]):
         start, end = half[0][1], half[-1][2]
-        pieces += _pieces(text[start - offset:end - offset], half, start)
+        pieces += _pieces(text[start - offset:end - offset], half, start, lower)
     return pieces
 
 
@@ -78,7 +85,8 @@ class _FullTokenizerPieces:
         self.full_tokenizer = full_tokenizer
 
     def split(self, _: int, text: NormalizedString) -> list[NormalizedString]:
-        return _pieces(text, self.full_tokenizer.tokenize_with_offsets(str(text)), 0)
+        lower = self.full_tokenizer.pre_tokenizer.do_lower_case
+        return _pieces(text, self.full_tokenizer.tokenize_with_offsets(str(text)), 0, lower)
 
     def pre_tokenize(self, pretokenized: PreTokenizedString) -> None:
         pretokenized.split(self.split)

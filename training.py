@@ -18,6 +18,7 @@ exactly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import json
@@ -444,6 +445,18 @@ def check_init_outside(init_checkpoint: str | None, output_dir: str | os.PathLik
     if overwrite and init_checkpoint and Path(init_checkpoint).resolve().is_relative_to(Path(output_dir).resolve()):
         raise InputError(f"--init_checkpoint {init_checkpoint} lies in --output_dir {output_dir}, which "
                          f"--overwrite_output_dir clears: copy it elsewhere first")
+
+
+def card_record(flags: TrainingFlags, trained: bool, restored: bool) -> dict[str, Any]:
+    """The flags an export's model card reports: this run's when it trained (with where it started), those the
+    run.json of the run it restored records, else only --init_checkpoint (the model is that one, as it is)."""
+    if trained:
+        return {**dataclasses.asdict(flags), "init_checkpoint": flags.init_checkpoint or "none (random weights)"}
+    if restored:
+        record = Path(flags.output_dir) / RUN_FILE
+        recorded = read_run_record(record) if record.is_file() else {}
+        return {key: value for key, value in recorded.items() if key != "init_checkpoint"}  # that one is sha256s
+    return {"init_checkpoint": flags.init_checkpoint}
 
 
 def file_identity(path: str | os.PathLike | None) -> dict[str, str] | None:

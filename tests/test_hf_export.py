@@ -62,8 +62,8 @@ def only_dropped_characters_differ(text, differences) -> bool:
     """The one documented offset difference: FullTokenizer's span of a token also covers characters it drops (an
     accent lower-casing strips, a format character) where tokenizers cannot widen a character's alignment, so
     transformers' span is the part of it without them."""
-    def dropped(char: str) -> bool:
-        return unicodedata.category(char)[0] in "MC" or char == "\ufffd"
+    def dropped(char: str) -> bool:  # what cleaning drops, and accents (only lower-casing exports differ there)
+        return unicodedata.category(char) in ("Cc", "Cf", "Mn") or char in "\x00\ufffd"
 
     return all(a[0] <= b[0] < b[1] <= a[1] and all(map(dropped, text[a[0]:b[0]] + text[b[1]:a[1]]))
                for a, b in differences)
@@ -96,9 +96,10 @@ def test_auto_tokenizer_equals_full_tokenizer_on_every_korquad_text(tmp_path, mo
 # Hangul, conjoining Jamo, accents precomposed and not, Greek sigma, controls, format and private-use characters,
 # Indic vowel signs NFC would compose, CJK (Extension E too), characters newer than tokenizers' Unicode tables,
 # odd white space. The vocab holds some of them, so a wrong split shows in the ids, not as [UNK] on both sides.
-SPECIMENS = ["ো", "\u09c7", "\u09be", "\ue000", "ς", "σ", "\u061d", "\U0002b820", "\U0002b920", "ᆨ", "ᄒ", "ᆞ"]
+SPECIMENS = ["ো", "\u09c7", "\u09be", "\ue000", "ς", "σ", "ʰ", "\u0345", "\u061d", "\U0002b820", "\U0002b920",
+             "ᆨ", "ᄒ", "ᆞ"]
 ALPHABET = st.sampled_from([
-    *"사과나무에서 떨어졌다한국어각가abcXYZéÉüßİıΣЖж東京日本,.!?()[]#@-'\" 0123456789😀", *SPECIMENS,
+    *"사과나무에서 떨어졌다한국어각가abcXYZéÉüßİıΣΑЖж東京日本,.!?()[]#@-'\" 0123456789😀", *SPECIMENS,
     "e\u0301", "a\u0308", "\u0347", "\u200b", "\u200d", "\u00ad", "\u0890", "\ufff9", "\ufe00", "\ufffd",
     "\x00", "\x14", "\x7f", "\x84", "\u3000", "\u00a0", "\u2028", "\t", "\n"])
 TEXTS = st.lists(ALPHABET, max_size=40).map("".join)
@@ -373,6 +374,33 @@ def test_a_tokenizer_this_repository_cannot_reproduce_is_refused(tmp_path, confi
     assert "\n" not in str(error.value)
 
 
+def test_a_vocab_of_hangul_decomposed_into_jamo_is_refused(tmp_path):
+    """Multilingual-uncased's vocab: Google's uncased tokenizer learned Hangul as Jamo (bert#135); tokenizing
+    Hangul whole here would make every Korean word [UNK]."""
+    folder = foreign_bert(tmp_path, True)
+    tokens = [*(folder / "vocab.txt").read_text(encoding="utf-8").splitlines(), "\u1100", "##\u1161"]
+    tokens = [token for token in tokens if not any("\uac00" <= char <= "\ud7a3" for char in token)]
+    (folder / "vocab.txt").write_text("".join(f"{token}\n" for token in tokens), encoding="utf-8")
+    with pytest.raises(InputError, match="bert#135"):
+        hf_export.resolve_tokenizer(None, None, None, str(folder))
+
+
+def test_a_directory_without_vocab_txt_checks_vocab_file_against_its_tokenizer_json(tmp_path):
+    """transformers 5 saves tokenizer.json only: --vocab_file must hold its tokens in its order."""
+    folder = foreign_bert(tmp_path, False)
+    tokens = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (folder / "vocab.txt").unlink()
+    (folder / "tokenizer.json").write_text(json.dumps({"model": {"type": "WordPiece", "vocab": {
+        token: index for index, token in enumerate(tokens)}}}), encoding="utf-8")
+    with pytest.raises(InputError, match="pass --vocab_file"):
+        hf_export.resolve_tokenizer(None, None, None, str(folder))
+    with pytest.raises(InputError, match=r"not the vocab of --init_checkpoint's tokenizer\.json"):
+        hf_export.resolve_tokenizer(str(SAMPLE_VOCAB), None, None, str(folder))
+    right = tmp_path / "right.txt"
+    right.write_text("".join(f"{token}\n" for token in tokens), encoding="utf-8")
+    assert hf_export.resolve_tokenizer(str(right), None, None, str(folder)).vocab_file == str(right)
+
+
 @pytest.mark.parametrize("name", ["tokenizer_config.json", "vocab.txt"])
 def test_a_tokenizer_file_that_is_a_folder_is_refused(tmp_path, name):
     folder = foreign_bert(tmp_path, False)
@@ -412,7 +440,11 @@ def test_re_exporting_keeps_the_directorys_own_tokenizer_files(tmp_path):
     out = squad_export(tmp_path, cased, "from-foreign")
     assert (out / "vocab.txt").read_bytes() == (cased / "vocab.txt").read_bytes()
     theirs = json.loads((cased / "tokenizer_config.json").read_text())
-    assert json.loads((out / "tokenizer_config.json").read_text()) == {**theirs, "model_max_length": 128}
+    assert json.loads((out / "tokenizer_config.json").read_text()) == {**theirs, "model_max_length": 128,
+                                                                         "tokenizer_mode": "wordpiece"}
+    # The export, in turn, starts a run with no flag (its record says wordpiece, cased).
+    assert hf_export.resolve_tokenizer(None, None, None, str(out)) == hf_export.TokenizerSettings(
+        str(out / "vocab.txt"), False, "wordpiece")
     assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
     text = "Apple 사과나무에서 Seoul"
     assert transformers.AutoTokenizer.from_pretrained(out)(text)["input_ids"] == \

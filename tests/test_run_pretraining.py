@@ -638,6 +638,17 @@ def test_an_export_takes_its_tokenizer_only_from_the_data_the_run_trained_on(tmp
     assert_one_line_error(result, "--vocab_file", "not the vocab")
     assert not (tmp_path / "hf").exists()
     assert run_cli("--input_file", data_dir, "--vocab_file", SAMPLE_VOCAB, *export_only).exit_code == 0
+    # Its card reports what the run recorded, not this command's defaults.
+    recorded = json.loads((tmp_path / "run" / training.RUN_FILE).read_text())
+    card = (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
+    assert f"| train_batch_size | {recorded['train_batch_size']} |" in card and "| steps | 4 |" in card
+    # An export of --init_checkpoint as it is (no run folder) claims no training at all.
+    result = run_cli("--input_file", data_dir, "--vocab_file", SAMPLE_VOCAB, "--bert_config_file", config,
+                     "--output_dir", tmp_path / "none", "--max_seq_length", "64", "--max_predictions_per_seq", "10",
+                     "--init_checkpoint", tmp_path / "hf", "--export_hf", tmp_path / "again")
+    assert result.exit_code == 0, result.output
+    card = (tmp_path / "again" / "README.md").read_text(encoding="utf-8")
+    assert f"| init_checkpoint | {tmp_path / 'hf'} |" in card and "train_batch_size" not in card
 
 
 def test_training_into_a_folder_holding_an_evaluation_asks_first(tmp_path, data_dir):
