@@ -39,6 +39,7 @@ def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | Non
     hf_export.check_export_target(output_dir, "--output_dir")
     tokenizer = hf_export.TokenizerSettings(str(vocab), do_lower_case, "wordpiece")
     tokenizer.full_tokenizer()  # the vocab read and checked against --do_lower_case before the weights
+    hf_export.tokenizer_files(tokenizer, 0)  # and against what the export's tokenizer must do (bert#135)
     config = tf_checkpoint.config_for(prefix, modeling.BertConfig.from_json_file(config_file))
     model = modeling.create_model(modeling.BertForPreTraining, config)
     report = modeling.load_pretrained(model, prefix)

@@ -133,14 +133,22 @@ def directory_tokenizer(directory: str | os.PathLike) -> DirectoryTokenizer | No
     if lower is not None and not isinstance(lower, bool):
         raise InputError(f"{config_path}: do_lower_case {shown(lower)}: expected true or false")
     if not ours:
-        _check_reproducible(config_path, values, lower, str(vocab) if has_vocab else None)
+        _check_reproducible(directory, values, lower)
     saved = directory / "tokenizer.json"
-    tokens = _wordpiece_vocab(saved) if not has_vocab and _regular_file(saved) else None
+    tokens = _wordpiece_vocab(saved) if _regular_file(saved) else None
+    if has_vocab:
+        check_hangul_whole(list(tokenization.load_vocab(vocab)), vocab, bool(lower))
+        if tokens is not None and tokens != list(tokenization.load_vocab(vocab)):
+            raise InputError(f"{saved}: its WordPiece vocab is not {vocab} (tokens or their order differ): the "
+                             f"directory's tokenizer files disagree")
+        tokens = None
     return DirectoryTokenizer(directory, config_path, str(vocab) if has_vocab else None, lower, mode, ours, tokens)
 
 
-def _check_reproducible(config_path: Path, values: dict[str, Any], lower: bool | None, vocab: str | None) -> None:
-    """A foreign tokenizer_config.json describes a tokenizer FullTokenizer(tokenizer="wordpiece") reproduces."""
+def _check_reproducible(directory: Path, values: dict[str, Any], lower: bool | None) -> None:
+    """A foreign directory's tokenizer files describe a tokenizer FullTokenizer(tokenizer="wordpiece") reproduces:
+    BERT's WordPiece, with options it has, Google's special tokens and no added ones."""
+    config_path = directory / "tokenizer_config.json"
     if values.get("tokenizer_class") not in _WORDPIECE_CLASSES:
         raise InputError(f"{config_path}: tokenizer_class {shown(values['tokenizer_class'])} is not BERT's WordPiece "
                          f"(BertTokenizer), the only tokenizer this repository can reproduce")
@@ -152,21 +160,43 @@ def _check_reproducible(config_path: Path, values: dict[str, Any], lower: bool |
         raise InputError(f"{config_path}: {key} {shown(values[key])} (with do_lower_case {lower}): this repository's "
                          f"tokenizer cannot do that (it strips accents exactly when it lower-cases, splits CJK "
                          f"characters, and never keeps words whole)")
-    if lower and vocab is not None:
-        tokens = tokenization.load_vocab(vocab)
-        if any(map(_JAMO_TOKEN.search, tokens)) and not any(map(_SYLLABLE_TOKEN.search, tokens)):
-            raise InputError(f"{vocab}: Hangul only as Jamo: the model learned Hangul as Google's uncased tokenizer "
-                             f"decomposes it (bert#135), which this repository never does")
+    special_map = directory / "special_tokens_map.json"
+    for path, declared in ((config_path, values), (special_map, read_json(special_map) if _regular_file(special_map)
+                                                   else {})):
+        for key, token in (declared.items() if isinstance(declared, dict) else ()):
+            content = token.get("content") if isinstance(token, dict) else token
+            if key in _SPECIAL_TOKENS and content != _SPECIAL_TOKENS[key]:
+                raise InputError(f"{path}: {key} {shown(content)}: this repository's tokenizer uses Google's "
+                                 f"{_SPECIAL_TOKENS[key]}")
+    added = [token.get("content") if isinstance(token, dict) else token
+             for token in (values.get("added_tokens_decoder") or {}).values()]
+    extra = [token for token in added if token not in _SPECIAL_TOKENS.values()]
+    if _regular_file(directory / "added_tokens.json") or extra:
+        where = config_path if extra else directory / "added_tokens.json"
+        raise InputError(f"{where}: added tokens ({shown(extra or 'added_tokens.json')}), which this repository's "
+                         f"tokenizer never produces")
+
+
+def check_hangul_whole(tokens: list[str], vocab: str | os.PathLike, do_lower_case: bool) -> None:
+    """An uncased vocab that holds Hangul only as Jamo was made by a tokenizer that decomposes it (Google's
+    uncased one, bert#135): tokenizing Hangul whole, as this repository does, would make every Korean word
+    [UNK]. InputError."""
+    if do_lower_case and any(map(_JAMO_TOKEN.search, tokens)) and not any(map(_SYLLABLE_TOKEN.search, tokens)):
+        raise InputError(f"{vocab}: Hangul only as Jamo: its model learned Hangul as Google's uncased tokenizer "
+                         f"decomposes it (bert#135), which this repository never does")
 
 
 def _wordpiece_vocab(path: Path) -> list[str] | None:
     """The tokens, in id order, of a tokenizer.json's WordPiece model (what transformers 5 saves instead of
-    vocab.txt); None when it holds none."""
+    vocab.txt); None when it holds none. Ids that are not 0, 1, ... each once are an InputError."""
     values = read_json(path)
     model = values.get("model") if isinstance(values, dict) else None
     vocab = model.get("vocab") if isinstance(model, dict) and model.get("type") == "WordPiece" else None
     if not isinstance(vocab, dict):
         return None
+    ids = list(vocab.values())
+    if not all(type(i) is int for i in ids) or sorted(ids) != list(range(len(ids))):
+        raise InputError(f"{path}: model.vocab ids are not 0, 1, 2, ... each once")
     return [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
 
 
@@ -338,6 +368,7 @@ def tokenizer_files(settings: TokenizerSettings, model_max_length: int) -> dict[
     """
     vocab = tokenization.load_vocab(settings.vocab_file)
     tokenization.check_special_tokens(vocab, settings.vocab_file)
+    check_hangul_whole(list(vocab), settings.vocab_file, settings.do_lower_case)
     config: dict[str, Any] = {
         **_SPECIAL_TOKENS,
         "do_lower_case": settings.do_lower_case,

@@ -287,6 +287,12 @@ def foreign_bert(tmp_path, do_lower_case, tokenizer_class="BertTokenizer", name=
     return folder
 
 
+def rewrite_vocab(folder, tokens):
+    """Gives a foreign directory another vocab.txt (and drops the tokenizer.json that would contradict it)."""
+    (folder / "vocab.txt").write_text("".join(f"{token}\n" for token in tokens), encoding="utf-8")
+    (folder / "tokenizer.json").unlink(missing_ok=True)
+
+
 def test_unset_flags_take_the_directorys_tokenizer(tmp_path):
     small = modeling.BertConfig(vocab_size=4000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                 intermediate_size=32)
@@ -341,7 +347,7 @@ def test_an_export_made_before_exports_recorded_their_tokenizer_asks_for_the_fla
 
 def test_a_directorys_case_that_contradicts_its_vocab_names_its_config(tmp_path):
     folder = foreign_bert(tmp_path, False)
-    (folder / "vocab.txt").write_text(SAMPLE_VOCAB.read_text(encoding="utf-8"), encoding="utf-8")  # uncased
+    rewrite_vocab(folder, SAMPLE_VOCAB.read_text(encoding="utf-8").splitlines())  # uncased
     with pytest.raises(InputError, match=r"tokenizer_config\.json: do_lower_case False does not fit the vocab"):
         hf_export.resolve_tokenizer(None, None, None, str(folder))
 
@@ -380,9 +386,43 @@ def test_a_vocab_of_hangul_decomposed_into_jamo_is_refused(tmp_path):
     folder = foreign_bert(tmp_path, True)
     tokens = [*(folder / "vocab.txt").read_text(encoding="utf-8").splitlines(), "\u1100", "##\u1161"]
     tokens = [token for token in tokens if not any("\uac00" <= char <= "\ud7a3" for char in token)]
-    (folder / "vocab.txt").write_text("".join(f"{token}\n" for token in tokens), encoding="utf-8")
+    rewrite_vocab(folder, tokens)
     with pytest.raises(InputError, match="bert#135"):
         hf_export.resolve_tokenizer(None, None, None, str(folder))
+    # Nor is such a model exported (convert_tf_checkpoint --do_lower_case on multilingual-uncased) with a tokenizer
+    # that would tokenize Hangul whole.
+    with pytest.raises(InputError, match="bert#135"):
+        hf_export.tokenizer_files(hf_export.TokenizerSettings(str(folder / "vocab.txt"), True, "wordpiece"), 128)
+
+
+@pytest.mark.parametrize("damage, named", [
+    ("special", "cls_token"),
+    ("added_json", "added_tokens.json"),
+    ("added_decoder", "added tokens"),
+    ("swapped", "disagree"),
+    ("bad_ids", "ids are not 0, 1, 2"),
+])
+def test_foreign_tokenizer_files_this_repository_cannot_follow_are_one_line(tmp_path, damage, named):
+    """Special tokens of its own, added tokens (ids the model may not have), a tokenizer.json whose vocab is not
+    vocab.txt's: each would make the run, or its export, tokenize otherwise than the directory says."""
+    folder = foreign_bert(tmp_path, False)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    saved = json.loads((folder / "tokenizer.json").read_text())
+    if damage == "special":
+        (folder / "tokenizer_config.json").write_text(json.dumps({**config, "cls_token": "[unused1]"}))
+    elif damage == "added_json":
+        (folder / "added_tokens.json").write_text(json.dumps({"[NEW]": 4000}))
+    elif damage == "added_decoder":
+        (folder / "tokenizer_config.json").write_text(json.dumps({**config, "added_tokens_decoder": {
+            "4000": {"content": "[NEW]", "special": False}}}))
+    else:
+        vocab = saved["model"]["vocab"]
+        first, second = "Apple", "Seoul"
+        vocab[first], vocab[second] = (vocab[second], vocab[first]) if damage == "swapped" else ("x", vocab[first])
+        (folder / "tokenizer.json").write_text(json.dumps(saved))
+    with pytest.raises(InputError, match=named) as error:
+        hf_export.resolve_tokenizer(None, None, None, str(folder))
+    assert "\n" not in str(error.value)
 
 
 def test_a_directory_without_vocab_txt_checks_vocab_file_against_its_tokenizer_json(tmp_path):
