@@ -213,7 +213,10 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
         if vocab_file is None:
             raise InputError("no vocab: pass --vocab_file (or an --init_checkpoint Hugging Face directory with a "
                              "vocab.txt)")
-        return TokenizerSettings(vocab_file, True if do_lower_case is None else do_lower_case, tokenizer or "mecab")
+        settings = TokenizerSettings(vocab_file, True if do_lower_case is None else do_lower_case, tokenizer or "mecab")
+        # Google's multilingual-uncased checkpoint with its own vocab, straight from TensorFlow: bert#135 again.
+        check_hangul_whole(list(tokenization.load_vocab(vocab_file)), vocab_file, settings.do_lower_case)
+        return settings
     if found.ours and found.tokenizer is None and (tokenizer is None or do_lower_case is None):
         raise InputError(f"--init_checkpoint {found.directory}: an export made before exports recorded their "
                          f"tokenizer: pass --tokenizer and --do_lower_case as it was trained")

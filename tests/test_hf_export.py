@@ -389,6 +389,8 @@ def test_a_vocab_of_hangul_decomposed_into_jamo_is_refused(tmp_path):
     rewrite_vocab(folder, tokens)
     with pytest.raises(InputError, match="bert#135"):
         hf_export.resolve_tokenizer(None, None, None, str(folder))
+    with pytest.raises(InputError, match="bert#135"):  # its vocab beside a TensorFlow checkpoint, say
+        hf_export.resolve_tokenizer(str(folder / "vocab.txt"), None, "wordpiece", None)
     # Nor is such a model exported (convert_tf_checkpoint --do_lower_case on multilingual-uncased) with a tokenizer
     # that would tokenize Hangul whole.
     with pytest.raises(InputError, match="bert#135"):
