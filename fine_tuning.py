@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Protocol
 import click
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -253,19 +254,36 @@ def _card_facts(script: FineTuningScript, step: int, record: dict[str, Any], tra
 
 @torch.no_grad()
 def predict(model: nn.Module, data: training.TrainingData, batch_size: int, runtime: training.Runtime) -> Any:
-    """The model's output over every item of `data`, in order, batch by batch: the model's output record (a
-    NamedTuple) with each tensor field a float32 numpy array over all items (None where the model gave None)."""
+    """The model's output over every item of `data`, in order: the model's output record (a NamedTuple) with each
+    tensor field a float32 numpy array over all items (None where the model gave None).
+
+    With runtime.unpad the items go in batches of like length (longest first), each cut to its longest: the same
+    outputs for far less work on padding. Per-token fields (the record's `per_token`) are 0 at padding, whatever
+    the batch: nothing there depends on which items were predicted together.
+    """
     model.eval()
+    order = np.arange(len(data))
+    if runtime.unpad:
+        lengths = np.concatenate([data.batch(order[first:first + 4096])["attention_mask"].sum(1).numpy()
+                                  for first in range(0, len(data), 4096)] or [np.zeros(0)])
+        order = np.argsort(-lengths, kind="stable")
     parts: list[tuple] = []
     bar = tqdm(range(0, len(data), batch_size), desc="predicting", unit=" batches",
                disable=not (runtime.progress and runtime.distributed.is_main))
     for first in bar:
-        batch = training.to_device(data.batch(np.arange(first, min(first + batch_size, len(data)))), runtime.device)
+        full = data.batch(order[first:first + batch_size])
+        batch = runtime.to_device(full)
         with training.autocast(runtime.device, runtime.precision):
             output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
                            attention_mask=batch["attention_mask"])
-        parts.append(output)
-    return type(parts[0])(*(None if field[0] is None else np.concatenate([t.float().cpu().numpy() for t in field])
+        width, padding = full["input_ids"].shape[1], batch["attention_mask"] == 0
+        per_token = getattr(output, "per_token", ())
+        parts.append(type(output)(*(F.pad(value.masked_fill(padding, 0), (0, width - value.shape[1]))
+                                    if name in per_token else value
+                                    for name, value in zip(output._fields, output, strict=True))))
+    inverse = np.argsort(order, kind="stable")
+    return type(parts[0])(*(None if field[0] is None else
+                            np.concatenate([t.float().cpu().numpy() for t in field])[inverse]
                             for field in zip(*parts, strict=True)))
 
 

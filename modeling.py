@@ -533,14 +533,21 @@ def _squared_error_loss(predictions: Tensor, labels: Tensor) -> HeadLoss:
     return HeadLoss(F.mse_loss(predictions, labels), total, _item_count(labels), total.detach())
 
 
-def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor, end_positions: Tensor) -> HeadLoss:
-    """Google's run_squad loss: per item, the mean of the start and end cross-entropies over the T positions.
+def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor, end_positions: Tensor,
+              attention_mask: Tensor | None = None) -> HeadLoss:
+    """Google's run_squad loss: per item, the mean of the start and end cross-entropies over its positions.
 
-    start_logits, end_logits: float [B, T]; start_positions, end_positions: long [B]. loss is the mean over the
-    batch, computed as Google and Hugging Face do ((mean start CE + mean end CE) / 2); an item is correct when
-    both its argmax start and its argmax end are the labels.
+    start_logits, end_logits: float [B, T]; start_positions, end_positions: long [B]; attention_mask: [B, T], 1 at
+    real tokens. loss is the mean over the batch, computed as Google and Hugging Face do ((mean start CE + mean end
+    CE) / 2), but over real tokens only where they take the softmax over padding too: an answer never starts in
+    padding, and a loss that reads padding would depend on how far a batch is padded (training.unpad). An item is
+    correct when both its argmax start and its argmax end are the labels.
     """
     start_logits, end_logits = start_logits.float(), end_logits.float()
+    if attention_mask is not None:
+        padding = attention_mask == 0
+        start_logits = start_logits.masked_fill(padding, torch.finfo(torch.float32).min)
+        end_logits = end_logits.masked_fill(padding, torch.finfo(torch.float32).min)
     loss = (F.cross_entropy(start_logits, start_positions) + F.cross_entropy(end_logits, end_positions)) / 2
     total = (
         F.cross_entropy(start_logits, start_positions, reduction="sum")
@@ -635,6 +642,8 @@ class QuestionAnsweringOutput(NamedTuple):
     end_logits: Tensor  # float [B, T]
     loss: Tensor | None = None  # float [], mean of the start and end cross-entropies
 
+    per_token = ("start_logits", "end_logits")  # fields with a value for every token (see fine_tuning.predict)
+
 
 class BertForQuestionAnswering(BertPreTrainedModel):
     """BERT with a span head (Google's `run_squad.py` model): a start and an end logit for every token."""
@@ -664,7 +673,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         start_logits, end_logits = logits.unbind(-1)  # (B, T) each
         loss = None
         if start_positions is not None and end_positions is not None:
-            loss = span_loss(start_logits, end_logits, start_positions, end_positions).loss
+            loss = span_loss(start_logits, end_logits, start_positions, end_positions, attention_mask).loss
         return QuestionAnsweringOutput(start_logits, end_logits, loss)
 
 

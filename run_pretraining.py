@@ -200,7 +200,7 @@ def evaluate(model: nn.Module, data: PretrainingData, batch_size: int, max_steps
     task, totals, divisors = PretrainingTask(), {}, torch.zeros(2)
     end = min(data.size, batch_size * max_steps)
     for start in range(0, end, batch_size):
-        batch = training.to_device(data.batch(np.arange(start, min(start + batch_size, end))), runtime.device)
+        batch = runtime.to_device(data.batch(np.arange(start, min(start + batch_size, end))))
         with training.autocast(runtime.device, runtime.precision):
             _, metrics = task.loss_sums(model, batch)
         divisors += task.divisors(batch).cpu()

@@ -551,7 +551,7 @@ class SquadTask:
         output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
                        attention_mask=batch["attention_mask"])
         span = modeling.span_loss(output.start_logits, output.end_logits, batch["start_positions"],
-                                  batch["end_positions"])
+                                  batch["end_positions"], batch["attention_mask"])
         return training.LossSums(span.total[None], {"span_loss": span.total.detach(), "span_accuracy": span.correct})
 
     def metric_divisors(self) -> dict[str, int]:

@@ -477,6 +477,8 @@ class TrainingFlags:
     precision: str = flag("auto", "auto: bf16 on a CUDA device that supports it, else fp32.",
                           click.Choice(["auto", "fp32", "bf16", "fp16"]))
     compile: bool = flag(False, "torch.compile the model (about 30% faster on an H100; slow to start on CPU).")
+    unpad: bool = flag(True, "Cut every batch to its longest sequence, and predict in batches of like length: no "
+                             "work on padding, the same results. False: every batch at --max_seq_length.")
     seed: int = flag(12345, "", SEED)
     export_hf: str | None = flag(None, "Also write the trained model here as a Hugging Face directory (replacing only "
                                  "an earlier export).", OutputPath())

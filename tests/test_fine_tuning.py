@@ -3,6 +3,7 @@ share (fine_tuning.schedule, flags declared once as a dataclass by script_utils.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 from collections.abc import Callable
@@ -75,8 +76,10 @@ def pretraining_case(rng: np.random.Generator) -> LossCase:
 
 
 def squad_case(rng: np.random.Generator) -> LossCase:
-    batch = {**inputs(rng), "start_positions": torch.from_numpy(rng.integers(0, LENGTH, ROWS)),
-             "end_positions": torch.from_numpy(rng.integers(0, LENGTH, ROWS))}
+    encoder = inputs(rng)
+    lengths = encoder["attention_mask"].sum(1).numpy()  # an answer lies in real tokens
+    batch = {**encoder, "start_positions": torch.from_numpy(rng.integers(0, lengths)),
+             "end_positions": torch.from_numpy(rng.integers(0, lengths))}
 
     def heads(output: modeling.QuestionAnsweringOutput, batch: training.Batch) -> list[modeling.HeadLoss]:
         return [modeling.span_loss(output.start_logits, output.end_logits, batch["start_positions"],
@@ -134,6 +137,87 @@ def test_the_loops_loss_is_the_models_loss(name, micro_batches):
     assert step.loss.item() == pytest.approx(output.loss.item(), rel=1e-5)
     # Each loss sum is divided by its head's count over the whole step, whatever the micro-batches.
     assert step.divisors.tolist() == [head.count.item() for head in case.heads(output, case.batch)]
+
+
+# --- unpadded batches: the padded ones' results for less work -----------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_unpadded_batches_give_the_padded_losses_and_gradients(name):
+    """training.unpad cuts a batch to its longest sequence: every loss sum, metric and gradient is the padded
+    batch's (fp32, 1e-5)."""
+    torch.manual_seed(0)
+    for seed in range(20):  # the first random batch with padding to cut in every row
+        case = CASES[name](np.random.default_rng(seed))
+        cut = training.unpad(case.batch)
+        if cut["input_ids"].shape[1] < case.batch["input_ids"].shape[1]:
+            break
+    assert cut["input_ids"].shape[1] < case.batch["input_ids"].shape[1]
+    results = []
+    for batch in (case.batch, cut):
+        case.model.zero_grad()
+        sums, metrics = case.task.loss_sums(case.model, batch)
+        sums.sum().backward()
+        gradients = torch.cat([param.grad.flatten() for param in case.model.parameters() if param.grad is not None])
+        results.append((sums.detach(), {key: float(value) for key, value in metrics.items()}, gradients))
+    (padded_sums, padded_metrics, padded_grads), (sums, metrics, grads) = results
+    torch.testing.assert_close(sums, padded_sums, rtol=1e-5, atol=1e-6)
+    assert metrics == pytest.approx(padded_metrics, rel=1e-5, abs=1e-6)
+    torch.testing.assert_close(grads, padded_grads, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_loops_unpadded_step_is_its_padded_step(name):
+    """training._one_step over 2 micro-batches, each computed in groups of like length (length_groups, on a CPU):
+    the loss and the updated weights (SGD, learning rate 1) are the padded step's."""
+    results = []
+    for unpad in (False, True):
+        torch.manual_seed(0)
+        case = CASES[name](np.random.default_rng(0))
+        optimizer = torch.optim.SGD(case.model.parameters(), lr=1.0)
+        state = training.TrainState(case.model, optimizer,
+                                    torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0), scaler=None)
+        pieces = [{key: value[rows] for key, value in case.batch.items()}
+                  for rows in np.array_split(np.arange(ROWS), 2)]
+        step = training._one_step(case.task, state, TrainingFlags(output_dir="unused"), pieces,
+                                  dataclasses.replace(CPU, unpad=unpad))
+        results.append((step.loss, torch.cat([param.detach().flatten() for param in case.model.parameters()])))
+    (padded_loss, padded_weights), (loss, weights) = results
+    assert loss.item() == pytest.approx(padded_loss.item(), rel=1e-5)
+    torch.testing.assert_close(weights, padded_weights, rtol=1e-5, atol=1e-6)
+
+
+class RowsData:
+    """A batch as training data: rows by index."""
+
+    def __init__(self, batch: training.Batch):
+        self.rows = batch
+
+    def __len__(self) -> int:
+        return len(self.rows["input_ids"])
+
+    def batch(self, indices: np.ndarray) -> training.Batch:
+        return {key: value[torch.from_numpy(np.asarray(indices))] for key, value in self.rows.items()}
+
+
+@pytest.mark.parametrize("name", ["squad", "classification"])
+def test_unpadded_prediction_gives_the_padded_outputs(name):
+    """fine_tuning.predict in batches of like length, each cut to its longest: the padded outputs, in the data's
+    order, at every real token (per-token outputs are 0 at padding)."""
+    case = CASES[name](np.random.default_rng(1))
+    case.model.eval()
+    data = RowsData({key: case.batch[key] for key in training.MODEL_INPUTS})
+    padded, unpadded = (fine_tuning.predict(case.model, data, 4, dataclasses.replace(CPU, unpad=unpad))
+                        for unpad in (False, True))
+    real = case.batch["attention_mask"].numpy() == 1
+    for name_, ours, reference in zip(padded._fields, unpadded, padded, strict=True):
+        if reference is None:
+            continue
+        if name_ in getattr(padded, "per_token", ()):
+            np.testing.assert_allclose(ours[real], reference[real], rtol=1e-5, atol=1e-6)
+            assert (ours[~real] == 0).all()
+        else:
+            np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
 
 
 def test_pretraining_divisors_count_the_real_predictions():

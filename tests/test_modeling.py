@@ -402,8 +402,13 @@ def test_question_answering_loss():
     with torch.no_grad():
         output = model(inputs["input_ids"], **encoder_inputs(inputs), start_positions=start, end_positions=end)
     assert output.start_logits.shape == output.end_logits.shape == (BATCH, SEQ)
-    expected = (F.cross_entropy(output.start_logits, start) + F.cross_entropy(output.end_logits, end)) / 2
+    # Google's cross-entropies, over each row's real tokens only (padding is never an answer).
+    padding = inputs["attention_mask"] == 0
+    start_logits, end_logits = (logits.masked_fill(padding, -torch.inf) for logits in output[:2])
+    expected = (F.cross_entropy(start_logits, start) + F.cross_entropy(end_logits, end)) / 2
     assert output.loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    unmasked = (F.cross_entropy(output.start_logits, start) + F.cross_entropy(output.end_logits, end)) / 2
+    assert output.loss.item() < unmasked.item()  # the masking is real: these inputs have padding
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -931,7 +936,7 @@ def test_model_loss_is_the_head_functions_loss():
         mlm = modeling.masked_lm_loss(output.mlm_logits, inputs["masked_lm_ids"], inputs["masked_lm_weights"])
         nsp = modeling.next_sentence_loss(output.nsp_logits, inputs["next_sentence_labels"])
         spans = qa(inputs["input_ids"], **encoder_inputs(inputs), start_positions=start, end_positions=end)
-        span = modeling.span_loss(spans.start_logits, spans.end_logits, start, end)
+        span = modeling.span_loss(spans.start_logits, spans.end_logits, start, end, inputs["attention_mask"])
     assert torch.equal(output.loss, mlm.loss + nsp.loss)
     pairs = [(output.mlm_loss, mlm.loss), (output.mlm_correct, mlm.correct), (output.mlm_weight, mlm.count),
              (output.nsp_loss, nsp.loss), (output.nsp_correct, nsp.correct)]
