@@ -371,7 +371,7 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
                     file_sha256(flags.vocab_file) if flags.vocab_file else None)
     # Everything is read and checked before the run folder is touched.
     export_tokenizer, shard_sets = None, []
-    if flags.export_hf and distributed.is_main:
+    if flags.export_hf:  # on every process: a bad export fails them all, not rank 0 alone (the others would wait)
         shard_sets = read_manifests(flags.input_file)
         export_tokenizer = data_tokenizer(flags, shard_sets)
         hf_export.check_export_target(flags.export_hf)
@@ -411,7 +411,7 @@ def _run(flags: PretrainingFlags, distributed: training.Distributed, progress: b
         click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
                    f"eval results in {output_dir / 'eval_results.txt'}", err=True)
         results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
-    if export_tokenizer is not None:
+    if export_tokenizer is not None and distributed.is_main:
         record = training.card_record(flags, data is not None, restored is not None)
         card = hf_export.ModelCard("BERT pretrained with run_pretraining.py (masked LM and next sentence)",
                                    pretraining_facts(flags, shard_sets, step, record), results)
