@@ -186,18 +186,32 @@ def test_gradient_accumulation_gives_the_same_step(tmp_path, data_dir):
     assert max((plain[k] - accumulated[k]).abs().max().item() for k in plain) < 1e-6
 
 
+def torchrun_nodes(nodes: int, per_node: int, script_args: list[str]) -> None:
+    """Runs run_pretraining.py under torchrun as `nodes` machines of `per_node` processes, all on this one: one
+    torchrun agent a node, meeting through c10d rendezvous on localhost (the README's several-machine line)."""
+    port = str(29500 + os.getpid() % 1000 + 7 * nodes)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(nodes), "--nproc_per_node",
+                str(per_node), "--rdzv_backend", "c10d", "--rdzv_endpoint", f"localhost:{port}", "--rdzv_id",
+                f"test-{os.getpid()}", str(ROOT / "run_pretraining.py"), *script_args]
+    agents = [subprocess.Popen(launcher, env=CPU_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(nodes)]
+    for agent in agents:
+        _, stderr = agent.communicate(timeout=600)
+        assert agent.returncode == 0, stderr[-3000:]
+
+
 @pytest.mark.slow
-def test_two_gloo_processes_equal_one_with_the_combined_batch(tmp_path, data_dir):
+@pytest.mark.parametrize("nodes, per_node", [(1, 2), (2, 1)])
+def test_two_gloo_processes_equal_one_with_the_combined_batch(tmp_path, data_dir, nodes, per_node):
+    """Two processes on one node, or one on each of two nodes (two torchrun agents, c10d rendezvous): the
+    same weights and losses as one process with the combined batch."""
     config = write_config(tmp_path, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     common = args(config, data_dir, "OUT", "--do_train", "--num_train_steps", "6", "--log_every", "1")
     single = [sys.executable, str(ROOT / "run_pretraining.py"), *common]
     single[single.index("OUT")] = str(tmp_path / "one")
     subprocess.run(single, check=True, env=CPU_ENV, capture_output=True)
-    launched = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                str(29500 + os.getpid() % 1000), str(ROOT / "run_pretraining.py"), *common]
-    launched[launched.index("OUT")] = str(tmp_path / "two")
-    done = subprocess.run(launched, env=CPU_ENV, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    common[common.index("OUT")] = str(tmp_path / "two")
+    torchrun_nodes(nodes, per_node, [str(part) for part in common])
     one, two = final_parameters(tmp_path / "one"), final_parameters(tmp_path / "two")
     assert one.keys() == two.keys()
     assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-6
