@@ -13,6 +13,7 @@ import torch
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT
+from torchrun import CPU_ENV, torchrun_nodes
 
 import create_pretraining_data as cpd
 import run_pretraining
@@ -24,7 +25,6 @@ TINY = {"vocab_size": 4000, "hidden_size": 32, "num_hidden_layers": 2, "num_atte
         "intermediate_size": 64, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
         "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 64, "type_vocab_size": 2,
         "initializer_range": 0.02}
-CPU_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
 
 
 @pytest.fixture(scope="module")
@@ -186,20 +186,6 @@ def test_gradient_accumulation_gives_the_same_step(tmp_path, data_dir):
     assert max((plain[k] - accumulated[k]).abs().max().item() for k in plain) < 1e-6
 
 
-def torchrun_nodes(nodes: int, per_node: int, script_args: list[str]) -> None:
-    """Runs run_pretraining.py under torchrun as `nodes` machines of `per_node` processes, all on this one: one
-    torchrun agent a node, meeting through c10d rendezvous on localhost (the README's several-machine line)."""
-    port = str(29500 + os.getpid() % 1000 + 7 * nodes)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", str(nodes), "--nproc_per_node",
-                str(per_node), "--rdzv_backend", "c10d", "--rdzv_endpoint", f"localhost:{port}", "--rdzv_id",
-                f"test-{os.getpid()}", str(ROOT / "run_pretraining.py"), *script_args]
-    agents = [subprocess.Popen(launcher, env=CPU_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for _ in range(nodes)]
-    for agent in agents:
-        _, stderr = agent.communicate(timeout=600)
-        assert agent.returncode == 0, stderr[-3000:]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("nodes, per_node", [(1, 2), (2, 1)])
 def test_two_gloo_processes_equal_one_with_the_combined_batch(tmp_path, data_dir, nodes, per_node):
@@ -211,7 +197,7 @@ def test_two_gloo_processes_equal_one_with_the_combined_batch(tmp_path, data_dir
     single[single.index("OUT")] = str(tmp_path / "one")
     subprocess.run(single, check=True, env=CPU_ENV, capture_output=True)
     common[common.index("OUT")] = str(tmp_path / "two")
-    torchrun_nodes(nodes, per_node, [str(part) for part in common])
+    torchrun_nodes(ROOT / "run_pretraining.py", nodes, per_node, [str(part) for part in common])
     one, two = final_parameters(tmp_path / "one"), final_parameters(tmp_path / "two")
     assert one.keys() == two.keys()
     assert max((one[k] - two[k]).abs().max().item() for k in one) < 1e-6

@@ -1,6 +1,8 @@
 import json
 import random
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import torch
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT
+from torchrun import CPU_ENV, torchrun_nodes
 
 import evaluate_squad
 import fine_tuning
@@ -15,6 +18,7 @@ import hf_export
 import modeling
 import run_squad
 import tokenization
+import training
 from script_utils import file_sha256
 
 SAMPLE_QA = ROOT / "data" / "sample_korquad.json"
@@ -284,6 +288,23 @@ def tiny_config(tmp_path):
     path.write_text(json.dumps({"vocab_size": 4000, "hidden_size": 16, "num_hidden_layers": 1,
                                 "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64}))
     return path
+
+
+@pytest.mark.slow
+def test_two_nodes_fine_tune_as_one_process_with_the_combined_batch(tmp_path):
+    """run_squad on two torchrun agents (two nodes of one process, c10d rendezvous, gloo): the weights of one
+    process with the combined batch."""
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"vocab_size": 4000, "hidden_size": 16, "num_hidden_layers": 1,
+                                  "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64,
+                                  "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}))
+    one = squad_args(config, tmp_path / "one", SAMPLE_QA, "--num_train_epochs", "0.3")
+    subprocess.run([sys.executable, str(ROOT / "run_squad.py"), *one], check=True, env=CPU_ENV, capture_output=True)
+    torchrun_nodes(ROOT / "run_squad.py", 2, 1, squad_args(config, tmp_path / "two", SAMPLE_QA,
+                                                            "--num_train_epochs", "0.3"))
+    weights = [training.load_checkpoint(training.checkpoints(tmp_path / name)[-1])["model"] for name in ("one", "two")]
+    assert weights[0].keys() == weights[1].keys()
+    assert max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0]) < 1e-6
 
 
 @pytest.mark.slow
