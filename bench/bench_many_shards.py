@@ -1,0 +1,65 @@
+"""Pretraining start-up with thousands of shards, printed as JSON.
+
+Makes pretraining data of the whole prepared Korean Wikipedia (--corpus: prepare_corpus.py's output, as
+bench/learning_check.sh writes it) at 128 with small shards (--instances_per_shard), so that there are
+thousands of them, then times what run_pretraining does before its first step: open every manifest, check it
+against the run, verify every shard (record bounds and sha256), and read the first step's batch.
+
+    python bench/bench_many_shards.py [--corpus /tmp/lc/kowiki] [--instances_per_shard 50]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import create_pretraining_data as cpd  # noqa: E402
+import run_pretraining  # noqa: E402
+import training  # noqa: E402
+
+VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
+
+
+@click.command()
+@click.option("--corpus", type=click.Path(exists=True, path_type=Path), default=Path("/tmp/lc/kowiki"))
+@click.option("--instances_per_shard", default=50, show_default=True)
+@click.option("--num_workers", default=2, show_default=True)
+def main(corpus: Path, instances_per_shard: int, num_workers: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "shards"
+        start = time.perf_counter()
+        cpd.create_pretraining_data(cpd.RunSettings(
+            input_file=str(corpus / "wiki_*"), output_dir=str(out), vocab_file=str(VOCAB),
+            max_seq_length=128, dupe_factor=1, instances_per_shard=instances_per_shard, num_workers=num_workers),
+            progress=False)
+        created = time.perf_counter() - start
+        shards = sorted(out.glob("*.npy")) or sorted(p for p in out.iterdir() if p.name != cpd.MANIFEST)
+        sizes = [p.stat().st_size for p in shards]
+        spec = run_pretraining.DataSpec(128, 20, 32000, None)
+        start = time.perf_counter()
+        unverified = run_pretraining.load_data(str(out), spec, seed=12345, verify=False)
+        opened = time.perf_counter() - start
+        start = time.perf_counter()
+        data = run_pretraining.load_data(str(out), spec, seed=12345)
+        verified = time.perf_counter() - start
+        start = time.perf_counter()
+        data.step_batches(0, 256, 1, training.Distributed())
+        first_batch = time.perf_counter() - start
+        print(json.dumps({
+            "instances": data.size, "shards": len(shards), "shard_bytes_median": sorted(sizes)[len(sizes) // 2],
+            "data_bytes": sum(sizes), "create_s": round(created, 1),
+            "open_manifests_s": round(opened, 3), "open_and_verify_s": round(verified, 3),
+            "first_step_batch_s": round(first_batch, 4), "same_size_unverified": unverified.size == data.size,
+        }, indent=1))
+
+
+if __name__ == "__main__":
+    main()
