@@ -137,8 +137,9 @@ def directory_tokenizer(directory: str | os.PathLike) -> DirectoryTokenizer | No
     saved = directory / "tokenizer.json"
     tokens = _wordpiece_vocab(saved) if _regular_file(saved) else None
     if has_vocab:
-        check_hangul_whole(list(tokenization.load_vocab(vocab)), vocab, bool(lower))
-        if tokens is not None and tokens != list(tokenization.load_vocab(vocab)):
+        vocab_tokens = list(tokenization.load_vocab(vocab))
+        check_hangul_whole(vocab_tokens, vocab, bool(lower))
+        if tokens is not None and tokens != vocab_tokens:
             raise InputError(f"{saved}: its WordPiece vocab is not {vocab} (tokens or their order differ): the "
                              f"directory's tokenizer files disagree")
         tokens = None

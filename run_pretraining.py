@@ -83,7 +83,7 @@ def load_data(input_file: str, spec: DataSpec, seed: int, verify: bool = True) -
     read in parallel before the first step: the shuffled order touches every shard within the first steps,
     so verifying ahead of the reader would not start training any sooner.
     """
-    shard_sets = [cpd.load_shards(d, verify=False) for d in resolve_data_dirs(input_file)]
+    shard_sets = read_manifests(input_file)
     for shards in shard_sets:
         check_manifest(shards, spec)
     vocabularies = {shards.manifest["vocab"]["sha256"]: shards.manifest_path for shards in shard_sets}

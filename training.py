@@ -222,9 +222,7 @@ class Runtime:
     def pieces(self, batch: Batch) -> list[Batch]:
         """What a training step computes of one micro-batch, on this device: with `unpad` on a CPU, its rows in
         batches of like length (length_groups); else the batch, cut to its longest sequence when `unpad`."""
-        if not self.unpad:
-            return [to_device(batch, self.device)]
-        if self.device.type == "cpu":
+        if self.unpad and self.device.type == "cpu":
             return [to_device(piece, self.device) for piece in length_groups(batch)]
         return [self.to_device(batch)]
 

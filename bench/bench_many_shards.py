@@ -41,7 +41,7 @@ def main(corpus: Path, instances_per_shard: int, num_workers: int) -> None:
             max_seq_length=128, dupe_factor=1, instances_per_shard=instances_per_shard, num_workers=num_workers),
             progress=False)
         created = time.perf_counter() - start
-        shards = sorted(out.glob("*.npy")) or sorted(p for p in out.iterdir() if p.name != cpd.MANIFEST)
+        shards = [out / entry["file"] for entry in cpd.load_shards(out, verify=False).manifest["shards"]]
         sizes = [p.stat().st_size for p in shards]
         spec = run_pretraining.DataSpec(128, 20, 32000, None)
         start = time.perf_counter()
