@@ -30,7 +30,7 @@ CLASSIFY_DIR ?= $(OUT)/$(TASK)
 CLASSIFY_SEQ ?= 128
 CLASSIFY_LR  ?= 5e-5
 WIKI     ?= ../shared/data/kowiki
-EXTRAS   ?= dev,parity,plot
+EXTRAS   ?= dev,parity,plot,wikidump
 
 VENV  := .venv
 PY    := $(VENV)/bin/python

@@ -1,5 +1,5 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""Turns WikiExtractor output into BERT pretraining text.
+"""Turns a Wikipedia dump, or WikiExtractor output, into BERT pretraining text.
 
 The output is the input format of Google BERT's `create_pretraining_data.py`: one sentence per line and a
 blank line after every document (after the last one too, so that files read one after another, as
@@ -11,6 +11,11 @@ title line, the paragraphs (one per line, blank lines in between) and a `</doc>`
 lines are dropped, each paragraph is split into sentences with MeCab (mecab-ko-dic), and documents left
 with no sentence are dropped. Every output is written beside its path and renamed into place once all of
 them are complete: after a failure every old output is as it was.
+
+A MediaWiki dump (`kowiki-latest-pages-articles.xml.bz2`) is read through wiki_dump.py: each article is
+extracted by WikiExtractor (its command's defaults) and split in the same worker process, in the dump's
+order, into WikiExtractor's file layout, so that the output is byte for byte what WikiExtractor's command
+and then this script on its files would write (`prepare_dump`).
 
 Korean sentence splitting (`find_sentence_ends`): MeCab tags each paragraph once (a huge one in
 windows, so that memory stays bounded: `tagged_sentence_ends`). A sentence ends after a
@@ -24,31 +29,38 @@ mistake in about 2 paragraphs in 100, mostly boundaries with no punctuation: see
 `bench/sentence_split_sample.py`.
 
 Usage:
+  python prepare_corpus.py --input_file kowiki-latest-pages-articles.xml.bz2 --output_dir prepared/
   python prepare_corpus.py --input_file 'kowiki/wiki_*' --output_dir prepared/
   python prepare_corpus.py --input_file a.txt,b.txt --output_file corpus.txt
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import glob
+import io
+import multiprocessing
 import os
 import re
 import signal
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 import click
 import tqdm
 
+import wiki_dump
 from script_utils import (
     OUTPUT_PATH,
     Command,
     InputError,
+    atomic_directory,
     create_temporary,
     expand_input_files,
     fsync_path,
@@ -124,7 +136,8 @@ _DOC_END = "</doc>"
 @dataclasses.dataclass(frozen=True)
 class CorpusStats:
     """Counts of a conversion: `empty_documents` were dropped for having no sentence, the rest written;
-    `files_without_documents` are the inputs with no `<doc ...>` block at all (not WikiExtractor output)."""
+    `files_without_documents` are the inputs with no `<doc ...>` block at all (not WikiExtractor output);
+    `failed_pages` the titles of a dump's articles WikiExtractor could not extract (reported, not written)."""
 
     files: int = 0
     documents: int = 0
@@ -133,6 +146,7 @@ class CorpusStats:
     sentences: int = 0
     chars: int = 0
     files_without_documents: tuple[str, ...] = ()
+    failed_pages: tuple[str, ...] = ()
 
     def __add__(self, other: CorpusStats) -> CorpusStats:
         return CorpusStats(
@@ -601,6 +615,128 @@ def output_paths_for(input_paths: Sequence[str], output_dir: str, patterns: Sequ
     return [os.path.join(output_dir, os.path.relpath(os.path.abspath(p), root)) for p in input_paths]
 
 
+@dataclasses.dataclass(frozen=True)
+class PreparedPage:
+    """A dump's article extracted and split: the size of its extracted text (WikiExtractor's file layout counts
+    it, so a dump and WikiExtractor's own output of it give the same files) and the text written for it."""
+
+    extracted_bytes: int
+    text: str
+    stats: CorpusStats
+
+
+def prepare_page(extraction: wiki_dump.Extraction, page: wiki_dump.Page, tagger: PosTagger) -> PreparedPage:
+    """Extracts one article with WikiExtractor and splits it into sentences, as prepare_files would its file.
+
+    An article WikiExtractor fails on (an exception in its wikitext parser) is counted in `failed_pages` and
+    left out, not fatal: one page of millions must not end an hour's run, nor be lost without a word.
+    """
+    try:
+        extracted = wiki_dump.extract_page(extraction, page)
+    except Exception:  # anything the third-party parser raises on one page's wikitext
+        return PreparedPage(0, "", CorpusStats(failed_pages=(page.title,)))
+    out = io.StringIO()
+    documents = iter_wikiextractor_documents(wiki_dump.extracted_lines(extracted), keep_empty=True)
+    stats = write_documents(documents, tagger, out)
+    return PreparedPage(len(extracted.encode("utf-8")), out.getvalue(), stats)
+
+
+# A dump's worker process: what every page is extracted with, and the process's own MeCab (set by its initializer).
+_dump_worker: tuple[wiki_dump.Extraction, PosTagger] | None = None
+
+
+def _start_dump_worker(extraction: wiki_dump.Extraction) -> None:
+    global _dump_worker  # one per worker process: how a process pool carries per-process state
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent alone, as in run_jobs
+    _dump_worker = (extraction, PosTagger())
+
+
+def _prepare_pages(pages: Sequence[wiki_dump.Page]) -> list[PreparedPage]:
+    assert _dump_worker is not None
+    extraction, tagger = _dump_worker
+    return [prepare_page(extraction, page, tagger) for page in pages]
+
+
+def prepared_pages(extraction: wiki_dump.Extraction, pages: Iterable[wiki_dump.Page], num_workers: int
+                   ) -> Iterator[PreparedPage]:
+    """prepare_page over `pages`, in `num_workers` forked processes if more than one, in the dump's order.
+
+    At most two batches a worker are in flight, so memory does not grow with the dump. The workers are forked
+    so that they share the templates' memory with this process (fork copies none of it).
+    """
+    if num_workers <= 1:
+        tagger = PosTagger()
+        yield from (prepare_page(extraction, page, tagger) for page in pages)
+        return
+    with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context("fork"),
+                                                initializer=_start_dump_worker, initargs=(extraction,)) as pool:
+        pending: collections.deque[concurrent.futures.Future[list[PreparedPage]]] = collections.deque()
+        try:
+            for batch in wiki_dump.batches(iter(pages)):
+                pending.append(pool.submit(_prepare_pages, batch))
+                if len(pending) > 2 * num_workers:
+                    yield from pending.popleft().result()
+            while pending:
+                yield from pending.popleft().result()
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+@contextlib.contextmanager
+def dump_output(output_path: str, to_folder: bool, max_file_bytes: int) -> Iterator[Callable[[int, str], None]]:
+    """Yields `write(extracted_bytes, text)` into one file, or into a folder in WikiExtractor's layout.
+
+    The folder is built beside `output_path` and swapped in when the block succeeds (atomic_directory): an
+    earlier output there is replaced whole, so no file of a longer earlier run is left behind, and a folder
+    holding anything but that layout's `AA`, `AB`, ... is refused before any work.
+    """
+    if not to_folder:
+        with atomic_outputs([output_path]) as [temporary], open(temporary, "w", encoding="utf-8", newline="\n") as out:
+
+            def write(_: int, text: str) -> None:
+                out.write(text)
+
+            yield write
+            out.flush()
+            os.fsync(out.fileno())
+        return
+    def owns(name: str) -> bool:
+        return wiki_dump.LAYOUT_FOLDER.fullmatch(name) is not None
+
+    with atomic_directory(output_path, replace=True, owns=owns, flag="--output_dir") as staging:
+        layout = wiki_dump.FileLayout(str(staging), max_file_bytes)
+        try:
+            yield layout.write
+        finally:
+            layout.close()
+
+
+def prepare_dump(path: str, output_path: str, to_folder: bool, num_workers: int,
+                 max_file_bytes: int = wiki_dump.FILE_BYTES) -> CorpusStats:
+    """Turns a MediaWiki XML dump into pretraining text: what WikiExtractor's command (its defaults) and then
+    prepare_files would write, byte for byte, without the intermediate files, in one pass after the template
+    pass. With `to_folder`, the files are WikiExtractor's (`AA/wiki_00`, ...; a new one before one would pass
+    `max_file_bytes` of extracted text), all replaced together.
+
+    Raises:
+      InputError: a file that is not a whole MediaWiki dump (wiki_dump.dump_lines), or a dump with no article.
+    """
+    site = wiki_dump.read_site_info(path)
+    stats = CorpusStats(files=1)
+    bar = functools.partial(tqdm.tqdm, unit="B", unit_scale=True, unit_divisor=1024, disable=None)
+    with dump_output(output_path, to_folder, max_file_bytes) as write, contextlib.ExitStack() as templates:
+        with bar(desc="templates (pass 1 of 2)") as progress:
+            extraction = templates.enter_context(wiki_dump.extraction(path, site, progress.update))
+        with bar(desc="articles (pass 2 of 2)") as progress:
+            for page in prepared_pages(extraction, wiki_dump.iter_pages(path, site, progress.update), num_workers):
+                write(page.extracted_bytes, page.text)
+                stats += page.stats
+        if stats.documents + stats.empty_documents == 0:
+            raise InputError(f"{path}: no article in the dump (no page of namespace 0 that is not a redirect)")
+    return stats
+
+
 def format_summary(stats: CorpusStats, seconds: float, destination: str) -> str:
     """Returns the one-paragraph summary printed at the end of a run."""
     rate = stats.chars / seconds if seconds > 0 else 0.0
@@ -657,7 +793,8 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
 @click.option(
     "--input_file",
     required=True,
-    help="WikiExtractor output: a comma-separated list of files or glob patterns.",
+    help="WikiExtractor output (a comma-separated list of files or glob patterns), or one MediaWiki dump "
+    "(.xml, .xml.bz2, .xml.gz; needs the wikidump extra).",
 )
 @click.option("--output_file", default=None, type=OUTPUT_PATH, help="Write everything to this one file.")
 @click.option(
@@ -665,41 +802,55 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
     default=None,
     type=OUTPUT_PATH,
     help="Write one output file per input file here, at its path under the inputs' common folder; they "
-    "replace earlier ones only once all of them are complete.",
+    "replace earlier ones only once all of them are complete. From a dump: WikiExtractor's files (AA/wiki_00, "
+    "...), the whole folder replaced at the end.",
 )
 @click.option(
     "--num_workers",
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Processes to run with --output_dir (one file each at a time).",
+    help="Processes to run with --output_dir (one file each at a time), or on a dump (articles in batches).",
 )
 def main(input_file: str, output_file: str | None, output_dir: str | None, num_workers: int) -> None:
-    """Turns WikiExtractor output into BERT pretraining text: a sentence per line, documents apart."""
+    """Turns WikiExtractor output or a Wikipedia dump into BERT pretraining text: a sentence per line, documents
+    apart."""
     if (output_file is None) == (output_dir is None):
         raise click.UsageError("give exactly one of --output_file and --output_dir")
     start = time.perf_counter()
     with user_errors(RuntimeError):  # MeCab not installed, a worker process that died
         input_paths = expand_input_files(input_file)
-        if output_file is not None:
-            jobs = [Job(input_paths, output_file)]
-            destination = output_file
+        dumps = [path for path in input_paths if wiki_dump.is_dump(path)]
+        output = output_file or output_dir
+        assert output is not None
+        if dumps:
+            if len(input_paths) > 1:
+                raise InputError(f"{dumps[0]}: a dump goes alone in --input_file (it was given with "
+                                 f"{len(input_paths) - 1} other files)")
+            if os.path.realpath(output) == os.path.realpath(dumps[0]):
+                raise InputError(f"{output}: the output would overwrite the input dump")
+            stats = prepare_dump(dumps[0], output, output_dir is not None, num_workers)
         else:
-            assert output_dir is not None
-            output_paths = output_paths_for(input_paths, output_dir, input_patterns(input_file))
-            jobs = [Job([i], o) for i, o in zip(input_paths, output_paths, strict=True)]
-            destination = output_dir
-        inputs = {os.path.realpath(p) for p in input_paths}
-        for job in jobs:
-            if os.path.realpath(job.output_path) in inputs:
-                raise InputError(f"{job.output_path}: the output would overwrite an input file")
-        stats = run_jobs(jobs, num_workers)
+            if output_file is not None:
+                jobs = [Job(input_paths, output_file)]
+            else:
+                output_paths = output_paths_for(input_paths, output, input_patterns(input_file))
+                jobs = [Job([i], o) for i, o in zip(input_paths, output_paths, strict=True)]
+            inputs = {os.path.realpath(p) for p in input_paths}
+            for job in jobs:
+                if os.path.realpath(job.output_path) in inputs:
+                    raise InputError(f"{job.output_path}: the output would overwrite an input file")
+            stats = run_jobs(jobs, num_workers)
     if stats.files_without_documents:  # with others that hold documents, so a mistake in a list or a glob
         skipped = stats.files_without_documents
         click.echo(f"Warning: no <doc ...> block in {len(skipped)} of {stats.files} input files, not WikiExtractor "
                    f"output, so nothing of them was written: {', '.join(skipped[:3])}"
                    f"{' ...' if len(skipped) > 3 else ''}", err=True)
-    click.echo(format_summary(stats, time.perf_counter() - start, destination))
+    if stats.failed_pages:
+        failed = stats.failed_pages
+        click.echo(f"Warning: WikiExtractor failed on {len(failed)} articles, which were left out: "
+                   f"{', '.join(failed[:3])}{' ...' if len(failed) > 3 else ''}", err=True)
+    click.echo(format_summary(stats, time.perf_counter() - start, output))
 
 
 if __name__ == "__main__":
