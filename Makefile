@@ -98,8 +98,9 @@ classify: $(STAMP)  ## fine-tune PRETRAIN_DIR on TASK (korsts, kornli, nsmc: dow
 plot: $(STAMP)  ## loss and accuracy curves of PRETRAIN_DIR -> PRETRAIN_DIR/curves.png
 	$(PY) plot.py --output_dir $(PRETRAIN_DIR) --out_file $(PRETRAIN_DIR)/curves.png
 
-prepare: $(STAMP)  ## WIKI (WikiExtractor output) -> one sentence a line in $(OUT)/kowiki
-	$(PY) prepare_corpus.py --input_file '$(WIKI)/wiki_*' --output_dir $(OUT)/kowiki --num_workers $(NUM_WORKERS)
+prepare: $(STAMP)  ## WIKI (a dump .xml.bz2, or a WikiExtractor folder) -> one sentence a line in $(OUT)/kowiki
+	$(PY) prepare_corpus.py --input_file '$(if $(filter %.xml %.bz2 %.gz,$(WIKI)),$(WIKI),$(WIKI)/wiki_*)' \
+	  --output_dir $(OUT)/kowiki --num_workers $(NUM_WORKERS)
 	@echo "prepared corpus: $(OUT)/kowiki/"
 
 vocab: $(STAMP)  ## rebuild vocab/sample-4k.txt from the sample corpus

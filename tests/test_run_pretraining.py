@@ -1,6 +1,7 @@
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -231,6 +232,30 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one_bit_for_bit(tmp_pat
     assert [m["step"] for m in resumed] == list(range(1, 41))
     assert [m["loss"] for m in resumed] == [m["loss"] for m in straight]
     one, two = final_parameters(tmp_path / "straight"), final_parameters(tmp_path / "killed")
+    assert all(torch.equal(one[k], two[k]) for k in one)
+
+
+def test_a_resume_over_hundreds_of_shards_lands_on_the_same_data(tmp_path):
+    """One instance a shard (253 shards): a run cut back to its step-2 checkpoint and run again draws the same
+    batches as the straight run, to the bit."""
+    data = tmp_path / "shards"
+    cpd.create_pretraining_data(cpd.RunSettings(
+        input_file=str(SAMPLE), output_dir=str(data), vocab_file=str(SAMPLE_VOCAB), max_seq_length=64,
+        max_predictions_per_seq=10, dupe_factor=1, instances_per_shard=1), progress=False)
+    assert len(cpd.load_shards(data).arrays) > 200
+    config = write_config(tmp_path)
+    flags = ("--do_train", "--num_train_steps", "6", "--save_checkpoints_steps", "2", "--log_every", "1")
+    result = run_cli(*args(config, data, tmp_path / "straight", *flags))
+    assert result.exit_code == 0, result.output
+    shutil.copytree(tmp_path / "straight", tmp_path / "resumed")
+    for step in (4, 6):
+        (tmp_path / "resumed" / f"ckpt-{step:08d}.pt").unlink()
+    result = run_cli(*args(config, data, tmp_path / "resumed", *flags))
+    assert result.exit_code == 0, result.output
+    assert "ckpt-00000002.pt (step 2)" in result.output
+    assert [m["step"] for m in metrics(tmp_path / "resumed")] == list(range(1, 7))
+    assert [m["loss"] for m in metrics(tmp_path / "resumed")] == [m["loss"] for m in metrics(tmp_path / "straight")]
+    one, two = final_parameters(tmp_path / "straight"), final_parameters(tmp_path / "resumed")
     assert all(torch.equal(one[k], two[k]) for k in one)
 
 
