@@ -23,7 +23,7 @@ import functools
 import heapq
 import itertools
 import multiprocessing
-import signal
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,6 +44,7 @@ from script_utils import (
     expand_input_files,
     missing_folders_made,
     read_utf8_lines,
+    start_worker,
     user_errors,
 )
 
@@ -239,7 +240,7 @@ def build_vocab(
 
     unit_counts: UnitCounts = collections.Counter()
     count = functools.partial(_count_batch, do_lower_case=do_lower_case, tokenizer=tokenizer)
-    workers = (multiprocessing.Pool(num_workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+    workers = (multiprocessing.Pool(num_workers, initializer=start_worker, initargs=(os.getpid(),))
                if num_workers > 1 else contextlib.nullcontext())
     with workers as pool:
         batches = (pool.imap if pool else map)(count, _batches(lines(), _LINES_PER_BATCH))

@@ -23,11 +23,9 @@ import collections
 import concurrent.futures
 import dataclasses
 import functools
-import multiprocessing
 import os
 import random
 import resource
-import signal
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -55,6 +53,7 @@ from script_utils import (
     describe_error,
     expand_input_files,
     file_sha256,
+    ordered_map,
     read_json,
     read_utf8_lines,
     unique_keys,
@@ -445,31 +444,18 @@ def chunk_documents(documents: Iterable[tuple[list[str], int]], docs_per_chunk: 
 
 def run_chunks(chunks: Iterable[tuple[list[list[str]], int]], settings: ChunkSettings, num_workers: int
                ) -> Iterator[ChunkResult]:
-    """Processes chunks in `num_workers` processes and yields the results in chunk order.
-
-    At most two chunks per worker are in flight, so the reader never runs ahead of the writer by more.
-    Workers ignore SIGINT: on Ctrl-C this process alone stops (not with a traceback from every worker),
-    cancels the queued chunks and waits for the running ones. (multiprocessing.Pool's terminate() can
-    deadlock when it kills a worker that holds the task queue's lock: Ctrl-C then hung about one run in ten.)
-    """
+    """Processes chunks in `num_workers` processes (script_utils.ordered_map) and yields the results in chunk
+    order."""
+    work = functools.partial(_process_indexed_chunk, settings=settings)
+    indexed = ((index, documents, size) for index, (documents, size) in enumerate(chunks))
     if num_workers <= 1:
-        for index, (documents, size) in enumerate(chunks):
-            yield process_chunk(index, documents, size, settings)
-        return
-    with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context("fork"),
-                                                initializer=signal.signal,
-                                                initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
-        pending: collections.deque = collections.deque()
-        try:
-            for index, (documents, size) in enumerate(chunks):
-                pending.append(pool.submit(process_chunk, index, documents, size, settings))
-                if len(pending) >= 2 * num_workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+        yield from map(work, indexed)
+    else:
+        yield from ordered_map(work, indexed, num_workers)
+
+
+def _process_indexed_chunk(chunk: tuple[int, list[list[str]], int], settings: ChunkSettings) -> ChunkResult:
+    return process_chunk(*chunk, settings)
 
 
 # --- writing -------------------------------------------------------------------------------------------

@@ -36,17 +36,14 @@ Usage:
 
 from __future__ import annotations
 
-import collections
-import concurrent.futures
 import contextlib
 import dataclasses
 import functools
 import glob
 import io
-import multiprocessing
+import itertools
 import os
 import re
-import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -66,7 +63,9 @@ from script_utils import (
     fsync_path,
     input_patterns,
     missing_folders_made,
+    ordered_map,
     read_utf8_lines,
+    start_worker,
     user_errors,
 )
 from tokenization import MECAB_MAX_CHARS, Morpheme, PosTagger
@@ -565,6 +564,11 @@ def write_output(
         raise
 
 
+def _write_output_job(job_and_temporary: tuple[Job, str]) -> CorpusStats:
+    """write_output in a worker process."""
+    return write_output(*job_and_temporary)
+
+
 @contextlib.contextmanager
 def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
     """Yields a temporary file beside each of `paths` (making missing folders), and renames each onto its
@@ -618,69 +622,62 @@ def output_paths_for(input_paths: Sequence[str], output_dir: str, patterns: Sequ
 @dataclasses.dataclass(frozen=True)
 class PreparedPage:
     """A dump's article extracted and split: the size of its extracted text (WikiExtractor's file layout counts
-    it, so a dump and WikiExtractor's own output of it give the same files) and the text written for it."""
+    it, so a dump and WikiExtractor's own output of it give the same files), the text written for it, and
+    the title of an article WikiExtractor failed on (then nothing is written)."""
 
     extracted_bytes: int
     text: str
     stats: CorpusStats
+    failed_title: str | None = None
 
 
 def prepare_page(extraction: wiki_dump.Extraction, page: wiki_dump.Page, tagger: PosTagger) -> PreparedPage:
     """Extracts one article with WikiExtractor and splits it into sentences, as prepare_files would its file.
 
-    An article WikiExtractor fails on (an exception in its wikitext parser) is counted in `failed_pages` and
-    left out, not fatal: one page of millions must not end an hour's run, nor be lost without a word.
+    An article WikiExtractor fails on (an exception in its wikitext parser, or text that is not Unicode: it
+    unescapes `&amp;#xD800;` twice into a lone surrogate, which its own command cannot write either) is left
+    out and reported, not fatal: one page of millions must not end an hour's run, nor be lost without a word.
     """
     try:
         extracted = wiki_dump.extract_page(extraction, page)
+        extracted_bytes = len(extracted.encode("utf-8"))
     except Exception:  # anything the third-party parser raises on one page's wikitext
-        return PreparedPage(0, "", CorpusStats(failed_pages=(page.title,)))
+        return PreparedPage(0, "", CorpusStats(), failed_title=page.title)
     out = io.StringIO()
     documents = iter_wikiextractor_documents(wiki_dump.extracted_lines(extracted), keep_empty=True)
     stats = write_documents(documents, tagger, out)
-    return PreparedPage(len(extracted.encode("utf-8")), out.getvalue(), stats)
+    return PreparedPage(extracted_bytes, out.getvalue(), stats)
 
 
 # A dump's worker process: what every page is extracted with, and the process's own MeCab (set by its initializer).
 _dump_worker: tuple[wiki_dump.Extraction, PosTagger] | None = None
 
 
-def _start_dump_worker(extraction: wiki_dump.Extraction) -> None:
+def _start_dump_worker(parent: int, extraction: wiki_dump.Extraction) -> None:
+    """The initializer of a dump's worker processes (see script_utils.start_worker)."""
     global _dump_worker  # one per worker process: how a process pool carries per-process state
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent alone, as in run_jobs
+    start_worker(parent)
     _dump_worker = (extraction, PosTagger())
 
 
 def _prepare_pages(pages: Sequence[wiki_dump.Page]) -> list[PreparedPage]:
+    """prepare_page over a batch, in a worker process."""
     assert _dump_worker is not None
     extraction, tagger = _dump_worker
     return [prepare_page(extraction, page, tagger) for page in pages]
 
 
-def prepared_pages(extraction: wiki_dump.Extraction, pages: Iterable[wiki_dump.Page], num_workers: int
-                   ) -> Iterator[PreparedPage]:
-    """prepare_page over `pages`, in `num_workers` forked processes if more than one, in the dump's order.
-
-    At most two batches a worker are in flight, so memory does not grow with the dump. The workers are forked
-    so that they share the templates' memory with this process (fork copies none of it).
+def prepared_pages(extraction: wiki_dump.Extraction, pages: Iterable[wiki_dump.Page], num_workers: int,
+                   tagger: PosTagger) -> Iterator[PreparedPage]:
+    """prepare_page over `pages`, in `num_workers` forked processes if more than one (in batches, at most two
+    a worker in flight), in the dump's order. Forked workers share the templates' memory with this process.
     """
     if num_workers <= 1:
-        tagger = PosTagger()
         yield from (prepare_page(extraction, page, tagger) for page in pages)
         return
-    with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context("fork"),
-                                                initializer=_start_dump_worker, initargs=(extraction,)) as pool:
-        pending: collections.deque[concurrent.futures.Future[list[PreparedPage]]] = collections.deque()
-        try:
-            for batch in wiki_dump.batches(iter(pages)):
-                pending.append(pool.submit(_prepare_pages, batch))
-                if len(pending) > 2 * num_workers:
-                    yield from pending.popleft().result()
-            while pending:
-                yield from pending.popleft().result()
-        except BaseException:
-            pool.shutdown(cancel_futures=True)
-            raise
+    batches = ordered_map(_prepare_pages, wiki_dump.batches(iter(pages)), num_workers,
+                          initializer=_start_dump_worker, initargs=(extraction,))
+    yield from itertools.chain.from_iterable(batches)
 
 
 @contextlib.contextmanager
@@ -689,7 +686,7 @@ def dump_output(output_path: str, to_folder: bool, max_file_bytes: int) -> Itera
 
     The folder is built beside `output_path` and swapped in when the block succeeds (atomic_directory): an
     earlier output there is replaced whole, so no file of a longer earlier run is left behind, and a folder
-    holding anything but that layout's `AA`, `AB`, ... is refused before any work.
+    holding anything but that layout (`AA/wiki_00`, ...: wiki_dump.is_layout_folder) is refused before any work.
     """
     if not to_folder:
         with atomic_outputs([output_path]) as [temporary], open(temporary, "w", encoding="utf-8", newline="\n") as out:
@@ -701,8 +698,9 @@ def dump_output(output_path: str, to_folder: bool, max_file_bytes: int) -> Itera
             out.flush()
             os.fsync(out.fileno())
         return
+
     def owns(name: str) -> bool:
-        return wiki_dump.LAYOUT_FOLDER.fullmatch(name) is not None
+        return wiki_dump.is_layout_folder(os.path.join(output_path, name))
 
     with atomic_directory(output_path, replace=True, owns=owns, flag="--output_dir") as staging:
         layout = wiki_dump.FileLayout(str(staging), max_file_bytes)
@@ -715,27 +713,36 @@ def dump_output(output_path: str, to_folder: bool, max_file_bytes: int) -> Itera
 def prepare_dump(path: str, output_path: str, to_folder: bool, num_workers: int,
                  max_file_bytes: int = wiki_dump.FILE_BYTES) -> CorpusStats:
     """Turns a MediaWiki XML dump into pretraining text: what WikiExtractor's command (its defaults) and then
-    prepare_files would write, byte for byte, without the intermediate files, in one pass after the template
-    pass. With `to_folder`, the files are WikiExtractor's (`AA/wiki_00`, ...; a new one before one would pass
-    `max_file_bytes` of extracted text), all replaced together.
+    prepare_files would write, byte for byte (but for wiki_dump's two deliberate differences), without the
+    intermediate files, in one pass after the template pass. With `to_folder`, the files are WikiExtractor's
+    (`AA/wiki_00`, ...; a new one before one would pass `max_file_bytes` of extracted text), all replaced
+    together. `failed_pages` names the articles WikiExtractor failed on, which were left out.
 
     Raises:
-      InputError: a file that is not a whole MediaWiki dump (wiki_dump.dump_lines), or a dump with no article.
+      InputError: a file that is not a whole MediaWiki dump (wiki_dump.DumpLines), a dump with no article, or
+        an output folder that holds the dump or other files.
     """
+    if to_folder and os.path.realpath(path).startswith(os.path.join(os.path.realpath(output_path), "")):
+        raise InputError(f"{output_path}: holds the dump {path}, and the folder is replaced whole; choose another "
+                         f"--output_dir")
+    tagger = PosTagger()  # MeCab missing is one line now, not after the template pass, nor in every worker
     site = wiki_dump.read_site_info(path)
-    stats = CorpusStats(files=1)
-    bar = functools.partial(tqdm.tqdm, unit="B", unit_scale=True, unit_divisor=1024, disable=None)
+    stats, failed = CorpusStats(files=1), []
+    bar = functools.partial(tqdm.tqdm, unit=" chars", unit_scale=True, disable=None)
     with dump_output(output_path, to_folder, max_file_bytes) as write, contextlib.ExitStack() as templates:
         with bar(desc="templates (pass 1 of 2)") as progress:
             extraction = templates.enter_context(wiki_dump.extraction(path, site, progress.update))
         with bar(desc="articles (pass 2 of 2)") as progress:
-            for page in prepared_pages(extraction, wiki_dump.iter_pages(path, site, progress.update), num_workers):
+            pages = wiki_dump.iter_pages(path, extraction, progress.update)
+            for page in prepared_pages(extraction, pages, num_workers, tagger):
                 write(page.extracted_bytes, page.text)
                 stats += page.stats
+                if page.failed_title is not None:
+                    failed.append(page.failed_title)
         if stats.documents + stats.empty_documents == 0:
-            raise InputError(f"{path}: no article in the dump (no page of namespace 0 that is not a redirect)")
-    return stats
-
+            raise InputError(f"{path}: no article in the dump (no page of namespace 0 that is not a redirect)"
+                             if not failed else f"{path}: WikiExtractor failed on every article ({len(failed):,})")
+    return dataclasses.replace(stats, failed_pages=tuple(failed))
 
 def format_summary(stats: CorpusStats, seconds: float, destination: str) -> str:
     """Returns the one-paragraph summary printed at the end of a run."""
@@ -770,20 +777,13 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
                 for job, temporary in zip(jobs, temporaries, strict=True):
                     stats += write_output(job, temporary, tagger, progress)
         else:
-            with (
-                concurrent.futures.ProcessPoolExecutor(min(num_workers, len(jobs)), initializer=signal.signal,
-                                                       initargs=(signal.SIGINT, signal.SIG_IGN)) as pool,
-                tqdm.tqdm(total=len(jobs), unit=" files", desc="files", disable=None) as progress,
-            ):
-                try:
-                    for job_stats in pool.map(write_output, jobs, temporaries):
-                        stats += job_stats
-                        progress.update(1)
-                except BaseException:
-                    # The jobs handed to the workers (running, or up to num_workers + 1 queued to them) finish
-                    # before the temporaries are removed; the others never start.
-                    pool.shutdown(cancel_futures=True)
-                    raise
+            with tqdm.tqdm(total=len(jobs), unit=" files", desc="files", disable=None) as progress:
+                # The jobs handed to the workers finish on Ctrl-C before the temporaries are removed; the others
+                # never start (ordered_map).
+                for job_stats in ordered_map(_write_output_job, zip(jobs, temporaries, strict=True),
+                                             min(num_workers, len(jobs))):
+                    stats += job_stats
+                    progress.update(1)
         if stats.documents + stats.empty_documents == 0:  # an error before any output is replaced by nothing
             raise not_wikiextractor_output([path for job in jobs for path in job.input_paths])
     return stats

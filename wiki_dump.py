@@ -8,34 +8,46 @@ expanded, links dropped, HTML-safe, empty articles kept), into the same `<doc ..
 `AA/wiki_00` file layout (a new file before one would pass 1 MiB of extracted text, 100 files a folder).
 
 The version is pinned: this reads WikiExtractor's functions (`collect_pages`, `load_templates`,
-`Extractor`), not its command line, and they changed shape between 3.0 and 3.1.
+`Extractor`), not its command line, and they changed shape between 3.0 and 3.1. WikiExtractor is AGPL-3.0;
+it is imported, never copied, and installed only by the extra.
+
+Two differences from the command, both deliberate: articles whose title starts with the template namespace's
+name (`틀니`) are kept (see iter_pages), and an article WikiExtractor fails on is left out and reported
+instead of ending the run. As in the command, `{{CURRENTYEAR}}` and the other clock words expand to the time
+(and time zone) of the run.
 """
 
 from __future__ import annotations
 
+import bz2
 import contextlib
 import dataclasses
+import gzip
 import io
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 from text_input import InputError
 
-# The names a dump may have: WikiExtractor opens .bz2 and .gz by their extension, anything else as plain XML.
-DUMP_SUFFIXES = (".xml", ".xml.bz2", ".xml.gz")
+# A dump's name: `.xml`, compressed or not, and the split dumps' `.xml-p1p82407.bz2`.
+DUMP_NAME = re.compile(r".*\.xml(-p\d+p\d+)?(\.bz2|\.gz)?", re.IGNORECASE | re.DOTALL)
 
-# WikiExtractor's command defaults: `--bytes 1M` and NextFile.filesPerDir.
+# WikiExtractor's command defaults: `--bytes 1M` and NextFile.filesPerDir; its folder names (AA ... ZZ) run out
+# after 676 folders.
 FILE_BYTES = 1024**2
 FILES_PER_FOLDER = 100
+MAX_FILES = 26 * 26 * FILES_PER_FOLDER
 
 INSTALL_HINT = "pip install 'wikiextractor==3.1.0' (or pip install -e '.[wikidump]')"
 
 
 def is_dump(path: str) -> bool:
-    """Whether `path` is named as a MediaWiki XML dump (`.xml`, `.xml.bz2`, `.xml.gz`)."""
-    return path.lower().endswith(DUMP_SUFFIXES)
+    """Whether `path` is named as a MediaWiki XML dump (`.xml`, `.xml.bz2`, `.xml.gz`, `.xml-p1p82407.bz2`)."""
+    return DUMP_NAME.fullmatch(os.path.basename(path)) is not None
 
 
 def _wikiextractor() -> Any:
@@ -50,39 +62,74 @@ def _wikiextractor() -> Any:
     return WikiExtractor
 
 
-def dump_lines(path: str, progress: Callable[[int], object] | None = None) -> Iterator[str]:
-    """Yields the lines of a dump, decompressed and decoded as WikiExtractor reads them (universal newlines).
+def _open_text(path: str) -> IO[str]:
+    """The dump decompressed by its name's ending (any case) and decoded as WikiExtractor's decode_open does:
+    UTF-8, universal newlines."""
+    name = path.lower()
+    if name.endswith(".bz2"):
+        return bz2.open(path, "rt", encoding="utf-8")
+    if name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
 
-    `progress`, if given, is called with the characters read every few thousand lines.
 
-    Raises:
-      InputError: naming `path`, for a file that is not valid bzip2/gzip/UTF-8, and for a dump that stops
-        before its closing `</mediawiki>` (a download cut short).
+class DumpLines:
+    """The lines of a dump, as WikiExtractor reads them, with the number of the last line read (for errors).
+
+    Iterating raises InputError naming the file (and the line) for a file that is not valid bzip2/gzip/UTF-8,
+    and for a dump that stops before its closing `</mediawiki>` (a download cut short). `progress`, if given,
+    is called with the characters read every few thousand lines.
     """
-    decode_open = _wikiextractor().decode_open
-    last = ""
-    chars = 0
+
+    def __init__(self, path: str, progress: Callable[[int], object] | None = None) -> None:
+        self.path = path
+        self.progress = progress
+        self.number = 0
+
+    def __iter__(self) -> Iterator[str]:
+        last, chars = "", 0
+        try:
+            with _open_text(self.path) as reader:
+                for line in reader:
+                    self.number += 1
+                    chars += len(line)
+                    if not self.number % 4096:
+                        self._report(chars)
+                        chars = 0
+                    if line.strip():
+                        last = line
+                    yield line
+        except UnicodeDecodeError as error:
+            raise InputError(f"{self.path}:{self.number + 1}: not valid UTF-8 ({error.reason}); a MediaWiki dump is "
+                             f"UTF-8 (or the compressed file is damaged)") from None
+        except (EOFError, OSError, zlib.error) as error:  # bz2: EOFError when cut, OSError when invalid
+            if isinstance(error, OSError) and error.filename is not None:
+                raise  # the file itself cannot be opened or read: the OSError names it
+            raise InputError(f"{self.path}: cannot be decompressed after line {self.number:,} ({error}); download "
+                             f"it again") from None
+        self._report(chars)
+        if not last:
+            raise InputError(f"{self.path}: not a MediaWiki XML dump (it is empty)")
+        if last.strip() != "</mediawiki>":
+            raise InputError(f"{self.path}: ends before </mediawiki> (its last line is {last.strip()[:60]!r}): the "
+                             f"dump is incomplete; download it again")
+
+    def _report(self, chars: int) -> None:
+        if self.progress is not None:
+            self.progress(chars)
+
+
+@contextlib.contextmanager
+def _read_by_wikiextractor(lines: DumpLines) -> Iterator[None]:
+    """Turns an exception of WikiExtractor's readers on a malformed dump (a page without a title, ...) into an
+    InputError naming the dump and the line."""
     try:
-        with decode_open(path) as reader:
-            for number, line in enumerate(reader, start=1):
-                chars += len(line)
-                if progress is not None and number % 4096 == 0:
-                    progress(chars)
-                    chars = 0
-                if line.strip():
-                    last = line
-                yield line
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: not valid UTF-8 ({error.reason}); a MediaWiki dump is UTF-8") from None
-    except (EOFError, OSError) as error:  # a cut bzip2 stream is an EOFError, a bad one an OSError
-        if isinstance(error, OSError) and error.filename is not None:
-            raise
-        raise InputError(f"{path}: cannot be decompressed ({error}); download it again") from None
-    if progress is not None:
-        progress(chars)
-    if last.strip() != "</mediawiki>":
-        raise InputError(f"{path}: ends before </mediawiki> (last line {last.strip()[:60]!r}): the dump is "
-                         f"incomplete; download it again")
+        yield
+    except InputError:
+        raise
+    except Exception as error:  # what a third-party parser raises on text it does not expect
+        raise InputError(f"{lines.path}:{lines.number}: not a well-formed MediaWiki dump (WikiExtractor: "
+                         f"{type(error).__name__}: {str(error)[:100]})") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,16 +145,21 @@ def read_site_info(path: str) -> SiteInfo:
     """Reads the `<siteinfo>` at the head of a dump, as WikiExtractor's process_dump does.
 
     Raises:
-      InputError: if the file does not start with `<mediawiki` or has no `</siteinfo>`.
+      InputError: if the file does not start with `<mediawiki` (after an XML declaration and a byte order mark)
+        or has no `</siteinfo>`.
     """
     tag_re = _wikiextractor().tagRE
     urlbase, template_namespace, namespaces = "", "", {"Template"}
-    lines = dump_lines(path)
+    lines = iter(DumpLines(path))
     with contextlib.closing(lines):
-        first = next((line for line in lines if line.strip()), "")
-        if not first.lstrip().startswith("<mediawiki"):
-            raise InputError(f"{path}: not a MediaWiki XML dump (it starts with {first.strip()[:60]!r}, not "
-                             f"<mediawiki ...>)")
+        first = ""
+        for line in lines:
+            first = line.lstrip("\ufeff").strip()
+            if first and not first.startswith("<?xml"):
+                break
+        if not first.startswith("<mediawiki"):
+            start = f"it starts with {first[:60]!r}" if first else "it is empty"
+            raise InputError(f"{path}: not a MediaWiki XML dump ({start}, not <mediawiki ...>)")
         for line in lines:
             match = tag_re.search(line)
             if not match:
@@ -155,8 +207,11 @@ def extraction(path: str, site: SiteInfo, progress: Callable[[int], object] | No
 
     templates, redirects = template_blob.StreamingTemplateBlobBuilder(), template_blob.StreamingTemplateBlobBuilder()
     prefix = f"{site.template_namespace}:" if site.template_namespace else ""
-    _, prefix = wikiextractor.load_templates(dump_lines(path, progress), blob_builder=templates,
-                                             redirects_blob_builder=redirects, template_prefix=prefix)
+    lines = DumpLines(path, progress)
+    with _read_by_wikiextractor(lines):
+        # Without a namespace 10 in <siteinfo>, it takes the first title with a colon for the templates' prefix.
+        _, prefix = wikiextractor.load_templates(lines, blob_builder=templates, redirects_blob_builder=redirects,
+                                                 template_prefix=prefix)
     settings = {
         "templatePrefix": prefix, "knownNamespaces": set(site.namespaces), "keepLinks": False,
         "HtmlFormatting": False, "to_json": False, "to_text": False, "discard_empty": False,
@@ -167,18 +222,28 @@ def extraction(path: str, site: SiteInfo, progress: Callable[[int], object] | No
         yield Extraction(site.urlbase, template_view, redirect_view, settings)
 
 
-def iter_pages(path: str, site: SiteInfo, progress: Callable[[int], object] | None = None) -> Iterator[Page]:
-    """Yields the dump's articles in order: namespace 0, not redirects, as WikiExtractor's collect_pages.
+def iter_pages(path: str, extraction: Extraction, progress: Callable[[int], object] | None = None
+               ) -> Iterator[Page]:
+    """Yields the dump's articles in order: those of namespace 0 that are not redirects, as WikiExtractor's
+    collect_pages, but for one deliberate difference: collect_pages also drops the articles whose title starts
+    with the template namespace's name (`틀니`, `틀린 그림 찾기`; its test lacks the colon), and these are kept.
 
     Raises:
-      InputError: as dump_lines.
+      InputError: as DumpLines, and for a dump WikiExtractor cannot read.
     """
     wikiextractor = _wikiextractor()
-    # collect_pages skips the pages whose titles start with this module global, which its own command sets
-    # from <siteinfo>; left empty, it would skip every page.
-    wikiextractor.templateNamespace = site.template_namespace
-    for page_id, revid, title, lines in wikiextractor.collect_pages(dump_lines(path, progress)):
-        yield Page(page_id, revid, title, lines)
+    lines = DumpLines(path, progress)
+    # collect_pages reads the template namespace from a module global, which its own command sets from
+    # <siteinfo>. Here it is the templates' prefix, colon included (or a title no page has, for a dump with no
+    # template namespace), so that only template pages match; the global is put back when the pages are read.
+    saved = wikiextractor.templateNamespace
+    wikiextractor.templateNamespace = extraction.settings["templatePrefix"] or "\0"
+    try:
+        with _read_by_wikiextractor(lines):
+            for page_id, revid, title, page_lines in wikiextractor.collect_pages(lines):
+                yield Page(page_id, revid, title, page_lines)
+    finally:
+        wikiextractor.templateNamespace = saved
 
 
 def extract_page(extraction: Extraction, page: Page) -> str:
@@ -215,9 +280,14 @@ class FileLayout:
         self._next_file()
 
     def _next_file(self) -> None:
+        """Closes the current file and opens the next one."""
         if self._file is not None:
             self._file.close()
         index = len(self.paths)
+        if index >= MAX_FILES:
+            raise InputError(f"{self.root}: the dump fills more than {MAX_FILES:,} files of {self.max_bytes:,} "
+                             f"bytes, all WikiExtractor's layout names (AA/wiki_00 to ZZ/wiki_99); write it "
+                             f"with --output_file")
         folder = index // FILES_PER_FOLDER
         name = f"{chr(ord('A') + folder // 26 % 26)}{chr(ord('A') + folder % 26)}/wiki_{index % FILES_PER_FOLDER:02d}"
         path = os.path.join(self.root, name)
@@ -235,6 +305,7 @@ class FileLayout:
         self._size += extracted_bytes
 
     def close(self) -> None:
+        """Closes the current file."""
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -254,5 +325,10 @@ def batches(pages: Iterator[Page], max_pages: int = 64, max_chars: int = 1 << 20
         yield batch
 
 
-# The folders of FileLayout (a marker of what prepare_corpus wrote from a dump, for replacing it).
-LAYOUT_FOLDER = re.compile(r"[A-Z]{2}")
+def is_layout_folder(path: str | os.PathLike) -> bool:
+    """Whether `path` is a folder FileLayout writes (`AA`, ... holding only files `wiki_00`, ...), which a new
+    output may replace; anything else in an output folder is the user's."""
+    folder = Path(path)
+    return (re.fullmatch("[A-Z]{2}", folder.name) is not None and folder.is_dir() and not folder.is_symlink()
+            and all(re.fullmatch(r"wiki_\d\d", entry.name) and entry.is_file() and not entry.is_symlink()
+                    for entry in folder.iterdir()))

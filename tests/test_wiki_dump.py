@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
 import html
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,16 +95,26 @@ def dump(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def extracted(dump, tmp_path_factory) -> Path:
-    """What WikiExtractor's own command writes (200 KiB files, its smallest), then prepare_corpus.py on it."""
-    root = tmp_path_factory.mktemp("extracted")
+def wikiextractor_command(dump: Path, root: Path, file_size: str = "1M") -> Path:
+    """The folder WikiExtractor's own command writes for `dump`."""
     subprocess.run([sys.executable, "-m", "wikiextractor.WikiExtractor", str(dump), "-o", str(root / "text"),
-                    "-b", "200K", "--processes", "1", "-q"], check=True)
+                    "-b", file_size, "--processes", "1", "-q"], check=True)
+    return root / "text"
+
+
+def wikiextractor_then_prepare(dump: Path, root: Path, file_size: str = "1M") -> Path:
+    """What WikiExtractor's own command writes for `dump`, then prepare_corpus.py on its files: the reference."""
+    wikiextractor_command(dump, root, file_size)
     result = CliRunner().invoke(prepare_corpus.main, ["--input_file", str(root / "text" / "*" / "wiki_*"),
                                                       "--output_dir", str(root / "prepared")])
     assert result.exit_code == 0, result.output
     return root / "prepared"
+
+
+@pytest.fixture(scope="module")
+def extracted(dump, tmp_path_factory) -> Path:
+    """The reference in 200 KiB files (WikiExtractor's smallest), so that the layout spans several files."""
+    return wikiextractor_then_prepare(dump, tmp_path_factory.mktemp("extracted"), "200K")
 
 
 def _run(*args: str):
@@ -144,6 +156,63 @@ def test_cli_dump_to_one_file_and_default_layout(dump, extracted, tmp_path):
     assert (tmp_path / "prepared" / "AA" / "wiki_00").read_text(encoding="utf-8") == _concatenated(extracted)
 
 
+def _small_dump(path: Path, siteinfo: str = SITEINFO, *titles: str) -> Path:
+    pages = [_page(1, "틀:나라", "{{{1}}}는 {{{2|아시아}}}에 있는 나라이다.", ns=10), _page(2, "대한민국", ARTICLE)]
+    pages += [_page(10 + i, title, f"{title}은 사전에 있는 낱말이다. 자주 쓴다.") for i, title in enumerate(titles)]
+    path.write_text(siteinfo + "".join(pages) + "</mediawiki>\n", encoding="utf-8")
+    return path
+
+
+NO_NAMESPACE_10 = SITEINFO.replace('<namespace key="10" case="first-letter">틀</namespace>', "")
+
+
+@pytest.mark.parametrize(
+    ("name", "transform"),
+    [
+        # Without a namespace 10, WikiExtractor takes the first title with a colon (after two characters at
+        # least) for the templates' prefix.
+        ("no-template-namespace.xml", lambda t: t.replace(SITEINFO, NO_NAMESPACE_10).replace("틀:", "Template:")),
+        # An XML declaration and a byte order mark before <mediawiki>; split dumps' names; any case.
+        ("declared.xml", lambda t: '\ufeff<?xml version="1.0" encoding="utf-8"?>\n' + t),
+        ("kowiki-20261101-pages-articles1.xml-p1p82407", lambda t: t),
+        ("UPPER.XML", lambda t: t),
+    ],
+)
+def test_odd_but_valid_dumps_give_what_wikiextractor_gives(tmp_path, name, transform):
+    dump = _small_dump(tmp_path / name, SITEINFO, "서울", "부산")
+    dump.write_text(transform(dump.read_text(encoding="utf-8")), encoding="utf-8")
+    compressed = tmp_path / f"{name}.BZ2"
+    compressed.write_bytes(bz2.compress(dump.read_bytes()))
+    expected = wikiextractor_then_prepare(dump, tmp_path / "reference")
+    assert "대한민국는 동아시아에" in _concatenated(expected) and "부산은" in _concatenated(expected)
+    for path in (dump, compressed):
+        result = _run("--input_file", str(path), "--output_dir", str(tmp_path / "out"))
+        assert result.exit_code == 0, result.output
+        assert snapshot(tmp_path / "out") == snapshot(expected)
+
+
+def test_a_one_letter_template_namespace_missing_from_siteinfo_loses_no_article(tmp_path):
+    """WikiExtractor guesses no prefix from `틀:나라` (one letter before the colon) and then writes no article at
+    all; every article is kept here."""
+    dump = _small_dump(tmp_path / "dump.xml", NO_NAMESPACE_10, "서울")
+    result = _run("--input_file", str(dump), "--output_file", str(tmp_path / "corpus.txt"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "corpus.txt").read_text(encoding="utf-8")
+    assert "서울은 사전에 있는 낱말이다." in text and "대한민국(大韓民國)은" in text
+    assert snapshot(wikiextractor_command(dump, tmp_path / "reference")) == {"AA/wiki_00": hashlib.sha256().hexdigest()}
+
+
+def test_articles_named_like_the_template_namespace_are_kept(tmp_path):
+    """WikiExtractor drops 틀니 (its test of the template namespace lacks the colon); these are kept."""
+    dump = _small_dump(tmp_path / "dump.xml", SITEINFO, "틀니", "서울")
+    expected = _concatenated(wikiextractor_then_prepare(dump, tmp_path / "reference"))
+    result = _run("--input_file", str(dump), "--output_file", str(tmp_path / "corpus.txt"))
+    assert result.exit_code == 0, result.output
+    ours = (tmp_path / "corpus.txt").read_text(encoding="utf-8")
+    assert "틀니은" not in expected
+    assert ours == expected.replace("서울은", "틀니은 사전에 있는 낱말이다.\n자주 쓴다.\n\n서울은")
+
+
 def test_file_layout_is_wikiextractors(tmp_path):
     """FileLayout puts each page where WikiExtractor's OutputSplitter does (pages larger than a file, empty files
     and the folder after AA/wiki_99 included)."""
@@ -180,8 +249,26 @@ def test_an_article_wikiextractor_fails_on_is_reported_and_left_out(dump, monkey
     assert "wrote 40 documents" in result.output
 
 
+def test_an_article_that_unescapes_to_a_lone_surrogate_is_left_out(tmp_path):
+    dump = _small_dump(tmp_path / "dump.xml", SITEINFO, "서울")
+    text = dump.read_text(encoding="utf-8").replace("서울은 사전에", "서울은 &amp;#xD800; 사전에")
+    dump.write_text(text, encoding="utf-8")
+    for workers in ("1", "2"):
+        result = _run("--input_file", str(dump), "--output_file", str(tmp_path / "corpus.txt"),
+                      "--num_workers", workers)
+        assert result.exit_code == 0, result.output
+        assert "failed on 1 articles, which were left out: 서울" in result.output
+        assert "대한민국" in (tmp_path / "corpus.txt").read_text(encoding="utf-8")
+
+
 def _cut(text: str, marker: str) -> str:
     return text[: text.index(marker)]
+
+
+def _damaged(data: bytes) -> bytes:
+    """Compressed bytes with a run of them overwritten in the middle: the deflate stream breaks (zlib.error)."""
+    middle = len(data) // 2
+    return data[:middle] + bytes(range(200, 256)) * 4 + data[middle + 224:]
 
 
 @pytest.mark.parametrize(
@@ -194,6 +281,9 @@ def _cut(text: str, marker: str) -> str:
         ("page.xml", lambda t: b"<html><body>not a dump</body></html>\n", "not a MediaWiki XML dump"),
         ("latin1.xml", lambda t: t.replace("사과나무에서", "caf\xe9").encode("latin-1", "replace"), "not valid UTF-8"),
         ("noarticle.xml", lambda t: (SITEINFO + "</mediawiki>\n").encode(), "no article in the dump"),
+        ("empty.xml.gz", lambda t: gzip.compress(b""), "it is empty"),
+        ("damaged.xml.gz", lambda t: _damaged(gzip.compress(t.encode())), "cannot be decompressed"),
+        ("untitled.xml", lambda t: t.replace("<title>틀:나라</title>", "").encode(), "not a well-formed MediaWiki"),
     ],
 )
 def test_what_is_not_a_whole_dump_is_one_line_and_nothing_replaced(dump, tmp_path, name, make, expected):
@@ -215,9 +305,17 @@ def test_output_folder_is_replaced_whole_but_never_a_foreign_one(dump, tmp_path)
     stale.write_text("old\n", encoding="utf-8")
     assert _run("--input_file", str(dump), "--output_dir", str(out)).exit_code == 0
     assert list(snapshot(out)) == ["AA/wiki_00"]
-    (out / "notes.txt").write_text("mine\n", encoding="utf-8")
+    for foreign in (out / "notes.txt", out / "AA" / "mine.txt", out / "AA" / "kowiki.xml"):
+        foreign.write_text("mine\n", encoding="utf-8")
+        before = snapshot(tmp_path)
+        assert_one_line_error(_run("--input_file", str(dump), "--output_dir", str(out)), str(out), foreign.parent.name)
+        assert snapshot(tmp_path) == before
+        foreign.unlink()
+    # The dump itself inside the folder that would be replaced.
+    inside = out / "AA" / "kowiki.xml"
+    inside.write_bytes(dump.read_bytes())
     before = snapshot(tmp_path)
-    assert_one_line_error(_run("--input_file", str(dump), "--output_dir", str(out)), str(out), "notes.txt")
+    assert_one_line_error(_run("--input_file", str(inside), "--output_dir", str(out)), str(out), "holds the dump")
     assert snapshot(tmp_path) == before
 
 
@@ -238,3 +336,39 @@ def test_without_wikiextractor_the_error_says_how_to_install(dump, monkeypatch, 
     line = assert_one_line_error(_run("--input_file", str(dump), "--output_file", str(tmp_path / "o.txt")),
                                  "pip install")
     assert "wikiextractor==3.1.0" in line and not (tmp_path / "o.txt").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_workers_die_with_a_killed_run(tmp_path):
+    """SIGKILL of the script (the OOM killer, a scheduler) takes its workers along: none is left waiting forever
+    holding the templates' shared memory, which multiprocessing's resource tracker then frees."""
+    dump = tmp_path / "dump.xml"
+    dump.write_text(dump_text(long_articles=600), encoding="utf-8")
+    shared_before = set(Path("/dev/shm").glob("psm_*"))
+    process = subprocess.Popen([sys.executable, str(Path(prepare_corpus.__file__)), "--input_file", str(dump),
+                                "--output_dir", str(tmp_path / "out"), "--num_workers", "2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(children) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        tasks = Path(f"/proc/{process.pid}/task")
+        children = [int(pid) for task in tasks.glob("*") for pid in (task / "children").read_text().split()]
+    assert len(children) >= 2, "the run had no two workers to kill"
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 10
+    while (any(_alive(pid) for pid in children) or set(Path("/dev/shm").glob("psm_*")) - shared_before) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in children)
+    assert not set(Path("/dev/shm").glob("psm_*")) - shared_before  # the templates' memory is freed
+    assert not (tmp_path / "out").exists()
