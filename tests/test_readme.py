@@ -2,6 +2,8 @@
 scripts parse, and each Python script's own parser accepts the flags. Runs for real: `make demo` (in
 test_pipeline) and the scaling recipe, shrunk to a miniature of itself (below)."""
 
+import bz2
+import html
 import importlib
 import json
 import re
@@ -47,6 +49,12 @@ def test_readme_command(command):
         assert done.returncode == 0, done.stderr
     elif words[0] == "bash":
         assert subprocess.run(["bash", "-n", words[1]], cwd=ROOT).returncode == 0
+    elif words[0] == "pip":  # an extra of pyproject.toml
+        extra = re.fullmatch(r"\.\[(\w+)\]", words[-1])
+        assert words[1:3] == ["install", "-e"] and extra, command
+        assert f"\n{extra.group(1)} = [" in (ROOT / "pyproject.toml").read_text(encoding="utf-8"), command
+    elif words[0] == "wget":  # Wikimedia's dump: the file the recipe's next line reads
+        assert re.fullmatch(r"https://dumps\.wikimedia\.org/kowiki/latest/[\w.-]+\.xml\.bz2", words[1]), command
     else:
         assert words[0] in ("python", "torchrun"), command
         script, arguments = script_arguments(words)
@@ -96,39 +104,54 @@ def miniature(command: str) -> list[str]:
     return words
 
 
-def wiki_extractor_files(sample: Path, kowiki: Path) -> None:
-    """The shipped sample corpus as WikiExtractor output: one <doc> per document, one paragraph each, in two
-    folders (AA/wiki_00, AB/wiki_00) as WikiExtractor lays out more than 100 files."""
+def _page(page_id: int, title: str, text: str, ns: int = 0, redirect: str = "") -> str:
+    """A page as dumps lay it out: WikiExtractor reads one tag a line."""
+    redirect_tag = f'<redirect title="{redirect}" />\n' if redirect else ""
+    return (f"<page>\n<title>{title}</title>\n<ns>{ns}</ns>\n<id>{page_id}</id>\n{redirect_tag}<revision>\n"
+            f'<id>{page_id}0</id>\n<text xml:space="preserve">{html.escape(text, quote=False)}</text>\n'
+            "</revision>\n</page>\n")
+
+
+def wikipedia_dump(sample: Path, dump: Path) -> None:
+    """The shipped sample corpus as a MediaWiki dump (.xml.bz2): one page per document, a template, a link and
+    a redirect, as Wikimedia publishes Korean Wikipedia."""
     documents = sample.read_text(encoding="utf-8").strip().split("\n\n")
-    half = len(documents) // 2
-    for folder, start, part in (("AA", 0, documents[:half]), ("AB", half, documents[half:])):
-        (kowiki / folder).mkdir(parents=True)
-        (kowiki / folder / "wiki_00").write_text("".join(
-            f'<doc id="{i}" url="https://ko.wikipedia.org/wiki?curid={i}" title="문서 {i}">\n문서 {i}\n\n'
-            f"{' '.join(document.splitlines())}\n</doc>\n" for i, document in enumerate(part, start)), encoding="utf-8")
+    pages = [_page(1, "틀:출처", "<ref>{{{1}}}</ref>", ns=10),
+             _page(2, "넘겨주기", "#넘겨주기 [[문서 3]]", redirect="문서 3")]
+    pages += [_page(i, f"문서 {i}", f"[[문서 {i}]]: {' '.join(document.splitlines())} {{{{출처|샘플}}}}")
+              for i, document in enumerate(documents, start=3)]
+    siteinfo = ('<mediawiki xml:lang="ko">\n<siteinfo>\n<base>https://ko.wikipedia.org/wiki/Main</base>\n'
+                '<namespaces>\n<namespace key="0" />\n<namespace key="10">틀</namespace>\n</namespaces>\n</siteinfo>\n')
+    dump.write_bytes(bz2.compress((siteinfo + "".join(pages) + "</mediawiki>\n").encode("utf-8")))
 
 
 @pytest.mark.slow
 def test_the_scaling_recipe_runs_in_miniature(tmp_path):
-    """Every command of the recipe runs, in order, in a fresh directory: Korean Wikipedia (here the sample as
-    WikiExtractor output) -> sentences -> vocab -> data at 128 and 512 -> phase 1 and 2 on 2 processes with
+    """Every command of the recipe runs, in order, in a fresh directory: Korean Wikipedia's dump (here the sample
+    as a MediaWiki dump, made where wget would fetch it) -> sentences -> vocab -> data at 128 and 512 -> phase 1
+    and 2 on 2 processes with
     gradient accumulation -> Hugging Face export -> KorQuAD (here the sample, already in data/korquad; the
     fetch_data.py step is checked for refusing it, since it checks the files it finds against KorQuAD's own)
     fine-tuned on 2 processes."""
-    wiki_extractor_files(ROOT / "data" / "sample_text_ko.txt", tmp_path / "kowiki")
     (tmp_path / "bert_config.json").write_text((ROOT / "configs" / "bert_tiny.json").read_text())
     (tmp_path / "data" / "korquad").mkdir(parents=True)
     for name in ("KorQuAD_v1.0_train.json", "KorQuAD_v1.0_dev.json"):
         (tmp_path / "data" / "korquad" / name).write_bytes((ROOT / "data" / "sample_korquad.json").read_bytes())
     commands = recipe_commands()
-    assert len(commands) == 8
+    assert len(commands) == 10
     for command in commands:
+        if command.startswith("pip install"):  # the extras are installed here (test_readme_command checks it)
+            continue
+        if command.startswith("wget"):
+            wikipedia_dump(ROOT / "data" / "sample_text_ko.txt", tmp_path / command.rsplit("/", 1)[1])
+            continue
         done = subprocess.run(miniature(command), cwd=tmp_path, capture_output=True, text=True, timeout=600)
         if "fetch_data.py" in command:  # the sample is no KorQuAD: refused in one line, and left in place
             assert done.returncode == 1 and "158 questions, expected 60407" in done.stderr, done.stderr
             continue
         assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     out = tmp_path / "out"
+    assert "문서 2]]" not in (out / "kowiki" / "AA" / "wiki_00").read_text(encoding="utf-8")  # WikiExtractor's text
     assert len((out / "vocab.txt").read_text(encoding="utf-8").splitlines()) > 1000
     for data in ("data-128", "data-512"):
         assert json.loads((out / data / "manifest.json").read_text())["totals"]["instances"] > 0
