@@ -36,6 +36,7 @@ from script_utils import (
     NON_NEGATIVE,
     OUTPUT_PATH,
     POSITIVE,
+    WORKERS,
     Command,
     InputError,
     atomic_output,
@@ -281,7 +282,7 @@ def write_vocab(vocab: list[str], output_file: str) -> None:
 @bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul); must match later stages.")
 @click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
               help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's plain pre-tokenization.")
-@click.option("--num_workers", type=POSITIVE, default=1, show_default=True, help="Processes for pre-tokenizing.")
+@click.option("--num_workers", type=WORKERS, default=1, show_default=True, help="Processes for pre-tokenizing.")
 def main(input_file, output_file, vocab_size, min_frequency, limit_alphabet, num_unused, do_lower_case,
          tokenizer, num_workers):
     """Train a WordPiece vocab.txt for mecab-bert."""

@@ -55,6 +55,7 @@ import tqdm
 import wiki_dump
 from script_utils import (
     OUTPUT_PATH,
+    WORKERS,
     Command,
     InputError,
     atomic_directory,
@@ -692,7 +693,10 @@ def dump_output(output_path: str, to_folder: bool, max_file_bytes: int) -> Itera
         with atomic_outputs([output_path]) as [temporary], open(temporary, "w", encoding="utf-8", newline="\n") as out:
 
             def write(_: int, text: str) -> None:
-                out.write(text)
+                try:
+                    out.write(text)
+                except OSError as error:  # a full disk names no file
+                    raise OSError(error.errno, error.strerror, output_path) from None
 
             yield write
             out.flush()
@@ -809,7 +813,7 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
     "--num_workers",
     default=1,
     show_default=True,
-    type=click.IntRange(min=1),
+    type=WORKERS,
     help="Processes to run with --output_dir (one file each at a time), or on a dump (articles in batches).",
 )
 def main(input_file: str, output_file: str | None, output_dir: str | None, num_workers: int) -> None:

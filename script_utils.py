@@ -13,6 +13,7 @@ import dataclasses
 import errno
 import glob
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing
@@ -24,6 +25,7 @@ import signal
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -85,6 +87,8 @@ def expand_input_files(spec: str) -> list[str]:
                 raise InputError(f"{pattern}: matches no file")
             if os.path.isdir(pattern):
                 raise InputError(f"{pattern}: is a folder (give its files, e.g. '{pattern}/*')")
+            if os.path.exists(pattern):
+                raise InputError(f"{pattern}: not a regular file (a pipe or a device); give a file")
             raise InputError(f"{pattern}: no such file")
         paths.extend(path for path in matches if path not in paths)
     if not paths:
@@ -311,7 +315,10 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
     # The folders made for it are removed again if it fails: a failed run leaves nothing behind.
     with missing_folders_made([str(target)]):
         _clean_up_after_a_kill(target)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.~", suffix=".tmp", dir=target.parent))
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.~", suffix=".tmp", dir=target.parent))
+        except OSError as error:  # a read-only folder: name the output, not the temporary
+            raise OSError(error.errno, error.strerror, str(target)) from None
         retired: Path | None = None
         try:
             staging.chmod(0o755)  # mkdtemp makes it private; an output is meant to be shared
@@ -347,6 +354,7 @@ def start_worker(parent: int) -> None:
     worker), and on Linux the worker dies with the script (PR_SET_PDEATHSIG), so that a script killed outright
     (SIGTERM, SIGKILL, the OOM killer) leaves no worker waiting forever, nor the shared memory it holds."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the script's own handler (Command.invoke), copied by fork
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
         if os.getppid() != parent:  # the script died before prctl took effect
@@ -360,12 +368,20 @@ def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], num_worker
 
     `initializer(os.getpid(), *initargs)` starts each worker; it must call start_worker. Fork, so that workers
     share what the script has read (templates, a vocab) without pickling it. On an exception, Ctrl-C included,
-    the queued items are cancelled and the running ones waited for. (multiprocessing.Pool's terminate() can
-    deadlock when it kills a worker that holds the task queue's lock: Ctrl-C then hung about one run in ten.)
+    the workers are stopped at once (a worker stuck on one item must not hold the script), the items are
+    dropped, and the exception goes on. A worker that dies (killed, out of memory) is a RuntimeError saying so.
     """
-    with concurrent.futures.ProcessPoolExecutor(num_workers, mp_context=multiprocessing.get_context("fork"),
-                                                initializer=initializer, initargs=(os.getpid(), *initargs)) as pool:
-        pending: collections.deque[concurrent.futures.Future] = collections.deque()
+    with contextlib.ExitStack() as stack:
+        # Ctrl-C while the pool forks its workers would land in an at-fork hook, which swallows it (the run then
+        # went on, or hung): it is held back until the workers have started.
+        with _sigint_held():
+            pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(
+                num_workers, mp_context=multiprocessing.get_context("fork"), initializer=initializer,
+                initargs=(os.getpid(), *initargs)))
+            items = iter(items)
+            pending: collections.deque[concurrent.futures.Future] = collections.deque()
+            for item in itertools.islice(items, 1):
+                pending.append(pool.submit(function, item))  # the first submit forks every worker
         try:
             for item in items:
                 pending.append(pool.submit(function, item))
@@ -373,12 +389,38 @@ def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], num_worker
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+        except concurrent.futures.process.BrokenProcessPool:
+            raise RuntimeError("a worker process died (killed by a signal, or out of memory); nothing was "
+                               "replaced") from None
         except BaseException:
-            # Ctrl-C just as the pool starts its manager thread makes shutdown raise "cannot join thread before
-            # it is started": the interrupt, not that, is what the user must see.
-            with contextlib.suppress(RuntimeError):
-                pool.shutdown(wait=True, cancel_futures=True)
+            _stop_workers(pool)
             raise
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Blocks SIGINT in this thread for the block; one that arrives meanwhile is delivered at its end."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Cancels what is queued and terminates the workers (what Python 3.14's terminate_workers does)."""
+    workers = dict(pool._processes or {})  # shutdown forgets them
+    with contextlib.suppress(RuntimeError):  # Ctrl-C as the pool started: "cannot join thread before it is started"
+        pool.shutdown(wait=False, cancel_futures=True)
+    for worker in workers.values():
+        with contextlib.suppress(ValueError, OSError):  # already closed, already gone
+            worker.terminate()
+    for worker in workers.values():
+        with contextlib.suppress(ValueError, OSError):
+            worker.join()
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -417,6 +459,8 @@ class OutputPath(click.Path):
 POSITIVE = click.IntRange(min=1)
 FLOAT32_MAX = 3.4e38  # a rate the optimizer's float32 state can hold (a larger one overflows inside torch)
 NON_NEGATIVE = click.IntRange(min=0)
+# --num_workers: processes are forked all at once, so a typo of a huge number must not fork-bomb the machine.
+WORKERS = click.IntRange(min=1, max=1024)
 SEED = click.IntRange(0, 2**63 - 1)  # what numpy's and torch's seeding take
 POSITIVE_FLOAT = FiniteFloat(min=0, min_open=True)
 FINITE_FLOAT = FiniteFloat()
@@ -435,10 +479,27 @@ class Command(click.Command):
             raise _one_line(error) from None
 
     def invoke(self, ctx: click.Context) -> Any:
+        terminate = signal.getsignal(signal.SIGTERM)
+        # Not under torchrun: its agent stops the other processes with SIGTERM when one fails, and one blocked
+        # in a collective would then wait out the agent's grace period instead of dying.
+        if (threading.current_thread() is threading.main_thread() and terminate == signal.SIG_DFL
+                and "TORCHELASTIC_RUN_ID" not in os.environ):
+            signal.signal(signal.SIGTERM, _interrupt_on_terminate)
         try:
             return super().invoke(ctx)
         except click.UsageError as error:
             raise _one_line(error) from None
+        finally:
+            if signal.getsignal(signal.SIGTERM) is _interrupt_on_terminate:
+                signal.signal(signal.SIGTERM, terminate)
+
+
+def _interrupt_on_terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (`kill`, `timeout`, Slurm, docker stop) as Ctrl-C: the script cleans up (temporaries, workers,
+    an earlier output put back) and says "Aborted!", instead of dying with its temporaries left behind. A
+    second SIGTERM ends it at once."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt
 
 
 def _one_line(error: click.UsageError) -> click.UsageError:

@@ -87,7 +87,7 @@ class DumpLines:
         self.number = 0
 
     def __iter__(self) -> Iterator[str]:
-        last, chars = "", 0
+        last, chars, ended = "", 0, False
         try:
             with _open_text(self.path) as reader:
                 for line in reader:
@@ -98,10 +98,12 @@ class DumpLines:
                         chars = 0
                     if line.strip():
                         last = line
+                        ended = ended or "</mediawiki>" in line  # `</page></mediawiki>`, a comment after it
                     yield line
         except UnicodeDecodeError as error:
-            raise InputError(f"{self.path}:{self.number + 1}: not valid UTF-8 ({error.reason}); a MediaWiki dump is "
-                             f"UTF-8 (or the compressed file is damaged)") from None
+            # Text is decoded in blocks ahead of the lines handed out: the line is where the block starts.
+            raise InputError(f"{self.path}: not valid UTF-8 at or after line {self.number + 1:,} ({error.reason}); "
+                             f"a MediaWiki dump is UTF-8 (or the compressed file is damaged)") from None
         except (EOFError, OSError, zlib.error) as error:  # bz2: EOFError when cut, OSError when invalid
             if isinstance(error, OSError) and error.filename is not None:
                 raise  # the file itself cannot be opened or read: the OSError names it
@@ -110,7 +112,7 @@ class DumpLines:
         self._report(chars)
         if not last:
             raise InputError(f"{self.path}: not a MediaWiki XML dump (it is empty)")
-        if last.strip() != "</mediawiki>":
+        if not ended:
             raise InputError(f"{self.path}: ends before </mediawiki> (its last line is {last.strip()[:60]!r}): the "
                              f"dump is incomplete; download it again")
 
@@ -301,7 +303,10 @@ class FileLayout:
         if self._size + extracted_bytes > self.max_bytes:
             self._next_file()
         assert self._file is not None
-        self._file.write(text)
+        try:
+            self._file.write(text)
+        except OSError as error:  # a full disk names no file
+            raise OSError(error.errno, error.strerror, self.paths[-1]) from None
         self._size += extracted_bytes
 
     def close(self) -> None:
@@ -326,9 +331,15 @@ def batches(pages: Iterator[Page], max_pages: int = 64, max_chars: int = 1 << 20
 
 
 def is_layout_folder(path: str | os.PathLike) -> bool:
-    """Whether `path` is a folder FileLayout writes (`AA`, ... holding only files `wiki_00`, ...), which a new
-    output may replace; anything else in an output folder is the user's."""
+    """Whether `path` is a folder prepare_corpus writes (`AA`, ... holding only files `wiki_00`, ...), which a
+    new output may replace; anything else in an output folder is the user's, WikiExtractor's own output of the
+    same layout included (its files start with `<doc `, which prepared text never does)."""
     folder = Path(path)
     return (re.fullmatch("[A-Z]{2}", folder.name) is not None and folder.is_dir() and not folder.is_symlink()
             and all(re.fullmatch(r"wiki_\d\d", entry.name) and entry.is_file() and not entry.is_symlink()
-                    for entry in folder.iterdir()))
+                    and not _starts_with(entry, b"<doc ") for entry in folder.iterdir()))
+
+
+def _starts_with(path: Path, prefix: bytes) -> bool:
+    with open(path, "rb") as reader:
+        return reader.read(len(prefix)) == prefix

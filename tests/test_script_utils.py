@@ -235,3 +235,10 @@ def test_lines_are_read_from_a_pipe(tmp_path):
     writer.start()
     assert list(script_utils.read_utf8_lines(fifo)) == ["첫 줄", "둘째 줄"]
     writer.join()
+
+
+def test_a_pipe_given_as_an_input_file_is_named_as_one(tmp_path):
+    fifo = tmp_path / "corpus.xml"
+    os.mkfifo(fifo)
+    with pytest.raises(script_utils.InputError, match="not a regular file"):
+        script_utils.expand_input_files(str(fifo))

@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import html
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
+from interrupt import interrupt
 
 import prepare_corpus
 import wiki_dump
@@ -176,6 +178,8 @@ NO_NAMESPACE_10 = SITEINFO.replace('<namespace key="10" case="first-letter">틀<
         ("declared.xml", lambda t: '\ufeff<?xml version="1.0" encoding="utf-8"?>\n' + t),
         ("kowiki-20261101-pages-articles1.xml-p1p82407", lambda t: t),
         ("UPPER.XML", lambda t: t),
+        # The last page's end and the dump's on one line, and a comment after it.
+        ("one-line-end.xml", lambda t: t.replace("</page>\n</mediawiki>\n", "</page></mediawiki><!-- end -->\n")),
     ],
 )
 def test_odd_but_valid_dumps_give_what_wikiextractor_gives(tmp_path, name, transform):
@@ -319,6 +323,20 @@ def test_output_folder_is_replaced_whole_but_never_a_foreign_one(dump, tmp_path)
     assert snapshot(tmp_path) == before
 
 
+def test_wikiextractors_own_output_folder_is_never_replaced(dump, tmp_path):
+    """WikiExtractor's files have the layout of prepared ones (AA/wiki_00) but start with `<doc `: not ours."""
+    text = wikiextractor_command(dump, tmp_path)
+    before = snapshot(tmp_path)
+    assert_one_line_error(_run("--input_file", str(dump), "--output_dir", str(text)), str(text), "AA")
+    assert snapshot(tmp_path) == before
+
+
+def test_num_workers_has_a_ceiling(dump, tmp_path):
+    for workers in ("1025", "99999999999999999999"):
+        assert_one_line_error(_run("--input_file", str(dump), "--output_file", str(tmp_path / "o.txt"),
+                                   "--num_workers", workers), "--num_workers")
+
+
 def test_a_dump_goes_alone_and_never_over_itself(dump, tmp_path):
     other = tmp_path / "wiki_00"
     other.write_text("<doc id='1'>\n제목\n\n본문이다.\n</doc>\n", encoding="utf-8")
@@ -347,15 +365,19 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
-def test_workers_die_with_a_killed_run(tmp_path):
-    """SIGKILL of the script (the OOM killer, a scheduler) takes its workers along: none is left waiting forever
-    holding the templates' shared memory, which multiprocessing's resource tracker then frees."""
+@pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_die_with_a_killed_run(tmp_path, kill):
+    """SIGKILL of the script (the OOM killer) takes its workers along: none is left waiting forever holding the
+    templates' shared memory, which multiprocessing's resource tracker then frees. SIGTERM (kill, timeout,
+    Slurm) is Ctrl-C: the script cleans up too, no temporary left beside the output."""
     dump = tmp_path / "dump.xml"
     dump.write_text(dump_text(long_articles=600), encoding="utf-8")
     shared_before = set(Path("/dev/shm").glob("psm_*"))
+    output = tmp_path / "out" / "corpus.txt"
+    output.parent.mkdir()
     process = subprocess.Popen([sys.executable, str(Path(prepare_corpus.__file__)), "--input_file", str(dump),
-                                "--output_dir", str(tmp_path / "out"), "--num_workers", "2"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "--output_file", str(output), "--num_workers", "2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     children: list[int] = []
     deadline = time.monotonic() + 60
     while len(children) < 2 and process.poll() is None and time.monotonic() < deadline:
@@ -363,12 +385,37 @@ def test_workers_die_with_a_killed_run(tmp_path):
         tasks = Path(f"/proc/{process.pid}/task")
         children = [int(pid) for task in tasks.glob("*") for pid in (task / "children").read_text().split()]
     assert len(children) >= 2, "the run had no two workers to kill"
-    process.kill()
-    process.wait()
+    time.sleep(0.3)
+    process.send_signal(kill)
+    _, stderr = process.communicate(timeout=30)
     deadline = time.monotonic() + 10
     while (any(_alive(pid) for pid in children) or set(Path("/dev/shm").glob("psm_*")) - shared_before) \
             and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in children)
     assert not set(Path("/dev/shm").glob("psm_*")) - shared_before  # the templates' memory is freed
-    assert not (tmp_path / "out").exists()
+    if kill == signal.SIGTERM:
+        assert process.returncode != 0 and "Aborted!" in stderr and "Traceback" not in stderr, stderr
+        assert list(output.parent.iterdir()) == []  # no temporary left
+
+
+def test_ctrl_c_stops_a_worker_stuck_on_one_article(tmp_path):
+    """A template that quadruples its argument, nested 30 deep, never finishes expanding (WikiExtractor's own
+    command hangs on it too): Ctrl-C still ends the run at once, its workers with it, nothing replaced."""
+    bomb = "x"
+    for _ in range(30):
+        bomb = f"{{{{가|{bomb}}}}}"
+    text = dump_text(long_articles=200).replace("<title>도시 0</title>", "<title>폭탄</title>")
+    text = text.replace("{{나라|나라0}}", bomb).replace("</siteinfo>\n", "</siteinfo>\n" + _page(
+        7, "틀:가", "{{{1}}}{{{1}}}{{{1}}}{{{1}}}", ns=10))
+    dump = tmp_path / "dump.xml"
+    dump.write_text(text, encoding="utf-8")
+    (tmp_path / "out" / "AA").mkdir(parents=True)
+    (tmp_path / "out" / "AA" / "wiki_00").write_text("earlier\n", encoding="utf-8")
+    before = snapshot(tmp_path)
+    result = interrupt("prepare_corpus.py", ["--input_file", str(dump), "--output_dir", str(tmp_path / "out"),
+                                             "--num_workers", "2"], workers=2)
+    assert result.returncode != 0 and "Aborted!" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.seconds < 10 and result.left_running == 0
+    assert snapshot(tmp_path) == before
