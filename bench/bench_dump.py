@@ -22,7 +22,6 @@ from __future__ import annotations
 import bz2
 import glob
 import hashlib
-import html
 import json
 import os
 import random
@@ -34,36 +33,16 @@ from pathlib import Path
 import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_scale import KOWIKI, PYTHON, public, read_wikiextractor, run_stage
-
-SITEINFO = """\
-<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="ko">
-  <siteinfo>
-    <sitename>위키백과</sitename>
-    <dbname>kowiki</dbname>
-    <base>https://ko.wikipedia.org/wiki/%EB%8C%80%EB%AC%B8</base>
-    <case>first-letter</case>
-    <namespaces>
-      <namespace key="0" case="first-letter" />
-      <namespace key="10" case="first-letter">틀</namespace>
-      <namespace key="14" case="first-letter">분류</namespace>
-    </namespaces>
-  </siteinfo>
-"""
+from test_wiki_dump import SITEINFO
+from test_wiki_dump import _page as page_xml
 
 INFOBOX = """{| class="infobox"
 ! colspan="2" | {{{이름}}}
 |-
 | 분류 || {{{분류|문서}}}
 |}"""
-
-
-def page_xml(page_id: int, title: str, wikitext: str, ns: int = 0, redirect: str | None = None) -> str:
-    redirect_tag = f'    <redirect title="{html.escape(redirect)}" />\n' if redirect else ""
-    return (f"  <page>\n    <title>{html.escape(title)}</title>\n    <ns>{ns}</ns>\n    <id>{page_id}</id>\n"
-            f"{redirect_tag}    <revision>\n      <id>{page_id}0</id>\n      <model>wikitext</model>\n"
-            f'      <text bytes="{len(wikitext.encode())}" xml:space="preserve">{html.escape(wikitext, quote=False)}'
-            f"</text>\n    </revision>\n  </page>\n")
 
 
 def wikitext(title: str, paragraphs: list[str], rng: random.Random) -> str:
