@@ -18,12 +18,9 @@ all of its pieces, the first included, carry "##".
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
 import heapq
 import itertools
-import multiprocessing
-import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,8 +41,8 @@ from script_utils import (
     check_not_input,
     expand_input_files,
     missing_folders_made,
+    ordered_map,
     read_utf8_lines,
-    start_worker,
     user_errors,
 )
 
@@ -241,12 +238,10 @@ def build_vocab(
 
     unit_counts: UnitCounts = collections.Counter()
     count = functools.partial(_count_batch, do_lower_case=do_lower_case, tokenizer=tokenizer)
-    workers = (multiprocessing.Pool(num_workers, initializer=start_worker, initargs=(os.getpid(),))
-               if num_workers > 1 else contextlib.nullcontext())
-    with workers as pool:
-        batches = (pool.imap if pool else map)(count, _batches(lines(), _LINES_PER_BATCH))
-        for batch_counts in tqdm(batches, desc="pre-tokenizing", unit=" batches", disable=not progress):
-            unit_counts.update(batch_counts)
+    batches = _batches(lines(), _LINES_PER_BATCH)
+    counted = ordered_map(count, batches, num_workers) if num_workers > 1 else map(count, batches)
+    for batch_counts in tqdm(counted, desc="pre-tokenizing", unit=" batches", disable=not progress):
+        unit_counts.update(batch_counts)
     if not unit_counts:
         named = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
         raise InputError(f"{named}: no text to learn a vocab from (empty, or only blank lines, <doc> tags and titles)")

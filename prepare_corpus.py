@@ -765,9 +765,8 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
     Every output is written to a temporary file beside it, and they are all renamed into place only when
     every job has succeeded (`atomic_outputs`), so that a failure leaves every output as it was, not the
     first ones new and the others old. The bar counts documents in one process and files in several.
-    Worker processes ignore SIGINT: on Ctrl-C the parent alone stops (one "Aborted!", not a traceback from
-    every idle worker), lets the jobs already handed to the workers finish, starts no other, and removes every
-    temporary.
+    On Ctrl-C (or SIGTERM) the parent stops its workers (script_utils.ordered_map), says "Aborted!" (not a
+    traceback from every worker), and removes every temporary.
 
     Raises:
       InputError, OSError: from the first job that fails, or from an output that cannot be written;
@@ -782,8 +781,7 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
                     stats += write_output(job, temporary, tagger, progress)
         else:
             with tqdm.tqdm(total=len(jobs), unit=" files", desc="files", disable=None) as progress:
-                # The jobs handed to the workers finish on Ctrl-C before the temporaries are removed; the others
-                # never start (ordered_map).
+                # On Ctrl-C the workers are stopped before the temporaries are removed (ordered_map).
                 for job_stats in ordered_map(_write_output_job, zip(jobs, temporaries, strict=True),
                                              min(num_workers, len(jobs))):
                     stats += job_stats

@@ -64,7 +64,7 @@ def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
     """Turns USER_ERRORS (and `kinds`) raised in the block into click's one-line "Error: ..." and exit 1."""
     try:
         yield
-    except (*USER_ERRORS, *kinds) as error:
+    except (*USER_ERRORS, WorkerDiedError, *kinds) as error:
         raise click.ClickException(describe_error(error)) from None
 
 
@@ -355,10 +355,16 @@ def start_worker(parent: int) -> None:
     (SIGTERM, SIGKILL, the OOM killer) leaves no worker waiting forever, nor the shared memory it holds."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the script's own handler (Command.invoke), copied by fork
+    # Forked while the script held both back (_signals_held): a SIGTERM sent since then kills it now.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
         if os.getppid() != parent:  # the script died before prctl took effect
             os._exit(1)
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process of a script died (killed by a signal, or out of memory): one line, like bad input."""
 
 
 def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], num_workers: int,
@@ -367,60 +373,99 @@ def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], num_worker
     flight, so that reading never runs ahead of writing by more.
 
     `initializer(os.getpid(), *initargs)` starts each worker; it must call start_worker. Fork, so that workers
-    share what the script has read (templates, a vocab) without pickling it. On an exception, Ctrl-C included,
-    the workers are stopped at once (a worker stuck on one item must not hold the script), the items are
-    dropped, and the exception goes on. A worker that dies (killed, out of memory) is a RuntimeError saying so.
+    share what the script has read (templates, a vocab) without pickling it. On an exception, Ctrl-C and SIGTERM
+    included, the workers are stopped at once (a worker stuck on one item must not hold the script), the items
+    are dropped, and the exception goes on. A worker that dies (killed, out of memory) is a WorkerDiedError.
     """
-    with contextlib.ExitStack() as stack:
-        # Ctrl-C while the pool forks its workers would land in an at-fork hook, which swallows it (the run then
-        # went on, or hung): it is held back until the workers have started.
-        with _sigint_held():
-            pool = stack.enter_context(concurrent.futures.ProcessPoolExecutor(
+    pool: concurrent.futures.ProcessPoolExecutor | None = None
+    try:
+        # A signal while the pool forks its workers would land in an at-fork hook, which swallows it (the run
+        # then went on, or hung at exit): held back until the workers have started, then raised here.
+        with _signals_held():
+            pool = concurrent.futures.ProcessPoolExecutor(
                 num_workers, mp_context=multiprocessing.get_context("fork"), initializer=initializer,
-                initargs=(os.getpid(), *initargs)))
+                initargs=(os.getpid(), *initargs))
             items = iter(items)
             pending: collections.deque[concurrent.futures.Future] = collections.deque()
             for item in itertools.islice(items, 1):
                 pending.append(pool.submit(function, item))  # the first submit forks every worker
-        try:
-            for item in items:
-                pending.append(pool.submit(function, item))
-                if len(pending) >= 2 * num_workers:
-                    yield pending.popleft().result()
-            while pending:
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= 2 * num_workers:
                 yield pending.popleft().result()
-        except concurrent.futures.process.BrokenProcessPool:
-            raise RuntimeError("a worker process died (killed by a signal, or out of memory); nothing was "
-                               "replaced") from None
-        except BaseException:
+        while pending:
+            yield pending.popleft().result()
+    except concurrent.futures.process.BrokenProcessPool:
+        _stop_workers(pool)
+        raise WorkerDiedError("a worker process died (killed by a signal, or out of memory); nothing was replaced"
+                         ) from None
+    except BaseException:
+        if pool is not None:
             _stop_workers(pool)
-            raise
+        raise
+    else:
+        assert pool is not None
+        pool.shutdown(wait=True)
+
+
+# What _signals_held holds back: Ctrl-C, and SIGTERM (which Command.invoke makes a Ctrl-C).
+_HELD = {signal.SIGINT, signal.SIGTERM}
 
 
 @contextlib.contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Blocks SIGINT in this thread for the block; one that arrives meanwhile is delivered at its end."""
+def _signals_held() -> Iterator[None]:
+    """Holds Ctrl-C and SIGTERM back for the block and raises them at its end. The mask, so that forked workers
+    start with them blocked (start_worker unblocks them); a recording handler too, because another thread
+    (tqdm's monitor) takes a signal this thread blocks, and Python then runs the handler in this thread anyway."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    caught: list[int] = []
+    handlers = {number: signal.getsignal(number) for number in _HELD}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
+        for number, handler in handlers.items():
+            if callable(handler):
+                signal.signal(number, lambda signum, frame: caught.append(signum))
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    for number in dict.fromkeys(caught):
+        handler = handlers[number]
+        if callable(handler):
+            handler(number, None)  # raises KeyboardInterrupt
 
 
-def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
-    """Cancels what is queued and terminates the workers (what Python 3.14's terminate_workers does)."""
+def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor, grace: float = 5.0) -> None:
+    """Cancels what is queued and terminates the workers (what Python 3.14's terminate_workers does), without
+    leaving the pool's manager thread waiting for ever on a result a terminated worker was writing.
+
+    This reads the executor's private attributes (3.10-3.13 have them): the standard library has no way to
+    stop a pool's workers before 3.14.
+    """
     workers = dict(pool._processes or {})  # shutdown forgets them
-    with contextlib.suppress(RuntimeError):  # Ctrl-C as the pool started: "cannot join thread before it is started"
+    manager, results = pool._executor_manager_thread, pool._result_queue
+    if pool._call_queue is not None:  # 3.10: its feeder thread may be blocked on a pipe no worker reads any more
+        pool._call_queue.cancel_join_thread()
+    with contextlib.suppress(RuntimeError):  # a signal as the pool started: "cannot join thread before it is started"
         pool.shutdown(wait=False, cancel_futures=True)
     for worker in workers.values():
         with contextlib.suppress(ValueError, OSError):  # already closed, already gone
             worker.terminate()
     for worker in workers.values():
         with contextlib.suppress(ValueError, OSError):
-            worker.join()
+            worker.join(grace)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+    # A worker killed while it wrote a result leaves the manager thread in recv() for the rest: with the last
+    # write end closed it gets EOF, marks the pool broken and ends (else the exit would join it for ever).
+    if results is not None:
+        results._writer.close()
+    if manager is not None and manager.is_alive():
+        manager.join()
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -480,10 +525,10 @@ class Command(click.Command):
 
     def invoke(self, ctx: click.Context) -> Any:
         terminate = signal.getsignal(signal.SIGTERM)
-        # Not under torchrun: its agent stops the other processes with SIGTERM when one fails, and one blocked
-        # in a collective would then wait out the agent's grace period instead of dying.
+        # Not in a distributed run (torchrun, srun): its launcher stops the other processes with SIGTERM when one
+        # fails, and one blocked in a collective would then wait out the launcher's grace period instead of dying.
         if (threading.current_thread() is threading.main_thread() and terminate == signal.SIG_DFL
-                and "TORCHELASTIC_RUN_ID" not in os.environ):
+                and "TORCHELASTIC_RUN_ID" not in os.environ and int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1):
             signal.signal(signal.SIGTERM, _interrupt_on_terminate)
         try:
             return super().invoke(ctx)

@@ -1,3 +1,4 @@
+import contextlib
 import errno
 import json
 import os
@@ -16,7 +17,7 @@ import pytest
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT
-from interrupt import interrupt
+from interrupt import interrupt, processes
 
 import create_pretraining_data as cpd
 import run_pretraining
@@ -444,6 +445,31 @@ def test_ctrl_c_stops_the_workers_quietly_and_keeps_the_earlier_output(tmp_path,
     assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr, result.stderr
     assert result.seconds < 10 and result.left_running == 0
     assert snapshot(tmp_path) == before  # the earlier output whole, no temporary folder left
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_workers_are_forked_still_stops_the_run(tmp_path, long_overwrite, sent):
+    """Sent as soon as the first of 8 workers exists, while the others are being forked: held back until they
+    have started (an at-fork hook used to swallow it, and the run went on to replace the output, or hung)."""
+    corpus, out = long_overwrite
+    before = snapshot(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "create_pretraining_data.py"), "--input_file", str(corpus), "--output_dir",
+         str(out), "--vocab_file", str(SAMPLE_VOCAB), "--docs_per_chunk", "20", "--num_workers", "8", "--overwrite"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.parent == process.pid for p in processes()) and time.monotonic() < deadline:
+            pass
+        os.kill(process.pid, sent)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode != 0 and "Aborted!" in stderr, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert snapshot(tmp_path) == before
 
 
 # --- shards are verified before they are used ----------------------------------------------------------
