@@ -36,6 +36,7 @@ KOWIKI = ROOT.parent / "shared" / "data" / "kowiki"
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 MB = 1e6
+DISK_GB_PER_S = 2.0  # an assumed NVMe read rate, for the projections of run_pretraining's shard verification
 
 _DOC_RE = re.compile(r'<doc id="([^"]*)" url="[^"]*" title="(.*)">')
 
@@ -619,22 +620,38 @@ def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
 # --- projections ------------------------------------------------------------------------------------------
 
 
-def project(run: dict, calibration: dict, sizes_gb: tuple[float, ...], cores: tuple[int, ...],
-            dupe_factors: tuple[int, ...]) -> str:
-    """Markdown tables of projected time and memory per stage, from a scale run and the calibration.
+def _averaged(runs: list[dict]) -> dict:
+    """One run from several of the same size: CPU times averaged (they vary by some 10% from run to run on a shared
+    machine), memory and sizes the largest seen."""
+    merged = json.loads(json.dumps(runs[0]))
+    for name, stage in merged["stages"].items():
+        for key in ("cpu_s", "parent_cpu_s", "merge_cpu_s", "parent_cpu_pre_tokenize_s"):
+            if key in stage:
+                stage[key] = sum(run["stages"][name][key] for run in runs) / len(runs)
+        for key in ("peak_tree_mib", "peak_worker_anon_mib"):
+            stage[key] = max(run["stages"][name][key] for run in runs)
+    return merged
 
-    Time: each stage's CPU seconds per input byte, measured (CPU time, not wall time: it does not depend on what
-    else runs on the machine), spread over N cores, unless the stage's parent process, which works alone (it reads,
-    feeds the workers and gathers their results), needs longer: max(cpu / N, parent cpu) times the size ratio. Plus
-    build_vocab's merge loop, serial, which grows with the distinct units (the calibration's Heaps' law and merge
-    exponent), not with the bytes. create_pretraining_data at dupe d: cpu(1) * (1 + (d - 1) * r), r the measured
-    cost of one more round (the tokenization is done once), for the parent too.
+
+def project(runs: list[dict], calibration: dict, sizes_gb: tuple[float, ...], cores: tuple[int, ...],
+            dupe_factors: tuple[int, ...]) -> str:
+    """Markdown tables of projected time and memory per stage, from scale runs of one size and the calibration.
+
+    Time: each stage's CPU seconds per input byte, measured (CPU time: wall time here depends on what else the
+    machine runs), spread over N cores, unless the stage's parent process, which works alone (it reads, feeds the
+    workers, gathers and merges their results), needs longer: max(cpu / N, parent cpu) times the size ratio (a
+    `*` marks a time bound by the parent). Plus build_vocab's merge loop, serial, which grows with the distinct
+    units (the calibration's Heaps' law and merge exponent), not with the bytes. create_pretraining_data at dupe d:
+    cpu(1) * (1 + (d - 1) * r), r the measured cost of one more round (the text is tokenized once), the parent's
+    likewise. The loader: the shards' bytes over the measured verify rate of one thread (warm page cache) times N
+    threads, which a disk caps below that rate (see the loader's cold numbers).
     Memory: the measured footprint of the tree (peak_tree_mib), plus a worker's anonymous memory for each worker
     beyond the measured ones; build_vocab's parent grows by the distinct units (the calibration's MiB per unit,
     for the count and for the merge); create_pretraining_data's parent holds up to 2 chunks a worker in flight
-    (their documents, and at dupe d their d rounds of records), and each worker its d rounds twice (the rounds and
-    their concatenation).
+    (their documents, and at dupe d their d rounds of records: an upper bound), and each worker its d rounds
+    twice (the rounds and their concatenation).
     """
+    run = _averaged(runs)
     stages, measured_bytes = run["stages"], run["corpus"]["bytes"]
     prepare, vocab = stages["prepare"], stages["build_vocab"]
     chars_per_byte = prepare["output_chars"] / prepare["input_bytes"]
@@ -649,62 +666,74 @@ def project(run: dict, calibration: dict, sizes_gb: tuple[float, ...], cores: tu
     def extra_workers(stage: dict, n: int) -> float:  # MiB
         return (n - (stage["max_processes"] - 1)) * stage["peak_worker_anon_mib"]
 
+    def timed(cpu: float, parent: float, n: int) -> tuple[float, bool]:
+        return max(cpu / n, parent), parent > cpu / n
+
+    columns = ["prepare", "build_vocab"] + [f"data_{length}_dupe{d}" for length in (128, 512) for d in dupe_factors]
     rows = []
     for size in sizes_gb:
         scale = size * 1e9 / measured_bytes
         units = k * (size * 1e9 * chars_per_byte) ** beta
         more_units = units - real["distinct_units"]
         for n in cores:
-            row = {"size": size, "cores": n, "distinct_units": units}
-            row["prepare"] = (max(prepare["cpu_s"] / n, prepare["parent_cpu_s"]) * scale,
+            row: dict = {"size": size, "cores": n, "units": units}
+            row["prepare"] = (*timed(prepare["cpu_s"] * scale, prepare["parent_cpu_s"] * scale, n),
                               prepare["peak_tree_mib"] + extra_workers(prepare, n))
-            counting = max((vocab["cpu_s"] - vocab["merge_cpu_s"]) / n, vocab["parent_cpu_pre_tokenize_s"]) * scale
-            merge = real["merge_cpu_s"] * (units / real["distinct_units"]) ** gamma
+            counting, bound = timed((vocab["cpu_s"] - vocab["merge_cpu_s"]) * scale,
+                                    vocab["parent_cpu_pre_tokenize_s"] * scale, n)
+            row["merge"] = real["merge_cpu_s"] * (units / real["distinct_units"]) ** gamma
             count_mib = (vocab["peak_tree_mib"] + extra_workers(vocab, n)
                          + mib_per_unit("pre_tokenize_memory") * more_units)
             merge_mib = real["merge_memory"]["peak_parent_rss_mib"] + mib_per_unit("merge_memory") * more_units
-            row["build_vocab"] = (counting + merge, max(count_mib, merge_mib))
-            row["merge"] = merge
+            row["build_vocab"] = (counting + row["merge"], bound, max(count_mib, merge_mib))
             for length in (128, 512):
                 data = stages[f"create_pretraining_data_{length}"]
                 one, two = (calibration["create_pretraining_data"][f"{length}_dupe{d}"] for d in (1, 2))
                 round_cost = (two["cpu_s"] - one["cpu_s"]) / one["cpu_s"]
                 parent_round_cost = (two["parent_cpu_s"] - one["parent_cpu_s"]) / one["parent_cpu_s"]
-                chunks = data["documents"] / 1000
-                round_mib = data["instances"] / chunks * data["record_bytes"] / 2**20
+                round_mib = data["instances"] / (data["documents"] / 1000) * data["record_bytes"] / 2**20
                 chunk_mib = calibration["chunk"]["python_bytes"] / 2**20
                 measured_in_flight = 2 * (data["max_processes"] - 1)
+                loader = data["loader"]
+                per_thread = loader["shard_bytes"] / 1e9 / max(loader["open_and_verify_s"], 1e-9) / min(
+                    2, data["shards"])
                 for d in dupe_factors:
                     cpu = data["cpu_s"] * (1 + (d - 1) * round_cost) * scale
                     parent = data["parent_cpu_s"] * (1 + (d - 1) * parent_round_cost) * scale
                     in_flight = 2 * n * (chunk_mib + d * round_mib) - measured_in_flight * (chunk_mib + round_mib)
                     mib = data["peak_tree_mib"] + extra_workers(data, n) + in_flight + n * 2 * (d - 1) * round_mib
                     shard_gb = data["shard_bytes"]["total"] * d * scale / 1e9
-                    row[f"data_{length}_dupe{d}"] = (max(cpu / n, parent), mib, shard_gb)
+                    row[f"data_{length}_dupe{d}"] = (*timed(cpu, parent, n), mib)
+                    row[f"shards_{length}_dupe{d}"] = (shard_gb, shard_gb / (per_thread * n),
+                                                       shard_gb / min(per_thread * n, DISK_GB_PER_S))
             rows.append(row)
-    time_lines = ["| corpus | cores | prepare | build_vocab (merge loop) | "
-                  + " | ".join(f"data {length}, dupe {d}" for length in (128, 512) for d in dupe_factors) + " |",
-                  "|---|---|---|---|" + "---|" * (2 * len(dupe_factors))]
+    header = ("| corpus | cores | prepare | build_vocab (its merge loop) | "
+              + " | ".join(f"data {length}, dupe {d}" for length in (128, 512) for d in dupe_factors) + " |\n"
+              + "|---" * (2 + len(columns)) + "|")
+    time_lines, memory_lines, shard_lines = [header], [header], [
+        "| corpus | cores | " + " | ".join(f"{length}, dupe {d}" for length in (128, 512) for d in dupe_factors)
+        + " |\n" + "|---" * (2 + 2 * len(dupe_factors)) + "|"]
     for row in rows:
-        cells = [_duration(row["prepare"][0]), f"{_duration(row['build_vocab'][0])} ({_duration(row['merge'])})"]
-        cells += [_duration(row[f"data_{length}_dupe{d}"][0]) for length in (128, 512) for d in dupe_factors]
-        time_lines.append(f"| {row['size']:g} GB | {row['cores']} | " + " | ".join(cells) + " |")
-    memory_lines = ["| corpus | cores | prepare | build_vocab | "
-                    + " | ".join(f"data {length}, dupe {d}" for length in (128, 512) for d in dupe_factors)
-                    + " | shards (GB) |",
-                    "|---|---|---|---|" + "---|" * (2 * len(dupe_factors)) + "---|"]
-    for row in rows:
-        cells = [f"{row['prepare'][1] / 1024:.1f}", f"{row['build_vocab'][1] / 1024:.1f}"]
-        cells += [f"{row[f'data_{length}_dupe{d}'][1] / 1024:.1f}" for length in (128, 512) for d in dupe_factors]
-        shards = ", ".join(f"{length}/{d}: {row[f'data_{length}_dupe{d}'][2]:.0f}" for length in (128, 512)
-                           for d in dupe_factors)
-        memory_lines.append(f"| {row['size']:g} GB | {row['cores']} | " + " | ".join(cells) + f" | {shards} |")
-    units = ", ".join(f"{row['size']:g} GB: {row['distinct_units'] / 1e6:.1f} M" for row in rows[::len(cores)])
-    return ("Time (wall, all cores busy):\n\n" + "\n".join(time_lines) + "\n\nPeak memory (GiB, the whole process "
-            "tree):\n\n" + "\n".join(memory_lines) + f"\n\nDistinct units (Heaps' law): {units}\n")
+        lead = f"| {row['size']:g} GB | {row['cores']} | "
+        cells = [_duration(row[c][0]) + ("*" if row[c][1] else "") for c in columns]
+        cells[1] += f" ({_duration(row['merge'])})"
+        time_lines.append(lead + " | ".join(cells) + " |")
+        memory_lines.append(lead + " | ".join(f"{row[c][2] / 1024:.1f}" for c in columns) + " |")
+        shard_lines.append(lead + " | ".join("{:.0f} GB, {} ({})".format(
+            *row[f"shards_{length}_dupe{d}"][:1], *map(_duration, row[f"shards_{length}_dupe{d}"][1:]))
+            for length in (128, 512) for d in dupe_factors) + " |")
+    units = ", ".join(f"{row['size']:g} GB: {row['units'] / 1e6:.2f} M" for row in rows[::len(cores)])
+    return ("Time (wall; * bound by the stage's serial parent process):\n\n" + "\n".join(time_lines)
+            + "\n\nPeak memory of the process tree (GiB):\n\n" + "\n".join(memory_lines)
+            + "\n\nShards, and run_pretraining's open + verify before step 1 (one thread a shard, up to one a core, "
+            f"at the measured rate of a thread on a warm page cache; in brackets from a disk of {DISK_GB_PER_S:g} "
+            "GB/s):\n\n" + "\n".join(shard_lines)
+            + f"\n\nDistinct pre-tokenized units (Heaps' law, beta {beta}): {units}\n")
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
@@ -729,8 +758,8 @@ def _duration(seconds: float) -> str:
               hidden=True,
               help="Internal: time run_pretraining's data loading of this output directory, print JSON.")
 @click.option("--project", "project_files", default=None,
-              help="Instead: print the projection tables from the result.json of a scale run (the largest given is "
-              "used) and of --calibrate (comma-separated files).")
+              help="Instead: print the projection tables from the result.json of scale runs (those of the largest "
+              "size given, averaged) and of --calibrate (comma-separated files).")
 def main(size_gb, work_dir, num_workers, dupe_factor, max_predictions_512, keep, calibrate_run, time_loader_dir,
          project_files):
     if time_loader_dir:
@@ -739,8 +768,9 @@ def main(size_gb, work_dir, num_workers, dupe_factor, max_predictions_512, keep,
     if project_files:
         loaded = [json.loads(Path(p).read_text(encoding="utf-8")) for p in project_files.split(",")]
         calibration = next(r for r in loaded if "heaps_beta" in r)
-        run = max((r for r in loaded if "stages" in r), key=lambda r: r["corpus"]["bytes"])
-        click.echo(project(run, calibration, (0.7, 20.0), (16, 64), (1, 10)))
+        largest = max(r["size_gb"] for r in loaded if "stages" in r)
+        runs = [r for r in loaded if "stages" in r and r["size_gb"] == largest]
+        click.echo(project(runs, calibration, (0.7, 20.0), (16, 64), (1, 10)))
         return
     if calibrate_run:
         work = work_dir or Path("/tmp/scale/calibrate")
