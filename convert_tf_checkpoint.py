@@ -18,10 +18,12 @@ from pathlib import Path
 
 import click
 
-import hf_export
 import modeling
-import tf_checkpoint
-from script_utils import OUTPUT_PATH, Command, InputError, bool_option, file_sha256, user_errors
+from mecab_bert import tokenizer_settings
+from mecab_bert.checkpoints import hf_export, loading, tf_checkpoint
+from mecab_bert.cli import OUTPUT_PATH, Command, bool_option, user_errors
+from mecab_bert.files import file_sha256
+from mecab_bert.text_input import InputError
 
 
 def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | None, do_lower_case: bool,
@@ -37,12 +39,12 @@ def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | Non
         if not path.is_file():
             raise InputError(f"{path}: {'not a regular file' if path.exists() else 'no such file'} (pass {flag})")
     hf_export.check_export_target(output_dir, "--output_dir")
-    tokenizer = hf_export.TokenizerSettings(str(vocab), do_lower_case, "wordpiece")
+    tokenizer = tokenizer_settings.TokenizerSettings(str(vocab), do_lower_case, "wordpiece")
     tokenizer.full_tokenizer()  # the vocab read and checked against --do_lower_case before the weights
     hf_export.tokenizer_files(tokenizer, 0)  # and against what the export's tokenizer must do (bert#135)
     config = tf_checkpoint.config_for(prefix, modeling.BertConfig.from_json_file(config_file))
     model = modeling.create_model(modeling.BertForPreTraining, config)
-    report = modeling.load_pretrained(model, prefix)
+    report = loading.load_pretrained(model, prefix)
     card = hf_export.ModelCard(f"Google's BERT checkpoint {prefix.parent.name}/{prefix.name}, converted", {
         "converted from": str(prefix),
         "checkpoint sha256 (.index)": file_sha256(f"{prefix}.index"),

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import click
 
-from script_utils import Command, InputError, OutputPath, atomic_output, user_errors
+from mecab_bert.cli import Command, OutputPath, user_errors
+from mecab_bert.files import atomic_output
+from mecab_bert.text_input import InputError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import click
 
 import tokenization
-from script_utils import Command, InputError, bool_option, decode_utf8_lines, user_errors
+from mecab_bert.cli import Command, bool_option, user_errors
+from mecab_bert.text_input import InputError, decode_utf8_lines
 
 
 def _stdin_lines() -> Iterator[str]:

@@ -24,10 +24,9 @@ from pathlib import Path
 
 import click
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from mecab_bert.pretraining_data import creation, shard_format
 
-import create_pretraining_data as cpd  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def prepared_corpus(kowiki: Path, work_dir: Path) -> Path:
@@ -39,8 +38,8 @@ def prepared_corpus(kowiki: Path, work_dir: Path) -> Path:
     return prepared
 
 
-def one_run(settings: cpd.RunSettings) -> dict:
-    summary = cpd.create_pretraining_data(settings, progress=False)
+def one_run(settings: creation.RunSettings) -> dict:
+    summary = creation.create_pretraining_data(settings, progress=False)
     return {
         "instances": summary.stats["instances"],
         "seconds": round(summary.seconds, 2),
@@ -51,7 +50,7 @@ def one_run(settings: cpd.RunSettings) -> dict:
     }
 
 
-def run_fresh(settings: cpd.RunSettings) -> dict:
+def run_fresh(settings: creation.RunSettings) -> dict:
     """Runs in a new interpreter, so peak RSS is this run's alone."""
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(one_run, settings).result()
@@ -68,11 +67,11 @@ def main(kowiki: Path, work_dir: Path) -> None:
     for name, inputs, workers in [("48_files_1_worker", files, 1), ("48_files_2_workers", files, 2),
                                   ("12_files_1_worker", files[:12], 1)]:
         output_dir = work_dir / f"shards_{name}"
-        settings = cpd.RunSettings(input_file=",".join(inputs), output_dir=str(output_dir),
+        settings = creation.RunSettings(input_file=",".join(inputs), output_dir=str(output_dir),
                                    vocab_file=str(ROOT / "vocab" / "kowiki-32k.txt"), dupe_factor=5,
                                    num_workers=workers, overwrite=True)
         runs[name] = run_fresh(settings)
-        runs[name]["shards_sha256"] = [s["sha256"] for s in cpd.load_shards(output_dir).manifest["shards"]]
+        runs[name]["shards_sha256"] = [s["sha256"] for s in shard_format.load_shards(output_dir).manifest["shards"]]
         shutil.rmtree(output_dir)
     same_bytes = runs["48_files_1_worker"]["shards_sha256"] == runs["48_files_2_workers"]["shards_sha256"]
     for run in runs.values():

@@ -32,17 +32,13 @@ import json
 import os
 import random
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import click
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_scale import KOWIKI, PYTHON, public, read_wikiextractor, run_stage
-from test_wiki_dump import SITEINFO
-from test_wiki_dump import _page as page_xml
+
+from mecab_bert.testing.dumps import SITEINFO, page_xml
 
 INFOBOX = """{| class="infobox"
 ! colspan="2" | {{{이름}}}

@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import modeling
+from mecab_bert import tokenizer_settings
+from mecab_bert.checkpoints import hf_export
 
-import hf_export  # noqa: E402
-import modeling  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
 
@@ -61,7 +60,7 @@ def main(korquad: str) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for mode in ("mecab", "wordpiece"):
-            settings = hf_export.TokenizerSettings(str(VOCAB), True, mode)
+            settings = tokenizer_settings.TokenizerSettings(str(VOCAB), True, mode)
             out = hf_export.export_hf(modeling.BertForPreTraining(config), Path(folder) / mode, settings,
                                       hf_export.ModelCard("bench"))
             reference = settings.full_tokenizer()

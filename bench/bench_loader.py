@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from mecab_bert.pretraining_data import creation
+from mecab_bert.runs import devices
+from mecab_bert.tasks import pretraining
 
-import create_pretraining_data as cpd  # noqa: E402
-import run_pretraining  # noqa: E402
-import training  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
 GPU_SEQUENCES_PER_S = 4133  # bench/RESULTS.md, H100, BERT-base, seq 128, bf16, --compile
@@ -41,12 +39,12 @@ def main(data_dir: Path, files: int, steps: int, batch: int, repeats: int) -> No
     sources = sorted((data_dir / "kowiki").rglob("wiki_*"))[:files]
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "shards"
-        cpd.create_pretraining_data(cpd.RunSettings(
+        creation.create_pretraining_data(creation.RunSettings(
             input_file=",".join(map(str, sources)), output_dir=str(out), vocab_file=str(VOCAB), max_seq_length=128,
             dupe_factor=1), progress=False)
-        spec = run_pretraining.DataSpec(128, 20, 32000, None)
-        data = run_pretraining.load_data(str(out), spec, seed=12345)
-        distributed = training.Distributed()
+        spec = pretraining.DataSpec(128, 20, 32000, None)
+        data = pretraining.load_data(str(out), spec, seed=12345)
+        distributed = devices.Distributed()
         times = []
         for repeat in range(repeats):
             start = time.perf_counter()

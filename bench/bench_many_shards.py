@@ -11,19 +11,17 @@ against the run, verify every shard (record bounds and sha256), and read the fir
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import click
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from mecab_bert.pretraining_data import creation, shard_format
+from mecab_bert.runs import devices
+from mecab_bert.tasks import pretraining
 
-import create_pretraining_data as cpd  # noqa: E402
-import run_pretraining  # noqa: E402
-import training  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
 
@@ -32,13 +30,13 @@ def time_start(out: Path, spec) -> tuple[float, float, float, object, object]:
     """What run_pretraining does with its data before step 1, timed: open the manifests (no verification), open
     and verify every shard, and the first step's batch of 256; with the two loaded data sets."""
     start = time.perf_counter()
-    unverified = run_pretraining.load_data(str(out), spec, seed=12345, verify=False)
+    unverified = pretraining.load_data(str(out), spec, seed=12345, verify=False)
     opened = time.perf_counter() - start
     start = time.perf_counter()
-    data = run_pretraining.load_data(str(out), spec, seed=12345)
+    data = pretraining.load_data(str(out), spec, seed=12345)
     verified = time.perf_counter() - start
     start = time.perf_counter()
-    data.step_batches(0, 256, 1, training.Distributed())
+    data.step_batches(0, 256, 1, devices.Distributed())
     return opened, verified, time.perf_counter() - start, unverified, data
 
 
@@ -50,14 +48,14 @@ def main(corpus: Path, instances_per_shard: int, num_workers: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "shards"
         start = time.perf_counter()
-        cpd.create_pretraining_data(cpd.RunSettings(
+        creation.create_pretraining_data(creation.RunSettings(
             input_file=str(corpus / "wiki_*"), output_dir=str(out), vocab_file=str(VOCAB),
             max_seq_length=128, dupe_factor=1, instances_per_shard=instances_per_shard, num_workers=num_workers),
             progress=False)
         created = time.perf_counter() - start
-        shards = [out / entry["file"] for entry in cpd.load_shards(out, verify=False).manifest["shards"]]
+        shards = [out / entry["file"] for entry in shard_format.load_shards(out, verify=False).manifest["shards"]]
         sizes = [p.stat().st_size for p in shards]
-        spec = run_pretraining.DataSpec(128, 20, 32000, None)
+        spec = pretraining.DataSpec(128, 20, 32000, None)
         opened, verified, first_batch, unverified, data = time_start(out, spec)
         print(json.dumps({
             "instances": data.size, "shards": len(shards), "shard_bytes_median": sorted(sizes)[len(sizes) // 2],

@@ -17,20 +17,18 @@ from __future__ import annotations
 import json
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import click
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import modeling
+import optimization
+from mecab_bert.runs import batching, devices
+from mecab_bert.tasks import pretraining
 
-import modeling  # noqa: E402
-import optimization  # noqa: E402
-import run_pretraining  # noqa: E402
-import training  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = dict(vocab_size=32000, hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024)
 # Dense bf16 tensor-core peak, by device name (for model FLOPs utilisation).
@@ -39,7 +37,7 @@ PEAK_BF16_TFLOPS = {"H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H
 
 
 def synthetic_batch(batch: int, seq: int, predictions: int, vocab: int, generator: torch.Generator
-                    ) -> training.Batch:
+                    ) -> batching.Batch:
     """Full-length pairs (A and B of 63 and 62 tokens), `predictions` masked positions each."""
     positions = torch.stack([torch.randperm(seq - 2, generator=generator)[:predictions].sort().values + 1
                              for _ in range(batch)])
@@ -58,10 +56,10 @@ class Ours:
     def __init__(self, config: modeling.BertConfig, device: torch.device, precision: str):
         self.model = modeling.BertForPreTraining(config).to(device).train()
         self.optimizer = optimization.create_optimizer(self.model, "adamw", 1e-4)
-        self.task, self.device, self.precision = run_pretraining.PretrainingTask(), device, precision
+        self.task, self.device, self.precision = pretraining.PretrainingTask(), device, precision
 
-    def step(self, batch: training.Batch) -> None:
-        with training.autocast(self.device, self.precision):
+    def step(self, batch: batching.Batch) -> None:
+        with devices.autocast(self.device, self.precision):
             sums, _ = self.task.loss_sums(self.model, batch)
         (sums / (self.task.divisors(batch).to(self.device) + 1e-5)).sum().backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
@@ -77,7 +75,7 @@ class Theirs:
         self.model = transformers.BertForPreTraining(hf_config).train()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.01)
 
-    def step(self, batch: training.Batch) -> None:
+    def step(self, batch: batching.Batch) -> None:
         labels = torch.full_like(batch["input_ids"], -100)
         labels.scatter_(1, batch["masked_lm_positions"], batch["masked_lm_ids"])
         output = self.model(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
@@ -89,7 +87,7 @@ class Theirs:
         self.optimizer.zero_grad(set_to_none=True)
 
 
-def timed(step, batches: list[training.Batch], device: torch.device) -> float:
+def timed(step, batches: list[batching.Batch], device: torch.device) -> float:
     """Median seconds per step over `batches`."""
     times = []
     for batch in batches:
@@ -152,7 +150,7 @@ def bench_cuda(rounds: int, steps_per_round: int, batch_size: int, compile_model
     torch.manual_seed(0)
     config = modeling.BertConfig.from_json_file(ROOT / "bert_config.json")
     generator = torch.Generator().manual_seed(1)
-    batches = [training.to_device(synthetic_batch(batch_size, 128, 20, config.vocab_size, generator), device)
+    batches = [batching.to_device(synthetic_batch(batch_size, 128, 20, config.vocab_size, generator), device)
                for _ in range(steps_per_round)]
     ours = Ours(config, device, "bf16")
     if compile_model:

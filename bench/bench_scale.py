@@ -31,7 +31,6 @@ from pathlib import Path
 import click
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 KOWIKI = ROOT.parent / "shared" / "data" / "kowiki"
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -497,11 +496,11 @@ def time_loader(out: Path) -> dict:
     evicted) and the open and verify is timed again, reading from disk."""
     from bench_many_shards import time_start
 
-    import run_pretraining
+    from mecab_bert.tasks import pretraining
 
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     flags = manifest["flags"]
-    spec = run_pretraining.DataSpec(flags["max_seq_length"], flags["max_predictions_per_seq"],
+    spec = pretraining.DataSpec(flags["max_seq_length"], flags["max_predictions_per_seq"],
                                     manifest["vocab"]["size"], None)
     opened, verified, first_batch, unverified, data = time_start(out, spec)
     unverified_size = unverified.size
@@ -515,7 +514,7 @@ def time_loader(out: Path) -> dict:
         finally:
             os.close(fd)
     start = time.perf_counter()
-    data = run_pretraining.load_data(str(out), spec, seed=12345)
+    data = pretraining.load_data(str(out), spec, seed=12345)
     cold = time.perf_counter() - start
     return {"open_manifests_s": round(opened, 3), "open_and_verify_s": round(verified, 2),
             "open_and_verify_cold_s": round(cold, 2), "verify_cold_gb_per_s": round(data_bytes / 1e9 / cold, 2),
@@ -529,9 +528,10 @@ def time_loader(out: Path) -> dict:
 
 def _units_of_file(path: str) -> set:
     import build_vocab
+    from mecab_bert.corpus import wordpiece_vocab
 
-    lines = list(build_vocab.iter_text_lines(build_vocab.read_utf8_lines(path)))
-    return set(build_vocab._count_batch(lines, True, "mecab"))
+    lines = list(wordpiece_vocab.iter_text_lines(build_vocab.read_utf8_lines(path)))
+    return set(wordpiece_vocab._count_batch(lines, True, "mecab"))
 
 
 def _chunk_bytes(files: list[str], docs_per_chunk: int = 1000) -> dict:
@@ -540,10 +540,10 @@ def _chunk_bytes(files: list[str], docs_per_chunk: int = 1000) -> dict:
     import pickle
     import tracemalloc
 
-    import create_pretraining_data as cpd
+    from mecab_bert.pretraining_data import creation
 
     tracemalloc.start()
-    chunks = cpd.chunk_documents(cpd.read_documents(files, "strict", collections.Counter()), docs_per_chunk)
+    chunks = creation.chunk_documents(creation.read_documents(files, "strict", collections.Counter()), docs_per_chunk)
     chunk = next(chunks)
     traced = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()

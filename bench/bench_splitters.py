@@ -1,7 +1,7 @@
 """Korean sentence splitters side by side: ours, kss and Kiwi, speed and agreement on random kowiki paragraphs.
 
 Splitters, each fed the same paragraphs (`remove_control_characters` applied, as prepare_corpus.py does):
-  ours       prepare_corpus.split_sentences: a rule over MeCab (mecab-ko-dic) tags.
+  ours       sentence_splitter.split_sentences: a rule over MeCab (mecab-ko-dic) tags.
   kss-pecab  kss.split_sentences(backend="pecab"): what `pip install kss` gives. kss's default backend "auto"
              takes MeCab when `from mecab import MeCab` (python-mecab-kor or python-mecab-ko) or konlpy's Mecab
              works, else pecab (a pure-Python MeCab-ko), with a warning that recommends MeCab.
@@ -101,14 +101,12 @@ from itertools import combinations
 from pathlib import Path
 
 import click
+import sentence_split_sample
+
+import prepare_corpus
+from mecab_bert.corpus import sentence_splitter
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import sentence_split_sample  # noqa: E402
-
-import prepare_corpus  # noqa: E402
 
 Splitter = Callable[[str], list[str]]
 
@@ -118,7 +116,7 @@ _SPACE_RE = re.compile(r"\s+")
 
 def load_ours() -> Splitter:
     tagger = prepare_corpus.PosTagger()
-    return lambda text: prepare_corpus.split_sentences(text, tagger)
+    return lambda text: sentence_splitter.split_sentences(text, tagger)
 
 
 def import_kss(mecab_dir: str | None):
@@ -311,7 +309,7 @@ def main(data_dir: str, seed: int, num_paragraphs: int, slow_paragraphs: int, pa
     all_paragraphs = sentence_split_sample.load_paragraphs(data_dir)
     draw = random.Random(seed).sample(range(len(all_paragraphs)), num_paragraphs)
     indices = sorted(draw)
-    texts = {i: prepare_corpus.remove_control_characters(all_paragraphs[i]) for i in indices}
+    texts = {i: sentence_splitter.remove_control_characters(all_paragraphs[i]) for i in indices}
     chosen = {name: sorted(draw[:slow_paragraphs]) if name in SLOW_SPLITTERS else indices for name in names}
 
     kss_import_s = None

@@ -20,19 +20,16 @@ wordpiece mode over the SQuAD dev contexts themselves: no model learns from it, 
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import click
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import tokenization
+from mecab_bert.corpus import wordpiece_vocab
+from mecab_bert.tasks import squad, squad_metrics
 
-import build_vocab  # noqa: E402
-import evaluate_squad  # noqa: E402
-import run_squad  # noqa: E402
-import tokenization  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
 
@@ -43,7 +40,7 @@ def featurize_timed(path: Path, tokenizer_mode: str, vocab: Path = VOCAB) -> dic
     times, dataset = [], None
     for _ in range(2):
         start = time.perf_counter()
-        dataset = run_squad.featurize(str(path), tokenizer, run_squad.FeatureConfig(), True, False)
+        dataset = squad.featurize(str(path), tokenizer, squad.FeatureConfig(), True, False)
         times.append(time.perf_counter() - start)
     questions = len(dataset.examples)
     return {"questions": questions, "features": len(dataset.features),
@@ -51,7 +48,7 @@ def featurize_timed(path: Path, tokenizer_mode: str, vocab: Path = VOCAB) -> dic
             "second_pass_questions_per_s": round(questions / times[1])}
 
 
-def failure_reason(dataset: run_squad.Dataset, index: int, span, prediction: str, config: run_squad.PredictConfig
+def failure_reason(dataset: squad.Dataset, index: int, span, prediction: str, config: squad.PredictConfig
                    ) -> str:
     example = dataset.examples[index]
     if span is None:
@@ -75,24 +72,24 @@ def english_vocab(squad: Path, work_dir: Path) -> Path:
     corpus, vocab = work_dir / "squad_contexts.txt", work_dir / "squad-en-16k.txt"
     contexts = [p["context"] for a in json.loads(squad.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]]
     corpus.write_text("\n".join(" ".join(c.split()) for c in contexts) + "\n", encoding="utf-8")
-    tokens, _ = build_vocab.build_vocab([str(corpus)], vocab_size=16000, tokenizer="wordpiece", progress=False)
-    build_vocab.write_vocab(tokens, str(vocab))
+    tokens, _ = wordpiece_vocab.build_vocab([str(corpus)], vocab_size=16000, tokenizer="wordpiece", progress=False)
+    wordpiece_vocab.write_vocab(tokens, str(vocab))
     return vocab
 
 
 def oracle(path: Path, tokenizer_mode: str, strip_josa: bool = False, vocab: Path = VOCAB) -> dict:
     tokenizer = tokenization.FullTokenizer(vocab, True, tokenizer_mode)
-    dataset = run_squad.featurize(str(path), tokenizer, run_squad.FeatureConfig(), False, False)
-    config = run_squad.PredictConfig()
-    starts, ends = run_squad.gold_logits(dataset)
-    predictions, _, _ = run_squad.best_spans(dataset, starts, ends, config)
+    dataset = squad.featurize(str(path), tokenizer, squad.FeatureConfig(), False, False)
+    config = squad.PredictConfig()
+    starts, ends = squad.gold_logits(dataset)
+    predictions, _, _ = squad.best_spans(dataset, starts, ends, config)
     if strip_josa:
-        strip = run_squad.JosaStripper()
+        strip = squad.JosaStripper()
         predictions = {qid: strip(answer) for qid, answer in predictions.items()}
-    scores = evaluate_squad.evaluate(dataset.data, predictions)
-    spans = run_squad.gold_answer_spans(dataset)
-    exact = evaluate_squad.korquad_exact if dataset.data["version"].startswith("KorQuAD") else \
-        evaluate_squad.squad_v1_exact
+    scores = squad_metrics.evaluate(dataset.data, predictions)
+    spans = squad.gold_answer_spans(dataset)
+    exact = squad_metrics.korquad_exact if dataset.data["version"].startswith("KorQuAD") else \
+        squad_metrics.squad_v1_exact
     failures = []
     for index, example in enumerate(dataset.examples):
         prediction = predictions[example.qas_id]

@@ -1,7 +1,7 @@
 """Tokenizer throughput: chars/s and tokens/s, single process, over every KorQuAD dev context.
 
 Runs `mecab` and `wordpiece` modes of FullTokenizer, a character-by-character rendering of Google's
-pure-Python FullTokenizer (tests/google_reference.py), and, when transformers is installed, its Rust
+pure-Python FullTokenizer (tests/google_tokenization.py), and, when transformers is installed, its Rust
 BertTokenizer, on the same text and vocab, alternating A B C D A B C D so load on the machine hits all
 alike; reports medians and ratios. Ours cache the word pieces of each morpheme, so the first pass of a
 fresh tokenizer (empty cache, as on new text) is reported beside the median of later passes. Prints
@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
+import tokenization
+from mecab_bert.testing import google_tokenization
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import google_reference  # noqa: E402
-
-import tokenization  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "korquad" / "KorQuAD_v1.0_dev.json"
 
@@ -74,7 +70,7 @@ def main(data: Path, vocab_file: Path, do_lower_case: bool, repeats: int) -> Non
         for mode in ("mecab", "wordpiece")
     }
     vocab = tokenization.load_vocab(vocab_file)
-    candidates["google_reference"] = lambda text: google_reference.full_tokenize(text, vocab, do_lower_case)
+    candidates["google_reference"] = lambda text: google_tokenization.full_tokenize(text, vocab, do_lower_case)
     rust = rust_tokenizer(vocab_file, do_lower_case)
     if rust is not None:
         candidates["rust_bert_tokenizer"] = rust

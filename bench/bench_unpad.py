@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,19 +26,16 @@ import click
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import modeling
+import tokenization
+from mecab_bert.pretraining_data import creation, shard_format
+from mecab_bert.runs import batching, devices, loop
+from mecab_bert.tasks import fine_tuning, pretraining, squad
 
-import create_pretraining_data as cpd  # noqa: E402
-import fine_tuning  # noqa: E402
-import modeling  # noqa: E402
-import run_pretraining  # noqa: E402
-import run_squad  # noqa: E402
-import tokenization  # noqa: E402
-import training  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
-PADDED = training.Runtime(torch.device("cpu"), "fp32", training.Distributed(), progress=False, unpad=False)
+PADDED = devices.Runtime(torch.device("cpu"), "fp32", devices.Distributed(), progress=False, unpad=False)
 UNPADDED = dataclasses.replace(PADDED, unpad=True)
 
 
@@ -48,7 +44,7 @@ def config() -> modeling.BertConfig:
     return dataclasses.replace(base, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
-def side_by_side(measure: Callable[[training.Runtime], float], repeats: int) -> dict:
+def side_by_side(measure: Callable[[devices.Runtime], float], repeats: int) -> dict:
     """Median seconds of `measure` in each mode, alternating, and the speed-up."""
     times: dict[str, list[float]] = {"padded": [], "unpadded": []}
     for _ in range(repeats):
@@ -58,24 +54,24 @@ def side_by_side(measure: Callable[[training.Runtime], float], repeats: int) -> 
     return {"padded_s": round(padded, 3), "unpadded_s": round(unpadded, 3), "speedup": round(padded / unpadded, 2)}
 
 
-def train_steps(task: training.Task, model: torch.nn.Module, batches: list[training.Batch]
-                ) -> Callable[[training.Runtime], float]:
-    def measure(runtime: training.Runtime) -> float:
+def train_steps(task: loop.Task, model: torch.nn.Module, batches: list[batching.Batch]
+                ) -> Callable[[devices.Runtime], float]:
+    def measure(runtime: devices.Runtime) -> float:
         model.train()
         start = time.perf_counter()
         for batch in batches:
             model.zero_grad()
-            for piece in runtime.pieces(batch):  # as training._one_step computes a micro-batch
+            for piece in runtime.pieces(batch):  # as loop._one_step computes a micro-batch
                 sums, _ = task.loss_sums(model, piece)
                 sums.sum().backward()
         return time.perf_counter() - start
     return measure
 
 
-def squad(data_dir: Path, max_seq_length: int, count: int, repeats: int) -> dict:
+def squad_case(data_dir: Path, max_seq_length: int, count: int, repeats: int) -> dict:
     tokenizer = tokenization.FullTokenizer(VOCAB, True, "mecab")
     path = data_dir / "korquad" / "KorQuAD_v1.0_dev.json"
-    dataset = run_squad.featurize(str(path), tokenizer, run_squad.FeatureConfig(max_seq_length=max_seq_length),
+    dataset = squad.featurize(str(path), tokenizer, squad.FeatureConfig(max_seq_length=max_seq_length),
                                   True, False)
     features = dataset.features
     mask = features.attention_mask
@@ -88,15 +84,15 @@ def squad(data_dir: Path, max_seq_length: int, count: int, repeats: int) -> dict
         def __len__(self) -> int:
             return len(rows)
 
-        def batch(self, indices: np.ndarray) -> training.Batch:
+        def batch(self, indices: np.ndarray) -> batching.Batch:
             return features.batch(rows[indices], with_labels=False)
 
-    def predict(runtime: training.Runtime) -> float:
+    def predict(runtime: devices.Runtime) -> float:
         start = time.perf_counter()
         fine_tuning.predict(model, Subset(), 32, runtime)
         return time.perf_counter() - start
 
-    train = side_by_side(train_steps(run_squad.SquadTask(), model, batches), repeats)
+    train = side_by_side(train_steps(squad.SquadTask(), model, batches), repeats)
     prediction = side_by_side(predict, repeats)
     return {
         "max_seq_length": max_seq_length, "features": len(rows),
@@ -106,17 +102,17 @@ def squad(data_dir: Path, max_seq_length: int, count: int, repeats: int) -> dict
     }
 
 
-def pretraining(data_dir: Path, count: int, repeats: int) -> dict:
+def pretraining_case(data_dir: Path, count: int, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         source = sorted((data_dir / "kowiki").rglob("wiki_*"))[0]
         out = Path(folder) / "shards"
-        cpd.create_pretraining_data(cpd.RunSettings(input_file=str(source), output_dir=str(out),
+        creation.create_pretraining_data(creation.RunSettings(input_file=str(source), output_dir=str(out),
                                                     vocab_file=str(VOCAB), max_seq_length=128, dupe_factor=1),
                                     progress=False)
-        records = np.concatenate([np.asarray(array) for array in cpd.load_shards(out).arrays])[:count]
-    batches = [run_pretraining.records_to_batch(records[first:first + 32]) for first in range(0, len(records), 32)]
+        records = np.concatenate([np.asarray(array) for array in shard_format.load_shards(out).arrays])[:count]
+    batches = [pretraining.records_to_batch(records[first:first + 32]) for first in range(0, len(records), 32)]
     model = modeling.create_model(modeling.BertForPreTraining, config())
-    result = side_by_side(train_steps(run_pretraining.PretrainingTask(), model, batches), repeats)
+    result = side_by_side(train_steps(pretraining.PretrainingTask(), model, batches), repeats)
     tokens = len(records) * 128
     return {"max_seq_length": 128, "instances": len(records),
             "fill": round(float(records["input_length"].mean() / 128), 3),
@@ -132,8 +128,8 @@ def main(data_dir: Path, features: int, repeats: int) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(torch.get_num_threads())
     report = {"torch_threads": torch.get_num_threads(),
-              "squad": [squad(data_dir, length, features, repeats) for length in (384, 512)],
-              "pretraining": pretraining(data_dir, features, repeats)}
+              "squad": [squad_case(data_dir, length, features, repeats) for length in (384, 512)],
+              "pretraining": pretraining_case(data_dir, features, repeats)}
     print(json.dumps(report, indent=1))
 
 

@@ -1,7 +1,7 @@
 """What verifying the shards costs, printed as JSON.
 
 Before its first step, run_pretraining verifies every shard against its manifest (record bounds and sha256,
-create_pretraining_data.verify_shards, called by run_pretraining.load_data). This bench makes shards of the
+create_pretraining_data.verify_shards, called by pretraining.load_data). This bench makes shards of the
 prepared Korean Wikipedia (../shared/data/kowiki wiki_00..wiki_45 through prepare_corpus.py, as
 bench/learning_check.sh does: vocab/kowiki-32k.txt, --max_seq_length 128, --dupe_factor 2; made once and kept
 in --work_dir) and reports:
@@ -21,25 +21,22 @@ from __future__ import annotations
 import glob
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 import torch
+from bench_create_data import prepared_corpus
+from bench_pretrain import Ours
+
+import modeling
+from mecab_bert.files import file_sha256
+from mecab_bert.pretraining_data import creation, shard_format
+from mecab_bert.runs import devices
+from mecab_bert.tasks import pretraining
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bench_create_data import prepared_corpus  # noqa: E402
-from bench_pretrain import Ours  # noqa: E402
-
-import create_pretraining_data as cpd  # noqa: E402
-import modeling  # noqa: E402
-import run_pretraining  # noqa: E402
-import training  # noqa: E402
-from script_utils import file_sha256  # noqa: E402
 
 VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
 CONFIG = ROOT / "configs" / "bert_small.json"
@@ -49,10 +46,10 @@ BATCH = 32
 def make_shards(kowiki: Path, work_dir: Path) -> Path:
     """The shards of wiki_00..wiki_45, made once (the folder is reused while its manifest is intact)."""
     shards = work_dir / "verify_shards"
-    if not (shards / cpd.MANIFEST).is_file():
+    if not (shards / shard_format.MANIFEST).is_file():
         prepared = prepared_corpus(kowiki, work_dir)
         inputs = sorted(glob.glob(str(prepared / "wiki_[0-3]*")) + glob.glob(str(prepared / "wiki_4[0-5]")))
-        cpd.create_pretraining_data(cpd.RunSettings(input_file=",".join(inputs), output_dir=str(shards),
+        creation.create_pretraining_data(creation.RunSettings(input_file=",".join(inputs), output_dir=str(shards),
                                                     vocab_file=str(VOCAB), dupe_factor=2, num_workers=2,
                                                     overwrite=True), progress=False)
     return shards
@@ -76,21 +73,21 @@ def main(kowiki: Path, work_dir: Path, repeats: int, rounds: int, steps: int) ->
         print(json.dumps({"skipped": f"{kowiki} has no wiki_* files (../shared/data is not here)"}))
         return
     data_dir = make_shards(kowiki, work_dir)
-    spec = run_pretraining.DataSpec(128, 20, 32000, file_sha256(VOCAB))
-    shards = cpd.load_shards(data_dir, verify=False)
+    spec = pretraining.DataSpec(128, 20, 32000, file_sha256(VOCAB))
+    shards = shard_format.load_shards(data_dir, verify=False)
     shard_bytes = sum((data_dir / entry.file).stat().st_size for entry in shards.entries)
-    verify_s = statistics.median(seconds(lambda: cpd.verify_shards([shards])) for _ in range(repeats))
-    data = run_pretraining.load_data(str(data_dir), spec, 1, verify=False)
-    first_step = data.order.step_indices(0, BATCH, BATCH, training.Distributed())[0]
+    verify_s = statistics.median(seconds(lambda: shard_format.verify_shards([shards])) for _ in range(repeats))
+    data = pretraining.load_data(str(data_dir), spec, 1, verify=False)
+    first_step = data.order.step_indices(0, BATCH, BATCH, devices.Distributed())[0]
     touched = len(np.unique(np.searchsorted(data.offsets, first_step, side="right") - 1))
     tokens = int(data.stream(0, steps * BATCH)["input_length"].sum())
     model = Ours(modeling.BertConfig.from_json_file(CONFIG), torch.device("cpu"), "fp32")
-    batches = [data.step_batches(step, BATCH, BATCH, training.Distributed())[0] for step in range(steps)]
+    batches = [data.step_batches(step, BATCH, BATCH, devices.Distributed())[0] for step in range(steps)]
     model.step(batches[0])  # warm-up: the first step allocates
     timings: dict[str, list[float]] = {"with_verification": [], "without": [], "steps": []}
     for _ in range(rounds):
         for name, verify in (("with_verification", True), ("without", False)):
-            timings[name].append(seconds(lambda v=verify: run_pretraining.load_data(str(data_dir), spec, 1, v)))
+            timings[name].append(seconds(lambda v=verify: pretraining.load_data(str(data_dir), spec, 1, v)))
         timings["steps"].append(seconds(lambda: [model.step(batch) for batch in batches]))
     total = {name: statistics.median(load + step for load, step in zip(timings[name], timings["steps"], strict=True))
              for name in ("with_verification", "without")}

@@ -34,14 +34,12 @@ import json
 import os
 import random
 import re
-import sys
 import time
 
 import click
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import prepare_corpus
+from mecab_bert.corpus import preparation, sentence_splitter
 
 _DEFAULT_DATA_DIR = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "kowiki"
@@ -59,7 +57,7 @@ def load_paragraphs(data_dir: str) -> list[str]:
     return [
         paragraph
         for path in paths
-        for document in prepare_corpus.iter_wikiextractor_documents(prepare_corpus.read_utf8_lines(path))
+        for document in preparation.iter_wikiextractor_documents(prepare_corpus.read_utf8_lines(path))
         for paragraph in document
     ]
 
@@ -76,7 +74,7 @@ def main(data_dir: str, num_paragraphs: int, seed: int) -> None:
     start = time.perf_counter()
     counts = {"paragraphs": 0, "sentences": 0, "multi_sentence_paragraphs": 0, "flagged_paragraphs": 0}
     for number, index in enumerate(sample_indices, start=1):
-        sentences = prepare_corpus.split_sentences(paragraphs[index], tagger)
+        sentences = sentence_splitter.split_sentences(paragraphs[index], tagger)
         flagged = any(_INNER_MARK_RE.search(s) for s in sentences)
         counts["paragraphs"] += 1
         counts["sentences"] += len(sentences)

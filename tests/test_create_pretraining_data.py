@@ -19,20 +19,23 @@ from click.testing import CliRunner
 from conftest import ROOT
 from interrupt import interrupt, processes
 
-import create_pretraining_data as cpd
-import run_pretraining
+import create_pretraining_data
 import tokenization
-from script_utils import InputError, file_sha256
+from mecab_bert.files import file_sha256
+from mecab_bert.pretraining_data import creation, instance_creation, shard_format
+from mecab_bert.pretraining_data.shard_format import MANIFEST
+from mecab_bert.tasks import pretraining
+from mecab_bert.text_input import InputError
 
 SAMPLE = ROOT / "data" / "sample_text_ko.txt"
 SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
 
 # A synthetic vocab for the statistics: ids 0-4 special, then words; odd ids >= 100 are "##" tokens.
-SYNTHETIC = cpd.Vocabulary(size=1000, cls_id=2, sep_id=3, mask_id=4,
+SYNTHETIC = instance_creation.Vocabulary(size=1000, cls_id=2, sep_id=3, mask_id=4,
                            continues_word=bytes(1 if i >= 100 and i % 2 else 0 for i in range(1000)))
 
 
-def synthetic_documents(rng: random.Random, count: int, sentences: int) -> list[cpd.Document]:
+def synthetic_documents(rng: random.Random, count: int, sentences: int) -> list[instance_creation.Document]:
     return [[array("H", [rng.randrange(5, 1000) for _ in range(rng.randint(8, 30))]) for _ in range(sentences)]
             for _ in range(count)]
 
@@ -40,10 +43,10 @@ def synthetic_documents(rng: random.Random, count: int, sentences: int) -> list[
 def all_instances(documents, config, seed=1):
     rng = random.Random(seed)
     return [instance for index in range(len(documents))
-            for instance in cpd.create_instances_from_document(documents, index, config, SYNTHETIC, rng)]
+            for instance in instance_creation.create_instances_from_document(documents, index, config, SYNTHETIC, rng)]
 
 
-def unmasked(instance: cpd.TrainingInstance) -> list[int]:
+def unmasked(instance: instance_creation.TrainingInstance) -> list[int]:
     tokens = list(instance.input_ids)
     for position, label in zip(instance.masked_lm_positions, instance.masked_lm_ids, strict=True):
         tokens[position] = label
@@ -60,18 +63,18 @@ def occurs_in(needle: list[int], documents) -> bool:
 
 def test_truncate_seq_pair_trims_the_longer_side_and_is_linear():
     rng = random.Random(0)
-    a, b = cpd.truncate_seq_pair(list(range(10)), list(range(100, 103)), 8, rng)
+    a, b = instance_creation.truncate_seq_pair(list(range(10)), list(range(100, 103)), 8, rng)
     assert len(a) + len(b) == 8 and b == [100, 101, 102]
     assert a == list(range(a[0], a[0] + 5))  # a contiguous run: trimmed from the ends only
     start = time.perf_counter()
-    a, b = cpd.truncate_seq_pair(list(range(100_000)), [1, 2], 125, rng)
+    a, b = instance_creation.truncate_seq_pair(list(range(100_000)), [1, 2], 125, rng)
     assert len(a) + len(b) == 125 and time.perf_counter() - start < 2.0
 
 
 def test_instances_have_google_structure_and_true_labels():
     rng = random.Random(3)
     documents = synthetic_documents(rng, 40, 20)
-    config = cpd.InstanceConfig(max_seq_length=64, max_predictions_per_seq=10)
+    config = instance_creation.InstanceConfig(max_seq_length=64, max_predictions_per_seq=10)
     for instance in all_instances(documents, config):
         tokens = unmasked(instance)
         n, a = len(tokens), instance.segment_a_length
@@ -90,7 +93,7 @@ def test_instances_have_google_structure_and_true_labels():
 def test_statistics_over_many_instances():
     rng = random.Random(7)
     documents = synthetic_documents(rng, 900, 60)
-    config = cpd.InstanceConfig()
+    config = instance_creation.InstanceConfig()
     instances = all_instances(documents, config, seed=11)
     assert len(instances) >= 10_000
     non_special = sum(len(i.input_ids) - 3 for i in instances)
@@ -102,7 +105,7 @@ def test_statistics_over_many_instances():
     assert abs(masked - 0.8) < 0.02 and abs(kept - 0.1) < 0.02 and abs(1 - masked - kept - 0.1) < 0.02
     # A one-sentence chunk always takes a random next (Google's rule), and short targets make many of
     # them, so the 50% holds where targets are full.
-    full_length = all_instances(documents, cpd.InstanceConfig(short_seq_prob=0.0), seed=12)
+    full_length = all_instances(documents, instance_creation.InstanceConfig(short_seq_prob=0.0), seed=12)
     assert len(full_length) >= 10_000
     random_next = sum(i.is_random_next for i in full_length) / len(full_length)
     assert abs(random_next - 0.5) < 0.03
@@ -110,7 +113,7 @@ def test_statistics_over_many_instances():
 
 def test_short_target_share_follows_short_seq_prob():
     rng = random.Random(5)
-    targets = [cpd.choose_target_seq_length(125, 0.1, rng) for _ in range(20_000)]
+    targets = [instance_creation.choose_target_seq_length(125, 0.1, rng) for _ in range(20_000)]
     short = [t for t in targets if t < 125]
     assert abs(len(short) / len(targets) - 0.1) < 0.01
     assert min(short) >= 2 and abs(sum(short) / len(short) - 63.5) < 3  # uniform over [2, 125]
@@ -120,11 +123,11 @@ def test_full_targets_fill_every_sequence_but_a_documents_last():
     rng = random.Random(6)
     documents = synthetic_documents(rng, 200, 30)
     draw = random.Random(9)
-    full = cpd.InstanceConfig(short_seq_prob=0.0)
+    full = instance_creation.InstanceConfig(short_seq_prob=0.0)
     for index in range(len(documents)):
-        instances = cpd.create_instances_from_document(documents, index, full, SYNTHETIC, draw)
+        instances = instance_creation.create_instances_from_document(documents, index, full, SYNTHETIC, draw)
         assert all(len(i.input_ids) == 128 for i in instances[:-1] if not i.is_random_next)
-    always_short = cpd.InstanceConfig(short_seq_prob=1.0)
+    always_short = instance_creation.InstanceConfig(short_seq_prob=1.0)
     instances = all_instances(documents, always_short)
     assert sum(len(i.input_ids) == 128 for i in instances) / len(instances) < 0.2
 
@@ -132,12 +135,12 @@ def test_full_targets_fill_every_sequence_but_a_documents_last():
 def test_whole_word_masking_never_masks_part_of_a_word():
     rng = random.Random(2)
     documents = synthetic_documents(rng, 100, 20)
-    config = cpd.InstanceConfig(do_whole_word_mask=True)
+    config = instance_creation.InstanceConfig(do_whole_word_mask=True)
     words_seen = 0
     for instance in all_instances(documents, config):
         tokens = unmasked(instance)
         masked = set(instance.masked_lm_positions)
-        for start, end in cpd.candidate_words(tokens, config, SYNTHETIC):
+        for start, end in instance_creation.candidate_words(tokens, config, SYNTHETIC):
             covered = masked & set(range(start, end))
             assert not covered or covered == set(range(start, end))
             words_seen += end - start > 1 and bool(covered)
@@ -145,17 +148,17 @@ def test_whole_word_masking_never_masks_part_of_a_word():
 
 
 def test_record_dtype_is_the_smallest_unsigned():
-    config = cpd.InstanceConfig()
-    assert cpd.record_dtype(config, 256)["input_ids"].base == np.uint8
-    assert cpd.record_dtype(config, 32000)["input_ids"].base == np.uint16
-    assert cpd.record_dtype(config, 70000)["input_ids"].base == np.uint32
+    config = instance_creation.InstanceConfig()
+    assert instance_creation.record_dtype(config, 256)["input_ids"].base == np.uint8
+    assert instance_creation.record_dtype(config, 32000)["input_ids"].base == np.uint16
+    assert instance_creation.record_dtype(config, 70000)["input_ids"].base == np.uint32
 
 
 # --- the whole run -----------------------------------------------------------------------------------
 
 
 def run_cli(*args: str):
-    return CliRunner().invoke(cpd.main, [str(a) for a in args])
+    return CliRunner().invoke(create_pretraining_data.main, [str(a) for a in args])
 
 
 def base_args(output_dir, *extra):
@@ -168,7 +171,7 @@ def test_cli_writes_shards_manifest_and_examples(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.count("*** Example ***") == 2 and "masked_lm_labels:" in result.output
     assert "instances/s" in result.output and "peak RSS" in result.output
-    shards = cpd.load_shards(tmp_path / "out")
+    shards = shard_format.load_shards(tmp_path / "out")
     manifest = shards.manifest
     assert manifest["vocab"]["size"] == len(tokenization.load_vocab(SAMPLE_VOCAB))
     assert manifest["flags"]["dupe_factor"] == 2 and manifest["tokenizer"]["tokenizer"] == "mecab"
@@ -208,7 +211,7 @@ def test_unicode_errors_replace_is_counted(tmp_path):
                      "--unicode_errors", "replace")
     assert result.exit_code == 0, result.output
     assert "1 lines with invalid UTF-8 replaced" in result.output
-    assert cpd.load_shards(tmp_path / "o").manifest["totals"]["replaced_lines"] == 1
+    assert shard_format.load_shards(tmp_path / "o").manifest["totals"]["replaced_lines"] == 1
 
 
 def test_huge_line_and_huge_sentence(tmp_path):
@@ -219,7 +222,7 @@ def test_huge_line_and_huge_sentence(tmp_path):
     result = run_cli("--input_file", path, "--output_dir", tmp_path / "o", "--vocab_file", SAMPLE_VOCAB,
                      "--dupe_factor", "1")
     assert result.exit_code == 0, result.output
-    records = cpd.load_shards(tmp_path / "o").records()
+    records = shard_format.load_shards(tmp_path / "o").records()
     assert (records["input_length"] <= 128).all()
 
 
@@ -243,7 +246,7 @@ def earlier_output(tmp_path_factory, small_corpus) -> Path:
     result = run_cli("--input_file", small_corpus, "--output_dir", out, "--vocab_file", SAMPLE_VOCAB, *SMALL_ARGS,
                      "--random_seed", "1")
     assert result.exit_code == 0, result.output
-    assert len(cpd.load_shards(out).arrays) >= 3
+    assert len(shard_format.load_shards(out).arrays) >= 3
     return out
 
 
@@ -255,9 +258,9 @@ def test_overwrite_replaces_an_earlier_output_whole(tmp_path, small_corpus, earl
     result = run_cli("--input_file", small_corpus, "--output_dir", out, "--vocab_file", SAMPLE_VOCAB, *SMALL_ARGS,
                      "--random_seed", "2", "--overwrite")
     assert result.exit_code == 0, result.output
-    shards = cpd.load_shards(out)
+    shards = shard_format.load_shards(out)
     assert shards.manifest["flags"]["random_seed"] == 2
-    assert sorted(p.name for p in out.iterdir()) == [cpd.MANIFEST, *[e.file for e in shards.entries]]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, *[e.file for e in shards.entries]]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary folder left beside it
 
 
@@ -364,7 +367,7 @@ CLI_CASES: dict[str, tuple[Setup, list[str]]] = {
     "disk full writing a shard": (_patch("numpy.save", _full_disk_in_write),
                                   ["/out/shard-00000.npy", "No space left on device", "nothing was replaced"]),
     "read-only output": (_patch("script_utils.create_temporary", _read_only),
-                         [cpd.MANIFEST, "Permission denied", "nothing was replaced"]),
+                         [MANIFEST, "Permission denied", "nothing was replaced"]),
     "missing vocab": (_vocab(None), ["vocab.txt", "No such file"]),
     "vocab without [CLS]": (_vocab(b"[PAD]\n[UNK]\n[SEP]\n[MASK]\n"), ["vocab.txt", "[CLS]"]),
 }
@@ -380,11 +383,11 @@ def test_bad_input_is_one_line_and_damages_nothing(case, tmp_path, monkeypatch, 
     setup(tmp_path, monkeypatch, args)
     before = snapshot(tmp_path)
     command = [str(a) for key, value in args.items() for a in (key, value) if a is not None]
-    result = CliRunner().invoke(cpd.main, command)
+    result = CliRunner().invoke(create_pretraining_data.main, command)
     monkeypatch.undo()
     assert_one_line_error(result, *names)
     assert snapshot(tmp_path) == before  # the earlier output whole, and no temporary file or folder left
-    cpd.load_shards(out)
+    shard_format.load_shards(out)
 
 
 def test_a_crash_mid_write_keeps_the_earlier_output(tmp_path, monkeypatch, small_corpus, earlier_output):
@@ -399,10 +402,10 @@ def test_a_crash_mid_write_keeps_the_earlier_output(tmp_path, monkeypatch, small
             raise KeyboardInterrupt
         original_flush(self)
 
-    original_flush = cpd.ShardWriter._flush
-    monkeypatch.setattr(cpd.ShardWriter, "_flush", crash_on_second_shard)
+    original_flush = shard_format.ShardWriter._flush
+    monkeypatch.setattr(shard_format.ShardWriter, "_flush", crash_on_second_shard)
     with pytest.raises(KeyboardInterrupt):
-        cpd.create_pretraining_data(cpd.RunSettings(input_file=str(small_corpus), output_dir=str(out),
+        creation.create_pretraining_data(creation.RunSettings(input_file=str(small_corpus), output_dir=str(out),
                                                     vocab_file=str(SAMPLE_VOCAB), dupe_factor=1,
                                                     instances_per_shard=12, overwrite=True), progress=False)
     assert len(flushes) == 2 and snapshot(tmp_path) == before
@@ -431,7 +434,7 @@ def test_sigkill_mid_run_keeps_the_earlier_output(tmp_path, long_overwrite):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert snapshot(out) == before
-    cpd.load_shards(out)
+    shard_format.load_shards(out)
 
 
 @pytest.mark.slow
@@ -483,9 +486,9 @@ def data(tmp_path, earlier_output) -> Path:
 
 def _edit_manifest(change: Callable[[dict], None]) -> Callable[[Path], None]:
     def edit(directory: Path) -> None:
-        manifest = json.loads((directory / cpd.MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
         change(manifest)
-        (directory / cpd.MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+        (directory / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     return edit
 
 
@@ -538,42 +541,42 @@ CHANGED_IN_RANGE = _edit_record("input_ids", 3000, index=1, keep_sha256=True)
 
 
 SHARD_CASES = {
-    "no manifest": (lambda d: (d / cpd.MANIFEST).unlink(), [cpd.MANIFEST, "incomplete"]),
-    "manifest not JSON": (lambda d: (d / cpd.MANIFEST).write_text("{"), [cpd.MANIFEST, "not valid JSON (line 1"]),
-    "manifest nested too deeply": (lambda d: (d / cpd.MANIFEST).write_text("[" * 100_000),
-                                   [cpd.MANIFEST, "nested too deeply"]),
+    "no manifest": (lambda d: (d / MANIFEST).unlink(), [MANIFEST, "incomplete"]),
+    "manifest not JSON": (lambda d: (d / MANIFEST).write_text("{"), [MANIFEST, "not valid JSON (line 1"]),
+    "manifest nested too deeply": (lambda d: (d / MANIFEST).write_text("[" * 100_000),
+                                   [MANIFEST, "nested too deeply"]),
     "manifest with a key twice": (
-        lambda d: (d / cpd.MANIFEST).write_text('{"format_version": 2, ' + (d / cpd.MANIFEST).read_text()[1:]),
-        [cpd.MANIFEST, '"format_version" appears twice']),
-    "manifest in UTF-16": (lambda d: (d / cpd.MANIFEST).write_text((d / cpd.MANIFEST).read_text(), encoding="utf-16"),
-                           [cpd.MANIFEST, "UTF-16"]),
-    "format version": (_edit_manifest(lambda m: m.update(format_version=99)), [cpd.MANIFEST, "format version 99"]),
+        lambda d: (d / MANIFEST).write_text('{"format_version": 2, ' + (d / MANIFEST).read_text()[1:]),
+        [MANIFEST, '"format_version" appears twice']),
+    "manifest in UTF-16": (lambda d: (d / MANIFEST).write_text((d / MANIFEST).read_text(), encoding="utf-16"),
+                           [MANIFEST, "UTF-16"]),
+    "format version": (_edit_manifest(lambda m: m.update(format_version=99)), [MANIFEST, "format version 99"]),
     "max_seq_length contradicts the layout": (
         _edit_manifest(lambda m: m["flags"].update(max_seq_length=512)),
-        [cpd.MANIFEST, "flags.max_seq_length 512", "input_ids is uint16[128], not uint16[512]"]),
+        [MANIFEST, "flags.max_seq_length 512", "input_ids is uint16[128], not uint16[512]"]),
     "max_predictions_per_seq contradicts the layout": (
         _edit_manifest(lambda m: m["flags"].update(max_predictions_per_seq=30)),
-        [cpd.MANIFEST, "flags.max_predictions_per_seq 30", "masked_lm_ids is uint16[20], not uint16[30]"]),
+        [MANIFEST, "flags.max_predictions_per_seq 30", "masked_lm_ids is uint16[20], not uint16[30]"]),
     "max_seq_length out of range": (_edit_manifest(lambda m: m["flags"].update(max_seq_length=10**9)),
-                                    [cpd.MANIFEST, "flags.max_seq_length 1000000000", "out of range"]),
+                                    [MANIFEST, "flags.max_seq_length 1000000000", "out of range"]),
     "max_seq_length a string": (_edit_manifest(lambda m: m["flags"].update(max_seq_length="128")),
-                                [cpd.MANIFEST, "flags.max_seq_length is '128', not a positive integer"]),
+                                [MANIFEST, "flags.max_seq_length is '128', not a positive integer"]),
     "vocab.size smaller than the id type": (_edit_manifest(lambda m: m["vocab"].update(size=100)),
-                                            [cpd.MANIFEST, "vocab.size 100", "input_ids is uint16[128], not uint8"]),
+                                            [MANIFEST, "vocab.size 100", "input_ids is uint16[128], not uint8"]),
     "vocab.size smaller than the ids": (_edit_manifest(lambda m: m["vocab"].update(size=300)),
-                                        ["shard-00000.npy", "token id >= vocab.size 300", cpd.MANIFEST]),
+                                        ["shard-00000.npy", "token id >= vocab.size 300", MANIFEST]),
     "record_dtype not a layout": (_edit_manifest(lambda m: m.update(record_dtype=[["input_ids", "nonsense"]])),
-                                  [cpd.MANIFEST, "record_dtype is not a record layout"]),
+                                  [MANIFEST, "record_dtype is not a record layout"]),
     "record_dtype entry malformed": (_edit_manifest(lambda m: m.update(record_dtype=[["input_ids"]])),
-                                     [cpd.MANIFEST, "record_dtype is not a record layout"]),
-    "shard instances": (_edit_manifest(_shift_instances), ["shard-00000.npy", "13 instances", cpd.MANIFEST]),
+                                     [MANIFEST, "record_dtype is not a record layout"]),
+    "shard instances": (_edit_manifest(_shift_instances), ["shard-00000.npy", "13 instances", MANIFEST]),
     "totals.instances": (_edit_manifest(lambda m: m["totals"].update(instances=7)),
-                         [cpd.MANIFEST, "totals.instances is 7"]),
+                         [MANIFEST, "totals.instances is 7"]),
     "shard path leads out": (_edit_manifest(lambda m: m["shards"][0].update(file="../data/shard-00000.npy")),
-                             [cpd.MANIFEST, "shards.0.file", "not a file name"]),
+                             [MANIFEST, "shards.0.file", "not a file name"]),
     "shard sha256 missing": (_edit_manifest(lambda m: m["shards"][1].pop("sha256")),
-                             [cpd.MANIFEST, "shards.1.sha256 is missing"]),
-    "shard missing": (lambda d: (d / "shard-00001.npy").unlink(), ["shard-00001.npy", "missing", cpd.MANIFEST]),
+                             [MANIFEST, "shards.1.sha256 is missing"]),
+    "shard missing": (lambda d: (d / "shard-00001.npy").unlink(), ["shard-00001.npy", "missing", MANIFEST]),
     "shard truncated": (_edit_bytes(lambda b: b[:-10]), ["shard-00001.npy", "truncated"]),
     "shard with bytes appended": (_edit_bytes(lambda b: b + b"\0"), ["shard-00001.npy", "appended"]),
     "shard header damaged": (_edit_bytes(lambda b: b[:12] + b"#" + b[13:]),
@@ -582,7 +585,7 @@ SHARD_CASES = {
     "shard empty": (_edit_bytes(lambda b: b""), ["shard-00001.npy", "not a readable shard"]),
     "shard of another layout": (lambda d: np.save(d / "shard-00001.npy", np.zeros(12, dtype=[("input_ids", "<u4")])),
                                 ["shard-00001.npy", "not of the record_dtype"]),
-    "a token id changed in range": (CHANGED_IN_RANGE, ["shard-00000.npy", "sha256 differs", cpd.MANIFEST]),
+    "a token id changed in range": (CHANGED_IN_RANGE, ["shard-00000.npy", "sha256 differs", MANIFEST]),
     "input id >= vocab size": (_edit_record("input_ids", 3967, index=1), ["shard-00000.npy", "record 3",
                                                                           "input_ids", "vocab.size 3967"]),
     "masked id >= vocab size": (_edit_record("masked_lm_ids", 40000, keep_sha256=True),
@@ -601,38 +604,38 @@ SHARD_CASES = {
 @pytest.mark.parametrize("case", SHARD_CASES)
 def test_load_shards_rejects_altered_data_naming_the_file(case, data):
     tamper, names = SHARD_CASES[case]
-    cpd.load_shards(data)
+    shard_format.load_shards(data)
     tamper(data)
-    with pytest.raises(cpd.DataError) as error:
-        cpd.load_shards(data)
+    with pytest.raises(shard_format.DataError) as error:
+        shard_format.load_shards(data)
     message = str(error.value)
     assert "\n" not in message and all(str(name) in message for name in names), message
 
 
 def test_verification_is_the_default_and_can_be_deferred(data):
     CHANGED_IN_RANGE(data)
-    shards = cpd.load_shards(data, verify=False)  # the manifest and headers alone: no shard data read
-    with pytest.raises(cpd.DataError, match="sha256 differs"):
-        cpd.verify_shards([shards])
+    shards = shard_format.load_shards(data, verify=False)  # the manifest and headers alone: no shard data read
+    with pytest.raises(shard_format.DataError, match="sha256 differs"):
+        shard_format.verify_shards([shards])
 
 
-def _spec(**changes) -> run_pretraining.DataSpec:
-    return run_pretraining.DataSpec(**{"max_seq_length": 128, "max_predictions_per_seq": 20, "vocab_size": 4000,
+def _spec(**changes) -> pretraining.DataSpec:
+    return pretraining.DataSpec(**{"max_seq_length": 128, "max_predictions_per_seq": 20, "vocab_size": 4000,
                                        "vocab_sha256": None, **changes})
 
 
 def test_load_data_checks_every_directory_before_training(tmp_path, data, earlier_output):
-    instances = cpd.load_shards(data).num_instances
-    assert run_pretraining.load_data(str(data), _spec(), seed=1).size == instances
+    instances = shard_format.load_shards(data).num_instances
+    assert pretraining.load_data(str(data), _spec(), seed=1).size == instances
     with pytest.raises(InputError, match="max_seq_length is 128 in the data, 64 in the flags"):
-        run_pretraining.load_data(str(data), _spec(max_seq_length=64), seed=1)
+        pretraining.load_data(str(data), _spec(max_seq_length=64), seed=1)
     with pytest.raises(InputError, match="the data's vocab has 3967 tokens, the model's vocab_size is 3000"):
-        run_pretraining.load_data(str(data), _spec(vocab_size=3000), seed=1)
+        pretraining.load_data(str(data), _spec(vocab_size=3000), seed=1)
     other = Path(shutil.copytree(earlier_output, tmp_path / "other"))
     _edit_manifest(lambda m: m["vocab"].update(sha256="0" * 64))(other)
     with pytest.raises(InputError, match="different vocabs"):
-        run_pretraining.load_data(f"{data},{other}", _spec(), seed=1)
+        pretraining.load_data(f"{data},{other}", _spec(), seed=1)
     _edit_record("input_ids", 3967, index=1)(data)
     with pytest.raises(InputError, match=r"shard-00000\.npy: record 3: input_ids"):
-        run_pretraining.load_data(str(data), _spec(), seed=1)
-    assert run_pretraining.load_data(str(data), _spec(), seed=1, verify=False).size == instances
+        pretraining.load_data(str(data), _spec(), seed=1)
+    assert pretraining.load_data(str(data), _spec(), seed=1, verify=False).size == instances

@@ -19,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import evaluate_squad
-import script_utils
-from script_utils import InputError
+from mecab_bert import files
+from mecab_bert.tasks import squad_data, squad_metrics
+from mecab_bert.text_input import InputError
 
 TOLERANCE = 1e-9
 
@@ -393,7 +394,7 @@ def check_against_reference(data, predictions, na_probs=None):
         reference = {**kq_evaluate(data["data"], predictions), "total": len(qids)}  # its local `total`
     else:
         reference = {**v11_evaluate(data["data"], predictions), "total": len(qids)}  # its local `total`
-    ours = evaluate_squad.evaluate(data, predictions, na_probs)
+    ours = squad_metrics.evaluate(data, predictions, na_probs)
     assert_same_scores(ours, reference)
     assert ours["missing_predictions"] == sum(qid not in predictions for qid in qids)
     assert ours["foreign_predictions"] == len(set(predictions) - set(qids))
@@ -464,17 +465,17 @@ def test_squad_v1_edge_cases():
     ours = check_against_reference(data, V1_PREDICTIONS)
     assert ours["missing_predictions"] == 1 and ours["foreign_predictions"] == 1  # q7; "extra"
     # Only q7 is answered: the 10 others count 0 in a mean over all 11 questions.
-    assert evaluate_squad.evaluate(data, {"q7": "x"}) == {"exact_match": 100 / 11, "f1": 100 / 11, "total": 11,
+    assert squad_metrics.evaluate(data, {"q7": "x"}) == {"exact_match": 100 / 11, "f1": 100 / 11, "total": 11,
                                                           "missing_predictions": 10, "foreign_predictions": 0}
 
 
 def test_squad_v1_definitions():
-    assert evaluate_squad.normalize_answer("The  Denver, Broncos!") == "denver broncos"
-    assert evaluate_squad.normalize_answer("the서울 an") == "the서울"  # \b sees Hangul as a word character
-    assert evaluate_squad.squad_v1_f1("Super Bowl", "Super Bowl 50") == pytest.approx(0.8)
+    assert squad_metrics.normalize_answer("The  Denver, Broncos!") == "denver broncos"
+    assert squad_metrics.normalize_answer("the서울 an") == "the서울"  # \b sees Hangul as a word character
+    assert squad_metrics.squad_v1_f1("Super Bowl", "Super Bowl 50") == pytest.approx(0.8)
     # The official v1.1 quirk: an empty prediction matches a punctuation-only gold exactly, with F1 0.
-    assert evaluate_squad.squad_v1_exact("", "...") == 1 and evaluate_squad.squad_v1_f1("", "...") == 0
-    assert evaluate_squad.evaluate(make_data("1.1", [["..."]]), {"q0": ""}) == {
+    assert squad_metrics.squad_v1_exact("", "...") == 1 and squad_metrics.squad_v1_f1("", "...") == 0
+    assert squad_metrics.evaluate(make_data("1.1", [["..."]]), {"q0": ""}) == {
         "exact_match": 100.0, "f1": 0.0, "total": 1, "missing_predictions": 0, "foreign_predictions": 0}
 
 
@@ -482,18 +483,18 @@ def test_korquad_edge_cases():
     data = make_data("KorQuAD_v1.0_dev", KORQUAD_GOLDS)
     check_against_reference(data, KORQUAD_PREDICTIONS)
     check_against_reference(data, {})
-    assert evaluate_squad.normalize_korquad_answer("《토지》의 The 작가.") == "토지 의 the 작가"
-    assert evaluate_squad.korquad_exact("(1989)년", "1989년") == 0
-    assert evaluate_squad.korquad_f1("(1989)년", "1989년") == 1
-    assert evaluate_squad.korquad_f1("1989년 2월 15일에", "1989년 2월 15일") == pytest.approx(20 / 21)
+    assert squad_metrics.normalize_korquad_answer("《토지》의 The 작가.") == "토지 의 the 작가"
+    assert squad_metrics.korquad_exact("(1989)년", "1989년") == 0
+    assert squad_metrics.korquad_f1("(1989)년", "1989년") == 1
+    assert squad_metrics.korquad_f1("1989년 2월 15일에", "1989년 2월 15일") == pytest.approx(20 / 21)
 
 
 def test_korquad_version_is_a_prefix():
     golds, predictions = [["The Beatles"]], {"q0": "Beatles"}
     # KorQuAD keeps "The": no exact match; SQuAD v1.1 drops it.
-    assert evaluate_squad.evaluate(make_data("KorQuAD_v1.0", golds), predictions)["exact_match"] == 0.0
-    assert evaluate_squad.evaluate(make_data("KorQuAD_v1.0_train", golds), predictions)["exact_match"] == 0.0
-    assert evaluate_squad.evaluate(make_data("v1.1", golds), predictions)["exact_match"] == 100.0
+    assert squad_metrics.evaluate(make_data("KorQuAD_v1.0", golds), predictions)["exact_match"] == 0.0
+    assert squad_metrics.evaluate(make_data("KorQuAD_v1.0_train", golds), predictions)["exact_match"] == 0.0
+    assert squad_metrics.evaluate(make_data("v1.1", golds), predictions)["exact_match"] == 100.0
 
 
 def test_squad_v2_edge_cases():
@@ -504,7 +505,7 @@ def test_squad_v2_edge_cases():
     ours = check_against_reference(data, V2_PREDICTIONS, V2_NA_PROBS)
     assert list(ours)[-6:-2] == ["best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh"]
     # "the" for an unanswerable question scores 1 (it normalizes to ""), yet thresholds count it as an answer.
-    assert evaluate_squad.squad_v2_exact("", "the") == 1 and evaluate_squad.squad_v2_f1("", "the") == 1
+    assert squad_metrics.squad_v2_exact("", "the") == 1 and squad_metrics.squad_v2_f1("", "the") == 1
 
 
 def test_squad_v2_missing_predictions_are_left_out():
@@ -516,7 +517,7 @@ def test_squad_v2_missing_predictions_are_left_out():
     # Only unanswerable questions answered: no HasAns group.
     assert "HasAns_exact" not in check_against_reference(data, {"q2": "", "q3": "x"})
     with pytest.raises(InputError, match="no question of the data has a prediction"):
-        evaluate_squad.evaluate(data, {})
+        squad_metrics.evaluate(data, {})
 
 
 def test_squad_v2_partial_predictions_score_within_100():
@@ -549,31 +550,31 @@ def test_squad_v2_groups_appear_only_when_not_empty():
 def test_squad_v2_threshold_applies_above_one():
     data = make_data("v2.0", [["Paris"], []])
     predictions = {"q0": "Paris", "q1": "Paris"}
-    ours = evaluate_squad.evaluate(data, predictions, {"q0": 1.0, "q1": 1.5})
+    ours = squad_metrics.evaluate(data, predictions, {"q0": 1.0, "q1": 1.5})
     # q1 is over 1.0: counted as predicted unanswerable, hence right; q0 at exactly 1.0 keeps its answer.
     assert ours["exact"] == 100.0 and ours["NoAns_exact"] == 100.0
     assert (ours["best_exact"], ours["best_exact_thresh"]) == (100.0, 1.0)
     with pytest.raises(InputError, match="none for question 'q1'"):
-        evaluate_squad.evaluate(data, predictions, {"q0": 0.5})
+        squad_metrics.evaluate(data, predictions, {"q0": 0.5})
     with pytest.raises(InputError, match=r"only to SQuAD v2\.0 data"):
-        evaluate_squad.evaluate(make_data("1.1", [["Paris"]]), predictions, {"q0": 0.5})
+        squad_metrics.evaluate(make_data("1.1", [["Paris"]]), predictions, {"q0": 0.5})
 
 
 def test_bad_data_is_a_clear_error():
     with pytest.raises(InputError, match=r"^data: version is missing: it names the metric"):
-        evaluate_squad.evaluate({"data": []}, {})
+        squad_metrics.evaluate({"data": []}, {})
     with pytest.raises(InputError, match=r"^data: the data has no question"):
-        evaluate_squad.evaluate({"version": "1.1", "data": []}, {})
+        squad_metrics.evaluate({"version": "1.1", "data": []}, {})
     with pytest.raises(InputError, match=r"^dev\.json: question 'q0' has no answer"):
-        evaluate_squad.evaluate(make_data("1.1", [[]]), {"q0": ""}, source="dev.json")
+        squad_metrics.evaluate(make_data("1.1", [[]]), {"q0": ""}, source="dev.json")
     data = make_data("1.1", [["a"]])
     del data["data"][0]["paragraphs"][0]["qas"][0]["answers"]
     with pytest.raises(InputError, match=re.escape("data: data[0].paragraphs[0].qas[0].answers is missing "
                                                    "(question 'q0')")):
-        evaluate_squad.evaluate(data, {})
+        squad_metrics.evaluate(data, {})
     data["data"][0]["paragraphs"][0]["qas"][0]["id"] = 7
     with pytest.raises(InputError, match=re.escape("data: data[0].paragraphs[0].qas[0].id must be a string, not 7")):
-        evaluate_squad.evaluate(data, {})
+        squad_metrics.evaluate(data, {})
 
 
 # --- Random predictions against the references -------------------------------------------------------------------
@@ -706,10 +707,10 @@ def test_cli_prints_the_scores(tmp_path):
     result = CliRunner().invoke(evaluate_squad.main, [data_file, pred_file, "--na_prob_file", na_file,
                                                       "--out_file", str(out_file)])
     assert result.exit_code == 0, result.output
-    expected = evaluate_squad.evaluate(data, V2_PREDICTIONS, V2_NA_PROBS)
+    expected = squad_metrics.evaluate(data, V2_PREDICTIONS, V2_NA_PROBS)
     assert json.loads(result.stdout) == expected == json.loads(out_file.read_text())
     assert result.stderr == "Prediction for extra ignored: no such question in " + data_file + "\n"
-    assert evaluate_squad.evaluate_files(data_file, pred_file, na_file) == expected
+    assert squad_metrics.evaluate_files(data_file, pred_file, na_file) == expected
 
 
 # --- Bad input: one line naming the file and the field, nothing damaged ---------------------------------------------
@@ -757,7 +758,7 @@ def read_only(monkeypatch):
     def create_temporary(path):
         raise PermissionError(errno.EACCES, "Permission denied", str(path))
 
-    monkeypatch.setattr(script_utils, "create_temporary", create_temporary)
+    monkeypatch.setattr(files, "create_temporary", create_temporary)
 
 
 def bad(case_id, files, line, args=(), out_file="scores.json", inject=None):
@@ -883,7 +884,7 @@ def test_byte_order_marks_are_accepted(tmp_path):
     result = CliRunner().invoke(evaluate_squad.main, [str(tmp_path / "dev.json"), str(tmp_path / "pred.json"),
                                                       "--na_prob_file", str(tmp_path / "null.json")])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == evaluate_squad.evaluate(*files.values())
+    assert json.loads(result.stdout) == squad_metrics.evaluate(*files.values())
 
 
 def test_scores_on_a_full_disk_keep_the_old_file(tmp_path, monkeypatch):
@@ -905,7 +906,7 @@ def test_scores_on_a_full_disk_keep_the_old_file(tmp_path, monkeypatch):
 def test_missing_and_foreign_predictions_are_warned_and_counted(capsys):
     data = make_data("1.1", [["Paris"]] * 13)
     predictions = {"q0": "Paris", "elsewhere": "Seoul"}
-    scores = evaluate_squad.evaluate(data, predictions, source="dev.json")
+    scores = squad_metrics.evaluate(data, predictions, source="dev.json")
     # The official arithmetic: 1 of 13 right; the counts beside it.
     assert scores == {"exact_match": 100 / 13, "f1": 100 / 13, "total": 13, "missing_predictions": 12,
                       "foreign_predictions": 1}
@@ -918,19 +919,19 @@ def test_missing_and_foreign_predictions_are_warned_and_counted(capsys):
 
 def test_v2_missing_predictions_are_warned_in_its_words(capsys):
     data = make_data("v2.0", [["Paris"], [], ["Seoul"]])
-    scores = evaluate_squad.evaluate(data, {"q0": "Paris"})
+    scores = squad_metrics.evaluate(data, {"q0": "Paris"})
     assert (scores["total"], scores["missing_predictions"], scores["foreign_predictions"]) == (1, 2, 0)
     assert capsys.readouterr().err.splitlines() == ["Missing prediction for q1", "Missing prediction for q2"]
 
 
 def test_full_coverage_is_silent(capsys):
-    evaluate_squad.evaluate(make_data("KorQuAD_v1.0_dev", [["서울"]]), {"q0": "서울"})
+    squad_metrics.evaluate(make_data("KorQuAD_v1.0_dev", [["서울"]]), {"q0": "서울"})
     assert capsys.readouterr().err == ""
 
 
 def test_foreign_warnings_are_capped(capsys):
     predictions = {"q0": "Paris", **{f"x{i}": "" for i in range(25)}}
-    assert evaluate_squad.evaluate(make_data("1.1", [["Paris"]]), predictions)["foreign_predictions"] == 25
+    assert squad_metrics.evaluate(make_data("1.1", [["Paris"]]), predictions)["foreign_predictions"] == 25
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 11 and lines[-1] == "... and 15 more predictions ignored (no such questions in data)"
 
@@ -941,7 +942,7 @@ def test_foreign_warnings_are_capped(capsys):
 def test_read_squad_file_gives_paragraphs_questions_and_places(tmp_path):
     path = tmp_path / "dev.json"
     path.write_text("\ufeff" + json.dumps(with_duplicate_id(DEV_V1)).replace('"q0"', '"a"', 1), encoding="utf-8")
-    squad = evaluate_squad.read_squad_file(str(path))
+    squad = squad_data.read_squad_file(str(path))
     assert squad.version == "1.1" and squad.source == str(path)
     assert [q.id for q in squad.questions] == ["a", "q1", "q0"]
     assert [len(p.questions) for p in squad.paragraphs] == [2, 1]
@@ -950,10 +951,10 @@ def test_read_squad_file_gives_paragraphs_questions_and_places(tmp_path):
 
 
 def test_field_never_takes_a_boolean_for_a_number_or_the_reverse():
-    place = evaluate_squad.Place("f.json", "data[0]", "q0")
+    place = squad_data.Place("f.json", "data[0]", "q0")
     with pytest.raises(InputError, match=re.escape("f.json: data[0].n must be an integer, not true (question 'q0')")):
-        evaluate_squad.field({"n": True}, "n", int, place)
+        squad_data.field({"n": True}, "n", int, place)
     with pytest.raises(InputError, match=re.escape("f.json: data[0].b must be true or false, not 1 (question 'q0')")):
-        evaluate_squad.field({"b": 1}, "b", bool, place)
-    assert evaluate_squad.field({}, "b", bool, place, default=False) is False
-    assert evaluate_squad.describe_json("x" * 50) == '"' + "x" * 36 + "..."
+        squad_data.field({"b": 1}, "b", bool, place)
+    assert squad_data.field({}, "b", bool, place, default=False) is False
+    assert squad_data.describe_json("x" * 50) == '"' + "x" * 36 + "..."

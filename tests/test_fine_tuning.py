@@ -19,21 +19,22 @@ from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from torch import nn
 
-import create_pretraining_data as cpd
-import fine_tuning
 import modeling
 import run_classifier
-import run_pretraining
-import run_squad
-import training
-from script_utils import POSITIVE, Command, InputError, TrainingFlags, flag, flag_options
+from mecab_bert.checkpoints import loading
+from mecab_bert.cli import POSITIVE, Command, flag, flag_options
+from mecab_bert.pretraining_data import instance_creation
+from mecab_bert.runs import batching, devices, loop, run_folder
+from mecab_bert.runs.loop import TrainingFlags
+from mecab_bert.tasks import classification, fine_tuning, pretraining, squad
+from mecab_bert.text_input import InputError
 
 # Dropout off, so that the loop's training step (model.train()) computes what model.eval() does.
 CONFIG = modeling.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                              intermediate_size=32, max_position_embeddings=16, hidden_dropout_prob=0.0,
                              attention_probs_dropout_prob=0.0)
 ROWS, LENGTH = 6, 16  # sequences in a batch (two micro-batches of 3), tokens in a sequence
-CPU = training.Runtime(torch.device("cpu"), "fp32", training.Distributed(), progress=False)
+CPU = devices.Runtime(torch.device("cpu"), "fp32", devices.Distributed(), progress=False)
 
 # --- one loss: the loop's loss is the model's --------------------------------------------------------------
 
@@ -41,13 +42,13 @@ CPU = training.Runtime(torch.device("cpu"), "fp32", training.Distributed(), prog
 class LossCase(NamedTuple):
     """A task, its model, and a batch that is also the model's keyword arguments, labels included."""
 
-    task: training.Task
+    task: loop.Task
     model: nn.Module
-    batch: training.Batch
-    heads: Callable[[Any, training.Batch], list[modeling.HeadLoss]]  # (the model's output, batch) -> its heads
+    batch: batching.Batch
+    heads: Callable[[Any, batching.Batch], list[modeling.HeadLoss]]  # (the model's output, batch) -> its heads
 
 
-def inputs(rng: np.random.Generator) -> training.Batch:
+def inputs(rng: np.random.Generator) -> batching.Batch:
     """Random sequences: input_ids, token_type_ids, attention_mask long [ROWS, LENGTH], with padding."""
     lengths = rng.integers(4, LENGTH + 1, ROWS)[:, None]
     positions = np.arange(LENGTH)[None, :]
@@ -57,8 +58,9 @@ def inputs(rng: np.random.Generator) -> training.Batch:
 
 
 def pretraining_case(rng: np.random.Generator) -> LossCase:
-    """Shard records as create_pretraining_data writes them, through run_pretraining.records_to_batch."""
-    records = np.zeros(ROWS, cpd.record_dtype(cpd.InstanceConfig(LENGTH, max_predictions_per_seq=4), 100))
+    """Shard records as create_pretraining_data writes them, through pretraining.records_to_batch."""
+    config = instance_creation.InstanceConfig(LENGTH, max_predictions_per_seq=4)
+    records = np.zeros(ROWS, instance_creation.record_dtype(config, 100))
     records["input_length"] = rng.integers(6, LENGTH + 1, ROWS)
     records["segment_a_length"] = records["input_length"] // 2
     records["input_ids"] = rng.integers(5, 100, (ROWS, LENGTH))
@@ -67,12 +69,12 @@ def pretraining_case(rng: np.random.Generator) -> LossCase:
     records["num_predictions"] = [4, 0, 1, 3, 2, 4]  # a row without predictions: padding weighs 0
     records["next_sentence_label"] = rng.integers(0, 2, ROWS)
 
-    def heads(output: modeling.PreTrainingOutput, batch: training.Batch) -> list[modeling.HeadLoss]:
+    def heads(output: modeling.PreTrainingOutput, batch: batching.Batch) -> list[modeling.HeadLoss]:
         return [modeling.masked_lm_loss(output.mlm_logits, batch["masked_lm_ids"], batch["masked_lm_weights"]),
                 modeling.next_sentence_loss(output.nsp_logits, batch["next_sentence_labels"])]
 
-    return LossCase(run_pretraining.PretrainingTask(), modeling.BertForPreTraining(CONFIG),
-                    run_pretraining.records_to_batch(records), heads)
+    return LossCase(pretraining.PretrainingTask(), modeling.BertForPreTraining(CONFIG),
+                    pretraining.records_to_batch(records), heads)
 
 
 def squad_case(rng: np.random.Generator) -> LossCase:
@@ -81,11 +83,11 @@ def squad_case(rng: np.random.Generator) -> LossCase:
     batch = {**encoder, "start_positions": torch.from_numpy(rng.integers(0, lengths)),
              "end_positions": torch.from_numpy(rng.integers(0, lengths))}
 
-    def heads(output: modeling.QuestionAnsweringOutput, batch: training.Batch) -> list[modeling.HeadLoss]:
+    def heads(output: modeling.QuestionAnsweringOutput, batch: batching.Batch) -> list[modeling.HeadLoss]:
         return [modeling.span_loss(output.start_logits, output.end_logits, batch["start_positions"],
                                    batch["end_positions"])]
 
-    return LossCase(run_squad.SquadTask(), modeling.BertForQuestionAnswering(CONFIG), batch, heads)
+    return LossCase(squad.SquadTask(), modeling.BertForQuestionAnswering(CONFIG), batch, heads)
 
 
 def classifier_case(rng: np.random.Generator, num_labels: int) -> LossCase:
@@ -94,10 +96,10 @@ def classifier_case(rng: np.random.Generator, num_labels: int) -> LossCase:
                               else rng.integers(0, num_labels, ROWS))
     batch = {**inputs(rng), "labels": labels}
 
-    def heads(output: modeling.SequenceClassifierOutput, batch: training.Batch) -> list[modeling.HeadLoss]:
+    def heads(output: modeling.SequenceClassifierOutput, batch: batching.Batch) -> list[modeling.HeadLoss]:
         return [modeling.sequence_classification_loss(output.logits, batch["labels"])]
 
-    return LossCase(run_classifier.ClassifierTask(is_regression=num_labels == 1),
+    return LossCase(classification.ClassifierTask(is_regression=num_labels == 1),
                     modeling.BertForSequenceClassification(CONFIG, num_labels=num_labels), batch, heads)
 
 
@@ -115,13 +117,13 @@ class StepResult(NamedTuple):
 
 
 def loop_step(case: LossCase, micro_batches: int) -> StepResult:
-    """training._one_step over the batch in `micro_batches` pieces, with a learning rate of 0 (the model stays)."""
+    """loop._one_step over the batch in `micro_batches` pieces, with a learning rate of 0 (the model stays)."""
     optimizer = torch.optim.SGD(case.model.parameters(), lr=0.0)
-    state = training.TrainState(case.model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0),
+    state = loop.TrainState(case.model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0),
                                 scaler=None)
     pieces = [{key: value[rows] for key, value in case.batch.items()}
               for rows in np.array_split(np.arange(ROWS), micro_batches)]
-    loss, _, divisors = training._one_step(case.task, state, TrainingFlags(output_dir="unused"), pieces, CPU)
+    loss, _, divisors = loop._one_step(case.task, state, TrainingFlags(output_dir="unused"), pieces, CPU)
     return StepResult(loss, divisors)
 
 
@@ -144,12 +146,12 @@ def test_the_loops_loss_is_the_models_loss(name, micro_batches):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_unpadded_batches_give_the_padded_losses_and_gradients(name):
-    """training.unpad cuts a batch to its longest sequence: every loss sum, metric and gradient is the padded
+    """batching.unpad cuts a batch to its longest sequence: every loss sum, metric and gradient is the padded
     batch's (fp32, 1e-5)."""
     torch.manual_seed(0)
     for seed in range(20):  # the first random batch with padding to cut in every row
         case = CASES[name](np.random.default_rng(seed))
-        cut = training.unpad(case.batch)
+        cut = batching.unpad(case.batch)
         if cut["input_ids"].shape[1] < case.batch["input_ids"].shape[1]:
             break
     assert cut["input_ids"].shape[1] < case.batch["input_ids"].shape[1]
@@ -168,18 +170,18 @@ def test_unpadded_batches_give_the_padded_losses_and_gradients(name):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_loops_unpadded_step_is_its_padded_step(name):
-    """training._one_step over 2 micro-batches, each computed in groups of like length (length_groups, on a CPU):
+    """loop._one_step over 2 micro-batches, each computed in groups of like length (length_groups, on a CPU):
     the loss and the updated weights (SGD, learning rate 1) are the padded step's."""
     results = []
     for unpad in (False, True):
         torch.manual_seed(0)
         case = CASES[name](np.random.default_rng(0))
         optimizer = torch.optim.SGD(case.model.parameters(), lr=1.0)
-        state = training.TrainState(case.model, optimizer,
+        state = loop.TrainState(case.model, optimizer,
                                     torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0), scaler=None)
         pieces = [{key: value[rows] for key, value in case.batch.items()}
                   for rows in np.array_split(np.arange(ROWS), 2)]
-        step = training._one_step(case.task, state, TrainingFlags(output_dir="unused"), pieces,
+        step = loop._one_step(case.task, state, TrainingFlags(output_dir="unused"), pieces,
                                   dataclasses.replace(CPU, unpad=unpad))
         results.append((step.loss, torch.cat([param.detach().flatten() for param in case.model.parameters()])))
     (padded_loss, padded_weights), (loss, weights) = results
@@ -190,13 +192,13 @@ def test_the_loops_unpadded_step_is_its_padded_step(name):
 class RowsData:
     """A batch as training data: rows by index."""
 
-    def __init__(self, batch: training.Batch):
+    def __init__(self, batch: batching.Batch):
         self.rows = batch
 
     def __len__(self) -> int:
         return len(self.rows["input_ids"])
 
-    def batch(self, indices: np.ndarray) -> training.Batch:
+    def batch(self, indices: np.ndarray) -> batching.Batch:
         return {key: value[torch.from_numpy(np.asarray(indices))] for key, value in self.rows.items()}
 
 
@@ -206,7 +208,7 @@ def test_unpadded_prediction_gives_the_padded_outputs(name):
     order, at every real token (per-token outputs are 0 at padding)."""
     case = CASES[name](np.random.default_rng(1))
     case.model.eval()
-    data = RowsData({key: case.batch[key] for key in training.MODEL_INPUTS})
+    data = RowsData({key: case.batch[key] for key in batching.MODEL_INPUTS})
     padded, unpadded = (fine_tuning.predict(case.model, data, 4, dataclasses.replace(CPU, unpad=unpad))
                         for unpad in (False, True))
     real = case.batch["attention_mask"].numpy() == 1
@@ -303,12 +305,12 @@ def test_flag_errors_are_one_line(args, names):
 def test_the_commands_defaults_are_the_dataclasses(monkeypatch, tmp_path):
     # run_classifier's command passes every default of ClassifierFlags through, so each is written once.
     given = []
-    monkeypatch.setattr(run_classifier, "run", lambda flags, progress=True: given.append(flags))
+    monkeypatch.setattr(classification, "run", lambda flags, progress=True: given.append(flags))
     required = {"task_name": "kornli", "output_dir": str(tmp_path / "out"), "vocab_file": "vocab.txt"}
     result = CliRunner().invoke(run_classifier.main, [part for key, value in required.items()
                                                       for part in (f"--{key}", value)])
     assert result.exit_code == 0, result.output
-    assert given == [run_classifier.ClassifierFlags(**required)]
+    assert given == [classification.ClassifierFlags(**required)]
 
 
 # --- run folders of earlier versions --------------------------------------------------------------------------------
@@ -319,10 +321,10 @@ def test_a_run_recorded_before_weight_decay_was_a_flag_still_resumes(tmp_path):
     Google's 0.01 and adamw, so they resume; a run recorded with another value does not."""
     identity = {"script": "run_squad", "learning_rate": 5e-5, "optimizer": "adamw", "weight_decay": 0.01}
     (tmp_path / "ckpt-00000002.pt").write_bytes(b"")
-    (tmp_path / training.RUN_FILE).write_text(json.dumps({"script": "run_squad", "learning_rate": 5e-5}))
-    assert training.prepare_run_dir(tmp_path, identity, False, training.owns_run_file) == training.RESUME
+    (tmp_path / run_folder.RUN_FILE).write_text(json.dumps({"script": "run_squad", "learning_rate": 5e-5}))
+    assert run_folder.prepare_run_dir(tmp_path, identity, False, run_folder.owns_run_file) == run_folder.RESUME
     with pytest.raises(InputError, match=r"weight_decay: 0\.01 then, 0\.0 now"):
-        training.prepare_run_dir(tmp_path, {**identity, "weight_decay": 0.0}, False, training.owns_run_file)
+        run_folder.prepare_run_dir(tmp_path, {**identity, "weight_decay": 0.0}, False, run_folder.owns_run_file)
 
 
 # --- run_classifier through the shared run: inputs it must refuse before any work ----------------------------------
@@ -440,7 +442,7 @@ def test_weights_that_turn_non_finite_at_the_last_step_are_not_saved(tmp_path):
                                                                      "1e30", "--weight_decay", "1e30",
                                                                      "--num_train_epochs", "1"))
     assert_one_line_error(result, "NaN or infinite")
-    assert not training.checkpoints(out)
+    assert not loading.checkpoints(out)
 
 
 def test_absurd_epochs_are_one_line(tmp_path):

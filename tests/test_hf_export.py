@@ -17,11 +17,13 @@ from conftest import ROOT, SHARED_DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fine_tuning
-import hf_export
 import modeling
 import run_squad
-from script_utils import InputError
+from mecab_bert import tokenizer_settings
+from mecab_bert.checkpoints import hf_export
+from mecab_bert.tasks import fine_tuning
+from mecab_bert.text_input import InputError
+from mecab_bert.tokenizer_settings import TokenizerSettings
 
 transformers = pytest.importorskip("transformers")
 
@@ -33,7 +35,7 @@ TINY = modeling.BertConfig(vocab_size=32000, hidden_size=16, num_hidden_layers=1
 
 
 def export(tmp_path, do_lower_case=True, mode="mecab", vocab=KOWIKI_VOCAB, model=None, name="hf"):
-    settings = hf_export.TokenizerSettings(str(vocab), do_lower_case, mode)
+    settings = TokenizerSettings(str(vocab), do_lower_case, mode)
     model = model or modeling.BertForPreTraining(TINY)
     return hf_export.export_hf(model, tmp_path / name, settings, hf_export.ModelCard("a test", {"steps": 7}))
 
@@ -79,7 +81,7 @@ def test_auto_tokenizer_equals_full_tokenizer_on_every_korquad_text(tmp_path, mo
     mode but where lower-casing strips an accent at the end of a token."""
     out = export(tmp_path, do_lower_case, mode)
     theirs = auto_tokenizer(out)
-    ours = hf_export.TokenizerSettings(str(KOWIKI_VOCAB), do_lower_case, mode).full_tokenizer(check_case=False)
+    ours = TokenizerSettings(str(KOWIKI_VOCAB), do_lower_case, mode).full_tokenizer(check_case=False)
     texts = korquad_texts()
     encoded = theirs(texts, add_special_tokens=False, return_offsets_mapping=True)
     different_ids = [text for text, ids in zip(texts, encoded["input_ids"], strict=True) if ids != ours.encode(text)]
@@ -116,7 +118,7 @@ def exported(tmp_path_factory):
                                  num_attention_heads=2, intermediate_size=32)
     return {(mode, lower): (auto_tokenizer(export(folder, lower, mode, vocab, modeling.BertForPreTraining(config),
                                                   name=f"{mode}-{lower}")),
-                            hf_export.TokenizerSettings(str(vocab), lower, mode).full_tokenizer(False))
+                            TokenizerSettings(str(vocab), lower, mode).full_tokenizer(False))
             for mode, lower in (("mecab", True), ("wordpiece", True), ("wordpiece", False))}
 
 
@@ -192,7 +194,7 @@ print(json.dumps([tokenizer(text, add_special_tokens=False)["input_ids"], again(
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     ids, with_specials = json.loads(done.stdout.splitlines()[-1])
-    expected = hf_export.TokenizerSettings(str(KOWIKI_VOCAB), True, "mecab").full_tokenizer().encode(
+    expected = TokenizerSettings(str(KOWIKI_VOCAB), True, "mecab").full_tokenizer().encode(
         "사과나무에서 사과가 떨어졌다.")
     assert ids == expected and with_specials[1:-1] == expected
 
@@ -223,7 +225,7 @@ def test_run_squad_export_gives_run_squads_logits_through_transformers(tmp_path,
     config = modeling.BertConfig(vocab_size=4000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                  intermediate_size=64, max_position_embeddings=128)
     init = hf_export.export_hf(modeling.BertForPreTraining(config), tmp_path / "init",
-                               hf_export.TokenizerSettings(str(SAMPLE_VOCAB), True, "mecab"), hf_export.ModelCard("a"))
+                               TokenizerSettings(str(SAMPLE_VOCAB), True, "mecab"), hf_export.ModelCard("a"))
     captured = {}
     real_predict = fine_tuning.predict
 
@@ -297,18 +299,18 @@ def test_unset_flags_take_the_directorys_tokenizer(tmp_path):
     small = modeling.BertConfig(vocab_size=4000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                 intermediate_size=32)
     ours = export(tmp_path, True, "mecab", vocab=SAMPLE_VOCAB, model=modeling.BertForPreTraining(small))
-    assert hf_export.resolve_tokenizer(None, None, None, str(ours)) == hf_export.TokenizerSettings(
+    assert tokenizer_settings.resolve_tokenizer(None, None, None, str(ours)) == TokenizerSettings(
         str(ours / "vocab.txt"), True, "mecab")
     cased = foreign_bert(tmp_path, False)
-    assert hf_export.resolve_tokenizer(None, None, None, str(cased)) == hf_export.TokenizerSettings(
+    assert tokenizer_settings.resolve_tokenizer(None, None, None, str(cased)) == TokenizerSettings(
         str(cased / "vocab.txt"), False, "wordpiece")
     # The same vocab under another name, and flags that agree: no conflict.
     same = tmp_path / "same.txt"
     same.write_bytes((cased / "vocab.txt").read_bytes())
-    assert hf_export.resolve_tokenizer(str(same), False, "wordpiece", str(cased)) == hf_export.TokenizerSettings(
+    assert tokenizer_settings.resolve_tokenizer(str(same), False, "wordpiece", str(cased)) == TokenizerSettings(
         str(same), False, "wordpiece")
     # No directory: the defaults.
-    assert hf_export.resolve_tokenizer(str(SAMPLE_VOCAB), None, None, None) == hf_export.TokenizerSettings(
+    assert tokenizer_settings.resolve_tokenizer(str(SAMPLE_VOCAB), None, None, None) == TokenizerSettings(
         str(SAMPLE_VOCAB), True, "mecab")
 
 
@@ -316,7 +318,7 @@ def test_a_directory_that_does_not_record_a_setting_takes_the_flag(tmp_path):
     """A foreign BERT directory records its case, not MeCab (it cannot): --tokenizer mecab is the user's to give,
     for a Korean BERT trained on MeCab-split text and saved as a plain BertTokenizer."""
     cased = foreign_bert(tmp_path, False)
-    assert hf_export.resolve_tokenizer(None, None, "mecab", str(cased)).tokenizer == "mecab"
+    assert tokenizer_settings.resolve_tokenizer(None, None, "mecab", str(cased)).tokenizer == "mecab"
 
 
 @pytest.mark.parametrize("flags, named", [
@@ -329,7 +331,7 @@ def test_flags_that_contradict_the_directory_are_one_line(tmp_path, flags, named
                                 intermediate_size=32)
     ours = export(tmp_path, False, "mecab", vocab=SAMPLE_VOCAB, model=modeling.BertForPreTraining(small))
     with pytest.raises(InputError, match=named) as error:
-        hf_export.resolve_tokenizer(*flags, str(ours))
+        tokenizer_settings.resolve_tokenizer(*flags, str(ours))
     assert "\n" not in str(error.value) and str(ours) in str(error.value)
 
 
@@ -340,8 +342,8 @@ def test_an_export_made_before_exports_recorded_their_tokenizer_asks_for_the_fla
     for name in ("tokenizer_config.json", "special_tokens_map.json", "README.md", *hf_export.CODE_FILES):
         (old / name).unlink()
     with pytest.raises(InputError, match="pass --tokenizer and --do_lower_case"):
-        hf_export.resolve_tokenizer(None, None, None, str(old))
-    assert hf_export.resolve_tokenizer(None, True, "mecab", str(old)) == hf_export.TokenizerSettings(
+        tokenizer_settings.resolve_tokenizer(None, None, None, str(old))
+    assert tokenizer_settings.resolve_tokenizer(None, True, "mecab", str(old)) == TokenizerSettings(
         str(old / "vocab.txt"), True, "mecab")
 
 
@@ -349,7 +351,7 @@ def test_a_directorys_case_that_contradicts_its_vocab_names_its_config(tmp_path)
     folder = foreign_bert(tmp_path, False)
     rewrite_vocab(folder, SAMPLE_VOCAB.read_text(encoding="utf-8").splitlines())  # uncased
     with pytest.raises(InputError, match=r"tokenizer_config\.json: do_lower_case False does not fit the vocab"):
-        hf_export.resolve_tokenizer(None, None, None, str(folder))
+        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
 
 
 def test_a_flag_that_contradicts_the_directory_stops_the_script_before_anything_is_written(tmp_path):
@@ -376,7 +378,7 @@ def test_a_tokenizer_this_repository_cannot_reproduce_is_refused(tmp_path, confi
     folder = foreign_bert(tmp_path, False)
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     with pytest.raises(InputError, match=named) as error:
-        hf_export.resolve_tokenizer(None, None, None, str(folder))
+        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
     assert "\n" not in str(error.value)
 
 
@@ -388,13 +390,13 @@ def test_a_vocab_of_hangul_decomposed_into_jamo_is_refused(tmp_path):
     tokens = [token for token in tokens if not any("\uac00" <= char <= "\ud7a3" for char in token)]
     rewrite_vocab(folder, tokens)
     with pytest.raises(InputError, match="bert#135"):
-        hf_export.resolve_tokenizer(None, None, None, str(folder))
+        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
     with pytest.raises(InputError, match="bert#135"):  # its vocab beside a TensorFlow checkpoint, say
-        hf_export.resolve_tokenizer(str(folder / "vocab.txt"), None, "wordpiece", None)
+        tokenizer_settings.resolve_tokenizer(str(folder / "vocab.txt"), None, "wordpiece", None)
     # Nor is such a model exported (convert_tf_checkpoint --do_lower_case on multilingual-uncased) with a tokenizer
     # that would tokenize Hangul whole.
     with pytest.raises(InputError, match="bert#135"):
-        hf_export.tokenizer_files(hf_export.TokenizerSettings(str(folder / "vocab.txt"), True, "wordpiece"), 128)
+        hf_export.tokenizer_files(TokenizerSettings(str(folder / "vocab.txt"), True, "wordpiece"), 128)
 
 
 @pytest.mark.parametrize("damage, named", [
@@ -423,7 +425,7 @@ def test_foreign_tokenizer_files_this_repository_cannot_follow_are_one_line(tmp_
         vocab[first], vocab[second] = (vocab[second], vocab[first]) if damage == "swapped" else ("x", vocab[first])
         (folder / "tokenizer.json").write_text(json.dumps(saved))
     with pytest.raises(InputError, match=named) as error:
-        hf_export.resolve_tokenizer(None, None, None, str(folder))
+        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
     assert "\n" not in str(error.value)
 
 
@@ -435,12 +437,12 @@ def test_a_directory_without_vocab_txt_checks_vocab_file_against_its_tokenizer_j
     (folder / "tokenizer.json").write_text(json.dumps({"model": {"type": "WordPiece", "vocab": {
         token: index for index, token in enumerate(tokens)}}}), encoding="utf-8")
     with pytest.raises(InputError, match="pass --vocab_file"):
-        hf_export.resolve_tokenizer(None, None, None, str(folder))
+        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
     with pytest.raises(InputError, match=r"not the vocab of --init_checkpoint's tokenizer\.json"):
-        hf_export.resolve_tokenizer(str(SAMPLE_VOCAB), None, None, str(folder))
+        tokenizer_settings.resolve_tokenizer(str(SAMPLE_VOCAB), None, None, str(folder))
     right = tmp_path / "right.txt"
     right.write_text("".join(f"{token}\n" for token in tokens), encoding="utf-8")
-    assert hf_export.resolve_tokenizer(str(right), None, None, str(folder)).vocab_file == str(right)
+    assert tokenizer_settings.resolve_tokenizer(str(right), None, None, str(folder)).vocab_file == str(right)
 
 
 @pytest.mark.parametrize("name", ["tokenizer_config.json", "vocab.txt"])
@@ -449,7 +451,7 @@ def test_a_tokenizer_file_that_is_a_folder_is_refused(tmp_path, name):
     (folder / name).unlink()
     (folder / name).mkdir()
     with pytest.raises(InputError, match=f"{name}: not a regular file"):
-        hf_export.resolve_tokenizer(None, None, None, str(folder))
+        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
 
 
 def test_replacing_an_export_never_deletes_a_folder_under_an_exports_file_name(tmp_path):
@@ -459,7 +461,7 @@ def test_replacing_an_export_never_deletes_a_folder_under_an_exports_file_name(t
     (out / "README.md" / "thesis.txt").write_text("precious")
     before = snapshot(tmp_path)
     with pytest.raises(InputError, match="holds files an export does not"):
-        hf_export.export_hf(modeling.BertForPreTraining(TINY), out, hf_export.TokenizerSettings(
+        hf_export.export_hf(modeling.BertForPreTraining(TINY), out, TokenizerSettings(
             str(KOWIKI_VOCAB), True, "wordpiece"), hf_export.ModelCard("again"), overwrite=True)
     assert snapshot(tmp_path) == before
 
@@ -485,7 +487,7 @@ def test_re_exporting_keeps_the_directorys_own_tokenizer_files(tmp_path):
     assert json.loads((out / "tokenizer_config.json").read_text()) == {**theirs, "model_max_length": 128,
                                                                          "tokenizer_mode": "wordpiece"}
     # The export, in turn, starts a run with no flag (its record says wordpiece, cased).
-    assert hf_export.resolve_tokenizer(None, None, None, str(out)) == hf_export.TokenizerSettings(
+    assert tokenizer_settings.resolve_tokenizer(None, None, None, str(out)) == TokenizerSettings(
         str(out / "vocab.txt"), False, "wordpiece")
     assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
     text = "Apple 사과나무에서 Seoul"

@@ -13,16 +13,12 @@ from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT, SHARED_DATA
 
-import hf_export
 import modeling
-from modeling import (
-    BertConfig,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertModel,
-)
-from script_utils import InputError, user_errors
+from mecab_bert import tokenizer_settings
+from mecab_bert.checkpoints import hf_export, loading
+from mecab_bert.cli import user_errors
+from mecab_bert.text_input import InputError
+from modeling import BertConfig, BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertModel
 
 TINY = BertConfig(
     vocab_size=100,
@@ -486,7 +482,7 @@ WORDPIECE_EXPORT = ["README.md", "config.json", "model.safetensors", "special_to
 
 def export(model, vocab_file, out_dir, **kwargs):
     """export_hf with Google's uncased WordPiece tokenizer over `vocab_file`."""
-    settings = hf_export.TokenizerSettings(str(vocab_file), True, "wordpiece")
+    settings = tokenizer_settings.TokenizerSettings(str(vocab_file), True, "wordpiece")
     return hf_export.export_hf(model, out_dir, settings, hf_export.ModelCard("a test"), **kwargs)
 
 
@@ -516,7 +512,7 @@ def test_export_hf_round_trip(transformers, tmp_path, vocab_file):
 
     # And back: our loader reads the export.
     reloaded = BertForPreTraining(TINY).eval()
-    report = modeling.load_pretrained(reloaded, out)
+    report = loading.load_pretrained(reloaded, out)
     assert report.initialized == () and report.unused == ()
     for ours_value, reloaded_value in zip(
         pretraining_logits(ours, inputs), pretraining_logits(reloaded, inputs), strict=True
@@ -545,7 +541,7 @@ def test_load_hugging_face_directory(transformers, tmp_path):
         hf = theirs(input_ids=inputs["input_ids"], **encoder_inputs(inputs))
     for name in ("safetensors", "bin"):
         ours = BertForPreTraining(TINY).eval()
-        report = modeling.load_pretrained(ours, tmp_path / name)
+        report = loading.load_pretrained(ours, tmp_path / name)
         assert report.initialized == () and report.unused == ()
         assert len(report.loaded) == len(ours.state_dict()) - 2  # the two tied aliases ride along
         every_position, nsp_logits = pretraining_logits(ours, inputs)
@@ -569,7 +565,7 @@ def test_load_our_checkpoint_and_legacy_names(tmp_path):
 
     for path in (checkpoint, tmp_path / "legacy.bin"):
         model = BertForPreTraining(TINY)
-        report = modeling.load_pretrained(model, path)
+        report = loading.load_pretrained(model, path)
         assert report.initialized == () and report.unused == ()
         loaded = model.state_dict()
         assert all(torch.equal(loaded[key], expected[key]) for key in expected), path
@@ -579,7 +575,7 @@ def test_load_between_pretraining_and_question_answering(tmp_path):
     pretrained = perturbed(BertForPreTraining(TINY))
     torch.save({"model": pretrained.state_dict()}, tmp_path / "pretraining.pt")
     qa = BertForQuestionAnswering(TINY)
-    report = modeling.load_pretrained(qa, tmp_path / "pretraining.pt")
+    report = loading.load_pretrained(qa, tmp_path / "pretraining.pt")
     assert report.initialized == ("qa_outputs.bias", "qa_outputs.weight")
     heads = {key for key in pretrained.state_dict() if key.startswith(("cls.", "bert.pooler."))}
     assert set(report.unused) == heads - {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}
@@ -588,7 +584,7 @@ def test_load_between_pretraining_and_question_answering(tmp_path):
         assert torch.equal(value, pretrained.bert.state_dict()[key]), key
 
     torch.save(perturbed(qa).state_dict(), tmp_path / "qa.pt")
-    report = modeling.load_pretrained(BertForPreTraining(TINY), tmp_path / "qa.pt")
+    report = loading.load_pretrained(BertForPreTraining(TINY), tmp_path / "qa.pt")
     assert {key.split(".")[0] + "." + key.split(".")[1] for key in report.initialized} == {
         "cls.predictions",
         "cls.seq_relationship",
@@ -598,10 +594,10 @@ def test_load_between_pretraining_and_question_answering(tmp_path):
 
     # BertModel layout (no "bert." prefix) in either direction.
     torch.save(pretrained.bert.state_dict(), tmp_path / "encoder.pt")
-    report = modeling.load_pretrained(BertForPreTraining(TINY), tmp_path / "encoder.pt")
+    report = loading.load_pretrained(BertForPreTraining(TINY), tmp_path / "encoder.pt")
     assert all(key.startswith("cls.") for key in report.initialized) and report.unused == ()
     encoder = BertModel(TINY)
-    report = modeling.load_pretrained(encoder, tmp_path / "pretraining.pt")
+    report = loading.load_pretrained(encoder, tmp_path / "pretraining.pt")
     assert report.initialized == () and all(key.startswith("cls.") for key in report.unused)
     assert "embeddings.word_embeddings.weight" in report.loaded
 
@@ -613,7 +609,7 @@ def test_load_errors(tmp_path):
         path = tmp_path / "bad.pt"
         torch.save(tensors, path)
         with pytest.raises(ValueError, match=match):
-            modeling.load_pretrained(model or BertForPreTraining(TINY), path)
+            loading.load_pretrained(model or BertForPreTraining(TINY), path)
 
     bigger = BertForPreTraining(dataclasses.replace(TINY, vocab_size=101)).state_dict()
     attempt(bigger, r"shape mismatch: .*word_embeddings.weight: \(101, 32\) in the file, \(100, 32\) in the model")
@@ -630,14 +626,14 @@ def test_load_refuses_pickled_objects_and_other_configs(tmp_path, transformers):
     path = tmp_path / "evil.pt"
     torch.save({"model": BertForPreTraining(TINY).state_dict(), "config": TINY}, path)
     with pytest.raises(InputError, match="not a weights file: it holds pickled Python objects"):
-        modeling.load_pretrained(BertForPreTraining(TINY), path)
+        loading.load_pretrained(BertForPreTraining(TINY), path)
 
     theirs = transformers.BertForPreTraining(transformers.BertConfig(**{**TINY.to_dict(), "hidden_act": "gelu_new"}))
     theirs.save_pretrained(tmp_path / "hf")
     with pytest.raises(ValueError, match="hidden_act: 'gelu_new' in the file, 'gelu' here"):
-        modeling.load_pretrained(BertForPreTraining(TINY), tmp_path / "hf")
+        loading.load_pretrained(BertForPreTraining(TINY), tmp_path / "hf")
     with pytest.raises(InputError, match=r"neither model\.safetensors nor pytorch_model\.bin"):
-        modeling.load_pretrained(BertForPreTraining(TINY), tmp_path)
+        loading.load_pretrained(BertForPreTraining(TINY), tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -755,7 +751,7 @@ def test_bad_weights_file_is_one_line_naming_it(tmp_path, case):
     before = snapshot(tmp_path)
     model = BertForQuestionAnswering(TINY)
     state = {key: value.clone() for key, value in model.state_dict().items()}
-    result = run_as_script(lambda: modeling.load_pretrained(model, given))
+    result = run_as_script(lambda: loading.load_pretrained(model, given))
     line = assert_one_line_error(result, f"Error: {named}: ", message)
     assert "weights_only" not in result.output and "unpickl" not in line.lower()
     assert not (tmp_path / "ran").exists()  # the planted pickle never ran
@@ -979,7 +975,7 @@ def test_sequence_classification_model():
 def test_model_classes_give_heads_and_architectures():
     assert {model_class.__name__ for model_class in modeling.MODEL_CLASSES} == {
         "BertModel", "BertForPreTraining", "BertForQuestionAnswering", "BertForSequenceClassification"}
-    assert set(modeling._HEADS) == {
+    assert set(loading._HEADS) == {
         "bert.pooler.", "cls.predictions.", "cls.seq_relationship.", "qa_outputs.", "classifier."}
 
 
@@ -1022,7 +1018,7 @@ def test_export_classifier_loads_in_hugging_face(transformers, tmp_path, vocab_f
         assert max_diff(ours(**encoder).logits, theirs.eval()(**encoder).logits) < ATOL
 
     reloaded = BertForSequenceClassification(TINY, num_labels=3, label_names=label_names).eval()
-    report = modeling.load_pretrained(reloaded, out)
+    report = loading.load_pretrained(reloaded, out)
     assert report.initialized == () and report.unused == ()
     with torch.no_grad():
         assert torch.equal(ours(**encoder).logits, reloaded(**encoder).logits)
@@ -1044,7 +1040,7 @@ def test_load_hugging_face_classifier(transformers, tmp_path):
         expected = theirs(**encoder).logits
     for label_names in (("neg", "pos"), ()):  # the same labels, or a model that names none
         ours = BertForSequenceClassification(TINY, label_names=label_names).eval()
-        report = modeling.load_pretrained(ours, tmp_path / "hf")
+        report = loading.load_pretrained(ours, tmp_path / "hf")
         assert report.initialized == () and report.unused == ()
         with torch.no_grad():
             assert max_diff(ours(**encoder).logits, expected) < ATOL
@@ -1054,19 +1050,19 @@ def test_load_classifier_heads(tmp_path):
     pretrained = perturbed(BertForPreTraining(TINY))
     torch.save({"model": pretrained.state_dict()}, tmp_path / "pretraining.pt")
     classifier = BertForSequenceClassification(TINY, num_labels=3)
-    report = modeling.load_pretrained(classifier, tmp_path / "pretraining.pt")
+    report = loading.load_pretrained(classifier, tmp_path / "pretraining.pt")
     assert report.initialized == ("classifier.bias", "classifier.weight")
     assert torch.equal(classifier.bert.pooler.dense.weight, pretrained.bert.pooler.dense.weight)
     # A question answering checkpoint has no pooler: it keeps its init too.
     torch.save(perturbed(BertForQuestionAnswering(TINY)).state_dict(), tmp_path / "qa.pt")
-    report = modeling.load_pretrained(BertForSequenceClassification(TINY), tmp_path / "qa.pt")
+    report = loading.load_pretrained(BertForSequenceClassification(TINY), tmp_path / "qa.pt")
     assert set(report.initialized) == {"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight",
                                        "classifier.bias"}
     assert report.unused == ("qa_outputs.bias", "qa_outputs.weight")
     # A classifier of another number of labels is no head to initialize.
     torch.save(classifier.state_dict(), tmp_path / "three.pt")
     with pytest.raises(ValueError, match=r"shape mismatch: .*classifier\.\w+: \(3.*in the file, \(2.*in the model"):
-        modeling.load_pretrained(BertForSequenceClassification(TINY), tmp_path / "three.pt")
+        loading.load_pretrained(BertForSequenceClassification(TINY), tmp_path / "three.pt")
 
 
 def test_load_classifier_of_other_labels_is_an_error(transformers, tmp_path):
@@ -1075,19 +1071,19 @@ def test_load_classifier_of_other_labels_is_an_error(transformers, tmp_path):
     theirs.save_pretrained(tmp_path / "hf")
     ours = BertForSequenceClassification(TINY, label_names=("pos", "neg"))
     with pytest.raises(ValueError) as raised:
-        modeling.load_pretrained(ours, tmp_path / "hf")
+        loading.load_pretrained(ours, tmp_path / "hf")
     message = str(raised.value)
     assert message.startswith(str(tmp_path / "hf" / "config.json")) and "\n" not in message
     assert "['neg', 'pos']" in message and "['pos', 'neg']" in message
     # Hugging Face's default names say nothing about the labels; nor does a file without classifier weights.
     (tmp_path / "hf" / "config.json").write_text(json.dumps({
         **json.loads((tmp_path / "hf" / "config.json").read_text()), "id2label": {"0": "LABEL_0", "1": "LABEL_1"}}))
-    modeling.load_pretrained(ours, tmp_path / "hf")
+    loading.load_pretrained(ours, tmp_path / "hf")
     encoder = transformers.BertModel(transformers.BertConfig(**TINY.to_dict(), id2label={0: "neg", 1: "pos"}))
     encoder.save_pretrained(tmp_path / "encoder")
-    report = modeling.load_pretrained(ours, tmp_path / "encoder")
+    report = loading.load_pretrained(ours, tmp_path / "encoder")
     assert report.initialized == ("classifier.bias", "classifier.weight")
     (tmp_path / "encoder" / "config.json").write_text(json.dumps({**TINY.to_dict(), "model_type": "bert",
                                                                   "id2label": ["neg", "pos"]}))
     with pytest.raises(InputError, match=r'config\.json: id2label must map "0", "1", \.\.\. to label names'):
-        modeling.load_pretrained(ours, tmp_path / "encoder")
+        loading.load_pretrained(ours, tmp_path / "encoder")

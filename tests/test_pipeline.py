@@ -39,14 +39,16 @@ def test_round_trip_through_hugging_face(tmp_path):
     import torch
     from click.testing import CliRunner
 
-    import create_pretraining_data as cpd
     import modeling
     import run_pretraining
     import run_squad
-    import training
+    from mecab_bert.checkpoints import loading
+    from mecab_bert.pretraining_data import creation, shard_format
+    from mecab_bert.runs import run_folder
+    from mecab_bert.tasks import pretraining
 
     vocab, sample_qa = ROOT / "vocab" / "sample-4k.txt", ROOT / "data" / "sample_korquad.json"
-    cpd.create_pretraining_data(cpd.RunSettings(input_file=str(ROOT / "data" / "sample_text_ko.txt"),
+    creation.create_pretraining_data(creation.RunSettings(input_file=str(ROOT / "data" / "sample_text_ko.txt"),
                                                 output_dir=str(tmp_path / "data"), vocab_file=str(vocab),
                                                 max_seq_length=64, max_predictions_per_seq=10, dupe_factor=1),
                                 progress=False)
@@ -61,9 +63,9 @@ def test_round_trip_through_hugging_face(tmp_path):
     assert pretrained.exit_code == 0, pretrained.output
 
     ours = modeling.BertForPreTraining(modeling.BertConfig.from_json_file(config)).eval()
-    ours.load_state_dict(training.load_checkpoint(training.checkpoints(tmp_path / "pretrain")[-1])["model"])
+    ours.load_state_dict(run_folder.load_checkpoint(loading.checkpoints(tmp_path / "pretrain")[-1])["model"])
     theirs = transformers.BertForPreTraining.from_pretrained(tmp_path / "hf").eval()
-    batch = run_pretraining.records_to_batch(np.asarray(cpd.load_shards(tmp_path / "data").arrays[0][:3]))
+    batch = pretraining.records_to_batch(np.asarray(shard_format.load_shards(tmp_path / "data").arrays[0][:3]))
     with torch.no_grad():
         expected = theirs(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"],
                           attention_mask=batch["attention_mask"])

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from interrupt import interrupt
 
 import prepare_corpus
+from mecab_bert.corpus import preparation, sentence_splitter
 
 KOWIKI_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kowiki"
 
@@ -59,7 +60,7 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_iter_documents_drops_tags_titles_blank_lines_and_empty_documents():
-    documents = list(prepare_corpus.iter_wikiextractor_documents(WIKI_SNIPPET.splitlines()))
+    documents = list(preparation.iter_wikiextractor_documents(WIKI_SNIPPET.splitlines()))
     assert documents == [
         [
             "지미 카터는 조지아주에서 태어났다. 그는 해군에 들어가 승무원으로 일하였다.",
@@ -71,8 +72,8 @@ def test_iter_documents_drops_tags_titles_blank_lines_and_empty_documents():
 
 def test_iter_documents_keep_empty_and_unclosed_blocks():
     lines = ['<doc id="1" title="a">', "a", "", "</doc>", "stray line", '<doc id="2">', "b", "본문이다."]
-    assert list(prepare_corpus.iter_wikiextractor_documents(lines, keep_empty=True)) == [[], ["본문이다."]]
-    assert list(prepare_corpus.iter_wikiextractor_documents(lines)) == [["본문이다."]]
+    assert list(preparation.iter_wikiextractor_documents(lines, keep_empty=True)) == [[], ["본문이다."]]
+    assert list(preparation.iter_wikiextractor_documents(lines)) == [["본문이다."]]
 
 
 # (paragraph, its sentences)
@@ -161,11 +162,11 @@ SPLIT_CASES = [
 
 @pytest.mark.parametrize(("paragraph", "expected"), SPLIT_CASES)
 def test_split_sentences(tagger, paragraph, expected):
-    assert prepare_corpus.split_sentences(paragraph, tagger) == expected
+    assert sentence_splitter.split_sentences(paragraph, tagger) == expected
 
 
 def test_split_sentences_removes_control_characters(tagger):
-    assert prepare_corpus.split_sentences("그는\x00 학생\x1f이다.\x0b 그녀\u2028는 교사이다.", tagger) == [
+    assert sentence_splitter.split_sentences("그는\x00 학생\x1f이다.\x0b 그녀\u2028는 교사이다.", tagger) == [
         "그는 학생이다.",
         "그녀는 교사이다.",
     ]
@@ -193,7 +194,7 @@ def _long_paragraph(source: str) -> str:
         if not path.exists():
             pytest.skip(f"{path} is absent")
         lines = prepare_corpus.read_utf8_lines(str(path))
-        paragraphs = [p for document in prepare_corpus.iter_wikiextractor_documents(lines) for p in document]
+        paragraphs = [p for document in preparation.iter_wikiextractor_documents(lines) for p in document]
     paragraph = " ".join(paragraphs)[:30_000]
     return re.sub(r"\s+", "", paragraph) if source.endswith("without spaces") else paragraph
 
@@ -203,9 +204,9 @@ def test_tagging_in_windows_finds_the_sentences_of_tagging_whole(tagger, source)
     paragraph = _long_paragraph(source)
     assert len(paragraph) <= prepare_corpus.MECAB_MAX_CHARS  # so that the default tags it whole
     recording = _RecordingTagger(tagger)
-    in_windows = prepare_corpus.split_sentences(paragraph, recording, max_chars=3000)
+    in_windows = sentence_splitter.split_sentences(paragraph, recording, max_chars=3000)
     assert len(recording.lengths) > 10 and max(recording.lengths) <= 3000
-    whole = prepare_corpus.split_sentences(paragraph, tagger)
+    whole = sentence_splitter.split_sentences(paragraph, tagger)
     assert len(whole) > 100
     assert in_windows == whole
 
@@ -213,7 +214,7 @@ def test_tagging_in_windows_finds_the_sentences_of_tagging_whole(tagger, source)
 @pytest.mark.parametrize(("paragraph", "separator"), [("가나다 " * 2000, " "), ("가" * 8000, "")])
 def test_a_window_without_a_sentence_end_is_cut_at_white_space_or_anywhere(tagger, paragraph, separator):
     recording = _RecordingTagger(tagger)
-    sentences = prepare_corpus.split_sentences(paragraph, recording, max_chars=3000)
+    sentences = sentence_splitter.split_sentences(paragraph, recording, max_chars=3000)
     assert max(recording.lengths) <= 3000
     assert len(sentences) == 3 and max(map(len, sentences)) <= 3000
     assert separator.join(sentences) == paragraph.strip()  # with white space, cut between words
@@ -243,7 +244,7 @@ def test_memory_stays_bounded_on_a_huge_paragraph_without_spaces(tmp_path):
 
 def test_find_bracket_pairs():
     text = '그는 "좋다."라고 (말)했다 《책》 don\'t ""인용""'
-    pairs = prepare_corpus.find_bracket_pairs(text)
+    pairs = sentence_splitter.find_bracket_pairs(text)
     assert [text[o] + text[c] for o, c in pairs] == ['""', "()", "《》", '""']
 
 
@@ -258,8 +259,8 @@ _PIECES = [
 @given(st.lists(st.sampled_from(_PIECES), max_size=30))
 def test_sentences_are_exact_substrings_in_order(tagger, pieces):
     paragraph = "".join(pieces)
-    text = prepare_corpus.remove_control_characters(paragraph)
-    sentences = prepare_corpus.split_sentences(paragraph, tagger)
+    text = sentence_splitter.remove_control_characters(paragraph)
+    sentences = sentence_splitter.split_sentences(paragraph, tagger)
     position = 0
     for sentence in sentences:
         assert sentence and sentence == sentence.strip()
@@ -313,7 +314,7 @@ def test_output_dir_layout_follows_the_pattern_not_the_matches(tmp_path):
         result = _run(["--input_file", str(tmp_path / pattern), "--output_dir", str(output_dir)])
         assert result.exit_code == 0, result.output
         assert (output_dir / expected).read_text(encoding="utf-8") == EXPECTED_OUTPUT, pattern
-    assert prepare_corpus.output_paths_for(["a/x/f", "b/g"], "out", ["a/*/f", "b/g"]) == ["out/a/x/f", "out/b/g"]
+    assert preparation.output_paths_for(["a/x/f", "b/g"], "out", ["a/*/f", "b/g"]) == ["out/a/x/f", "out/b/g"]
 
 
 def test_cli_comma_separated_inputs_in_order(tmp_path):
@@ -498,9 +499,9 @@ def test_a_failed_job_removes_its_temporary_in_its_process(tmp_path, tagger):
     bad = tmp_path / "bad"
     bad.write_bytes(SECOND_INPUTS["invalid UTF-8"])
     temporary = _write(tmp_path / ".out.~1234abcd.tmp", "")
-    job = prepare_corpus.Job([str(bad)], str(tmp_path / "out"))
+    job = preparation.Job([str(bad)], str(tmp_path / "out"))
     with pytest.raises(prepare_corpus.InputError, match="not valid UTF-8"):
-        prepare_corpus.write_output(job, str(temporary), tagger)
+        preparation.write_output(job, str(temporary), tagger)
     assert os.listdir(tmp_path) == ["bad"]
 
 
@@ -511,7 +512,7 @@ def test_kowiki_file(tmp_path, tagger):
         pytest.skip(f"{path} is absent")
     output_path = tmp_path / "wiki_00"
     with open(output_path, "w", encoding="utf-8") as out:
-        stats = prepare_corpus.prepare_files([str(path)], out, tagger)
+        stats = preparation.prepare_files([str(path)], out, tagger)
     documents = output_path.read_text(encoding="utf-8").split("\n\n")
     assert documents.pop() == ""
     assert stats.files == 1

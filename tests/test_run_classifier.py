@@ -13,12 +13,14 @@ from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
 from conftest import ROOT, SHARED_DATA
 
-import fine_tuning
 import modeling
-import run_classifier as rc
+import run_classifier
 import tokenization
-import training
-from script_utils import InputError
+from mecab_bert.checkpoints import loading
+from mecab_bert.runs import devices, run_folder
+from mecab_bert.tasks import classification as rc
+from mecab_bert.tasks import fine_tuning
+from mecab_bert.text_input import InputError
 
 KORNLU = SHARED_DATA / "kornlu"
 
@@ -445,7 +447,7 @@ TRAIN_ROWS, DEV_ROWS, TEST_ROWS = 24, 12, 9
 TRAIN_STEPS = 6  # 24 train rows x --num_train_epochs 2 / --train_batch_size 8
 MAX_SEQ_LENGTH = 32
 TRAIN_EVAL_PREDICT = ("--do_train", "--do_eval", "--do_predict")
-CPU = training.Runtime(torch.device("cpu"), "fp32", training.Distributed(), progress=False)
+CPU = devices.Runtime(torch.device("cpu"), "fp32", devices.Distributed(), progress=False)
 
 
 def sentence_pair(rng: random.Random) -> tuple[str, str]:
@@ -482,7 +484,7 @@ def without(args: list[str], name: str) -> list[str]:
 
 
 def invoke(args: list[str]):
-    return CliRunner().invoke(rc.main, args)
+    return CliRunner().invoke(run_classifier.main, args)
 
 
 @pytest.fixture(scope="module")
@@ -540,7 +542,7 @@ def fine_tuned_logits(output_dir: Path, task: str, data: rc.ClassifierFeatures) 
     processor = rc.processors[task]
     model = modeling.BertForSequenceClassification(modeling.BertConfig.from_json_file(output_dir / "bert_config.json"),
                                                    num_labels=len(processor.labels) or 1, label_names=processor.labels)
-    assert not modeling.load_pretrained(model, training.checkpoints(output_dir)[-1]).initialized  # the head too
+    assert not loading.load_pretrained(model, loading.checkpoints(output_dir)[-1]).initialized  # the head too
     return fine_tuning.predict(model, data, 8, CPU).logits
 
 
@@ -577,7 +579,7 @@ def eval_results(output_dir: Path) -> dict[str, float]:
 def test_train_eval_predict_writes_what_the_checkpoint_predicts(task, trained, inputs, sample_tokenizer):
     run = trained(task)
     out, processor = run.output_dir, rc.processors[task]
-    assert [path.name for path in training.checkpoints(out)] == [f"ckpt-{TRAIN_STEPS:08d}.pt"]
+    assert [path.name for path in loading.checkpoints(out)] == [f"ckpt-{TRAIN_STEPS:08d}.pt"]
     dev = split_features(sample_tokenizer, inputs, task, "dev")
     expected = recomputed_eval_results(task, fine_tuned_logits(out, task, dev), dev.labels)
     results = eval_results(out)
@@ -653,10 +655,10 @@ def test_a_second_train_resumes_or_refuses_other_flags(tmp_path, trained, inputs
     fresh = invoke([*args, "--learning_rate", "2e-3", "--overwrite_output_dir"])
     assert fresh.exit_code == 0, fresh.output
     assert f"Trained {TRAIN_STEPS} steps (0 -> {TRAIN_STEPS} of {TRAIN_STEPS})" in fresh.output
-    assert json.loads((out / training.RUN_FILE).read_text())["learning_rate"] == 2e-3
+    assert json.loads((out / run_folder.RUN_FILE).read_text())["learning_rate"] == 2e-3
     checkpoint = f"ckpt-{TRAIN_STEPS:08d}.pt"
     assert snapshot(out)[checkpoint] != before[checkpoint]
-    assert not (out / training.PREVIOUS_RUN).exists()
+    assert not (out / run_folder.PREVIOUS_RUN).exists()
 
 
 @pytest.mark.parametrize(("task", "problem_type"), [("korsts", "regression"),

@@ -16,9 +16,11 @@ from click.testing import CliRunner
 from conftest import ROOT
 from torchrun import CPU_ENV, torchrun_nodes
 
-import create_pretraining_data as cpd
 import run_pretraining
-import training
+from mecab_bert.checkpoints import loading
+from mecab_bert.pretraining_data import creation, shard_format
+from mecab_bert.runs import batching, devices, run_folder
+from mecab_bert.tasks import pretraining
 
 SAMPLE = ROOT / "data" / "sample_text_ko.txt"
 SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
@@ -31,7 +33,7 @@ TINY = {"vocab_size": 4000, "hidden_size": 32, "num_hidden_layers": 2, "num_atte
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "shards"
-    cpd.create_pretraining_data(cpd.RunSettings(
+    creation.create_pretraining_data(creation.RunSettings(
         input_file=str(SAMPLE), output_dir=str(out), vocab_file=str(SAMPLE_VOCAB), max_seq_length=64,
         max_predictions_per_seq=10, dupe_factor=2, instances_per_shard=300), progress=False)
     return out
@@ -58,17 +60,17 @@ def metrics(output_dir):
 
 
 def final_parameters(output_dir):
-    newest = training.checkpoints(output_dir)[-1]
-    return training.load_checkpoint(newest)["model"]
+    newest = loading.checkpoints(output_dir)[-1]
+    return run_folder.load_checkpoint(newest)["model"]
 
 
 # --- data ----------------------------------------------------------------------------------------------
 
 
 def test_batches_follow_the_records(data_dir):
-    shards = cpd.load_shards(data_dir)
+    shards = shard_format.load_shards(data_dir)
     records = shards.records()[:4]
-    batch = run_pretraining.records_to_batch(records)
+    batch = pretraining.records_to_batch(records)
     for row, record in enumerate(records):
         n, a, k = int(record["input_length"]), int(record["segment_a_length"]), int(record["num_predictions"])
         assert batch["attention_mask"][row].tolist() == [1] * n + [0] * (64 - n)
@@ -79,16 +81,16 @@ def test_batches_follow_the_records(data_dir):
 
 
 def test_processes_split_each_step_and_the_stream_is_reproducible(data_dir):
-    data = run_pretraining.PretrainingData([cpd.load_shards(data_dir)], seed=3)
-    single = data.step_batches(5, 8, 8, training.Distributed())[0]["input_ids"]
-    parts = [data.step_batches(5, 8, 2, training.Distributed(rank, 2))
+    data = pretraining.PretrainingData([shard_format.load_shards(data_dir)], seed=3)
+    single = data.step_batches(5, 8, 8, devices.Distributed())[0]["input_ids"]
+    parts = [data.step_batches(5, 8, 2, devices.Distributed(rank, 2))
              for rank in range(2)]  # 2 processes x 2 accumulation steps x 2 sequences
     rebuilt = torch.cat([parts[rank][m]["input_ids"] for m in range(2) for rank in range(2)])
     assert torch.equal(rebuilt, single)
-    again = run_pretraining.PretrainingData([cpd.load_shards(data_dir)], seed=3)
-    assert torch.equal(again.step_batches(5, 8, 8, training.Distributed())[0]["input_ids"], single)
+    again = pretraining.PretrainingData([shard_format.load_shards(data_dir)], seed=3)
+    assert torch.equal(again.step_batches(5, 8, 8, devices.Distributed())[0]["input_ids"], single)
     # Each epoch is a permutation of every instance; the next epoch is another one.
-    every = sorted(r.tobytes() for r in cpd.load_shards(data_dir).records())
+    every = sorted(r.tobytes() for r in shard_format.load_shards(data_dir).records())
     first, second = data.stream(0, data.size), data.stream(data.size, data.size)
     assert sorted(r.tobytes() for r in first) == every == sorted(r.tobytes() for r in second)
     assert first.tobytes() != second.tobytes()
@@ -104,7 +106,7 @@ def test_prefetch_yields_in_order_and_joins_its_thread_on_close():
         time.sleep(0.05)  # still working when the consumer closes
         return index
 
-    batches = training.prefetch(make, 3)
+    batches = batching.prefetch(make, 3)
     assert [next(batches) for _ in range(3)] == [3, 4, 5]
     started.wait()
     before = threading.active_count()
@@ -121,7 +123,7 @@ def test_train_eval_checkpoints_and_metrics(tmp_path, data_dir):
                            "12", "--save_checkpoints_steps", "4", "--keep_checkpoints", "2", "--log_every", "3",
                            "--max_eval_steps", "5"))
     assert result.exit_code == 0, result.output
-    assert [p.name for p in training.checkpoints(out)] == ["ckpt-00000008.pt", "ckpt-00000012.pt"]
+    assert [p.name for p in loading.checkpoints(out)] == ["ckpt-00000008.pt", "ckpt-00000012.pt"]
     logged = metrics(out)
     assert [m["step"] for m in logged] == [3, 6, 9, 12]
     assert {"loss", "lr", "masked_lm_accuracy", "next_sentence_accuracy", "tokens_per_s"} <= logged[0].keys()
@@ -159,7 +161,7 @@ def test_manifest_mismatch_is_one_clear_error(tmp_path, data_dir):
     small = write_config(tmp_path, vocab_size=100)
     result = run_cli(*args(small, data_dir, tmp_path / "c", "--do_train"))
     assert result.exit_code == 1 and "the model's vocab_size is 100" in result.output
-    assert not training.checkpoints(tmp_path / "a")
+    assert not loading.checkpoints(tmp_path / "a")
 
 
 def test_non_finite_loss_stops_naming_the_step(tmp_path, data_dir):
@@ -168,7 +170,7 @@ def test_non_finite_loss_stops_naming_the_step(tmp_path, data_dir):
                            "--num_warmup_steps", "0", "--learning_rate", "1e30", "--log_every", "1"))
     assert result.exit_code == 1
     assert "the loss is nan at step" in result.output or "the loss is inf at step" in result.output
-    assert not training.checkpoints(out)
+    assert not loading.checkpoints(out)
 
 
 def test_batch_size_must_divide(tmp_path, data_dir):
@@ -225,7 +227,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one_bit_for_bit(tmp_pat
     assert process.poll() is None, "the run ended before it could be killed"
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    killed_at = training.checkpoints(tmp_path / "killed")[-1]
+    killed_at = loading.checkpoints(tmp_path / "killed")[-1]
     assert killed_at.name != "ckpt-00000040.pt"
     subprocess.run(with_output("killed"), check=True, env=CPU_ENV, capture_output=True)
     straight, resumed = metrics(tmp_path / "straight"), metrics(tmp_path / "killed")
@@ -239,10 +241,10 @@ def test_a_resume_over_hundreds_of_shards_lands_on_the_same_data(tmp_path):
     """One instance a shard (253 shards): a run cut back to its step-2 checkpoint and run again draws the same
     batches as the straight run, to the bit."""
     data = tmp_path / "shards"
-    cpd.create_pretraining_data(cpd.RunSettings(
+    creation.create_pretraining_data(creation.RunSettings(
         input_file=str(SAMPLE), output_dir=str(data), vocab_file=str(SAMPLE_VOCAB), max_seq_length=64,
         max_predictions_per_seq=10, dupe_factor=1, instances_per_shard=1), progress=False)
-    assert len(cpd.load_shards(data).arrays) > 200
+    assert len(shard_format.load_shards(data).arrays) > 200
     config = write_config(tmp_path)
     flags = ("--do_train", "--num_train_steps", "6", "--save_checkpoints_steps", "2", "--log_every", "1")
     result = run_cli(*args(config, data, tmp_path / "straight", *flags))
@@ -268,7 +270,7 @@ def test_export_hf_loads_in_transformers(tmp_path, data_dir):
     hf = transformers.BertForPreTraining.from_pretrained(tmp_path / "hf").eval()
     ours = run_pretraining.modeling.BertForPreTraining(run_pretraining.modeling.BertConfig(**TINY)).eval()
     ours.load_state_dict(final_parameters(out))
-    ids = torch.from_numpy(np.asarray(cpd.load_shards(data_dir).arrays[0][:2]["input_ids"]).astype(np.int64))
+    ids = torch.from_numpy(np.asarray(shard_format.load_shards(data_dir).arrays[0][:2]["input_ids"]).astype(np.int64))
     with torch.no_grad():
         expected = hf(input_ids=ids).prediction_logits
         got = ours(ids).mlm_logits
@@ -289,12 +291,12 @@ def test_nothing_to_do_is_an_error(tmp_path, data_dir):
 
 
 def test_resolve_precision_defaults():
-    assert training.resolve_precision("auto", torch.device("cpu")) == "fp32"
-    with pytest.raises(training.TrainingError, match="fp16 needs a CUDA device"):
-        training.resolve_precision("fp16", torch.device("cpu"))
+    assert devices.resolve_precision("auto", torch.device("cpu")) == "fp32"
+    with pytest.raises(devices.TrainingError, match="fp16 needs a CUDA device"):
+        devices.resolve_precision("fp16", torch.device("cpu"))
     if not torch.cuda.is_available():
-        with pytest.raises(training.TrainingError, match="no CUDA device"):
-            training.resolve_device("cuda")
+        with pytest.raises(devices.TrainingError, match="no CUDA device"):
+            devices.resolve_device("cuda")
 
 
 def test_plot_draws_the_curves(tmp_path, data_dir):
@@ -348,7 +350,7 @@ def test_a_run_resumes_only_itself(tmp_path, data_dir):
     result = short_run(config, data_dir, out, "--learning_rate", "2e-3", "--overwrite_output_dir")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "run.json").read_text())["learning_rate"] == 2e-3
-    assert not (out / training.PREVIOUS_RUN).exists()  # dropped once the new run had its first checkpoint
+    assert not (out / run_folder.PREVIOUS_RUN).exists()  # dropped once the new run had its first checkpoint
     assert [m["step"] for m in metrics(out)] == [1, 2, 3, 4]
 
 
@@ -356,7 +358,7 @@ def test_other_data_is_another_run(tmp_path, data_dir):
     config, out = write_config(tmp_path), tmp_path / "run"
     assert short_run(config, data_dir, out).exit_code == 0
     other = tmp_path / "other"
-    cpd.create_pretraining_data(cpd.RunSettings(
+    creation.create_pretraining_data(creation.RunSettings(
         input_file=str(SAMPLE), output_dir=str(other), vocab_file=str(SAMPLE_VOCAB), max_seq_length=64,
         max_predictions_per_seq=10, dupe_factor=1, random_seed=7), progress=False)
     before = snapshot(out)
@@ -378,11 +380,11 @@ def test_a_killed_overwrite_keeps_the_old_run_until_the_first_checkpoint(tmp_pat
     result = diverging_run(config, data_dir, out, "--overwrite_output_dir")
     assert result.exit_code == 1 and "the loss is" in result.output  # died before its first checkpoint
     old_checkpoints = {k: v for k, v in old.items() if k.startswith("ckpt-")}
-    kept = snapshot(out / training.PREVIOUS_RUN)
+    kept = snapshot(out / run_folder.PREVIOUS_RUN)
     assert {k: v for k, v in kept.items() if k.startswith("ckpt-")} == old_checkpoints
     # A second try that dies early too must not push the kept run out for the first try's leftovers.
     assert diverging_run(config, data_dir, out, "--learning_rate", "1e29", "--overwrite_output_dir").exit_code == 1
-    kept = snapshot(out / training.PREVIOUS_RUN)
+    kept = snapshot(out / run_folder.PREVIOUS_RUN)
     assert {k: v for k, v in kept.items() if k.startswith("ckpt-")} == old_checkpoints
 
 
@@ -401,7 +403,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_intact_one(tmp_path, data_
     assert result.exit_code == 0, result.output
     assert "resumed from" in result.output and "ckpt-00000002.pt" in result.output
     assert [m["step"] for m in metrics(out)] == [1, 2, 3, 4]
-    assert training.load_checkpoint(newest)["step"] == 4  # written again, whole
+    assert run_folder.load_checkpoint(newest)["step"] == 4  # written again, whole
     assert (out / "ckpt-00000004.pt.damaged").exists()  # the damaged one kept aside, for a look
     assert not list(out.glob(".*.tmp"))
 
@@ -409,7 +411,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_intact_one(tmp_path, data_
 def test_a_folder_whose_every_checkpoint_is_damaged_stops(tmp_path, data_dir):
     config, out = write_config(tmp_path), tmp_path / "run"
     assert short_run(config, data_dir, out).exit_code == 0
-    for checkpoint in training.checkpoints(out):
+    for checkpoint in loading.checkpoints(out):
         checkpoint.write_bytes(b"")
     with pytest.warns(UserWarning, match="cannot be read"):
         result = short_run(config, data_dir, out)
@@ -487,16 +489,16 @@ def test_rerunning_the_old_command_after_a_failed_overwrite_brings_the_old_run_b
     assert failed.exit_code == 1
     result = short_run(config, data_dir, out)  # the first run's own command: it is restored, not refused
     assert result.exit_code == 0, result.output
-    assert "Nothing to train" in result.output and not (out / training.PREVIOUS_RUN).exists()
+    assert "Nothing to train" in result.output and not (out / run_folder.PREVIOUS_RUN).exists()
     assert {k: v for k, v in snapshot(out).items() if k.startswith("ckpt-")} == \
         {k: v for k, v in old.items() if k.startswith("ckpt-")}
 
 
 def test_a_second_run_into_a_busy_folder_stops_at_once(tmp_path, data_dir):
     config, out = write_config(tmp_path), tmp_path / "run"
-    with training.run_dir_lock(out, enabled=True):  # as a run in another process holds it
+    with run_folder.run_dir_lock(out, enabled=True):  # as a run in another process holds it
         assert_one_line_error(short_run(config, data_dir, out), str(out), "another run is training in this folder")
-    assert not training.checkpoints(out)
+    assert not loading.checkpoints(out)
     assert short_run(config, data_dir, out).exit_code == 0  # released with its holder
 
 
@@ -554,7 +556,7 @@ def test_plot_bad_metrics_and_out_file_are_one_line(tmp_path, monkeypatch, metri
 def test_a_run_that_died_before_its_first_checkpoint_does_not_block_the_corrected_one(tmp_path, data_dir):
     config, out = write_config(tmp_path), tmp_path / "run"
     failed = diverging_run(config, data_dir, out)
-    assert failed.exit_code == 1 and not training.checkpoints(out)
+    assert failed.exit_code == 1 and not loading.checkpoints(out)
     result = short_run(config, data_dir, out)  # the typo fixed: no --overwrite_output_dir needed
     assert result.exit_code == 0, result.output
     assert json.loads((out / "run.json").read_text())["learning_rate"] == 1e-3
@@ -581,7 +583,7 @@ def test_a_full_disk_right_after_an_overwrite_moved_the_old_run_aside_loses_noth
 def test_a_finished_run_whose_checkpoints_were_deleted_is_still_not_replaced_silently(tmp_path, data_dir):
     config, out = write_config(tmp_path), tmp_path / "run"
     assert short_run(config, data_dir, out, "--do_eval", "--max_eval_steps", "1").exit_code == 0
-    for checkpoint in training.checkpoints(out):
+    for checkpoint in loading.checkpoints(out):
         checkpoint.unlink()  # to save space; eval_results.txt is still worth keeping
     before = snapshot(out)
     assert_one_line_error(short_run(config, data_dir, out, "--learning_rate", "2e-3"), "learning_rate")
@@ -650,7 +652,7 @@ def test_an_export_takes_its_tokenizer_only_from_the_data_the_run_trained_on(tmp
     config = write_config(tmp_path)
     assert short_run(config, data_dir, tmp_path / "run").exit_code == 0
     other = tmp_path / "other"
-    cpd.create_pretraining_data(cpd.RunSettings(
+    creation.create_pretraining_data(creation.RunSettings(
         input_file=str(SAMPLE), output_dir=str(other), vocab_file=str(SAMPLE_VOCAB), max_seq_length=64,
         max_predictions_per_seq=10, dupe_factor=1, instances_per_shard=300), progress=False)
     export_only = ["--bert_config_file", config, "--output_dir", tmp_path / "run", "--max_seq_length", "64",
@@ -664,7 +666,7 @@ def test_an_export_takes_its_tokenizer_only_from_the_data_the_run_trained_on(tmp
     assert not (tmp_path / "hf").exists()
     assert run_cli("--input_file", data_dir, "--vocab_file", SAMPLE_VOCAB, *export_only).exit_code == 0
     # Its card reports what the run recorded, not this command's defaults.
-    recorded = json.loads((tmp_path / "run" / training.RUN_FILE).read_text())
+    recorded = json.loads((tmp_path / "run" / run_folder.RUN_FILE).read_text())
     card = (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")
     assert f"| train_batch_size | {recorded['train_batch_size']} |" in card and "| steps | 4 |" in card
     # An export of --init_checkpoint as it is (no run folder) claims no training at all.

@@ -12,14 +12,14 @@ from click.testing import CliRunner
 from conftest import ROOT
 from torchrun import CPU_ENV, torchrun_nodes
 
-import evaluate_squad
-import fine_tuning
-import hf_export
 import modeling
 import run_squad
 import tokenization
-import training
-from script_utils import file_sha256
+from mecab_bert import tokenizer_settings
+from mecab_bert.checkpoints import hf_export, loading
+from mecab_bert.files import file_sha256
+from mecab_bert.runs import run_folder
+from mecab_bert.tasks import fine_tuning, squad, squad_data, squad_metrics
 
 SAMPLE_QA = ROOT / "data" / "sample_korquad.json"
 SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
@@ -39,10 +39,10 @@ def write_squad(tmp_path, paragraphs, version="KorQuAD_v1.0", name="data.json"):
 
 
 def oracle_predictions(path, tokenizer, version_2=False, config=None):
-    dataset = run_squad.featurize(str(path), tokenizer, config or run_squad.FeatureConfig(), False, version_2)
-    starts, ends = run_squad.gold_logits(dataset)
-    predictions, nbest, null_odds = run_squad.best_spans(dataset, starts, ends,
-                                                         run_squad.PredictConfig(version_2_with_negative=version_2))
+    dataset = squad.featurize(str(path), tokenizer, config or squad.FeatureConfig(), False, version_2)
+    starts, ends = squad.gold_logits(dataset)
+    predictions, nbest, null_odds = squad.best_spans(dataset, starts, ends,
+                                                         squad.PredictConfig(version_2_with_negative=version_2))
     return dataset, predictions, nbest, null_odds
 
 
@@ -51,9 +51,9 @@ def oracle_predictions(path, tokenizer, version_2=False, config=None):
 
 def test_align_answer_keeps_moves_or_gives_up():
     context = "서울은 크다. 나는 서울에서 왔다."
-    assert run_squad.align_answer(context, "서울", 0) == (0, False)
-    assert run_squad.align_answer(context, "서울", 9) == (11, True)  # nearest occurrence
-    assert run_squad.align_answer(context, "부산", 3) == (None, False)
+    assert squad.align_answer(context, "서울", 0) == (0, False)
+    assert squad.align_answer(context, "서울", 9) == (11, True)  # nearest occurrence
+    assert squad.align_answer(context, "부산", 3) == (None, False)
 
 
 def test_answers_are_cut_exactly_from_messy_contexts(tmp_path, tokenizer):
@@ -86,7 +86,7 @@ def test_wrong_answer_start_is_fixed_or_skipped_and_counted(tmp_path):
         {"id": "a", "question": "어디?", "answers": [{"text": "서울", "answer_start": 0}]},
         {"id": "b", "question": "어디?", "answers": [{"text": "부산", "answer_start": 3}]},
         {"id": "c", "question": "어디?", "answers": [{"text": "서울", "answer_start": 12}]}]}])
-    _, examples, stats, _ = run_squad.read_squad(path, is_training=True)
+    _, examples, stats, _ = squad.read_squad(path, is_training=True)
     assert [e.qas_id for e in examples] == ["a", "c"]
     assert examples[0].answer_span == (3, 5) and examples[1].answer_span == (12, 14)
     assert stats.fixed_answer_starts == 1 and stats.unfindable_answers == 1
@@ -99,7 +99,7 @@ def test_boundary_inside_a_piece_is_counted(tmp_path):
     tokenizer = tokenization.FullTokenizer(vocab, tokenizer="wordpiece")
     path = write_squad(tmp_path, [{"context": "나 서울시 산다", "qas": [
         {"id": "a", "question": "어디?", "answers": [{"text": "서울", "answer_start": 2}]}]}])
-    dataset = run_squad.featurize(str(path), tokenizer, run_squad.FeatureConfig(), True, False)
+    dataset = squad.featurize(str(path), tokenizer, squad.FeatureConfig(), True, False)
     assert dataset.feature_stats.answers_inside_a_piece == 1
     assert dataset.features.start_positions[0] == dataset.features.end_positions[0] > 0
 
@@ -134,9 +134,9 @@ def test_windows_and_max_context_follow_google():
     rng = random.Random(0)
     for _ in range(300):
         length, max_tokens, stride = rng.randint(1, 900), rng.randint(5, 300), rng.randint(1, 200)
-        windows = run_squad.doc_windows(length, max_tokens, stride)
+        windows = squad.doc_windows(length, max_tokens, stride)
         assert windows == google_windows(length, max_tokens, stride)
-        best = run_squad.max_context_window(windows, length)
+        best = squad.max_context_window(windows, length)
         for position in range(0, length, 7):
             for index in range(len(windows)):
                 if windows[index][0] <= position < sum(windows[index]):
@@ -150,7 +150,7 @@ def test_long_context_windows_still_find_every_answer(tmp_path, tokenizer):
             "answers": [{"text": str(i * 7), "answer_start": context.index(f"숫자 {i * 7}이") + 3}]}
            for i in range(0, 120, 9)]
     path = write_squad(tmp_path, [{"context": context, "qas": qas}])
-    config = run_squad.FeatureConfig(max_seq_length=64, doc_stride=16, max_query_length=16)
+    config = squad.FeatureConfig(max_seq_length=64, doc_stride=16, max_query_length=16)
     dataset, predictions, _, _ = oracle_predictions(path, tokenizer, config=config)
     assert len(dataset.features) > 20
     assert predictions == {qa["id"]: qa["answers"][0]["text"] for qa in qas}
@@ -159,11 +159,11 @@ def test_long_context_windows_still_find_every_answer(tmp_path, tokenizer):
 def test_sample_oracle_misses_only_answers_cut_inside_a_morpheme():
     tokenizer = tokenization.FullTokenizer(SAMPLE_VOCAB)
     dataset, predictions, _, _ = oracle_predictions(SAMPLE_QA, tokenizer)
-    spans = run_squad.gold_answer_spans(dataset)
+    spans = squad.gold_answer_spans(dataset)
     missed = [e.qas_id for e in dataset.examples if predictions[e.qas_id] != e.answers[0][0]]
     inside = [e.qas_id for e, span in zip(dataset.examples, spans, strict=True) if span[2]]
     assert missed == inside and len(missed) <= 2  # e.g. 경주 in 경주로, which MeCab keeps as one noun
-    assert evaluate_squad.evaluate(dataset.data, predictions)["f1"] > 99.5
+    assert squad_metrics.evaluate(dataset.data, predictions)["f1"] > 99.5
 
 
 def test_version_2_predicts_no_answer_when_null_wins(tmp_path, tokenizer):
@@ -175,7 +175,7 @@ def test_version_2_predicts_no_answer_when_null_wins(tmp_path, tokenizer):
     dataset, predictions, _, null_odds = oracle_predictions(path, tokenizer, version_2=True)
     assert predictions == {"yes": "1443년", "no": ""}
     assert null_odds["no"] > 0 > null_odds["yes"]
-    assert evaluate_squad.evaluate(dataset.data, predictions, null_odds)["exact"] == 100.0
+    assert squad_metrics.evaluate(dataset.data, predictions, null_odds)["exact"] == 100.0
 
 
 # --- bad input -----------------------------------------------------------------------------------------
@@ -193,8 +193,8 @@ def test_bad_questions_name_the_id_and_field(tmp_path, qa, message):
     path = write_squad(tmp_path, [{"context": "짧은 문맥", "qas": [qa, {"id": "ok", "question": "?", "answers": [
         {"text": "짧은", "answer_start": 0}]}]}])
     with pytest.raises(run_squad.InputError, match=re.escape(message)):
-        run_squad.read_squad(path, is_training=True)
-    _, examples, stats, _ = run_squad.read_squad(path, is_training=True, skip_bad_examples=True)
+        squad.read_squad(path, is_training=True)
+    _, examples, stats, _ = squad.read_squad(path, is_training=True, skip_bad_examples=True)
     assert [e.qas_id for e in examples] == ["ok"] and stats.bad_examples == 1
 
 
@@ -212,7 +212,7 @@ def test_malformed_json_is_one_clear_error(tmp_path):
 
 
 def test_strip_josa_drops_trailing_particles_only():
-    strip = run_squad.JosaStripper()
+    strip = squad.JosaStripper()
     assert strip("서울에서") == "서울"
     assert strip("학교에") == "학교"
     assert strip("대한민국의") == "대한민국"
@@ -231,7 +231,7 @@ def test_train_predict_and_score_from_a_hugging_face_directory(tmp_path):
     config = modeling.BertConfig(vocab_size=4000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                  intermediate_size=64, max_position_embeddings=128)
     hf_dir = hf_export.export_hf(modeling.BertForPreTraining(config), tmp_path / "hf",
-                                 hf_export.TokenizerSettings(str(SAMPLE_VOCAB), True, "mecab"),
+                                 tokenizer_settings.TokenizerSettings(str(SAMPLE_VOCAB), True, "mecab"),
                                  hf_export.ModelCard("a"))
     out = tmp_path / "squad"
     result = CliRunner().invoke(run_squad.main, [
@@ -249,7 +249,7 @@ def test_train_predict_and_score_from_a_hugging_face_directory(tmp_path):
         for entry in entries:
             assert contexts[qid][entry["start_char"]:entry["end_char"]] == entry["text"]
     scores = json.loads((out / "eval_results.json").read_text())
-    assert scores == evaluate_squad.evaluate(data, predictions)
+    assert scores == squad_metrics.evaluate(data, predictions)
     assert json.loads(result.output.strip().splitlines()[-1]) == scores if result.output.strip().startswith(
         "{") else True
     assert len(list(out.glob("ckpt-*.pt"))) == 1  # the last one only: fine-tuning keeps one
@@ -259,7 +259,7 @@ def test_features_hold_question_and_window(tmp_path, tokenizer):
     context = "세종대왕은 1443년에 훈민정음을 만들었다."
     path = write_squad(tmp_path, [{"context": context, "qas": [
         {"id": "a", "question": "훈민정음은 언제?", "answers": [{"text": "1443년", "answer_start": 6}]}]}])
-    dataset = run_squad.featurize(str(path), tokenizer, run_squad.FeatureConfig(max_seq_length=32), True, False)
+    dataset = squad.featurize(str(path), tokenizer, squad.FeatureConfig(max_seq_length=32), True, False)
     features = dataset.features
     ids = features.input_ids[0]
     question = tokenizer.encode("훈민정음은 언제?")
@@ -302,7 +302,7 @@ def test_two_nodes_fine_tune_as_one_process_with_the_combined_batch(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "run_squad.py"), *one], check=True, env=CPU_ENV, capture_output=True)
     torchrun_nodes(ROOT / "run_squad.py", 2, 1, squad_args(config, tmp_path / "two", SAMPLE_QA,
                                                             "--num_train_epochs", "0.3"))
-    weights = [training.load_checkpoint(training.checkpoints(tmp_path / name)[-1])["model"] for name in ("one", "two")]
+    weights = [run_folder.load_checkpoint(loading.checkpoints(tmp_path / name)[-1])["model"] for name in ("one", "two")]
     assert weights[0].keys() == weights[1].keys()
     assert max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0]) < 1e-6
 
@@ -365,9 +365,9 @@ GOOD_QA = {"id": "ok", "question": "?", "answers": [{"text": "짧은", "answer_s
 
 def test_read_squad_accepts_a_byte_order_mark(tmp_path):
     path = squad_file(tmp_path, [GOOD_QA], prefix="\ufeff")
-    contexts, examples, _, data = run_squad.read_squad(path, is_training=True)
+    contexts, examples, _, data = squad.read_squad(path, is_training=True)
     assert contexts == ["짧은 문맥"] and [e.qas_id for e in examples] == ["ok"] and data["version"] == "KorQuAD_v1.0"
-    assert evaluate_squad.evaluate(data, {"ok": "짧은"})["exact_match"] == 100.0
+    assert squad_metrics.evaluate(data, {"ok": "짧은"})["exact_match"] == 100.0
 
 
 @pytest.mark.parametrize(("write", "message"), [
@@ -384,10 +384,10 @@ def test_read_squad_fails_as_evaluate_squad_does(tmp_path, write, message):
     path = tmp_path / "data.json"
     write(path)
     with pytest.raises(run_squad.InputError) as caught:
-        run_squad.read_squad(path, is_training=False, skip_bad_examples=True)
+        squad.read_squad(path, is_training=False, skip_bad_examples=True)
     assert str(caught.value).startswith(f"{path.parent}/{message}")
     with pytest.raises(run_squad.InputError) as caught_there:
-        evaluate_squad.read_squad_file(str(path))
+        squad_data.read_squad_file(str(path))
     assert str(caught_there.value) == str(caught.value)
 
 
@@ -396,7 +396,7 @@ def test_duplicate_ids_are_an_error_even_when_skipping(tmp_path, skip_bad_exampl
     path = squad_file(tmp_path, [GOOD_QA, {**GOOD_QA, "question": "again?"}])
     message = "data.json: question id 'ok' appears twice: data[0].paragraphs[0].qas[0] and data[0].paragraphs[0].qas[1]"
     with pytest.raises(run_squad.InputError, match=re.escape(message)):
-        run_squad.read_squad(path, is_training=False, skip_bad_examples=skip_bad_examples)
+        squad.read_squad(path, is_training=False, skip_bad_examples=skip_bad_examples)
 
 
 def test_answer_texts_are_the_scorers_rule_never_skipped(tmp_path):
@@ -404,7 +404,7 @@ def test_answer_texts_are_the_scorers_rule_never_skipped(tmp_path):
     path = squad_file(tmp_path, [GOOD_QA, {"id": "q1", "question": "?", "answers": [{"text": 3, "answer_start": 0}]}])
     with pytest.raises(run_squad.InputError, match=re.escape(
             "data.json: data[0].paragraphs[0].qas[1].answers[0].text must be a string, not 3 (question 'q1')")):
-        run_squad.read_squad(path, is_training=True, skip_bad_examples=True)
+        squad.read_squad(path, is_training=True, skip_bad_examples=True)
 
 
 @pytest.mark.parametrize(("qa", "message"), [
@@ -418,8 +418,8 @@ def test_answer_texts_are_the_scorers_rule_never_skipped(tmp_path):
 def test_version_2_questions_are_checked(tmp_path, qa, message):
     path = squad_file(tmp_path, [qa], version="v2.0")
     with pytest.raises(run_squad.InputError, match=re.escape(message)):
-        run_squad.read_squad(path, is_training=True, version_2_with_negative=True)
-    _, examples, stats, _ = run_squad.read_squad(path, is_training=True, version_2_with_negative=True,
+        squad.read_squad(path, is_training=True, version_2_with_negative=True)
+    _, examples, stats, _ = squad.read_squad(path, is_training=True, version_2_with_negative=True,
                                                  skip_bad_examples=True)
     assert examples == [] and stats.bad_examples == 1
 
@@ -428,14 +428,14 @@ def test_version_2_flag_needs_version_2_data(tmp_path):
     path = squad_file(tmp_path, [GOOD_QA], version="1.1")
     with pytest.raises(run_squad.InputError, match=re.escape(
             "data.json: version is '1.1', yet --version_2_with_negative is given: it needs SQuAD 'v2.0' data")):
-        run_squad.read_squad(path, is_training=False, version_2_with_negative=True)
+        squad.read_squad(path, is_training=False, version_2_with_negative=True)
 
 
 def test_a_missing_context_names_its_paragraph(tmp_path):
     path = tmp_path / "data.json"
     path.write_text(json.dumps({"version": "1.1", "data": [{"paragraphs": [{"qas": []}]}]}), encoding="utf-8")
     with pytest.raises(run_squad.InputError, match=re.escape("data.json: data[0].paragraphs[0].context is missing")):
-        run_squad.read_squad(path, is_training=False)
+        squad.read_squad(path, is_training=False)
 
 
 def test_missing_version_fails_before_predicting(tmp_path, monkeypatch):

@@ -8,17 +8,17 @@ import click
 import pytest
 from click.testing import CliRunner
 
-import script_utils
+from mecab_bert import cli, files, text_input
 
 
 def test_atomic_output_replaces_only_on_success(tmp_path):
     path = tmp_path / "out.txt"
     path.write_text("old")
-    with pytest.raises(RuntimeError), script_utils.atomic_output(path) as writer:
+    with pytest.raises(RuntimeError), files.atomic_output(path) as writer:
         writer.write("partial")
         raise RuntimeError("boom")
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
-    with script_utils.atomic_output(path, binary=True) as writer:
+    with files.atomic_output(path, binary=True) as writer:
         writer.write(b"new")
     assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["out.txt"]
 
@@ -27,25 +27,25 @@ def test_read_utf8_lines(tmp_path):
     path = tmp_path / "in.txt"
     path.write_bytes("\ufeff첫 줄\r\n둘째\n".encode() + b"bad \xff\n")
     counts = collections.Counter()
-    assert list(script_utils.read_utf8_lines(str(path), "replace", counts)) == ["첫 줄", "둘째", "bad \ufffd"]
+    assert list(text_input.read_utf8_lines(str(path), "replace", counts)) == ["첫 줄", "둘째", "bad \ufffd"]
     assert counts["replaced_lines"] == 1 and counts["bytes"] == path.stat().st_size
-    with pytest.raises(script_utils.InputError, match=r"in\.txt:3: not valid UTF-8 \(byte 0xff at byte 5"):
-        list(script_utils.read_utf8_lines(str(path)))
+    with pytest.raises(text_input.InputError, match=r"in\.txt:3: not valid UTF-8 \(byte 0xff at byte 5"):
+        list(text_input.read_utf8_lines(str(path)))
     path.write_bytes(b"text\nbin\x00ary\n")
-    with pytest.raises(script_utils.InputError, match=r"in\.txt:2: a NUL byte"):
-        list(script_utils.read_utf8_lines(str(path)))
+    with pytest.raises(text_input.InputError, match=r"in\.txt:2: a NUL byte"):
+        list(text_input.read_utf8_lines(str(path)))
 
 
 def test_expand_input_files_keeps_order_and_drops_duplicates(tmp_path):
     for name in ("b.txt", "a.txt", "c.md"):
         (tmp_path / name).write_text("x")
     spec = f"{tmp_path}/c.md,{tmp_path}/*.txt,{tmp_path}/a.txt"
-    assert script_utils.expand_input_files(spec) == [f"{tmp_path}/{n}" for n in ("c.md", "a.txt", "b.txt")]
+    assert files.expand_input_files(spec) == [f"{tmp_path}/{n}" for n in ("c.md", "a.txt", "b.txt")]
 
 
 def test_bool_option_reads_like_google_flags():
     @click.command()
-    @script_utils.bool_option("--do_train", False, "train")
+    @cli.bool_option("--do_train", False, "train")
     def command(do_train):
         click.echo(repr(do_train))
 
@@ -62,7 +62,7 @@ def test_atomic_output_syncs_and_names_a_full_disk(tmp_path, monkeypatch):
     synced = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
-    with script_utils.atomic_output(path) as writer:
+    with files.atomic_output(path) as writer:
         writer.write("new")
     assert path.read_text() == "new" and len(synced) == 2  # the file, then its folder
 
@@ -70,19 +70,19 @@ def test_atomic_output_syncs_and_names_a_full_disk(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")  # as the kernel says it: no file named
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(OSError) as caught, script_utils.atomic_output(path) as writer:
+    with pytest.raises(OSError) as caught, files.atomic_output(path) as writer:
         writer.write("newer")
     assert path.read_text() == "new" and os.listdir(tmp_path) == ["out.txt"]
-    assert script_utils.describe_error(caught.value) == f"{path}: No space left on device (the disk is full; " \
+    assert cli.describe_error(caught.value) == f"{path}: No space left on device (the disk is full; " \
         "nothing was replaced)"
 
 
 def test_atomic_output_refuses_a_folder_or_a_path_under_a_file(tmp_path):
-    with pytest.raises(script_utils.InputError, match="is a folder"), script_utils.atomic_output(tmp_path):
+    with pytest.raises(text_input.InputError, match="is a folder"), files.atomic_output(tmp_path):
         pass
     (tmp_path / "file").write_text("x")
-    with pytest.raises(script_utils.InputError, match="is a file, not a folder"), \
-            script_utils.atomic_output(tmp_path / "file" / "out.txt"):
+    with pytest.raises(text_input.InputError, match="is a file, not a folder"), \
+            files.atomic_output(tmp_path / "file" / "out.txt"):
         pass
 
 
@@ -91,21 +91,21 @@ def test_atomic_directory_keeps_the_old_folder_until_the_new_one_is_complete(tmp
     target.mkdir()
     (target / "shard-0.npy").write_text("old")
     owns = lambda name: name.startswith("shard-")  # noqa: E731
-    with pytest.raises(script_utils.InputError, match="--overwrite"), \
-            script_utils.atomic_directory(target, False, owns, "--overwrite"):
+    with pytest.raises(text_input.InputError, match="--overwrite"), \
+            files.atomic_directory(target, False, owns, "--overwrite"):
         pass
-    with pytest.raises(RuntimeError), script_utils.atomic_directory(target, True, owns, "--overwrite") as staging:
+    with pytest.raises(RuntimeError), files.atomic_directory(target, True, owns, "--overwrite") as staging:
         (staging / "shard-0.npy").write_text("half")
         raise RuntimeError("input error halfway")
     assert os.listdir(tmp_path) == ["data"] and (target / "shard-0.npy").read_text() == "old"
-    with script_utils.atomic_directory(target, True, owns, "--overwrite") as staging:
+    with files.atomic_directory(target, True, owns, "--overwrite") as staging:
         (staging / "shard-0.npy").write_text("new")
         assert (target / "shard-0.npy").read_text() == "old"
     assert os.listdir(tmp_path) == ["data"] and os.listdir(target) == ["shard-0.npy"]
     assert (target / "shard-0.npy").read_text() == "new"
     (target / "notes.txt").write_text("a week of notes")
-    with pytest.raises(script_utils.InputError, match=r"notes\.txt"), \
-            script_utils.atomic_directory(target, True, owns, "--overwrite"):
+    with pytest.raises(text_input.InputError, match=r"notes\.txt"), \
+            files.atomic_directory(target, True, owns, "--overwrite"):
         pass
     assert (target / "notes.txt").exists()
 
@@ -116,20 +116,20 @@ def test_remove_temporaries(tmp_path):
     (tmp_path / "ckpt-1.pt").write_text("whole")
     (tmp_path / ".thesis.tmp").mkdir()  # the user's, though hidden and ending in .tmp
     (tmp_path / ".backup.20240101.tmp").write_text("the user's too")
-    assert len(script_utils.remove_temporaries(tmp_path)) == 2
+    assert len(files.remove_temporaries(tmp_path)) == 2
     assert sorted(os.listdir(tmp_path)) == [".backup.20240101.tmp", ".thesis.tmp", "ckpt-1.pt"]
 
 
 def test_utf16_is_named(tmp_path):
     path = tmp_path / "in.txt"
     path.write_bytes("한국어\n".encode("utf-16"))
-    with pytest.raises(script_utils.InputError, match="UTF-16"):
-        list(script_utils.read_utf8_lines(str(path)))
+    with pytest.raises(text_input.InputError, match="UTF-16"):
+        list(text_input.read_utf8_lines(str(path)))
 
 
 def test_usage_errors_are_one_line():
-    @click.command(cls=script_utils.Command)
-    @click.option("--size", type=script_utils.POSITIVE, default=1)
+    @click.command(cls=cli.Command)
+    @click.option("--size", type=cli.POSITIVE, default=1)
     @click.option("--a")
     @click.option("--b")
     def command(size, a, b):
@@ -145,7 +145,7 @@ def test_usage_errors_are_one_line():
 
 def test_a_missing_folder_names_the_output_not_a_temporary(tmp_path):
     path = tmp_path / "nodir" / "scores.json"
-    with pytest.raises(OSError) as caught, script_utils.atomic_output(path):
+    with pytest.raises(OSError) as caught, files.atomic_output(path):
         pass
     assert caught.value.filename == str(path)
 
@@ -164,7 +164,7 @@ def test_atomic_directory_puts_the_old_folder_back_when_the_swap_is_interrupted(
 
     monkeypatch.setattr(os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt), \
-            script_utils.atomic_directory(target, True, lambda name: True, "--export_hf") as staging:
+            files.atomic_directory(target, True, lambda name: True, "--export_hf") as staging:
         (staging / "model.safetensors").write_text("new")
     assert os.listdir(tmp_path) == ["hf"] and (target / "model.safetensors").read_text() == "old"
 
@@ -174,18 +174,18 @@ def test_outputs_through_a_symlink_or_to_a_device(tmp_path):
     real.write_text("old")
     link = tmp_path / "link.txt"
     link.symlink_to(real)
-    with script_utils.atomic_output(link) as writer:
+    with files.atomic_output(link) as writer:
         writer.write("new")
     assert link.is_symlink() and real.read_text() == "new"
-    with script_utils.atomic_output("/dev/null") as writer:  # written to, never replaced by a file
+    with files.atomic_output("/dev/null") as writer:  # written to, never replaced by a file
         writer.write("discarded")
     assert not Path("/dev/null").is_file()
 
 
 def test_float_flags_refuse_nan_and_infinity():
-    @click.command(cls=script_utils.Command)
-    @click.option("--learning_rate", type=script_utils.POSITIVE_FLOAT, default=1.0)
-    @click.option("--output_dir", type=script_utils.OUTPUT_PATH)
+    @click.command(cls=cli.Command)
+    @click.option("--learning_rate", type=cli.POSITIVE_FLOAT, default=1.0)
+    @click.option("--output_dir", type=cli.OUTPUT_PATH)
     def command(learning_rate, output_dir):
         click.echo(learning_rate)
 
@@ -203,7 +203,7 @@ def test_a_swap_killed_midway_is_undone_by_the_next_run(tmp_path):
     (retired / "data" / "manifest.json").write_text("the only copy")
     (tmp_path / ".data.~p0q1r2s3.tmp").mkdir()  # the staging folder of the killed run
     (tmp_path / ".data.v2.~a1b2c3d4.tmp").mkdir()  # a sibling output's staging: not ours to touch
-    with pytest.raises(RuntimeError), script_utils.atomic_directory(target, True, lambda name: True, "--overwrite"):
+    with pytest.raises(RuntimeError), files.atomic_directory(target, True, lambda name: True, "--overwrite"):
         raise RuntimeError("this run fails too")
     assert (target / "manifest.json").read_text() == "the only copy"
     assert sorted(os.listdir(tmp_path)) == [".data.v2.~a1b2c3d4.tmp", "data"]
@@ -215,14 +215,14 @@ def test_atomic_directory_through_a_symlink_replaces_its_target(tmp_path):
     (real / "manifest.json").write_text("old")
     link = tmp_path / "link"
     link.symlink_to(real)
-    with script_utils.atomic_directory(link, True, lambda name: True, "--overwrite") as staging:
+    with files.atomic_directory(link, True, lambda name: True, "--overwrite") as staging:
         (staging / "manifest.json").write_text("new")
     assert link.is_symlink() and (real / "manifest.json").read_text() == "new"
 
 
 def test_atomic_directory_that_fails_leaves_no_folder_it_made(tmp_path):
     with pytest.raises(RuntimeError), \
-            script_utils.atomic_directory(tmp_path / "new" / "deeper" / "data", False, lambda n: True, "--x"):
+            files.atomic_directory(tmp_path / "new" / "deeper" / "data", False, lambda n: True, "--x"):
         raise RuntimeError("bad input")
     assert os.listdir(tmp_path) == []
 
@@ -233,12 +233,12 @@ def test_lines_are_read_from_a_pipe(tmp_path):
     os.mkfifo(fifo)
     writer = threading.Thread(target=lambda: fifo.write_bytes("첫 줄\n둘째 줄\n".encode()))
     writer.start()
-    assert list(script_utils.read_utf8_lines(fifo)) == ["첫 줄", "둘째 줄"]
+    assert list(text_input.read_utf8_lines(fifo)) == ["첫 줄", "둘째 줄"]
     writer.join()
 
 
 def test_a_pipe_given_as_an_input_file_is_named_as_one(tmp_path):
     fifo = tmp_path / "corpus.xml"
     os.mkfifo(fifo)
-    with pytest.raises(script_utils.InputError, match="not a regular file"):
-        script_utils.expand_input_files(str(fifo))
+    with pytest.raises(text_input.InputError, match="not a regular file"):
+        files.expand_input_files(str(fifo))

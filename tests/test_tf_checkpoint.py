@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from conftest import SHARED_DATA
 
 import modeling
-import tf_checkpoint
-from script_utils import InputError
+from mecab_bert.checkpoints import loading, tf_checkpoint
+from mecab_bert.text_input import InputError
 
 CHECKPOINTS = SHARED_DATA / "tf_checkpoints"
 
@@ -54,7 +54,7 @@ def test_outputs_match_tensorflow(name):
     config = tf_checkpoint.config_for(folder / "bert_model.ckpt", config)
     assert config.hidden_act == "gelu_new"
     model = modeling.BertForPreTraining(config).eval()
-    report = modeling.load_pretrained(model, folder / "bert_model.ckpt")
+    report = loading.load_pretrained(model, folder / "bert_model.ckpt")
     assert report.initialized == ()
     reference = np.load(folder / "reference.npz")
     inputs = {
@@ -128,7 +128,7 @@ def test_hf_name(tf_name, expected):
 def test_path_forms(form):
     folder = checkpoint_dir("bert_tiny")
     path = {"prefix": folder / "bert_model.ckpt", "index": folder / "bert_model.ckpt.index", "folder": folder}[form]
-    report = modeling.load_pretrained(pretraining_model(folder), path)
+    report = loading.load_pretrained(pretraining_model(folder), path)
     assert report.source == str(folder / "bert_model.ckpt.index")
 
 
@@ -145,7 +145,7 @@ def test_truncated_data_file(tmp_path):
     data = tmp_path / "bert_model.ckpt.data-00000-of-00001"
     data.write_bytes(data.read_bytes()[:1000])
     with pytest.raises(InputError) as error:
-        modeling.load_pretrained(pretraining_model(checkpoint_dir("bert_tiny")), prefix)
+        loading.load_pretrained(pretraining_model(checkpoint_dir("bert_tiny")), prefix)
     assert_one_line(error, data, "truncated")
 
 
@@ -183,7 +183,7 @@ def test_bad_index(tmp_path, damage, words):
     index = tmp_path / "bert_model.ckpt.index"
     index.write_bytes(damage(index.read_bytes()))
     with pytest.raises(InputError) as error:
-        modeling.load_pretrained(pretraining_model(checkpoint_dir("bert_tiny")), prefix)
+        loading.load_pretrained(pretraining_model(checkpoint_dir("bert_tiny")), prefix)
     assert_one_line(error, index, words)
 
 

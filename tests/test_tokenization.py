@@ -2,7 +2,6 @@ import functools
 import itertools
 import unicodedata
 
-import google_reference
 import pytest
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
@@ -12,6 +11,7 @@ from hypothesis import strategies as st
 
 import tokenization
 import tokenize_text
+from mecab_bert.testing import google_tokenization
 
 KOWIKI_VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
 
@@ -95,7 +95,7 @@ def test_lower_case_never_decomposes_hangul():
     assert words == ["한국어", "ab", "갤럭시"]
     assert all(unicodedata.is_normalized("NFC", w) for w in words)
     # Google's rule decomposes: the reference shows what we avoid.
-    assert google_reference.basic_tokenize("한국어", True, keep_hangul=False) == [
+    assert google_tokenization.basic_tokenize("한국어", True, keep_hangul=False) == [
         unicodedata.normalize("NFD", "한국어")]
 
 
@@ -223,7 +223,7 @@ def test_offsets_invariant_holds_on_random_text(kowiki_tokenizers, text):
 def test_wordpiece_mode_equals_google_reference(kowiki_tokenizers, text):
     for lower in (True, False):
         tokenizer = kowiki_tokenizers["wordpiece", lower]
-        assert tokenizer.tokenize(text) == google_reference.full_tokenize(text, tokenizer.vocab, lower)
+        assert tokenizer.tokenize(text) == google_tokenization.full_tokenize(text, tokenizer.vocab, lower)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -261,7 +261,7 @@ def test_offsets_and_google_parity_on_every_dev_context(kowiki_tokenizers, name)
         for context in contexts:
             tokens = check_offsets(tokenizer, context)
             if mode == "wordpiece":
-                assert [t for t, _, _ in tokens] == google_reference.full_tokenize(context, tokenizer.vocab, lower)
+                assert [t for t, _, _ in tokens] == google_tokenization.full_tokenize(context, tokenizer.vocab, lower)
 
 
 @pytest.mark.slow

@@ -6,7 +6,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
-import html
 import random
 import signal
 import subprocess
@@ -20,26 +19,10 @@ from click.testing import CliRunner
 from interrupt import interrupt
 
 import prepare_corpus
-import wiki_dump
+from mecab_bert.corpus import preparation, wiki_dump
+from mecab_bert.testing.dumps import SITEINFO, page_xml
 
 pytest.importorskip("wikiextractor", reason="the wikidump extra (wikiextractor) is not installed")
-
-SITEINFO = """\
-<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.11/" version="0.11" xml:lang="ko">
-  <siteinfo>
-    <sitename>위키백과</sitename>
-    <dbname>kowiki</dbname>
-    <base>https://ko.wikipedia.org/wiki/%EB%8C%80%EB%AC%B8</base>
-    <case>first-letter</case>
-    <namespaces>
-      <namespace key="0" case="first-letter" />
-      <namespace key="4" case="first-letter">위키백과</namespace>
-      <namespace key="10" case="first-letter">틀</namespace>
-      <namespace key="14" case="first-letter">분류</namespace>
-      <namespace key="828" case="first-letter">모듈</namespace>
-    </namespaces>
-  </siteinfo>
-"""
 
 ARTICLE = """\
 '''대한민국'''(大韓民國)은 [[동아시아]]의 [[한반도|한반도에]] 있는 나라이다. {{나라|대한민국|동아시아}} \
@@ -62,31 +45,22 @@ ARTICLE = """\
 [[분류:대한민국]]"""
 
 
-def _page(page_id: int, title: str, text: str, ns: int = 0, redirect: str | None = None) -> str:
-    redirect_tag = f'    <redirect title="{html.escape(redirect)}" />\n' if redirect else ""
-    body = (f'      <text bytes="{len(text.encode())}" xml:space="preserve">{html.escape(text, quote=False)}</text>\n'
-            if text else '      <text bytes="0" />\n')
-    return (f"  <page>\n    <title>{html.escape(title)}</title>\n    <ns>{ns}</ns>\n    <id>{page_id}</id>\n"
-            f"{redirect_tag}    <revision>\n      <id>{page_id}00</id>\n      <model>wikitext</model>\n"
-            f"{body}    </revision>\n  </page>\n")
-
-
 def dump_text(long_articles: int = 40) -> str:
     """A small kowiki-like dump: a template and an article that uses it (with links, a table, a list, a
     reference and a comment), a redirect, an empty article, a page of another namespace, and long articles
     that fill several 200 KiB files."""
     rng = random.Random(0)
     pages = [
-        _page(1, "틀:나라", "{{{1}}}는 {{{2|아시아}}}에 있는 나라이다.", ns=10),
-        _page(2, "대한민국", ARTICLE),
-        _page(3, "한국", "#넘겨주기 [[대한민국]]", redirect="대한민국"),
-        _page(4, "빈 문서", ""),
-        _page(5, "위키백과:대문", "이 글은 위키백과 이름공간에 있다.", ns=4),
+        page_xml(1, "틀:나라", "{{{1}}}는 {{{2|아시아}}}에 있는 나라이다.", ns=10),
+        page_xml(2, "대한민국", ARTICLE),
+        page_xml(3, "한국", "#넘겨주기 [[대한민국]]", redirect="대한민국"),
+        page_xml(4, "빈 문서", ""),
+        page_xml(5, "위키백과:대문", "이 글은 위키백과 이름공간에 있다.", ns=4),
     ]
     for i in range(long_articles):
         sentences = " ".join(f"{rng.choice(['서울', '부산', '대구'])}은 {rng.randint(1, 9999)}년에 세워진 "
                              f"도시{rng.randint(0, 99)}이다." for _ in range(rng.randint(20, 600)))
-        pages.append(_page(100 + i, f"도시 {i}", f"{sentences}\n\n{{{{나라|나라{i}}}}}"))
+        pages.append(page_xml(100 + i, f"도시 {i}", f"{sentences}\n\n{{{{나라|나라{i}}}}}"))
     return SITEINFO + "".join(pages) + "</mediawiki>\n"
 
 
@@ -133,7 +107,7 @@ def test_dump_gives_the_files_of_wikiextractor_then_prepare_corpus(dump, extract
     if compress == "bz2":
         path = tmp_path / f"{dump.name}.bz2"
         path.write_bytes(bz2.compress(dump.read_bytes()))
-    stats = prepare_corpus.prepare_dump(str(path), str(tmp_path / "out"), True, num_workers, 200 * 1024)
+    stats = preparation.prepare_dump(str(path), str(tmp_path / "out"), True, num_workers, 200 * 1024)
     assert len(snapshot(extracted)) >= 3  # the layout is tested across files
     assert snapshot(tmp_path / "out") == snapshot(extracted)
     # Two articles that WikiExtractor writes (a long one and 대한민국, its template expanded and its table
@@ -159,8 +133,9 @@ def test_cli_dump_to_one_file_and_default_layout(dump, extracted, tmp_path):
 
 
 def _small_dump(path: Path, siteinfo: str = SITEINFO, *titles: str) -> Path:
-    pages = [_page(1, "틀:나라", "{{{1}}}는 {{{2|아시아}}}에 있는 나라이다.", ns=10), _page(2, "대한민국", ARTICLE)]
-    pages += [_page(10 + i, title, f"{title}은 사전에 있는 낱말이다. 자주 쓴다.") for i, title in enumerate(titles)]
+    pages = [page_xml(1, "틀:나라", "{{{1}}}는 {{{2|아시아}}}에 있는 나라이다.", ns=10),
+             page_xml(2, "대한민국", ARTICLE)]
+    pages += [page_xml(10 + i, title, f"{title}은 사전에 있는 낱말이다. 자주 쓴다.") for i, title in enumerate(titles)]
     path.write_text(siteinfo + "".join(pages) + "</mediawiki>\n", encoding="utf-8")
     return path
 
@@ -406,7 +381,7 @@ def test_ctrl_c_stops_a_worker_stuck_on_one_article(tmp_path):
     for _ in range(30):
         bomb = f"{{{{가|{bomb}}}}}"
     text = dump_text(long_articles=200).replace("<title>도시 0</title>", "<title>폭탄</title>")
-    text = text.replace("{{나라|나라0}}", bomb).replace("</siteinfo>\n", "</siteinfo>\n" + _page(
+    text = text.replace("{{나라|나라0}}", bomb).replace("</siteinfo>\n", "</siteinfo>\n" + page_xml(
         7, "틀:가", "{{{1}}}{{{1}}}{{{1}}}{{{1}}}", ns=10))
     dump = tmp_path / "dump.xml"
     dump.write_text(text, encoding="utf-8")

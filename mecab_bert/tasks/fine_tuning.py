@@ -3,7 +3,7 @@
 
 A fine-tuning script supplies a `FineTuningScript` (how to read its files, its model and Task, how to predict and
 what it writes); `run` does the rest, in Google's order: read and check every input, build the model (from
---init_checkpoint, or the run's own fine-tuned checkpoint when only predicting), fine-tune with training.fit,
+--init_checkpoint, or the run's own fine-tuned checkpoint when only predicting), fine-tune with loop.fit,
 predict, export.
 """
 
@@ -24,24 +24,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-import hf_export
 import modeling
-import tf_checkpoint
 import tokenization
-import training
-from script_utils import (
-    POSITIVE,
-    POSITIVE_FLOAT,
-    PROBABILITY,
-    SEED,
-    InputError,
-    TrainingFlags,
-    check_holds_none,
-    file_sha256,
-    flag,
-    read_json,
-    shown,
-)
+from mecab_bert import tokenizer_settings
+from mecab_bert.checkpoints import hf_export, loading, tf_checkpoint
+from mecab_bert.cli import POSITIVE, POSITIVE_FLOAT, PROBABILITY, SEED, flag
+from mecab_bert.files import check_holds_none, file_sha256, read_json, shown
+from mecab_bert.runs import devices, loop, run_folder
+from mecab_bert.runs.loop import TrainingFlags
+from mecab_bert.text_input import InputError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,7 +40,7 @@ class FineTuningFlags(TrainingFlags):
     """The flags of every fine-tuning script, on top of the loop's."""
 
     # The tokenizer flags default to a Hugging Face --init_checkpoint's own tokenizer (else True and mecab);
-    # `run` resolves them (hf_export.resolve_tokenizer), so nothing past it sees None.
+    # `run` resolves them (tokenizer_settings.resolve_tokenizer), so nothing past it sees None.
     vocab_file: str | None = flag(None, "The vocab the model was trained with (default: a Hugging Face "
                                         "--init_checkpoint's vocab.txt).")
     bert_config_file: str | None = flag(None, "The model's config (default: the one beside --init_checkpoint).")
@@ -75,7 +66,7 @@ class FineTuningScript(Protocol):
     name: str  # recorded in run.json ("run_squad")
     head: str  # a parameter that only the fine-tuned model has ("qa_outputs.weight"): a pretraining run lacks it
     outputs: tuple[str, ...]  # the files its predictions write into --output_dir
-    task: training.Task
+    task: loop.Task
 
     def input_files(self) -> dict[str, str]:
         """The data files this run reads, by flag (--train_file: path): what its outputs must never replace."""
@@ -91,12 +82,12 @@ class FineTuningScript(Protocol):
         """The model with this script's head."""
 
     def read_train(self) -> Any:
-        """The training data (training.TrainingData), read and checked; InputError when unusable."""
+        """The training data (loop.TrainingData), read and checked; InputError when unusable."""
 
     def read_predict(self) -> Any | None:
         """What to predict on (None: nothing), read and checked."""
 
-    def predict(self, model: nn.Module, data: Any, runtime: training.Runtime, step: int) -> dict[str, float]:
+    def predict(self, model: nn.Module, data: Any, runtime: devices.Runtime, step: int) -> dict[str, float]:
         """Predicts with the model at `step` (0: as loaded), writes this script's outputs and returns the scores
         (empty without gold labels)."""
 
@@ -109,7 +100,7 @@ def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfi
         source = Path(init)
         base = source if source.is_dir() else source.parent
         candidates += [str(base / "config.json"), str(base / "bert_config.json")]
-    if training.checkpoints(flags.output_dir):
+    if loading.checkpoints(flags.output_dir):
         candidates.append(str(Path(flags.output_dir) / "bert_config.json"))
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
@@ -128,11 +119,11 @@ def check_model(config: modeling.BertConfig, flags: FineTuningFlags, vocab_size:
 
 def run_identity(flags: FineTuningFlags, script: FineTuningScript, config: modeling.BertConfig, init: str | None
                  ) -> dict[str, Any]:
-    """What defines a fine-tuning run: a resume with anything else is refused (see training.prepare_run_dir)."""
+    """What defines a fine-tuning run: a resume with anything else is refused (see run_folder.prepare_run_dir)."""
     return {
         "script": script.name,
         "bert_config": config.to_dict(),
-        "init_checkpoint": training.file_identity(init),
+        "init_checkpoint": loading.file_identity(init),
         "vocab_sha256": file_sha256(flags.vocab_file),
         **{name: getattr(flags, name) for name in (
             "do_lower_case", "tokenizer", "train_batch_size", "learning_rate", "num_train_epochs",
@@ -152,9 +143,9 @@ def schedule(flags: FineTuningFlags, size: int) -> Schedule:
     steps down, dropping a last partial batch; here they round up, so every sequence is seen num_train_epochs
     times (and at least one step is trained)."""
     exact = size * flags.num_train_epochs / flags.train_batch_size
-    if exact > training.MAX_STEPS:  # before ceil: a typo'd --num_train_epochs 1e306 is infinite steps
+    if exact > loading.MAX_STEPS:  # before ceil: a typo'd --num_train_epochs 1e306 is infinite steps
         raise InputError(f"--num_train_epochs {flags.num_train_epochs:g} of {size} sequences is more than "
-                         f"{training.MAX_STEPS} steps of --train_batch_size {flags.train_batch_size}")
+                         f"{loading.MAX_STEPS} steps of --train_batch_size {flags.train_batch_size}")
     steps = max(1, math.ceil(exact))
     return Schedule(steps, int(steps * flags.warmup_proportion))
 
@@ -166,23 +157,23 @@ def run(flags: FineTuningFlags, make_script: Callable[[Any, tokenization.FullTok
     predicting = " and ".join(name for name, given in prediction_flags.items() if given)
     if not (flags.do_train or predicting or flags.export_hf):
         raise InputError(f"nothing to do: pass --do_train, {', '.join(prediction_flags)} or --export_hf")
-    training.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
-    settings = hf_export.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
+    run_folder.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
+    settings = tokenizer_settings.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
                                            flags.init_checkpoint)
     flags = dataclasses.replace(flags, vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
                                 tokenizer=settings.tokenizer)
     if flags.export_hf:
         hf_export.check_export_target(flags.export_hf)
     body = functools.partial(_run, flags, make_script, predicting or "--export_hf", progress=progress)
-    return training.in_process_group(flags.device, body)
+    return devices.in_process_group(flags.device, body)
 
 
-def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distributed: training.Distributed,
+def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distributed: devices.Distributed,
          progress: bool) -> dict[str, float]:
-    runtime = training.Runtime.create(flags, distributed, progress)
+    runtime = devices.Runtime.create(flags, distributed, progress)
     tokenizer = tokenization.FullTokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
     script: FineTuningScript = make_script(flags, tokenizer, distributed.is_main)
-    init = training.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
+    init = loading.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
     config = model_config(flags, init)
     if init:
         config = tf_checkpoint.config_for(init, config)  # a Google checkpoint's gelu, from its graph
@@ -198,7 +189,7 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
     model = script.create_model(config)
     if init:
         _check_init_task(init, script)
-    report = modeling.load_pretrained(model, init) if init else None
+    report = loading.load_pretrained(model, init) if init else None
     note = report.summary() if report is not None else "initialized at random"
     step, fine_tuned = 0, None
     if train is None:
@@ -222,29 +213,30 @@ def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distrib
         if distributed.is_main:
             click.echo(f"fine-tuning: {flags.num_train_epochs:g} epochs of {len(train)} sequences, "
                        f"{steps.num_train_steps} steps of {flags.train_batch_size}", err=True)
-        train_config = training.TrainConfig(flags, steps.num_train_steps, steps.num_warmup_steps,
+        train_config = loop.TrainConfig(flags, steps.num_train_steps, steps.num_warmup_steps,
                                             run_identity(flags, script, model.config, init),
                                             functools.partial(_owns, script))
-        trained = training.fit(script.task, model, train, train_config, runtime)
+        trained = loop.fit(script.task, model, train, train_config, runtime)
         results.update({f"train_{key}": value for key, value in trained.metrics.items() if key != "step"})
         step = trained.step
     if predict is not None and distributed.is_main:
         results.update(script.predict(model, predict, runtime, step))
     if flags.export_hf and distributed.is_main:
-        settings = hf_export.TokenizerSettings(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
+        settings = tokenizer_settings.TokenizerSettings(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
         task = script.model_identity().get("task_name")
-        record = training.card_record(flags, train is not None, fine_tuned is not None)
+        record = run_folder.card_record(flags, train is not None, fine_tuned is not None)
         card = hf_export.ModelCard(f"BERT fine-tuned with {script.name}.py" + (f" on {task}" if task else ""),
                                    _card_facts(script, step, record, train is not None), results)
+        carried = tokenizer_settings.carried_tokenizer(flags.init_checkpoint, settings)
         path = hf_export.export_hf(model, flags.export_hf, settings, card, overwrite=True, finetuning_task=task,
-                                   carry_tokenizer=hf_export.carried_tokenizer(flags.init_checkpoint, settings))
+                                   carry_tokenizer=carried)
         click.echo(f"exported a Hugging Face directory: {path}", err=True)
     return results
 
 
 def _card_facts(script: FineTuningScript, step: int, record: dict[str, Any], trained: bool) -> dict[str, Any]:
     """What the model card says of a fine-tuning run: its steps and the flags `record` holds
-    (training.card_record), with the files it trained on when this run trained."""
+    (run_folder.card_record), with the files it trained on when this run trained."""
     facts: dict[str, Any] = {"script": f"{script.name}.py", "steps": step}
     if trained:
         facts.update({name: path for name, path in script.input_files().items() if path})
@@ -253,7 +245,7 @@ def _card_facts(script: FineTuningScript, step: int, record: dict[str, Any], tra
 
 
 @torch.no_grad()
-def predict(model: nn.Module, data: training.TrainingData, batch_size: int, runtime: training.Runtime) -> Any:
+def predict(model: nn.Module, data: loop.TrainingData, batch_size: int, runtime: devices.Runtime) -> Any:
     """The model's output over every item of `data`, in order: the model's output record (a NamedTuple) with each
     tensor field a float32 numpy array over all items (None where the model gave None).
 
@@ -273,7 +265,7 @@ def predict(model: nn.Module, data: training.TrainingData, batch_size: int, runt
     for first in bar:
         full = data.batch(order[first:first + batch_size])
         batch = runtime.to_device(full)
-        with training.autocast(runtime.device, runtime.precision):
+        with devices.autocast(runtime.device, runtime.precision):
             output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
                            attention_mask=batch["attention_mask"])
         width, padding = full["input_ids"].shape[1], batch["attention_mask"] == 0
@@ -310,11 +302,11 @@ def _check_init_task(init: str, script: FineTuningScript) -> None:
                              f"(config.json finetuning_task), this run's is {shown(wanted)}: start from a pretraining "
                              f"checkpoint instead")
         return
-    record = source.parent / training.RUN_FILE
+    record = source.parent / run_folder.RUN_FILE
     if not source.is_file() or not record.is_file():
         return
     try:
-        recorded = training.read_run_record(record)
+        recorded = run_folder.read_run_record(record)
     except InputError:  # that run's record is not ours to judge: nothing to compare with
         return
     if recorded.get("script") != script.name:
@@ -327,19 +319,19 @@ def _check_init_task(init: str, script: FineTuningScript) -> None:
 
 
 def _owns(script: FineTuningScript, name: str) -> bool:
-    return training.owns_run_file(name) or name in script.outputs
+    return run_folder.owns_run_file(name) or name in script.outputs
 
 
 def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTuningScript, config: modeling.BertConfig,
-                     is_main: bool) -> training.Restored | None:
+                     is_main: bool) -> run_folder.Restored | None:
     """Predicting alone into a fine-tuning run's folder predicts with that run's newest intact checkpoint, as
     Google's Estimator does with its model_dir; returns what was loaded (None: the folder holds no checkpoint).
     The run must have been made by this script with this model config, vocab and tokenizer (see its run.json)."""
     output_dir = Path(flags.output_dir)
-    if not training.has_checkpoints(output_dir):
+    if not run_folder.has_checkpoints(output_dir):
         return None
-    record = output_dir / training.RUN_FILE
-    recorded = training.read_run_record(record) if record.is_file() else {}
+    record = output_dir / run_folder.RUN_FILE
+    recorded = run_folder.read_run_record(record) if record.is_file() else {}
     if recorded.get("script") not in (None, script.name):
         kind = "pretraining" if recorded["script"] == "run_pretraining" else shown(recorded["script"])
         raise InputError(f"{output_dir} holds a {kind} run, not a fine-tuned {script.name} one: fine-tune with "
@@ -347,4 +339,4 @@ def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTunin
     identity = {"bert_config": config.to_dict(), "vocab_sha256": file_sha256(flags.vocab_file),
                 "tokenizer": flags.tokenizer, "do_lower_case": flags.do_lower_case, **script.model_identity()}
     compare = list(identity) if recorded else ["bert_config"]
-    return training.restore_model(model, output_dir, identity, compare, is_main, head=script.head)
+    return run_folder.restore_model(model, output_dir, identity, compare, is_main, head=script.head)

@@ -1,3 +1,4 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
 """A literal, character-by-character rendering of Google BERT's tokenization.py rules, for tests.
 
 Slow on purpose: it follows Google's code path step by step (clean, space out CJK, split on white space,

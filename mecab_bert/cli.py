@@ -1,0 +1,185 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""The command-line layer every script shares: one-line errors (`user_errors`), `Command` (usage errors on one line,
+SIGTERM as Ctrl-C), flag types that name the flag on a bad value, and the flags mechanism: a frozen dataclass
+whose fields are the flags (`flag`, `flag_options`), boolean flags that read like Google's absl ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import math
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
+
+from mecab_bert.text_input import InputError
+from mecab_bert.workers import WorkerDiedError
+
+# What every script reports as one line (bad data, flags, files, a full or read-only disk), never a traceback.
+# EOFError: torch.load and numpy raise it on an empty or truncated file (click would print a bare "Aborted!").
+# MemoryError: a batch or model too large for this machine.
+USER_ERRORS = (InputError, ValueError, OSError, EOFError, MemoryError)
+
+
+def describe_error(error: BaseException) -> str:
+    """One line for a user error: an OSError names its file and says what the disk said."""
+    if isinstance(error, OSError):
+        text = f"{error.filename}: {error.strerror or error}" if error.filename is not None else str(error)
+        if error.errno == errno.ENOSPC:
+            text += " (the disk is full; nothing was replaced)"
+        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            text += " (cannot write or read there; nothing was replaced)"
+    elif isinstance(error, MemoryError):
+        text = f"out of memory ({error or 'a batch or a model too large for this machine'}); lower the batch size"
+    elif isinstance(error, EOFError):
+        text = f"a file ended early (empty or truncated): {error}"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
+@contextlib.contextmanager
+def user_errors(*kinds: type[BaseException]) -> Iterator[None]:
+    """Turns USER_ERRORS (and `kinds`) raised in the block into click's one-line "Error: ..." and exit 1."""
+    try:
+        yield
+    except (*USER_ERRORS, WorkerDiedError, *kinds) as error:
+        raise click.ClickException(describe_error(error)) from None
+
+
+class FiniteFloat(click.FloatRange):
+    """A float flag within a range; NaN and infinity are refused (a range check lets NaN through)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+class OutputPath(click.Path):
+    """click.Path for a path to write to: an empty string (the current folder, or a file named '') is refused."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not str(value).strip():
+            self.fail("an empty path", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+# Flag types: a value out of range is click's one-line error naming the flag.
+POSITIVE = click.IntRange(min=1)
+
+
+FLOAT32_MAX = 3.4e38  # a rate the optimizer's float32 state can hold (a larger one overflows inside torch)
+
+
+NON_NEGATIVE = click.IntRange(min=0)
+
+
+# --num_workers: processes are forked all at once, so a typo of a huge number must not fork-bomb the machine.
+WORKERS = click.IntRange(min=1, max=1024)
+
+
+SEED = click.IntRange(0, 2**63 - 1)  # what numpy's and torch's seeding take
+
+
+POSITIVE_FLOAT = FiniteFloat(min=0, min_open=True)
+
+
+FINITE_FLOAT = FiniteFloat()
+
+
+PROBABILITY = FiniteFloat(0, 1)
+
+
+OUTPUT_PATH = OutputPath()
+
+
+class Command(click.Command):
+    """click's command, with usage errors (a bad flag value, a missing flag) on one line too: click prints the
+    usage and a hint above them, so the line that names the flag would not be the first."""
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            raise _one_line(error) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        terminate = signal.getsignal(signal.SIGTERM)
+        # Not in a distributed run (torchrun, srun): its launcher stops the other processes with SIGTERM when one
+        # fails, and one blocked in a collective would then wait out the launcher's grace period instead of dying.
+        if (threading.current_thread() is threading.main_thread() and terminate == signal.SIG_DFL
+                and "TORCHELASTIC_RUN_ID" not in os.environ and int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1):
+            signal.signal(signal.SIGTERM, _interrupt_on_terminate)
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise _one_line(error) from None
+        finally:
+            if signal.getsignal(signal.SIGTERM) is _interrupt_on_terminate:
+                signal.signal(signal.SIGTERM, terminate)
+
+
+def _interrupt_on_terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (`kill`, `timeout`, Slurm, docker stop) as Ctrl-C: the script cleans up (temporaries, workers,
+    an earlier output put back) and says "Aborted!", instead of dying with its temporaries left behind. A
+    second SIGTERM ends it at once."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
+def _one_line(error: click.UsageError) -> click.UsageError:
+    error.ctx = None
+    error.message = f"{error.message.rstrip()} (see --help)".lstrip()  # MissingParameter adds its own text
+    return error
+
+
+def bool_option(name: str, default: bool, help_text: str):
+    """A click option that takes `--flag`, `--flag=True` and `--flag=False`, like Google's absl flags."""
+    return click.option(name, type=click.BOOL, default=default, is_flag=False, flag_value=True, show_default=True,
+                        help=help_text)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FlagSpec:
+    help: str
+    type: click.ParamType | None
+
+
+def flag(default: Any = dataclasses.MISSING, help: str = "", type: click.ParamType | None = None) -> Any:
+    """A flags-dataclass field that is also the option `--<field name>`; no default makes the flag required.
+    A bool default, or the type click.BOOL (a `bool | None` flag, None when not given), makes a Google-style
+    boolean (`--do_train`, `--do_train=False`)."""
+    return dataclasses.field(default=default, metadata={"flag": _FlagSpec(help, type)})
+
+
+def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
+    """Decorates a click command with one option per field of `flags_class`, so that `main(**flags)` can build
+    `flags_class(**flags)`. --help lists the script's own flags first, then those it shares (fine-tuning, then
+    the loop's): each field where the most derived class declares it."""
+    fields = {field.name: field for field in dataclasses.fields(flags_class)}
+    names = dict.fromkeys(name for cls in flags_class.__mro__ for name in vars(cls).get("__annotations__", {})
+                          if name in fields)
+    ordered = [fields[name] for name in names]
+
+    def decorate(command: Callable) -> Callable:
+        for field in reversed(ordered):
+            spec: _FlagSpec = field.metadata["flag"]
+            name, required = f"--{field.name}", field.default is dataclasses.MISSING
+            if isinstance(field.default, bool) or spec.type is click.BOOL:  # bool, or bool | None (unset)
+                command = bool_option(name, field.default, spec.help)(command)
+            elif required:  # no default at all: click (>= 8.3) would take an explicit None for one
+                command = click.option(name, type=spec.type, required=True, help=spec.help)(command)
+            else:
+                command = click.option(name, type=spec.type, default=field.default,
+                                       show_default=field.default is not None, help=spec.help)(command)
+        return command
+
+    return decorate

@@ -1,0 +1,395 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""run_pretraining.py's task: masked LM + next sentence prediction on the shards of create_pretraining_data.py,
+read in a seeded order, with Google's loss and eval metrics, and the run that trains, evaluates and exports.
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+import modeling
+import tokenization
+from mecab_bert import tokenizer_settings
+from mecab_bert.checkpoints import hf_export, loading, tf_checkpoint
+from mecab_bert.cli import NON_NEGATIVE, POSITIVE, flag
+from mecab_bert.files import check_holds_none, file_sha256, input_patterns
+from mecab_bert.pretraining_data import shard_format
+from mecab_bert.runs import batching, devices, loop, run_folder
+from mecab_bert.runs.loop import TrainingFlags
+from mecab_bert.text_input import InputError
+
+
+def resolve_data_dirs(spec: str) -> list[Path]:
+    """--input_file: comma-separated data directories or glob patterns matching them."""
+    dirs: list[Path] = []
+    for pattern in input_patterns(spec):
+        matches = sorted(p for p in glob.glob(pattern) if os.path.isdir(p)) if glob.has_magic(pattern) else [pattern]
+        if not matches:
+            raise InputError(f"{pattern}: matches no data directory")
+        dirs.extend(Path(m) for m in matches if Path(m) not in dirs)
+    if not dirs:
+        raise InputError("--input_file names no data directory")
+    return dirs
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What the model and flags expect of the shards."""
+
+    max_seq_length: int
+    max_predictions_per_seq: int
+    vocab_size: int  # the model's; the data's vocab must fit in it
+    vocab_sha256: str | None  # of --vocab_file, when given
+
+
+def load_data(input_file: str, spec: DataSpec, seed: int, verify: bool = True) -> PretrainingData:
+    """The data directories of --input_file (or --eval_input_file), each checked against this run, then every
+    shard verified against its manifest (shard_format.verify_shards; `verify=False` only to measure what that costs).
+
+    The manifests are compared with the run first, so a wrong flag is reported at once; then all shards are
+    read in parallel before the first step: the shuffled order touches every shard within the first steps,
+    so verifying ahead of the reader would not start training any sooner.
+    """
+    shard_sets = read_manifests(input_file)
+    for shards in shard_sets:
+        check_manifest(shards, spec)
+    vocabularies = {shards.manifest["vocab"]["sha256"]: shards.manifest_path for shards in shard_sets}
+    if len(vocabularies) > 1:
+        raise InputError(f"{' and '.join(map(str, vocabularies.values()))}: the data was made with different vocabs "
+                         f"(vocab.sha256 differs); train on data of one vocab")
+    if verify:
+        shard_format.verify_shards(shard_sets)
+    return PretrainingData(shard_sets, seed)
+
+
+def check_manifest(shards: shard_format.Shards, spec: DataSpec) -> None:
+    """One clear error when the data was made for another model or other flags."""
+    manifest, where = shards.manifest, shards.manifest_path
+    problems = []
+    if shards.max_seq_length != spec.max_seq_length:
+        problems.append(f"max_seq_length is {shards.max_seq_length} in the data, {spec.max_seq_length} in the flags")
+    if shards.max_predictions_per_seq != spec.max_predictions_per_seq:
+        problems.append(f"max_predictions_per_seq is {shards.max_predictions_per_seq} in the data, "
+                        f"{spec.max_predictions_per_seq} in the flags")
+    if shards.vocab_size > spec.vocab_size:
+        problems.append(f"the data's vocab has {shards.vocab_size} tokens, the model's vocab_size is {spec.vocab_size}")
+    if spec.vocab_sha256 is not None and manifest["vocab"]["sha256"] != spec.vocab_sha256:
+        problems.append("the data was made with another vocab than --vocab_file (sha256 differs)")
+    if problems:
+        raise InputError(f"{where}: does not match this run: {'; '.join(problems)}")
+
+
+class PretrainingData:
+    """Memory-mapped shards of one or more data directories, read in a seeded random order (see
+    batching.ShuffledStream): a resumed run reads exactly what an uninterrupted one would."""
+
+    def __init__(self, shard_sets: Sequence[shard_format.Shards], seed: int):
+        self.manifests = [shards.manifest for shards in shard_sets]
+        self.arrays = [array for shards in shard_sets for array in shards.arrays]
+        self.offsets = np.cumsum([0] + [len(a) for a in self.arrays])
+        self.size = int(self.offsets[-1])
+        if self.size == 0:
+            raise InputError("the data has no instances")
+        self.order = batching.ShuffledStream(self.size, seed)
+
+    def records(self, indices: np.ndarray) -> np.ndarray:
+        """The records at global instance indices, in that order."""
+        shard_of = np.searchsorted(self.offsets, indices, side="right") - 1
+        out = np.empty(len(indices), dtype=self.arrays[0].dtype)
+        for shard in np.unique(shard_of):
+            where = shard_of == shard
+            out[where] = self.arrays[shard][indices[where] - self.offsets[shard]]
+        return out
+
+    def stream(self, start: int, count: int) -> np.ndarray:
+        """Records at stream positions [start, start + count)."""
+        return self.records(self.order.indices(start, count))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def batch(self, indices: np.ndarray) -> batching.Batch:
+        return records_to_batch(self.records(indices))
+
+    def step_batches(self, step: int, train_batch_size: int, micro: int, distributed: devices.Distributed
+                     ) -> list[batching.Batch]:
+        """This process's micro-batches of one optimizer step, as loop.fit reads them."""
+        return batching.step_batches(self, self.order, step, train_batch_size, micro, distributed)
+
+
+def records_to_batch(records: np.ndarray) -> batching.Batch:
+    """Shard records -> the model's inputs as CPU tensors: long [B, T] ids, segments and mask, long [B, P]
+    positions and labels, float [B, P] weights, long [B] next-sentence labels."""
+    lengths = torch.from_numpy(records["input_length"].astype(np.int64))[:, None]
+    a_lengths = torch.from_numpy(records["segment_a_length"].astype(np.int64))[:, None]
+    counts = torch.from_numpy(records["num_predictions"].astype(np.int64))[:, None]
+    positions = torch.arange(records["input_ids"].shape[1])[None, :]
+    return {
+        "input_ids": torch.from_numpy(records["input_ids"].astype(np.int64)),
+        "token_type_ids": ((positions >= a_lengths) & (positions < lengths)).long(),
+        "attention_mask": (positions < lengths).long(),
+        "masked_lm_positions": torch.from_numpy(records["masked_lm_positions"].astype(np.int64)),
+        "masked_lm_ids": torch.from_numpy(records["masked_lm_ids"].astype(np.int64)),
+        "masked_lm_weights": (torch.arange(records["masked_lm_ids"].shape[1])[None, :] < counts).float(),
+        "next_sentence_labels": torch.from_numpy(records["next_sentence_label"].astype(np.int64)),
+    }
+
+
+class PretrainingTask:
+    """Masked LM + next sentence: Google's loss (modeling's heads), as sums over predictions and over sequences."""
+
+    def divisors(self, batch: batching.Batch) -> Tensor:
+        weights = batch["masked_lm_weights"]
+        return torch.stack([weights.sum(), weights.new_tensor(float(len(weights)))])
+
+    def loss_sums(self, model: nn.Module, batch: batching.Batch) -> loop.LossSums:
+        output = model(batch["input_ids"], token_type_ids=batch["token_type_ids"],
+                       attention_mask=batch["attention_mask"], masked_lm_positions=batch["masked_lm_positions"])
+        mlm = modeling.masked_lm_loss(output.mlm_logits, batch["masked_lm_ids"], batch["masked_lm_weights"])
+        nsp = modeling.next_sentence_loss(output.nsp_logits, batch["next_sentence_labels"])
+        metrics = {"masked_lm_loss": mlm.total.detach(), "masked_lm_accuracy": mlm.correct,
+                   "next_sentence_loss": nsp.total.detach(), "next_sentence_accuracy": nsp.correct}
+        return loop.LossSums(torch.stack([mlm.total, nsp.total]), metrics)
+
+    def metric_divisors(self) -> dict[str, int]:
+        return {"masked_lm_loss": 0, "masked_lm_accuracy": 0, "next_sentence_loss": 1, "next_sentence_accuracy": 1}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: PretrainingData, batch_size: int, max_steps: int, runtime: devices.Runtime
+             ) -> dict[str, float]:
+    """Google's eval metrics over the first max_steps batches, in order: masked_lm_accuracy and
+    masked_lm_loss (weighted by the predictions), next_sentence_accuracy and next_sentence_loss."""
+    model.eval()
+    task, totals, divisors = PretrainingTask(), {}, torch.zeros(2)
+    end = min(data.size, batch_size * max_steps)
+    for start in range(0, end, batch_size):
+        batch = runtime.to_device(data.batch(np.arange(start, min(start + batch_size, end))))
+        with devices.autocast(runtime.device, runtime.precision):
+            _, metrics = task.loss_sums(model, batch)
+        divisors += task.divisors(batch).cpu()
+        for key, value in metrics.items():
+            totals[key] = totals.get(key, 0.0) + float(value)
+    results = {key: totals[key] / max(float(divisors[index]), 1e-9)
+               for key, index in task.metric_divisors().items()}
+    results["loss"] = results["masked_lm_loss"] + results["next_sentence_loss"]
+    return results
+
+
+@dataclass(frozen=True, kw_only=True)
+class PretrainingFlags(TrainingFlags):
+    """Google's run_pretraining.py flags, with the loop's (TrainingFlags)."""
+
+    bert_config_file: str = flag(help="The model's bert_config.json (or a Hugging Face config.json).")
+    input_file: str = flag(help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.")
+    vocab_file: str | None = flag(None, "Checked against the data's vocab; needed by --export_hf.")
+    max_seq_length: int = flag(128, "Must equal the data's.", POSITIVE)
+    max_predictions_per_seq: int = flag(20, "Must equal the data's.", POSITIVE)
+    do_eval: bool = flag(False, "Evaluate on --eval_input_file (or --input_file); writes eval_results.txt.")
+    eval_input_file: str | None = flag(None, "Data directories for --do_eval.")
+    eval_batch_size: int = flag(8, "", POSITIVE)
+    num_train_steps: int = flag(100000, "", POSITIVE)
+    num_warmup_steps: int = flag(10000, "", NON_NEGATIVE)
+    max_eval_steps: int = flag(100, "", POSITIVE)
+
+
+def check_flags(flags: PretrainingFlags) -> None:
+    """What no single flag's type can say."""
+    if flags.num_warmup_steps > flags.num_train_steps:
+        raise InputError(f"--num_warmup_steps {flags.num_warmup_steps} is more than --num_train_steps "
+                         f"{flags.num_train_steps}")
+    if flags.export_hf:
+        check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.vocab_file,
+                                           *map(str, resolve_data_dirs(flags.input_file))], "--export_hf")
+    run_folder.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
+    check_init_tokenizer(flags)
+
+
+def check_init_tokenizer(flags: PretrainingFlags) -> None:
+    """A Hugging Face --init_checkpoint learned the ids its own tokenizer gives: data tokenized otherwise (another
+    mode, case or vocab, as its manifest says) would train it on other ids, so it is an error naming both."""
+    if not flags.init_checkpoint or not (Path(flags.init_checkpoint) / "config.json").is_file():
+        return
+    found = tokenizer_settings.directory_tokenizer(flags.init_checkpoint)
+    if found is None:
+        return
+    shard_sets = read_manifests(flags.input_file)
+    mode, lower = recorded_tokenizer(shard_sets)
+    where = shard_sets[0].manifest_path
+    if (found.tokenizer or mode, lower if found.do_lower_case is None else found.do_lower_case) != (mode, lower):
+        raise InputError(f"{where}: the data was tokenized with {mode} (do_lower_case {lower}), --init_checkpoint "
+                         f"{found.directory} with {found.tokenizer or mode} (do_lower_case {found.do_lower_case}): "
+                         f"make the data with the model's settings")
+    if found.vocab_file and shard_sets[0].manifest["vocab"]["sha256"] != file_sha256(found.vocab_file):
+        raise InputError(f"{where}: the data was made with another vocab than {found.vocab_file}, the vocab of "
+                         f"--init_checkpoint")
+
+
+def read_manifests(input_file: str) -> list[shard_format.Shards]:
+    """The data directories of --input_file with their manifests, checked (their shards are not verified)."""
+    return [shard_format.load_shards(directory, verify=False) for directory in resolve_data_dirs(input_file)]
+
+
+def recorded_tokenizer(shard_sets: Sequence[shard_format.Shards]) -> tuple[str, bool]:
+    """(tokenizer, do_lower_case) the data was made with, as its manifests record: one for all of them."""
+    recorded = {}
+    for shards in shard_sets:
+        settings = shards.manifest.get("tokenizer")
+        if not isinstance(settings, dict) or settings.get("tokenizer") not in ("mecab", "wordpiece") \
+                or not isinstance(settings.get("do_lower_case"), bool):
+            raise InputError(f"{shards.manifest_path}: no tokenizer record (made by an older "
+                             f"create_pretraining_data.py?): remake the data")
+        recorded.setdefault((settings["tokenizer"], settings["do_lower_case"]), shards.manifest_path)
+    if len(recorded) > 1:
+        raise InputError(f"{' and '.join(map(str, recorded.values()))}: the data was tokenized with different "
+                         f"settings (tokenizer, do_lower_case); train on data of one tokenizer")
+    return next(iter(recorded))
+
+
+def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling.BertForPreTraining, str]:
+    config = modeling.BertConfig.from_json_file(flags.bert_config_file)
+    if flags.init_checkpoint:
+        config = tf_checkpoint.config_for(flags.init_checkpoint, config)  # a Google checkpoint's gelu, from its graph
+    if config.max_position_embeddings < flags.max_seq_length:
+        raise InputError(f"{flags.bert_config_file}: max_position_embeddings {config.max_position_embeddings} "
+                         f"< --max_seq_length {flags.max_seq_length}")
+    if flags.vocab_file:
+        modeling.check_vocab_fits(config, len(tokenization.load_vocab(flags.vocab_file)), flags.vocab_file,
+                                  flags.bert_config_file)
+    model = modeling.create_model(modeling.BertForPreTraining, config)
+    note = "initialized at random"
+    if flags.init_checkpoint:
+        note = loading.load_pretrained(model, loading.resolve_init_checkpoint(flags.init_checkpoint)).summary()
+    return model.to(device), note
+
+
+def run(flags: PretrainingFlags, progress: bool = True) -> dict[str, float]:
+    """Trains and/or evaluates as the flags say; returns the last metrics (training, then eval)."""
+    if not (flags.do_train or flags.do_eval or flags.export_hf):
+        raise InputError("nothing to do: pass --do_train, --do_eval or --export_hf")
+    check_flags(flags)
+    return devices.in_process_group(flags.device, functools.partial(_run, flags, progress=progress))
+
+
+def run_identity(flags: PretrainingFlags, config: modeling.BertConfig, data: PretrainingData) -> dict[str, Any]:
+    """What defines a pretraining run: a resume with anything else is refused (see run_folder.prepare_run_dir)."""
+    init = loading.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
+    return {
+        "script": "run_pretraining",
+        "bert_config": config.to_dict(),
+        "data": [data_identity(manifest) for manifest in data.manifests],
+        "init_checkpoint": loading.file_identity(init),
+        **{name: getattr(flags, name) for name in (
+            "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "num_train_steps",
+            "num_warmup_steps", "optimizer", "weight_decay", "seed")},
+    }
+
+
+def data_tokenizer(flags: PretrainingFlags, shard_sets: Sequence[shard_format.Shards]
+                   ) -> tokenizer_settings.TokenizerSettings:
+    """How the data was tokenized (its manifests say), over --vocab_file: what an export's tokenizer must do."""
+    if not flags.vocab_file:
+        raise InputError("--export_hf needs --vocab_file (it goes into the Hugging Face directory)")
+    if shard_sets[0].manifest["vocab"]["sha256"] != file_sha256(flags.vocab_file):
+        raise InputError(f"--vocab_file {flags.vocab_file}: not the vocab {shard_sets[0].manifest_path} was made with "
+                         f"(sha256 differs)")
+    mode, lower = recorded_tokenizer(shard_sets)
+    return tokenizer_settings.TokenizerSettings(flags.vocab_file, lower, mode)
+
+
+def pretraining_facts(flags: PretrainingFlags, shard_sets: Sequence[shard_format.Shards], step: int,
+                      record: dict[str, Any]) -> dict[str, Any]:
+    """What the model card says of a pretraining run: its data (manifests), steps, and the flags `record` holds
+    (run_folder.card_record)."""
+    totals = [shards.manifest.get("totals", {}) for shards in shard_sets]
+    facts = {
+        "script": "run_pretraining.py",
+        "data": flags.input_file,
+        "instances": sum(t.get("instances", 0) for t in totals),
+        "documents": sum(t.get("documents", 0) for t in totals),
+        "steps": step,
+    }
+    names = ("init_checkpoint", "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate",
+             "optimizer")
+    return {**facts, **{name: record[name] for name in names if name in record}}
+
+
+def data_identity(manifest: dict[str, Any]) -> str:
+    """The sha256 of a data directory's shards (their sha256s, in order), the vocab and the instance layout,
+    from its (checked) manifest: the same data made with other --num_workers or into another folder is the
+    same data."""
+    identity = [[shard["sha256"] for shard in manifest["shards"]], manifest["vocab"], manifest["record_dtype"]]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _owns(name: str) -> bool:
+    return run_folder.owns_run_file(name) or name == "eval_results.txt"
+
+
+def _run(flags: PretrainingFlags, distributed: devices.Distributed, progress: bool) -> dict[str, float]:
+    runtime = devices.Runtime.create(flags, distributed, progress)
+    model, note = build_model(flags, runtime.device)
+    spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
+                    file_sha256(flags.vocab_file) if flags.vocab_file else None)
+    # Everything is read and checked before the run folder is touched.
+    export_tokenizer, shard_sets = None, []
+    if flags.export_hf:  # on every process: a bad export fails them all, not rank 0 alone (the others would wait)
+        shard_sets = read_manifests(flags.input_file)
+        export_tokenizer = data_tokenizer(flags, shard_sets)
+        hf_export.check_export_target(flags.export_hf)
+    data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
+    eval_data = None
+    if flags.do_eval and distributed.is_main:
+        eval_data = data if data is not None and not flags.eval_input_file else \
+            load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
+    output_dir = Path(flags.output_dir)
+    results: dict[str, float] = {}
+    step, restored = 0, None
+    if data is None:
+        # An export takes its tokenizer from --input_file's manifests: it must be the data the run trained on.
+        identity = {"bert_config": model.config.to_dict(),
+                    "data": [data_identity(shards.manifest) for shards in shard_sets]}
+        compare = ["bert_config", "data"] if shard_sets else ["bert_config"]
+        restored = run_folder.restore_model(model, output_dir, identity, compare, distributed.is_main)
+        if restored is not None:
+            note, step = f"resumed from {restored.checkpoint} (step {restored.step})", restored.step
+        elif not flags.init_checkpoint:
+            if flags.export_hf:  # a mistyped --output_dir would put random weights over a good export
+                raise InputError(f"{output_dir}: no checkpoint to export, and no --init_checkpoint: --export_hf "
+                                 f"without --do_train needs a model, never a random one")
+            note = f"initialized at random: {output_dir} has no checkpoint and there is no --init_checkpoint " \
+                   f"(the baseline of an untrained model)"
+    if distributed.is_main:
+        click.echo(f"model: {note}; {runtime.describe()}", err=True)
+    if data is not None:
+        config = loop.TrainConfig(flags, flags.num_train_steps, flags.num_warmup_steps,
+                                      run_identity(flags, model.config, data), _owns)
+        trained = loop.fit(PretrainingTask(), model, data, config, runtime)
+        results, step = trained.metrics, trained.step
+    if eval_data is not None:
+        eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, runtime)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        run_folder.write_eval_results(output_dir / "eval_results.txt", eval_results, step)
+        click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
+                   f"eval results in {output_dir / 'eval_results.txt'}", err=True)
+        results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
+    if export_tokenizer is not None and distributed.is_main:
+        record = run_folder.card_record(flags, data is not None, restored is not None)
+        card = hf_export.ModelCard("BERT pretrained with run_pretraining.py (masked LM and next sentence)",
+                                   pretraining_facts(flags, shard_sets, step, record), results)
+        path = hf_export.export_hf(model, flags.export_hf, export_tokenizer, card, overwrite=True)
+        click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
+    return results

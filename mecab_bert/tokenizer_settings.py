@@ -1,0 +1,246 @@
+# Copyright 2026 The mecab-bert Authors. Apache License 2.0.
+"""How a run tokenizes: `TokenizerSettings` (vocab, case, mode) and their resolution from the flags and a Hugging
+Face --init_checkpoint's tokenizer files (`resolve_tokenizer`): a flag left unset takes the directory's value, and
+a flag that contradicts it is an error naming both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tokenization
+from mecab_bert.files import file_sha256, read_json, shown
+from mecab_bert.text_input import InputError
+
+EXPORT_MARK = {"format": "pt", "exported_by": "mecab-bert"}
+
+
+# Tokenizer classes that are BERT's WordPiece, which FullTokenizer(tokenizer="wordpiece") reproduces.
+_WORDPIECE_CLASSES = (None, "BertTokenizer", "BertTokenizerFast")
+
+
+SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                   "mask_token": "[MASK]"}
+
+
+# Conjoining Jamo and Hangul syllables: a vocab with the first and none of the second was made by a tokenizer
+# that decomposes Hangul (Google's uncased one, bert#135), which this repository never does.
+_JAMO_TOKEN = re.compile("[\u1100-\u11ff]")
+
+
+_SYLLABLE_TOKEN = re.compile("[\uac00-\ud7a3]")
+
+
+@dataclass(frozen=True)
+class TokenizerSettings:
+    """How a model's text was tokenized: what FullTokenizer takes."""
+
+    vocab_file: str
+    do_lower_case: bool
+    tokenizer: str  # "mecab" or "wordpiece"
+
+    def full_tokenizer(self, check_case: bool = True) -> tokenization.FullTokenizer:
+        """The tokenizer these settings describe (check_case=False: a vocab of the other case on purpose)."""
+        return tokenization.FullTokenizer(self.vocab_file, self.do_lower_case, self.tokenizer, check_case=check_case)
+
+
+@dataclass(frozen=True)
+class DirectoryTokenizer:
+    """What a Hugging Face directory says of its tokenizer; None where it says nothing."""
+
+    directory: Path
+    config_file: Path  # tokenizer_config.json (it may not exist)
+    vocab_file: str | None
+    do_lower_case: bool | None
+    tokenizer: str | None  # recorded by our exports only; any other BERT directory is Google's WordPiece
+    ours: bool  # an export of this project (its tokenizer_config.json, or model.safetensors, says)
+    saved_vocab: list[str] | None = None  # without vocab.txt: tokenizer.json's WordPiece tokens, in id order
+
+
+def _regular_file(path: Path) -> bool:
+    """Whether `path` is there; a folder, FIFO or device under a tokenizer file's name is an InputError."""
+    if not path.exists():
+        return False
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file")
+    return True
+
+
+# Keys of transformers' BertTokenizer whose non-default values FullTokenizer cannot reproduce, with the values
+# it can (strip_accents: Google's default follows do_lower_case, and tokenization.py strips exactly then).
+_REPRODUCIBLE = {"tokenize_chinese_chars": (None, True), "do_basic_tokenize": (None, True), "never_split": (None, [])}
+
+
+def directory_tokenizer(directory: str | os.PathLike) -> DirectoryTokenizer | None:
+    """What a Hugging Face directory's tokenizer files say (None: it holds none, and is not our export).
+
+    Ours record `tokenizer_mode`; any other directory's tokenizer is BERT's WordPiece, with its
+    tokenizer_config.json's do_lower_case (transformers' default: True). A tokenizer FullTokenizer cannot
+    reproduce (another kind, such as SentencePiece, or BertTokenizer options it lacks) is an InputError.
+    """
+    directory = Path(directory)
+    config_path, vocab = directory / "tokenizer_config.json", directory / "vocab.txt"
+    has_config, has_vocab = _regular_file(config_path), _regular_file(vocab)
+    ours = is_export(directory / "model.safetensors")
+    if not (has_config or has_vocab or ours):
+        return None
+    values = read_json(config_path) if has_config else {}
+    if not isinstance(values, dict):
+        raise InputError(f"{config_path}: not a JSON object")
+    ours = ours or "tokenizer_mode" in values
+    mode = values.get("tokenizer_mode")
+    lower = values.get("do_lower_case", True) if has_config else None
+    if mode not in (None, "mecab", "wordpiece"):
+        raise InputError(f"{config_path}: tokenizer_mode {shown(mode)}: expected \"mecab\" or \"wordpiece\"")
+    if lower is not None and not isinstance(lower, bool):
+        raise InputError(f"{config_path}: do_lower_case {shown(lower)}: expected true or false")
+    if not ours:
+        _check_reproducible(directory, values, lower)
+    saved = directory / "tokenizer.json"
+    tokens = _wordpiece_vocab(saved) if _regular_file(saved) else None
+    if has_vocab:
+        vocab_tokens = list(tokenization.load_vocab(vocab))
+        check_hangul_whole(vocab_tokens, vocab, bool(lower))
+        if tokens is not None and tokens != vocab_tokens:
+            raise InputError(f"{saved}: its WordPiece vocab is not {vocab} (tokens or their order differ): the "
+                             f"directory's tokenizer files disagree")
+        tokens = None
+    return DirectoryTokenizer(directory, config_path, str(vocab) if has_vocab else None, lower, mode, ours, tokens)
+
+
+def _check_reproducible(directory: Path, values: dict[str, Any], lower: bool | None) -> None:
+    """A foreign directory's tokenizer files describe a tokenizer FullTokenizer(tokenizer="wordpiece") reproduces:
+    BERT's WordPiece, with options it has, Google's special tokens and no added ones."""
+    config_path = directory / "tokenizer_config.json"
+    if values.get("tokenizer_class") not in _WORDPIECE_CLASSES:
+        raise InputError(f"{config_path}: tokenizer_class {shown(values['tokenizer_class'])} is not BERT's WordPiece "
+                         f"(BertTokenizer), the only tokenizer this repository can reproduce")
+    unsupported = [key for key, allowed in _REPRODUCIBLE.items() if key in values and values[key] not in allowed]
+    if values.get("strip_accents") not in (None, lower):
+        unsupported.append("strip_accents")
+    if unsupported:
+        key = unsupported[0]
+        raise InputError(f"{config_path}: {key} {shown(values[key])} (with do_lower_case {lower}): this repository's "
+                         f"tokenizer cannot do that (it strips accents exactly when it lower-cases, splits CJK "
+                         f"characters, and never keeps words whole)")
+    special_map = directory / "special_tokens_map.json"
+    for path, declared in ((config_path, values), (special_map, read_json(special_map) if _regular_file(special_map)
+                                                   else {})):
+        for key, token in (declared.items() if isinstance(declared, dict) else ()):
+            content = token.get("content") if isinstance(token, dict) else token
+            if key in SPECIAL_TOKENS and content != SPECIAL_TOKENS[key]:
+                raise InputError(f"{path}: {key} {shown(content)}: this repository's tokenizer uses Google's "
+                                 f"{SPECIAL_TOKENS[key]}")
+    added = [token.get("content") if isinstance(token, dict) else token
+             for token in (values.get("added_tokens_decoder") or {}).values()]
+    extra = [token for token in added if token not in SPECIAL_TOKENS.values()]
+    if _regular_file(directory / "added_tokens.json") or extra:
+        where = config_path if extra else directory / "added_tokens.json"
+        raise InputError(f"{where}: added tokens ({shown(extra or 'added_tokens.json')}), which this repository's "
+                         f"tokenizer never produces")
+
+
+def check_hangul_whole(tokens: list[str], vocab: str | os.PathLike, do_lower_case: bool) -> None:
+    """An uncased vocab that holds Hangul only as Jamo was made by a tokenizer that decomposes it (Google's
+    uncased one, bert#135): tokenizing Hangul whole, as this repository does, would make every Korean word
+    [UNK]. InputError."""
+    if do_lower_case and any(map(_JAMO_TOKEN.search, tokens)) and not any(map(_SYLLABLE_TOKEN.search, tokens)):
+        raise InputError(f"{vocab}: Hangul only as Jamo: its model learned Hangul as Google's uncased tokenizer "
+                         f"decomposes it (bert#135), which this repository never does")
+
+
+def _wordpiece_vocab(path: Path) -> list[str] | None:
+    """The tokens, in id order, of a tokenizer.json's WordPiece model (what transformers 5 saves instead of
+    vocab.txt); None when it holds none. Ids that are not 0, 1, ... each once are an InputError."""
+    values = read_json(path)
+    model = values.get("model") if isinstance(values, dict) else None
+    vocab = model.get("vocab") if isinstance(model, dict) and model.get("type") == "WordPiece" else None
+    if not isinstance(vocab, dict):
+        return None
+    ids = list(vocab.values())
+    if not all(type(i) is int for i in ids) or sorted(ids) != list(range(len(ids))):
+        raise InputError(f"{path}: model.vocab ids are not 0, 1, 2, ... each once")
+    return [token for token, _ in sorted(vocab.items(), key=lambda item: item[1])]
+
+
+def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokenizer: str | None,
+                      init_checkpoint: str | None) -> TokenizerSettings:
+    """The run's tokenizer settings from its flags (None: not given) and a Hugging Face --init_checkpoint's
+    tokenizer files: a flag left unset takes the directory's value, else the default (True; mecab, but Google's
+    wordpiece for a directory that is not our export); a flag that contradicts what the directory records is an
+    InputError naming both, and so is a vocab whose casing contradicts the directory's do_lower_case."""
+    found = None
+    if init_checkpoint and (Path(init_checkpoint) / "config.json").is_file():
+        found = directory_tokenizer(init_checkpoint)
+    if found is None:
+        if vocab_file is None:
+            raise InputError("no vocab: pass --vocab_file (or an --init_checkpoint Hugging Face directory with a "
+                             "vocab.txt)")
+        settings = TokenizerSettings(vocab_file, True if do_lower_case is None else do_lower_case, tokenizer or "mecab")
+        # Google's multilingual-uncased checkpoint with its own vocab, straight from TensorFlow: bert#135 again.
+        check_hangul_whole(list(tokenization.load_vocab(vocab_file)), vocab_file, settings.do_lower_case)
+        return settings
+    if found.ours and found.tokenizer is None and (tokenizer is None or do_lower_case is None):
+        raise InputError(f"--init_checkpoint {found.directory}: an export made before exports recorded their "
+                         f"tokenizer: pass --tokenizer and --do_lower_case as it was trained")
+    for flag, given, theirs in (("--do_lower_case", do_lower_case, found.do_lower_case),
+                                ("--tokenizer", tokenizer, found.tokenizer)):
+        if given is not None and theirs is not None and given != theirs:
+            raise InputError(f"{flag} {given} contradicts --init_checkpoint {found.directory}, whose "
+                             f"{found.config_file.name} has {flag.removeprefix('--')} {theirs}: leave {flag} out to "
+                             f"take it")
+    if vocab_file and found.vocab_file and file_sha256(vocab_file) != file_sha256(found.vocab_file):
+        raise InputError(f"--vocab_file {vocab_file} differs from {found.vocab_file}, the vocab of --init_checkpoint: "
+                         f"leave --vocab_file out to take it")
+    vocab = vocab_file or found.vocab_file
+    if vocab is None:
+        raise InputError(f"--init_checkpoint {found.directory} has no vocab.txt (transformers 5 saves only "
+                         f"tokenizer.json): pass --vocab_file")
+    if found.saved_vocab is not None and list(tokenization.load_vocab(vocab)) != found.saved_vocab:
+        raise InputError(f"--vocab_file {vocab} is not the vocab of --init_checkpoint's tokenizer.json "
+                         f"({found.directory / 'tokenizer.json'}): its tokens or their order differ")
+    lower = next(value for value in (do_lower_case, found.do_lower_case, True) if value is not None)
+    settings = TokenizerSettings(vocab, lower, tokenizer or found.tokenizer or "wordpiece")
+    if do_lower_case is None and found.do_lower_case is not None:
+        try:
+            tokenization.check_case_matches_vocab(tokenization.load_vocab(vocab), vocab, settings.do_lower_case)
+        except InputError as error:
+            raise InputError(f"{found.config_file}: do_lower_case {found.do_lower_case} does not fit the vocab: "
+                             f"{error}") from None
+    return settings
+
+
+def carried_tokenizer(init_checkpoint: str | None, settings: TokenizerSettings) -> Path | None:
+    """The Hugging Face --init_checkpoint whose own tokenizer files an export carries on (None: write ours).
+
+    A foreign cased BERT directory with this run's vocab: its files are what its model and its users know. They
+    tokenize as the run did but for characters transformers' BertTokenizer treats otherwise than tokenization.py
+    (it drops private-use and unassigned ones, and its Unicode tables are older). Never ours (an export writes
+    this repository's code and files afresh), nor a foreign uncased one (transformers' lower-casing decomposes
+    Hangul, bert#135; the export writes ours).
+    """
+    if not init_checkpoint or not (Path(init_checkpoint) / "config.json").is_file():
+        return None
+    found = directory_tokenizer(init_checkpoint)
+    if found is None or found.ours or found.do_lower_case is not False or found.vocab_file is None:
+        return None
+    if (settings.do_lower_case, settings.tokenizer) != (False, "wordpiece"):
+        return None
+    return found.directory if file_sha256(found.vocab_file) == file_sha256(settings.vocab_file) else None
+
+
+def is_export(weights: Path) -> bool:
+    """Whether `weights` is a model.safetensors that export_hf wrote (its metadata says so)."""
+    if not weights.is_file():
+        return False
+    from safetensors import safe_open  # installed wherever a safetensors file is read or written
+
+    try:
+        with safe_open(weights, "pt") as reader:
+            return (reader.metadata() or {}).get("exported_by") == EXPORT_MARK["exported_by"]
+    except Exception:  # missing, truncated, not safetensors: in any case not ours
+        return False
