@@ -4,9 +4,9 @@
     python convert_tf_checkpoint.py --tf_checkpoint multi_cased_L-12_H-768_A-12/bert_model.ckpt \
       --do_lower_case=False --output_dir multi_cased_hf
 
-Reads the checkpoint with tf_checkpoint.py (Google's variable names mapped, optimizer slots skipped), its
-bert_config.json and vocab.txt (beside it unless given), takes the gelu its graph computed, and writes
-a complete Hugging Face directory (hf_export.export_hf: weights, config, Google's WordPiece tokenizer with
+Reads the checkpoint with mecab_bert/checkpoints/tf_checkpoint.py (Google's variable names mapped, optimizer
+slots skipped), its bert_config.json and vocab.txt (beside it unless given), takes the gelu its graph computed,
+and writes a complete Hugging Face directory (hf_export.export_hf: weights, config, Google's WordPiece tokenizer with
 --do_lower_case, a model card; built beside --output_dir and swapped in whole; only an earlier export is ever
 replaced).
 """

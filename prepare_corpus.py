@@ -12,8 +12,8 @@ lines are dropped, each paragraph is split into sentences with MeCab (mecab-ko-d
 with no sentence are dropped. Every output is written beside its path and renamed into place once all of
 them are complete: after a failure every old output is as it was.
 
-A MediaWiki dump (`kowiki-latest-pages-articles.xml.bz2`) is read through wiki_dump.py: each article is
-extracted by WikiExtractor (its command's defaults) and split in the same worker process, in the dump's
+A MediaWiki dump (`kowiki-latest-pages-articles.xml.bz2`) is read through mecab_bert/corpus/wiki_dump.py: each article
+is extracted by WikiExtractor (its command's defaults) and split in the same worker process, in the dump's
 order, into WikiExtractor's file layout, so that the output is byte for byte what WikiExtractor's command
 and then this script on its files would write (`prepare_dump`).
 

@@ -24,15 +24,15 @@ import click
 
 from mecab_bert.cli import Command, flag_options, user_errors
 from mecab_bert.runs import devices
-from mecab_bert.tasks.classification import ClassifierFlags, run
+from mecab_bert.tasks import classification
 
 
 @click.command(cls=Command)
-@flag_options(ClassifierFlags)
+@flag_options(classification.ClassifierFlags)
 def main(**flags) -> None:
     """Fine-tune, evaluate and predict on sentence (pair) classification and regression tasks."""
     with user_errors(devices.TrainingError):
-        run(ClassifierFlags(**flags))
+        classification.run(classification.ClassifierFlags(**flags))
 
 
 if __name__ == "__main__":

@@ -19,15 +19,15 @@ import click
 
 from mecab_bert.cli import Command, flag_options, user_errors
 from mecab_bert.runs import devices
-from mecab_bert.tasks.pretraining import PretrainingFlags, run
+from mecab_bert.tasks import pretraining
 
 
 @click.command(cls=Command)
-@flag_options(PretrainingFlags)
+@flag_options(pretraining.PretrainingFlags)
 def main(**flags) -> None:
     """Pretrain BERT (masked LM + next sentence prediction) from create_pretraining_data.py shards."""
     with user_errors(devices.TrainingError):
-        run(PretrainingFlags(**flags))
+        pretraining.run(pretraining.PretrainingFlags(**flags))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,8 @@ character span maps to the tokens it covers, and a predicted answer is cut strai
 context (`context[start_char:end_char]`), never rebuilt from tokens. Google's pipeline maps answers through
 white-space words and glues Korean particles to answers (`서울에서` for `서울`).
 
-The training loop, devices, precision, torchrun and checkpoints are training.py's; the flags and the run are
-shared with run_classifier.py (fine_tuning.py).
+The training loop, devices, precision, torchrun and checkpoints are mecab_bert.runs'; the flags and the run are
+shared with run_classifier.py (mecab_bert.tasks.fine_tuning).
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ import click
 
 from mecab_bert.cli import Command, flag_options, user_errors
 from mecab_bert.runs import devices
-from mecab_bert.tasks.squad import SquadFlags, run
+from mecab_bert.tasks import squad
 
 
 @click.command(cls=Command)
-@flag_options(SquadFlags)
+@flag_options(squad.SquadFlags)
 def main(**flags) -> None:
     """Fine-tune and predict on KorQuAD 1.0 / SQuAD v1.1 / v2.0, scored with the official metrics."""
     with user_errors(devices.TrainingError):
-        run(SquadFlags(**flags))
+        squad.run(squad.SquadFlags(**flags))
 
 
 if __name__ == "__main__":

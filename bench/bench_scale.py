@@ -30,6 +30,8 @@ from pathlib import Path
 
 import click
 
+from mecab_bert import text_input
+
 ROOT = Path(__file__).resolve().parents[1]
 KOWIKI = ROOT.parent / "shared" / "data" / "kowiki"
 PYTHON = sys.executable
@@ -527,10 +529,9 @@ def time_loader(out: Path) -> dict:
 
 
 def _units_of_file(path: str) -> set:
-    import build_vocab
     from mecab_bert.corpus import wordpiece_vocab
 
-    lines = list(wordpiece_vocab.iter_text_lines(build_vocab.read_utf8_lines(path)))
+    lines = list(wordpiece_vocab.iter_text_lines(text_input.read_utf8_lines(path)))
     return set(wordpiece_vocab._count_batch(lines, True, "mecab"))
 
 

@@ -103,7 +103,7 @@ from pathlib import Path
 import click
 import sentence_split_sample
 
-import prepare_corpus
+import tokenization
 from mecab_bert.corpus import sentence_splitter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ _SPACE_RE = re.compile(r"\s+")
 
 
 def load_ours() -> Splitter:
-    tagger = prepare_corpus.PosTagger()
+    tagger = tokenization.PosTagger()
     return lambda text: sentence_splitter.split_sentences(text, tagger)
 
 

@@ -38,7 +38,8 @@ import time
 
 import click
 
-import prepare_corpus
+import tokenization
+from mecab_bert import text_input
 from mecab_bert.corpus import preparation, sentence_splitter
 
 _DEFAULT_DATA_DIR = os.path.join(
@@ -57,7 +58,7 @@ def load_paragraphs(data_dir: str) -> list[str]:
     return [
         paragraph
         for path in paths
-        for document in preparation.iter_wikiextractor_documents(prepare_corpus.read_utf8_lines(path))
+        for document in preparation.iter_wikiextractor_documents(text_input.read_utf8_lines(path))
         for paragraph in document
     ]
 
@@ -70,7 +71,7 @@ def main(data_dir: str, num_paragraphs: int, seed: int) -> None:
     """Prints the splits of `num_paragraphs` random paragraphs, then a JSON summary line."""
     paragraphs = load_paragraphs(data_dir)
     sample_indices = sorted(random.Random(seed).sample(range(len(paragraphs)), num_paragraphs))
-    tagger = prepare_corpus.PosTagger()
+    tagger = tokenization.PosTagger()
     start = time.perf_counter()
     counts = {"paragraphs": 0, "sentences": 0, "multi_sentence_paragraphs": 0, "flagged_paragraphs": 0}
     for number, index in enumerate(sample_indices, start=1):

@@ -366,7 +366,7 @@ CLI_CASES: dict[str, tuple[Setup, list[str]]] = {
     "disk full": (_patch("os.fsync", _full_disk), ["No space left on device", "nothing was replaced"]),
     "disk full writing a shard": (_patch("numpy.save", _full_disk_in_write),
                                   ["/out/shard-00000.npy", "No space left on device", "nothing was replaced"]),
-    "read-only output": (_patch("script_utils.create_temporary", _read_only),
+    "read-only output": (_patch("mecab_bert.files.create_temporary", _read_only),
                          [MANIFEST, "Permission denied", "nothing was replaced"]),
     "missing vocab": (_vocab(None), ["vocab.txt", "No such file"]),
     "vocab without [CLS]": (_vocab(b"[PAD]\n[UNK]\n[SEP]\n[MASK]\n"), ["vocab.txt", "[CLS]"]),

@@ -1,5 +1,5 @@
 """One loss per head: what the training loop minimizes is each model's own loss; and what the fine-tuning scripts
-share (fine_tuning.schedule, flags declared once as a dataclass by script_utils.flag / flag_options)."""
+share (fine_tuning.schedule, flags declared once as a dataclass by cli.flag / flag_options)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ import modeling
 import run_squad
 from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import hf_export
+from mecab_bert.files import file_sha256
 from mecab_bert.tasks import fine_tuning
 from mecab_bert.text_input import InputError
 from mecab_bert.tokenizer_settings import TokenizerSettings
@@ -147,8 +148,11 @@ def test_the_export_is_a_whole_hugging_face_directory(tmp_path):
         "tokenization.py", "tokenization_mecab_bert.py", "tokenizer_config.json", "vocab.txt"]
     assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {"0o644"}
     # The code is this repository's own, byte for byte: not a second copy to keep in step.
-    for name in hf_export.CODE_FILES:
-        assert (out / name).read_bytes() == (ROOT / name).read_bytes()
+    sources = {"tokenization.py": ROOT / "tokenization.py", "text_input.py": ROOT / "mecab_bert" / "text_input.py",
+               "tokenization_mecab_bert.py": ROOT / "tokenization_mecab_bert.py"}
+    assert set(hf_export.CODE_FILES) == set(sources)
+    for name, source in sources.items():
+        assert (out / name).read_bytes() == source.read_bytes()
     tokenizer = auto_tokenizer(out)
     assert type(tokenizer).__name__ == "MecabBertTokenizer"
     assert tokenizer.model_max_length == TINY.max_position_embeddings
@@ -162,7 +166,7 @@ def test_the_export_is_a_whole_hugging_face_directory(tmp_path):
         model(**tokenizer(long_text, truncation=True, return_tensors="pt"))
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "trust_remote_code=True" in card and "mecab-python3" in card and "| steps | 7 |" in card
-    assert hf_export.file_sha256(KOWIKI_VOCAB) in card
+    assert file_sha256(KOWIKI_VOCAB) in card
 
 
 def test_the_mecab_tokenizer_pickles_and_saves(tmp_path):
@@ -180,7 +184,7 @@ def test_the_export_needs_nothing_of_this_repository(tmp_path):
     out = export(tmp_path, True, "mecab")
     script = tmp_path / "user.py"
     script.write_text(f"""import json, sys
-for name in {list(hf_export.CODE_FILES)!r} + ["script_utils", "hf_export"]:
+for name in {list(hf_export.CODE_FILES)!r} + ["mecab_bert"]:
     sys.modules[name.removesuffix(".py")] = None
 from transformers import AutoTokenizer
 tokenizer = AutoTokenizer.from_pretrained({str(out)!r}, trust_remote_code=True)

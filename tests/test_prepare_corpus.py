@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from interrupt import interrupt
 
 import prepare_corpus
+import tokenization
+from mecab_bert import text_input
 from mecab_bert.corpus import preparation, sentence_splitter
 
 KOWIKI_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kowiki"
@@ -50,7 +52,7 @@ EXPECTED_OUTPUT = """\
 
 @pytest.fixture(scope="module")
 def tagger():
-    return prepare_corpus.PosTagger()
+    return tokenization.PosTagger()
 
 
 def _write(path: Path, text: str) -> Path:
@@ -175,11 +177,11 @@ def test_split_sentences_removes_control_characters(tagger):
 class _RecordingTagger:
     """A PosTagger that records the length of each text it tags."""
 
-    def __init__(self, tagger: prepare_corpus.PosTagger):
+    def __init__(self, tagger: tokenization.PosTagger):
         self.tagger = tagger
         self.lengths: list[int] = []
 
-    def tag(self, text: str) -> list[prepare_corpus.Morpheme]:
+    def tag(self, text: str) -> list[tokenization.Morpheme]:
         self.lengths.append(len(text))
         return self.tagger.tag(text)
 
@@ -193,7 +195,7 @@ def _long_paragraph(source: str) -> str:
         path = KOWIKI_DIR / "wiki_00"
         if not path.exists():
             pytest.skip(f"{path} is absent")
-        lines = prepare_corpus.read_utf8_lines(str(path))
+        lines = text_input.read_utf8_lines(str(path))
         paragraphs = [p for document in preparation.iter_wikiextractor_documents(lines) for p in document]
     paragraph = " ".join(paragraphs)[:30_000]
     return re.sub(r"\s+", "", paragraph) if source.endswith("without spaces") else paragraph
@@ -202,7 +204,7 @@ def _long_paragraph(source: str) -> str:
 @pytest.mark.parametrize("source", ["examples", "kowiki", "kowiki without spaces"])
 def test_tagging_in_windows_finds_the_sentences_of_tagging_whole(tagger, source):
     paragraph = _long_paragraph(source)
-    assert len(paragraph) <= prepare_corpus.MECAB_MAX_CHARS  # so that the default tags it whole
+    assert len(paragraph) <= tokenization.MECAB_MAX_CHARS  # so that the default tags it whole
     recording = _RecordingTagger(tagger)
     in_windows = sentence_splitter.split_sentences(paragraph, recording, max_chars=3000)
     assert len(recording.lengths) > 10 and max(recording.lengths) <= 3000
@@ -372,7 +374,7 @@ def _read_only_after(calls: int):
     """Makes creating a temporary file fail as in a read-only folder after `calls` calls."""
 
     def install(monkeypatch):
-        create, done = prepare_corpus.create_temporary, []
+        create, done = preparation.create_temporary, []
 
         def refuse(path: str) -> tuple[int, str]:
             if len(done) == calls:
@@ -380,7 +382,7 @@ def _read_only_after(calls: int):
             done.append(path)
             return create(path)
 
-        monkeypatch.setattr(prepare_corpus, "create_temporary", refuse)
+        monkeypatch.setattr(preparation, "create_temporary", refuse)
 
     return install
 

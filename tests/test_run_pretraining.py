@@ -16,7 +16,9 @@ from click.testing import CliRunner
 from conftest import ROOT
 from torchrun import CPU_ENV, torchrun_nodes
 
+import modeling
 import run_pretraining
+import tokenization
 from mecab_bert.checkpoints import loading
 from mecab_bert.pretraining_data import creation, shard_format
 from mecab_bert.runs import batching, devices, run_folder
@@ -268,7 +270,7 @@ def test_export_hf_loads_in_transformers(tmp_path, data_dir):
                            "--vocab_file", SAMPLE_VOCAB, "--export_hf", tmp_path / "hf"))
     assert result.exit_code == 0, result.output
     hf = transformers.BertForPreTraining.from_pretrained(tmp_path / "hf").eval()
-    ours = run_pretraining.modeling.BertForPreTraining(run_pretraining.modeling.BertConfig(**TINY)).eval()
+    ours = modeling.BertForPreTraining(modeling.BertConfig(**TINY)).eval()
     ours.load_state_dict(final_parameters(out))
     ids = torch.from_numpy(np.asarray(shard_format.load_shards(data_dir).arrays[0][:2]["input_ids"]).astype(np.int64))
     with torch.no_grad():
@@ -278,7 +280,7 @@ def test_export_hf_loads_in_transformers(tmp_path, data_dir):
     assert (tmp_path / "hf" / "vocab.txt").read_text() == SAMPLE_VOCAB.read_text()
     # The tokenizer the data was made with (its manifest: mecab, lower-cased), and a card with the run's numbers.
     tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf", trust_remote_code=True)
-    full_tokenizer = run_pretraining.tokenization.FullTokenizer(SAMPLE_VOCAB, True, "mecab")
+    full_tokenizer = tokenization.FullTokenizer(SAMPLE_VOCAB, True, "mecab")
     lines = [line for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()][:50]
     assert tokenizer(lines, add_special_tokens=False)["input_ids"] == [full_tokenizer.encode(t) for t in lines]
     card = (tmp_path / "hf" / "README.md").read_text(encoding="utf-8")

@@ -20,6 +20,7 @@ from mecab_bert.checkpoints import hf_export, loading
 from mecab_bert.files import file_sha256
 from mecab_bert.runs import run_folder
 from mecab_bert.tasks import fine_tuning, squad, squad_data, squad_metrics
+from mecab_bert.text_input import InputError
 
 SAMPLE_QA = ROOT / "data" / "sample_korquad.json"
 SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
@@ -192,7 +193,7 @@ def test_version_2_predicts_no_answer_when_null_wins(tmp_path, tokenizer):
 def test_bad_questions_name_the_id_and_field(tmp_path, qa, message):
     path = write_squad(tmp_path, [{"context": "짧은 문맥", "qas": [qa, {"id": "ok", "question": "?", "answers": [
         {"text": "짧은", "answer_start": 0}]}]}])
-    with pytest.raises(run_squad.InputError, match=re.escape(message)):
+    with pytest.raises(InputError, match=re.escape(message)):
         squad.read_squad(path, is_training=True)
     _, examples, stats, _ = squad.read_squad(path, is_training=True, skip_bad_examples=True)
     assert [e.qas_id for e in examples] == ["ok"] and stats.bad_examples == 1
@@ -383,10 +384,10 @@ def test_read_squad_accepts_a_byte_order_mark(tmp_path):
 def test_read_squad_fails_as_evaluate_squad_does(tmp_path, write, message):
     path = tmp_path / "data.json"
     write(path)
-    with pytest.raises(run_squad.InputError) as caught:
+    with pytest.raises(InputError) as caught:
         squad.read_squad(path, is_training=False, skip_bad_examples=True)
     assert str(caught.value).startswith(f"{path.parent}/{message}")
-    with pytest.raises(run_squad.InputError) as caught_there:
+    with pytest.raises(InputError) as caught_there:
         squad_data.read_squad_file(str(path))
     assert str(caught_there.value) == str(caught.value)
 
@@ -395,14 +396,14 @@ def test_read_squad_fails_as_evaluate_squad_does(tmp_path, write, message):
 def test_duplicate_ids_are_an_error_even_when_skipping(tmp_path, skip_bad_examples):
     path = squad_file(tmp_path, [GOOD_QA, {**GOOD_QA, "question": "again?"}])
     message = "data.json: question id 'ok' appears twice: data[0].paragraphs[0].qas[0] and data[0].paragraphs[0].qas[1]"
-    with pytest.raises(run_squad.InputError, match=re.escape(message)):
+    with pytest.raises(InputError, match=re.escape(message)):
         squad.read_squad(path, is_training=False, skip_bad_examples=skip_bad_examples)
 
 
 def test_answer_texts_are_the_scorers_rule_never_skipped(tmp_path):
     # A question evaluate_squad could not score fails the whole file, so that no prediction is made for nothing.
     path = squad_file(tmp_path, [GOOD_QA, {"id": "q1", "question": "?", "answers": [{"text": 3, "answer_start": 0}]}])
-    with pytest.raises(run_squad.InputError, match=re.escape(
+    with pytest.raises(InputError, match=re.escape(
             "data.json: data[0].paragraphs[0].qas[1].answers[0].text must be a string, not 3 (question 'q1')")):
         squad.read_squad(path, is_training=True, skip_bad_examples=True)
 
@@ -417,7 +418,7 @@ def test_answer_texts_are_the_scorers_rule_never_skipped(tmp_path):
 ])
 def test_version_2_questions_are_checked(tmp_path, qa, message):
     path = squad_file(tmp_path, [qa], version="v2.0")
-    with pytest.raises(run_squad.InputError, match=re.escape(message)):
+    with pytest.raises(InputError, match=re.escape(message)):
         squad.read_squad(path, is_training=True, version_2_with_negative=True)
     _, examples, stats, _ = squad.read_squad(path, is_training=True, version_2_with_negative=True,
                                                  skip_bad_examples=True)
@@ -426,7 +427,7 @@ def test_version_2_questions_are_checked(tmp_path, qa, message):
 
 def test_version_2_flag_needs_version_2_data(tmp_path):
     path = squad_file(tmp_path, [GOOD_QA], version="1.1")
-    with pytest.raises(run_squad.InputError, match=re.escape(
+    with pytest.raises(InputError, match=re.escape(
             "data.json: version is '1.1', yet --version_2_with_negative is given: it needs SQuAD 'v2.0' data")):
         squad.read_squad(path, is_training=False, version_2_with_negative=True)
 
@@ -434,7 +435,7 @@ def test_version_2_flag_needs_version_2_data(tmp_path):
 def test_a_missing_context_names_its_paragraph(tmp_path):
     path = tmp_path / "data.json"
     path.write_text(json.dumps({"version": "1.1", "data": [{"paragraphs": [{"qas": []}]}]}), encoding="utf-8")
-    with pytest.raises(run_squad.InputError, match=re.escape("data.json: data[0].paragraphs[0].context is missing")):
+    with pytest.raises(InputError, match=re.escape("data.json: data[0].paragraphs[0].context is missing")):
         squad.read_squad(path, is_training=False)
 
 

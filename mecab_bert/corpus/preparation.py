@@ -265,7 +265,7 @@ _dump_worker: tuple[wiki_dump.Extraction, PosTagger] | None = None
 
 
 def _start_dump_worker(parent: int, extraction: wiki_dump.Extraction) -> None:
-    """The initializer of a dump's worker processes (see script_utils.start_worker)."""
+    """The initializer of a dump's worker processes (see workers.start_worker)."""
     global _dump_worker  # one per worker process: how a process pool carries per-process state
     start_worker(parent)
     _dump_worker = (extraction, PosTagger())
@@ -376,7 +376,7 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
     Every output is written to a temporary file beside it, and they are all renamed into place only when
     every job has succeeded (`atomic_outputs`), so that a failure leaves every output as it was, not the
     first ones new and the others old. The bar counts documents in one process and files in several.
-    On Ctrl-C (or SIGTERM) the parent stops its workers (script_utils.ordered_map), says "Aborted!" (not a
+    On Ctrl-C (or SIGTERM) the parent stops its workers (workers.ordered_map), says "Aborted!" (not a
     traceback from every worker), and removes every temporary.
 
     Raises:

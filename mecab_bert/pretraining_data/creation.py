@@ -180,7 +180,7 @@ def chunk_documents(documents: Iterable[tuple[list[str], int]], docs_per_chunk: 
 
 def run_chunks(chunks: Iterable[tuple[list[list[str]], int]], settings: ChunkSettings, num_workers: int
                ) -> Iterator[ChunkResult]:
-    """Processes chunks in `num_workers` processes (script_utils.ordered_map) and yields the results in chunk
+    """Processes chunks in `num_workers` processes (workers.ordered_map) and yields the results in chunk
     order."""
     work = functools.partial(_process_indexed_chunk, settings=settings)
     indexed = ((index, documents, size) for index, (documents, size) in enumerate(chunks))

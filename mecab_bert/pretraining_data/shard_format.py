@@ -82,8 +82,8 @@ def shard_name(index: int) -> str:
 
 def owns_output_file(name: str) -> bool:
     """What --overwrite may replace: this script's manifest and shards, and the temporary files that a killed run
-    of an older version left (named as script_utils names them); anything else in the folder, a user's own hidden
-    `.notes.tmp` too, makes --overwrite refuse it."""
+    of an older version left (files.TEMPORARY_NAME); anything else in the folder, a user's own hidden `.notes.tmp`
+    too, makes --overwrite refuse it."""
     shard = name.startswith("shard-") and name.endswith(".npy")
     return name == MANIFEST or shard or TEMPORARY_NAME.fullmatch(name) is not None
 

@@ -7,8 +7,8 @@ character span maps to the tokens it covers, and a predicted answer is cut strai
 context (`context[start_char:end_char]`), never rebuilt from tokens. Google's pipeline maps answers through
 white-space words and glues Korean particles to answers (`서울에서` for `서울`).
 
-The training loop, devices, precision, torchrun and checkpoints are training.py's; the flags and the run are
-shared with run_classifier.py (fine_tuning.py).
+The training loop, devices, precision, torchrun and checkpoints are mecab_bert.runs'; the flags and the run are
+shared with run_classifier.py (mecab_bert.tasks.fine_tuning).
 """
 
 from __future__ import annotations
