@@ -23,7 +23,7 @@ from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import hf_export, loading, tf_checkpoint
 from mecab_bert.cli import OUTPUT_PATH, Command, bool_option, user_errors
 from mecab_bert.files import file_sha256
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 
 def convert(checkpoint: str, bert_config_file: str | None, vocab_file: str | None, do_lower_case: bool,

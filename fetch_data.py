@@ -23,7 +23,7 @@ import click
 
 from mecab_bert.cli import Command, OutputPath, user_errors
 from mecab_bert.files import atomic_output
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mecab_bert.files import read_json, shown, unique_keys
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 # Hugging Face's names for the activations (transformers' ACT2FN). "gelu" is the exact erf form of Google's
 # first modeling.py, which its released checkpoints were trained with; the tanh approximation that Google's

@@ -18,7 +18,7 @@ import click
 
 from mecab_bert.cli import OUTPUT_PATH, Command, user_errors
 from mecab_bert.files import atomic_output, shown
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 PANELS = (("loss", "training loss"), ("masked_lm_accuracy", "masked LM accuracy"),
           ("next_sentence_accuracy", "next sentence accuracy"))

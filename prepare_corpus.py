@@ -48,7 +48,7 @@ from mecab_bert.files import (
     expand_input_files,
     input_patterns,
 )
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 
 @click.command(cls=Command)

@@ -34,7 +34,7 @@ import numpy as np
 try:  # beside an exported model, where transformers imports this file as a module of the model's package
     from .text_input import InputError, read_utf8_lines
 except ImportError:  # in this repository, a top-level module
-    from mecab_bert.text_input import InputError, read_utf8_lines
+    from text_input import InputError, read_utf8_lines
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 UNK_TOKEN = "[UNK]"

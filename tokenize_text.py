@@ -14,7 +14,7 @@ import click
 
 import tokenization
 from mecab_bert.cli import Command, bool_option, user_errors
-from mecab_bert.text_input import InputError, decode_utf8_lines
+from text_input import InputError, decode_utf8_lines
 
 
 def _stdin_lines() -> Iterator[str]:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import click
 
-from mecab_bert import text_input
+import text_input
 
 ROOT = Path(__file__).resolve().parents[1]
 KOWIKI = ROOT.parent / "shared" / "data" / "kowiki"

@@ -38,8 +38,8 @@ import time
 
 import click
 
+import text_input
 import tokenization
-from mecab_bert import text_input
 from mecab_bert.corpus import preparation, sentence_splitter
 
 _DEFAULT_DATA_DIR = os.path.join(

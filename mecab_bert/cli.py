@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from mecab_bert.text_input import InputError
 from mecab_bert.workers import WorkerDiedError
+from text_input import InputError
 
 # What every script reports as one line (bad data, flags, files, a full or read-only disk), never a traceback.
 # EOFError: torch.load and numpy raise it on an empty or truncated file (click would print a bare "Aborted!").

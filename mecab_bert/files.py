@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mecab_bert.text_input import InputError, read_utf8_lines
+from text_input import InputError, read_utf8_lines
 
 
 def input_patterns(spec: str) -> list[str]:

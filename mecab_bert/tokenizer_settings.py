@@ -14,7 +14,7 @@ from typing import Any
 
 import tokenization
 from mecab_bert.files import file_sha256, read_json, shown
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 EXPORT_MARK = {"format": "pt", "exported_by": "mecab-bert"}
 

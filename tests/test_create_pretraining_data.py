@@ -25,7 +25,7 @@ from mecab_bert.files import file_sha256
 from mecab_bert.pretraining_data import creation, instance_creation, shard_format
 from mecab_bert.pretraining_data.shard_format import MANIFEST
 from mecab_bert.tasks import pretraining
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 SAMPLE = ROOT / "data" / "sample_text_ko.txt"
 SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import evaluate_squad
 from mecab_bert import files
 from mecab_bert.tasks import squad_data, squad_metrics
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 TOLERANCE = 1e-9
 

@@ -27,7 +27,7 @@ from mecab_bert.pretraining_data import instance_creation
 from mecab_bert.runs import batching, devices, loop, run_folder
 from mecab_bert.runs.loop import TrainingFlags
 from mecab_bert.tasks import classification, fine_tuning, pretraining, squad
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 # Dropout off, so that the loop's training step (model.train()) computes what model.eval() does.
 CONFIG = modeling.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,

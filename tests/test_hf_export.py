@@ -23,8 +23,8 @@ from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import hf_export
 from mecab_bert.files import file_sha256
 from mecab_bert.tasks import fine_tuning
-from mecab_bert.text_input import InputError
 from mecab_bert.tokenizer_settings import TokenizerSettings
+from text_input import InputError
 
 transformers = pytest.importorskip("transformers")
 
@@ -148,11 +148,9 @@ def test_the_export_is_a_whole_hugging_face_directory(tmp_path):
         "tokenization.py", "tokenization_mecab_bert.py", "tokenizer_config.json", "vocab.txt"]
     assert {oct(p.stat().st_mode & 0o777) for p in out.iterdir()} == {"0o644"}
     # The code is this repository's own, byte for byte: not a second copy to keep in step.
-    sources = {"tokenization.py": ROOT / "tokenization.py", "text_input.py": ROOT / "mecab_bert" / "text_input.py",
-               "tokenization_mecab_bert.py": ROOT / "tokenization_mecab_bert.py"}
-    assert set(hf_export.CODE_FILES) == set(sources)
-    for name, source in sources.items():
-        assert (out / name).read_bytes() == source.read_bytes()
+    assert set(hf_export.CODE_FILES) == {"tokenization.py", "text_input.py", "tokenization_mecab_bert.py"}
+    for name in hf_export.CODE_FILES:
+        assert (out / name).read_bytes() == (ROOT / name).read_bytes()
     tokenizer = auto_tokenizer(out)
     assert type(tokenizer).__name__ == "MecabBertTokenizer"
     assert tokenizer.model_max_length == TINY.max_position_embeddings

@@ -17,8 +17,8 @@ import modeling
 from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import hf_export, loading
 from mecab_bert.cli import user_errors
-from mecab_bert.text_input import InputError
 from modeling import BertConfig, BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertModel
+from text_input import InputError
 
 TINY = BertConfig(
     vocab_size=100,

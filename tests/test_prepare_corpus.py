@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from interrupt import interrupt
 
 import prepare_corpus
+import text_input
 import tokenization
-from mecab_bert import text_input
 from mecab_bert.corpus import preparation, sentence_splitter
 
 KOWIKI_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kowiki"

@@ -20,7 +20,7 @@ from mecab_bert.checkpoints import loading
 from mecab_bert.runs import devices, run_folder
 from mecab_bert.tasks import classification as rc
 from mecab_bert.tasks import fine_tuning
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 KORNLU = SHARED_DATA / "kornlu"
 

@@ -20,7 +20,7 @@ from mecab_bert.checkpoints import hf_export, loading
 from mecab_bert.files import file_sha256
 from mecab_bert.runs import run_folder
 from mecab_bert.tasks import fine_tuning, squad, squad_data, squad_metrics
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 SAMPLE_QA = ROOT / "data" / "sample_korquad.json"
 SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"

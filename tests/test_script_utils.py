@@ -8,7 +8,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from mecab_bert import cli, files, text_input
+import text_input
+from mecab_bert import cli, files
 
 
 def test_atomic_output_replaces_only_on_success(tmp_path):

@@ -10,7 +10,7 @@ from conftest import SHARED_DATA
 
 import modeling
 from mecab_bert.checkpoints import loading, tf_checkpoint
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 CHECKPOINTS = SHARED_DATA / "tf_checkpoints"
 

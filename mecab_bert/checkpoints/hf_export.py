@@ -26,21 +26,16 @@ from typing import Any
 
 import modeling
 import tokenization
-from mecab_bert import text_input
 from mecab_bert.files import TEMPORARY_NAME, atomic_directory, file_sha256, read_json
-from mecab_bert.text_input import InputError
 from mecab_bert.tokenizer_settings import EXPORT_MARK, SPECIAL_TOKENS, TokenizerSettings, check_hangul_whole, is_export
+from text_input import InputError
 
 # Files of a tokenizer in a Hugging Face directory.
 TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json",
                    "added_tokens.json")
-# The code a mecab-mode export carries, byte for byte: tokenization_mecab_bert.py imports the other two as its
-# siblings there (here tokenization.py and tokenization_mecab_bert.py sit at the top, text_input.py in the package).
-CODE_FILES = {
-    "tokenization_mecab_bert.py": Path(tokenization.__file__).resolve().with_name("tokenization_mecab_bert.py"),
-    "tokenization.py": Path(tokenization.__file__).resolve(),
-    "text_input.py": Path(text_input.__file__).resolve(),
-}
+# The code a mecab-mode export carries, byte for byte from the top of this repository, where it sits beside
+# tokenization.py: tokenization_mecab_bert.py imports the other two as its siblings there.
+CODE_FILES = ("tokenization_mecab_bert.py", "tokenization.py", "text_input.py")
 
 
 # What export_hf writes, and the mark in model.safetensors that says this project wrote it: only a folder
@@ -178,7 +173,8 @@ def tokenizer_files(settings: TokenizerSettings, model_max_length: int) -> dict[
     if settings.tokenizer == "mecab":
         config["tokenizer_class"] = "MecabBertTokenizer"
         config["auto_map"] = {"AutoTokenizer": [None, "tokenization_mecab_bert.MecabBertTokenizer"]}
-        files.update({name: path.read_bytes() for name, path in CODE_FILES.items()})
+        here = Path(tokenization.__file__).resolve().parent
+        files.update({name: (here / name).read_bytes() for name in CODE_FILES})
     else:
         # The generic fast class loads tokenizer.json's normalizer as it is; transformers' BertTokenizer would
         # rebuild one from do_lower_case, stripping accents from Hangul (or keeping them elsewhere).

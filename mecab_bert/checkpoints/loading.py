@@ -22,8 +22,8 @@ from torch import Tensor
 from mecab_bert import files
 from mecab_bert.checkpoints import tf_checkpoint
 from mecab_bert.files import read_json, unique_keys
-from mecab_bert.text_input import InputError
 from modeling import MODEL_CLASSES, TIED_KEYS, BertConfig, BertModel, BertPreTrainedModel
+from text_input import InputError
 
 CHECKPOINT_PATTERN = re.compile(r"ckpt-(\d{8})\.pt")
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 if TYPE_CHECKING:
     from modeling import BertConfig

@@ -27,8 +27,8 @@ from mecab_bert.files import (
     fsync_path,
     missing_folders_made,
 )
-from mecab_bert.text_input import InputError, read_utf8_lines
 from mecab_bert.workers import ordered_map, start_worker
+from text_input import InputError, read_utf8_lines
 from tokenization import PosTagger
 
 _DOC_START_RE = re.compile(r"^<doc(\s[^>]*)?>$")

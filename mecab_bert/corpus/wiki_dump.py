@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 # A dump's name: `.xml`, compressed or not, and the split dumps' `.xml-p1p82407.bz2`.
 DUMP_NAME = re.compile(r".*\.xml(-p\d+p\d+)?(\.bz2|\.gz)?", re.IGNORECASE | re.DOTALL)

@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 import tokenization
 from mecab_bert.files import atomic_output
-from mecab_bert.text_input import InputError, read_utf8_lines
 from mecab_bert.workers import ordered_map
+from text_input import InputError, read_utf8_lines
 
 _LINES_PER_BATCH = 2000
 

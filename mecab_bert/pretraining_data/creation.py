@@ -48,8 +48,8 @@ from mecab_bert.pretraining_data.instance_creation import (
     record_dtype,
 )
 from mecab_bert.pretraining_data.shard_format import FORMAT_VERSION, MANIFEST, DataError, ShardWriter, owns_output_file
-from mecab_bert.text_input import read_utf8_lines
 from mecab_bert.workers import ordered_map
+from text_input import read_utf8_lines
 
 # The type and bounds of each flag, declared once: click checks them on the command line (its one-line error
 # names the flag), RunSettings.validate for the callers of create_pretraining_data().

@@ -25,7 +25,7 @@ from mecab_bert.files import (
     unique_keys,
 )
 from mecab_bert.pretraining_data.instance_creation import MAX_RECORD_LENGTH, InstanceConfig, record_dtype
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 FORMAT_VERSION = 1
 

@@ -39,7 +39,7 @@ from mecab_bert.files import atomic_output, write_text
 from mecab_bert.runs.batching import Batch, ShuffledStream, prefetch, step_batches
 from mecab_bert.runs.devices import Runtime, TrainingError, autocast
 from mecab_bert.runs.run_folder import prepare_run_dir, resume_plan, run_dir_lock, save_checkpoint, start_run
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -25,7 +25,7 @@ from mecab_bert.checkpoints import loading
 from mecab_bert.checkpoints.loading import CHECKPOINT_PATTERN, checkpoints
 from mecab_bert.files import atomic_output, write_text
 from mecab_bert.runs.devices import Distributed
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 if TYPE_CHECKING:
     from mecab_bert.runs.loop import TrainingFlags, TrainState

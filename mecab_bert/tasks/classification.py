@@ -29,7 +29,7 @@ from mecab_bert.files import file_sha256, shown, write_json, write_text
 from mecab_bert.runs import batching, devices, loop, run_folder
 from mecab_bert.tasks import fine_tuning
 from mecab_bert.tasks.fine_tuning import FineTuningFlags
-from mecab_bert.text_input import InputError, read_utf8_lines
+from text_input import InputError, read_utf8_lines
 
 Split = Literal["train", "dev", "test"]
 

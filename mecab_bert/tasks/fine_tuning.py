@@ -32,7 +32,7 @@ from mecab_bert.cli import POSITIVE, POSITIVE_FLOAT, PROBABILITY, SEED, flag
 from mecab_bert.files import check_holds_none, file_sha256, read_json, shown
 from mecab_bert.runs import devices, loop, run_folder
 from mecab_bert.runs.loop import TrainingFlags
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,7 +29,7 @@ from mecab_bert.files import check_holds_none, file_sha256, input_patterns
 from mecab_bert.pretraining_data import shard_format
 from mecab_bert.runs import batching, devices, loop, run_folder
 from mecab_bert.runs.loop import TrainingFlags
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 
 def resolve_data_dirs(spec: str) -> list[Path]:

@@ -35,7 +35,7 @@ from mecab_bert.files import file_sha256, write_json
 from mecab_bert.runs import batching, devices, loop
 from mecab_bert.tasks import fine_tuning, squad_data, squad_metrics
 from mecab_bert.tasks.fine_tuning import FineTuningFlags
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from mecab_bert.cli import describe_error
 from mecab_bert.files import read_json, shown, unique_keys
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 SQUAD_V2_VERSION = "v2.0"
 

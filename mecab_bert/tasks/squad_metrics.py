@@ -43,7 +43,7 @@ from mecab_bert.tasks.squad_data import (
     parse_squad,
     read_squad_file,
 )
-from mecab_bert.text_input import InputError
+from text_input import InputError
 
 # evaluate-v2.0.py's default --na-prob-thresh: a question counts as predicted unanswerable above it.
 NA_PROB_THRESH = 1.0
