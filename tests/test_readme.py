@@ -1,6 +1,6 @@
-"""Every command in the README's code blocks still works as written: make targets exist (`make -n`), bash
-scripts parse, and each Python script's own parser accepts the flags. Runs for real: `make demo` (in
-test_pipeline) and the scaling recipe, shrunk to a miniature of itself (below)."""
+"""Every command in the code blocks of README.md and docs/*.md still works as written: make targets exist
+(`make -n`), bash scripts parse, and each Python script's own parser accepts the flags. Runs for real: `make demo`
+(in test_pipeline) and the scaling recipe, shrunk to a miniature of itself (below)."""
 
 import bz2
 import html
@@ -16,9 +16,15 @@ import pytest
 from conftest import ROOT
 
 
-def readme_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def doc_pages() -> list[Path]:
+    """The pages a user reads: README.md first, then docs/*.md."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def readme_commands(pages: list[Path] | None = None) -> list[str]:
+    """The commands of every ```bash block of `pages` (all of doc_pages() by default), in order."""
     commands = []
+    text = "\n".join(page.read_text(encoding="utf-8") for page in (pages or doc_pages()))
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split(" #")[0].strip()
@@ -34,9 +40,8 @@ def script_arguments(words: list[str]) -> tuple[str, list[str]]:
 
 
 def test_the_readme_has_commands():
-    commands = readme_commands()
-    assert commands[:2] == ["make demo", "make test"]
-    assert len(commands) >= 15
+    assert readme_commands([ROOT / "README.md"])[:2] == ["make demo", "make test"]
+    assert len(readme_commands()) >= 15
 
 
 @pytest.mark.parametrize("command", readme_commands())
@@ -63,8 +68,8 @@ def test_readme_command(command):
         main.make_context(script, arguments)  # raises on an unknown flag, a bad value or a missing one
 
 
-# The scaling recipe, shrunk to run here: each README value of these flags maps to a miniature one (a README
-# value missing here fails the test, so the table follows the README). `--compile` is dropped: inductor on
+# The scaling recipe, shrunk to run here: each value the recipe gives these flags maps to a miniature one (a
+# value missing here fails the test, so the table follows the recipe). `--compile` is dropped: inductor on
 # CPU takes minutes to start and is exercised by the CUDA benchmark.
 MINIATURE = {
     "--num_workers": {"8": "2"},
@@ -77,9 +82,18 @@ MINIATURE = {
 }
 
 
+def page_section(heading: str) -> str:
+    """The text after the one heading `heading` (any level) of README.md or docs/*.md, to the end of its page."""
+    found = [text.split(match.group(0), 1)[1] for page in doc_pages()
+             for text in [page.read_text(encoding="utf-8")]
+             for match in [re.search(rf"^#+ {re.escape(heading)}\n", text, flags=re.MULTILINE)] if match]
+    assert len(found) == 1, f"{len(found)} headings '{heading}' in README.md and docs/*.md, expected one"
+    return found[0]
+
+
 def recipe_commands() -> list[str]:
-    """The commands of the README's code block under "Scaling up"."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8").split("## Scaling up", 1)[1]
+    """The commands of the code block under the heading "Scaling up" (docs/scaling.md)."""
+    text = page_section("Scaling up")
     block = re.search(r"```bash\n(.*?)```", text, flags=re.DOTALL).group(1)
     return [line.strip() for line in block.replace("\\\n", " ").splitlines()
             if line.strip() and not line.strip().startswith("#")]
@@ -160,15 +174,14 @@ def test_the_scaling_recipe_runs_in_miniature(tmp_path):
     assert {"exact_match", "f1"} <= json.loads((out / "korquad" / "eval_results.json").read_text()).keys()
 
 
-# Each default lives in the script's flags dataclass; the README's tables repeat them for readers, so they are
-# checked here against the dataclasses (a changed default fails until the README says so too).
+# Each default lives in the script's flags dataclass; the tables of docs/scripts.md repeat them for readers, so
+# they are checked here against the dataclasses (a changed default fails until the docs say so too).
 TRAINING_SCRIPTS = {"run_pretraining.py": "PretrainingFlags", "run_squad.py": "SquadFlags",
                     "run_classifier.py": "ClassifierFlags"}
 
 
 def readme_flag_defaults(script: str) -> dict[str, str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split(f"### {script}\n", 1)[1].split("\n### ", 1)[0].split("| flag | default | meaning |", 1)[1]
+    section = page_section(script).split("\n### ", 1)[0].split("| flag | default | meaning |", 1)[1]
     defaults = {}
     for flags, values in re.findall(r"^\| (`--[^|]*) \| ([^|`]*) \|", section, flags=re.MULTILINE):
         names = re.findall(r"`--(\w+)`", flags)
@@ -197,6 +210,6 @@ def test_readme_defaults_are_the_flags_defaults(script):
     shown = readme_flag_defaults(script)
     assert len(shown) >= 10
     for name, value in shown.items():
-        assert name in fields, f"{script}: the README lists --{name}, which the script does not have"
+        assert name in fields, f"{script}: the docs list --{name}, which the script does not have"
         assert same_default(value, fields[name].default), \
-            f"{script}: --{name} defaults to {fields[name].default!r}, the README says {value}"
+            f"{script}: --{name} defaults to {fields[name].default!r}, the docs say {value}"
