@@ -1,6 +1,7 @@
 """Every command in the code blocks of README.md and docs/*.md still works as written: make targets exist
 (`make -n`), bash scripts parse, and each Python script's own parser accepts the flags. Runs for real: `make demo`
-(in test_pipeline) and the scaling recipe, shrunk to a miniature of itself (below)."""
+(in test_pipeline) and the scaling recipe, shrunk to a miniature of itself (below). The README stays short, and
+every relative link of these pages leads somewhere."""
 
 import bz2
 import html
@@ -213,3 +214,64 @@ def test_readme_defaults_are_the_flags_defaults(script):
         assert name in fields, f"{script}: the docs list --{name}, which the script does not have"
         assert same_default(value, fields[name].default), \
             f"{script}: --{name} defaults to {fields[name].default!r}, the docs say {value}"
+
+
+def user_scripts() -> list[str]:
+    """The scripts a user runs: the .py files at the top whose `main` is a click command."""
+    import click
+
+    return [path.name for path in sorted(ROOT.glob("*.py")) if "\ndef main(" in path.read_text(encoding="utf-8")
+            and isinstance(getattr(importlib.import_module(path.stem), "main", None), click.Command)]
+
+
+def test_every_flag_of_every_script_is_in_the_docs():
+    scripts = user_scripts()
+    assert len(scripts) >= 11
+    for script in scripts:
+        section = page_section(script).split("\n### ", 1)[0]
+        for param in importlib.import_module(script.removesuffix(".py")).main.params:
+            for option in (o for o in param.opts if o.startswith("--")):
+                assert re.search(rf"{option}(?!\w)", section), f"{script}'s section of the docs lacks {option}"
+
+
+def test_the_readme_is_short():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines: move reference text to docs/"
+
+
+def heading_anchors(text: str) -> set[str]:
+    """The #fragments GitHub gives the headings of a markdown page."""
+    anchors, seen = set(), {}
+    for heading in re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", text, flags=re.DOTALL), flags=re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+@pytest.mark.parametrize("page", doc_pages(), ids=lambda page: str(page.relative_to(ROOT)))
+def test_relative_links_lead_to_files(page):
+    """Every relative link of README.md and docs/*.md names a file (or folder) of the repository, and its
+    #fragment, if any, a heading of that page."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links, page
+    for link in links:
+        if re.match(r"[a-z]+:", link):  # https:, mailto:
+            continue
+        target, _, fragment = link.partition("#")
+        path = (page.parent / target).resolve() if target else page
+        assert path.exists(), f"{page.name}: {link} leads nowhere"
+        assert path.is_relative_to(ROOT), f"{page.name}: {link} leaves the repository"
+        if fragment and path.suffix == ".md":
+            anchors = heading_anchors(path.read_text(encoding="utf-8"))
+            assert fragment in anchors, f"{page.name}: {link}: no such heading"
+
+
+def test_named_python_files_exist():
+    """Every `name.py` the pages name is a file at the top, in bench/ or in tests/ (a renamed or moved module
+    fails here until the pages follow)."""
+    for page in doc_pages():
+        for name in set(re.findall(r"\b([a-z_][a-z0-9_]*\.py)\b", page.read_text(encoding="utf-8"))):
+            assert any((folder / name).is_file() for folder in (ROOT, ROOT / "bench", ROOT / "tests")), \
+                f"{page.name} names {name}, which is not in the repository"
