@@ -1,6 +1,7 @@
-"""Every command in the README's code blocks still works as written: make targets exist (`make -n`), bash
-scripts parse, and each Python script's own parser accepts the flags. Runs for real: `make demo` (in
-test_pipeline) and the scaling recipe, shrunk to a miniature of itself (below)."""
+"""Every command in the code blocks of README.md and docs/*.md still works as written: make targets exist
+(`make -n`), bash scripts parse, and each Python script's own parser accepts the flags. Runs for real: `make demo`
+(in test_pipeline) and the scaling recipe, shrunk to a miniature of itself (below). The README stays short, and
+every relative link of these pages leads somewhere."""
 
 import bz2
 import html
@@ -16,9 +17,15 @@ import pytest
 from conftest import ROOT
 
 
-def readme_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def doc_pages() -> list[Path]:
+    """The pages a user reads: README.md first, then docs/*.md."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def readme_commands(pages: list[Path] | None = None) -> list[str]:
+    """The commands of every ```bash block of `pages` (all of doc_pages() by default), in order."""
     commands = []
+    text = "\n".join(page.read_text(encoding="utf-8") for page in (pages or doc_pages()))
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split(" #")[0].strip()
@@ -34,9 +41,8 @@ def script_arguments(words: list[str]) -> tuple[str, list[str]]:
 
 
 def test_the_readme_has_commands():
-    commands = readme_commands()
-    assert commands[:2] == ["make demo", "make test"]
-    assert len(commands) >= 15
+    assert readme_commands([ROOT / "README.md"])[:2] == ["make demo", "make test"]
+    assert len(readme_commands()) >= 15
 
 
 @pytest.mark.parametrize("command", readme_commands())
@@ -63,8 +69,8 @@ def test_readme_command(command):
         main.make_context(script, arguments)  # raises on an unknown flag, a bad value or a missing one
 
 
-# The scaling recipe, shrunk to run here: each README value of these flags maps to a miniature one (a README
-# value missing here fails the test, so the table follows the README). `--compile` is dropped: inductor on
+# The scaling recipe, shrunk to run here: each value the recipe gives these flags maps to a miniature one (a
+# value missing here fails the test, so the table follows the recipe). `--compile` is dropped: inductor on
 # CPU takes minutes to start and is exercised by the CUDA benchmark.
 MINIATURE = {
     "--num_workers": {"8": "2"},
@@ -77,9 +83,18 @@ MINIATURE = {
 }
 
 
+def page_section(heading: str) -> str:
+    """The text after the one heading `heading` (any level) of README.md or docs/*.md, to the end of its page."""
+    found = [text.split(match.group(0), 1)[1] for page in doc_pages()
+             for text in [page.read_text(encoding="utf-8")]
+             for match in [re.search(rf"^#+ {re.escape(heading)}\n", text, flags=re.MULTILINE)] if match]
+    assert len(found) == 1, f"{len(found)} headings '{heading}' in README.md and docs/*.md, expected one"
+    return found[0]
+
+
 def recipe_commands() -> list[str]:
-    """The commands of the README's code block under "Scaling up"."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8").split("## Scaling up", 1)[1]
+    """The commands of the code block under the heading "Scaling up" (docs/scaling.md)."""
+    text = page_section("Scaling up")
     block = re.search(r"```bash\n(.*?)```", text, flags=re.DOTALL).group(1)
     return [line.strip() for line in block.replace("\\\n", " ").splitlines()
             if line.strip() and not line.strip().startswith("#")]
@@ -160,16 +175,15 @@ def test_the_scaling_recipe_runs_in_miniature(tmp_path):
     assert {"exact_match", "f1"} <= json.loads((out / "korquad" / "eval_results.json").read_text()).keys()
 
 
-# Each default lives in the script's flags dataclass; the README's tables repeat them for readers, so they are
-# checked here against the dataclasses (a changed default fails until the README says so too).
+# Each default lives in the script's flags dataclass; the tables of docs/scripts.md repeat them for readers, so
+# they are checked here against the dataclasses (a changed default fails until the docs say so too).
 TRAINING_SCRIPTS = {"run_pretraining.py": "mecab_bert.tasks.pretraining.PretrainingFlags",
                     "run_squad.py": "mecab_bert.tasks.squad.SquadFlags",
                     "run_classifier.py": "mecab_bert.tasks.classification.ClassifierFlags"}
 
 
 def readme_flag_defaults(script: str) -> dict[str, str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split(f"### {script}\n", 1)[1].split("\n### ", 1)[0].split("| flag | default | meaning |", 1)[1]
+    section = page_section(script).split("\n### ", 1)[0].split("| flag | default | meaning |", 1)[1]
     defaults = {}
     for flags, values in re.findall(r"^\| (`--[^|]*) \| ([^|`]*) \|", section, flags=re.MULTILINE):
         names = re.findall(r"`--(\w+)`", flags)
@@ -198,6 +212,67 @@ def test_readme_defaults_are_the_flags_defaults(script):
     shown = readme_flag_defaults(script)
     assert len(shown) >= 10
     for name, value in shown.items():
-        assert name in fields, f"{script}: the README lists --{name}, which the script does not have"
+        assert name in fields, f"{script}: the docs list --{name}, which the script does not have"
         assert same_default(value, fields[name].default), \
-            f"{script}: --{name} defaults to {fields[name].default!r}, the README says {value}"
+            f"{script}: --{name} defaults to {fields[name].default!r}, the docs say {value}"
+
+
+def user_scripts() -> list[str]:
+    """The scripts a user runs: the .py files at the top whose `main` is a click command."""
+    import click
+
+    return [path.name for path in sorted(ROOT.glob("*.py")) if "\ndef main(" in path.read_text(encoding="utf-8")
+            and isinstance(getattr(importlib.import_module(path.stem), "main", None), click.Command)]
+
+
+def test_every_flag_of_every_script_is_in_the_docs():
+    scripts = user_scripts()
+    assert len(scripts) >= 11
+    for script in scripts:
+        section = page_section(script).split("\n### ", 1)[0]
+        for param in importlib.import_module(script.removesuffix(".py")).main.params:
+            for option in (o for o in param.opts if o.startswith("--")):
+                assert re.search(rf"{option}(?!\w)", section), f"{script}'s section of the docs lacks {option}"
+
+
+def test_the_readme_is_short():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines: move reference text to docs/"
+
+
+def heading_anchors(text: str) -> set[str]:
+    """The #fragments GitHub gives the headings of a markdown page."""
+    anchors, seen = set(), {}
+    for heading in re.findall(r"^#+ (.+)$", re.sub(r"```.*?```", "", text, flags=re.DOTALL), flags=re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+        seen[slug] = seen.get(slug, 0) + 1
+    return anchors
+
+
+@pytest.mark.parametrize("page", doc_pages(), ids=lambda page: str(page.relative_to(ROOT)))
+def test_relative_links_lead_to_files(page):
+    """Every relative link of README.md and docs/*.md names a file (or folder) of the repository, and its
+    #fragment, if any, a heading of that page."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links, page
+    for link in links:
+        if re.match(r"[a-z]+:", link):  # https:, mailto:
+            continue
+        target, _, fragment = link.partition("#")
+        path = (page.parent / target).resolve() if target else page
+        assert path.exists(), f"{page.name}: {link} leads nowhere"
+        assert path.is_relative_to(ROOT), f"{page.name}: {link} leaves the repository"
+        if fragment and path.suffix == ".md":
+            anchors = heading_anchors(path.read_text(encoding="utf-8"))
+            assert fragment in anchors, f"{page.name}: {link}: no such heading"
+
+
+def test_named_python_files_exist():
+    """Every `name.py` the pages name is a file at the top, in bench/ or in tests/ (a renamed or moved module
+    fails here until the pages follow)."""
+    for page in doc_pages():
+        for name in set(re.findall(r"\b([a-z_][a-z0-9_]*\.py)\b", page.read_text(encoding="utf-8"))):
+            assert any((folder / name).is_file() for folder in (ROOT, ROOT / "bench", ROOT / "tests")), \
+                f"{page.name} names {name}, which is not in the repository"

@@ -595,7 +595,7 @@ class ClassifierFlags(FineTuningFlags):
     """Google's run_classifier.py flags, with the fine-tuning and loop ones (fine_tuning.FineTuningFlags)."""
 
     task_name: str = flag(help="The data format and task.", type=click.Choice(sorted(processors)))
-    data_dir: str | None = flag(None, "The folder of the task's files (their default names: see the README).")
+    data_dir: str | None = flag(None, "The folder of the task's files (their default names: see docs/scripts.md).")
     eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.")
     do_eval: bool = flag(False, "Score the dev file: eval_results.txt (Google's) and eval_results.json.")
     eval_batch_size: int = flag(8, "", POSITIVE)
