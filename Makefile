@@ -39,7 +39,7 @@ STAMP := $(VENV)/.installed
 LAUNCH := $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --nproc_per_node=$(NPROC))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint bench demo data pretrain plot squad classify prepare vocab
+.PHONY: help install test test-fast lint bench demo data pretrain plot squad classify prepare vocab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,8 +56,11 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)  ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
 
-test: lint  ## ruff, then the whole pytest suite (slow end-to-end tests included)
+test: lint  ## ruff, then the whole pytest suite (slow end-to-end tests included; about 7 min on 2 cores)
 	$(VENV)/bin/pytest -q
+
+test-fast: lint  ## ruff, then every test but the slow end-to-end ones (about 1 min on 2 cores)
+	$(VENV)/bin/pytest -q -m "not slow"
 
 demo: $(STAMP)  ## the whole pipeline on the shipped sample, offline: data -> pretrain -> squad -> EM/F1
 	$(MAKE) --no-print-directory data pretrain squad OUT=$(OUT)/demo STEPS=$(STEPS) \
