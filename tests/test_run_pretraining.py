@@ -146,6 +146,24 @@ def test_learning_lowers_the_loss(tmp_path, data_dir):
     assert logged[-1]["masked_lm_loss"] < logged[0]["masked_lm_loss"] - 1.0
 
 
+def test_the_layout_is_the_datas_when_its_flags_are_not_given(tmp_path, data_dir):
+    """--max_seq_length and --max_predictions_per_seq default to the manifest's (64 and 10 here, not Google's 128
+    and 20), and the run records them as if given."""
+    base = args(write_config(tmp_path), data_dir, tmp_path / "given", "--do_train", "--num_train_steps", "2")
+    layout = base.index("--max_seq_length")
+    assert base[layout:layout + 4] == ["--max_seq_length", "64", "--max_predictions_per_seq", "10"]
+    assert run_cli(*base).exit_code == 0
+    bare = [*base[:layout], *base[layout + 4:]]
+    bare[bare.index(str(tmp_path / "given"))] = str(tmp_path / "bare")
+    result = run_cli(*bare)
+    assert result.exit_code == 0, result.output
+    recorded = [json.loads((tmp_path / name / "run.json").read_text()) for name in ("given", "bare")]
+    assert recorded[1]["max_seq_length"] == 64 and recorded[1]["max_predictions_per_seq"] == 10
+    assert recorded[0] == recorded[1]
+    assert torch.equal(final_parameters(tmp_path / "given")["cls.predictions.bias"],
+                       final_parameters(tmp_path / "bare")["cls.predictions.bias"])
+
+
 def test_manifest_mismatch_is_one_clear_error(tmp_path, data_dir):
     config = write_config(tmp_path)
     result = run_cli(*args(config, data_dir, tmp_path / "a", "--do_train", "--num_train_steps", "2")[:-2],

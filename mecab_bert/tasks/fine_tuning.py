@@ -2,9 +2,9 @@
 """What run_squad.py and run_classifier.py share: their flags, the model they start from, and the run itself.
 
 A fine-tuning script supplies a `FineTuningScript` (how to read its files, its model and Task, how to predict and
-what it writes); `run` does the rest, in Google's order: read and check every input, build the model (from
---init_checkpoint, or the run's own fine-tuned checkpoint when only predicting), fine-tune with loop.fit,
-predict, export.
+what it writes); `FineTuningRun` adds what every fine-tuning run shares (the tokenizer flags, the model config,
+an --init_checkpoint's task, the epochs, the run's own fine-tuned checkpoint when only predicting) and
+runs/skeleton.py walks the run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import click
 import numpy as np
@@ -27,10 +27,10 @@ from tqdm import tqdm
 import modeling
 import tokenization
 from mecab_bert import tokenizer_settings
-from mecab_bert.checkpoints import hf_export, loading, tf_checkpoint
+from mecab_bert.checkpoints import loading
 from mecab_bert.cli import POSITIVE, POSITIVE_FLOAT, PROBABILITY, SEED, flag
-from mecab_bert.files import check_holds_none, file_sha256, read_json, shown
-from mecab_bert.runs import devices, loop, run_folder
+from mecab_bert.files import file_sha256, read_json, shown
+from mecab_bert.runs import devices, loop, run_folder, skeleton
 from mecab_bert.runs.loop import TrainingFlags
 from text_input import InputError
 
@@ -108,37 +108,7 @@ def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfi
     raise InputError("no model config: pass --bert_config_file (or an --init_checkpoint with a config beside it)")
 
 
-def check_model(config: modeling.BertConfig, flags: FineTuningFlags, vocab_size: int) -> None:
-    """The model fits the flags and the vocab: checked before any data file is read."""
-    if config.max_position_embeddings < flags.max_seq_length:
-        raise InputError(f"--max_seq_length {flags.max_seq_length} is longer than the model's "
-                         f"max_position_embeddings ({config.max_position_embeddings})")
-    modeling.check_vocab_fits(config, vocab_size, flags.vocab_file,
-                              flags.bert_config_file or flags.init_checkpoint or "the model config")
-
-
-def run_identity(flags: FineTuningFlags, script: FineTuningScript, config: modeling.BertConfig, init: str | None
-                 ) -> dict[str, Any]:
-    """What defines a fine-tuning run: a resume with anything else is refused (see run_folder.prepare_run_dir)."""
-    return {
-        "script": script.name,
-        "bert_config": config.to_dict(),
-        "init_checkpoint": loading.file_identity(init),
-        "vocab_sha256": file_sha256(flags.vocab_file),
-        **{name: getattr(flags, name) for name in (
-            "do_lower_case", "tokenizer", "train_batch_size", "learning_rate", "num_train_epochs",
-            "warmup_proportion", "optimizer", "weight_decay", "seed")},
-        **script.identity(),
-        **script.model_identity(),
-    }
-
-
-class Schedule(NamedTuple):
-    num_train_steps: int
-    num_warmup_steps: int
-
-
-def schedule(flags: FineTuningFlags, size: int) -> Schedule:
+def schedule(flags: FineTuningFlags, size: int) -> skeleton.Schedule:
     """The steps of --num_train_epochs over `size` training sequences, and the warmup. Google's scripts round the
     steps down, dropping a last partial batch; here they round up, so every sequence is seen num_train_epochs
     times (and at least one step is trained)."""
@@ -147,101 +117,99 @@ def schedule(flags: FineTuningFlags, size: int) -> Schedule:
         raise InputError(f"--num_train_epochs {flags.num_train_epochs:g} of {size} sequences is more than "
                          f"{loading.MAX_STEPS} steps of --train_batch_size {flags.train_batch_size}")
     steps = max(1, math.ceil(exact))
-    return Schedule(steps, int(steps * flags.warmup_proportion))
+    return skeleton.Schedule(steps, int(steps * flags.warmup_proportion))
 
 
 def run(flags: FineTuningFlags, make_script: Callable[[Any, tokenization.FullTokenizer, bool], FineTuningScript],
         prediction_flags: dict[str, bool], progress: bool = True) -> dict[str, float]:
-    """Fine-tunes and/or predicts as the flags say, in the process group torchrun set up (if any).
+    """Fine-tunes, predicts and exports as the flags say (skeleton.run), in the process group torchrun set up.
     prediction_flags: the script's flags that predict, and whether each was given ({"--do_predict": True})."""
-    predicting = " and ".join(name for name, given in prediction_flags.items() if given)
-    if not (flags.do_train or predicting or flags.export_hf):
-        raise InputError(f"nothing to do: pass --do_train, {', '.join(prediction_flags)} or --export_hf")
-    run_folder.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
-    settings = tokenizer_settings.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
-                                           flags.init_checkpoint)
-    flags = dataclasses.replace(flags, vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
-                                tokenizer=settings.tokenizer)
-    if flags.export_hf:
-        hf_export.check_export_target(flags.export_hf)
-    body = functools.partial(_run, flags, make_script, predicting or "--export_hf", progress=progress)
-    return devices.in_process_group(flags.device, body)
+    return skeleton.run(flags, functools.partial(FineTuningRun, make_script), prediction_flags, progress)
 
 
-def _run(flags: FineTuningFlags, make_script: Callable, predicting: str, distributed: devices.Distributed,
-         progress: bool) -> dict[str, float]:
-    runtime = devices.Runtime.create(flags, distributed, progress)
-    tokenizer = tokenization.FullTokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
-    script: FineTuningScript = make_script(flags, tokenizer, distributed.is_main)
-    init = loading.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
-    config = model_config(flags, init)
-    if init:
-        config = tf_checkpoint.config_for(init, config)  # a Google checkpoint's gelu, from its graph
-    check_model(config, flags, len(tokenizer.vocab))
-    inputs = {"--vocab_file": flags.vocab_file, **script.input_files()}
-    _check_inputs_apart(inputs, flags.output_dir, functools.partial(_owns, script))
-    if flags.export_hf:
-        check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.bert_config_file,
-                                           *inputs.values()], "--export_hf")
-    # Every data file is read and checked before the model is loaded, and the run folder is touched only after.
-    train = script.read_train() if flags.do_train else None
-    predict = script.read_predict()  # on every process: a bad file must stop them all, not rank 0 alone
-    model = script.create_model(config)
-    if init:
-        _check_init_task(init, script)
-    report = loading.load_pretrained(model, init) if init else None
-    note = report.summary() if report is not None else "initialized at random"
-    step, fine_tuned = 0, None
-    if train is None:
-        fine_tuned = _load_fine_tuned(model, flags, script, config, distributed.is_main)
+class FineTuningRun:
+    """A fine-tuning script's part of the run (skeleton.Script): what every fine-tuning script shares, over the
+    script's own FineTuningScript."""
+
+    card_flags = ("init_checkpoint", "max_seq_length", "num_train_epochs", "train_batch_size", "learning_rate")
+
+    def __init__(self, make_script: Callable[[Any, tokenization.FullTokenizer, bool], FineTuningScript],
+                 flags: FineTuningFlags, is_main: bool):
+        settings = tokenizer_settings.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
+                                                        flags.init_checkpoint)
+        self.flags = dataclasses.replace(flags, vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
+                                         tokenizer=settings.tokenizer)
+        self.settings, self.is_main = settings, is_main
+        self.tokenizer = settings.full_tokenizer()
+        self.script = make_script(self.flags, self.tokenizer, is_main)
+        self.name, self.outputs, self.task = self.script.name, self.script.outputs, self.script.task
+
+    def model_config(self, init: str | None) -> modeling.BertConfig:
+        return model_config(self.flags, init)
+
+    def vocab_size(self) -> int:
+        return len(self.tokenizer.vocab)
+
+    def input_files(self) -> list[tuple[str, str | None]]:
+        return [("--vocab_file", self.flags.vocab_file), *self.script.input_files().items()]
+
+    def read(self, config: modeling.BertConfig, init: str | None) -> skeleton.Inputs:
+        train = self.script.read_train() if self.flags.do_train else None
+        predict = self.script.read_predict()  # on every process: a bad file must stop them all, not rank 0 alone
+        if init:
+            _check_init_task(init, self.script)
+        return skeleton.Inputs(train, predict)
+
+    def create_model(self, config: modeling.BertConfig) -> nn.Module:
+        return self.script.create_model(config)
+
+    def start(self, model: nn.Module, report: loading.LoadReport | None, predicting: str) -> skeleton.Start:
+        fine_tuned = _load_fine_tuned(model, self.flags, self.script, model.config, self.is_main)
         if fine_tuned is not None:
-            note, step = f"the fine-tuned {fine_tuned.checkpoint}", fine_tuned.step
-        elif report is None:
+            return skeleton.Start(f"the fine-tuned {fine_tuned.checkpoint}", fine_tuned.step, True)
+        if report is None:
             raise InputError(f"{predicting} without --do_train needs a model: an --init_checkpoint, or an "
                              f"--output_dir that holds a fine-tuned run")
-        elif script.head in report.initialized:
-            if flags.export_hf:
-                raise InputError(f"--export_hf without --do_train: {init} has no {script.head}, so the exported "
-                                 f"head would be random; fine-tune first (--do_train)")
-            note += f"\nwarning: nothing fine-tuned {script.head}: the predictions are an untrained head's"
-    model.to(runtime.device)
-    if distributed.is_main:
-        click.echo(f"model: {note}; {runtime.describe()}", err=True)
-    results: dict[str, float] = {}
-    if train is not None:
-        steps = schedule(flags, len(train))
-        if distributed.is_main:
-            click.echo(f"fine-tuning: {flags.num_train_epochs:g} epochs of {len(train)} sequences, "
-                       f"{steps.num_train_steps} steps of {flags.train_batch_size}", err=True)
-        train_config = loop.TrainConfig(flags, steps.num_train_steps, steps.num_warmup_steps,
-                                            run_identity(flags, script, model.config, init),
-                                            functools.partial(_owns, script))
-        trained = loop.fit(script.task, model, train, train_config, runtime)
-        results.update({f"train_{key}": value for key, value in trained.metrics.items() if key != "step"})
-        step = trained.step
-    if predict is not None and distributed.is_main:
-        results.update(script.predict(model, predict, runtime, step))
-    if flags.export_hf and distributed.is_main:
-        settings = tokenizer_settings.TokenizerSettings(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
-        task = script.model_identity().get("task_name")
-        record = run_folder.card_record(flags, train is not None, fine_tuned is not None)
-        card = hf_export.ModelCard(f"BERT fine-tuned with {script.name}.py" + (f" on {task}" if task else ""),
-                                   _card_facts(script, step, record, train is not None), results)
-        carried = tokenizer_settings.carried_tokenizer(flags.init_checkpoint, settings)
-        path = hf_export.export_hf(model, flags.export_hf, settings, card, overwrite=True, finetuning_task=task,
-                                   carry_tokenizer=carried)
-        click.echo(f"exported a Hugging Face directory: {path}", err=True)
-    return results
+        note, head = report.summary(), self.script.head
+        if head in report.initialized:
+            if self.flags.export_hf:
+                raise InputError(f"--export_hf without --do_train: {self.flags.init_checkpoint} has no {head}, so "
+                                 f"the exported head would be random; fine-tune first (--do_train)")
+            note += f"\nwarning: nothing fine-tuned {head}: the predictions are an untrained head's"
+        return skeleton.Start(note, 0, False)
 
+    def schedule(self, train: loop.TrainingData) -> skeleton.Schedule:
+        steps = schedule(self.flags, len(train))
+        if self.is_main:
+            click.echo(f"fine-tuning: {self.flags.num_train_epochs:g} epochs of {len(train)} sequences, "
+                       f"{steps.num_train_steps} steps of {self.flags.train_batch_size}", err=True)
+        return steps
 
-def _card_facts(script: FineTuningScript, step: int, record: dict[str, Any], trained: bool) -> dict[str, Any]:
-    """What the model card says of a fine-tuning run: its steps and the flags `record` holds
-    (run_folder.card_record), with the files it trained on when this run trained."""
-    facts: dict[str, Any] = {"script": f"{script.name}.py", "steps": step}
-    if trained:
-        facts.update({name: path for name, path in script.input_files().items() if path})
-    names = ("init_checkpoint", "max_seq_length", "num_train_epochs", "train_batch_size", "learning_rate")
-    return {**facts, **{name: record[name] for name in names if name in record}}
+    def identity(self, init: str | None) -> dict[str, Any]:
+        return {
+            "init_checkpoint": loading.file_identity(init),
+            "vocab_sha256": file_sha256(self.flags.vocab_file),
+            **{name: getattr(self.flags, name) for name in (
+                "do_lower_case", "tokenizer", "train_batch_size", "learning_rate", "num_train_epochs",
+                "warmup_proportion", "optimizer", "weight_decay", "seed")},
+            **self.script.identity(),
+            **self.script.model_identity(),
+        }
+
+    def train_results(self, metrics: dict[str, float]) -> dict[str, float]:
+        return {f"train_{key}": value for key, value in metrics.items() if key != "step"}
+
+    def predict(self, model: nn.Module, data: Any, runtime: devices.Runtime, step: int) -> dict[str, float]:
+        return self.script.predict(model, data, runtime, step)
+
+    def export(self, step: int, trained: bool) -> skeleton.Export:
+        task = self.script.model_identity().get("task_name")
+        facts: dict[str, Any] = {"steps": step}
+        if trained:
+            facts.update({name: path for name, path in self.script.input_files().items() if path})
+        return skeleton.Export(self.settings, f"BERT fine-tuned with {self.name}.py" + (f" on {task}" if task else ""),
+                               facts, tokenizer_settings.carried_tokenizer(self.flags.init_checkpoint, self.settings),
+                               task)
 
 
 @torch.no_grad()
@@ -279,16 +247,6 @@ def predict(model: nn.Module, data: loop.TrainingData, batch_size: int, runtime:
                             for field in zip(*parts, strict=True)))
 
 
-def _check_inputs_apart(inputs: dict[str, str], output_dir: str, owns: Callable[[str], bool]) -> None:
-    """An input in --output_dir under a name the run writes (or, with --overwrite_output_dir, moves away) would
-    be replaced by an output: refused before anything is read."""
-    folder = Path(output_dir).resolve()
-    for flag_name, path in inputs.items():
-        if path and Path(path).resolve().parent == folder and owns(Path(path).name):
-            raise InputError(f"{flag_name} {path}: this run writes {Path(path).name} in --output_dir {output_dir}; "
-                             f"move the input elsewhere")
-
-
 def _check_init_task(init: str, script: FineTuningScript) -> None:
     """A fine-tuned head starts a model only if it means the same (a classifier of the task): the run.json beside
     one of this script's checkpoints says, or a Hugging Face config.json's finetuning_task (our exports write it)."""
@@ -316,10 +274,6 @@ def _check_init_task(init: str, script: FineTuningScript) -> None:
             raise InputError(f"--init_checkpoint {init}: its {script.head} was fine-tuned for {key} "
                              f"{shown(recorded.get(key))}, this run's is {shown(value)}: start from a pretraining "
                              f"checkpoint instead")
-
-
-def _owns(script: FineTuningScript, name: str) -> bool:
-    return run_folder.owns_run_file(name) or name in script.outputs
 
 
 def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTuningScript, config: modeling.BertConfig,

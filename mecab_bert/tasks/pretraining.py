@@ -5,7 +5,7 @@ read in a seeded order, with Google's loss and eval metrics, and the run that tr
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import glob
 import hashlib
 import json
@@ -23,11 +23,11 @@ from torch import Tensor, nn
 import modeling
 import tokenization
 from mecab_bert import tokenizer_settings
-from mecab_bert.checkpoints import hf_export, loading, tf_checkpoint
+from mecab_bert.checkpoints import loading
 from mecab_bert.cli import NON_NEGATIVE, POSITIVE, flag
-from mecab_bert.files import check_holds_none, file_sha256, input_patterns
+from mecab_bert.files import file_sha256, input_patterns
 from mecab_bert.pretraining_data import shard_format
-from mecab_bert.runs import batching, devices, loop, run_folder
+from mecab_bert.runs import batching, devices, loop, run_folder, skeleton
 from mecab_bert.runs.loop import TrainingFlags
 from text_input import InputError
 
@@ -196,8 +196,9 @@ class PretrainingFlags(TrainingFlags):
     bert_config_file: str = flag(help="The model's bert_config.json (or a Hugging Face config.json).")
     input_file: str = flag(help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.")
     vocab_file: str | None = flag(None, "Checked against the data's vocab; needed by --export_hf.")
-    max_seq_length: int = flag(128, "Must equal the data's.", POSITIVE)
-    max_predictions_per_seq: int = flag(20, "Must equal the data's.", POSITIVE)
+    max_seq_length: int | None = flag(None, "The data's, checked when given (default: the data's).", POSITIVE)
+    max_predictions_per_seq: int | None = flag(None, "The data's, checked when given (default: the data's).",
+                                               POSITIVE)
     do_eval: bool = flag(False, "Evaluate on --eval_input_file (or --input_file); writes eval_results.txt.")
     eval_input_file: str | None = flag(None, "Data directories for --do_eval.")
     eval_batch_size: int = flag(8, "", POSITIVE)
@@ -206,19 +207,7 @@ class PretrainingFlags(TrainingFlags):
     max_eval_steps: int = flag(100, "", POSITIVE)
 
 
-def check_flags(flags: PretrainingFlags) -> None:
-    """What no single flag's type can say."""
-    if flags.num_warmup_steps > flags.num_train_steps:
-        raise InputError(f"--num_warmup_steps {flags.num_warmup_steps} is more than --num_train_steps "
-                         f"{flags.num_train_steps}")
-    if flags.export_hf:
-        check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.vocab_file,
-                                           *map(str, resolve_data_dirs(flags.input_file))], "--export_hf")
-    run_folder.check_init_outside(flags.init_checkpoint, flags.output_dir, flags.overwrite_output_dir)
-    check_init_tokenizer(flags)
-
-
-def check_init_tokenizer(flags: PretrainingFlags) -> None:
+def check_init_tokenizer(flags: PretrainingFlags, shard_sets: Sequence[shard_format.Shards]) -> None:
     """A Hugging Face --init_checkpoint learned the ids its own tokenizer gives: data tokenized otherwise (another
     mode, case or vocab, as its manifest says) would train it on other ids, so it is an error naming both."""
     if not flags.init_checkpoint or not (Path(flags.init_checkpoint) / "config.json").is_file():
@@ -226,7 +215,6 @@ def check_init_tokenizer(flags: PretrainingFlags) -> None:
     found = tokenizer_settings.directory_tokenizer(flags.init_checkpoint)
     if found is None:
         return
-    shard_sets = read_manifests(flags.input_file)
     mode, lower = recorded_tokenizer(shard_sets)
     where = shard_sets[0].manifest_path
     if (found.tokenizer or mode, lower if found.do_lower_case is None else found.do_lower_case) != (mode, lower):
@@ -259,45 +247,6 @@ def recorded_tokenizer(shard_sets: Sequence[shard_format.Shards]) -> tuple[str, 
     return next(iter(recorded))
 
 
-def build_model(flags: PretrainingFlags, device: torch.device) -> tuple[modeling.BertForPreTraining, str]:
-    config = modeling.BertConfig.from_json_file(flags.bert_config_file)
-    if flags.init_checkpoint:
-        config = tf_checkpoint.config_for(flags.init_checkpoint, config)  # a Google checkpoint's gelu, from its graph
-    if config.max_position_embeddings < flags.max_seq_length:
-        raise InputError(f"{flags.bert_config_file}: max_position_embeddings {config.max_position_embeddings} "
-                         f"< --max_seq_length {flags.max_seq_length}")
-    if flags.vocab_file:
-        modeling.check_vocab_fits(config, len(tokenization.load_vocab(flags.vocab_file)), flags.vocab_file,
-                                  flags.bert_config_file)
-    model = modeling.create_model(modeling.BertForPreTraining, config)
-    note = "initialized at random"
-    if flags.init_checkpoint:
-        note = loading.load_pretrained(model, loading.resolve_init_checkpoint(flags.init_checkpoint)).summary()
-    return model.to(device), note
-
-
-def run(flags: PretrainingFlags, progress: bool = True) -> dict[str, float]:
-    """Trains and/or evaluates as the flags say; returns the last metrics (training, then eval)."""
-    if not (flags.do_train or flags.do_eval or flags.export_hf):
-        raise InputError("nothing to do: pass --do_train, --do_eval or --export_hf")
-    check_flags(flags)
-    return devices.in_process_group(flags.device, functools.partial(_run, flags, progress=progress))
-
-
-def run_identity(flags: PretrainingFlags, config: modeling.BertConfig, data: PretrainingData) -> dict[str, Any]:
-    """What defines a pretraining run: a resume with anything else is refused (see run_folder.prepare_run_dir)."""
-    init = loading.resolve_init_checkpoint(flags.init_checkpoint) if flags.init_checkpoint else None
-    return {
-        "script": "run_pretraining",
-        "bert_config": config.to_dict(),
-        "data": [data_identity(manifest) for manifest in data.manifests],
-        "init_checkpoint": loading.file_identity(init),
-        **{name: getattr(flags, name) for name in (
-            "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "num_train_steps",
-            "num_warmup_steps", "optimizer", "weight_decay", "seed")},
-    }
-
-
 def data_tokenizer(flags: PretrainingFlags, shard_sets: Sequence[shard_format.Shards]
                    ) -> tokenizer_settings.TokenizerSettings:
     """How the data was tokenized (its manifests say), over --vocab_file: what an export's tokenizer must do."""
@@ -310,23 +259,6 @@ def data_tokenizer(flags: PretrainingFlags, shard_sets: Sequence[shard_format.Sh
     return tokenizer_settings.TokenizerSettings(flags.vocab_file, lower, mode)
 
 
-def pretraining_facts(flags: PretrainingFlags, shard_sets: Sequence[shard_format.Shards], step: int,
-                      record: dict[str, Any]) -> dict[str, Any]:
-    """What the model card says of a pretraining run: its data (manifests), steps, and the flags `record` holds
-    (run_folder.card_record)."""
-    totals = [shards.manifest.get("totals", {}) for shards in shard_sets]
-    facts = {
-        "script": "run_pretraining.py",
-        "data": flags.input_file,
-        "instances": sum(t.get("instances", 0) for t in totals),
-        "documents": sum(t.get("documents", 0) for t in totals),
-        "steps": step,
-    }
-    names = ("init_checkpoint", "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate",
-             "optimizer")
-    return {**facts, **{name: record[name] for name in names if name in record}}
-
-
 def data_identity(manifest: dict[str, Any]) -> str:
     """The sha256 of a data directory's shards (their sha256s, in order), the vocab and the instance layout,
     from its (checked) manifest: the same data made with other --num_workers or into another folder is the
@@ -335,61 +267,105 @@ def data_identity(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def _owns(name: str) -> bool:
-    return run_folder.owns_run_file(name) or name == "eval_results.txt"
+def run(flags: PretrainingFlags, progress: bool = True) -> dict[str, float]:
+    """Trains, evaluates and exports as the flags say (skeleton.run); returns the last metrics (training, then
+    eval)."""
+    return skeleton.run(flags, PretrainingRun, {"--do_eval": flags.do_eval}, progress)
 
 
-def _run(flags: PretrainingFlags, distributed: devices.Distributed, progress: bool) -> dict[str, float]:
-    runtime = devices.Runtime.create(flags, distributed, progress)
-    model, note = build_model(flags, runtime.device)
-    spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, model.config.vocab_size,
-                    file_sha256(flags.vocab_file) if flags.vocab_file else None)
-    # Everything is read and checked before the run folder is touched.
-    export_tokenizer, shard_sets = None, []
-    if flags.export_hf:  # on every process: a bad export fails them all, not rank 0 alone (the others would wait)
-        shard_sets = read_manifests(flags.input_file)
-        export_tokenizer = data_tokenizer(flags, shard_sets)
-        hf_export.check_export_target(flags.export_hf)
-    data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
-    eval_data = None
-    if flags.do_eval and distributed.is_main:
-        eval_data = data if data is not None and not flags.eval_input_file else \
-            load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
-    output_dir = Path(flags.output_dir)
-    results: dict[str, float] = {}
-    step, restored = 0, None
-    if data is None:
+class PretrainingRun:
+    """run_pretraining.py's part of the run (skeleton.Script): the shards, masked LM + next sentence, eval."""
+
+    name = "run_pretraining"
+    outputs = ("eval_results.txt",)
+    task = PretrainingTask()
+    card_flags = ("init_checkpoint", "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate",
+                  "optimizer")
+
+    def __init__(self, flags: PretrainingFlags, is_main: bool):
+        if flags.num_warmup_steps > flags.num_train_steps:
+            raise InputError(f"--num_warmup_steps {flags.num_warmup_steps} is more than --num_train_steps "
+                             f"{flags.num_train_steps}")
+        self.shard_sets = read_manifests(flags.input_file)
+        check_init_tokenizer(flags, self.shard_sets)
+        # The layout is the data's: Google's flags for it are checked against the manifests when given.
+        layout = self.shard_sets[0]
+        self.flags = dataclasses.replace(
+            flags, max_seq_length=flags.max_seq_length or layout.max_seq_length,
+            max_predictions_per_seq=flags.max_predictions_per_seq or layout.max_predictions_per_seq)
+        self.is_main = is_main
+        # On every process: a bad export fails them all, not rank 0 alone (the others would wait).
+        self.export_tokenizer = data_tokenizer(self.flags, self.shard_sets) if flags.export_hf else None
+
+    def model_config(self, init: str | None) -> modeling.BertConfig:
+        return modeling.BertConfig.from_json_file(self.flags.bert_config_file)
+
+    def vocab_size(self) -> int | None:
+        return len(tokenization.load_vocab(self.flags.vocab_file)) if self.flags.vocab_file else None
+
+    def input_files(self) -> list[tuple[str, str | None]]:
+        return [("--vocab_file", self.flags.vocab_file),
+                *(("--input_file", str(directory)) for directory in resolve_data_dirs(self.flags.input_file))]
+
+    def read(self, config: modeling.BertConfig, init: str | None) -> skeleton.Inputs:
+        flags = self.flags
+        spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, config.vocab_size,
+                        file_sha256(flags.vocab_file) if flags.vocab_file else None)
+        data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
+        eval_data = None
+        if flags.do_eval and self.is_main:
+            eval_data = data if data is not None and not flags.eval_input_file else \
+                load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
+        return skeleton.Inputs(data, eval_data)
+
+    def create_model(self, config: modeling.BertConfig) -> nn.Module:
+        return modeling.create_model(modeling.BertForPreTraining, config)
+
+    def start(self, model: nn.Module, report: loading.LoadReport | None, predicting: str) -> skeleton.Start:
         # An export takes its tokenizer from --input_file's manifests: it must be the data the run trained on.
+        output_dir, exporting = Path(self.flags.output_dir), bool(self.flags.export_hf)
         identity = {"bert_config": model.config.to_dict(),
-                    "data": [data_identity(shards.manifest) for shards in shard_sets]}
-        compare = ["bert_config", "data"] if shard_sets else ["bert_config"]
-        restored = run_folder.restore_model(model, output_dir, identity, compare, distributed.is_main)
+                    "data": [data_identity(shards.manifest) for shards in self.shard_sets] if exporting else []}
+        compare = ["bert_config", "data"] if exporting else ["bert_config"]
+        restored = run_folder.restore_model(model, output_dir, identity, compare, self.is_main)
         if restored is not None:
-            note, step = f"resumed from {restored.checkpoint} (step {restored.step})", restored.step
-        elif not flags.init_checkpoint:
-            if flags.export_hf:  # a mistyped --output_dir would put random weights over a good export
-                raise InputError(f"{output_dir}: no checkpoint to export, and no --init_checkpoint: --export_hf "
-                                 f"without --do_train needs a model, never a random one")
-            note = f"initialized at random: {output_dir} has no checkpoint and there is no --init_checkpoint " \
-                   f"(the baseline of an untrained model)"
-    if distributed.is_main:
-        click.echo(f"model: {note}; {runtime.describe()}", err=True)
-    if data is not None:
-        config = loop.TrainConfig(flags, flags.num_train_steps, flags.num_warmup_steps,
-                                      run_identity(flags, model.config, data), _owns)
-        trained = loop.fit(PretrainingTask(), model, data, config, runtime)
-        results, step = trained.metrics, trained.step
-    if eval_data is not None:
-        eval_results = evaluate(model, eval_data, flags.eval_batch_size, flags.max_eval_steps, runtime)
+            return skeleton.Start(f"resumed from {restored.checkpoint} (step {restored.step})", restored.step, True)
+        if report is not None:
+            return skeleton.Start(report.summary(), 0, False)
+        if exporting:  # a mistyped --output_dir would put random weights over a good export
+            raise InputError(f"{output_dir}: no checkpoint to export, and no --init_checkpoint: --export_hf "
+                             f"without --do_train needs a model, never a random one")
+        return skeleton.Start(f"initialized at random: {output_dir} has no checkpoint and there is no "
+                              f"--init_checkpoint (the baseline of an untrained model)", 0, False)
+
+    def schedule(self, train: loop.TrainingData) -> skeleton.Schedule:
+        return skeleton.Schedule(self.flags.num_train_steps, self.flags.num_warmup_steps)
+
+    def identity(self, init: str | None) -> dict[str, Any]:
+        return {
+            "data": [data_identity(shards.manifest) for shards in self.shard_sets],
+            "init_checkpoint": loading.file_identity(init),
+            **{name: getattr(self.flags, name) for name in (
+                "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "num_train_steps",
+                "num_warmup_steps", "optimizer", "weight_decay", "seed")},
+        }
+
+    def train_results(self, metrics: dict[str, float]) -> dict[str, float]:
+        return metrics
+
+    def predict(self, model: nn.Module, data: PretrainingData, runtime: devices.Runtime, step: int
+                ) -> dict[str, float]:
+        results = evaluate(model, data, self.flags.eval_batch_size, self.flags.max_eval_steps, runtime)
+        output_dir = Path(self.flags.output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        run_folder.write_eval_results(output_dir / "eval_results.txt", eval_results, step)
-        click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(eval_results.items())) +
+        run_folder.write_eval_results(output_dir / "eval_results.txt", results, step)
+        click.echo("".join(f"  {k} = {v:.4f}\n" for k, v in sorted(results.items())) +
                    f"eval results in {output_dir / 'eval_results.txt'}", err=True)
-        results = {**results, **{f"eval_{k}": v for k, v in eval_results.items()}}
-    if export_tokenizer is not None and distributed.is_main:
-        record = run_folder.card_record(flags, data is not None, restored is not None)
-        card = hf_export.ModelCard("BERT pretrained with run_pretraining.py (masked LM and next sentence)",
-                                   pretraining_facts(flags, shard_sets, step, record), results)
-        path = hf_export.export_hf(model, flags.export_hf, export_tokenizer, card, overwrite=True)
-        click.echo(f"exported a Hugging Face BERT directory: {path}", err=True)
-    return results
+        return {f"eval_{k}": v for k, v in results.items()}
+
+    def export(self, step: int, trained: bool) -> skeleton.Export:
+        totals = [shards.manifest.get("totals", {}) for shards in self.shard_sets]
+        facts = {"data": self.flags.input_file, "instances": sum(t.get("instances", 0) for t in totals),
+                 "documents": sum(t.get("documents", 0) for t in totals), "steps": step}
+        return skeleton.Export(self.export_tokenizer,
+                               "BERT pretrained with run_pretraining.py (masked LM and next sentence)", facts)
