@@ -44,7 +44,7 @@ def test_round_trip_through_hugging_face(tmp_path):
     import run_squad
     from mecab_bert.checkpoints import loading
     from mecab_bert.pretraining_data import creation, shard_format
-    from mecab_bert.runs import run_folder
+    from mecab_bert.runs import checkpointing
     from mecab_bert.tasks import pretraining
 
     vocab, sample_qa = ROOT / "vocab" / "sample-4k.txt", ROOT / "data" / "sample_korquad.json"
@@ -63,7 +63,7 @@ def test_round_trip_through_hugging_face(tmp_path):
     assert pretrained.exit_code == 0, pretrained.output
 
     ours = modeling.BertForPreTraining(modeling.BertConfig.from_json_file(config)).eval()
-    ours.load_state_dict(run_folder.load_checkpoint(loading.checkpoints(tmp_path / "pretrain")[-1])["model"])
+    ours.load_state_dict(checkpointing.load_checkpoint(loading.checkpoints(tmp_path / "pretrain")[-1])["model"])
     theirs = transformers.BertForPreTraining.from_pretrained(tmp_path / "hf").eval()
     batch = pretraining.records_to_batch(np.asarray(shard_format.load_shards(tmp_path / "data").arrays[0][:3]))
     with torch.no_grad():

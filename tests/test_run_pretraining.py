@@ -21,7 +21,7 @@ import run_pretraining
 import tokenization
 from mecab_bert.checkpoints import loading
 from mecab_bert.pretraining_data import creation, shard_format
-from mecab_bert.runs import batching, devices, run_folder
+from mecab_bert.runs import batching, checkpointing, devices, run_folder
 from mecab_bert.tasks import pretraining
 
 SAMPLE = ROOT / "data" / "sample_text_ko.txt"
@@ -63,7 +63,7 @@ def metrics(output_dir):
 
 def final_parameters(output_dir):
     newest = loading.checkpoints(output_dir)[-1]
-    return run_folder.load_checkpoint(newest)["model"]
+    return checkpointing.load_checkpoint(newest)["model"]
 
 
 # --- data ----------------------------------------------------------------------------------------------
@@ -423,7 +423,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_intact_one(tmp_path, data_
     assert result.exit_code == 0, result.output
     assert "resumed from" in result.output and "ckpt-00000002.pt" in result.output
     assert [m["step"] for m in metrics(out)] == [1, 2, 3, 4]
-    assert run_folder.load_checkpoint(newest)["step"] == 4  # written again, whole
+    assert checkpointing.load_checkpoint(newest)["step"] == 4  # written again, whole
     assert (out / "ckpt-00000004.pt.damaged").exists()  # the damaged one kept aside, for a look
     assert not list(out.glob(".*.tmp"))
 

@@ -18,7 +18,7 @@ import tokenization
 from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import hf_export, loading
 from mecab_bert.files import file_sha256
-from mecab_bert.runs import run_folder
+from mecab_bert.runs import checkpointing
 from mecab_bert.tasks import fine_tuning, squad, squad_data, squad_metrics
 from text_input import InputError
 
@@ -303,7 +303,8 @@ def test_two_nodes_fine_tune_as_one_process_with_the_combined_batch(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "run_squad.py"), *one], check=True, env=CPU_ENV, capture_output=True)
     torchrun_nodes(ROOT / "run_squad.py", 2, 1, squad_args(config, tmp_path / "two", SAMPLE_QA,
                                                             "--num_train_epochs", "0.3"))
-    weights = [run_folder.load_checkpoint(loading.checkpoints(tmp_path / name)[-1])["model"] for name in ("one", "two")]
+    weights = [checkpointing.load_checkpoint(loading.checkpoints(tmp_path / name)[-1])["model"]
+               for name in ("one", "two")]
     assert weights[0].keys() == weights[1].keys()
     assert max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0]) < 1e-6
 

@@ -37,8 +37,9 @@ from mecab_bert.checkpoints.loading import MAX_STEPS
 from mecab_bert.cli import FLOAT32_MAX, POSITIVE, SEED, FiniteFloat, OutputPath, flag
 from mecab_bert.files import atomic_output, write_text
 from mecab_bert.runs.batching import Batch, ShuffledStream, prefetch, step_batches
+from mecab_bert.runs.checkpointing import resume_plan, save_checkpoint
 from mecab_bert.runs.devices import Runtime, TrainingError, autocast
-from mecab_bert.runs.run_folder import prepare_run_dir, resume_plan, run_dir_lock, save_checkpoint, start_run
+from mecab_bert.runs.run_folder import prepare_run_dir, run_dir_lock, start_run
 from text_input import InputError
 
 

@@ -1,107 +1,37 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""The run folder (--output_dir): its record (run.json), its checkpoints, resume and restore, the lock, and the
-rules of --overwrite_output_dir. A run resumes only itself; an overwritten run is kept in .previous_run/ until the
-new run's first checkpoint is on disk.
+"""The run folder (--output_dir) as a small state machine: what a run may do with the folder it is given (issue 10's
+rules). A run resumes only itself; an overwritten run is kept in .previous_run/ until the new run's first
+checkpoint is on disk.
+
+prepare_run_dir(folder, identity, overwrite) says how a run starts, writing nothing:
+    no folder, an empty one, or --overwrite_output_dir         -> FRESH
+    run.json records this run                                  -> RESUME (from its newest checkpoint)
+    .previous_run/ holds this run, the folder no checkpoint    -> RESTORE (an overwrite that died before its first
+                                                                   checkpoint: the kept run comes back)
+    run.json records another run, with a checkpoint           -> refused
+    run.json records another run that never saved one         -> FRESH (a typo'd flag: nothing to lose)
+    checkpoints, or an earlier run's outputs, but no run.json -> refused
+start_run(plan), on rank 0 once every input is read: FRESH moves an earlier run's files into .previous_run/,
+RESTORE moves them back; then run.json. The first checkpoint (checkpointing.save_checkpoint) drops .previous_run/.
+run_dir_lock keeps a second run out of the folder meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import os
 import shutil
-import warnings
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import torch
-from torch import nn
-
-from mecab_bert import cli, files
-from mecab_bert.checkpoints import loading
+from mecab_bert import files
 from mecab_bert.checkpoints.loading import CHECKPOINT_PATTERN, checkpoints
-from mecab_bert.files import atomic_output, write_text
-from mecab_bert.runs.devices import Distributed
 from text_input import InputError
 
-if TYPE_CHECKING:
-    from mecab_bert.runs.loop import TrainingFlags, TrainState
-
-
 RUN_FILE = "run.json"
-
-
 PREVIOUS_RUN = ".previous_run"  # an overwritten run, kept until the new run's first checkpoint is on disk
-
-
-def save_checkpoint(state: TrainState, output_dir: str, keep: int, extra: dict[str, Any]) -> Path:
-    """Writes ckpt-<step>.pt atomically and durably, then removes all but the newest `keep` (and the files of
-    a run that --overwrite_output_dir replaced: the new run now has a checkpoint of its own)."""
-    path = Path(output_dir) / f"ckpt-{state.step:08d}.pt"
-    with atomic_output(path, binary=True) as writer:
-        torch.save({**state.state_dict(), **extra}, writer)
-    for old in checkpoints(output_dir)[:-keep]:
-        old.unlink()
-    shutil.rmtree(Path(output_dir) / PREVIOUS_RUN, ignore_errors=True)
-    return path
-
-
-def resume(state: TrainState | _ModelOnly, output_dir: str | os.PathLike, is_main: bool) -> Path | None:
-    """Loads the newest intact checkpoint of output_dir into state; returns it (None: the folder has none).
-
-    A checkpoint that cannot be read (empty, truncated, corrupt: a copy cut short, a disk that filled up under
-    an older version) is renamed to `*.damaged` by rank 0, with a warning, and the one before it is used.
-    When there are checkpoints and none of them can be read, the run stops (InputError) instead of silently
-    starting from step 0. A readable checkpoint that does not fit the model is an InputError, and is kept.
-    """
-    found = checkpoints(output_dir)
-    for path in reversed(found):
-        try:
-            contents = load_checkpoint(path)
-        except (InputError, FileNotFoundError) as error:  # unreadable, or just set aside by rank 0
-            reason = cli.describe_error(error).removeprefix(f"{path}: ")[:200]
-            if is_main:
-                with contextlib.suppress(FileNotFoundError):  # another process may be reading it
-                    path.rename(path.with_name(path.name + ".damaged"))
-            warnings.warn(f"{path}: cannot be read ({reason}); kept as {path.name}.damaged, trying the checkpoint "
-                          f"before it", stacklevel=2)
-            continue
-        try:
-            state.load_state_dict(contents)
-        except InputError as error:  # the target's own check (see _ModelOnly)
-            raise InputError(f"{output_dir} {error}") from None
-        except (KeyError, ValueError, RuntimeError) as error:  # another model, another optimizer
-            raise InputError(f"{path}: not a checkpoint of this model and flags ({str(error)[:200]})") from None
-        return path
-    if has_checkpoints(output_dir):
-        raise InputError(f"{output_dir}: none of its checkpoints can be read (they are set aside as *.damaged); "
-                         f"pass --overwrite_output_dir to start afresh")
-    return None
-
-
-def has_checkpoints(output_dir: str | os.PathLike) -> bool:
-    """Whether a folder holds checkpoints, readable or set aside as damaged (see resume)."""
-    directory = Path(output_dir)
-    return bool(checkpoints(directory)) or (directory.is_dir() and any(directory.glob("ckpt-*.pt.damaged")))
-
-
-def resume_plan(state: TrainState, output_dir: str | os.PathLike, plan: str, distributed: Distributed) -> Path | None:
-    """Loads what prepare_run_dir's plan says (nothing for FRESH; the kept run's newest checkpoint for RESTORE),
-    then waits for every process, so that rank 0's start_run moves no file another process is still reading."""
-    source = {FRESH: None, RESUME: Path(output_dir), RESTORE: Path(output_dir) / PREVIOUS_RUN}[plan]
-    loaded = resume(state, source, distributed.is_main) if source is not None else None
-    distributed.barrier()
-    return Path(output_dir) / loaded.name if loaded is not None else None  # where it is once restored
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """A checkpoint's contents: tensors and plain containers only, never code (see loading.load_torch_file)."""
-    return loading.load_torch_file(Path(path))
-
-
 FRESH, RESUME, RESTORE = "fresh", "resume", "restore"
 
 
@@ -169,6 +99,52 @@ def _run_differences(recorded: dict[str, Any], identity: dict[str, Any], compare
     return [difference for key in keys for difference in _differences(key, recorded.get(key), identity.get(key))]
 
 
+def _differences(name: str, then: Any, now: Any) -> list[str]:
+    """`name: then-value then, now-value now` for each leaf that differs (bert_config.hidden_size, not the
+    whole config)."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [difference for key in sorted(set(then) | set(now))
+                for difference in _differences(f"{name}.{key}", then.get(key), now.get(key))]
+    return [] if then == now else [f"{name}: {files.shown(then)} then, {files.shown(now)} now"]
+
+
+def read_run_record(path: Path) -> dict[str, Any]:
+    try:
+        record = files.read_json(path)
+    except InputError as error:
+        raise InputError(f"{error}; pass --overwrite_output_dir to start afresh") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{path}: not a valid run record (not a JSON object)")
+    return record
+
+
+def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], plan: str, owns: Callable[[str], bool]
+              ) -> None:
+    """Rank 0, once everything the run needs has been read and checked (and every process has loaded its
+    checkpoint): a FRESH run moves the files of any previous run (the names `owns` claims) to .previous_run/
+    (removed when the first new checkpoint is saved); a RESTORE brings .previous_run/ back in place of what
+    the failed run left. Then the run records itself in run.json. Temporaries of a killed write are removed."""
+    directory = Path(output_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    files.remove_temporaries(directory)
+    previous = directory / PREVIOUS_RUN
+    old = [p for p in directory.iterdir() if p.name != PREVIOUS_RUN and owns(p.name)]
+    if plan == RESTORE or (plan == FRESH and previous.is_dir() and not checkpoints(directory)):
+        # What is in the folder is a failed run's (no checkpoint): drop it; the kept run stays kept.
+        for path in old:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if plan == RESTORE:
+            for path in previous.iterdir():
+                os.replace(path, directory / path.name)
+            previous.rmdir()
+    elif plan == FRESH and old:
+        shutil.rmtree(previous, ignore_errors=True)
+        previous.mkdir()
+        for path in old:
+            os.replace(path, previous / path.name)
+    files.write_json(directory / RUN_FILE, identity)
+
+
 @contextlib.contextmanager
 def run_dir_lock(output_dir: str | os.PathLike, enabled: bool) -> Iterator[None]:
     """Holds an exclusive lock on output_dir/.lock (rank 0 of a training run), so that a second run started
@@ -203,70 +179,6 @@ def check_init_outside(init_checkpoint: str | None, output_dir: str | os.PathLik
                          f"--overwrite_output_dir clears: copy it elsewhere first")
 
 
-def card_record(flags: TrainingFlags, trained: bool, restored: bool) -> dict[str, Any]:
-    """The flags an export's model card reports: this run's when it trained (with where it started), those the
-    run.json of the run it restored records, else only --init_checkpoint (the model is that one, as it is)."""
-    if trained:
-        return {**dataclasses.asdict(flags), "init_checkpoint": flags.init_checkpoint or "none (random weights)"}
-    if restored:
-        record = Path(flags.output_dir) / RUN_FILE
-        recorded = read_run_record(record) if record.is_file() else {}
-        return {key: value for key, value in recorded.items() if key != "init_checkpoint"}  # that one is sha256s
-    return {"init_checkpoint": flags.init_checkpoint}
-
-
-def read_run_record(path: Path) -> dict[str, Any]:
-    try:
-        record = files.read_json(path)
-    except InputError as error:
-        raise InputError(f"{error}; pass --overwrite_output_dir to start afresh") from None
-    if not isinstance(record, dict):
-        raise InputError(f"{path}: not a valid run record (not a JSON object)")
-    return record
-
-
-def _differences(name: str, then: Any, now: Any) -> list[str]:
-    """`name: then-value then, now-value now` for each leaf that differs (bert_config.hidden_size, not the
-    whole config)."""
-    if isinstance(then, dict) and isinstance(now, dict):
-        return [difference for key in sorted(set(then) | set(now))
-                for difference in _differences(f"{name}.{key}", then.get(key), now.get(key))]
-    return [] if then == now else [f"{name}: {files.shown(then)} then, {files.shown(now)} now"]
-
-
-def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], plan: str, owns: Callable[[str], bool]
-              ) -> None:
-    """Rank 0, once everything the run needs has been read and checked (and every process has loaded its
-    checkpoint): a FRESH run moves the files of any previous run (the names `owns` claims) to .previous_run/
-    (removed when the first new checkpoint is saved); a RESTORE brings .previous_run/ back in place of what
-    the failed run left. Then the run records itself in run.json. Temporaries of a killed write are removed."""
-    directory = Path(output_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    files.remove_temporaries(directory)
-    previous = directory / PREVIOUS_RUN
-    old = [p for p in directory.iterdir() if p.name != PREVIOUS_RUN and owns(p.name)]
-    if plan == RESTORE or (plan == FRESH and previous.is_dir() and not checkpoints(directory)):
-        # What is in the folder is a failed run's (no checkpoint): drop it; the kept run stays kept.
-        for path in old:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        if plan == RESTORE:
-            for path in previous.iterdir():
-                os.replace(path, directory / path.name)
-            previous.rmdir()
-    elif plan == FRESH and old:
-        shutil.rmtree(previous, ignore_errors=True)
-        previous.mkdir()
-        for path in old:
-            os.replace(path, previous / path.name)
-    files.write_json(directory / RUN_FILE, identity)
-
-
-def write_eval_results(path: Path, results: dict[str, float], global_step: int) -> None:
-    """eval_results.txt as Google's scripts write it: "key = value" lines, sorted, with the global step."""
-    lines = {**{k: f"{v:.6f}" for k, v in results.items()}, "global_step": str(global_step)}
-    write_text(path, "".join(f"{key} = {lines[key]}\n" for key in sorted(lines)))
-
-
 def owns_run_file(name: str) -> bool:
     """The files the training loop writes into a run folder."""
     checkpoint = name.removesuffix(".damaged")
@@ -274,34 +186,7 @@ def owns_run_file(name: str) -> bool:
         RUN_FILE, "metrics.jsonl", "tensorboard", "bert_config.json")
 
 
-@dataclass(frozen=True)
-class Restored:
-    checkpoint: Path
-    step: int
-
-
-def restore_model(model: nn.Module, output_dir: str | os.PathLike, identity: dict[str, Any], compare: Collection[str],
-                  is_main: bool, head: str | None = None) -> Restored | None:
-    """Loads the model of the newest intact checkpoint in a run folder (to evaluate, predict with or export the
-    run) after checking that the run's record agrees with `identity` on the keys in `compare`; None when the
-    folder holds no checkpoint. `head`: a parameter the checkpoint must have (a fine-tuned head), else InputError."""
-    prepare_run_dir(output_dir, identity, False, owns_run_file, compare=compare)
-    target = _ModelOnly(model, head)
-    checkpoint = resume(target, output_dir, is_main)
-    return Restored(checkpoint, target.step) if checkpoint is not None else None
-
-
-@dataclass
-class _ModelOnly:
-    """A checkpoint's model, without its optimizer and schedule (see resume)."""
-
-    model: nn.Module
-    head: str | None = None
-    step: int = 0
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if self.head is not None and self.head not in state["model"]:
-            raise InputError(f"holds a pretraining run, not a fine-tuned one (its checkpoint has no {self.head}): "
-                             f"fine-tune it with --do_train, or give it as --init_checkpoint with another --output_dir")
-        self.model.load_state_dict(state["model"])
-        self.step = state["step"]
+def write_eval_results(path: Path, results: dict[str, float], global_step: int) -> None:
+    """eval_results.txt as Google's scripts write it: "key = value" lines, sorted, with the global step."""
+    lines = {**{k: f"{v:.6f}" for k, v in results.items()}, "global_step": str(global_step)}
+    files.write_text(path, "".join(f"{key} = {lines[key]}\n" for key in sorted(lines)))

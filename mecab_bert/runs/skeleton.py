@@ -9,6 +9,7 @@ loop.fit, predict or evaluate, export. Nothing is written before every input has
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -153,7 +154,7 @@ def _run(flags: Any, make_script: Callable[[Any, bool], Script], predicting: str
         results.update(script.predict(model, predict, runtime, step))
     if flags.export_hf and is_main:
         export = script.export(step, train is not None)
-        record = run_folder.card_record(flags, train is not None, start.restored)
+        record = card_record(flags, train is not None, start.restored)
         facts = {"script": f"{script.name}.py", **export.facts,
                  **{name: record[name] for name in script.card_flags if name in record}}
         path = hf_export.export_hf(model, flags.export_hf, export.tokenizer,
@@ -161,6 +162,18 @@ def _run(flags: Any, make_script: Callable[[Any, bool], Script], predicting: str
                                    finetuning_task=export.finetuning_task, carry_tokenizer=export.carry_tokenizer)
         click.echo(f"exported a Hugging Face directory: {path}", err=True)
     return results
+
+
+def card_record(flags: loop.TrainingFlags, trained: bool, restored: bool) -> dict[str, Any]:
+    """The flags an export's model card reports: this run's when it trained (with where it started), those the
+    run.json of the run it restored records, else only --init_checkpoint (the model is that one, as it is)."""
+    if trained:
+        return {**dataclasses.asdict(flags), "init_checkpoint": flags.init_checkpoint or "none (random weights)"}
+    if restored:
+        record = Path(flags.output_dir) / run_folder.RUN_FILE
+        recorded = run_folder.read_run_record(record) if record.is_file() else {}
+        return {key: value for key, value in recorded.items() if key != "init_checkpoint"}  # that one is sha256s
+    return {"init_checkpoint": flags.init_checkpoint}
 
 
 def check_model(config: modeling.BertConfig, flags: Any, vocab_size: int | None) -> None:

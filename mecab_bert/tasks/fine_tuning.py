@@ -30,7 +30,7 @@ from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import loading
 from mecab_bert.cli import POSITIVE, POSITIVE_FLOAT, PROBABILITY, SEED, flag
 from mecab_bert.files import file_sha256, read_json, shown
-from mecab_bert.runs import devices, loop, run_folder, skeleton
+from mecab_bert.runs import checkpointing, devices, loop, run_folder, skeleton
 from mecab_bert.runs.loop import TrainingFlags
 from text_input import InputError
 
@@ -277,12 +277,12 @@ def _check_init_task(init: str, script: FineTuningScript) -> None:
 
 
 def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTuningScript, config: modeling.BertConfig,
-                     is_main: bool) -> run_folder.Restored | None:
+                     is_main: bool) -> checkpointing.Restored | None:
     """Predicting alone into a fine-tuning run's folder predicts with that run's newest intact checkpoint, as
     Google's Estimator does with its model_dir; returns what was loaded (None: the folder holds no checkpoint).
     The run must have been made by this script with this model config, vocab and tokenizer (see its run.json)."""
     output_dir = Path(flags.output_dir)
-    if not run_folder.has_checkpoints(output_dir):
+    if not checkpointing.has_checkpoints(output_dir):
         return None
     record = output_dir / run_folder.RUN_FILE
     recorded = run_folder.read_run_record(record) if record.is_file() else {}
@@ -293,4 +293,4 @@ def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTunin
     identity = {"bert_config": config.to_dict(), "vocab_sha256": file_sha256(flags.vocab_file),
                 "tokenizer": flags.tokenizer, "do_lower_case": flags.do_lower_case, **script.model_identity()}
     compare = list(identity) if recorded else ["bert_config"]
-    return run_folder.restore_model(model, output_dir, identity, compare, is_main, head=script.head)
+    return checkpointing.restore_model(model, output_dir, identity, compare, is_main, head=script.head)

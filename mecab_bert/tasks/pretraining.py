@@ -27,7 +27,7 @@ from mecab_bert.checkpoints import loading
 from mecab_bert.cli import NON_NEGATIVE, POSITIVE, flag
 from mecab_bert.files import file_sha256, input_patterns
 from mecab_bert.pretraining_data import shard_format
-from mecab_bert.runs import batching, devices, loop, run_folder, skeleton
+from mecab_bert.runs import batching, checkpointing, devices, loop, run_folder, skeleton
 from mecab_bert.runs.loop import TrainingFlags
 from text_input import InputError
 
@@ -327,7 +327,7 @@ class PretrainingRun:
         identity = {"bert_config": model.config.to_dict(),
                     "data": [data_identity(shards.manifest) for shards in self.shard_sets] if exporting else []}
         compare = ["bert_config", "data"] if exporting else ["bert_config"]
-        restored = run_folder.restore_model(model, output_dir, identity, compare, self.is_main)
+        restored = checkpointing.restore_model(model, output_dir, identity, compare, self.is_main)
         if restored is not None:
             return skeleton.Start(f"resumed from {restored.checkpoint} (step {restored.step})", restored.step, True)
         if report is not None:
