@@ -12,7 +12,7 @@ import os
 import pickle
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +220,30 @@ def _listing(keys: set[str], limit: int = 20) -> str:
     return ", ".join(ordered[:limit]) + more
 
 
+def _heads_apart(expected: set[str], found: Collection[str]) -> tuple[set[str], set[str]]:
+    """(the model's head keys the file lacks: left as initialized, the file's head keys the model lacks: unused)."""
+    initialized, unused = set(), set()
+    for head in _HEADS:
+        wanted = {key for key in expected if key.startswith(head)}
+        present = {key for key in found if key.startswith(head)}
+        if wanted and not present:
+            initialized |= wanted
+        elif present and not wanted:
+            unused |= present
+    return initialized, unused
+
+
+def _check_values(source: str, loaded: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> None:
+    """Every tensor to load has its target's shape and finite values."""
+    mismatched = {f"{key}: {tuple(value.shape)} in the file, {tuple(targets[key].shape)} in the model"
+                  for key, value in loaded.items() if value.shape != targets[key].shape}
+    if mismatched:
+        raise ValueError(f"{source}: shape mismatch: {_listing(mismatched)}")
+    non_finite = {key for key, value in loaded.items() if value.is_floating_point() and not torch.isfinite(value).all()}
+    if non_finite:  # a diverged run's weights: every output would be NaN, and every score a lie
+        raise ValueError(f"{source}: NaN or infinite values in {_listing(non_finite)}")
+
+
 def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> LoadReport:
     """Loads weights into `model` in place and says what it did.
 
@@ -245,34 +269,15 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> Load
     targets = {f"{prefix}{key}": value for key, value in model.state_dict().items()}
     expected = {key for key in targets if key not in TIED_KEYS}
 
-    missing, unexpected = expected - state.keys(), state.keys() - expected
-    initialized, unused = set(), set()
-    for head in _HEADS:
-        wanted = {key for key in expected if key.startswith(head)}
-        present = {key for key in state if key.startswith(head)}
-        if wanted and not present:
-            initialized |= wanted
-        elif present and not wanted:
-            unused |= present
-    missing -= initialized
-    unexpected -= unused
+    initialized, unused = _heads_apart(expected, state.keys())
+    missing, unexpected = expected - state.keys() - initialized, state.keys() - expected - unused
     if missing or unexpected:
         raise ValueError(
             f"{source} does not fit {type(model).__name__}: missing keys [{_listing(missing)}]; "
             f"unexpected keys [{_listing(unexpected)}]"
         )
     loaded = expected - initialized
-    mismatched = {
-        f"{key}: {tuple(state[key].shape)} in the file, {tuple(targets[key].shape)} in the model"
-        for key in loaded
-        if state[key].shape != targets[key].shape
-    }
-    if mismatched:
-        raise ValueError(f"{source}: shape mismatch: {_listing(mismatched)}")
-    non_finite = {key for key in loaded if state[key].is_floating_point() and not torch.isfinite(state[key]).all()}
-    if non_finite:  # a diverged run's weights: every output would be NaN, and every score a lie
-        raise ValueError(f"{source}: NaN or infinite values in {_listing(non_finite)}")
-
+    _check_values(source, {key: state[key] for key in loaded}, targets)
     model.load_state_dict({key.removeprefix(prefix): state[key] for key in loaded}, strict=False)
 
     def own_names(keys: set[str]) -> tuple[str, ...]:

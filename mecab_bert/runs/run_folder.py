@@ -63,29 +63,34 @@ def prepare_run_dir(output_dir: str | os.PathLike, identity: dict[str, Any], ove
         return RESTORE
     record = directory / RUN_FILE
     if not record.exists():
-        if checkpoints(directory) and compare is not None:
-            return RESUME  # evaluating or exporting a run made before run.json: its checkpoint, whatever made it
-        if checkpoints(directory):
-            raise InputError(f"{directory}: holds checkpoints but no {RUN_FILE}, so it cannot tell whether they "
-                             f"belong to this run; pass --overwrite_output_dir to start afresh there, or choose "
-                             f"another --output_dir")
-        earlier = sorted(p.name for p in directory.iterdir() if owns(p.name) and p.name not in _EARLY_FILES)
-        if compare is None and earlier:
-            raise InputError(f"{directory}: holds the outputs of an earlier run ({', '.join(earlier[:4])}); pass "
-                             f"--overwrite_output_dir to replace them, or choose another --output_dir")
-        return FRESH
+        return _plan_unrecorded(directory, owns, compare)
     differences = _run_differences(read_run_record(record), identity, compare)
     if not differences:
         return RESUME
-    if compare is None and not (directory / PREVIOUS_RUN).exists() \
-            and all(p.name in _EARLY_FILES or not owns(p.name) for p in directory.iterdir()):
-        return FRESH  # the recorded run died before its first checkpoint (a typo'd flag): nothing to lose
     if compare is not None:
         raise InputError(f"{directory} holds a run of another model, vocab or data ({'; '.join(differences)}); give "
                          f"that run's own config, vocab, tokenizer flags and data, or another --output_dir")
+    if not (directory / PREVIOUS_RUN).exists() \
+            and all(p.name in _EARLY_FILES or not owns(p.name) for p in directory.iterdir()):
+        return FRESH  # the recorded run died before its first checkpoint (a typo'd flag): nothing to lose
     raise InputError(f"{directory} holds another run ({'; '.join(differences)}); rerun with the same flags and "
                      f"inputs to resume it, or pass --overwrite_output_dir to start afresh (or choose another "
                      f"--output_dir)")
+
+
+def _plan_unrecorded(directory: Path, owns: Callable[[str], bool], compare: Collection[str] | None) -> str:
+    """prepare_run_dir for a folder without run.json: one that holds nothing of an earlier run starts afresh."""
+    if checkpoints(directory) and compare is not None:
+        return RESUME  # evaluating or exporting a run made before run.json: its checkpoint, whatever made it
+    if checkpoints(directory):
+        raise InputError(f"{directory}: holds checkpoints but no {RUN_FILE}, so it cannot tell whether they "
+                         f"belong to this run; pass --overwrite_output_dir to start afresh there, or choose "
+                         f"another --output_dir")
+    earlier = sorted(p.name for p in directory.iterdir() if owns(p.name) and p.name not in _EARLY_FILES)
+    if compare is None and earlier:
+        raise InputError(f"{directory}: holds the outputs of an earlier run ({', '.join(earlier[:4])}); pass "
+                         f"--overwrite_output_dir to replace them, or choose another --output_dir")
+    return FRESH
 
 
 # What a run recorded before its run.json had these keys: the values every run of those versions used.
