@@ -1,5 +1,5 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""What run_squad.py and run_classifier.py share: their flags, the model they start from, and the run itself.
+"""What run_squad.py and run_classifier.py share: their flags, the model they start from, their part of the run.
 
 A fine-tuning script supplies a `FineTuningScript` (how to read its files, its model and Task, how to predict and
 what it writes); `FineTuningRun` adds what every fine-tuning run shares (the tokenizer flags, the model config,
