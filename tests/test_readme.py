@@ -270,9 +270,21 @@ def test_relative_links_lead_to_files(page):
 
 
 def test_named_python_files_exist():
-    """Every `name.py` the pages name is a file at the top, in bench/ or in tests/ (a renamed or moved module
-    fails here until the pages follow)."""
+    """Every `name.py` the pages name is a file at the top, in bench/ or in tests/, and every `folder/name.py`
+    is that file (a renamed or moved module fails here until the pages follow)."""
     for page in doc_pages():
-        for name in set(re.findall(r"\b([a-z_][a-z0-9_]*\.py)\b", page.read_text(encoding="utf-8"))):
-            assert any((folder / name).is_file() for folder in (ROOT, ROOT / "bench", ROOT / "tests")), \
+        text = page.read_text(encoding="utf-8")
+        for name in set(re.findall(r"(?<![\w/.])((?:[a-z_]+/)*[a-z_][a-z0-9_]*\.py)\b", text)):
+            folders = (ROOT,) if "/" in name else (ROOT, ROOT / "bench", ROOT / "tests")
+            assert any((folder / name).is_file() for folder in folders), \
                 f"{page.name} names {name}, which is not in the repository"
+
+
+def test_the_code_page_lists_every_module():
+    """docs/code.md has one row for each module at the top and in the package, and no other."""
+    listed = set(re.findall(r"^\| `([\w/]+\.py|mecab_bert/testing/)` \|", (ROOT / "docs" / "code.md").read_text(
+        encoding="utf-8"), flags=re.MULTILINE))
+    modules = {path.name for path in ROOT.glob("*.py")} | {
+        str(path.relative_to(ROOT)) for path in (ROOT / "mecab_bert").rglob("*.py")
+        if path.name != "__init__.py" and "testing" not in path.parts}
+    assert listed == modules | {"mecab_bert/testing/"}
