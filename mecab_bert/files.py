@@ -257,6 +257,32 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
     """
     # Through a symlink the folder it points to is replaced, and the link stays.
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    _check_replaceable(target, replace, owns, flag)
+    # The folders made for it are removed again if it fails: a failed run leaves nothing behind.
+    with missing_folders_made([str(target)]):
+        _clean_up_after_a_kill(target)
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.~", suffix=".tmp", dir=target.parent))
+        except OSError as error:  # a read-only folder: name the output, not the temporary
+            raise OSError(error.errno, error.strerror, str(target)) from None
+        try:
+            staging.chmod(0o755)  # mkdtemp makes it private; an output is meant to be shared
+            yield staging
+            _sync_tree(staging)
+            _swap_in(staging, target)
+        except BaseException as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, OSError) and str(error.filename or "").startswith(str(staging)):
+                # Name the file as the user knows it, not inside a temporary folder they never asked for.
+                inside = Path(error.filename).relative_to(staging)
+                named = target.joinpath(*(part[1:].rsplit(".", 2)[0] if part.endswith(".tmp") else part
+                                          for part in inside.parts))
+                raise OSError(error.errno, error.strerror, str(named)) from None
+            raise
+
+
+def _check_replaceable(target: Path, replace: bool, owns: Callable[[str], bool], flag: str) -> None:
+    """atomic_directory's rule: only an empty folder, or with `replace` one that holds only this output's files."""
     if target.exists() and not target.is_dir():
         raise InputError(f"{target}: exists and is not a folder")
     if target.is_dir() and any(target.iterdir()):
@@ -266,40 +292,26 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
         if foreign:
             raise InputError(f"{target}: holds files this script did not write ({', '.join(foreign[:5])}); "
                              f"{flag} replaces only its own output: move them, or choose another folder")
-    # The folders made for it are removed again if it fails: a failed run leaves nothing behind.
-    with missing_folders_made([str(target)]):
-        _clean_up_after_a_kill(target)
-        try:
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.~", suffix=".tmp", dir=target.parent))
-        except OSError as error:  # a read-only folder: name the output, not the temporary
-            raise OSError(error.errno, error.strerror, str(target)) from None
-        retired: Path | None = None
-        try:
-            staging.chmod(0o755)  # mkdtemp makes it private; an output is meant to be shared
-            yield staging
-            _sync_tree(staging)
-            if target.exists():
-                retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.~old", suffix=".tmp", dir=target.parent))
-                os.replace(target, retired / target.name)
-                os.replace(staging, target)
-                fsync_path(target.parent)
-                shutil.rmtree(retired)
-            else:
-                os.replace(staging, target)
-                fsync_path(target.parent)
-        except BaseException as error:
-            shutil.rmtree(staging, ignore_errors=True)
-            if retired is not None and (retired / target.name).exists() and not target.exists():
-                os.replace(retired / target.name, target)  # interrupted between the two renames: put the old one back
-            if retired is not None:
-                shutil.rmtree(retired, ignore_errors=True)
-            if isinstance(error, OSError) and str(error.filename or "").startswith(str(staging)):
-                # Name the file as the user knows it, not inside a temporary folder they never asked for.
-                inside = Path(error.filename).relative_to(staging)
-                named = target.joinpath(*(part[1:].rsplit(".", 2)[0] if part.endswith(".tmp") else part
-                                          for part in inside.parts))
-                raise OSError(error.errno, error.strerror, str(named)) from None
-            raise
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Puts the complete folder `staging` in place of `target`; an old `target` stays whole until then, and is
+    put back if this is interrupted between the two renames (a kill there: see _clean_up_after_a_kill)."""
+    if not target.exists():
+        os.replace(staging, target)
+        fsync_path(target.parent)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.~old", suffix=".tmp", dir=target.parent))
+    try:
+        os.replace(target, retired / target.name)
+        os.replace(staging, target)
+        fsync_path(target.parent)
+    except BaseException:
+        if (retired / target.name).exists() and not target.exists():
+            os.replace(retired / target.name, target)
+        raise
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
