@@ -9,6 +9,11 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+@pytest.fixture(scope="module")
+def transformers():
+    return pytest.importorskip("transformers")
+
+
 @pytest.fixture
 def write_vocab(tmp_path):
     """Writes a vocab file (special tokens first) and returns its path."""
