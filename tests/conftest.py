@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 KOWIKI_DIR = SHARED_DATA / "kowiki"  # WikiExtractor's output of the Korean Wikipedia
 
+pytest_plugins = ["pretraining_shards"]  # its fixtures: a small output of create_pretraining_data.py
+
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
