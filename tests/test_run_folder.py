@@ -289,3 +289,13 @@ def test_a_restore_brings_back_the_kept_runs_checkpoint_to_resume_from(tmp_path)
     assert sorted(p.name for p in folder.iterdir()) == ["ckpt-00000004.pt", "run.json"]
     assert json.loads((folder / "run.json").read_text(encoding="utf-8")) == IDENTITY
 
+
+def test_a_run_recorded_before_weight_decay_was_a_flag_still_resumes(tmp_path):
+    """run.json of runs made before --weight_decay and run_squad's --optimizer existed lacks them: those runs used
+    Google's 0.01 and adamw, so they resume; a run recorded with another value does not."""
+    identity = {"script": "run_squad", "learning_rate": 5e-5, "optimizer": "adamw", "weight_decay": 0.01}
+    (tmp_path / "ckpt-00000002.pt").write_bytes(b"")
+    (tmp_path / run_folder.RUN_FILE).write_text(json.dumps({"script": "run_squad", "learning_rate": 5e-5}))
+    assert run_folder.prepare_run_dir(tmp_path, identity, False, run_folder.owns_run_file) == run_folder.RESUME
+    with pytest.raises(InputError, match=r"weight_decay: 0\.01 then, 0\.0 now"):
+        run_folder.prepare_run_dir(tmp_path, {**identity, "weight_decay": 0.0}, False, run_folder.owns_run_file)
