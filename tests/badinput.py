@@ -6,6 +6,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import click
+from click.testing import CliRunner
+
+from mecab_bert.cli import user_errors
+
 
 def error_line(result) -> str:
     """The one "Error: ..." line of a click result that failed cleanly; fails the test otherwise."""
@@ -34,3 +39,14 @@ def snapshot(root: str | Path) -> dict[str, str]:
         return {root.name: hashlib.sha256(root.read_bytes()).hexdigest()}
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_as_script(action) -> click.testing.Result:
+    """Runs `action` the way every script runs its work: inside user_errors, which prints one "Error:" line."""
+
+    @click.command()
+    def command():
+        with user_errors():
+            action()
+
+    return CliRunner().invoke(command, [])

@@ -3,10 +3,25 @@ from pathlib import Path
 
 import pytest
 
+import tokenization
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+KOWIKI_DIR = SHARED_DATA / "kowiki"  # WikiExtractor's output of the Korean Wikipedia
+
+pytest_plugins = ["pretraining_shards"]  # its fixtures: a small output of create_pretraining_data.py
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@pytest.fixture(scope="module")
+def transformers():
+    return pytest.importorskip("transformers")
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return tokenization.PosTagger()
 
 
 @pytest.fixture

@@ -24,10 +24,9 @@ import run_classifier
 from mecab_bert.checkpoints import loading
 from mecab_bert.cli import POSITIVE, Command, flag, flag_options
 from mecab_bert.pretraining_data import instance_creation
-from mecab_bert.runs import batching, devices, loop, run_folder
+from mecab_bert.runs import batching, devices, loop
 from mecab_bert.runs.loop import TrainingFlags
 from mecab_bert.tasks import classification, fine_tuning, pretraining, squad
-from text_input import InputError
 
 # Dropout off, so that the loop's training step (model.train()) computes what model.eval() does.
 CONFIG = modeling.BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -311,20 +310,6 @@ def test_the_commands_defaults_are_the_dataclasses(monkeypatch, tmp_path):
                                                       for part in (f"--{key}", value)])
     assert result.exit_code == 0, result.output
     assert given == [classification.ClassifierFlags(**required)]
-
-
-# --- run folders of earlier versions --------------------------------------------------------------------------------
-
-
-def test_a_run_recorded_before_weight_decay_was_a_flag_still_resumes(tmp_path):
-    """run.json of runs made before --weight_decay and run_squad's --optimizer existed lacks them: those runs used
-    Google's 0.01 and adamw, so they resume; a run recorded with another value does not."""
-    identity = {"script": "run_squad", "learning_rate": 5e-5, "optimizer": "adamw", "weight_decay": 0.01}
-    (tmp_path / "ckpt-00000002.pt").write_bytes(b"")
-    (tmp_path / run_folder.RUN_FILE).write_text(json.dumps({"script": "run_squad", "learning_rate": 5e-5}))
-    assert run_folder.prepare_run_dir(tmp_path, identity, False, run_folder.owns_run_file) == run_folder.RESUME
-    with pytest.raises(InputError, match=r"weight_decay: 0\.01 then, 0\.0 now"):
-        run_folder.prepare_run_dir(tmp_path, {**identity, "weight_decay": 0.0}, False, run_folder.owns_run_file)
 
 
 # --- run_classifier through the shared run: inputs it must refuse before any work ----------------------------------

@@ -1,6 +1,8 @@
-"""hf_export: an export is a whole Hugging Face directory (its tokenizer tokenizes as FullTokenizer, through
-transformers' AutoTokenizer), and a run that starts from a Hugging Face directory takes its tokenizer settings."""
+"""mecab_bert/checkpoints/hf_export.py: an export is a whole Hugging Face directory (its tokenizer tokenizes as
+FullTokenizer, through transformers' AutoTokenizer; its model loads in transformers and in our loader), and it
+replaces only an earlier export."""
 
+import errno
 import json
 import os
 import pickle
@@ -11,34 +13,32 @@ import unicodedata
 import numpy as np
 import pytest
 import torch
-from badinput import assert_one_line_error, snapshot
+from badinput import assert_one_line_error, run_as_script, snapshot
 from click.testing import CliRunner
 from conftest import ROOT, SHARED_DATA
+from hf_directories import KOWIKI_TINY, KOWIKI_VOCAB, SAMPLE_QA, SAMPLE_VOCAB, export, foreign_bert
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tiny_bert import (
+    ATOL,
+    TINY,
+    classifier_inputs,
+    encoder_inputs,
+    make_inputs,
+    max_diff,
+    perturbed,
+    pretraining_logits,
+)
 
 import modeling
 import run_squad
 from mecab_bert import tokenizer_settings
-from mecab_bert.checkpoints import hf_export
+from mecab_bert.checkpoints import hf_export, loading
 from mecab_bert.files import file_sha256
 from mecab_bert.tasks import fine_tuning
 from mecab_bert.tokenizer_settings import TokenizerSettings
+from modeling import BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification
 from text_input import InputError
-
-transformers = pytest.importorskip("transformers")
-
-KOWIKI_VOCAB = ROOT / "vocab" / "kowiki-32k.txt"
-SAMPLE_VOCAB = ROOT / "vocab" / "sample-4k.txt"
-SAMPLE_QA = ROOT / "data" / "sample_korquad.json"
-TINY = modeling.BertConfig(vocab_size=32000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=32, max_position_embeddings=96)
-
-
-def export(tmp_path, do_lower_case=True, mode="mecab", vocab=KOWIKI_VOCAB, model=None, name="hf"):
-    settings = TokenizerSettings(str(vocab), do_lower_case, mode)
-    model = model or modeling.BertForPreTraining(TINY)
-    return hf_export.export_hf(model, tmp_path / name, settings, hf_export.ModelCard("a test", {"steps": 7}))
 
 
 def korquad_texts() -> list[str]:
@@ -51,7 +51,7 @@ def korquad_texts() -> list[str]:
 
 
 def auto_tokenizer(directory):
-    return transformers.AutoTokenizer.from_pretrained(directory, trust_remote_code=True)
+    return pytest.importorskip("transformers").AutoTokenizer.from_pretrained(directory, trust_remote_code=True)
 
 
 def offset_differences(full_tokenizer, theirs, text):
@@ -131,7 +131,7 @@ def test_auto_tokenizer_equals_full_tokenizer_on_random_text(exported, text):
         assert only_dropped_characters_differ(text, offset_differences(ours, theirs, text))
 
 
-def test_special_tokens_in_a_text_are_transformers_own(tmp_path):
+def test_special_tokens_in_a_text_are_transformers_own(transformers, tmp_path):
     """The one deliberate difference in ids: "[MASK]" written in a text is the mask token (fill-mask needs it),
     where FullTokenizer reads it as text, as Google's does."""
     out = export(tmp_path, True, "mecab")
@@ -141,7 +141,7 @@ def test_special_tokens_in_a_text_are_transformers_own(tmp_path):
     assert len(fill("사과나무에서 [MASK]가 떨어졌다.")) == 5
 
 
-def test_the_export_is_a_whole_hugging_face_directory(tmp_path):
+def test_the_export_is_a_whole_hugging_face_directory(transformers, tmp_path):
     out = export(tmp_path, True, "mecab")
     assert sorted(p.name for p in out.iterdir()) == [
         "README.md", "config.json", "model.safetensors", "special_tokens_map.json", "text_input.py",
@@ -153,12 +153,13 @@ def test_the_export_is_a_whole_hugging_face_directory(tmp_path):
         assert (out / name).read_bytes() == (ROOT / name).read_bytes()
     tokenizer = auto_tokenizer(out)
     assert type(tokenizer).__name__ == "MecabBertTokenizer"
-    assert tokenizer.model_max_length == TINY.max_position_embeddings
+    assert tokenizer.model_max_length == KOWIKI_TINY.max_position_embeddings
     assert json.loads((out / "special_tokens_map.json").read_text()) == {
         "unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]", "mask_token": "[MASK]"}
     long_text = "사과나무에서 사과가 떨어졌다. " * 100
     encoded = tokenizer(long_text, truncation=True)
-    assert len(encoded["input_ids"]) == TINY.max_position_embeddings  # truncation=True stops at the model's positions
+    # truncation=True stops at the model's positions
+    assert len(encoded["input_ids"]) == KOWIKI_TINY.max_position_embeddings
     model = transformers.AutoModelForPreTraining.from_pretrained(out)
     with torch.no_grad():
         model(**tokenizer(long_text, truncation=True, return_tensors="pt"))
@@ -177,7 +178,7 @@ def test_the_mecab_tokenizer_pickles_and_saves(tmp_path):
     assert auto_tokenizer(tmp_path / "saved")(text, return_offsets_mapping=True) == expected
 
 
-def test_the_export_needs_nothing_of_this_repository(tmp_path):
+def test_the_export_needs_nothing_of_this_repository(transformers, tmp_path):
     """A user without this repository (its modules made unimportable) loads, saves and reloads the tokenizer."""
     out = export(tmp_path, True, "mecab")
     script = tmp_path / "user.py"
@@ -221,7 +222,7 @@ def test_pairs_and_windows_are_transformers_own(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_squad_export_gives_run_squads_logits_through_transformers(tmp_path, monkeypatch):
+def test_run_squad_export_gives_run_squads_logits_through_transformers(transformers, tmp_path, monkeypatch):
     """AutoModelForQuestionAnswering + AutoTokenizer on the export: the windows transformers' tokenizer cuts
     (stride set to Google's doc_stride) hold run_squad's ids, and the model's start/end logits equal run_squad's."""
     config = modeling.BertConfig(vocab_size=4000, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -271,191 +272,6 @@ def test_run_squad_export_gives_run_squads_logits_through_transformers(tmp_path,
                 assert np.abs(theirs.numpy()[real] - ours[first:first + 64][real]).max() <= 1e-5
 
 
-# --- settings travel in --------------------------------------------------------------------------------
-
-
-def foreign_bert(tmp_path, do_lower_case, tokenizer_class="BertTokenizer", name="foreign"):
-    """A Hugging Face BERT directory as transformers saves one, with its own tokenizer files (not ours) over the
-    sample vocab plus a few capitalized words (a cased vocab)."""
-    folder = tmp_path / name
-    tokens = [*SAMPLE_VOCAB.read_text(encoding="utf-8").splitlines(), "Apple", "Seoul", "Korea"]
-    config = transformers.BertConfig(vocab_size=len(tokens), hidden_size=32, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
-    transformers.BertForPreTraining(config).save_pretrained(folder)
-    tokenizer = transformers.BertTokenizer(vocab={t: i for i, t in enumerate(tokens)}, do_lower_case=do_lower_case)
-    tokenizer.save_pretrained(folder)
-    (folder / "vocab.txt").write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
-    values = json.loads((folder / "tokenizer_config.json").read_text())
-    values["tokenizer_class"] = tokenizer_class
-    (folder / "tokenizer_config.json").write_text(json.dumps(values))
-    return folder
-
-
-def rewrite_vocab(folder, tokens):
-    """Gives a foreign directory another vocab.txt (and drops the tokenizer.json that would contradict it)."""
-    (folder / "vocab.txt").write_text("".join(f"{token}\n" for token in tokens), encoding="utf-8")
-    (folder / "tokenizer.json").unlink(missing_ok=True)
-
-
-def test_unset_flags_take_the_directorys_tokenizer(tmp_path):
-    small = modeling.BertConfig(vocab_size=4000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                intermediate_size=32)
-    ours = export(tmp_path, True, "mecab", vocab=SAMPLE_VOCAB, model=modeling.BertForPreTraining(small))
-    assert tokenizer_settings.resolve_tokenizer(None, None, None, str(ours)) == TokenizerSettings(
-        str(ours / "vocab.txt"), True, "mecab")
-    cased = foreign_bert(tmp_path, False)
-    assert tokenizer_settings.resolve_tokenizer(None, None, None, str(cased)) == TokenizerSettings(
-        str(cased / "vocab.txt"), False, "wordpiece")
-    # The same vocab under another name, and flags that agree: no conflict.
-    same = tmp_path / "same.txt"
-    same.write_bytes((cased / "vocab.txt").read_bytes())
-    assert tokenizer_settings.resolve_tokenizer(str(same), False, "wordpiece", str(cased)) == TokenizerSettings(
-        str(same), False, "wordpiece")
-    # No directory: the defaults.
-    assert tokenizer_settings.resolve_tokenizer(str(SAMPLE_VOCAB), None, None, None) == TokenizerSettings(
-        str(SAMPLE_VOCAB), True, "mecab")
-
-
-def test_a_directory_that_does_not_record_a_setting_takes_the_flag(tmp_path):
-    """A foreign BERT directory records its case, not MeCab (it cannot): --tokenizer mecab is the user's to give,
-    for a Korean BERT trained on MeCab-split text and saved as a plain BertTokenizer."""
-    cased = foreign_bert(tmp_path, False)
-    assert tokenizer_settings.resolve_tokenizer(None, None, "mecab", str(cased)).tokenizer == "mecab"
-
-
-@pytest.mark.parametrize("flags, named", [
-    ((None, True, None), "--do_lower_case True contradicts"),
-    ((None, None, "wordpiece"), "--tokenizer wordpiece contradicts"),
-    ((str(KOWIKI_VOCAB), None, None), "differs from"),
-])
-def test_flags_that_contradict_the_directory_are_one_line(tmp_path, flags, named):
-    small = modeling.BertConfig(vocab_size=4000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                intermediate_size=32)
-    ours = export(tmp_path, False, "mecab", vocab=SAMPLE_VOCAB, model=modeling.BertForPreTraining(small))
-    with pytest.raises(InputError, match=named) as error:
-        tokenizer_settings.resolve_tokenizer(*flags, str(ours))
-    assert "\n" not in str(error.value) and str(ours) in str(error.value)
-
-
-def test_an_export_made_before_exports_recorded_their_tokenizer_asks_for_the_flags(tmp_path):
-    small = modeling.BertConfig(vocab_size=4000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                intermediate_size=32)
-    old = export(tmp_path, True, "mecab", vocab=SAMPLE_VOCAB, model=modeling.BertForPreTraining(small))
-    for name in ("tokenizer_config.json", "special_tokens_map.json", "README.md", *hf_export.CODE_FILES):
-        (old / name).unlink()
-    with pytest.raises(InputError, match="pass --tokenizer and --do_lower_case"):
-        tokenizer_settings.resolve_tokenizer(None, None, None, str(old))
-    assert tokenizer_settings.resolve_tokenizer(None, True, "mecab", str(old)) == TokenizerSettings(
-        str(old / "vocab.txt"), True, "mecab")
-
-
-def test_a_directorys_case_that_contradicts_its_vocab_names_its_config(tmp_path):
-    folder = foreign_bert(tmp_path, False)
-    rewrite_vocab(folder, SAMPLE_VOCAB.read_text(encoding="utf-8").splitlines())  # uncased
-    with pytest.raises(InputError, match=r"tokenizer_config\.json: do_lower_case False does not fit the vocab"):
-        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
-
-
-def test_a_flag_that_contradicts_the_directory_stops_the_script_before_anything_is_written(tmp_path):
-    cased = foreign_bert(tmp_path, False)
-    before = snapshot(tmp_path)
-    result = CliRunner().invoke(run_squad.main, [
-        "--init_checkpoint", str(cased), "--output_dir", str(tmp_path / "out"), "--do_train", "--train_file",
-        str(SAMPLE_QA), "--do_lower_case", "True"])
-    assert_one_line_error(result, "--do_lower_case True contradicts", str(cased))
-    assert snapshot(tmp_path) == before
-
-
-@pytest.mark.parametrize("config, named", [
-    ({"tokenizer_class": "XLMRobertaTokenizer"}, "XLMRobertaTokenizer"),
-    ({"do_lower_case": "yes"}, "do_lower_case"),
-    ({"tokenizer_mode": "bpe"}, "tokenizer_mode"),
-    ({"do_lower_case": False, "strip_accents": True}, "strip_accents"),
-    ({"do_lower_case": True, "strip_accents": False}, "strip_accents"),
-    ({"tokenize_chinese_chars": False}, "tokenize_chinese_chars"),
-    ({"never_split": ["[FOO]"]}, "never_split"),
-    ([], "not a JSON object"),
-])
-def test_a_tokenizer_this_repository_cannot_reproduce_is_refused(tmp_path, config, named):
-    folder = foreign_bert(tmp_path, False)
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
-    with pytest.raises(InputError, match=named) as error:
-        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
-    assert "\n" not in str(error.value)
-
-
-def test_a_vocab_of_hangul_decomposed_into_jamo_is_refused(tmp_path):
-    """Multilingual-uncased's vocab: Google's uncased tokenizer learned Hangul as Jamo (bert#135); tokenizing
-    Hangul whole here would make every Korean word [UNK]."""
-    folder = foreign_bert(tmp_path, True)
-    tokens = [*(folder / "vocab.txt").read_text(encoding="utf-8").splitlines(), "\u1100", "##\u1161"]
-    tokens = [token for token in tokens if not any("\uac00" <= char <= "\ud7a3" for char in token)]
-    rewrite_vocab(folder, tokens)
-    with pytest.raises(InputError, match="bert#135"):
-        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
-    with pytest.raises(InputError, match="bert#135"):  # its vocab beside a TensorFlow checkpoint, say
-        tokenizer_settings.resolve_tokenizer(str(folder / "vocab.txt"), None, "wordpiece", None)
-    # Nor is such a model exported (convert_tf_checkpoint --do_lower_case on multilingual-uncased) with a tokenizer
-    # that would tokenize Hangul whole.
-    with pytest.raises(InputError, match="bert#135"):
-        hf_export.tokenizer_files(TokenizerSettings(str(folder / "vocab.txt"), True, "wordpiece"), 128)
-
-
-@pytest.mark.parametrize("damage, named", [
-    ("special", "cls_token"),
-    ("added_json", "added_tokens.json"),
-    ("added_decoder", "added tokens"),
-    ("swapped", "disagree"),
-    ("bad_ids", "ids are not 0, 1, 2"),
-])
-def test_foreign_tokenizer_files_this_repository_cannot_follow_are_one_line(tmp_path, damage, named):
-    """Special tokens of its own, added tokens (ids the model may not have), a tokenizer.json whose vocab is not
-    vocab.txt's: each would make the run, or its export, tokenize otherwise than the directory says."""
-    folder = foreign_bert(tmp_path, False)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    saved = json.loads((folder / "tokenizer.json").read_text())
-    if damage == "special":
-        (folder / "tokenizer_config.json").write_text(json.dumps({**config, "cls_token": "[unused1]"}))
-    elif damage == "added_json":
-        (folder / "added_tokens.json").write_text(json.dumps({"[NEW]": 4000}))
-    elif damage == "added_decoder":
-        (folder / "tokenizer_config.json").write_text(json.dumps({**config, "added_tokens_decoder": {
-            "4000": {"content": "[NEW]", "special": False}}}))
-    else:
-        vocab = saved["model"]["vocab"]
-        first, second = "Apple", "Seoul"
-        vocab[first], vocab[second] = (vocab[second], vocab[first]) if damage == "swapped" else ("x", vocab[first])
-        (folder / "tokenizer.json").write_text(json.dumps(saved))
-    with pytest.raises(InputError, match=named) as error:
-        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
-    assert "\n" not in str(error.value)
-
-
-def test_a_directory_without_vocab_txt_checks_vocab_file_against_its_tokenizer_json(tmp_path):
-    """transformers 5 saves tokenizer.json only: --vocab_file must hold its tokens in its order."""
-    folder = foreign_bert(tmp_path, False)
-    tokens = (folder / "vocab.txt").read_text(encoding="utf-8").splitlines()
-    (folder / "vocab.txt").unlink()
-    (folder / "tokenizer.json").write_text(json.dumps({"model": {"type": "WordPiece", "vocab": {
-        token: index for index, token in enumerate(tokens)}}}), encoding="utf-8")
-    with pytest.raises(InputError, match="pass --vocab_file"):
-        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
-    with pytest.raises(InputError, match=r"not the vocab of --init_checkpoint's tokenizer\.json"):
-        tokenizer_settings.resolve_tokenizer(str(SAMPLE_VOCAB), None, None, str(folder))
-    right = tmp_path / "right.txt"
-    right.write_text("".join(f"{token}\n" for token in tokens), encoding="utf-8")
-    assert tokenizer_settings.resolve_tokenizer(str(right), None, None, str(folder)).vocab_file == str(right)
-
-
-@pytest.mark.parametrize("name", ["tokenizer_config.json", "vocab.txt"])
-def test_a_tokenizer_file_that_is_a_folder_is_refused(tmp_path, name):
-    folder = foreign_bert(tmp_path, False)
-    (folder / name).unlink()
-    (folder / name).mkdir()
-    with pytest.raises(InputError, match=f"{name}: not a regular file"):
-        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
-
-
 def test_replacing_an_export_never_deletes_a_folder_under_an_exports_file_name(tmp_path):
     out = export(tmp_path, True, "wordpiece")
     (out / "README.md").unlink()
@@ -463,7 +279,7 @@ def test_replacing_an_export_never_deletes_a_folder_under_an_exports_file_name(t
     (out / "README.md" / "thesis.txt").write_text("precious")
     before = snapshot(tmp_path)
     with pytest.raises(InputError, match="holds files an export does not"):
-        hf_export.export_hf(modeling.BertForPreTraining(TINY), out, TokenizerSettings(
+        hf_export.export_hf(modeling.BertForPreTraining(KOWIKI_TINY), out, TokenizerSettings(
             str(KOWIKI_VOCAB), True, "wordpiece"), hf_export.ModelCard("again"), overwrite=True)
     assert snapshot(tmp_path) == before
 
@@ -478,7 +294,7 @@ def squad_export(tmp_path, init, name, *flags):
 
 
 @pytest.mark.slow
-def test_re_exporting_keeps_the_directorys_own_tokenizer_files(tmp_path):
+def test_re_exporting_keeps_the_directorys_own_tokenizer_files(transformers, tmp_path):
     """A cased BERT directory saved by transformers: fine-tuned here with no tokenizer flag (wordpiece, cased, its
     vocab), exported with its own tokenizer files (model_max_length set to the model's positions); our mecab
     export re-exported is written afresh, this repository's code included."""
@@ -502,3 +318,166 @@ def test_re_exporting_keeps_the_directorys_own_tokenizer_files(tmp_path):
     again = squad_export(tmp_path, ours, "again")
     for name in ("tokenizer_config.json", "vocab.txt", *hf_export.CODE_FILES):
         assert (again / name).read_bytes() == (ours / name).read_bytes(), name
+
+
+# --- a WordPiece export: loaded by transformers and by our loader; only an earlier export replaced -------
+
+
+@pytest.fixture
+def vocab_file(write_vocab):
+    return write_vocab([f"piece{i}" for i in range(TINY.vocab_size - 5)])
+
+
+WORDPIECE_EXPORT = ["README.md", "config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
+                    "tokenizer_config.json", "vocab.txt"]
+
+
+def export_wordpiece(model, vocab_file, out_dir, **kwargs):
+    """export_hf with Google's uncased WordPiece tokenizer over `vocab_file`."""
+    settings = tokenizer_settings.TokenizerSettings(str(vocab_file), True, "wordpiece")
+    return hf_export.export_hf(model, out_dir, settings, hf_export.ModelCard("a test"), **kwargs)
+
+
+def test_export_hf_round_trip(transformers, tmp_path, vocab_file):
+    ours = perturbed(BertForPreTraining(TINY))
+    out = export_wordpiece(ours, vocab_file, tmp_path / "export" / "hf")
+    assert sorted(path.name for path in out.iterdir()) == WORDPIECE_EXPORT
+    assert [path.name for path in out.parent.iterdir()] == ["hf"]  # no staging directory left behind
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["model_type"] == "bert" and config["architectures"] == ["BertForPreTraining"]
+    assert config["pad_token_id"] == 0 and config["layer_norm_eps"] == TINY.layer_norm_eps
+    assert (out / "vocab.txt").read_bytes() == vocab_file.read_bytes()
+
+    theirs, info = transformers.BertForPreTraining.from_pretrained(out, output_loading_info=True)
+    assert {key: list(value) for key, value in info.items()} == {
+        "missing_keys": [],
+        "unexpected_keys": [],
+        "mismatched_keys": [],
+        "error_msgs": [],
+    }
+    inputs = make_inputs()
+    every_position, nsp_logits = pretraining_logits(ours, inputs)
+    with torch.no_grad():
+        hf = theirs.eval()(input_ids=inputs["input_ids"], **encoder_inputs(inputs))
+    assert max_diff(every_position, hf.prediction_logits) < ATOL
+    assert max_diff(nsp_logits, hf.seq_relationship_logits) < ATOL
+
+    # And back: our loader reads the export.
+    reloaded = BertForPreTraining(TINY).eval()
+    report = loading.load_pretrained(reloaded, out)
+    assert report.initialized == () and report.unused == ()
+    for ours_value, reloaded_value in zip(
+        pretraining_logits(ours, inputs), pretraining_logits(reloaded, inputs), strict=True
+    ):
+        assert torch.equal(ours_value, reloaded_value)
+
+    with pytest.raises(InputError, match="not empty"):
+        export_wordpiece(ours, vocab_file, out)
+    qa = BertForQuestionAnswering(TINY)
+    export_wordpiece(qa, vocab_file, out, overwrite=True)
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
+    assert sorted(path.name for path in out.parent.iterdir()) == ["hf"]
+
+
+def test_export_hf_refuses_a_folder_with_other_files(tmp_path, vocab_file):
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / "config.json").write_text("{}", encoding="utf-8")
+    (out / "thesis.pdf").write_bytes(b"a week of work")
+    before = snapshot(tmp_path)
+    result = run_as_script(
+        lambda: export_wordpiece(BertForPreTraining(TINY), vocab_file, out, overwrite=True)
+    )
+    assert_one_line_error(result, f"Error: {out}: ", "thesis.pdf", "--export_hf")
+    assert snapshot(tmp_path) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["models", "vocab.txt"]  # no staging folder left
+
+
+def test_export_hf_replaces_an_old_export_only(tmp_path, vocab_file):
+    out = export_wordpiece(BertForPreTraining(TINY), vocab_file, tmp_path / "hf")
+    (out / ".model.safetensors.~1a2b3c4d.tmp").write_text("a killed write", encoding="utf-8")
+    with pytest.raises(InputError, match=f"{out}: not empty; pass --export_hf to replace it"):
+        export_wordpiece(BertForPreTraining(TINY), vocab_file, out)
+    export_wordpiece(BertForQuestionAnswering(TINY), vocab_file, out, overwrite=True)
+    assert sorted(path.name for path in out.iterdir()) == WORDPIECE_EXPORT
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
+    # Readable by others, as a model to share should be (safetensors alone would leave the weights 0600).
+    assert (out / "model.safetensors").stat().st_mode & 0o044 == 0o044
+    # An empty folder is no export to protect.
+    (tmp_path / "empty").mkdir()
+    export_wordpiece(BertForQuestionAnswering(TINY), vocab_file, tmp_path / "empty")
+    assert (tmp_path / "empty" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("kind", ["downloaded with its tokenizer", "same three files, not ours"])
+def test_export_hf_never_replaces_a_downloaded_model(tmp_path, vocab_file, kind):
+    out = tmp_path / "klue-bert"
+    out.mkdir()
+    names = ["config.json", "model.safetensors", "vocab.txt"]
+    if kind == "downloaded with its tokenizer":
+        names += ["tokenizer_config.json", "special_tokens_map.json"]
+    for name in names:
+        (out / name).write_text("theirs", encoding="utf-8")
+    before = snapshot(tmp_path)
+    result = run_as_script(
+        lambda: export_wordpiece(BertForPreTraining(TINY), vocab_file, out, overwrite=True))
+    assert_one_line_error(result, str(out), "--export_hf replaces only an earlier export")
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("failure", ["missing-vocab", "disk-full"])
+def test_failed_export_leaves_the_old_one_whole(tmp_path, vocab_file, monkeypatch, failure):
+    out = export_wordpiece(BertForPreTraining(TINY), vocab_file, tmp_path / "hf")
+    before = snapshot(tmp_path)
+    vocab = vocab_file
+    if failure == "missing-vocab":
+        vocab = tmp_path / "nope.txt"
+    else:
+        def full(fd):
+            raise OSError(errno.ENOSPC, "No space left on device", str(out))
+
+        monkeypatch.setattr(os, "fsync", full)
+    result = run_as_script(lambda: export_wordpiece(BertForQuestionAnswering(TINY), vocab, out, overwrite=True))
+    assert_one_line_error(result, "Error: ", str(vocab) if failure == "missing-vocab" else "the disk is full")
+    assert snapshot(tmp_path) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
+
+
+@pytest.mark.parametrize("label_names", [("negative", "neutral", "positive"), ()])
+def test_export_classifier_loads_in_hugging_face(transformers, tmp_path, vocab_file, label_names):
+    ours = perturbed(BertForSequenceClassification(TINY, num_labels=3, label_names=label_names))
+    out = export_wordpiece(ours, vocab_file, tmp_path / "hf")
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    names = list(label_names) or ["LABEL_0", "LABEL_1", "LABEL_2"]
+    assert config["architectures"] == ["BertForSequenceClassification"]
+    assert config["id2label"] == {"0": names[0], "1": names[1], "2": names[2]}
+    assert config["label2id"] == {name: index for index, name in enumerate(names)}
+    assert config["problem_type"] == "single_label_classification"
+
+    theirs, info = transformers.AutoModelForSequenceClassification.from_pretrained(out, output_loading_info=True)
+    assert type(theirs).__name__ == "BertForSequenceClassification"
+    assert {key: list(value) for key, value in info.items()} == {
+        "missing_keys": [],
+        "unexpected_keys": [],
+        "mismatched_keys": [],
+        "error_msgs": [],
+    }
+    assert theirs.config.num_labels == 3 and theirs.config.id2label == dict(enumerate(names))
+    assert theirs.config.problem_type == "single_label_classification"
+    encoder, _ = classifier_inputs(3)
+    with torch.no_grad():
+        assert max_diff(ours(**encoder).logits, theirs.eval()(**encoder).logits) < ATOL
+
+    reloaded = BertForSequenceClassification(TINY, num_labels=3, label_names=label_names).eval()
+    report = loading.load_pretrained(reloaded, out)
+    assert report.initialized == () and report.unused == ()
+    with torch.no_grad():
+        assert torch.equal(ours(**encoder).logits, reloaded(**encoder).logits)
+
+
+def test_export_regression_config(tmp_path, vocab_file):
+    out = export_wordpiece(BertForSequenceClassification(TINY, num_labels=1), vocab_file, tmp_path / "hf")
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert (config["id2label"], config["label2id"], config["problem_type"]) == (
+        {"0": "LABEL_0"}, {"LABEL_0": 0}, "regression")

@@ -1,76 +1,28 @@
 import dataclasses
-import errno
 import json
-import os
-import pickle
-import random
 
-import click
 import pytest
 import torch
 import torch.nn.functional as F
-from badinput import assert_one_line_error, snapshot
-from click.testing import CliRunner
+from badinput import assert_one_line_error, run_as_script
 from conftest import ROOT, SHARED_DATA
+from tiny_bert import (
+    ATOL,
+    BATCH,
+    SEQ,
+    TINY,
+    classifier_inputs,
+    encoder_inputs,
+    make_inputs,
+    max_diff,
+    perturbed,
+    pretraining_logits,
+)
 
 import modeling
-from mecab_bert import tokenizer_settings
-from mecab_bert.checkpoints import hf_export, loading
-from mecab_bert.cli import user_errors
+from mecab_bert.checkpoints import loading
 from modeling import BertConfig, BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertModel
 from text_input import InputError
-
-TINY = BertConfig(
-    vocab_size=100,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=64,
-    max_position_embeddings=64,
-)
-BATCH, SEQ = 3, 16
-ATOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def transformers():
-    return pytest.importorskip("transformers")
-
-
-def perturbed(model, seed=0):
-    """Adds noise to every parameter, LayerNorm and biases included, so that a swapped, skipped or
-    misplaced parameter changes the outputs; returns the model in eval mode."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.add_(torch.randn(param.shape, generator=generator) * 0.1)
-    return model.eval()
-
-
-def make_inputs(config=TINY, seed=0):
-    """A padded batch: lengths 16, 11 and 6, two segments each, 4 prediction slots (some padding)."""
-    generator = torch.Generator().manual_seed(seed)
-    lengths = torch.tensor([SEQ, 11, 6])
-    positions = torch.arange(SEQ)
-    attention_mask = (positions < lengths[:, None]).long()
-    input_ids = torch.randint(5, config.vocab_size, (BATCH, SEQ), generator=generator) * attention_mask
-    token_type_ids = ((positions >= lengths[:, None] // 2) & attention_mask.bool()).long()
-    masked_lm_weights = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
-    masked_lm_positions = torch.tensor([[1, 5, 9, 14], [2, 3, 10, 0], [1, 4, 0, 0]])
-    masked_lm_ids = torch.randint(5, config.vocab_size, (BATCH, 4), generator=generator) * masked_lm_weights.long()
-    return {
-        "input_ids": input_ids,
-        "token_type_ids": token_type_ids,
-        "attention_mask": attention_mask,
-        "masked_lm_positions": masked_lm_positions,
-        "masked_lm_ids": masked_lm_ids,
-        "masked_lm_weights": masked_lm_weights,
-        "next_sentence_labels": torch.tensor([0, 1, 0]),
-    }
-
-
-def encoder_inputs(inputs):
-    return {key: inputs[key] for key in ("token_type_ids", "attention_mask")}
 
 
 def hf_twin(transformers, ours, **config_overrides):
@@ -82,17 +34,6 @@ def hf_twin(transformers, ours, **config_overrides):
         theirs = getattr(transformers, type(ours).__name__)(hf_config)
     theirs.load_state_dict(ours.state_dict(), strict=True)
     return theirs.eval()
-
-
-def max_diff(a, b):
-    return (a - b).abs().max().item()
-
-
-def pretraining_logits(model, inputs):
-    """(mlm logits at every position [B, T, V], nsp logits [B, 2]) of our model."""
-    with torch.no_grad():
-        output = model(inputs["input_ids"], **encoder_inputs(inputs))
-    return output.mlm_logits, output.nsp_logits
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -172,17 +113,6 @@ def test_shared_tf_checkpoint_configs_load():
     for path in paths:
         config = BertConfig.from_json_file(path)
         assert config.layer_norm_eps == 1e-12 and config.hidden_size % config.num_attention_heads == 0, path
-
-
-def run_as_script(action) -> click.testing.Result:
-    """Runs `action` the way every script runs its work: inside user_errors, which prints one "Error:" line."""
-
-    @click.command()
-    def command():
-        with user_errors():
-            action()
-
-    return CliRunner().invoke(command, [])
 
 
 _INT_FIELDS = [field.name for field in dataclasses.fields(BertConfig) if field.type == "int"]
@@ -468,367 +398,6 @@ def test_question_answering_parity(transformers):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Export and load
-
-
-@pytest.fixture
-def vocab_file(write_vocab):
-    return write_vocab([f"piece{i}" for i in range(TINY.vocab_size - 5)])
-
-
-WORDPIECE_EXPORT = ["README.md", "config.json", "model.safetensors", "special_tokens_map.json", "tokenizer.json",
-                    "tokenizer_config.json", "vocab.txt"]
-
-
-def export(model, vocab_file, out_dir, **kwargs):
-    """export_hf with Google's uncased WordPiece tokenizer over `vocab_file`."""
-    settings = tokenizer_settings.TokenizerSettings(str(vocab_file), True, "wordpiece")
-    return hf_export.export_hf(model, out_dir, settings, hf_export.ModelCard("a test"), **kwargs)
-
-
-def test_export_hf_round_trip(transformers, tmp_path, vocab_file):
-    ours = perturbed(BertForPreTraining(TINY))
-    out = export(ours, vocab_file, tmp_path / "export" / "hf")
-    assert sorted(path.name for path in out.iterdir()) == WORDPIECE_EXPORT
-    assert [path.name for path in out.parent.iterdir()] == ["hf"]  # no staging directory left behind
-    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    assert config["model_type"] == "bert" and config["architectures"] == ["BertForPreTraining"]
-    assert config["pad_token_id"] == 0 and config["layer_norm_eps"] == TINY.layer_norm_eps
-    assert (out / "vocab.txt").read_bytes() == vocab_file.read_bytes()
-
-    theirs, info = transformers.BertForPreTraining.from_pretrained(out, output_loading_info=True)
-    assert {key: list(value) for key, value in info.items()} == {
-        "missing_keys": [],
-        "unexpected_keys": [],
-        "mismatched_keys": [],
-        "error_msgs": [],
-    }
-    inputs = make_inputs()
-    every_position, nsp_logits = pretraining_logits(ours, inputs)
-    with torch.no_grad():
-        hf = theirs.eval()(input_ids=inputs["input_ids"], **encoder_inputs(inputs))
-    assert max_diff(every_position, hf.prediction_logits) < ATOL
-    assert max_diff(nsp_logits, hf.seq_relationship_logits) < ATOL
-
-    # And back: our loader reads the export.
-    reloaded = BertForPreTraining(TINY).eval()
-    report = loading.load_pretrained(reloaded, out)
-    assert report.initialized == () and report.unused == ()
-    for ours_value, reloaded_value in zip(
-        pretraining_logits(ours, inputs), pretraining_logits(reloaded, inputs), strict=True
-    ):
-        assert torch.equal(ours_value, reloaded_value)
-
-    with pytest.raises(InputError, match="not empty"):
-        export(ours, vocab_file, out)
-    qa = BertForQuestionAnswering(TINY)
-    export(qa, vocab_file, out, overwrite=True)
-    assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
-    assert sorted(path.name for path in out.parent.iterdir()) == ["hf"]
-
-
-def test_load_hugging_face_directory(transformers, tmp_path):
-    theirs = perturbed(transformers.BertForPreTraining(transformers.BertConfig(**TINY.to_dict())))
-    theirs.save_pretrained(tmp_path / "safetensors")
-    # transformers 5 writes safetensors only; an older one wrote pytorch_model.bin, tied aliases included.
-    (tmp_path / "bin").mkdir()
-    (tmp_path / "bin" / "config.json").write_bytes((tmp_path / "safetensors" / "config.json").read_bytes())
-    torch.save(theirs.state_dict(), tmp_path / "bin" / "pytorch_model.bin")
-    assert "cls.predictions.decoder.weight" in torch.load(tmp_path / "bin" / "pytorch_model.bin")
-
-    inputs = make_inputs()
-    with torch.no_grad():
-        hf = theirs(input_ids=inputs["input_ids"], **encoder_inputs(inputs))
-    for name in ("safetensors", "bin"):
-        ours = BertForPreTraining(TINY).eval()
-        report = loading.load_pretrained(ours, tmp_path / name)
-        assert report.initialized == () and report.unused == ()
-        assert len(report.loaded) == len(ours.state_dict()) - 2  # the two tied aliases ride along
-        every_position, nsp_logits = pretraining_logits(ours, inputs)
-        assert max_diff(every_position, hf.prediction_logits) < ATOL, name
-        assert max_diff(nsp_logits, hf.seq_relationship_logits) < ATOL, name
-
-
-def test_load_our_checkpoint_and_legacy_names(tmp_path):
-    source = perturbed(BertForPreTraining(TINY))
-    expected = source.state_dict()
-    checkpoint = tmp_path / "ckpt.pt"
-    torch.save({"model": expected, "step": 7, "optimizer": {"state": {}, "param_groups": []}}, checkpoint)
-
-    legacy = {}
-    for key, value in expected.items():
-        key = key.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta")
-        legacy[f"module._orig_mod.{key}"] = value
-    legacy["module._orig_mod.bert.embeddings.position_ids"] = torch.arange(TINY.max_position_embeddings)[None]
-    torch.save(legacy, tmp_path / "legacy.bin")
-    assert any(key.endswith("LayerNorm.gamma") for key in legacy)
-
-    for path in (checkpoint, tmp_path / "legacy.bin"):
-        model = BertForPreTraining(TINY)
-        report = loading.load_pretrained(model, path)
-        assert report.initialized == () and report.unused == ()
-        loaded = model.state_dict()
-        assert all(torch.equal(loaded[key], expected[key]) for key in expected), path
-
-
-def test_load_between_pretraining_and_question_answering(tmp_path):
-    pretrained = perturbed(BertForPreTraining(TINY))
-    torch.save({"model": pretrained.state_dict()}, tmp_path / "pretraining.pt")
-    qa = BertForQuestionAnswering(TINY)
-    report = loading.load_pretrained(qa, tmp_path / "pretraining.pt")
-    assert report.initialized == ("qa_outputs.bias", "qa_outputs.weight")
-    heads = {key for key in pretrained.state_dict() if key.startswith(("cls.", "bert.pooler."))}
-    assert set(report.unused) == heads - {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}
-    assert "qa_outputs.weight" in report.summary()
-    for key, value in qa.bert.state_dict().items():
-        assert torch.equal(value, pretrained.bert.state_dict()[key]), key
-
-    torch.save(perturbed(qa).state_dict(), tmp_path / "qa.pt")
-    report = loading.load_pretrained(BertForPreTraining(TINY), tmp_path / "qa.pt")
-    assert {key.split(".")[0] + "." + key.split(".")[1] for key in report.initialized} == {
-        "cls.predictions",
-        "cls.seq_relationship",
-        "bert.pooler",
-    }
-    assert report.unused == ("qa_outputs.bias", "qa_outputs.weight")
-
-    # BertModel layout (no "bert." prefix) in either direction.
-    torch.save(pretrained.bert.state_dict(), tmp_path / "encoder.pt")
-    report = loading.load_pretrained(BertForPreTraining(TINY), tmp_path / "encoder.pt")
-    assert all(key.startswith("cls.") for key in report.initialized) and report.unused == ()
-    encoder = BertModel(TINY)
-    report = loading.load_pretrained(encoder, tmp_path / "pretraining.pt")
-    assert report.initialized == () and all(key.startswith("cls.") for key in report.unused)
-    assert "embeddings.word_embeddings.weight" in report.loaded
-
-
-def test_load_errors(tmp_path):
-    state = perturbed(BertForPreTraining(TINY)).state_dict()
-
-    def attempt(tensors, match, model=None):
-        path = tmp_path / "bad.pt"
-        torch.save(tensors, path)
-        with pytest.raises(ValueError, match=match):
-            loading.load_pretrained(model or BertForPreTraining(TINY), path)
-
-    bigger = BertForPreTraining(dataclasses.replace(TINY, vocab_size=101)).state_dict()
-    attempt(bigger, r"shape mismatch: .*word_embeddings.weight: \(101, 32\) in the file, \(100, 32\) in the model")
-    deeper = BertForPreTraining(dataclasses.replace(TINY, num_hidden_layers=3)).state_dict()
-    attempt(deeper, r"unexpected keys \[bert\.encoder\.layer\.2\.")
-    attempt({k: v for k, v in state.items() if k != "bert.encoder.layer.1.output.dense.bias"}, r"missing keys \[bert")
-    # A head that is there in part is not a head to initialize.
-    attempt({k: v for k, v in state.items() if k != "cls.seq_relationship.bias"}, r"missing keys \[cls\.seq_rel")
-    attempt({**state, "cls.predictions.decoder.weight": torch.zeros(100, 32)}, "differs from")
-    attempt({**state, "bert.extra.weight": torch.zeros(1)}, r"unexpected keys \[bert\.extra\.weight\]")
-
-
-def test_load_refuses_pickled_objects_and_other_configs(tmp_path, transformers):
-    path = tmp_path / "evil.pt"
-    torch.save({"model": BertForPreTraining(TINY).state_dict(), "config": TINY}, path)
-    with pytest.raises(InputError, match="not a weights file: it holds pickled Python objects"):
-        loading.load_pretrained(BertForPreTraining(TINY), path)
-
-    theirs = transformers.BertForPreTraining(transformers.BertConfig(**{**TINY.to_dict(), "hidden_act": "gelu_new"}))
-    theirs.save_pretrained(tmp_path / "hf")
-    with pytest.raises(ValueError, match="hidden_act: 'gelu_new' in the file, 'gelu' here"):
-        loading.load_pretrained(BertForPreTraining(TINY), tmp_path / "hf")
-    with pytest.raises(InputError, match=r"neither model\.safetensors nor pytorch_model\.bin"):
-        loading.load_pretrained(BertForPreTraining(TINY), tmp_path)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Files that are not weights: one line naming the file, nothing unpickled
-
-
-class Planted:
-    """Unpickling this creates `marker`: a stand-in for a pickle that runs code."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return open, (self.marker, "w")
-
-
-def written(path, content):
-    """Writes `content` (bytes, or any object through torch.save) to `path` and returns `path`."""
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        torch.save(content, path)
-    return path
-
-
-def torch_bytes(tmp_path):
-    return written(tmp_path / "good.pt", {"model": BertForQuestionAnswering(TINY).state_dict()}).read_bytes()
-
-
-def safetensors_bytes(tmp_path):
-    from safetensors.torch import save_file
-
-    save_file({"qa_outputs.bias": torch.zeros(2)}, tmp_path / "good.safetensors")
-    return (tmp_path / "good.safetensors").read_bytes()
-
-
-def hf_folder(tmp_path, weights_name=None, weights=b""):
-    """A Hugging Face directory with a good config.json, and `weights` as its weights file if named."""
-    folder = tmp_path / "hf"
-    folder.mkdir()
-    written(folder / "config.json", TINY.to_json_string().encode())
-    return written(folder / weights_name, weights) if weights_name else folder
-
-
-# case -> (writes the file or folder under tmp_path and returns its path, what the one line must say)
-BAD_WEIGHTS = {
-    "torch.save-of-an-object": (
-        lambda tmp: written(tmp / "w.pt", Planted(tmp / "ran")),
-        "not a weights file: it holds pickled Python objects",
-    ),
-    "torch.save-with-a-config-object": (
-        lambda tmp: written(tmp / "w.pt", {"model": {}, "config": TINY}),
-        "not a weights file: it holds pickled Python objects",
-    ),
-    "pickle.dumps-of-an-object": (
-        lambda tmp: written(tmp / "w.bin", pickle.dumps(Planted(tmp / "ran"))),
-        "not a weights file: it holds pickled Python objects",
-    ),
-    "pickle-of-an-int": (
-        lambda tmp: written(tmp / "w.bin", pickle.dumps(5, protocol=2)),
-        "not a readable weights file (truncated or corrupt)",
-    ),
-    "torch.save-of-a-tensor": (
-        lambda tmp: written(tmp / "w.pt", torch.zeros(3)),
-        "not a weights file: neither a state_dict nor a checkpoint",
-    ),
-    "empty": (lambda tmp: written(tmp / "w.pt", b""), "empty file, not a weights file"),
-    "truncated": (
-        lambda tmp: written(tmp / "w.pt", torch_bytes(tmp)[:5000]),
-        "not a readable weights file (truncated or corrupt)",
-    ),
-    "first-10-bytes": (
-        lambda tmp: written(tmp / "w.pt", torch_bytes(tmp)[:10]),
-        "not a readable weights file (truncated or corrupt)",
-    ),
-    "random-bytes": (
-        lambda tmp: written(tmp / "w.pt", b"\x00" + random.Random(0).randbytes(4096)),
-        "not a weights file (neither a PyTorch file nor safetensors)",
-    ),
-    "text": (
-        lambda tmp: written(tmp / "w.pt", b"[PAD]\n[UNK]\n"),
-        "not a weights file (neither a PyTorch file nor safetensors)",
-    ),
-    "safetensors-truncated": (
-        lambda tmp: written(tmp / "w.safetensors", safetensors_bytes(tmp)[:-3]),
-        "not a readable safetensors file, corrupt or truncated",
-    ),
-    "safetensors-bad-header": (
-        lambda tmp: written(tmp / "w.safetensors", b"\xff" * 8 + b"{}"),
-        "not a readable safetensors file, corrupt or truncated",
-    ),
-    "safetensors-empty": (
-        lambda tmp: written(tmp / "w.safetensors", b""),
-        "not a readable safetensors file, corrupt or truncated",
-    ),
-    "folder-without-weights": (hf_folder, "a folder with neither model.safetensors nor pytorch_model.bin"),
-    "folder-with-empty-safetensors": (
-        lambda tmp: hf_folder(tmp, "model.safetensors"),
-        "not a readable safetensors file",
-    ),
-    "folder-with-truncated-bin": (
-        lambda tmp: hf_folder(tmp, "pytorch_model.bin", torch_bytes(tmp)[:-100]),
-        "not a readable weights file (truncated or corrupt)",
-    ),
-    "missing": (lambda tmp: tmp / "nope.pt", "no such file or folder"),
-}
-
-
-@pytest.mark.parametrize("case", BAD_WEIGHTS)
-def test_bad_weights_file_is_one_line_naming_it(tmp_path, case):
-    make, message = BAD_WEIGHTS[case]
-    named = make(tmp_path)
-    # A weights file inside a folder is given as the folder, as --init_checkpoint takes a Hugging Face directory.
-    given = named.parent if named.parent.name == "hf" else named
-    before = snapshot(tmp_path)
-    model = BertForQuestionAnswering(TINY)
-    state = {key: value.clone() for key, value in model.state_dict().items()}
-    result = run_as_script(lambda: loading.load_pretrained(model, given))
-    line = assert_one_line_error(result, f"Error: {named}: ", message)
-    assert "weights_only" not in result.output and "unpickl" not in line.lower()
-    assert not (tmp_path / "ran").exists()  # the planted pickle never ran
-    assert snapshot(tmp_path) == before
-    assert all(torch.equal(value, state[key]) for key, value in model.state_dict().items())
-
-
-# ---------------------------------------------------------------------------------------------------------
-# export_hf replaces an old export only
-
-
-def test_export_hf_refuses_a_folder_with_other_files(tmp_path, vocab_file):
-    out = tmp_path / "models"
-    out.mkdir()
-    (out / "config.json").write_text("{}", encoding="utf-8")
-    (out / "thesis.pdf").write_bytes(b"a week of work")
-    before = snapshot(tmp_path)
-    result = run_as_script(
-        lambda: export(BertForPreTraining(TINY), vocab_file, out, overwrite=True)
-    )
-    assert_one_line_error(result, f"Error: {out}: ", "thesis.pdf", "--export_hf")
-    assert snapshot(tmp_path) == before
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["models", "vocab.txt"]  # no staging folder left
-
-
-def test_export_hf_replaces_an_old_export_only(tmp_path, vocab_file):
-    out = export(BertForPreTraining(TINY), vocab_file, tmp_path / "hf")
-    (out / ".model.safetensors.~1a2b3c4d.tmp").write_text("a killed write", encoding="utf-8")
-    with pytest.raises(InputError, match=f"{out}: not empty; pass --export_hf to replace it"):
-        export(BertForPreTraining(TINY), vocab_file, out)
-    export(BertForQuestionAnswering(TINY), vocab_file, out, overwrite=True)
-    assert sorted(path.name for path in out.iterdir()) == WORDPIECE_EXPORT
-    assert json.loads((out / "config.json").read_text())["architectures"] == ["BertForQuestionAnswering"]
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
-    # Readable by others, as a model to share should be (safetensors alone would leave the weights 0600).
-    assert (out / "model.safetensors").stat().st_mode & 0o044 == 0o044
-    # An empty folder is no export to protect.
-    (tmp_path / "empty").mkdir()
-    export(BertForQuestionAnswering(TINY), vocab_file, tmp_path / "empty")
-    assert (tmp_path / "empty" / "model.safetensors").is_file()
-
-
-@pytest.mark.parametrize("kind", ["downloaded with its tokenizer", "same three files, not ours"])
-def test_export_hf_never_replaces_a_downloaded_model(tmp_path, vocab_file, kind):
-    out = tmp_path / "klue-bert"
-    out.mkdir()
-    names = ["config.json", "model.safetensors", "vocab.txt"]
-    if kind == "downloaded with its tokenizer":
-        names += ["tokenizer_config.json", "special_tokens_map.json"]
-    for name in names:
-        (out / name).write_text("theirs", encoding="utf-8")
-    before = snapshot(tmp_path)
-    result = run_as_script(
-        lambda: export(BertForPreTraining(TINY), vocab_file, out, overwrite=True))
-    assert_one_line_error(result, str(out), "--export_hf replaces only an earlier export")
-    assert snapshot(tmp_path) == before
-
-
-@pytest.mark.parametrize("failure", ["missing-vocab", "disk-full"])
-def test_failed_export_leaves_the_old_one_whole(tmp_path, vocab_file, monkeypatch, failure):
-    out = export(BertForPreTraining(TINY), vocab_file, tmp_path / "hf")
-    before = snapshot(tmp_path)
-    vocab = vocab_file
-    if failure == "missing-vocab":
-        vocab = tmp_path / "nope.txt"
-    else:
-        def full(fd):
-            raise OSError(errno.ENOSPC, "No space left on device", str(out))
-
-        monkeypatch.setattr(os, "fsync", full)
-    result = run_as_script(lambda: export(BertForQuestionAnswering(TINY), vocab, out, overwrite=True))
-    assert_one_line_error(result, "Error: ", str(vocab) if failure == "missing-vocab" else "the disk is full")
-    assert snapshot(tmp_path) == before
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["hf", "vocab.txt"]
-
-
-# ---------------------------------------------------------------------------------------------------------
 # Losses: one function per head, against plain PyTorch
 
 
@@ -915,13 +484,6 @@ def test_losses_are_float32_under_bf16():
     assert torch.equal(heads[1].loss, reference)
 
 
-def classifier_inputs(num_labels, seed=0):
-    """make_inputs' encoder inputs and labels for a classifier: class ids, or float scores for num_labels 1."""
-    inputs = make_inputs(seed=seed)
-    labels = torch.tensor([0.5, -1.0, 2.5]) if num_labels == 1 else torch.tensor([2, 0, 1]) % num_labels
-    return {key: inputs[key] for key in ("input_ids", "token_type_ids", "attention_mask")}, labels
-
-
 def test_model_loss_is_the_head_functions_loss():
     inputs = make_inputs()
     pretraining = perturbed(BertForPreTraining(TINY))
@@ -949,7 +511,7 @@ def test_model_loss_is_the_head_functions_loss():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Sequence classification: the model, Hugging Face parity, export and load
+# Sequence classification: the model and Hugging Face parity
 
 
 def test_sequence_classification_model():
@@ -990,100 +552,3 @@ def test_sequence_classification_parity(transformers, num_labels, problem_type):
     print("classifier", num_labels, max_diff(output.logits, hf.logits))
     assert max_diff(output.logits, hf.logits) < ATOL
     assert abs(output.loss.item() - hf.loss.item()) < ATOL
-
-
-@pytest.mark.parametrize("label_names", [("negative", "neutral", "positive"), ()])
-def test_export_classifier_loads_in_hugging_face(transformers, tmp_path, vocab_file, label_names):
-    ours = perturbed(BertForSequenceClassification(TINY, num_labels=3, label_names=label_names))
-    out = export(ours, vocab_file, tmp_path / "hf")
-    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    names = list(label_names) or ["LABEL_0", "LABEL_1", "LABEL_2"]
-    assert config["architectures"] == ["BertForSequenceClassification"]
-    assert config["id2label"] == {"0": names[0], "1": names[1], "2": names[2]}
-    assert config["label2id"] == {name: index for index, name in enumerate(names)}
-    assert config["problem_type"] == "single_label_classification"
-
-    theirs, info = transformers.AutoModelForSequenceClassification.from_pretrained(out, output_loading_info=True)
-    assert type(theirs).__name__ == "BertForSequenceClassification"
-    assert {key: list(value) for key, value in info.items()} == {
-        "missing_keys": [],
-        "unexpected_keys": [],
-        "mismatched_keys": [],
-        "error_msgs": [],
-    }
-    assert theirs.config.num_labels == 3 and theirs.config.id2label == dict(enumerate(names))
-    assert theirs.config.problem_type == "single_label_classification"
-    encoder, _ = classifier_inputs(3)
-    with torch.no_grad():
-        assert max_diff(ours(**encoder).logits, theirs.eval()(**encoder).logits) < ATOL
-
-    reloaded = BertForSequenceClassification(TINY, num_labels=3, label_names=label_names).eval()
-    report = loading.load_pretrained(reloaded, out)
-    assert report.initialized == () and report.unused == ()
-    with torch.no_grad():
-        assert torch.equal(ours(**encoder).logits, reloaded(**encoder).logits)
-
-
-def test_export_regression_config(tmp_path, vocab_file):
-    out = export(BertForSequenceClassification(TINY, num_labels=1), vocab_file, tmp_path / "hf")
-    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    assert (config["id2label"], config["label2id"], config["problem_type"]) == (
-        {"0": "LABEL_0"}, {"LABEL_0": 0}, "regression")
-
-
-def test_load_hugging_face_classifier(transformers, tmp_path):
-    hf_config = transformers.BertConfig(**TINY.to_dict(), id2label={0: "neg", 1: "pos"})
-    theirs = perturbed(transformers.BertForSequenceClassification(hf_config))
-    theirs.save_pretrained(tmp_path / "hf")
-    encoder, _ = classifier_inputs(2)
-    with torch.no_grad():
-        expected = theirs(**encoder).logits
-    for label_names in (("neg", "pos"), ()):  # the same labels, or a model that names none
-        ours = BertForSequenceClassification(TINY, label_names=label_names).eval()
-        report = loading.load_pretrained(ours, tmp_path / "hf")
-        assert report.initialized == () and report.unused == ()
-        with torch.no_grad():
-            assert max_diff(ours(**encoder).logits, expected) < ATOL
-
-
-def test_load_classifier_heads(tmp_path):
-    pretrained = perturbed(BertForPreTraining(TINY))
-    torch.save({"model": pretrained.state_dict()}, tmp_path / "pretraining.pt")
-    classifier = BertForSequenceClassification(TINY, num_labels=3)
-    report = loading.load_pretrained(classifier, tmp_path / "pretraining.pt")
-    assert report.initialized == ("classifier.bias", "classifier.weight")
-    assert torch.equal(classifier.bert.pooler.dense.weight, pretrained.bert.pooler.dense.weight)
-    # A question answering checkpoint has no pooler: it keeps its init too.
-    torch.save(perturbed(BertForQuestionAnswering(TINY)).state_dict(), tmp_path / "qa.pt")
-    report = loading.load_pretrained(BertForSequenceClassification(TINY), tmp_path / "qa.pt")
-    assert set(report.initialized) == {"bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight",
-                                       "classifier.bias"}
-    assert report.unused == ("qa_outputs.bias", "qa_outputs.weight")
-    # A classifier of another number of labels is no head to initialize.
-    torch.save(classifier.state_dict(), tmp_path / "three.pt")
-    with pytest.raises(ValueError, match=r"shape mismatch: .*classifier\.\w+: \(3.*in the file, \(2.*in the model"):
-        loading.load_pretrained(BertForSequenceClassification(TINY), tmp_path / "three.pt")
-
-
-def test_load_classifier_of_other_labels_is_an_error(transformers, tmp_path):
-    theirs = transformers.BertForSequenceClassification(
-        transformers.BertConfig(**TINY.to_dict(), id2label={0: "neg", 1: "pos"}))
-    theirs.save_pretrained(tmp_path / "hf")
-    ours = BertForSequenceClassification(TINY, label_names=("pos", "neg"))
-    with pytest.raises(ValueError) as raised:
-        loading.load_pretrained(ours, tmp_path / "hf")
-    message = str(raised.value)
-    assert message.startswith(str(tmp_path / "hf" / "config.json")) and "\n" not in message
-    assert "['neg', 'pos']" in message and "['pos', 'neg']" in message
-    # Hugging Face's default names say nothing about the labels; nor does a file without classifier weights.
-    (tmp_path / "hf" / "config.json").write_text(json.dumps({
-        **json.loads((tmp_path / "hf" / "config.json").read_text()), "id2label": {"0": "LABEL_0", "1": "LABEL_1"}}))
-    loading.load_pretrained(ours, tmp_path / "hf")
-    encoder = transformers.BertModel(transformers.BertConfig(**TINY.to_dict(), id2label={0: "neg", 1: "pos"}))
-    encoder.save_pretrained(tmp_path / "encoder")
-    report = loading.load_pretrained(ours, tmp_path / "encoder")
-    assert report.initialized == ("classifier.bias", "classifier.weight")
-    (tmp_path / "encoder" / "config.json").write_text(json.dumps({**TINY.to_dict(), "model_type": "bert",
-                                                                  "id2label": ["neg", "pos"]}))
-    with pytest.raises(InputError, match=r'config\.json: id2label must map "0", "1", \.\.\. to label names'):
-        loading.load_pretrained(ours, tmp_path / "encoder")

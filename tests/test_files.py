@@ -1,12 +1,11 @@
-import collections
+"""mecab_bert/files.py: outputs replaced whole or not at all (atomic_output, atomic_directory), the temporaries of a
+killed write, input file lists."""
+
 import errno
 import os
-import threading
 from pathlib import Path
 
-import click
 import pytest
-from click.testing import CliRunner
 
 import text_input
 from mecab_bert import cli, files
@@ -24,37 +23,11 @@ def test_atomic_output_replaces_only_on_success(tmp_path):
     assert path.read_bytes() == b"new" and os.listdir(tmp_path) == ["out.txt"]
 
 
-def test_read_utf8_lines(tmp_path):
-    path = tmp_path / "in.txt"
-    path.write_bytes("\ufeff첫 줄\r\n둘째\n".encode() + b"bad \xff\n")
-    counts = collections.Counter()
-    assert list(text_input.read_utf8_lines(str(path), "replace", counts)) == ["첫 줄", "둘째", "bad \ufffd"]
-    assert counts["replaced_lines"] == 1 and counts["bytes"] == path.stat().st_size
-    with pytest.raises(text_input.InputError, match=r"in\.txt:3: not valid UTF-8 \(byte 0xff at byte 5"):
-        list(text_input.read_utf8_lines(str(path)))
-    path.write_bytes(b"text\nbin\x00ary\n")
-    with pytest.raises(text_input.InputError, match=r"in\.txt:2: a NUL byte"):
-        list(text_input.read_utf8_lines(str(path)))
-
-
 def test_expand_input_files_keeps_order_and_drops_duplicates(tmp_path):
     for name in ("b.txt", "a.txt", "c.md"):
         (tmp_path / name).write_text("x")
     spec = f"{tmp_path}/c.md,{tmp_path}/*.txt,{tmp_path}/a.txt"
     assert files.expand_input_files(spec) == [f"{tmp_path}/{n}" for n in ("c.md", "a.txt", "b.txt")]
-
-
-def test_bool_option_reads_like_google_flags():
-    @click.command()
-    @cli.bool_option("--do_train", False, "train")
-    def command(do_train):
-        click.echo(repr(do_train))
-
-    runner = CliRunner()
-    assert runner.invoke(command, []).output.strip() == "False"
-    assert runner.invoke(command, ["--do_train"]).output.strip() == "True"
-    assert runner.invoke(command, ["--do_train=false"]).output.strip() == "False"
-    assert runner.invoke(command, ["--do_train=True"]).output.strip() == "True"
 
 
 def test_atomic_output_syncs_and_names_a_full_disk(tmp_path, monkeypatch):
@@ -121,29 +94,6 @@ def test_remove_temporaries(tmp_path):
     assert sorted(os.listdir(tmp_path)) == [".backup.20240101.tmp", ".thesis.tmp", "ckpt-1.pt"]
 
 
-def test_utf16_is_named(tmp_path):
-    path = tmp_path / "in.txt"
-    path.write_bytes("한국어\n".encode("utf-16"))
-    with pytest.raises(text_input.InputError, match="UTF-16"):
-        list(text_input.read_utf8_lines(str(path)))
-
-
-def test_usage_errors_are_one_line():
-    @click.command(cls=cli.Command)
-    @click.option("--size", type=cli.POSITIVE, default=1)
-    @click.option("--a")
-    @click.option("--b")
-    def command(size, a, b):
-        if (a is None) == (b is None):
-            raise click.UsageError("give exactly one of --a and --b")
-
-    runner = CliRunner()
-    assert runner.invoke(command, ["--size", "0", "--a", "x"]).output == \
-        "Error: Invalid value for '--size': 0 is not in the range x>=1. (see --help)\n"
-    result = runner.invoke(command, [])
-    assert result.exit_code == 2 and result.output == "Error: give exactly one of --a and --b (see --help)\n"
-
-
 def test_a_missing_folder_names_the_output_not_a_temporary(tmp_path):
     path = tmp_path / "nodir" / "scores.json"
     with pytest.raises(OSError) as caught, files.atomic_output(path):
@@ -183,20 +133,6 @@ def test_outputs_through_a_symlink_or_to_a_device(tmp_path):
     assert not Path("/dev/null").is_file()
 
 
-def test_float_flags_refuse_nan_and_infinity():
-    @click.command(cls=cli.Command)
-    @click.option("--learning_rate", type=cli.POSITIVE_FLOAT, default=1.0)
-    @click.option("--output_dir", type=cli.OUTPUT_PATH)
-    def command(learning_rate, output_dir):
-        click.echo(learning_rate)
-
-    runner = CliRunner()
-    for value in ("nan", "inf", "0", "-1"):
-        result = runner.invoke(command, ["--learning_rate", value])
-        assert result.exit_code == 2 and "'--learning_rate'" in result.output, result.output
-    assert "'--output_dir': an empty path" in runner.invoke(command, ["--output_dir", ""]).output
-
-
 def test_a_swap_killed_midway_is_undone_by_the_next_run(tmp_path):
     target = tmp_path / "data"
     retired = tmp_path / ".data.~oldk3j9x2q1.tmp"
@@ -226,16 +162,6 @@ def test_atomic_directory_that_fails_leaves_no_folder_it_made(tmp_path):
             files.atomic_directory(tmp_path / "new" / "deeper" / "data", False, lambda n: True, "--x"):
         raise RuntimeError("bad input")
     assert os.listdir(tmp_path) == []
-
-
-def test_lines_are_read_from_a_pipe(tmp_path):
-    """A FIFO (`--train_file <(zcat train.tsv.gz)`) cannot seek: its lines are read all the same."""
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    writer = threading.Thread(target=lambda: fifo.write_bytes("첫 줄\n둘째 줄\n".encode()))
-    writer.start()
-    assert list(text_input.read_utf8_lines(fifo)) == ["첫 줄", "둘째 줄"]
-    writer.join()
 
 
 def test_a_pipe_given_as_an_input_file_is_named_as_one(tmp_path):

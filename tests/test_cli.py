@@ -1,0 +1,49 @@
+"""mecab_bert/cli.py: flags read as Google's scripts read them, and usage errors in one line."""
+
+import click
+from click.testing import CliRunner
+
+from mecab_bert import cli
+
+
+def test_bool_option_reads_like_google_flags():
+    @click.command()
+    @cli.bool_option("--do_train", False, "train")
+    def command(do_train):
+        click.echo(repr(do_train))
+
+    runner = CliRunner()
+    assert runner.invoke(command, []).output.strip() == "False"
+    assert runner.invoke(command, ["--do_train"]).output.strip() == "True"
+    assert runner.invoke(command, ["--do_train=false"]).output.strip() == "False"
+    assert runner.invoke(command, ["--do_train=True"]).output.strip() == "True"
+
+
+def test_usage_errors_are_one_line():
+    @click.command(cls=cli.Command)
+    @click.option("--size", type=cli.POSITIVE, default=1)
+    @click.option("--a")
+    @click.option("--b")
+    def command(size, a, b):
+        if (a is None) == (b is None):
+            raise click.UsageError("give exactly one of --a and --b")
+
+    runner = CliRunner()
+    assert runner.invoke(command, ["--size", "0", "--a", "x"]).output == \
+        "Error: Invalid value for '--size': 0 is not in the range x>=1. (see --help)\n"
+    result = runner.invoke(command, [])
+    assert result.exit_code == 2 and result.output == "Error: give exactly one of --a and --b (see --help)\n"
+
+
+def test_float_flags_refuse_nan_and_infinity():
+    @click.command(cls=cli.Command)
+    @click.option("--learning_rate", type=cli.POSITIVE_FLOAT, default=1.0)
+    @click.option("--output_dir", type=cli.OUTPUT_PATH)
+    def command(learning_rate, output_dir):
+        click.echo(learning_rate)
+
+    runner = CliRunner()
+    for value in ("nan", "inf", "0", "-1"):
+        result = runner.invoke(command, ["--learning_rate", value])
+        assert result.exit_code == 2 and "'--learning_rate'" in result.output, result.output
+    assert "'--output_dir': an empty path" in runner.invoke(command, ["--output_dir", ""]).output
