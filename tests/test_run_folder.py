@@ -18,7 +18,7 @@ import pytest
 import torch
 from torch import nn
 
-from mecab_bert.runs import run_folder
+from mecab_bert.runs import checkpointing, run_folder
 from mecab_bert.runs.devices import Distributed
 from mecab_bert.runs.loop import TrainState
 from mecab_bert.runs.run_folder import FRESH, RESTORE, RESUME
@@ -258,16 +258,16 @@ def test_the_first_checkpoint_drops_the_kept_run_and_old_checkpoints(tmp_path):
     folder = tmp_path / "run"
     write_folder(folder, {"run.json": IDENTITY, "ckpt-00000001.pt": "c1", "ckpt-00000002.pt": "c2",
                           ".previous_run/run.json": OTHER, ".previous_run/ckpt-00000009.pt": "k9"})
-    path = run_folder.save_checkpoint(tiny_state(3), str(folder), 2, {"bert_config": {"hidden_size": 2}})
+    path = checkpointing.save_checkpoint(tiny_state(3), str(folder), 2, {"bert_config": {"hidden_size": 2}})
     assert path == folder / "ckpt-00000003.pt"
     assert sorted(p.name for p in folder.iterdir()) == ["ckpt-00000002.pt", "ckpt-00000003.pt", "run.json"]
-    saved = run_folder.load_checkpoint(path)
+    saved = checkpointing.load_checkpoint(path)
     assert saved["step"] == 3 and saved["bert_config"] == {"hidden_size": 2}
     assert set(saved) == {"model", "optimizer", "scheduler", "scaler", "step", "bert_config"}
     # And the run resumes from it: the plan the next start reads.
     assert run_folder.prepare_run_dir(folder, IDENTITY, False, owns) == RESUME
     state = tiny_state(0)
-    assert run_folder.resume(state, folder, True) == path and state.step == 3
+    assert checkpointing.resume(state, folder, True) == path and state.step == 3
 
 
 def test_a_restore_brings_back_the_kept_runs_checkpoint_to_resume_from(tmp_path):
@@ -276,14 +276,14 @@ def test_a_restore_brings_back_the_kept_runs_checkpoint_to_resume_from(tmp_path)
     folder = tmp_path / "run"
     write_folder(folder, {})
     run_folder.start_run(folder, IDENTITY, FRESH, owns)
-    run_folder.save_checkpoint(tiny_state(4), str(folder), 3, {})
+    checkpointing.save_checkpoint(tiny_state(4), str(folder), 3, {})
     assert run_folder.prepare_run_dir(folder, OTHER, True, owns) == FRESH
     run_folder.start_run(folder, OTHER, FRESH, owns)  # the overwrite dies here, before its first checkpoint
     assert sorted(p.name for p in (folder / ".previous_run").iterdir()) == ["ckpt-00000004.pt", "run.json"]
     plan = run_folder.prepare_run_dir(folder, IDENTITY, False, owns)
     assert plan == RESTORE
     state = tiny_state(0)
-    assert run_folder.resume_plan(state, folder, plan, Distributed()) == folder / "ckpt-00000004.pt"
+    assert checkpointing.resume_plan(state, folder, plan, Distributed()) == folder / "ckpt-00000004.pt"
     assert state.step == 4
     run_folder.start_run(folder, IDENTITY, plan, owns)
     assert sorted(p.name for p in folder.iterdir()) == ["ckpt-00000004.pt", "run.json"]
