@@ -53,7 +53,6 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "swish": F.silu,
 }
 
-
 # Keys of Google's multilingual and Chinese bert_config.json that Google's own code never reads.
 _GOOGLE_IGNORED_KEYS = frozenset(
     {
@@ -66,11 +65,9 @@ _GOOGLE_IGNORED_KEYS = frozenset(
     }
 )
 
-
 # Google's attention mask fill: a padded key gets -10000 added to its score. Unlike -inf it keeps a row
 # with every key padded finite (uniform attention) instead of NaN, and it fits in float16.
 _MASK_FILL = -10000.0
-
 
 # The float fields of BertConfig that are probabilities, in [0, 1); every other float field must be > 0.
 _PROBABILITIES = frozenset({"hidden_dropout_prob", "attention_probs_dropout_prob"})
@@ -761,7 +758,6 @@ TIED_KEYS = {
     "cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight",
     "cls.predictions.decoder.bias": "cls.predictions.bias",
 }
-
 
 # Every model class: the architectures export_hf writes (our class names are Hugging Face's) and load_pretrained
 # reads. A new class joins here, with its `heads`; nothing else lists them.

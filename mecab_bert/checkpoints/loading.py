@@ -27,7 +27,6 @@ from text_input import InputError
 
 CHECKPOINT_PATTERN = re.compile(r"ckpt-(\d{8})\.pt")
 
-
 MAX_STEPS = 10**8 - 1  # what ckpt-<8 digits>.pt can name
 
 
@@ -64,10 +63,8 @@ def file_identity(path: str | os.PathLike | None) -> dict[str, str] | None:
 # Anything else must match key for key.
 _HEADS = tuple(prefix for model_class in MODEL_CLASSES for prefix in model_class.heads)
 
-
 # Buffers some versions of Hugging Face saved; ours are computed in forward.
 _DROPPED_BUFFERS = ("bert.embeddings.position_ids", "bert.embeddings.token_type_ids")
-
 
 # Config fields that do not change what a trained model computes in eval mode.
 _TRAINING_ONLY_FIELDS = frozenset({"hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range"})

@@ -20,59 +20,44 @@ from tokenization import MECAB_MAX_CHARS, Morpheme, PosTagger
 # DEL, C1 controls, and the Unicode line and paragraph separators.
 _CONTROL_CHARS_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
-
 # Marks that end a sentence. MeCab tags them SF, but SY before a number (`이다. 2016년`), and it glues
 # runs of punctuation into one morpheme (`!"`), so the rule looks at characters, not tags.
 _SENTENCE_FINAL_CHARS = frozenset(".?!。？！")
 
-
 # Closing quotes and brackets that stay with the sentence they follow (`했다.")`).
 _CLOSING_CHARS = frozenset("\"'”’」』)]}）］｝》〉>≫»")
-
 
 # Brackets and quotes, matched by `find_bracket_pairs`. Straight quotes have no direction: one opens
 # after white space, an opening bracket or a separator in `_QUOTE_OPENING_CONTEXT`, and closes otherwise.
 _BRACKET_PAIRS = dict(zip("([{（［｛“‘「『《〈<≪«", ")]}）］｝”’」』》〉>≫»", strict=True))
 
-
 _STRAIGHT_QUOTES = frozenset("\"'")
-
 
 _BRACKET_CHAR_RE = re.compile(f"[{re.escape(''.join(_BRACKET_PAIRS) + ''.join(_BRACKET_PAIRS.values()))}\"']")
 
-
 _QUOTE_OPENING_CONTEXT = frozenset(",:;·")
-
 
 _OPENING_QUOTES = frozenset("\"'“‘「『")
 
-
 _CLOSING_QUOTES = frozenset("\"'”’」』")
-
 
 # A pair longer than this does not keep its sentences together: a long quotation is split into its
 # sentences, which keeps lines short and limits the harm of a quote matched wrongly.
 _MAX_UNSPLIT_PAIR_CHARS = 200
 
-
 # How far a parenthesis right after an ending may reach (`이다(1766~1787). 두 번째는`), and how long a
 # citation after a sentence may be (`... 하여라.” (15:31). 속죄일에는`).
 _MAX_TRAILING_PARENTHESIS_CHARS = 200
 
-
 _MAX_CITATION_CHARS = 30
-
 
 # A word that ends with two Hangul syllables can end a sentence without an ending (`무술 훈련교본.`).
 _HANGUL_WORD_END_RE = re.compile("[\uac00-\ud7a3]{2}$")
 
-
 _HANGUL_SYLLABLE_RE = re.compile("[\uac00-\ud7a3]")
-
 
 # Separators that cannot start a sentence (`않는다.","일부다처를 행하고 있다."는 비판`).
 _NON_INITIAL_CHARS = frozenset(",;:、，；：")
-
 
 # Tags that cannot start a sentence: particles (J*), endings (E*), suffixes (XS*), the copula (VCP).
 # Directly after the punctuation (`"좋다."라고`) they mean that the sentence goes on. After a space they
@@ -80,24 +65,18 @@ _NON_INITIAL_CHARS = frozenset(",;:、，；：")
 # word of the next sentence (`되었다. 이어`, `하였다. 고조선`).
 _NON_INITIAL_TAG_PREFIXES = ("J", "E", "XS", "VCP")
 
-
 # After a closing quote and a space, these say that the quotation is reported speech inside the
 # sentence: `"..." 하였다`, `'...' 한다`, `"..." 하자`.
 _REPORTING_VERB_TAG_PREFIXES = ("VV", "VX", "XSV")
 
-
 _REPORTING_VERBS = ("하", "했", "한다")
-
 
 # The quotative particle, which goes on with the sentence even after a space: `것이다. 라고 평가하였다`.
 _QUOTATIVE_WORDS = ("라고", "라는", "라며")
 
-
 _QUOTATIVE_TAG_PREFIXES = ("JKQ", "VCP", "E")
 
-
 _VISIBLE_CHAR_RE = re.compile(r"\S")
-
 
 # A sentence end this close to the end of a window is not trusted when tagging in windows: brackets,
 # citations and parentheses look at most some 450 characters ahead (`_MAX_UNSPLIT_PAIR_CHARS` and the

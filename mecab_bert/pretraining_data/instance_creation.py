@@ -16,7 +16,6 @@ import tokenization
 
 Document = list[array]  # a document: its sentences as token-id arrays
 
-
 # The longest sequence a record can hold: its lengths and positions are uint16 (see record_dtype).
 MAX_RECORD_LENGTH = int(np.iinfo(np.uint16).max)
 

@@ -29,7 +29,6 @@ from text_input import InputError
 
 FORMAT_VERSION = 1
 
-
 MANIFEST = "manifest.json"
 
 

@@ -34,7 +34,6 @@ RUN_FILE = "run.json"
 PREVIOUS_RUN = ".previous_run"  # an overwritten run, kept until the new run's first checkpoint is on disk
 FRESH, RESUME, RESTORE = "fresh", "resume", "restore"
 
-
 # What a run writes before its first checkpoint: a folder holding nothing else of ours lost nothing if replaced.
 _EARLY_FILES = frozenset({RUN_FILE, "metrics.jsonl", "bert_config.json", "tensorboard", ".lock"})
 

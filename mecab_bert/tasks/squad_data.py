@@ -17,12 +17,9 @@ from text_input import InputError
 
 SQUAD_V2_VERSION = "v2.0"
 
-
 KORQUAD_V1_PREFIX = "KorQuAD_v1.0"
 
-
 _KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "an array", dict: "an object"}
-
 
 _REQUIRED = object()
 
