@@ -11,7 +11,7 @@ KOWIKI_DIR = SHARED_DATA / "kowiki"  # WikiExtractor's output of the Korean Wiki
 
 pytest_plugins = ["pretraining_shards"]  # its fixtures: a small output of create_pretraining_data.py
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+UNCASED = [f"{a}{b}" for a in "abcdefghij" for b in "abcde"]  # 50 tokens with Latin letters, no capital
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +24,18 @@ def tagger():
     return tokenization.PosTagger()
 
 
+def vocab_bytes(*tokens: str) -> bytes:
+    """A vocab file's bytes: the special tokens, then `tokens`, one a line."""
+    return "".join(f"{t}\n" for t in [*tokenization.SPECIAL_TOKENS, *tokens]).encode()
+
+
 @pytest.fixture
 def write_vocab(tmp_path):
     """Writes a vocab file (special tokens first) and returns its path."""
 
     def write(tokens, name="vocab.txt"):
         path = tmp_path / name
-        path.write_text("".join(f"{t}\n" for t in [*SPECIALS, *tokens]), encoding="utf-8")
+        path.write_bytes(vocab_bytes(*tokens))
         return path
 
     return write
