@@ -8,6 +8,7 @@ import tokenization
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 KOWIKI_DIR = SHARED_DATA / "kowiki"  # WikiExtractor's output of the Korean Wikipedia
+TF_CHECKPOINTS = SHARED_DATA / "tf_checkpoints"  # written by TensorFlow with Google's modeling.py
 
 pytest_plugins = ["pretraining_shards"]  # its fixtures: a small output of create_pretraining_data.py
 
@@ -39,6 +40,14 @@ def write_vocab(tmp_path):
         return path
 
     return write
+
+
+def checkpoint_dir(name: str):
+    """A folder TensorFlow wrote with Google's modeling.py, or a pytest skip when ../shared/data lacks it."""
+    path = TF_CHECKPOINTS / name
+    if not (path / "bert_model.ckpt.index").is_file():
+        pytest.skip(f"{path} not present")
+    return path
 
 
 def shared_contexts(name: str) -> list[str]:
