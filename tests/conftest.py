@@ -8,10 +8,11 @@ import tokenization
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 KOWIKI_DIR = SHARED_DATA / "kowiki"  # WikiExtractor's output of the Korean Wikipedia
+TF_CHECKPOINTS = SHARED_DATA / "tf_checkpoints"  # written by TensorFlow with Google's modeling.py
 
 pytest_plugins = ["pretraining_shards"]  # its fixtures: a small output of create_pretraining_data.py
 
-SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+UNCASED = [f"{a}{b}" for a in "abcdefghij" for b in "abcde"]  # 50 tokens with Latin letters, no capital
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +25,29 @@ def tagger():
     return tokenization.PosTagger()
 
 
+def vocab_bytes(*tokens: str) -> bytes:
+    """A vocab file's bytes: the special tokens, then `tokens`, one a line."""
+    return "".join(f"{t}\n" for t in [*tokenization.SPECIAL_TOKENS, *tokens]).encode()
+
+
 @pytest.fixture
 def write_vocab(tmp_path):
     """Writes a vocab file (special tokens first) and returns its path."""
 
     def write(tokens, name="vocab.txt"):
         path = tmp_path / name
-        path.write_text("".join(f"{t}\n" for t in [*SPECIALS, *tokens]), encoding="utf-8")
+        path.write_bytes(vocab_bytes(*tokens))
         return path
 
     return write
+
+
+def checkpoint_dir(name: str):
+    """A folder TensorFlow wrote with Google's modeling.py, or a pytest skip when ../shared/data lacks it."""
+    path = TF_CHECKPOINTS / name
+    if not (path / "bert_model.ckpt.index").is_file():
+        pytest.skip(f"{path} not present")
+    return path
 
 
 def shared_contexts(name: str) -> list[str]:

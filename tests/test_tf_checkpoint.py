@@ -6,21 +6,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import SHARED_DATA
+from conftest import SHARED_DATA, checkpoint_dir
 
 import modeling
 from mecab_bert.checkpoints import loading, tf_checkpoint
 from text_input import InputError
-
-CHECKPOINTS = SHARED_DATA / "tf_checkpoints"
-
-
-def checkpoint_dir(name: str):
-    """A folder TensorFlow wrote with Google's modeling.py, or a pytest skip when ../shared/data lacks it."""
-    path = CHECKPOINTS / name
-    if not (path / "bert_model.ckpt.index").is_file():
-        pytest.skip(f"{path} not present")
-    return path
 
 
 def pretraining_model(folder, **changes) -> modeling.BertForPreTraining:
@@ -246,56 +236,3 @@ def test_the_graph_tells_the_gelu(tmp_path):
     assert tf_checkpoint.config_for(prefix, config).hidden_act == "gelu_new"
     assert tf_checkpoint.config_for(prefix, dataclasses.replace(config, hidden_act="relu")).hidden_act == "relu"
     assert tf_checkpoint.config_for(tmp_path / "elsewhere.pt", config) == config  # not a Google checkpoint
-
-
-def test_the_converter_writes_a_hugging_face_directory_that_matches_tensorflow(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    from click.testing import CliRunner
-
-    import convert_tf_checkpoint
-
-    folder = checkpoint_dir("bert_tiny")
-    out = tmp_path / "hf"
-    result = CliRunner().invoke(convert_tf_checkpoint.main, ["--tf_checkpoint", str(folder / "bert_model.ckpt"),
-                                                             "--output_dir", str(out)])
-    assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors",
-                                                     "special_tokens_map.json", "tokenizer.json",
-                                                     "tokenizer_config.json", "vocab.txt"]
-    model = transformers.BertForPreTraining.from_pretrained(out).eval()
-    reference = np.load(folder / "reference.npz")
-    with torch.no_grad():
-        output = model(input_ids=torch.from_numpy(reference["input_ids"]).long(),
-                       token_type_ids=torch.from_numpy(reference["segment_ids"]).long(),
-                       attention_mask=torch.from_numpy(reference["input_mask"]).long(), output_hidden_states=True)
-    sequence_output = output.hidden_states[-1].numpy()
-    assert np.abs(sequence_output - reference["sequence_output"]).max() <= 1e-5
-    positions = torch.from_numpy(reference["masked_lm_positions"]).long()
-    logits = output.prediction_logits.gather(1, positions[..., None].expand(-1, -1, output.prediction_logits.size(-1)))
-    assert np.abs(F.log_softmax(logits, -1).numpy() - reference["mlm_log_probs"]).max() <= 1e-5
-    assert np.abs(F.log_softmax(output.seq_relationship_logits, -1).numpy() - reference["nsp_log_probs"]).max() <= 1e-5
-
-
-def test_the_converter_refuses_what_is_not_a_checkpoint(tmp_path):
-    from click.testing import CliRunner
-
-    import convert_tf_checkpoint
-
-    result = CliRunner().invoke(convert_tf_checkpoint.main, ["--tf_checkpoint", str(tmp_path / "nothing.ckpt"),
-                                                             "--output_dir", str(tmp_path / "hf")])
-    assert result.exit_code == 1 and "not a TensorFlow checkpoint" in result.output
-    assert "Traceback" not in result.output and not (tmp_path / "hf").exists()
-
-
-def test_the_converter_never_replaces_a_folder_that_is_not_an_export(tmp_path):
-    from click.testing import CliRunner
-
-    import convert_tf_checkpoint
-
-    folder = checkpoint_dir("bert_tiny")
-    (tmp_path / "mine").mkdir()
-    (tmp_path / "mine" / "notes.txt").write_text("keep me", encoding="utf-8")
-    result = CliRunner().invoke(convert_tf_checkpoint.main, ["--tf_checkpoint", str(folder / "bert_model.ckpt"),
-                                                             "--output_dir", str(tmp_path / "mine")])
-    assert result.exit_code == 1 and "--output_dir replaces only an earlier export" in result.output
-    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
