@@ -1,7 +1,7 @@
 """Tokenizer throughput: chars/s and tokens/s, single process, over every KorQuAD dev context.
 
 Runs `mecab` and `wordpiece` modes of FullTokenizer, a character-by-character rendering of Google's
-pure-Python FullTokenizer (tests/google_tokenization.py), and, when transformers is installed, its Rust
+pure-Python FullTokenizer (mecab_bert/testing/google_tokenization.py), and, when transformers is installed, its Rust
 BertTokenizer, on the same text and vocab, alternating A B C D A B C D so load on the machine hits all
 alike; reports medians and ratios. Ours cache the word pieces of each morpheme, so the first pass of a
 fresh tokenizer (empty cache, as on new text) is reported beside the median of later passes. Prints

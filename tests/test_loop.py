@@ -13,7 +13,7 @@ from torch import nn
 
 import modeling
 from mecab_bert.checkpoints.loading import MAX_STEPS
-from mecab_bert.runs import loop, run_folder
+from mecab_bert.runs import checkpointing, loop, run_folder
 from mecab_bert.runs.batching import Batch
 from mecab_bert.runs.devices import Distributed, Runtime, TrainingError
 from mecab_bert.runs.loop import LossSums, MetricsLog, TrainConfig, TrainingFlags, TrainState
@@ -80,7 +80,7 @@ def test_train_state_round_trips_through_a_checkpoint(tmp_path):
     take_steps(trained, 3)
     torch.save(trained.state_dict(), tmp_path / "ckpt.pt")
     restored = tiny_state()
-    restored.load_state_dict(run_folder.load_checkpoint(tmp_path / "ckpt.pt"))
+    restored.load_state_dict(checkpointing.load_checkpoint(tmp_path / "ckpt.pt"))
     assert restored.step == 3 and restored.scheduler.last_epoch == 3
     assert all(torch.equal(a, b) for a, b in zip(trained.model.parameters(), restored.model.parameters(), strict=True))
     # The optimizer's moments came along: the next steps are the same steps.
@@ -245,7 +245,7 @@ def test_a_resumed_run_ends_on_the_straight_runs_weights(tmp_path, capsys):
     out = tmp_path / "stopped"
     with pytest.raises(RuntimeError, match="the machine went down"):
         loop.fit(ToyTask(), tiny_model(), ToyData(stop_at=3), config(out), CPU)
-    assert [p.name for p in run_folder.checkpoints(out)] == ["ckpt-00000002.pt"]
+    assert [p.name for p in checkpointing.checkpoints(out)] == ["ckpt-00000002.pt"]
     resumed = modeling.BertForSequenceClassification(CONFIG, num_labels=2)  # weights the checkpoint replaces
     result = loop.fit(ToyTask(), resumed, ToyData(), config(out), CPU)
     assert (result.start_step, result.step) == (2, 4)
@@ -262,5 +262,5 @@ def test_a_resumed_run_ends_on_the_straight_runs_weights(tmp_path, capsys):
 def test_a_non_finite_loss_stops_the_run_before_its_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match="the loss is nan at step 3: stopping"):
         loop.fit(ToyTask(), tiny_model(), ToyData(poison_at=3), config(tmp_path), CPU)
-    assert [p.name for p in run_folder.checkpoints(tmp_path)] == ["ckpt-00000002.pt"]
+    assert [p.name for p in checkpointing.checkpoints(tmp_path)] == ["ckpt-00000002.pt"]
     assert [line["step"] for line in logged(tmp_path)] == [1, 2]
