@@ -1,4 +1,5 @@
 import collections
+import dataclasses
 import errno
 import os
 import threading
@@ -142,6 +143,27 @@ def test_usage_errors_are_one_line():
         "Error: Invalid value for '--size': 0 is not in the range x>=1. (see --help)\n"
     result = runner.invoke(command, [])
     assert result.exit_code == 2 and result.output == "Error: give exactly one of --a and --b (see --help)\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class PositionalFlags:
+    names: tuple[str, ...] = cli.flag((), argument=True, nargs=-1)
+    tag: tuple[str, ...] = cli.flag((), "Repeatable.", multiple=True)
+    force: bool = cli.flag(False, "A plain switch.", is_flag=True)
+
+
+def test_flags_can_be_arguments_repeated_options_and_switches():
+    @click.command(cls=cli.Command)
+    @cli.flag_options(PositionalFlags)
+    def command(**values):
+        click.echo(repr(PositionalFlags(**values)))
+
+    runner = CliRunner()
+    assert runner.invoke(command, ["a", "--tag", "x", "b", "--tag", "y", "--force"]).output.strip() == \
+        repr(PositionalFlags(names=("a", "b"), tag=("x", "y"), force=True))
+    assert runner.invoke(command, []).output.strip() == repr(PositionalFlags())
+    assert runner.invoke(command, ["--force=False"]).output == \
+        "Error: Option '--force' does not take a value. (see --help)\n"  # as create_pretraining_data's --overwrite
 
 
 def test_a_missing_folder_names_the_output_not_a_temporary(tmp_path):
