@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from mecab_bert.cli import Command, OutputPath, user_errors
+from mecab_bert.cli import Command, OutputPath, flag, flag_options, user_errors
 from mecab_bert.files import atomic_output
 from text_input import InputError
 
@@ -35,7 +35,6 @@ class Remote:
 
 _KORNLU = "https://raw.githubusercontent.com/kakaobrain/KorNLUDatasets/master"
 _NSMC = "https://raw.githubusercontent.com/e9t/nsmc/master"
-
 
 DATASETS = {
     "korquad": {
@@ -126,14 +125,19 @@ def fetch(dataset: str, dest: Path, remotes: dict[str, Remote] | None = None) ->
     return list(paths.values())
 
 
+@dataclass(frozen=True)
+class FetchFlags:
+    dataset: str = flag("korquad", type=click.Choice(sorted(DATASETS)))
+    dest: Path = flag(Path("data/korquad"), type=OutputPath(file_okay=False, path_type=Path))
+
+
 @click.command(cls=Command)
-@click.option("--dataset", type=click.Choice(sorted(DATASETS)), default="korquad", show_default=True)
-@click.option("--dest", type=OutputPath(file_okay=False, path_type=Path), default=Path("data/korquad"),
-              show_default=True)
-def main(dataset: str, dest: Path) -> None:
+@flag_options(FetchFlags)
+def main(**values) -> None:
     """Download a data set's files (checking, not fetching, those already there)."""
+    flags = FetchFlags(**values)
     with user_errors():
-        for path in fetch(dataset, dest):
+        for path in fetch(flags.dataset, flags.dest):
             click.echo(f"ready: {path}")
 
 

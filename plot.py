@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from mecab_bert.cli import OUTPUT_PATH, Command, user_errors
+from mecab_bert.cli import OUTPUT_PATH, Command, flag, flag_options, user_errors
 from mecab_bert.files import atomic_output, shown
 from text_input import InputError
 
@@ -114,15 +115,21 @@ def plot_runs(runs: dict[str, list[dict]], out_file: str | Path) -> Path:
     return Path(out_file)
 
 
+@dataclass(frozen=True)
+class PlotFlags:
+    output_dir: tuple[str, ...] = flag(help="A run's --output_dir (with metrics.jsonl); repeat to compare runs.",
+                                       multiple=True)
+    out_file: str = flag("curves.png", "The image to write: its suffix picks the format (png, pdf, svg, ...).",
+                         OUTPUT_PATH)
+
+
 @click.command(cls=Command)
-@click.option("--output_dir", "output_dirs", multiple=True, required=True,
-              help="A run's --output_dir (with metrics.jsonl); repeat to compare runs.")
-@click.option("--out_file", default="curves.png", type=OUTPUT_PATH, show_default=True,
-              help="The image to write: its suffix picks the format (png, pdf, svg, ...).")
-def main(output_dirs: tuple[str, ...], out_file: str) -> None:
+@flag_options(PlotFlags)
+def main(**values) -> None:
     """Plot loss and accuracy curves from metrics.jsonl."""
+    flags = PlotFlags(**values)
     with user_errors(ImportError):
-        path = plot_runs({d: read_metrics(d) for d in output_dirs}, out_file)
+        path = plot_runs({d: read_metrics(d) for d in flags.output_dir}, flags.out_file)
     click.echo(f"wrote {path}")
 
 

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import click
 
 import tokenization
-from mecab_bert.cli import Command, bool_option, user_errors
+from mecab_bert.cli import Command, flag, flag_options, user_errors
+from mecab_bert.tokenizer_settings import DO_LOWER_CASE, MECAB, TOKENIZER_MODES
 from text_input import InputError, decode_utf8_lines
+
+
+@dataclass(frozen=True)
+class TokenizeFlags:
+    vocab_file: str = flag("vocab/kowiki-32k.txt", "The WordPiece vocab.")
+    do_lower_case: bool = flag(DO_LOWER_CASE, "Lower-case and strip accents (never from Hangul).")
+    tokenizer: str = flag(MECAB, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.",
+                          click.Choice(TOKENIZER_MODES))
+    texts: tuple[str, ...] = flag((), argument=True, nargs=-1)
 
 
 def _stdin_lines() -> Iterator[str]:
@@ -34,18 +45,15 @@ def _check_arguments(texts: tuple[str, ...]) -> None:
 
 
 @click.command(cls=Command)
-@click.option("--vocab_file", default="vocab/kowiki-32k.txt", show_default=True, help="The WordPiece vocab.")
-@bool_option("--do_lower_case", True, "Lower-case and strip accents (never from Hangul).")
-@click.option("--tokenizer", type=click.Choice(["mecab", "wordpiece"]), default="mecab", show_default=True,
-              help="mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.")
-@click.argument("texts", nargs=-1)
-def main(vocab_file: str, do_lower_case: bool, tokenizer: str, texts: tuple[str, ...]) -> None:
+@flag_options(TokenizeFlags)
+def main(**values) -> None:
     """Print the tokens of each TEXT (or of each line of standard input) as token<TAB>start<TAB>end."""
-    _check_arguments(texts)
+    flags = TokenizeFlags(**values)
+    _check_arguments(flags.texts)
     with user_errors(RuntimeError):  # RuntimeError: MeCab or its dictionary missing (make_tagger says how to fix)
-        full_tokenizer = tokenization.FullTokenizer(vocab_file, do_lower_case, tokenizer)
+        full_tokenizer = tokenization.FullTokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
     # Only the loading is under user_errors: a closed pipe (| head) while printing is click's quiet exit.
-    for text in texts or _stdin_lines():
+    for text in flags.texts or _stdin_lines():
         for token, start, end in full_tokenizer.tokenize_with_offsets(text):
             click.echo(f"{token}\t{start}\t{end}")
         click.echo("")

@@ -72,7 +72,8 @@ def english_vocab(squad: Path, work_dir: Path) -> Path:
     corpus, vocab = work_dir / "squad_contexts.txt", work_dir / "squad-en-16k.txt"
     contexts = [p["context"] for a in json.loads(squad.read_text(encoding="utf-8"))["data"] for p in a["paragraphs"]]
     corpus.write_text("\n".join(" ".join(c.split()) for c in contexts) + "\n", encoding="utf-8")
-    tokens, _ = wordpiece_vocab.build_vocab([str(corpus)], vocab_size=16000, tokenizer="wordpiece", progress=False)
+    tokens, _ = wordpiece_vocab.build_vocab([str(corpus)], wordpiece_vocab.VocabSettings(
+        vocab_size=16000, tokenizer="wordpiece"), progress=False)
     wordpiece_vocab.write_vocab(tokens, str(vocab))
     return vocab
 

@@ -74,30 +74,14 @@ class OutputPath(click.Path):
 
 # Flag types: a value out of range is click's one-line error naming the flag.
 POSITIVE = click.IntRange(min=1)
-
-
-FLOAT32_MAX = 3.4e38  # a rate the optimizer's float32 state can hold (a larger one overflows inside torch)
-
-
 NON_NEGATIVE = click.IntRange(min=0)
-
-
 # --num_workers: processes are forked all at once, so a typo of a huge number must not fork-bomb the machine.
 WORKERS = click.IntRange(min=1, max=1024)
-
-
 SEED = click.IntRange(0, 2**63 - 1)  # what numpy's and torch's seeding take
-
-
 POSITIVE_FLOAT = FiniteFloat(min=0, min_open=True)
-
-
 FINITE_FLOAT = FiniteFloat()
-
-
 PROBABILITY = FiniteFloat(0, 1)
-
-
+FLOAT32_MAX = 3.4e38  # a rate the optimizer's float32 state can hold (a larger one overflows inside torch)
 OUTPUT_PATH = OutputPath()
 
 
@@ -151,13 +135,18 @@ def bool_option(name: str, default: bool, help_text: str):
 class _FlagSpec:
     help: str
     type: click.ParamType | None
+    argument: bool
+    click_options: dict[str, Any]
 
 
-def flag(default: Any = dataclasses.MISSING, help: str = "", type: click.ParamType | None = None) -> Any:
+def flag(default: Any = dataclasses.MISSING, help: str = "", type: click.ParamType | None = None, *,
+         argument: bool = False, **click_options: Any) -> Any:
     """A flags-dataclass field that is also the option `--<field name>`; no default makes the flag required.
     A bool default, or the type click.BOOL (a `bool | None` flag, None when not given), makes a Google-style
-    boolean (`--do_train`, `--do_train=False`)."""
-    return dataclasses.field(default=default, metadata={"flag": _FlagSpec(help, type)})
+    boolean (`--do_train`, `--do_train=False`). `argument`: the positional argument FIELD_NAME instead (its help
+    is the command's docstring). Other keywords go to click as they are: `multiple=True`, `nargs=-1` (a tuple),
+    `is_flag=True` (a plain switch, which takes no value)."""
+    return dataclasses.field(default=default, metadata={"flag": _FlagSpec(help, type, argument, click_options)})
 
 
 def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
@@ -173,13 +162,16 @@ def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
         for field in reversed(ordered):
             spec: _FlagSpec = field.metadata["flag"]
             name, required = f"--{field.name}", field.default is dataclasses.MISSING
-            if isinstance(field.default, bool) or spec.type is click.BOOL:  # bool, or bool | None (unset)
-                command = bool_option(name, field.default, spec.help)(command)
+            if spec.argument:
+                command = click.argument(field.name, type=spec.type, **spec.click_options)(command)
+            elif (isinstance(field.default, bool) or spec.type is click.BOOL) and not spec.click_options:
+                command = bool_option(name, field.default, spec.help)(command)  # bool, or bool | None (unset)
             elif required:  # no default at all: click (>= 8.3) would take an explicit None for one
-                command = click.option(name, type=spec.type, required=True, help=spec.help)(command)
+                command = click.option(name, type=spec.type, required=True, help=spec.help,
+                                       **spec.click_options)(command)
             else:
-                command = click.option(name, type=spec.type, default=field.default,
-                                       show_default=field.default is not None, help=spec.help)(command)
+                command = click.option(name, type=spec.type, default=field.default, help=spec.help,
+                                       show_default=field.default is not None, **spec.click_options)(command)
         return command
 
     return decorate

@@ -18,19 +18,19 @@ from text_input import InputError
 
 EXPORT_MARK = {"format": "pt", "exported_by": "mecab-bert"}
 
+# FullTokenizer's modes (--tokenizer): WordPiece inside MeCab's morphemes, or Google's own pre-tokenization.
+MECAB, WORDPIECE = TOKENIZER_MODES = ("mecab", "wordpiece")
+DO_LOWER_CASE = True  # every script's --do_lower_case, and a run's when neither its flags nor its checkpoint say
 
 # Tokenizer classes that are BERT's WordPiece, which FullTokenizer(tokenizer="wordpiece") reproduces.
 _WORDPIECE_CLASSES = (None, "BertTokenizer", "BertTokenizerFast")
 
-
 SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
                    "mask_token": "[MASK]"}
-
 
 # Conjoining Jamo and Hangul syllables: a vocab with the first and none of the second was made by a tokenizer
 # that decomposes Hangul (Google's uncased one, bert#135), which this repository never does.
 _JAMO_TOKEN = re.compile("[\u1100-\u11ff]")
-
 
 _SYLLABLE_TOKEN = re.compile("[\uac00-\ud7a3]")
 
@@ -41,7 +41,7 @@ class TokenizerSettings:
 
     vocab_file: str
     do_lower_case: bool
-    tokenizer: str  # "mecab" or "wordpiece"
+    tokenizer: str  # one of TOKENIZER_MODES
 
     def full_tokenizer(self, check_case: bool = True) -> tokenization.FullTokenizer:
         """The tokenizer these settings describe (check_case=False: a vocab of the other case on purpose)."""
@@ -94,7 +94,7 @@ def directory_tokenizer(directory: str | os.PathLike) -> DirectoryTokenizer | No
     ours = ours or "tokenizer_mode" in values
     mode = values.get("tokenizer_mode")
     lower = values.get("do_lower_case", True) if has_config else None
-    if mode not in (None, "mecab", "wordpiece"):
+    if mode not in (None, *TOKENIZER_MODES):
         raise InputError(f"{config_path}: tokenizer_mode {shown(mode)}: expected \"mecab\" or \"wordpiece\"")
     if lower is not None and not isinstance(lower, bool):
         raise InputError(f"{config_path}: do_lower_case {shown(lower)}: expected true or false")
@@ -180,7 +180,8 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
         if vocab_file is None:
             raise InputError("no vocab: pass --vocab_file (or an --init_checkpoint Hugging Face directory with a "
                              "vocab.txt)")
-        settings = TokenizerSettings(vocab_file, True if do_lower_case is None else do_lower_case, tokenizer or "mecab")
+        settings = TokenizerSettings(vocab_file, DO_LOWER_CASE if do_lower_case is None else do_lower_case,
+                                     tokenizer or MECAB)
         # Google's multilingual-uncased checkpoint with its own vocab, straight from TensorFlow: bert#135 again.
         check_hangul_whole(list(tokenization.load_vocab(vocab_file)), vocab_file, settings.do_lower_case)
         return settings
@@ -203,8 +204,8 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
     if found.saved_vocab is not None and list(tokenization.load_vocab(vocab)) != found.saved_vocab:
         raise InputError(f"--vocab_file {vocab} is not the vocab of --init_checkpoint's tokenizer.json "
                          f"({found.directory / 'tokenizer.json'}): its tokens or their order differ")
-    lower = next(value for value in (do_lower_case, found.do_lower_case, True) if value is not None)
-    settings = TokenizerSettings(vocab, lower, tokenizer or found.tokenizer or "wordpiece")
+    lower = next(value for value in (do_lower_case, found.do_lower_case, DO_LOWER_CASE) if value is not None)
+    settings = TokenizerSettings(vocab, lower, tokenizer or found.tokenizer or WORDPIECE)
     if do_lower_case is None and found.do_lower_case is not None:
         try:
             tokenization.check_case_matches_vocab(tokenization.load_vocab(vocab), vocab, settings.do_lower_case)
@@ -228,7 +229,7 @@ def carried_tokenizer(init_checkpoint: str | None, settings: TokenizerSettings) 
     found = directory_tokenizer(init_checkpoint)
     if found is None or found.ours or found.do_lower_case is not False or found.vocab_file is None:
         return None
-    if (settings.do_lower_case, settings.tokenizer) != (False, "wordpiece"):
+    if (settings.do_lower_case, settings.tokenizer) != (False, WORDPIECE):
         return None
     return found.directory if file_sha256(found.vocab_file) == file_sha256(settings.vocab_file) else None
 

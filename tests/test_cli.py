@@ -1,5 +1,7 @@
 """mecab_bert/cli.py: flags read as Google's scripts read them, and usage errors in one line."""
 
+import dataclasses
+
 import click
 from click.testing import CliRunner
 
@@ -47,3 +49,24 @@ def test_float_flags_refuse_nan_and_infinity():
         result = runner.invoke(command, ["--learning_rate", value])
         assert result.exit_code == 2 and "'--learning_rate'" in result.output, result.output
     assert "'--output_dir': an empty path" in runner.invoke(command, ["--output_dir", ""]).output
+
+
+@dataclasses.dataclass(frozen=True)
+class PositionalFlags:
+    names: tuple[str, ...] = cli.flag((), argument=True, nargs=-1)
+    tag: tuple[str, ...] = cli.flag((), "Repeatable.", multiple=True)
+    force: bool = cli.flag(False, "A plain switch.", is_flag=True)
+
+
+def test_flags_can_be_arguments_repeated_options_and_switches():
+    @click.command(cls=cli.Command)
+    @cli.flag_options(PositionalFlags)
+    def command(**values):
+        click.echo(repr(PositionalFlags(**values)))
+
+    runner = CliRunner()
+    assert runner.invoke(command, ["a", "--tag", "x", "b", "--tag", "y", "--force"]).output.strip() == \
+        repr(PositionalFlags(names=("a", "b"), tag=("x", "y"), force=True))
+    assert runner.invoke(command, []).output.strip() == repr(PositionalFlags())
+    assert runner.invoke(command, ["--force=False"]).output == \
+        "Error: Option '--force' does not take a value. (see --help)\n"  # as create_pretraining_data's --overwrite

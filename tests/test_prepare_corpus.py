@@ -14,6 +14,7 @@ from conftest import KOWIKI_DIR
 from interrupt import interrupt
 
 import prepare_corpus
+import text_input
 from mecab_bert.corpus import preparation
 
 WIKI_SNIPPET = """\
@@ -319,7 +320,7 @@ def test_a_failed_job_removes_its_temporary_in_its_process(tmp_path, tagger):
     bad.write_bytes(SECOND_INPUTS["invalid UTF-8"])
     temporary = _write(tmp_path / ".out.~1234abcd.tmp", "")
     job = preparation.Job([str(bad)], str(tmp_path / "out"))
-    with pytest.raises(prepare_corpus.InputError, match="not valid UTF-8"):
+    with pytest.raises(text_input.InputError, match="not valid UTF-8"):
         preparation.write_output(job, str(temporary), tagger)
     assert os.listdir(tmp_path) == ["bad"]
 

@@ -26,8 +26,8 @@ def test_iter_text_lines_drops_tags_titles_and_blank_lines():
 
 
 def test_vocab_layout_and_continuations(tmp_path):
-    vocab, summary = wordpiece_vocab.build_vocab([str(SAMPLE)], vocab_size=1500, min_frequency=1, num_unused=3,
-                                             progress=False)
+    vocab, summary = wordpiece_vocab.build_vocab([str(SAMPLE)], wordpiece_vocab.VocabSettings(
+        vocab_size=1500, min_frequency=1, num_unused=3), progress=False)
     assert vocab[:8] == [*tokenization.SPECIAL_TOKENS, "[unused0]", "[unused1]", "[unused2]"]
     assert len(vocab) == len(set(vocab)) == summary.vocab_size == 1500
     assert not any("\ue000" in token for token in vocab)
@@ -44,7 +44,7 @@ def test_vocab_layout_and_continuations(tmp_path):
 def test_wikiextractor_input(tmp_path):
     path = tmp_path / "wiki_00"
     path.write_text(WIKI, encoding="utf-8")
-    vocab, summary = wordpiece_vocab.build_vocab([str(path)], vocab_size=200, min_frequency=1, num_unused=0,
-                                             progress=False)
+    vocab, summary = wordpiece_vocab.build_vocab([str(path)], wordpiece_vocab.VocabSettings(
+        vocab_size=200, min_frequency=1, num_unused=0), progress=False)
     assert summary.lines == 2
     assert "제목만" not in vocab and "##에서" in vocab

@@ -26,8 +26,19 @@ from typing import Any
 
 import modeling
 import tokenization
+from mecab_bert.checkpoints import loading, tf_checkpoint
+from mecab_bert.cli import OUTPUT_PATH, flag
 from mecab_bert.files import TEMPORARY_NAME, atomic_directory, file_sha256, read_json
-from mecab_bert.tokenizer_settings import EXPORT_MARK, SPECIAL_TOKENS, TokenizerSettings, check_hangul_whole, is_export
+from mecab_bert.tokenizer_settings import (
+    DO_LOWER_CASE,
+    EXPORT_MARK,
+    MECAB,
+    SPECIAL_TOKENS,
+    WORDPIECE,
+    TokenizerSettings,
+    check_hangul_whole,
+    is_export,
+)
 from text_input import InputError
 
 # Files of a tokenizer in a Hugging Face directory.
@@ -37,25 +48,20 @@ TOKENIZER_FILES = ("vocab.txt", "tokenizer_config.json", "special_tokens_map.jso
 # tokenization.py: tokenization_mecab_bert.py imports the other two as its siblings there.
 CODE_FILES = ("tokenization_mecab_bert.py", "tokenization.py", "text_input.py")
 
-
 # What export_hf writes, and the mark in model.safetensors that says this project wrote it: only a folder
 # with no other files and that mark is ever replaced (a downloaded Hugging Face model is not).
 _EXPORT_FILES = frozenset({"config.json", "model.safetensors", "README.md", *TOKENIZER_FILES, *CODE_FILES})
-
 
 # Hangul vowel and final-consonant Jamo: NFC composes them onto the Jamo before them, which tokenization.py leaves
 # apart when the text holds them apart. The normalizer hides them (and the like, see _composing_characters) from
 # NFC behind a word joiner: a format character, which cleaning has already removed from the text.
 _COMPOSING_JAMO = (*range(0x1161, 0x1176), *range(0x11A8, 0x11C3))
 
-
 _JOINER = "\u2060"
-
 
 # Unicode's Final_Sigma condition as Python's str.lower() applies it: case-ignorable characters are skipped, even
 # those that are cased too (ʰ).
 _CASED = r"[\p{Cased}&&\P{Case_Ignorable}]"
-
 
 _FINAL_SIGMA = rf"(?<={_CASED}\p{{Case_Ignorable}}*)Σ(?!\p{{Case_Ignorable}}*{_CASED})"
 
@@ -170,7 +176,7 @@ def tokenizer_files(settings: TokenizerSettings, model_max_length: int) -> dict[
         "clean_up_tokenization_spaces": True,
     }
     files = {"vocab.txt": Path(settings.vocab_file).read_bytes()}
-    if settings.tokenizer == "mecab":
+    if settings.tokenizer == MECAB:
         config["tokenizer_class"] = "MecabBertTokenizer"
         config["auto_map"] = {"AutoTokenizer": [None, "tokenization_mecab_bert.MecabBertTokenizer"]}
         here = Path(tokenization.__file__).resolve().parent
@@ -192,7 +198,7 @@ def carried_files(directory: Path, model_max_length: int) -> dict[str, bytes]:
     config = read_json(directory / "tokenizer_config.json")
     # Our record too, so that a run starting from the export knows its tokenizer (carried_tokenizer's kind).
     files["tokenizer_config.json"] = _json({**config, "model_max_length": model_max_length,
-                                            "tokenizer_mode": "wordpiece"})
+                                            "tokenizer_mode": WORDPIECE})
     return files
 
 
@@ -314,7 +320,7 @@ _AUTO_CLASSES = {
 def model_card(card: ModelCard, tokenizer: TokenizerSettings, model_class: str, max_positions: int,
                carried: Path | None = None) -> str:
     """The export's README.md: how the model was made, its tokenizer, how to load it and what that needs."""
-    mecab = tokenizer.tokenizer == "mecab"
+    mecab = tokenizer.tokenizer == MECAB
     auto = _AUTO_CLASSES[model_class]
     remote = ", trust_remote_code=True" if mecab else ""
     facts = "".join(f"| {name} | {_cell(value)} |\n" for name, value in card.facts.items())
@@ -381,3 +387,42 @@ Texts longer than `model_max_length` tokens must be truncated (`truncation=True`
 def _cell(value: Any) -> str:
     """A value as one Markdown table cell."""
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvertFlags:
+    """convert_tf_checkpoint.py's flags."""
+
+    tf_checkpoint: str = flag(help="Google's checkpoint prefix (.../bert_model.ckpt), its .index file, or a folder "
+                              "holding one.")
+    bert_config_file: str | None = flag(None, "Default: bert_config.json beside the checkpoint.")
+    vocab_file: str | None = flag(None, "Default: vocab.txt beside the checkpoint.")
+    do_lower_case: bool = flag(DO_LOWER_CASE, "How the model's text was tokenized: uncased models True, cased False.")
+    output_dir: str = flag(help="The Hugging Face directory to write.", type=OUTPUT_PATH)
+
+
+def convert_tf_checkpoint(flags: ConvertFlags) -> str:
+    """Writes the Hugging Face directory of a Google TensorFlow checkpoint; returns what was loaded."""
+    prefix = tf_checkpoint.checkpoint_prefix(Path(flags.tf_checkpoint))
+    if prefix is None:
+        raise InputError(f"{flags.tf_checkpoint}: not a TensorFlow checkpoint (no {flags.tf_checkpoint}.index, and "
+                         f"not a folder holding one)")
+    config_file = Path(flags.bert_config_file) if flags.bert_config_file else prefix.parent / "bert_config.json"
+    vocab = Path(flags.vocab_file) if flags.vocab_file else prefix.parent / "vocab.txt"
+    for path, name in ((config_file, "--bert_config_file"), (vocab, "--vocab_file")):
+        if not path.is_file():
+            raise InputError(f"{path}: {'not a regular file' if path.exists() else 'no such file'} (pass {name})")
+    check_export_target(flags.output_dir, "--output_dir")
+    tokenizer = TokenizerSettings(str(vocab), flags.do_lower_case, WORDPIECE)
+    tokenizer.full_tokenizer()  # the vocab read and checked against --do_lower_case before the weights
+    tokenizer_files(tokenizer, 0)  # and against what the export's tokenizer must do (bert#135)
+    config = tf_checkpoint.config_for(prefix, modeling.BertConfig.from_json_file(config_file))
+    model = modeling.create_model(modeling.BertForPreTraining, config)
+    report = loading.load_pretrained(model, prefix)
+    card = ModelCard(f"Google's BERT checkpoint {prefix.parent.name}/{prefix.name}, converted", {
+        "converted from": str(prefix),
+        "checkpoint sha256 (.index)": file_sha256(f"{prefix}.index"),
+        "hidden_act (from its graph)": config.hidden_act,
+    }, language=None)
+    export_hf(model, flags.output_dir, tokenizer, card, overwrite=True, flag="--output_dir")
+    return report.summary()

@@ -17,14 +17,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+import click
 import tqdm
 
+from mecab_bert.cli import OUTPUT_PATH, WORKERS, flag
 from mecab_bert.corpus import wiki_dump
 from mecab_bert.corpus.sentence_splitter import split_sentences
 from mecab_bert.files import (
     atomic_directory,
     create_temporary,
+    expand_input_files,
     fsync_path,
+    input_patterns,
     missing_folders_made,
 )
 from mecab_bert.workers import ordered_map, start_worker
@@ -33,8 +37,22 @@ from tokenization import PosTagger
 
 _DOC_START_RE = re.compile(r"^<doc(\s[^>]*)?>$")
 
-
 _DOC_END = "</doc>"
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareFlags:
+    """prepare_corpus.py's flags."""
+
+    input_file: str = flag(help="WikiExtractor output (a comma-separated list of files or glob patterns), or one "
+                           "MediaWiki dump (.xml, .xml.bz2, .xml.gz; needs the wikidump extra).")
+    output_file: str | None = flag(None, "Write everything to this one file.", OUTPUT_PATH)
+    output_dir: str | None = flag(None, "Write one output file per input file here, at its path under the inputs' "
+                                  "common folder; they replace earlier ones only once all of them are complete. From "
+                                  "a dump: WikiExtractor's files (AA/wiki_00, ...), the whole folder replaced at the "
+                                  "end.", OUTPUT_PATH)
+    num_workers: int = flag(1, "Processes to run with --output_dir (one file each at a time), or on a dump (articles "
+                            "in batches).", WORKERS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -400,3 +418,44 @@ def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
         if stats.documents + stats.empty_documents == 0:  # an error before any output is replaced by nothing
             raise not_wikiextractor_output([path for job in jobs for path in job.input_paths])
     return stats
+
+
+def prepare_corpus(flags: PrepareFlags) -> CorpusStats:
+    """prepare_corpus.py: --input_file's WikiExtractor files (run_jobs) or dump (prepare_dump) into pretraining text
+    at --output_file or --output_dir; InputError when the output would replace an input."""
+    if (flags.output_file is None) == (flags.output_dir is None):
+        raise click.UsageError("give exactly one of --output_file and --output_dir")
+    input_paths = expand_input_files(flags.input_file)
+    dumps = [path for path in input_paths if wiki_dump.is_dump(path)]
+    output = flags.output_file or flags.output_dir
+    assert output is not None
+    if dumps:
+        if len(input_paths) > 1:
+            raise InputError(f"{dumps[0]}: a dump goes alone in --input_file (it was given with "
+                             f"{len(input_paths) - 1} other files)")
+        if os.path.realpath(output) == os.path.realpath(dumps[0]):
+            raise InputError(f"{output}: the output would overwrite the input dump")
+        return prepare_dump(dumps[0], output, flags.output_dir is not None, flags.num_workers)
+    if flags.output_file is not None:
+        jobs = [Job(input_paths, flags.output_file)]
+    else:
+        output_paths = output_paths_for(input_paths, output, input_patterns(flags.input_file))
+        jobs = [Job([i], o) for i, o in zip(input_paths, output_paths, strict=True)]
+    inputs = {os.path.realpath(p) for p in input_paths}
+    for job in jobs:
+        if os.path.realpath(job.output_path) in inputs:
+            raise InputError(f"{job.output_path}: the output would overwrite an input file")
+    return run_jobs(jobs, flags.num_workers)
+
+
+def warning_lines(stats: CorpusStats) -> Iterator[str]:
+    """The lines that warn of inputs left out: files without documents (with others that hold documents, so a mistake
+    in a list or a glob), and a dump's articles WikiExtractor failed on."""
+    if stats.files_without_documents:
+        skipped = stats.files_without_documents
+        yield (f"Warning: no <doc ...> block in {len(skipped)} of {stats.files} input files, not WikiExtractor "
+               f"output, so nothing of them was written: {', '.join(skipped[:3])}{' ...' if len(skipped) > 3 else ''}")
+    if stats.failed_pages:
+        failed = stats.failed_pages
+        yield (f"Warning: WikiExtractor failed on {len(failed)} articles, which were left out: "
+               f"{', '.join(failed[:3])}{' ...' if len(failed) > 3 else ''}")

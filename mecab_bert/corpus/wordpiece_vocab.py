@@ -14,17 +14,43 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import click
 from tqdm import tqdm
 
 import tokenization
-from mecab_bert.files import atomic_output
+from mecab_bert.cli import NON_NEGATIVE, OUTPUT_PATH, POSITIVE, WORKERS, flag
+from mecab_bert.files import atomic_output, check_not_input, expand_input_files, missing_folders_made
+from mecab_bert.tokenizer_settings import DO_LOWER_CASE, MECAB, TOKENIZER_MODES
 from mecab_bert.workers import ordered_map
 from text_input import InputError, read_utf8_lines
 
 _LINES_PER_BATCH = 2000
 
-
 UnitCounts = collections.Counter  # {(unit, is_continuation): count}
+
+
+@dataclass(frozen=True)
+class VocabSettings:
+    """How a vocab is learned: build_vocab.py's flags after its files."""
+
+    vocab_size: int = flag(32000, "Target size, special tokens included.", POSITIVE)
+    min_frequency: int = flag(2, "Merges seen fewer times are not learned.", POSITIVE)
+    limit_alphabet: int = flag(6000, "At most this many single characters (Korean text uses thousands of syllables "
+                               "and hanja).", POSITIVE)
+    num_unused: int = flag(100, "[unusedN] slots after the special tokens.", NON_NEGATIVE)
+    do_lower_case: bool = flag(DO_LOWER_CASE, "Lower-case and strip accents (never from Hangul); must match later "
+                               "stages.")
+    tokenizer: str = flag(MECAB, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's plain "
+                          "pre-tokenization.", click.Choice(TOKENIZER_MODES))
+    num_workers: int = flag(1, "Processes for pre-tokenizing.", WORKERS)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildVocabFlags(VocabSettings):
+    """build_vocab.py's flags: its files, then VocabSettings."""
+
+    input_file: str = flag(help="Input text: comma-separated files or glob patterns.")
+    output_file: str = flag(help="Where to write vocab.txt.", type=OUTPUT_PATH)
 
 
 @dataclass(frozen=True)
@@ -184,17 +210,7 @@ def train_wordpiece(
     return list(vocab)
 
 
-def build_vocab(
-    paths: list[str],
-    vocab_size: int = 32000,
-    min_frequency: int = 2,
-    limit_alphabet: int = 6000,
-    num_unused: int = 100,
-    do_lower_case: bool = True,
-    tokenizer: str = "mecab",
-    num_workers: int = 1,
-    progress: bool = True,
-) -> tuple[list[str], VocabSummary]:
+def build_vocab(paths: list[str], settings: VocabSettings, progress: bool = True) -> tuple[list[str], VocabSummary]:
     """Trains WordPiece on `paths`; returns the vocab (a token a line, in id order) and a summary.
 
     Raises InputError for input with no text and for a `vocab_size` too small (checked for the special tokens
@@ -202,8 +218,8 @@ def build_vocab(
     the KeyboardInterrupt (not a traceback from every worker), and the pool is terminated.
     """
     start_time = time.perf_counter()
-    special_tokens = [*tokenization.SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(num_unused))]
-    check_vocab_size(vocab_size, special_tokens)
+    special_tokens = [*tokenization.SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(settings.num_unused))]
+    check_vocab_size(settings.vocab_size, special_tokens)
     stats: collections.Counter = collections.Counter()
 
     def lines() -> Iterator[str]:
@@ -214,15 +230,17 @@ def build_vocab(
                 yield line
 
     unit_counts: UnitCounts = collections.Counter()
-    count = functools.partial(_count_batch, do_lower_case=do_lower_case, tokenizer=tokenizer)
+    count = functools.partial(_count_batch, do_lower_case=settings.do_lower_case, tokenizer=settings.tokenizer)
     batches = _batches(lines(), _LINES_PER_BATCH)
-    counted = ordered_map(count, batches, num_workers) if num_workers > 1 else map(count, batches)
+    workers = settings.num_workers
+    counted = ordered_map(count, batches, workers) if workers > 1 else map(count, batches)
     for batch_counts in tqdm(counted, desc="pre-tokenizing", unit=" batches", disable=not progress):
         unit_counts.update(batch_counts)
     if not unit_counts:
         named = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
         raise InputError(f"{named}: no text to learn a vocab from (empty, or only blank lines, <doc> tags and titles)")
-    vocab = train_wordpiece(unit_counts, vocab_size, min_frequency, limit_alphabet, special_tokens)
+    vocab = train_wordpiece(unit_counts, settings.vocab_size, settings.min_frequency, settings.limit_alphabet,
+                            special_tokens)
     summary = VocabSummary(
         files=len(paths),
         lines=stats["lines"],
@@ -238,3 +256,18 @@ def write_vocab(vocab: list[str], output_file: str) -> None:
     """Writes one token a line, atomically (a temporary name, then a rename): on failure the old file stays whole."""
     with atomic_output(output_file) as writer:
         writer.writelines(f"{token}\n" for token in vocab)
+
+
+def build_vocab_file(flags: BuildVocabFlags) -> VocabSummary:
+    """build_vocab.py: the vocab of --input_file's files, written to --output_file; returns the summary.
+
+    The output is opened (its temporary file made) before the count, so that an output that cannot be written (a
+    folder, a path under a file, a read-only place) fails now, not after it; a failure removes the folders made
+    for it too.
+    """
+    paths = expand_input_files(flags.input_file)
+    check_not_input(flags.output_file, paths, "--output_file")
+    with missing_folders_made([flags.output_file]), atomic_output(flags.output_file) as writer:
+        vocab, summary = build_vocab(paths, flags)
+        writer.writelines(f"{token}\n" for token in vocab)
+    return summary

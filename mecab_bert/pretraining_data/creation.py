@@ -24,20 +24,8 @@ import numpy as np
 from tqdm import tqdm
 
 import tokenization
-from mecab_bert.cli import (
-    OUTPUT_PATH,
-    POSITIVE,
-    PROBABILITY,
-    SEED,
-    WORKERS,
-    FiniteFloat,
-)
-from mecab_bert.files import (
-    atomic_directory,
-    expand_input_files,
-    file_sha256,
-    write_json,
-)
+from mecab_bert.cli import NON_NEGATIVE, OUTPUT_PATH, POSITIVE, PROBABILITY, SEED, WORKERS, FiniteFloat, flag
+from mecab_bert.files import atomic_directory, expand_input_files, file_sha256, write_json
 from mecab_bert.pretraining_data.instance_creation import (
     MAX_RECORD_LENGTH,
     Document,
@@ -48,25 +36,9 @@ from mecab_bert.pretraining_data.instance_creation import (
     record_dtype,
 )
 from mecab_bert.pretraining_data.shard_format import FORMAT_VERSION, MANIFEST, DataError, ShardWriter, owns_output_file
+from mecab_bert.tokenizer_settings import DO_LOWER_CASE, MECAB, TOKENIZER_MODES
 from mecab_bert.workers import ordered_map
 from text_input import read_utf8_lines
-
-# The type and bounds of each flag, declared once: click checks them on the command line (its one-line error
-# names the flag), RunSettings.validate for the callers of create_pretraining_data().
-FLAG_TYPES: dict[str, click.ParamType] = {
-    "output_dir": OUTPUT_PATH,
-    "tokenizer": click.Choice(["mecab", "wordpiece"]),
-    "max_seq_length": click.IntRange(5, MAX_RECORD_LENGTH),  # at least [CLS] A [SEP] B [SEP]
-    "max_predictions_per_seq": POSITIVE,
-    "dupe_factor": POSITIVE,
-    "random_seed": SEED,
-    "masked_lm_prob": FiniteFloat(0, 1, min_open=True),
-    "short_seq_prob": PROBABILITY,
-    "num_workers": WORKERS,
-    "docs_per_chunk": POSITIVE,
-    "instances_per_shard": POSITIVE,
-    "unicode_errors": click.Choice(["strict", "replace"]),
-}
 
 
 @dataclass(frozen=True)
@@ -196,40 +168,59 @@ def _process_indexed_chunk(chunk: tuple[int, list[list[str]], int], settings: Ch
 
 @dataclass(frozen=True)
 class RunSettings:
-    """Every flag of a run (all go into the manifest), with its default (the command line's too)."""
+    """Every flag of a run (all go into the manifest), with its default and type (the command line's too)."""
 
-    input_file: str
-    output_dir: str
-    vocab_file: str
-    do_lower_case: bool = True
-    tokenizer: str = "mecab"
-    do_whole_word_mask: bool = InstanceConfig.do_whole_word_mask
-    max_seq_length: int = InstanceConfig.max_seq_length
-    max_predictions_per_seq: int = InstanceConfig.max_predictions_per_seq
-    random_seed: int = 12345
-    dupe_factor: int = 10
-    masked_lm_prob: float = InstanceConfig.masked_lm_prob
-    short_seq_prob: float = InstanceConfig.short_seq_prob
-    num_workers: int = 1
-    docs_per_chunk: int = 1000
-    instances_per_shard: int = 65536
-    unicode_errors: str = "strict"
-    overwrite: bool = False
+    input_file: str = flag(help="Input text: comma-separated files or glob patterns.")
+    output_dir: str = flag(help="Directory for the shards and manifest.json.", type=OUTPUT_PATH)
+    vocab_file: str = flag(help="The vocabulary the model will be trained with.")
+    do_lower_case: bool = flag(DO_LOWER_CASE, "Lower-case and strip accents (never from Hangul).")
+    tokenizer: str = flag(MECAB, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.",
+                          click.Choice(TOKENIZER_MODES))
+    do_whole_word_mask: bool = flag(InstanceConfig.do_whole_word_mask,
+                                    "Mask whole words: a token starting with ## joins the word before it.")
+    max_seq_length: int = flag(InstanceConfig.max_seq_length, "Maximum sequence length.",
+                               click.IntRange(5, MAX_RECORD_LENGTH))  # at least [CLS] A [SEP] B [SEP]
+    max_predictions_per_seq: int = flag(InstanceConfig.max_predictions_per_seq,
+                                        "Maximum number of masked-LM predictions per sequence.", POSITIVE)
+    random_seed: int = flag(12345, "Seed for data generation.", SEED)
+    dupe_factor: int = flag(10, "Number of times to duplicate the input data (with different masks).", POSITIVE)
+    masked_lm_prob: float = flag(InstanceConfig.masked_lm_prob, "Masked LM probability.",
+                                 FiniteFloat(0, 1, min_open=True))
+    short_seq_prob: float = flag(InstanceConfig.short_seq_prob,
+                                 "Probability of creating sequences shorter than the maximum length.", PROBABILITY)
+    num_workers: int = flag(1, "Worker processes; the output is the same.", WORKERS)
+    docs_per_chunk: int = flag(1000, "Documents per chunk: the unit of work, of memory, and of the random-next pool.",
+                               POSITIVE)
+    instances_per_shard: int = flag(65536, "Instances per output shard.", POSITIVE)
+    unicode_errors: str = flag("strict", "strict: invalid UTF-8 is an error; replace: U+FFFD, counted in the summary.",
+                               click.Choice(["strict", "replace"]))
+    overwrite: bool = flag(False, "Replace the output of an earlier run in --output_dir (the old output stays whole "
+                           "until the new one is complete; a folder holding other files is refused).", is_flag=True)
 
     def instance_config(self) -> InstanceConfig:
         return InstanceConfig(self.max_seq_length, self.max_predictions_per_seq, self.masked_lm_prob,
                               self.short_seq_prob, self.do_whole_word_mask)
 
     def validate(self) -> None:
-        """Each flag within its FLAG_TYPES bounds (the error names the flag), before any work is done."""
-        for name, kind in FLAG_TYPES.items():
+        """Each flag of a type within its bounds, as click checks the command line (the error names the flag),
+        before any work is done."""
+        for field in dataclasses.fields(self):
+            kind = field.metadata["flag"].type
             try:
-                kind.convert(getattr(self, name), None, None)
+                if kind is not None:
+                    kind.convert(getattr(self, field.name), None, None)
             except click.BadParameter as error:
-                raise DataError(f"--{name}: {error.message}") from None
+                raise DataError(f"--{field.name}: {error.message}") from None
         if self.max_predictions_per_seq > self.max_seq_length:
             raise DataError(f"--max_predictions_per_seq: {self.max_predictions_per_seq} is more than "
                             f"--max_seq_length {self.max_seq_length}")
+
+
+@dataclass(frozen=True)
+class CreationFlags(RunSettings):
+    """create_pretraining_data.py's flags: a run's settings, and what to show of its output."""
+
+    print_examples: int = flag(0, "Print the first N instances, decoded.", NON_NEGATIVE)
 
 
 @dataclass
@@ -311,7 +302,8 @@ def create_pretraining_data(settings: RunSettings, progress: bool = True) -> Run
                              for field in dtype.descr],
             "vocab": {"sha256": file_sha256(settings.vocab_file), "size": vocab_size},
             "tokenizer": {"tokenizer": settings.tokenizer, "do_lower_case": settings.do_lower_case},
-            "flags": dataclasses.asdict(settings),
+            # RunSettings' fields alone: --print_examples (CreationFlags) changes nothing that is written.
+            "flags": {field.name: getattr(settings, field.name) for field in dataclasses.fields(RunSettings)},
             "shards": writer.shards,
             "totals": {**{key: stats[key] for key in ("documents", "sentences", "tokens", "instances",
                                                        "masked_tokens", "truncated", "random_next",

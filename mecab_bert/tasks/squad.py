@@ -168,6 +168,8 @@ def _read_question(question: squad_data.Question, context: str, context_index: i
 
 @dataclass(frozen=True)
 class FeatureConfig:
+    """How questions and contexts become windows; the defaults are Google's, and those of SquadFlags."""
+
     max_seq_length: int = 384
     doc_stride: int = 128
     max_query_length: int = 64
@@ -360,6 +362,8 @@ class Dataset:
 
 @dataclass(frozen=True)
 class PredictConfig:
+    """How logits become answers; the defaults are Google's, and those of SquadFlags."""
+
     n_best_size: int = 20
     max_answer_length: int = 30
     version_2_with_negative: bool = False
@@ -541,15 +545,16 @@ class SquadTask:
 class SquadFlags(FineTuningFlags):
     """Google's run_squad.py flags, with the fine-tuning and loop ones (fine_tuning.FineTuningFlags)."""
 
-    max_seq_length: int = flag(384, "Tokens per window, question and [CLS] [SEP] [SEP] included.",
-                               click.IntRange(4, 2**31 - 1))
-    doc_stride: int = flag(128, "Stride between context windows.", POSITIVE)
-    max_query_length: int = flag(64, "Question tokens kept.", POSITIVE)
-    n_best_size: int = flag(20, "", POSITIVE)
-    max_answer_length: int = flag(30, "In tokens.", POSITIVE)
-    version_2_with_negative: bool = flag(False, "SQuAD 2.0: questions may have no answer.")
-    null_score_diff_threshold: float = flag(0.0, "v2: predict no answer when null score - best non-null score "
-                                            "exceeds this.", FINITE_FLOAT)
+    max_seq_length: int = flag(FeatureConfig.max_seq_length, "Tokens per window, question and [CLS] [SEP] [SEP] "
+                               "included.", click.IntRange(4, 2**31 - 1))
+    doc_stride: int = flag(FeatureConfig.doc_stride, "Stride between context windows.", POSITIVE)
+    max_query_length: int = flag(FeatureConfig.max_query_length, "Question tokens kept.", POSITIVE)
+    n_best_size: int = flag(PredictConfig.n_best_size, "", POSITIVE)
+    max_answer_length: int = flag(PredictConfig.max_answer_length, "In tokens.", POSITIVE)
+    version_2_with_negative: bool = flag(PredictConfig.version_2_with_negative,
+                                         "SQuAD 2.0: questions may have no answer.")
+    null_score_diff_threshold: float = flag(PredictConfig.null_score_diff_threshold, "v2: predict no answer when "
+                                            "null score - best non-null score exceeds this.", FINITE_FLOAT)
     strip_josa: bool = flag(False, "Drop trailing Korean particles from predicted answers.")
     skip_bad_examples: bool = flag(False, "Skip (and count) malformed questions instead of stopping.")
 

@@ -33,6 +33,8 @@ from typing import Any
 
 import click
 
+from mecab_bert.cli import OutputPath, flag
+from mecab_bert.files import check_not_input, write_json
 from mecab_bert.tasks.squad_data import (
     KORQUAD_V1_PREFIX,
     SQUAD_V2_VERSION,
@@ -48,21 +50,16 @@ from text_input import InputError
 # evaluate-v2.0.py's default --na-prob-thresh: a question counts as predicted unanswerable above it.
 NA_PROB_THRESH = 1.0
 
-
 # Missing and foreign prediction ids listed one per line on stderr, then "... and N more".
 WARNING_LIMIT = 10
 
-
 _PUNCTUATION = frozenset(string.punctuation)
 
-
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-
 
 # KorQuAD's remove_(): these quotes and brackets become spaces before punctuation is dropped, so "(1989)년"
 # reads "1989 년" and does not exactly match "1989년" (char F1, which ignores spaces, does not see it).
 _KORQUAD_SPACED = str.maketrans(dict.fromkeys("'\"《》<>〈〉()‘’", " "))
-
 
 Scores = dict[str, float]
 
@@ -360,3 +357,24 @@ def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | Non
         if missing is not None:
             raise InputError(f"{na_prob_file}: no probability for question {missing!r}")
     return score(squad, predictions, na_probs)
+
+
+@dataclass(frozen=True)
+class EvaluateFlags:
+    """evaluate_squad.py's arguments and flags."""
+
+    data_file: str = flag(type=click.Path(dir_okay=False), argument=True)
+    pred_file: str = flag(type=click.Path(dir_okay=False), argument=True)
+    na_prob_file: str | None = flag(None, "SQuAD v2.0 only: {question id: no-answer probability}, for the best "
+                                    "thresholds.", click.Path(dir_okay=False))
+    out_file: str | None = flag(None, "Also write the scores here.", OutputPath(dir_okay=False))
+
+
+def evaluate_to_file(flags: EvaluateFlags) -> Scores:
+    """evaluate_files() on evaluate_squad.py's files, the scores also written to --out_file when it is given."""
+    if flags.out_file is not None:
+        check_not_input(flags.out_file, (flags.data_file, flags.pred_file, flags.na_prob_file), "--out_file")
+    scores = evaluate_files(flags.data_file, flags.pred_file, flags.na_prob_file)
+    if flags.out_file is not None:
+        write_json(flags.out_file, scores)
+    return scores
