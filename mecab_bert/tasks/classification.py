@@ -26,7 +26,7 @@ import modeling
 import tokenization
 from mecab_bert.cli import POSITIVE, flag
 from mecab_bert.files import file_sha256, shown, write_json, write_text
-from mecab_bert.runs import batching, devices, loop, run_folder
+from mecab_bert.runs import batching, devices, loop, run_folder, skeleton
 from mecab_bert.tasks import fine_tuning
 from mecab_bert.tasks.fine_tuning import FineTuningFlags
 from text_input import InputError, read_utf8_lines
@@ -611,15 +611,15 @@ class Evaluation(NamedTuple):
 _FILE_FLAGS = {"train": "--train_file", "dev": "--eval_file", "test": "--predict_file"}
 
 
-class ClassifierFineTuning:
-    """run_classifier's part of a fine-tuning run (see fine_tuning.FineTuningScript)."""
+class ClassifierFineTuning(fine_tuning.FineTuningRun):
+    """run_classifier's part of a run."""
 
     name = "run_classifier"
     head = "classifier.weight"
     outputs = ("eval_results.txt", "eval_results.json", "test_results.tsv")
 
-    def __init__(self, flags: ClassifierFlags, tokenizer: tokenization.FullTokenizer, is_main: bool):
-        self.flags, self.tokenizer, self.is_main = flags, tokenizer, is_main
+    def __init__(self, flags: ClassifierFlags, is_main: bool):
+        super().__init__(flags, is_main)
         self.processor = processors[flags.task_name]
         self.task = ClassifierTask(self.processor.is_regression)
 
@@ -634,11 +634,11 @@ class ClassifierFineTuning:
                              f"{getattr(self.processor.files, split)} is) or {flag_name}")
         return self.processor.file_path(self.flags.data_dir, split)
 
-    def input_files(self) -> dict[str, str]:
+    def data_files(self) -> dict[str, str | None]:
         used = {"train": self.flags.do_train, "dev": self.flags.do_eval, "test": self.flags.do_predict}
         return {flag_name: self.file(split) for split, flag_name in _FILE_FLAGS.items() if used[split]}
 
-    def identity(self) -> dict[str, Any]:
+    def train_identity(self) -> dict[str, Any]:
         return {"train_file_sha256": file_sha256(self.file("train")), "max_seq_length": self.flags.max_seq_length}
 
     def model_identity(self) -> dict[str, Any]:
@@ -649,7 +649,7 @@ class ClassifierFineTuning:
         return modeling.create_model(modeling.BertForSequenceClassification, config, num_labels=len(labels) or 1,
                                      label_names=labels)
 
-    def read(self, split: Split) -> ClassifierFeatures:
+    def _read(self, split: Split) -> ClassifierFeatures:
         path = self.file(split)
         start = time.perf_counter()
         examples = self.processor.read_examples(path, split)
@@ -661,13 +661,13 @@ class ClassifierFineTuning:
         return features
 
     def read_train(self) -> ClassifierFeatures:
-        return self.read("train")
+        return self._read("train")
 
     def read_predict(self) -> Evaluation | None:
         if not (self.flags.do_eval or self.flags.do_predict):
             return None
-        return Evaluation(self.read("dev") if self.flags.do_eval else None,
-                          self.read("test") if self.flags.do_predict else None)
+        return Evaluation(self._read("dev") if self.flags.do_eval else None,
+                          self._read("test") if self.flags.do_predict else None)
 
     def predict(self, model: nn.Module, data: Evaluation, runtime: devices.Runtime, step: int) -> dict[str, float]:
         output_dir = Path(self.flags.output_dir)
@@ -705,5 +705,5 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def run(flags: ClassifierFlags, progress: bool = True) -> dict[str, float]:
-    return fine_tuning.run(flags, ClassifierFineTuning, {"--do_eval": flags.do_eval, "--do_predict": flags.do_predict},
-                           progress)
+    return skeleton.run(flags, ClassifierFineTuning, {"--do_eval": flags.do_eval, "--do_predict": flags.do_predict},
+                        progress)

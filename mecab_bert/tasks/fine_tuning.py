@@ -1,21 +1,17 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
 """What run_squad.py and run_classifier.py share: their flags, the model they start from, their part of the run.
 
-A fine-tuning script supplies a `FineTuningScript` (how to read its files, its model and Task, how to predict and
-what it writes); `FineTuningRun` adds what every fine-tuning run shares (the tokenizer flags, the model config,
-an --init_checkpoint's task, the epochs, the run's own fine-tuned checkpoint when only predicting) and
-runs/skeleton.py walks the run.
+A fine-tuning script subclasses `FineTuningRun` (how to read its files, its model and Task, how to predict and
+what it writes); the class adds what every fine-tuning run shares, and runs/skeleton.py walks the run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import click
 import numpy as np
@@ -25,7 +21,6 @@ from torch import nn
 from tqdm import tqdm
 
 import modeling
-import tokenization
 from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import loading
 from mecab_bert.cli import POSITIVE, POSITIVE_FLOAT, PROBABILITY, SEED, flag
@@ -48,7 +43,7 @@ class FineTuningFlags(TrainingFlags):
                                             "a Hugging Face --init_checkpoint's, else True).", click.BOOL)
     tokenizer: str | None = flag(None, "mecab (morphemes, then WordPiece) or wordpiece (Google's) (default: a "
                                        "Hugging Face --init_checkpoint's, else mecab).",
-                                 click.Choice(["mecab", "wordpiece"]))
+                                 click.Choice(tokenizer_settings.TOKENIZER_MODES))
     max_seq_length: int = flag(128, "Tokens per sequence, [CLS] and [SEP]s included.", click.IntRange(3, 2**31 - 1))
     predict_batch_size: int = flag(8, "", POSITIVE)
     num_train_epochs: float = flag(3.0, "", POSITIVE_FLOAT)
@@ -58,38 +53,6 @@ class FineTuningFlags(TrainingFlags):
     predict_file: str | None = flag(None, "The file to predict on.")
     keep_checkpoints: int = flag(1, "How many of the newest checkpoints to keep.", POSITIVE)
     seed: int = flag(42, "", SEED)
-
-
-class FineTuningScript(Protocol):
-    """What a fine-tuning script adds to `run`."""
-
-    name: str  # recorded in run.json ("run_squad")
-    head: str  # a parameter that only the fine-tuned model has ("qa_outputs.weight"): a pretraining run lacks it
-    outputs: tuple[str, ...]  # the files its predictions write into --output_dir
-    task: loop.Task
-
-    def input_files(self) -> dict[str, str]:
-        """The data files this run reads, by flag (--train_file: path): what its outputs must never replace."""
-
-    def identity(self) -> dict[str, Any]:
-        """The flags and files beyond the shared ones that define a training run (its train file's sha256)."""
-
-    def model_identity(self) -> dict[str, Any]:
-        """What the fine-tuned head's outputs mean (a classifier's labels): predicting with a run's checkpoint
-        needs the same."""
-
-    def create_model(self, config: modeling.BertConfig) -> nn.Module:
-        """The model with this script's head."""
-
-    def read_train(self) -> Any:
-        """The training data (loop.TrainingData), read and checked; InputError when unusable."""
-
-    def read_predict(self) -> Any | None:
-        """What to predict on (None: nothing), read and checked."""
-
-    def predict(self, model: nn.Module, data: Any, runtime: devices.Runtime, step: int) -> dict[str, float]:
-        """Predicts with the model at `step` (0: as loaded), writes this script's outputs and returns the scores
-        (empty without gold labels)."""
 
 
 def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfig:
@@ -120,29 +83,46 @@ def schedule(flags: FineTuningFlags, size: int) -> skeleton.Schedule:
     return skeleton.Schedule(steps, int(steps * flags.warmup_proportion))
 
 
-def run(flags: FineTuningFlags, make_script: Callable[[Any, tokenization.FullTokenizer, bool], FineTuningScript],
-        prediction_flags: dict[str, bool], progress: bool = True) -> dict[str, float]:
-    """Fine-tunes, predicts and exports as the flags say (skeleton.run), in the process group torchrun set up.
-    prediction_flags: the script's flags that predict, and whether each was given ({"--do_predict": True})."""
-    return skeleton.run(flags, functools.partial(FineTuningRun, make_script), prediction_flags, progress)
-
-
 class FineTuningRun:
-    """A fine-tuning script's part of the run (skeleton.Script): what every fine-tuning script shares, over the
-    script's own FineTuningScript."""
+    """What every fine-tuning script's part of a run (skeleton.Script) shares: the tokenizer flags resolved, the
+    model config, an --init_checkpoint's task, the epochs, the run's own fine-tuned checkpoint when only predicting,
+    the export. A fine-tuning script subclasses it with its name, head, outputs and Task and the methods below that
+    raise NotImplementedError, and hands the subclass to skeleton.run."""
 
+    name: str  # recorded in run.json ("run_squad")
+    head: str  # a parameter that only the fine-tuned model has ("qa_outputs.weight"): a pretraining run lacks it
+    outputs: tuple[str, ...]  # the files its predictions write into --output_dir
+    task: loop.Task
     card_flags = ("init_checkpoint", "max_seq_length", "num_train_epochs", "train_batch_size", "learning_rate")
 
-    def __init__(self, make_script: Callable[[Any, tokenization.FullTokenizer, bool], FineTuningScript],
-                 flags: FineTuningFlags, is_main: bool):
+    def __init__(self, flags: FineTuningFlags, is_main: bool):
         settings = tokenizer_settings.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
                                                         flags.init_checkpoint)
         self.flags = dataclasses.replace(flags, vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
                                          tokenizer=settings.tokenizer)
         self.settings, self.is_main = settings, is_main
         self.tokenizer = settings.full_tokenizer()
-        self.script = make_script(self.flags, self.tokenizer, is_main)
-        self.name, self.outputs, self.task = self.script.name, self.script.outputs, self.script.task
+
+    def data_files(self) -> dict[str, str | None]:
+        """The data files this run reads, by flag (--train_file: path): what its outputs must never replace."""
+        raise NotImplementedError
+
+    def train_identity(self) -> dict[str, Any]:
+        """The flags and files beyond the shared ones that define a training run (its train file's sha256)."""
+        raise NotImplementedError
+
+    def model_identity(self) -> dict[str, Any]:
+        """What the fine-tuned head's outputs mean (a classifier's labels): predicting with a run's checkpoint
+        needs the same."""
+        raise NotImplementedError
+
+    def read_train(self) -> loop.TrainingData:
+        """The training data, read and checked; InputError when unusable."""
+        raise NotImplementedError
+
+    def read_predict(self) -> Any | None:
+        """What to predict on (None: nothing), read and checked."""
+        raise NotImplementedError
 
     def model_config(self, init: str | None) -> modeling.BertConfig:
         return model_config(self.flags, init)
@@ -151,26 +131,23 @@ class FineTuningRun:
         return len(self.tokenizer.vocab)
 
     def input_files(self) -> list[tuple[str, str | None]]:
-        return [("--vocab_file", self.flags.vocab_file), *self.script.input_files().items()]
+        return [("--vocab_file", self.flags.vocab_file), *self.data_files().items()]
 
     def read(self, config: modeling.BertConfig, init: str | None) -> skeleton.Inputs:
-        train = self.script.read_train() if self.flags.do_train else None
-        predict = self.script.read_predict()  # on every process: a bad file must stop them all, not rank 0 alone
+        train = self.read_train() if self.flags.do_train else None
+        predict = self.read_predict()  # on every process: a bad file must stop them all, not rank 0 alone
         if init:
-            _check_init_task(init, self.script)
+            _check_init_task(init, self)
         return skeleton.Inputs(train, predict)
 
-    def create_model(self, config: modeling.BertConfig) -> nn.Module:
-        return self.script.create_model(config)
-
     def start(self, model: nn.Module, report: loading.LoadReport | None, predicting: str) -> skeleton.Start:
-        fine_tuned = _load_fine_tuned(model, self.flags, self.script, model.config, self.is_main)
+        fine_tuned = _load_fine_tuned(model, self, model.config)
         if fine_tuned is not None:
             return skeleton.Start(f"the fine-tuned {fine_tuned.checkpoint}", fine_tuned.step, True)
         if report is None:
             raise InputError(f"{predicting} without --do_train needs a model: an --init_checkpoint, or an "
                              f"--output_dir that holds a fine-tuned run")
-        note, head = report.summary(), self.script.head
+        note, head = report.summary(), self.head
         if head in report.initialized:
             if self.flags.export_hf:
                 raise InputError(f"--export_hf without --do_train: {self.flags.init_checkpoint} has no {head}, so "
@@ -192,21 +169,18 @@ class FineTuningRun:
             **{name: getattr(self.flags, name) for name in (
                 "do_lower_case", "tokenizer", "train_batch_size", "learning_rate", "num_train_epochs",
                 "warmup_proportion", "optimizer", "weight_decay", "seed")},
-            **self.script.identity(),
-            **self.script.model_identity(),
+            **self.train_identity(),
+            **self.model_identity(),
         }
 
     def train_results(self, metrics: dict[str, float]) -> dict[str, float]:
         return {f"train_{key}": value for key, value in metrics.items() if key != "step"}
 
-    def predict(self, model: nn.Module, data: Any, runtime: devices.Runtime, step: int) -> dict[str, float]:
-        return self.script.predict(model, data, runtime, step)
-
     def export(self, step: int, trained: bool) -> skeleton.Export:
-        task = self.script.model_identity().get("task_name")
+        task = self.model_identity().get("task_name")
         facts: dict[str, Any] = {"steps": step}
         if trained:
-            facts.update({name: path for name, path in self.script.input_files().items() if path})
+            facts.update({name: path for name, path in self.data_files().items() if path})
         return skeleton.Export(self.settings, f"BERT fine-tuned with {self.name}.py" + (f" on {task}" if task else ""),
                                facts, tokenizer_settings.carried_tokenizer(self.flags.init_checkpoint, self.settings),
                                task)
@@ -247,7 +221,7 @@ def predict(model: nn.Module, data: loop.TrainingData, batch_size: int, runtime:
                             for field in zip(*parts, strict=True)))
 
 
-def _check_init_task(init: str, script: FineTuningScript) -> None:
+def _check_init_task(init: str, script: FineTuningRun) -> None:
     """A fine-tuned head starts a model only if it means the same (a classifier of the task): the run.json beside
     one of this script's checkpoints says, or a Hugging Face config.json's finetuning_task (our exports write it)."""
     source = Path(init)
@@ -276,11 +250,12 @@ def _check_init_task(init: str, script: FineTuningScript) -> None:
                              f"checkpoint instead")
 
 
-def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTuningScript, config: modeling.BertConfig,
-                     is_main: bool) -> checkpointing.Restored | None:
+def _load_fine_tuned(model: nn.Module, script: FineTuningRun, config: modeling.BertConfig
+                     ) -> checkpointing.Restored | None:
     """Predicting alone into a fine-tuning run's folder predicts with that run's newest intact checkpoint, as
     Google's Estimator does with its model_dir; returns what was loaded (None: the folder holds no checkpoint).
     The run must have been made by this script with this model config, vocab and tokenizer (see its run.json)."""
+    flags = script.flags
     output_dir = Path(flags.output_dir)
     if not checkpointing.has_checkpoints(output_dir):
         return None
@@ -293,4 +268,4 @@ def _load_fine_tuned(model: nn.Module, flags: FineTuningFlags, script: FineTunin
     identity = {"bert_config": config.to_dict(), "vocab_sha256": file_sha256(flags.vocab_file),
                 "tokenizer": flags.tokenizer, "do_lower_case": flags.do_lower_case, **script.model_identity()}
     compare = list(identity) if recorded else ["bert_config"]
-    return checkpointing.restore_model(model, output_dir, identity, compare, is_main, head=script.head)
+    return checkpointing.restore_model(model, output_dir, identity, compare, script.is_main, head=script.head)

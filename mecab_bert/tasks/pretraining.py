@@ -236,7 +236,7 @@ def recorded_tokenizer(shard_sets: Sequence[shard_format.Shards]) -> tuple[str, 
     recorded = {}
     for shards in shard_sets:
         settings = shards.manifest.get("tokenizer")
-        if not isinstance(settings, dict) or settings.get("tokenizer") not in ("mecab", "wordpiece") \
+        if not isinstance(settings, dict) or settings.get("tokenizer") not in tokenizer_settings.TOKENIZER_MODES \
                 or not isinstance(settings.get("do_lower_case"), bool):
             raise InputError(f"{shards.manifest_path}: no tokenizer record (made by an older "
                              f"create_pretraining_data.py?): remake the data")

@@ -32,7 +32,7 @@ import modeling
 import tokenization
 from mecab_bert.cli import FINITE_FLOAT, POSITIVE, flag
 from mecab_bert.files import file_sha256, write_json
-from mecab_bert.runs import batching, devices, loop
+from mecab_bert.runs import batching, devices, loop, skeleton
 from mecab_bert.tasks import fine_tuning, squad_data, squad_metrics
 from mecab_bert.tasks.fine_tuning import FineTuningFlags
 from text_input import InputError
@@ -559,22 +559,22 @@ class SquadFlags(FineTuningFlags):
     skip_bad_examples: bool = flag(False, "Skip (and count) malformed questions instead of stopping.")
 
 
-class SquadFineTuning:
-    """run_squad's part of a fine-tuning run (see fine_tuning.FineTuningScript)."""
+class SquadFineTuning(fine_tuning.FineTuningRun):
+    """run_squad's part of a run."""
 
     name = "run_squad"
     head = "qa_outputs.weight"
     outputs = ("predictions.json", "nbest_predictions.json", "null_odds.json", "eval_results.json")
     task = SquadTask()
 
-    def __init__(self, flags: SquadFlags, tokenizer: tokenization.FullTokenizer, is_main: bool):
-        self.flags, self.tokenizer, self.is_main = flags, tokenizer, is_main
+    def __init__(self, flags: SquadFlags, is_main: bool):
+        super().__init__(flags, is_main)
         self.feature_config = FeatureConfig(flags.max_seq_length, flags.doc_stride, flags.max_query_length)
 
-    def input_files(self) -> dict[str, str]:
+    def data_files(self) -> dict[str, str | None]:
         return {"--train_file": self.flags.train_file, "--predict_file": self.flags.predict_file}
 
-    def identity(self) -> dict[str, Any]:
+    def train_identity(self) -> dict[str, Any]:
         return {"train_file_sha256": file_sha256(self.flags.train_file),
                 **{name: getattr(self.flags, name) for name in (
                     "max_seq_length", "doc_stride", "max_query_length", "version_2_with_negative",
@@ -641,4 +641,4 @@ def run(flags: SquadFlags, progress: bool = True) -> dict[str, float]:
         raise InputError("--do_train needs --train_file")
     if flags.do_predict and not flags.predict_file:
         raise InputError("--do_predict needs --predict_file")
-    return fine_tuning.run(flags, SquadFineTuning, {"--do_predict": flags.do_predict}, progress)
+    return skeleton.run(flags, SquadFineTuning, {"--do_predict": flags.do_predict}, progress)
