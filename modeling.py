@@ -54,16 +54,8 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 # Keys of Google's multilingual and Chinese bert_config.json that Google's own code never reads.
-_GOOGLE_IGNORED_KEYS = frozenset(
-    {
-        "directionality",
-        "pooler_fc_size",
-        "pooler_num_attention_heads",
-        "pooler_num_fc_layers",
-        "pooler_size_per_head",
-        "pooler_type",
-    }
-)
+_GOOGLE_IGNORED_KEYS = frozenset({"directionality", "pooler_fc_size", "pooler_num_attention_heads",
+                                  "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type"})
 
 # Google's attention mask fill: a padded key gets -10000 added to its score. Unlike -inf it keeps a row
 # with every key padded finite (uniform attention) instead of NaN, and it fits in float16.
@@ -115,10 +107,8 @@ class BertConfig:
             if not valid:
                 return f"{field.name} must be {wanted}, not {shown(value)}"
         if self.hidden_size % self.num_attention_heads:
-            return (
-                f"hidden_size ({self.hidden_size}) is not a multiple of num_attention_heads "
-                f"({self.num_attention_heads})"
-            )
+            return (f"hidden_size ({self.hidden_size}) is not a multiple of num_attention_heads "
+                    f"({self.num_attention_heads})")
         return None
 
     @classmethod
@@ -132,7 +122,8 @@ class BertConfig:
         """
         if not isinstance(values, Mapping):
             raise InputError(f"{source}: a config is a JSON object ({{...}}), not {shown(values)}")
-        names = {field.name for field in dataclasses.fields(cls)}
+        fields = dataclasses.fields(cls)
+        names = {field.name for field in fields}
         if "model_type" in values or "architectures" in values:
             if values.get("model_type", "bert") != "bert":
                 raise InputError(f"{source}: model_type is {shown(values['model_type'])}, not \"bert\"")
@@ -143,11 +134,7 @@ class BertConfig:
             unknown = sorted(set(values) - names - _GOOGLE_IGNORED_KEYS)
             if unknown:
                 raise InputError(f"{source}: unknown config keys {unknown}; the known keys are {sorted(names)}")
-        missing = [
-            field.name
-            for field in dataclasses.fields(cls)
-            if field.default is dataclasses.MISSING and field.name not in values
-        ]
+        missing = [field.name for field in fields if field.default is dataclasses.MISSING and field.name not in values]
         if missing:
             raise InputError(f"{source}: missing config keys {missing}")
         try:
@@ -162,8 +149,7 @@ class BertConfig:
         Anything else (not UTF-8, not JSON, a key given twice, a bad value) is an InputError naming the file;
         a file that cannot be read is an OSError naming it.
         """
-        values = read_json(path, object_pairs_hook=unique_keys)
-        return cls.from_dict(values, source=str(path))
+        return cls.from_dict(read_json(path, object_pairs_hook=unique_keys), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -186,9 +172,8 @@ def create_model(model_class: type[ModelT], config: BertConfig, **kwargs: Any) -
                          f"{str(error)[:120]})") from None
 
 
-def check_vocab_fits(
-    config: BertConfig, vocab_size: int, vocab_file: str | os.PathLike, config_source: str | os.PathLike
-) -> None:
+def check_vocab_fits(config: BertConfig, vocab_size: int, vocab_file: str | os.PathLike,
+                     config_source: str | os.PathLike) -> None:
     """Raises InputError naming both files when the vocab has more tokens than the model has embedding rows.
 
     Token ids run to vocab_size - 1 and index the word embedding (config.vocab_size rows): a larger vocab
@@ -280,14 +265,15 @@ class BertSelfAttention(nn.Module):
 class BertSelfOutput(nn.Module):
     """Projection of the attention heads, dropout, residual, LayerNorm (post-LN, as in Google's BERT)."""
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, input_size: int | None = None):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(input_size or config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: Tensor, input_tensor: Tensor) -> Tensor:
-        """hidden_states: attention output, input_tensor: the block's input, both float [B, T, H]."""
+        """hidden_states: the sub-layer's output, float [B, T, H] (BertOutput: [B, T, I]); input_tensor: its input,
+        float [B, T, H] -> float [B, T, H]."""
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
 
 
@@ -313,16 +299,11 @@ class BertIntermediate(nn.Module):
         return self.activation(self.dense(hidden_states))
 
 
-class BertOutput(nn.Module):
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+class BertOutput(BertSelfOutput):
+    """The feed-forward layer's projection from I back to H, dropout, residual, LayerNorm."""
 
-    def forward(self, hidden_states: Tensor, input_tensor: Tensor) -> Tensor:
-        """hidden_states: float [B, T, I]; input_tensor: float [B, T, H] -> float [B, T, H]."""
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+    def __init__(self, config: BertConfig):
+        super().__init__(config, input_size=config.intermediate_size)
 
 
 class BertLayer(nn.Module):
@@ -587,17 +568,10 @@ class BertForPreTraining(BertPreTrainedModel):
         # Tied after init_weights, so the embedding keeps the draw BertModel gave it.
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        *,
-        token_type_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        masked_lm_positions: Tensor | None = None,
-        masked_lm_ids: Tensor | None = None,
-        masked_lm_weights: Tensor | None = None,
-        next_sentence_labels: Tensor | None = None,
-    ) -> PreTrainingOutput:
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                masked_lm_positions: Tensor | None = None, masked_lm_ids: Tensor | None = None,
+                masked_lm_weights: Tensor | None = None, next_sentence_labels: Tensor | None = None
+                ) -> PreTrainingOutput:
         """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`.
 
         masked_lm_positions: long [B, P], the positions to predict (None = every position, P = T, which is
@@ -605,9 +579,8 @@ class BertForPreTraining(BertPreTrainedModel):
         masked_lm_weights: float [B, P], 1 for a real prediction and 0 for padding (None = all 1).
         next_sentence_labels: long [B]. Losses are computed for the labels given.
         """
-        sequence_output, pooled_output = self.bert(
-            input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask
-        )
+        sequence_output, pooled_output = self.bert(input_ids, token_type_ids=token_type_ids,
+                                                   attention_mask=attention_mask)
         if masked_lm_positions is not None:
             sequence_output = gather_indexes(sequence_output, masked_lm_positions)  # (B, P, H)
         mlm_logits = self.cls.predictions(sequence_output)  # (B, P, V)
@@ -646,15 +619,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         init_weights(self.qa_outputs, config.initializer_range)
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        *,
-        token_type_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        start_positions: Tensor | None = None,
-        end_positions: Tensor | None = None,
-    ) -> QuestionAnsweringOutput:
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                start_positions: Tensor | None = None, end_positions: Tensor | None = None) -> QuestionAnsweringOutput:
         """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`; start_positions,
         end_positions: long [B], token indexes of the answer span (both needed for the loss)."""
         sequence_output = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[0]
@@ -697,14 +663,8 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, num_labels)
         init_weights(self.classifier, config.initializer_range)
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        *,
-        token_type_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        labels: Tensor | None = None,
-    ) -> SequenceClassifierOutput:
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                labels: Tensor | None = None) -> SequenceClassifierOutput:
         """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`; labels: [B], long class ids
         (float scores when num_labels is 1), for the loss."""
         pooled_output = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[1]
@@ -762,8 +722,4 @@ TIED_KEYS = {
 # Every model class: the architectures export_hf writes (our class names are Hugging Face's) and load_pretrained
 # reads. A new class joins here, with its `heads`; nothing else lists them.
 MODEL_CLASSES: tuple[type[BertPreTrainedModel], ...] = (
-    BertModel,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-)
+    BertModel, BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification)

@@ -1,16 +1,15 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
 """Korean sentence splitting with MeCab (mecab-ko-dic): `split_sentences`, `find_sentence_ends`.
 
-A sentence ends after a sentence-final ending (a tag with an `EF` part: `다`, `까`, `요`, ... in `EF`, `VCP+EF`,
-`XSV+EF`) followed directly by `.`, `?` or `!` and any closing quotes and brackets (`했다.")`, `했다".`), unless
-the sentence visibly goes on (`"좋다."라고`, `"..." 하였다`) or the mark is inside a short quotation or
-parenthesis that the sentence embeds. Sentences that end with a noun (`무술 훈련교본. 자세한`) end there when a
-space follows. Periods after numbers and Latin letters (`3.14`, `U.S.`, `1. 개요`) never end a sentence. MeCab
+A sentence ends after a sentence-final ending (`다`, `까`, `요`, ...) followed directly by `.`, `?` or `!` and any
+closing quotes and brackets (`했다.")`), unless the sentence visibly goes on (`"좋다."라고`) or the mark is inside a
+short quotation or parenthesis that the sentence embeds: the rule and its examples are `find_sentence_ends`'s. MeCab
 tags each paragraph once (a huge one in windows, so that memory stays bounded: `tagged_sentence_ends`).
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 
@@ -26,19 +25,16 @@ _SENTENCE_FINAL_CHARS = frozenset(".?!。？！")
 
 # Closing quotes and brackets that stay with the sentence they follow (`했다.")`).
 _CLOSING_CHARS = frozenset("\"'”’」』)]}）］｝》〉>≫»")
+_PUNCTUATION_CHARS = _SENTENCE_FINAL_CHARS | _CLOSING_CHARS
+_PUNCTUATION_RUN_RE = re.compile(f"[{re.escape(''.join(_PUNCTUATION_CHARS))}]*")
 
 # Brackets and quotes, matched by `find_bracket_pairs`. Straight quotes have no direction: one opens
 # after white space, an opening bracket or a separator in `_QUOTE_OPENING_CONTEXT`, and closes otherwise.
 _BRACKET_PAIRS = dict(zip("([{（［｛“‘「『《〈<≪«", ")]}）］｝”’」』》〉>≫»", strict=True))
-
 _STRAIGHT_QUOTES = frozenset("\"'")
-
 _BRACKET_CHAR_RE = re.compile(f"[{re.escape(''.join(_BRACKET_PAIRS) + ''.join(_BRACKET_PAIRS.values()))}\"']")
-
 _QUOTE_OPENING_CONTEXT = frozenset(",:;·")
-
 _OPENING_QUOTES = frozenset("\"'“‘「『")
-
 _CLOSING_QUOTES = frozenset("\"'”’」』")
 
 # A pair longer than this does not keep its sentences together: a long quotation is split into its
@@ -48,12 +44,10 @@ _MAX_UNSPLIT_PAIR_CHARS = 200
 # How far a parenthesis right after an ending may reach (`이다(1766~1787). 두 번째는`), and how long a
 # citation after a sentence may be (`... 하여라.” (15:31). 속죄일에는`).
 _MAX_TRAILING_PARENTHESIS_CHARS = 200
-
 _MAX_CITATION_CHARS = 30
 
 # A word that ends with two Hangul syllables can end a sentence without an ending (`무술 훈련교본.`).
 _HANGUL_WORD_END_RE = re.compile("[\uac00-\ud7a3]{2}$")
-
 _HANGUL_SYLLABLE_RE = re.compile("[\uac00-\ud7a3]")
 
 # Separators that cannot start a sentence (`않는다.","일부다처를 행하고 있다."는 비판`).
@@ -68,12 +62,10 @@ _NON_INITIAL_TAG_PREFIXES = ("J", "E", "XS", "VCP")
 # After a closing quote and a space, these say that the quotation is reported speech inside the
 # sentence: `"..." 하였다`, `'...' 한다`, `"..." 하자`.
 _REPORTING_VERB_TAG_PREFIXES = ("VV", "VX", "XSV")
-
 _REPORTING_VERBS = ("하", "했", "한다")
 
 # The quotative particle, which goes on with the sentence even after a space: `것이다. 라고 평가하였다`.
 _QUOTATIVE_WORDS = ("라고", "라는", "라며")
-
 _QUOTATIVE_TAG_PREFIXES = ("JKQ", "VCP", "E")
 
 _VISIBLE_CHAR_RE = re.compile(r"\S")
@@ -151,12 +143,8 @@ def _skip_trailing_parenthesis(text: str, pos: int) -> int:
 
 def _end_of_final_punctuation(text: str, pos: int) -> int | None:
     """Returns the end of the run of marks and closers at `pos` if it has a sentence-final mark."""
-    end = pos
-    has_final_mark = False
-    while end < len(text) and (text[end] in _SENTENCE_FINAL_CHARS or text[end] in _CLOSING_CHARS):
-        has_final_mark = has_final_mark or text[end] in _SENTENCE_FINAL_CHARS
-        end += 1
-    return end if has_final_mark else None
+    end = _PUNCTUATION_RUN_RE.match(text, pos).end()
+    return end if _SENTENCE_FINAL_CHARS.intersection(text[pos:end]) else None
 
 
 def _skip_trailing_citation(text: str, pos: int) -> int:
@@ -232,9 +220,7 @@ def _keeps_together(
         return False
     if text[open_] not in _OPENING_QUOTES or text[sentence_start:open_].strip():
         return True
-    after = close + 1
-    while after < len(text) and (text[after] in _SENTENCE_FINAL_CHARS or text[after] in _CLOSING_CHARS):
-        after += 1
+    after = _PUNCTUATION_RUN_RE.match(text, close + 1).end()
     if after == len(text):
         return False
     following = starts.get(after)
@@ -262,16 +248,11 @@ def find_sentence_ends(text: str, morphemes: Sequence[Morpheme]) -> list[int]:
       text: a paragraph with no control characters.
       morphemes: `PosTagger.tag(text)`: their surfaces, concatenated, are a prefix of `text`.
     """
-    starts = {}
-    offset = 0
-    for morpheme in morphemes:
-        starts[offset] = morpheme
-        offset += len(morpheme.surface)
+    offsets = list(itertools.accumulate((len(morpheme.surface) for morpheme in morphemes), initial=0))
+    starts = dict(zip(offsets[:-1], morphemes, strict=True))
     pairs = find_bracket_pairs(text)
     ends = []
-    offset = 0
-    for k, morpheme in enumerate(morphemes):
-        offset += len(morpheme.surface)
+    for k, (morpheme, offset) in enumerate(zip(morphemes, offsets[1:], strict=True)):
         if is_sentence_final_ending(morpheme):
             needs_space = False
         elif (
@@ -309,9 +290,8 @@ def _safe_cut(text: str, start: int, stop: int) -> int:
     """Returns where to cut `text` at or before `stop`, as late as possible in the second half of
     `text[start:stop]`: before white space, else after a run of sentence-final marks and closers
     (`했다.그는`), else at `stop` (a text with neither, such as one long run of syllables)."""
-    marks = _SENTENCE_FINAL_CHARS | _CLOSING_CHARS
     for cut in range(stop, (start + stop) // 2, -1):
-        if text[cut].isspace() or (text[cut - 1] in marks and text[cut] not in marks):
+        if text[cut].isspace() or (text[cut - 1] in _PUNCTUATION_CHARS and text[cut] not in _PUNCTUATION_CHARS):
             return cut
     return stop
 
@@ -368,11 +348,6 @@ def split_sentences(paragraph: str, tagger: PosTagger, max_chars: int = MECAB_MA
       characters): white space inside a sentence is kept as it is.
     """
     text = remove_control_characters(paragraph)
-    sentences = []
-    start = 0
-    for end in tagged_sentence_ends(text, tagger, max_chars):
-        sentence = text[start:end].strip()
-        if sentence:
-            sentences.append(sentence)
-        start = end
-    return sentences
+    ends = tagged_sentence_ends(text, tagger, max_chars)
+    sentences = (text[start:end].strip() for start, end in itertools.pairwise([0, *ends]))
+    return [sentence for sentence in sentences if sentence]
