@@ -101,6 +101,13 @@ def shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def listing(names: Iterable[str], limit: int = 20) -> str:
+    """Names sorted and comma-separated for a message: the first `limit`, then how many more ("a, b and 3 more")."""
+    ordered = sorted(names)
+    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return ", ".join(ordered[:limit]) + more
+
+
 def fsync_path(path: str | os.PathLike) -> None:
     """Makes a file's bytes, or a folder's names (a rename, a new file), survive a power loss."""
     fd = os.open(path, os.O_RDONLY)

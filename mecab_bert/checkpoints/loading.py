@@ -21,7 +21,7 @@ from torch import Tensor
 
 from mecab_bert import files
 from mecab_bert.checkpoints import tf_checkpoint
-from mecab_bert.files import read_json, unique_keys
+from mecab_bert.files import listing, read_json, unique_keys
 from modeling import MODEL_CLASSES, TIED_KEYS, BertConfig, BertModel, BertPreTrainedModel
 from text_input import InputError
 
@@ -32,10 +32,8 @@ MAX_STEPS = 10**8 - 1  # what ckpt-<8 digits>.pt can name
 
 def checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     """The checkpoints in output_dir, oldest first."""
-    directory = Path(output_dir)
-    found = [p for p in directory.glob("ckpt-*.pt") if CHECKPOINT_PATTERN.fullmatch(p.name)] \
-        if directory.is_dir() else []
-    return sorted(found)
+    found = Path(output_dir).glob("ckpt-*.pt") if Path(output_dir).is_dir() else []
+    return sorted(p for p in found if CHECKPOINT_PATTERN.fullmatch(p.name))
 
 
 def resolve_init_checkpoint(path: str) -> str:
@@ -148,9 +146,8 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], Path]:
     # Our training loop saves {"model": state_dict, "optimizer": ..., ...}.
     if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict):
         loaded = loaded["model"]
-    if not isinstance(loaded, dict) or not all(
-        isinstance(key, str) and isinstance(value, Tensor) for key, value in loaded.items()
-    ):
+    if not isinstance(loaded, dict) or not all(isinstance(key, str) and isinstance(value, Tensor)
+                                               for key, value in loaded.items()):
         raise InputError(f"{path}: not a weights file: neither a state_dict nor a checkpoint with a 'model' state_dict")
     return loaded, path
 
@@ -175,10 +172,8 @@ def _canonical_state_dict(tensors: Mapping[str, Tensor], source: str) -> dict[st
         raise ValueError(f"{source}: two keys map to the same name once prefixes and gamma/beta are normalized")
     if not any(key.startswith("bert.") for key in state):
         # A BertModel checkpoint: its keys are the encoder's own.
-        state = {
-            f"bert.{key}" if key.startswith(("embeddings.", "encoder.", "pooler.")) else key: value
-            for key, value in state.items()
-        }
+        state = {f"bert.{key}" if key.startswith(("embeddings.", "encoder.", "pooler.")) else key: value
+                 for key, value in state.items()}
     for key in _DROPPED_BUFFERS:
         state.pop(key, None)
     # An old checkpoint may store the decoder bias only under the alias.
@@ -211,12 +206,6 @@ def _checked_hf_config(model_config: BertConfig, directory: Path) -> dict[str, A
     return values
 
 
-def _listing(keys: set[str], limit: int = 20) -> str:
-    ordered = sorted(keys)
-    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
-    return ", ".join(ordered[:limit]) + more
-
-
 def _heads_apart(expected: set[str], found: Collection[str]) -> tuple[set[str], set[str]]:
     """(the model's head keys the file lacks: left as initialized, the file's head keys the model lacks: unused)."""
     initialized, unused = set(), set()
@@ -235,10 +224,10 @@ def _check_values(source: str, loaded: dict[str, torch.Tensor], targets: dict[st
     mismatched = {f"{key}: {tuple(value.shape)} in the file, {tuple(targets[key].shape)} in the model"
                   for key, value in loaded.items() if value.shape != targets[key].shape}
     if mismatched:
-        raise ValueError(f"{source}: shape mismatch: {_listing(mismatched)}")
+        raise ValueError(f"{source}: shape mismatch: {listing(mismatched)}")
     non_finite = {key for key, value in loaded.items() if value.is_floating_point() and not torch.isfinite(value).all()}
     if non_finite:  # a diverged run's weights: every output would be NaN, and every score a lie
-        raise ValueError(f"{source}: NaN or infinite values in {_listing(non_finite)}")
+        raise ValueError(f"{source}: NaN or infinite values in {listing(non_finite)}")
 
 
 def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> LoadReport:
@@ -269,10 +258,8 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> Load
     initialized, unused = _heads_apart(expected, state.keys())
     missing, unexpected = expected - state.keys() - initialized, state.keys() - expected - unused
     if missing or unexpected:
-        raise ValueError(
-            f"{source} does not fit {type(model).__name__}: missing keys [{_listing(missing)}]; "
-            f"unexpected keys [{_listing(unexpected)}]"
-        )
+        raise ValueError(f"{source} does not fit {type(model).__name__}: missing keys [{listing(missing)}]; "
+                         f"unexpected keys [{listing(unexpected)}]")
     loaded = expected - initialized
     _check_values(source, {key: state[key] for key in loaded}, targets)
     model.load_state_dict({key.removeprefix(prefix): state[key] for key in loaded}, strict=False)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mecab_bert.files import listing
 from text_input import InputError
 
 if TYPE_CHECKING:
@@ -61,16 +62,12 @@ _RENAMED = {
     "output_bias": "classifier.bias",
 }
 _LAYER = r"bert/encoder/layer_\d+"
-_MAPPED = re.compile(
-    "|".join(
-        [
-            r"bert/embeddings/(word|position|token_type)_embeddings",
-            rf"(bert/embeddings|{_LAYER}/attention/output|{_LAYER}/output|cls/predictions/transform)/LayerNorm/(gamma|beta)",
-            rf"({_LAYER}/(attention/self/(query|key|value)|attention/output/dense|intermediate/dense|output/dense)"
-            r"|bert/pooler/dense|cls/predictions/transform/dense)/(kernel|bias)",
-        ]
-    )
-)
+_MAPPED = re.compile("|".join([
+    r"bert/embeddings/(word|position|token_type)_embeddings",
+    rf"(bert/embeddings|{_LAYER}/attention/output|{_LAYER}/output|cls/predictions/transform)/LayerNorm/(gamma|beta)",
+    rf"({_LAYER}/(attention/self/(query|key|value)|attention/output/dense|intermediate/dense|output/dense)"
+    r"|bert/pooler/dense|cls/predictions/transform/dense)/(kernel|bias)",
+]))
 # The last part of a Google name -> the last part of ours. Dense kernels are [in, out], torch's Linear [out, in].
 _LEAF_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias"}
 
@@ -348,11 +345,6 @@ def hf_name(tf_name: str) -> str | None:
     return ".".join([*path, _LEAF_NAMES[leaf]])
 
 
-def _transposed(tf_name: str) -> bool:
-    # Only dense kernels: output_weights are stored [out, in] already (Google matmuls them with transpose_b).
-    return tf_name.endswith("/kernel")
-
-
 def load_tf_bert(prefix: str | Path) -> dict[str, Tensor]:
     """The weights of Google's BERT checkpoint `prefix` as a float32 state dict in BertFor* naming.
 
@@ -361,15 +353,14 @@ def load_tf_bert(prefix: str | Path) -> dict[str, Tensor]:
     """
     checkpoint = read_index(prefix)
     names = {name: hf_name(name) for name in checkpoint.entries if not _IGNORED.fullmatch(name)}
-    unknown = sorted(name for name, mapped in names.items() if mapped is None)
+    unknown = [name for name, mapped in names.items() if mapped is None]
     if unknown:
-        more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
-        raise InputError(f"{checkpoint.index}: variables that are not BERT's: {', '.join(unknown[:20])}{more}")
+        raise InputError(f"{checkpoint.index}: variables that are not BERT's: {listing(unknown)}")
     state = {}
     for name, mapped in names.items():
         array = read_tensor(checkpoint, name).astype(np.float32)
-        tensor = torch.from_numpy(np.ascontiguousarray(array.T if _transposed(name) else array))
-        state[mapped] = tensor
+        # Only dense kernels: output_weights are stored [out, in] already (Google matmuls them with transpose_b).
+        state[mapped] = torch.from_numpy(np.ascontiguousarray(array.T if name.endswith("/kernel") else array))
     return state
 
 

@@ -282,9 +282,7 @@ class FileLayout:
         self._next_file()
 
     def _next_file(self) -> None:
-        """Closes the current file and opens the next one."""
-        if self._file is not None:
-            self._file.close()
+        self.close()
         index = len(self.paths)
         if index >= MAX_FILES:
             raise InputError(f"{self.root}: the dump fills more than {MAX_FILES:,} files of {self.max_bytes:,} "
@@ -310,7 +308,6 @@ class FileLayout:
         self._size += extracted_bytes
 
     def close(self) -> None:
-        """Closes the current file."""
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -167,13 +167,8 @@ def _segments_from(document: Document, start: int, target_length: int) -> list[i
     return tokens
 
 
-def _pair_from_chunk(
-    chunk: list[array],
-    documents: Sequence[Document],
-    document_index: int,
-    target_seq_length: int,
-    rng: random.Random,
-) -> tuple[list[int], list[int], bool, int]:
+def _pair_from_chunk(chunk: list[array], documents: Sequence[Document], document_index: int, target_seq_length: int,
+                     rng: random.Random) -> tuple[list[int], list[int], bool, int]:
     """Splits accumulated sentences into A and B; returns (A, B, is_random_next, sentences given back)."""
     a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
     tokens_a = [token for sentence in chunk[:a_end] for token in sentence]
@@ -198,18 +193,11 @@ def choose_target_seq_length(max_num_tokens: int, short_seq_prob: float, rng: ra
     Google: most sequences are full, to use the compute; some are short, because fine-tuning sees short
     inputs and pretraining should too.
     """
-    if rng.random() < short_seq_prob:
-        return rng.randint(2, max_num_tokens)
-    return max_num_tokens
+    return rng.randint(2, max_num_tokens) if rng.random() < short_seq_prob else max_num_tokens
 
 
-def create_instances_from_document(
-    documents: Sequence[Document],
-    document_index: int,
-    config: InstanceConfig,
-    vocab: Vocabulary,
-    rng: random.Random,
-) -> list[TrainingInstance]:
+def create_instances_from_document(documents: Sequence[Document], document_index: int, config: InstanceConfig,
+                                   vocab: Vocabulary, rng: random.Random) -> list[TrainingInstance]:
     """Creates instances from one document (Google's create_instances_from_document).
 
     Sentences are accumulated until they reach a target length (see choose_target_seq_length), then

@@ -15,20 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from mecab_bert.cli import (
-    describe_error,
-)
-from mecab_bert.files import (
-    TEMPORARY_NAME,
-    file_sha256,
-    read_json,
-    unique_keys,
-)
+from mecab_bert.cli import describe_error
+from mecab_bert.files import TEMPORARY_NAME, file_sha256, read_json, unique_keys
 from mecab_bert.pretraining_data.instance_creation import MAX_RECORD_LENGTH, InstanceConfig, record_dtype
 from text_input import InputError
 
 FORMAT_VERSION = 1
-
 MANIFEST = "manifest.json"
 
 
