@@ -180,10 +180,9 @@ def check_vocab_fits(config: BertConfig, vocab_size: int, vocab_file: str | os.P
     would index past it. A smaller vocab is fine (Google's configs round vocab_size up).
     """
     if vocab_size > config.vocab_size:
-        raise InputError(
-            f"{vocab_file} has {vocab_size} tokens but {config_source} has vocab_size {config.vocab_size}: ids from "
-            f"{config.vocab_size} on would index past the word embedding; use a config with vocab_size >= {vocab_size}"
-        )
+        raise InputError(f"{vocab_file} has {vocab_size} tokens but {config_source} has vocab_size {config.vocab_size}:"
+                         f" ids from {config.vocab_size} on would index past the word embedding; use a config with "
+                         f"vocab_size >= {vocab_size}")
 
 
 def init_weights(module: nn.Module, initializer_range: float) -> None:
@@ -386,9 +385,8 @@ class BertModel(BertPreTrainedModel):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         init_weights(self, config.initializer_range)
 
-    def forward(
-        self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None
-    ) -> BertModelOutput:
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None,
+                attention_mask: Tensor | None = None) -> BertModelOutput:
         """input_ids: long [B, T]; token_type_ids: long [B, T] (None = all sentence A); attention_mask:
         [B, T], 1 for a real token and 0 for padding (None = no padding)."""
         if token_type_ids is None:

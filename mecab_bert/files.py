@@ -50,8 +50,7 @@ def expand_input_files(spec: str) -> list[str]:
     return paths
 
 
-def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None
-              ) -> Any:
+def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     """The JSON value of a UTF-8 file (a BOM allowed), or an InputError naming the file (and line): UTF-16,
     invalid UTF-8, invalid JSON, nesting too deep, or a ValueError of `object_pairs_hook` (a key twice)."""
     text = "\n".join(read_utf8_lines(path))
@@ -135,9 +134,8 @@ def create_temporary(path: str | os.PathLike) -> tuple[int, str]:
 def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
     """Opens a temporary file beside `path` and moves it to `path` when the block succeeds.
 
-    The file and then its folder are fsync'ed around the rename, so after a crash or a power loss `path` is
-    either the old file or the whole new one. On an exception the temporary file is removed and `path` is
-    left as it was.
+    The file and then its folder are fsync'ed around the rename, so after a crash or a power loss `path` is either the
+    old file or the whole new one. On an exception the temporary file is removed and `path` is left as it was.
     """
     if os.path.islink(path):  # a symlink stays a link: the file it points to is replaced
         path = os.path.realpath(path)
@@ -163,11 +161,7 @@ def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]
 
 
 def _missing_folders(path: str) -> list[str]:
-    """The folders above the file `path` that do not exist yet, outermost first.
-
-    Raises:
-      InputError: if one of the folders above `path` is a file.
-    """
+    """The folders above the file `path` that do not exist yet, outermost first; InputError if one of them is a file."""
     folder = os.path.dirname(os.path.normpath(path)) or "."
     missing = []
     while not os.path.isdir(folder):
@@ -181,10 +175,8 @@ def _missing_folders(path: str) -> list[str]:
 @contextlib.contextmanager
 def missing_folders_made(paths: Iterable[str]) -> Iterator[list[str]]:
     """Makes the folders missing above each of `paths` and yields them, outermost first; when the block fails,
-    removes them again (those it left empty), so that a failed run leaves no new folder behind.
-
-    Raises:
-      InputError: if one of the folders above a path is a file.
+    removes them again (those it left empty), so that a failed run leaves no new folder behind. InputError if one of
+    the folders above a path is a file.
     """
     made: list[str] = []
     try:
@@ -221,14 +213,13 @@ TEMPORARY_NAME = re.compile(r"\..+\.~(old)?[a-z0-9_]{8}\.tmp")
 def remove_temporaries(directory: str | os.PathLike) -> list[Path]:
     """Removes what a killed atomic write left in `directory` (`.name.<random>.tmp` files and folders); other
     hidden files, even ones ending in .tmp, are the user's."""
-    removed = []
     found = Path(directory).glob(".*.tmp") if Path(directory).is_dir() else []
-    for path in (p for p in found if TEMPORARY_NAME.fullmatch(p.name)):
+    removed = [path for path in found if TEMPORARY_NAME.fullmatch(path.name)]
+    for path in removed:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-        removed.append(path)
     return removed
 
 
@@ -253,8 +244,7 @@ def _clean_up_after_a_kill(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str], bool], flag: str
-                     ) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str], bool], flag: str) -> Iterator[Path]:
     """Builds a folder under a temporary name beside `path`, and swaps it in for `path` when the block succeeds.
 
     An existing `path` is replaced only with `replace` (else InputError naming `flag`), and only if every

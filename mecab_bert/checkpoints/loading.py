@@ -1,8 +1,7 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""What an --init_checkpoint is, and loading one: our checkpoints (`ckpt-NNNNNNNN.pt`, or a run folder: its
-newest), a bare state_dict, a Hugging Face directory or `.safetensors`, or Google's TensorFlow checkpoint
-(tf_checkpoint). `load_pretrained` fills a model key for key and says what it did; nothing but tensors is ever
-unpickled.
+"""What an --init_checkpoint is, and loading one: our checkpoints (`ckpt-NNNNNNNN.pt`, or a run folder: its newest), a
+bare state_dict, a Hugging Face directory or `.safetensors`, or Google's TensorFlow checkpoint (tf_checkpoint).
+`load_pretrained` fills a model key for key and says what it did; nothing but tensors is ever unpickled.
 """
 
 from __future__ import annotations
@@ -106,10 +105,8 @@ def load_torch_file(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         # torch's message suggests weights_only=False, that is running the file's code: never pass that on.
-        raise InputError(
-            f"{path}: not a weights file: it holds pickled Python objects, not just tensors, and such a file is never "
-            f"loaded (it could run code)"
-        ) from None
+        raise InputError(f"{path}: not a weights file: it holds pickled Python objects, not just tensors, and such a "
+                         f"file is never loaded (it could run code)") from None
     except Exception:
         # The file was just opened and read, so this is its bytes, and torch.load's failures on damaged bytes
         # have no fixed type: RuntimeError, EOFError, KeyError, even OSError (EINVAL, no file name) on a cut zip.
@@ -195,12 +192,9 @@ def _checked_hf_config(model_config: BertConfig, directory: Path) -> dict[str, A
         return {}
     values = read_json(config_file, object_pairs_hook=unique_keys)
     file_config = BertConfig.from_dict(values, source=str(config_file))
-    differences = [
-        f"{field.name}: {getattr(file_config, field.name)!r} in the file, {getattr(model_config, field.name)!r} here"
-        for field in dataclasses.fields(BertConfig)
-        if field.name not in _TRAINING_ONLY_FIELDS
-        and getattr(file_config, field.name) != getattr(model_config, field.name)
-    ]
+    names = [field.name for field in dataclasses.fields(BertConfig) if field.name not in _TRAINING_ONLY_FIELDS]
+    differences = [f"{name}: {getattr(file_config, name)!r} in the file, {getattr(model_config, name)!r} here"
+                   for name in names if getattr(file_config, name) != getattr(model_config, name)]
     if differences:
         raise ValueError(f"{config_file} does not match the model's config: " + "; ".join(differences))
     return values

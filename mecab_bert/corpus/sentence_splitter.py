@@ -84,11 +84,10 @@ def remove_control_characters(text: str) -> str:
 def is_sentence_final_ending(morpheme: Morpheme) -> bool:
     """True for a morpheme that can end a sentence when a sentence-final mark follows it.
 
-    That is a morpheme whose tag has a sentence-final ending part (`EF`, `VCP+EF`, `XSV+EF`, ...: `다`,
-    `까`, `자`, `요`, ...) or ends with a nominalizing ending (`ETN`: `함`, `됨`), or any morpheme whose
-    surface ends with `다`: before a number or a bracket MeCab often tags the final `다` as a connective
-    ending (`이다. 2016년` is `이/VCP 다/EC ./SY`), and words it does not know come as `UNKNOWN`
-    (`이르렀다`).
+    That is a morpheme whose tag has a sentence-final ending part (`EF`, `VCP+EF`, `XSV+EF`, ...: `다`, `까`, `자`,
+    `요`, ...) or ends with a nominalizing ending (`ETN`: `함`, `됨`), or any morpheme whose surface ends with `다`:
+    before a number or a bracket MeCab often tags the final `다` as a connective ending (`이다. 2016년` is
+    `이/VCP 다/EC ./SY`), and words it does not know come as `UNKNOWN` (`이르렀다`).
     """
     parts = morpheme.tag.split("+")
     return "EF" in parts or parts[-1] == "ETN" or morpheme.surface.endswith("다")
@@ -97,11 +96,10 @@ def is_sentence_final_ending(morpheme: Morpheme) -> bool:
 def find_bracket_pairs(text: str) -> list[tuple[int, int]]:
     """Returns the (open, close) character offsets of the matched brackets and quotes in `text`.
 
-    Each kind of bracket is matched on its own, innermost first; a closer with no opener and an opener
-    never closed are left out. A straight quote (`"` or `'`) opens when it starts the text or follows
-    white space, an opening bracket or a separator (`,"일부다처`) and is not followed by white space; it
-    closes when it follows something else and no Latin letter or digit follows it (not `don't`, `'04`).
-    A run of straight quotes (`""양식장에`) counts as one.
+    Each kind of bracket is matched on its own, innermost first; a closer with no opener and an opener never closed are
+    left out. A straight quote (`"` or `'`) opens when it starts the text or follows white space, an opening bracket or
+    a separator (`,"일부다처`) and is not followed by white space; it closes when it follows something else and no Latin
+    letter or digit follows it (not `don't`, `'04`). A run of straight quotes (`""양식장에`) counts as one.
     """
     closers = {close: open_ for open_, close in _BRACKET_PAIRS.items()}
     stacks: dict[str, list[int]] = {}
@@ -150,10 +148,9 @@ def _end_of_final_punctuation(text: str, pos: int) -> int | None:
 def _skip_trailing_citation(text: str, pos: int) -> int:
     """Returns the offset after a short parenthesis that belongs to the sentence ending at `pos`, or `pos`.
 
-    That is a parenthesis at `pos` or after white space, with no sentence-final mark in it, followed by
-    a final mark (`하여라.” (15:31). 속죄일에는`) or by white space or the end of the text (`계기가 된다.
-    (→21개조 요구) 일본이`), and not an enumerator such as `(1)` or `(가)` (it must hold two Hangul
-    syllables or four characters).
+    That is a parenthesis at `pos` or after white space, with no sentence-final mark in it, followed by a final mark
+    (`하여라.” (15:31). 속죄일에는`) or by white space or the end of the text (`계기가 된다. (→21개조 요구) 일본이`),
+    and not an enumerator such as `(1)` or `(가)` (it must hold two Hangul syllables or four characters).
     """
     start = pos
     while start < len(text) and text[start].isspace():
@@ -230,15 +227,14 @@ def _keeps_together(
 def find_sentence_ends(text: str, morphemes: Sequence[Morpheme]) -> list[int]:
     """Returns the character offsets in `text` at which its sentences end (the last is `len(text)`).
 
-    A sentence ends after a sentence-final ending (see `is_sentence_final_ending`) followed, with no
-    white space in between, by a run of sentence-final marks and closing quotes and brackets that has
-    at least one mark (`다.`, `다?!`, `다."`, `다".`, `다.)`), possibly after a short parenthesis
-    (`이다(1766~1787).`), together with a short parenthesis after it (`하여라.” (15:31).`, see
-    `_skip_trailing_citation`). A word that ends with two Hangul syllables but no ending ends one the
-    same way (`무술 훈련교본. 자세한`: a sentence that ends with a noun) if white space follows the
-    run, and so do any other ending (`위원이 됐고. 2005년에는`) and a counter after a number (`전사자는
-    20,129명. 미국측`); another single syllable does not (`판. 검사`, `가. 나.`). Periods after numbers
-    and Latin letters (`3.14`, `U.S.`, `1. 개요`) never end one.
+    A sentence ends after a sentence-final ending (see `is_sentence_final_ending`) followed, with no white space in
+    between, by a run of sentence-final marks and closing quotes and brackets that has at least one mark (`다.`, `다?!`,
+    `다."`, `다".`, `다.)`), possibly after a short parenthesis (`이다(1766~1787).`), together with a short parenthesis
+    after it (`하여라.” (15:31).`, see `_skip_trailing_citation`). A word that ends with two Hangul syllables but no
+    ending ends one the same way (`무술 훈련교본. 자세한`: a sentence that ends with a noun) if white space follows the
+    run, and so do any other ending (`위원이 됐고. 2005년에는`) and a counter after a number (`전사자는 20,129명.
+    미국측`); another single syllable does not (`판. 검사`, `가. 나.`). Periods after numbers and Latin letters (`3.14`,
+    `U.S.`, `1. 개요`) never end one.
 
     It does not end there when what follows goes on with the sentence (see `_continues_sentence`:
     `"좋다."라고`, `"..." 하였다`, `"...다.", "...다."는`), nor inside a pair of brackets or quotes that
@@ -305,16 +301,14 @@ def tagged_sentence_ends(text: str, tagger: PosTagger, max_chars: int = MECAB_MA
     under 300 MiB (bench/bench_prepare_memory.py). No kowiki paragraph comes near the bound (the longest
     has 3,400 characters), so only hostile or broken input is tagged in windows.
 
-    Each window starts where its predecessor's last sentence ends, ignoring ends in its last
-    `_UNSETTLED_CHARS` characters (one there may depend on text beyond the window: a closing quote, a
-    citation, the next word); those are found again by the next window, with what follows them. So the
-    ends are those of the whole text, unless MeCab tags the first words of a window otherwise without the
-    sentence before them (never seen on kowiki text; see the tests). A window with no end before its last
-    `_UNSETTLED_CHARS` characters keeps all its ends, and is cut at white space, else after punctuation,
-    else anywhere (`_safe_cut`): a sentence that long is broken there.
+    Each window starts where its predecessor's last sentence ends, ignoring ends in its last `_UNSETTLED_CHARS`
+    characters (one there may depend on text beyond the window: a closing quote, a citation, the next word); those are
+    found again by the next window, with what follows them. So the ends are those of the whole text, unless MeCab tags
+    the first words of a window otherwise without the sentence before them (never seen on kowiki text; see the tests). A
+    window with no end before its last `_UNSETTLED_CHARS` characters keeps all its ends, and is cut at white space, else
+    after punctuation, else anywhere (`_safe_cut`): a sentence that long is broken there.
 
-    If MeCab changes the text (never seen), a text or window is kept whole: sentences must be exact
-    substrings.
+    If MeCab changes the text (never seen), a text or window is kept whole: sentences must be exact substrings.
     """
     ends: list[int] = []
     start = 0

@@ -11,10 +11,9 @@ The version is pinned: this reads WikiExtractor's functions (`collect_pages`, `l
 `Extractor`), not its command line, and they changed shape between 3.0 and 3.1. WikiExtractor is AGPL-3.0;
 it is imported, never copied, and installed only by the extra.
 
-Two differences from the command, both deliberate: articles whose title starts with the template namespace's
-name (`틀니`) are kept (see iter_pages), and an article WikiExtractor fails on is left out and reported
-instead of ending the run. As in the command, `{{CURRENTYEAR}}` and the other clock words expand to the time
-(and time zone) of the run.
+Two differences from the command, both deliberate: articles whose title starts with the template namespace's name
+(`틀니`) are kept (see iter_pages), and an article WikiExtractor fails on is left out and reported instead of ending the
+run. As in the command, `{{CURRENTYEAR}}` and the other clock words expand to the time (and time zone) of the run.
 """
 
 from __future__ import annotations
@@ -224,8 +223,7 @@ def extraction(path: str, site: SiteInfo, progress: Callable[[int], object] | No
         yield Extraction(site.urlbase, template_view, redirect_view, settings)
 
 
-def iter_pages(path: str, extraction: Extraction, progress: Callable[[int], object] | None = None
-               ) -> Iterator[Page]:
+def iter_pages(path: str, extraction: Extraction, progress: Callable[[int], object] | None = None) -> Iterator[Page]:
     """Yields the dump's articles in order: those of namespace 0 that are not redirects, as WikiExtractor's
     collect_pages, but for one deliberate difference: collect_pages also drops the articles whose title starts
     with the template namespace's name (`틀니`, `틀린 그림 찾기`; its test lacks the colon), and these are kept.

@@ -64,11 +64,10 @@ class TrainingInstance:
 def record_dtype(config: InstanceConfig, vocab_size: int) -> np.dtype:
     """The shard layout: one record per instance.
 
-    input_ids [max_seq_length] and masked_lm_ids [max_predictions_per_seq] in the smallest unsigned
-    dtype that holds the vocab, zero-padded ([PAD] is 0); input_length and segment_a_length (segment
-    ids are 0 for the first segment_a_length tokens, 1 up to input_length); masked_lm_positions;
-    num_predictions (masked_lm_weights are 1 for the first num_predictions); next_sentence_label
-    (1 = B is a random next segment, as Google).
+    input_ids [max_seq_length] and masked_lm_ids [max_predictions_per_seq] in the smallest unsigned dtype that holds the
+    vocab, zero-padded ([PAD] is 0); input_length and segment_a_length (segment ids are 0 for the first segment_a_length
+    tokens, 1 up to input_length); masked_lm_positions; num_predictions (masked_lm_weights are 1 for the first
+    num_predictions); next_sentence_label (1 = B is a random next segment, as Google).
     """
     ids = np.min_scalar_type(max(vocab_size - 1, 0))
     return np.dtype([
@@ -115,17 +114,15 @@ def candidate_words(tokens: list[int], config: InstanceConfig, vocab: Vocabulary
     return words
 
 
-def create_masked_lm_predictions(
-    tokens: list[int], config: InstanceConfig, vocab: Vocabulary, rng: random.Random
-) -> tuple[list[int], list[int], list[int]]:
+def create_masked_lm_predictions(tokens: list[int], config: InstanceConfig, vocab: Vocabulary, rng: random.Random
+                                 ) -> tuple[list[int], list[int], list[int]]:
     """Masks `tokens` ([CLS] A [SEP] B [SEP] ids) for the masked-LM task.
 
-    Google's recipe: num_to_predict = min(max_predictions_per_seq, max(1, round(len * masked_lm_prob)));
-    candidates (tokens, or whole words) are taken in random order, a word that no longer fits is skipped;
-    each chosen token becomes [MASK] 80% of the time, stays 10%, and becomes a random vocab id 10%.
-    Google shuffles all candidates and then walks the list; drawing them one at a time (a Fisher-Yates
-    shuffle stopped early) gives the same distribution for a fraction of the random draws.
-    Returns (masked tokens, sorted positions, original ids at those positions).
+    Google's recipe: num_to_predict = min(max_predictions_per_seq, max(1, round(len * masked_lm_prob))); candidates
+    (tokens, or whole words) are taken in random order, a word that no longer fits is skipped; each chosen token becomes
+    [MASK] 80% of the time, stays 10%, and becomes a random vocab id 10%. Google shuffles all candidates and then walks
+    the list; drawing them one at a time (a Fisher-Yates shuffle stopped early) gives the same distribution for a
+    fraction of the random draws. Returns (masked tokens, sorted positions, original ids at those positions).
     """
     num_to_predict = min(config.max_predictions_per_seq, max(1, round(len(tokens) * config.masked_lm_prob)))
     if config.do_whole_word_mask:
