@@ -520,13 +520,9 @@ def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor,
         padding = attention_mask == 0
         start_logits = start_logits.masked_fill(padding, torch.finfo(torch.float32).min)
         end_logits = end_logits.masked_fill(padding, torch.finfo(torch.float32).min)
-    loss = (F.cross_entropy(start_logits, start_positions) + F.cross_entropy(end_logits, end_positions)) / 2
-    total = (
-        F.cross_entropy(start_logits, start_positions, reduction="sum")
-        + F.cross_entropy(end_logits, end_positions, reduction="sum")
-    ) / 2
+    start, end = _cross_entropy_loss(start_logits, start_positions), _cross_entropy_loss(end_logits, end_positions)
     correct = _hits(start_logits, start_positions) * _hits(end_logits, end_positions)  # (B,), both ends right
-    return HeadLoss(loss, total, _item_count(start_positions), correct.sum())
+    return HeadLoss((start.loss + end.loss) / 2, (start.total + end.total) / 2, start.count, correct.sum())
 
 
 def sequence_classification_loss(logits: Tensor, labels: Tensor) -> HeadLoss:
@@ -583,7 +579,6 @@ class BertForPreTraining(BertPreTrainedModel):
             sequence_output = gather_indexes(sequence_output, masked_lm_positions)  # (B, P, H)
         mlm_logits = self.cls.predictions(sequence_output)  # (B, P, V)
         nsp_logits = self.cls.seq_relationship(pooled_output)  # (B, 2)
-
         losses = {}
         if masked_lm_ids is not None:
             if masked_lm_weights is None:

@@ -11,10 +11,8 @@
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
 
-`AdamWeightDecay` is Google's AdamWeightDecayOptimizer: Adam without bias correction (unless asked),
-weight decay added to the update rather than to the loss (decoupled, as in AdamW), and no decay for
-biases and LayerNorm parameters. `Lamb` adds LAMB's per-parameter trust ratio for large batches. Both
-keep their state under torch's names (exp_avg, exp_avg_sq, step) and update every parameter of a group
+`AdamWeightDecay` is Google's AdamWeightDecayOptimizer, `Lamb` adds LAMB's per-parameter trust ratio for large
+batches. Both keep their state under torch's names (exp_avg, exp_avg_sq, step) and update every parameter of a group
 with torch._foreach_* ops: a handful of kernels per group instead of a handful per parameter.
 """
 

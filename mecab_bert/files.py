@@ -255,7 +255,6 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
     # Through a symlink the folder it points to is replaced, and the link stays.
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     _check_replaceable(target, replace, owns, flag)
-    # The folders made for it are removed again if it fails: a failed run leaves nothing behind.
     with missing_folders_made([str(target)]):
         _clean_up_after_a_kill(target)
         try:

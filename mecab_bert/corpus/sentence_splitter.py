@@ -53,10 +53,8 @@ _HANGUL_SYLLABLE_RE = re.compile("[\uac00-\ud7a3]")
 # Separators that cannot start a sentence (`않는다.","일부다처를 행하고 있다."는 비판`).
 _NON_INITIAL_CHARS = frozenset(",;:、，；：")
 
-# Tags that cannot start a sentence: particles (J*), endings (E*), suffixes (XS*), the copula (VCP).
-# Directly after the punctuation (`"좋다."라고`) they mean that the sentence goes on. After a space they
-# do so only after a closing quote (`"..." 라고`): elsewhere they are mostly MeCab mistaking the first
-# word of the next sentence (`되었다. 이어`, `하였다. 고조선`).
+# Tags that cannot start a sentence: particles (J*), endings (E*), suffixes (XS*), the copula (VCP). When they
+# mean that the sentence goes on: `_continues_sentence`.
 _NON_INITIAL_TAG_PREFIXES = ("J", "E", "XS", "VCP")
 
 # After a closing quote and a space, these say that the quotation is reported speech inside the
@@ -105,8 +103,7 @@ def find_bracket_pairs(text: str) -> list[tuple[int, int]]:
     stacks: dict[str, list[int]] = {}
     pairs = []
     for match in _BRACKET_CHAR_RE.finditer(text):
-        k = match.start()
-        c = match.group()
+        k, c = match.start(), match.group()
         previous = text[k - 1] if k else " "
         following = text[k + 1] if k + 1 < len(text) else " "
         if c in _STRAIGHT_QUOTES:
@@ -152,11 +149,9 @@ def _skip_trailing_citation(text: str, pos: int) -> int:
     (`하여라.” (15:31). 속죄일에는`) or by white space or the end of the text (`계기가 된다. (→21개조 요구) 일본이`),
     and not an enumerator such as `(1)` or `(가)` (it must hold two Hangul syllables or four characters).
     """
-    start = pos
-    while start < len(text) and text[start].isspace():
-        start += 1
-    if not text.startswith("(", start):
+    if _next_visible_char(text, pos) != "(":
         return pos
+    start = text.index("(", pos)
     close = text.find(")", start, start + _MAX_CITATION_CHARS)
     if close < 0:
         return pos
@@ -181,11 +176,11 @@ def _next_visible_char(text: str, pos: int) -> str:
 def _continues_sentence(following: Morpheme, after_quote: bool) -> bool:
     """True if `following`, the morpheme after a candidate boundary, shows that the sentence goes on.
 
-    A separator (`,`, `;`, `:`) always goes on: `"...않는다." ,"...있다."는 비판`. With no space before
-    it, a particle, an ending, a suffix or the copula goes on (`"좋다."라고`). After a space, such tags
-    are mostly MeCab mistaking the first word of a sentence (`되었다. 이어`), and only the quotative
-    `라고`, `라는`, `라며` goes on (`따랐던 것이다. 라고 평가하였다`), except after a closing quote, where
-    speech is reported: `"..." 고 했다`, `"..." 하였다`, `"..." 등의`.
+    A separator (`,`, `;`, `:`) always goes on: `"...않는다." ,"...있다."는 비판`. With no space before it, a particle,
+    an ending, a suffix or the copula goes on (`"좋다."라고`). After a space, such tags are mostly MeCab mistaking the
+    first word of a sentence (`되었다. 이어`, `하였다. 고조선`), and only the quotative `라고`, `라는`, `라며` goes on
+    (`따랐던 것이다. 라고 평가하였다`), except after a closing quote, where speech is reported: `"..." 고 했다`,
+    `"..." 하였다`, `"..." 등의`.
     """
     if following.surface.lstrip()[:1] in _NON_INITIAL_CHARS:
         return True
@@ -196,16 +191,12 @@ def _continues_sentence(following: Morpheme, after_quote: bool) -> bool:
         return True
     if not after_quote:
         return False
-    return (
-        (following.tag.startswith(_NON_INITIAL_TAG_PREFIXES) and not following.tag.startswith("JKS"))
-        or (following.tag.startswith(_REPORTING_VERB_TAG_PREFIXES) and word.startswith(_REPORTING_VERBS))
-        or (following.tag == "NNB" and word == "등")
-    )
+    return ((following.tag.startswith(_NON_INITIAL_TAG_PREFIXES) and not following.tag.startswith("JKS"))
+            or (following.tag.startswith(_REPORTING_VERB_TAG_PREFIXES) and word.startswith(_REPORTING_VERBS))
+            or (following.tag == "NNB" and word == "등"))
 
 
-def _keeps_together(
-    text: str, pair: tuple[int, int], sentence_start: int, starts: Mapping[int, Morpheme]
-) -> bool:
+def _keeps_together(text: str, pair: tuple[int, int], sentence_start: int, starts: Mapping[int, Morpheme]) -> bool:
     """True if no sentence may end inside `pair`, the offsets of matched brackets or quotes.
 
     Short brackets keep their content together. So does a short quotation, unless it stands alone: it
@@ -271,10 +262,8 @@ def find_sentence_ends(text: str, morphemes: Sequence[Morpheme]) -> list[int]:
         if following is not None and _continues_sentence(following, text[end - 1] in _CLOSING_QUOTES):
             continue
         sentence_start = ends[-1] if ends else 0
-        if any(
-            open_ < end <= close and _keeps_together(text, (open_, close), sentence_start, starts)
-            for open_, close in pairs
-        ):
+        if any(open_ < end <= close and _keeps_together(text, (open_, close), sentence_start, starts)
+               for open_, close in pairs):
             continue
         ends.append(end)
     if not ends or ends[-1] < len(text):

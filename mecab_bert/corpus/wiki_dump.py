@@ -82,7 +82,7 @@ class DumpLines:
 
     def __init__(self, path: str, progress: Callable[[int], object] | None = None) -> None:
         self.path = path
-        self.progress = progress
+        self.progress = progress or (lambda chars: None)
         self.number = 0
 
     def __iter__(self) -> Iterator[str]:
@@ -93,7 +93,7 @@ class DumpLines:
                     self.number += 1
                     chars += len(line)
                     if not self.number % 4096:
-                        self._report(chars)
+                        self.progress(chars)
                         chars = 0
                     if line.strip():
                         last = line
@@ -108,17 +108,12 @@ class DumpLines:
                 raise  # the file itself cannot be opened or read: the OSError names it
             raise InputError(f"{self.path}: cannot be decompressed after line {self.number:,} ({error}); download "
                              f"it again") from None
-        self._report(chars)
+        self.progress(chars)
         if not last:
             raise InputError(f"{self.path}: not a MediaWiki XML dump (it is empty)")
         if not ended:
             raise InputError(f"{self.path}: ends before </mediawiki> (its last line is {last.strip()[:60]!r}): the "
                              f"dump is incomplete; download it again")
-
-    def _report(self, chars: int) -> None:
-        if self.progress is not None:
-            self.progress(chars)
-
 
 @contextlib.contextmanager
 def _read_by_wikiextractor(lines: DumpLines) -> Iterator[None]:
@@ -143,12 +138,8 @@ class SiteInfo:
 
 
 def read_site_info(path: str) -> SiteInfo:
-    """Reads the `<siteinfo>` at the head of a dump, as WikiExtractor's process_dump does.
-
-    Raises:
-      InputError: if the file does not start with `<mediawiki` (after an XML declaration and a byte order mark)
-        or has no `</siteinfo>`.
-    """
+    """Reads the `<siteinfo>` at the head of a dump, as WikiExtractor's process_dump does: an InputError if the file
+    does not start with `<mediawiki` (after an XML declaration and a byte order mark) or has no `</siteinfo>`."""
     tag_re = _wikiextractor().tagRE
     urlbase, template_namespace, namespaces = "", "", {"Template"}
     lines = iter(DumpLines(path))
@@ -227,9 +218,7 @@ def iter_pages(path: str, extraction: Extraction, progress: Callable[[int], obje
     """Yields the dump's articles in order: those of namespace 0 that are not redirects, as WikiExtractor's
     collect_pages, but for one deliberate difference: collect_pages also drops the articles whose title starts
     with the template namespace's name (`틀니`, `틀린 그림 찾기`; its test lacks the colon), and these are kept.
-
-    Raises:
-      InputError: as DumpLines, and for a dump WikiExtractor cannot read.
+    InputError as DumpLines, and for a dump WikiExtractor cannot read.
     """
     wikiextractor = _wikiextractor()
     lines = DumpLines(path, progress)
