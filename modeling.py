@@ -113,13 +113,10 @@ class BertConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "<dict>") -> BertConfig:
-        """Builds a config from a `bert_config.json` dict or a Hugging Face `config.json` dict.
-
-        A Hugging Face config (it has "model_type" or "architectures") carries many keys BERT does not use
-        (architectures, pad_token_id, use_cache, ...): those are ignored. Anywhere else an unknown key is
-        most likely a typo, so it is an error. Every error is an InputError whose message starts with
-        `source` and names the key and the value.
-        """
+        """Builds a config from a `bert_config.json` dict or a Hugging Face `config.json` dict. A Hugging Face config
+        (it has "model_type" or "architectures") carries many keys BERT does not use (architectures, pad_token_id,
+        use_cache, ...): those are ignored. Anywhere else an unknown key is most likely a typo, so it is an error. Every
+        error is an InputError whose message starts with `source` and names the key and the value."""
         if not isinstance(values, Mapping):
             raise InputError(f"{source}: a config is a JSON object ({{...}}), not {shown(values)}")
         fields = dataclasses.fields(cls)
@@ -145,10 +142,8 @@ class BertConfig:
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> BertConfig:
         """Reads a `bert_config.json` or a Hugging Face `config.json`: UTF-8 JSON (a BOM is allowed), one object.
-
-        Anything else (not UTF-8, not JSON, a key given twice, a bad value) is an InputError naming the file;
-        a file that cannot be read is an OSError naming it.
-        """
+        Anything else (not UTF-8, not JSON, a key given twice, a bad value) is an InputError naming the file; a file
+        that cannot be read is an OSError naming it."""
         return cls.from_dict(read_json(path, object_pairs_hook=unique_keys), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
@@ -174,11 +169,9 @@ def create_model(model_class: type[ModelT], config: BertConfig, **kwargs: Any) -
 
 def check_vocab_fits(config: BertConfig, vocab_size: int, vocab_file: str | os.PathLike,
                      config_source: str | os.PathLike) -> None:
-    """Raises InputError naming both files when the vocab has more tokens than the model has embedding rows.
-
-    Token ids run to vocab_size - 1 and index the word embedding (config.vocab_size rows): a larger vocab
-    would index past it. A smaller vocab is fine (Google's configs round vocab_size up).
-    """
+    """Raises InputError naming both files when the vocab has more tokens than the model has embedding rows. Token ids
+    run to vocab_size - 1 and index the word embedding (config.vocab_size rows): a larger vocab would index past it. A
+    smaller vocab is fine (Google's configs round vocab_size up)."""
     if vocab_size > config.vocab_size:
         raise InputError(f"{vocab_file} has {vocab_size} tokens but {config_source} has vocab_size {config.vocab_size}:"
                          f" ids from {config.vocab_size} on would index past the word embedding; use a config with "
@@ -350,10 +343,8 @@ class BertModelOutput(NamedTuple):
 
 
 class BertPreTrainedModel(nn.Module):
-    """What every model class shares (Hugging Face's name): its config, its heads, its Hugging Face config.
-
-    A new model class sets `heads` and joins `MODEL_CLASSES`; loading and export follow from those.
-    """
+    """What every model class shares (Hugging Face's name): its config, its heads, its Hugging Face config. A new model
+    class sets `heads` and joins `MODEL_CLASSES`; loading and export follow from those."""
 
     # state_dict prefixes, in BertFor* naming, of the layers this class puts on top of the encoder: a
     # checkpoint may lack them (they keep their fresh init) or carry them for a model that has none (unused).
@@ -413,12 +404,10 @@ class BertPredictionHeadTransform(nn.Module):
 
 
 class BertLMPredictionHead(nn.Module):
-    """The masked LM head: transform, then the output projection onto the vocabulary.
-
-    `decoder.weight` is tied to the word embeddings by `BertForPreTraining` (Google projects with the
-    embedding table) and `decoder.bias` *is* `bias`, Google's output_bias. Each of these tensors is in the
-    state_dict under both of its names, because Hugging Face's state_dict has both.
-    """
+    """The masked LM head: transform, then the output projection onto the vocabulary. `decoder.weight` is tied to the
+    word embeddings by `BertForPreTraining` (Google projects with the embedding table) and `decoder.bias` *is* `bias`,
+    Google's output_bias. Each of these tensors is in the state_dict under both of its names, because Hugging Face's
+    state_dict has both."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -440,11 +429,9 @@ class BertPreTrainingHeads(nn.Module):
 
 
 def gather_indexes(sequence_output: Tensor, positions: Tensor) -> Tensor:
-    """Google's `gather_indexes`: the vectors at `positions`, float [B, T, H], long [B, P] -> float [B, P, H].
-
-    P is fixed by the data (max_predictions_per_seq, padded with position 0 and weight 0), so the shape
-    is static and only P of the T positions pay for the V-wide projection.
-    """
+    """Google's `gather_indexes`: the vectors at `positions`, float [B, T, H], long [B, P] -> float [B, P, H]. P is
+    fixed by the data (max_predictions_per_seq, padded with position 0 and weight 0), so the shape is static and only P
+    of the T positions pay for the V-wide projection."""
     index = positions.unsqueeze(-1).expand(-1, -1, sequence_output.size(-1))  # (B, P, H)
     return sequence_output.gather(1, index)
 
@@ -526,12 +513,10 @@ def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor,
 
 
 def sequence_classification_loss(logits: Tensor, labels: Tensor) -> HeadLoss:
-    """Hugging Face's BertForSequenceClassification loss for logits float [B, num_labels] and labels [B].
-
-    num_labels 1 is problem_type "regression": the mean squared error of logits[:, 0] against float labels
-    (correct is then the sum of squared errors, see HeadLoss). Otherwise "single_label_classification": the
-    softmax cross-entropy against long labels.
-    """
+    """Hugging Face's BertForSequenceClassification loss for logits float [B, num_labels] and labels [B]. num_labels 1
+    is problem_type "regression": the mean squared error of logits[:, 0] against float labels (correct is then the sum
+    of squared errors, see HeadLoss). Otherwise "single_label_classification": the softmax cross-entropy against long
+    labels."""
     if logits.size(-1) == 1:
         return _squared_error_loss(logits[:, 0], labels)
     return _cross_entropy_loss(logits, labels)
@@ -566,13 +551,10 @@ class BertForPreTraining(BertPreTrainedModel):
                 masked_lm_positions: Tensor | None = None, masked_lm_ids: Tensor | None = None,
                 masked_lm_weights: Tensor | None = None, next_sentence_labels: Tensor | None = None
                 ) -> PreTrainingOutput:
-        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`.
-
-        masked_lm_positions: long [B, P], the positions to predict (None = every position, P = T, which is
-        what Hugging Face's prediction_logits are). masked_lm_ids: long [B, P], the original tokens there;
-        masked_lm_weights: float [B, P], 1 for a real prediction and 0 for padding (None = all 1).
-        next_sentence_labels: long [B]. Losses are computed for the labels given.
-        """
+        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`. masked_lm_positions: long [B, P], the
+        positions to predict (None = every position, P = T, which is what Hugging Face's prediction_logits are).
+        masked_lm_ids: long [B, P], the original tokens there; masked_lm_weights: float [B, P], 1 for a real prediction
+        and 0 for padding (None = all 1). next_sentence_labels: long [B]. Losses are computed for the labels given."""
         sequence_output, pooled_output = self.bert(input_ids, token_type_ids=token_type_ids,
                                                    attention_mask=attention_mask)
         if masked_lm_positions is not None:
@@ -636,12 +618,10 @@ def default_label_names(num_labels: int) -> tuple[str, ...]:
 
 
 class BertForSequenceClassification(BertPreTrainedModel):
-    """BERT with a classifier on the pooled [CLS] vector (Google's `run_classifier.py` model).
-
-    num_labels 1 is a regression (one score per sequence, mean squared error); more is a classification
-    (softmax cross-entropy). label_names, if given, are the names of labels 0, 1, ...: exported as
-    Hugging Face's id2label, and checked against the id2label of a Hugging Face checkpoint on load.
-    """
+    """BERT with a classifier on the pooled [CLS] vector (Google's `run_classifier.py` model). num_labels 1 is a
+    regression (one score per sequence, mean squared error); more is a classification (softmax cross-entropy).
+    label_names, if given, are the names of labels 0, 1, ...: exported as Hugging Face's id2label, and checked against
+    the id2label of a Hugging Face checkpoint on load."""
 
     heads = ("classifier.",)
 

@@ -36,11 +36,9 @@ def decays(name: str) -> bool:
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """The trainable parameters in two groups, {"params", "weight_decay"}: decayed, then not decayed.
-
-    Chosen by name, as Google does; a tied parameter (the MLM decoder and the word embeddings) appears
-    once, under its first name. An empty group is left out.
-    """
+    """The trainable parameters in two groups, {"params", "weight_decay"}: decayed, then not decayed. Chosen by name, as
+    Google does; a tied parameter (the MLM decoder and the word embeddings) appears once, under its first name. An empty
+    group is left out."""
     groups: dict[bool, list[nn.Parameter]] = {True: [], False: []}
     for name, param in model.named_parameters():
         if param.requires_grad:

@@ -28,10 +28,8 @@ def input_patterns(spec: str) -> list[str]:
 
 
 def expand_input_files(spec: str) -> list[str]:
-    """Expands a comma-separated list of files and glob patterns, in order, without duplicates.
-
-    Raises InputError if a pattern matches no file or names a folder.
-    """
+    """Expands a comma-separated list of files and glob patterns, in order, without duplicates. Raises InputError if a
+    pattern matches no file or names a folder."""
     paths: list[str] = []
     for pattern in input_patterns(spec):
         # A file whose name holds glob characters (`notes[1].txt`) is itself, not a pattern.
@@ -132,11 +130,9 @@ def create_temporary(path: str | os.PathLike) -> tuple[int, str]:
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
-    """Opens a temporary file beside `path` and moves it to `path` when the block succeeds.
-
-    The file and then its folder are fsync'ed around the rename, so after a crash or a power loss `path` is either the
-    old file or the whole new one. On an exception the temporary file is removed and `path` is left as it was.
-    """
+    """Opens a temporary file beside `path` and moves it to `path` when the block succeeds. The file and then its folder
+    are fsync'ed around the rename, so after a crash or a power loss `path` is either the old file or the whole new one.
+    On an exception the temporary file is removed and `path` is left as it was."""
     if os.path.islink(path):  # a symlink stays a link: the file it points to is replaced
         path = os.path.realpath(path)
     if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):

@@ -114,12 +114,10 @@ def load_torch_file(path: Path) -> Any:
 
 
 def _read_tensors(path: Path) -> tuple[dict[str, Tensor], Path]:
-    """The tensors of a checkpoint file or Hugging Face directory, and the file they came from.
-
-    Nothing but tensors is ever unpickled (weights_only=True), so a checkpoint cannot run code. A path that
-    holds no tensors (missing, a folder without weights, a pickle of other objects, an empty, truncated or
-    foreign file) is an InputError naming it; one the disk cannot read is an OSError naming it.
-    """
+    """The tensors of a checkpoint file or Hugging Face directory, and the file they came from. Nothing but tensors is
+    ever unpickled (weights_only=True), so a checkpoint cannot run code. A path that holds no tensors (missing, a folder
+    without weights, a pickle of other objects, an empty, truncated or foreign file) is an InputError naming it; one the
+    disk cannot read is an OSError naming it."""
     prefix = tf_checkpoint.checkpoint_prefix(path)
     if prefix is not None:
         return tf_checkpoint.load_tf_bert(prefix), Path(f"{prefix}.index")

@@ -177,12 +177,10 @@ def _apply(operator: np.ndarray, registers: np.ndarray) -> np.ndarray:
 
 
 def _crc_register(data: bytes, register: int) -> int:
-    """The crc32c register after `data` (no final xor).
-
-    The register update is linear, so the bytes are cut into `lanes` runs of equal length fed side by side
-    (a numpy step per byte of a run, not per byte), and a run's register is carried over the next run's length
-    by the linear map "feed that many zero bytes", pairwise up a tree. The leftover tail goes byte by byte.
-    """
+    """The crc32c register after `data` (no final xor). The register update is linear, so the bytes are cut into `lanes`
+    runs of equal length fed side by side (a numpy step per byte of a run, not per byte), and a run's register is
+    carried over the next run's length by the linear map "feed that many zero bytes", pairwise up a tree. The leftover
+    tail goes byte by byte."""
     lanes = 1 << min(16, max(0, (len(data) // 256).bit_length() - 1))
     length = len(data) // lanes
     if lanes == 1:
@@ -346,11 +344,9 @@ def hf_name(tf_name: str) -> str | None:
 
 
 def load_tf_bert(prefix: str | Path) -> dict[str, Tensor]:
-    """The weights of Google's BERT checkpoint `prefix` as a float32 state dict in BertFor* naming.
-
-    Optimizer slots (`*/adam_m`, `*/adam_v`) and `global_step` are skipped unread; any other variable that
-    is not one of Google's BERT, run_squad or run_classifier weights is an InputError listing them.
-    """
+    """The weights of Google's BERT checkpoint `prefix` as a float32 state dict in BertFor* naming. Optimizer slots
+    (`*/adam_m`, `*/adam_v`) and `global_step` are skipped unread; any other variable that is not one of Google's BERT,
+    run_squad or run_classifier weights is an InputError listing them."""
     checkpoint = read_index(prefix)
     names = {name: hf_name(name) for name in checkpoint.entries if not _IGNORED.fullmatch(name)}
     unknown = [name for name, mapped in names.items() if mapped is None]
@@ -365,12 +361,10 @@ def load_tf_bert(prefix: str | Path) -> dict[str, Tensor]:
 
 
 def checkpoint_prefix(path: Path) -> Path | None:
-    """The checkpoint prefix `path` names, or None if it names no TensorFlow checkpoint.
-
-    Accepted: the prefix itself (Google's `--init_checkpoint .../bert_model.ckpt`), its `.index` file, or a
-    folder holding exactly one `*.ckpt*.index` and no Hugging Face weights. A folder with several is an
-    InputError: which one is meant cannot be guessed.
-    """
+    """The checkpoint prefix `path` names, or None if it names no TensorFlow checkpoint. Accepted: the prefix itself
+    (Google's `--init_checkpoint .../bert_model.ckpt`), its `.index` file, or a folder holding exactly one
+    `*.ckpt*.index` and no Hugging Face weights. A folder with several is an InputError: which one is meant cannot be
+    guessed."""
     if path.name.endswith(".index") and path.is_file():
         return path.with_name(path.name.removesuffix(".index"))
     if Path(f"{path}.index").is_file():

@@ -92,13 +92,11 @@ def is_sentence_final_ending(morpheme: Morpheme) -> bool:
 
 
 def find_bracket_pairs(text: str) -> list[tuple[int, int]]:
-    """Returns the (open, close) character offsets of the matched brackets and quotes in `text`.
-
-    Each kind of bracket is matched on its own, innermost first; a closer with no opener and an opener never closed are
-    left out. A straight quote (`"` or `'`) opens when it starts the text or follows white space, an opening bracket or
-    a separator (`,"일부다처`) and is not followed by white space; it closes when it follows something else and no Latin
-    letter or digit follows it (not `don't`, `'04`). A run of straight quotes (`""양식장에`) counts as one.
-    """
+    """Returns the (open, close) character offsets of the matched brackets and quotes in `text`. Each kind of bracket is
+    matched on its own, innermost first; a closer with no opener and an opener never closed are left out. A straight
+    quote (`"` or `'`) opens when it starts the text or follows white space, an opening bracket or a separator
+    (`,"일부다처`) and is not followed by white space; it closes when it follows something else and no Latin letter or
+    digit follows it (not `don't`, `'04`). A run of straight quotes (`""양식장에`) counts as one."""
     closers = {close: open_ for open_, close in _BRACKET_PAIRS.items()}
     stacks: dict[str, list[int]] = {}
     pairs = []
@@ -197,12 +195,10 @@ def _continues_sentence(following: Morpheme, after_quote: bool) -> bool:
 
 
 def _keeps_together(text: str, pair: tuple[int, int], sentence_start: int, starts: Mapping[int, Morpheme]) -> bool:
-    """True if no sentence may end inside `pair`, the offsets of matched brackets or quotes.
-
-    Short brackets keep their content together. So does a short quotation, unless it stands alone: it
-    starts the sentence (at `sentence_start`) and what follows it does not go on with it (`다음과 같이
-    비판하였다. "A다. B다." 이러한 경향은`); then its sentences are sentences of the paragraph.
-    """
+    """True if no sentence may end inside `pair`, the offsets of matched brackets or quotes. Short brackets keep their
+    content together. So does a short quotation, unless it stands alone: it starts the sentence (at `sentence_start`)
+    and what follows it does not go on with it (`다음과 같이 비판하였다. "A다. B다." 이러한 경향은`); then its sentences
+    are sentences of the paragraph."""
     open_, close = pair
     if close - open_ > _MAX_UNSPLIT_PAIR_CHARS:
         return False

@@ -73,12 +73,10 @@ def _open_text(path: str) -> IO[str]:
 
 
 class DumpLines:
-    """The lines of a dump, as WikiExtractor reads them, with the number of the last line read (for errors).
-
-    Iterating raises InputError naming the file (and the line) for a file that is not valid bzip2/gzip/UTF-8,
-    and for a dump that stops before its closing `</mediawiki>` (a download cut short). `progress`, if given,
-    is called with the characters read every few thousand lines.
-    """
+    """The lines of a dump, as WikiExtractor reads them, with the number of the last line read (for errors). Iterating
+    raises InputError naming the file (and the line) for a file that is not valid bzip2/gzip/UTF-8, and for a dump that
+    stops before its closing `</mediawiki>` (a download cut short). `progress`, if given, is called with the characters
+    read every few thousand lines."""
 
     def __init__(self, path: str, progress: Callable[[int], object] | None = None) -> None:
         self.path = path

@@ -83,11 +83,9 @@ def record_dtype(config: InstanceConfig, vocab_size: int) -> np.dtype:
 
 def truncate_seq_pair(tokens_a: list[int], tokens_b: list[int], max_num_tokens: int, rng: random.Random
                       ) -> tuple[list[int], list[int]]:
-    """Truncates a pair to at most `max_num_tokens`, one token at a time from the longer side.
-
-    Google's rule: from the front or the back at random, to avoid biases. Kept as index arithmetic,
-    so a 100,000-token sentence costs O(n), not O(n^2) list deletions.
-    """
+    """Truncates a pair to at most `max_num_tokens`, one token at a time from the longer side. Google's rule: from the
+    front or the back at random, to avoid biases. Kept as index arithmetic, so a 100,000-token sentence costs O(n), not
+    O(n^2) list deletions."""
     a_start, a_end, b_start, b_end = 0, len(tokens_a), 0, len(tokens_b)
     while (a_end - a_start) + (b_end - b_start) > max_num_tokens:
         trim_a = a_end - a_start > b_end - b_start
@@ -185,22 +183,18 @@ def _pair_from_chunk(chunk: list[array], documents: Sequence[Document], document
 
 
 def choose_target_seq_length(max_num_tokens: int, short_seq_prob: float, rng: random.Random) -> int:
-    """max_num_tokens, or with probability short_seq_prob a length drawn from [2, max_num_tokens].
-
-    Google: most sequences are full, to use the compute; some are short, because fine-tuning sees short
-    inputs and pretraining should too.
-    """
+    """max_num_tokens, or with probability short_seq_prob a length drawn from [2, max_num_tokens]. Google: most
+    sequences are full, to use the compute; some are short, because fine-tuning sees short inputs and pretraining should
+    too."""
     return rng.randint(2, max_num_tokens) if rng.random() < short_seq_prob else max_num_tokens
 
 
 def create_instances_from_document(documents: Sequence[Document], document_index: int, config: InstanceConfig,
                                    vocab: Vocabulary, rng: random.Random) -> list[TrainingInstance]:
-    """Creates instances from one document (Google's create_instances_from_document).
-
-    Sentences are accumulated until they reach a target length (see choose_target_seq_length), then
-    split at a random sentence boundary into A and B. We don't just concatenate all tokens into one long sequence
-    and cut it at random: that would make next sentence prediction too easy.
-    """
+    """Creates instances from one document (Google's create_instances_from_document). Sentences are accumulated until
+    they reach a target length (see choose_target_seq_length), then split at a random sentence boundary into A and B. We
+    don't just concatenate all tokens into one long sequence and cut it at random: that would make next sentence
+    prediction too easy."""
     document = documents[document_index]
     max_num_tokens = config.max_seq_length - 3
     target_seq_length = choose_target_seq_length(max_num_tokens, config.short_seq_prob, rng)

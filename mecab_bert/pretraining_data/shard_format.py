@@ -258,13 +258,10 @@ def _verify_shard(path: Path, records: np.ndarray, entry: ShardEntry, layout: La
 
 
 def verify_shards(shard_sets: Sequence[Shards]) -> None:
-    """Reads every shard of `shard_sets` once: DataError naming the shard when a record breaks the manifest's
-    bounds (token ids < vocab.size, lengths and positions within flags.max_seq_length and
-    flags.max_predictions_per_seq) or its sha256 differs from the manifest.
-
-    The shards are verified in parallel threads (hashing and numpy release the GIL); reading them also warms
-    the page cache that training then reads from.
-    """
+    """Reads every shard of `shard_sets` once: DataError naming the shard when a record breaks the manifest's bounds
+    (token ids < vocab.size, lengths and positions within flags.max_seq_length and flags.max_predictions_per_seq) or its
+    sha256 differs from the manifest. The shards are verified in parallel threads (hashing and numpy release the GIL);
+    reading them also warms the page cache that training then reads from."""
     jobs = [(shards.directory / entry.file, records, entry, shards.layout, shards.manifest_path)
             for shards in shard_sets for entry, records in zip(shards.entries, shards.arrays, strict=True)]
     if not jobs:
