@@ -209,9 +209,8 @@ class BertEmbeddings(nn.Module):
         """input_ids, token_type_ids: long [B, T] -> float [B, T, H]."""
         seq_length = input_ids.size(1)
         if seq_length > self.position_embeddings.num_embeddings:
-            raise ValueError(
-                f"sequence length {seq_length} > max_position_embeddings {self.position_embeddings.num_embeddings}"
-            )
+            raise ValueError(f"sequence length {seq_length} > max_position_embeddings "
+                             f"{self.position_embeddings.num_embeddings}")
         # Positions are made here rather than kept in a buffer, so no position_ids key enters the state_dict.
         position_ids = torch.arange(seq_length, device=input_ids.device)  # (T,)
         embeddings = (

@@ -152,9 +152,8 @@ class Lamb(AdamWeightDecay):
             # Norms and ratios stay on the device: no sync per parameter.
             param_norms = torch.stack(torch._foreach_norm(params))
             update_norms = torch.stack(torch._foreach_norm(updates))
-            ratios = torch.where(
-                (param_norms > 0) & (update_norms > 0), param_norms / update_norms, torch.ones_like(param_norms)
-            )
+            ratios = torch.where((param_norms > 0) & (update_norms > 0), param_norms / update_norms,
+                                 torch.ones_like(param_norms))
             torch._foreach_mul_(updates, list(ratios.unbind()))
         torch._foreach_add_(params, updates, alpha=-group["lr"])
 

@@ -218,8 +218,7 @@ def _block_handle(data: bytes, pos: int, where: str) -> tuple[int, int, int]:
 
 def _block(table: bytes, offset: int, size: int, where: str) -> bytes:
     """The contents of the block at offset, its trailer checked."""
-    end = offset + size + _BLOCK_TRAILER_SIZE
-    if end > len(table):
+    if offset + size + _BLOCK_TRAILER_SIZE > len(table):
         raise InputError(f"{where}: truncated index (a block ends past the end of the file)")
     contents, kind = table[offset : offset + size], table[offset + size]
     (stored_crc,) = struct.unpack_from("<I", table, offset + size + 1)

@@ -238,11 +238,8 @@ def find_sentence_ends(text: str, morphemes: Sequence[Morpheme]) -> list[int]:
     for k, (morpheme, offset) in enumerate(zip(morphemes, offsets[1:], strict=True)):
         if is_sentence_final_ending(morpheme):
             needs_space = False
-        elif (
-            _HANGUL_WORD_END_RE.search(morpheme.surface)
-            or morpheme.tag.rpartition("+")[2].startswith("E")
-            or (morpheme.tag == "NNBC" and k > 0 and morphemes[k - 1].tag == "SN")
-        ):
+        elif (_HANGUL_WORD_END_RE.search(morpheme.surface) or morpheme.tag.rpartition("+")[2].startswith("E")
+              or (morpheme.tag == "NNBC" and k > 0 and morphemes[k - 1].tag == "SN")):
             needs_space = True
         else:
             continue
