@@ -136,6 +136,8 @@ def _skip_trailing_parenthesis(text: str, pos: int) -> int:
 
 def _end_of_final_punctuation(text: str, pos: int) -> int | None:
     """Returns the end of the run of marks and closers at `pos` if it has a sentence-final mark."""
+    if text[pos : pos + 1] not in _PUNCTUATION_CHARS:  # the common case, without a regex match
+        return None
     end = _PUNCTUATION_RUN_RE.match(text, pos).end()
     return end if _SENTENCE_FINAL_CHARS.intersection(text[pos:end]) else None
 
@@ -231,11 +233,14 @@ def find_sentence_ends(text: str, morphemes: Sequence[Morpheme]) -> list[int]:
       text: a paragraph with no control characters.
       morphemes: `PosTagger.tag(text)`: their surfaces, concatenated, are a prefix of `text`.
     """
-    offsets = list(itertools.accumulate((len(morpheme.surface) for morpheme in morphemes), initial=0))
-    starts = dict(zip(offsets[:-1], morphemes, strict=True))
+    starts, offset = {}, 0
+    for morpheme in morphemes:
+        starts[offset] = morpheme
+        offset += len(morpheme.surface)
     pairs = find_bracket_pairs(text)
-    ends = []
-    for k, (morpheme, offset) in enumerate(zip(morphemes, offsets[1:], strict=True)):
+    ends, offset = [], 0
+    for k, morpheme in enumerate(morphemes):
+        offset += len(morpheme.surface)
         if is_sentence_final_ending(morpheme):
             needs_space = False
         elif (_HANGUL_WORD_END_RE.search(morpheme.surface) or morpheme.tag.rpartition("+")[2].startswith("E")
