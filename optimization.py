@@ -43,8 +43,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     for name, param in model.named_parameters():
         if param.requires_grad:
             groups[decays(name)].append(param)
-    rates = ((groups[True], weight_decay), (groups[False], 0.0))
-    return [{"params": params, "weight_decay": rate} for params, rate in rates if params]
+    by_rate = ((groups[True], weight_decay), (groups[False], 0.0))
+    return [{"params": params, "weight_decay": rate} for params, rate in by_rate if params]
 
 
 class AdamWeightDecay(torch.optim.Optimizer):
