@@ -54,16 +54,8 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 # Keys of Google's multilingual and Chinese bert_config.json that Google's own code never reads.
-_GOOGLE_IGNORED_KEYS = frozenset(
-    {
-        "directionality",
-        "pooler_fc_size",
-        "pooler_num_attention_heads",
-        "pooler_num_fc_layers",
-        "pooler_size_per_head",
-        "pooler_type",
-    }
-)
+_GOOGLE_IGNORED_KEYS = frozenset({"directionality", "pooler_fc_size", "pooler_num_attention_heads",
+                                  "pooler_num_fc_layers", "pooler_size_per_head", "pooler_type"})
 
 # Google's attention mask fill: a padded key gets -10000 added to its score. Unlike -inf it keeps a row
 # with every key padded finite (uniform attention) instead of NaN, and it fits in float16.
@@ -115,24 +107,20 @@ class BertConfig:
             if not valid:
                 return f"{field.name} must be {wanted}, not {shown(value)}"
         if self.hidden_size % self.num_attention_heads:
-            return (
-                f"hidden_size ({self.hidden_size}) is not a multiple of num_attention_heads "
-                f"({self.num_attention_heads})"
-            )
+            return (f"hidden_size ({self.hidden_size}) is not a multiple of num_attention_heads "
+                    f"({self.num_attention_heads})")
         return None
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], source: str = "<dict>") -> BertConfig:
-        """Builds a config from a `bert_config.json` dict or a Hugging Face `config.json` dict.
-
-        A Hugging Face config (it has "model_type" or "architectures") carries many keys BERT does not use
-        (architectures, pad_token_id, use_cache, ...): those are ignored. Anywhere else an unknown key is
-        most likely a typo, so it is an error. Every error is an InputError whose message starts with
-        `source` and names the key and the value.
-        """
+        """Builds a config from a `bert_config.json` dict or a Hugging Face `config.json` dict. A Hugging Face config
+        (it has "model_type" or "architectures") carries many keys BERT does not use (architectures, pad_token_id,
+        use_cache, ...): those are ignored. Anywhere else an unknown key is most likely a typo, so it is an error. Every
+        error is an InputError whose message starts with `source` and names the key and the value."""
         if not isinstance(values, Mapping):
             raise InputError(f"{source}: a config is a JSON object ({{...}}), not {shown(values)}")
-        names = {field.name for field in dataclasses.fields(cls)}
+        fields = dataclasses.fields(cls)
+        names = {field.name for field in fields}
         if "model_type" in values or "architectures" in values:
             if values.get("model_type", "bert") != "bert":
                 raise InputError(f"{source}: model_type is {shown(values['model_type'])}, not \"bert\"")
@@ -143,11 +131,7 @@ class BertConfig:
             unknown = sorted(set(values) - names - _GOOGLE_IGNORED_KEYS)
             if unknown:
                 raise InputError(f"{source}: unknown config keys {unknown}; the known keys are {sorted(names)}")
-        missing = [
-            field.name
-            for field in dataclasses.fields(cls)
-            if field.default is dataclasses.MISSING and field.name not in values
-        ]
+        missing = [field.name for field in fields if field.default is dataclasses.MISSING and field.name not in values]
         if missing:
             raise InputError(f"{source}: missing config keys {missing}")
         try:
@@ -158,12 +142,9 @@ class BertConfig:
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> BertConfig:
         """Reads a `bert_config.json` or a Hugging Face `config.json`: UTF-8 JSON (a BOM is allowed), one object.
-
-        Anything else (not UTF-8, not JSON, a key given twice, a bad value) is an InputError naming the file;
-        a file that cannot be read is an OSError naming it.
-        """
-        values = read_json(path, object_pairs_hook=unique_keys)
-        return cls.from_dict(values, source=str(path))
+        Anything else (not UTF-8, not JSON, a key given twice, a bad value) is an InputError naming the file; a file
+        that cannot be read is an OSError naming it."""
+        return cls.from_dict(read_json(path, object_pairs_hook=unique_keys), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -186,19 +167,15 @@ def create_model(model_class: type[ModelT], config: BertConfig, **kwargs: Any) -
                          f"{str(error)[:120]})") from None
 
 
-def check_vocab_fits(
-    config: BertConfig, vocab_size: int, vocab_file: str | os.PathLike, config_source: str | os.PathLike
-) -> None:
-    """Raises InputError naming both files when the vocab has more tokens than the model has embedding rows.
-
-    Token ids run to vocab_size - 1 and index the word embedding (config.vocab_size rows): a larger vocab
-    would index past it. A smaller vocab is fine (Google's configs round vocab_size up).
-    """
+def check_vocab_fits(config: BertConfig, vocab_size: int, vocab_file: str | os.PathLike,
+                     config_source: str | os.PathLike) -> None:
+    """Raises InputError naming both files when the vocab has more tokens than the model has embedding rows. Token ids
+    run to vocab_size - 1 and index the word embedding (config.vocab_size rows): a larger vocab would index past it. A
+    smaller vocab is fine (Google's configs round vocab_size up)."""
     if vocab_size > config.vocab_size:
-        raise InputError(
-            f"{vocab_file} has {vocab_size} tokens but {config_source} has vocab_size {config.vocab_size}: ids from "
-            f"{config.vocab_size} on would index past the word embedding; use a config with vocab_size >= {vocab_size}"
-        )
+        raise InputError(f"{vocab_file} has {vocab_size} tokens but {config_source} has vocab_size {config.vocab_size}:"
+                         f" ids from {config.vocab_size} on would index past the word embedding; use a config with "
+                         f"vocab_size >= {vocab_size}")
 
 
 def init_weights(module: nn.Module, initializer_range: float) -> None:
@@ -232,9 +209,8 @@ class BertEmbeddings(nn.Module):
         """input_ids, token_type_ids: long [B, T] -> float [B, T, H]."""
         seq_length = input_ids.size(1)
         if seq_length > self.position_embeddings.num_embeddings:
-            raise ValueError(
-                f"sequence length {seq_length} > max_position_embeddings {self.position_embeddings.num_embeddings}"
-            )
+            raise ValueError(f"sequence length {seq_length} > max_position_embeddings "
+                             f"{self.position_embeddings.num_embeddings}")
         # Positions are made here rather than kept in a buffer, so no position_ids key enters the state_dict.
         position_ids = torch.arange(seq_length, device=input_ids.device)  # (T,)
         embeddings = (
@@ -280,14 +256,15 @@ class BertSelfAttention(nn.Module):
 class BertSelfOutput(nn.Module):
     """Projection of the attention heads, dropout, residual, LayerNorm (post-LN, as in Google's BERT)."""
 
-    def __init__(self, config: BertConfig):
+    def __init__(self, config: BertConfig, input_size: int | None = None):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.dense = nn.Linear(input_size or config.hidden_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states: Tensor, input_tensor: Tensor) -> Tensor:
-        """hidden_states: attention output, input_tensor: the block's input, both float [B, T, H]."""
+        """hidden_states: the sub-layer's output, float [B, T, H] (BertOutput: [B, T, I]); input_tensor: its input,
+        float [B, T, H] -> float [B, T, H]."""
         return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
 
 
@@ -313,16 +290,11 @@ class BertIntermediate(nn.Module):
         return self.activation(self.dense(hidden_states))
 
 
-class BertOutput(nn.Module):
-    def __init__(self, config: BertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+class BertOutput(BertSelfOutput):
+    """The feed-forward layer's projection from I back to H, dropout, residual, LayerNorm."""
 
-    def forward(self, hidden_states: Tensor, input_tensor: Tensor) -> Tensor:
-        """hidden_states: float [B, T, I]; input_tensor: float [B, T, H] -> float [B, T, H]."""
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+    def __init__(self, config: BertConfig):
+        super().__init__(config, input_size=config.intermediate_size)
 
 
 class BertLayer(nn.Module):
@@ -370,10 +342,8 @@ class BertModelOutput(NamedTuple):
 
 
 class BertPreTrainedModel(nn.Module):
-    """What every model class shares (Hugging Face's name): its config, its heads, its Hugging Face config.
-
-    A new model class sets `heads` and joins `MODEL_CLASSES`; loading and export follow from those.
-    """
+    """What every model class shares (Hugging Face's name): its config, its heads, its Hugging Face config. A new model
+    class sets `heads` and joins `MODEL_CLASSES`; loading and export follow from those."""
 
     # state_dict prefixes, in BertFor* naming, of the layers this class puts on top of the encoder: a
     # checkpoint may lack them (they keep their fresh init) or carry them for a model that has none (unused).
@@ -405,9 +375,8 @@ class BertModel(BertPreTrainedModel):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         init_weights(self, config.initializer_range)
 
-    def forward(
-        self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None
-    ) -> BertModelOutput:
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None,
+                attention_mask: Tensor | None = None) -> BertModelOutput:
         """input_ids: long [B, T]; token_type_ids: long [B, T] (None = all sentence A); attention_mask:
         [B, T], 1 for a real token and 0 for padding (None = no padding)."""
         if token_type_ids is None:
@@ -434,12 +403,10 @@ class BertPredictionHeadTransform(nn.Module):
 
 
 class BertLMPredictionHead(nn.Module):
-    """The masked LM head: transform, then the output projection onto the vocabulary.
-
-    `decoder.weight` is tied to the word embeddings by `BertForPreTraining` (Google projects with the
-    embedding table) and `decoder.bias` *is* `bias`, Google's output_bias. Each of these tensors is in the
-    state_dict under both of its names, because Hugging Face's state_dict has both.
-    """
+    """The masked LM head: transform, then the output projection onto the vocabulary. `decoder.weight` is tied to the
+    word embeddings by `BertForPreTraining` (Google projects with the embedding table) and `decoder.bias` *is* `bias`,
+    Google's output_bias. Each of these tensors is in the state_dict under both of its names, because Hugging Face's
+    state_dict has both."""
 
     def __init__(self, config: BertConfig):
         super().__init__()
@@ -461,11 +428,9 @@ class BertPreTrainingHeads(nn.Module):
 
 
 def gather_indexes(sequence_output: Tensor, positions: Tensor) -> Tensor:
-    """Google's `gather_indexes`: the vectors at `positions`, float [B, T, H], long [B, P] -> float [B, P, H].
-
-    P is fixed by the data (max_predictions_per_seq, padded with position 0 and weight 0), so the shape
-    is static and only P of the T positions pay for the V-wide projection.
-    """
+    """Google's `gather_indexes`: the vectors at `positions`, float [B, T, H], long [B, P] -> float [B, P, H]. P is
+    fixed by the data (max_predictions_per_seq, padded with position 0 and weight 0), so the shape is static and only P
+    of the T positions pay for the V-wide projection."""
     index = positions.unsqueeze(-1).expand(-1, -1, sequence_output.size(-1))  # (B, P, H)
     return sequence_output.gather(1, index)
 
@@ -541,22 +506,16 @@ def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor,
         padding = attention_mask == 0
         start_logits = start_logits.masked_fill(padding, torch.finfo(torch.float32).min)
         end_logits = end_logits.masked_fill(padding, torch.finfo(torch.float32).min)
-    loss = (F.cross_entropy(start_logits, start_positions) + F.cross_entropy(end_logits, end_positions)) / 2
-    total = (
-        F.cross_entropy(start_logits, start_positions, reduction="sum")
-        + F.cross_entropy(end_logits, end_positions, reduction="sum")
-    ) / 2
+    start, end = _cross_entropy_loss(start_logits, start_positions), _cross_entropy_loss(end_logits, end_positions)
     correct = _hits(start_logits, start_positions) * _hits(end_logits, end_positions)  # (B,), both ends right
-    return HeadLoss(loss, total, _item_count(start_positions), correct.sum())
+    return HeadLoss((start.loss + end.loss) / 2, (start.total + end.total) / 2, start.count, correct.sum())
 
 
 def sequence_classification_loss(logits: Tensor, labels: Tensor) -> HeadLoss:
-    """Hugging Face's BertForSequenceClassification loss for logits float [B, num_labels] and labels [B].
-
-    num_labels 1 is problem_type "regression": the mean squared error of logits[:, 0] against float labels
-    (correct is then the sum of squared errors, see HeadLoss). Otherwise "single_label_classification": the
-    softmax cross-entropy against long labels.
-    """
+    """Hugging Face's BertForSequenceClassification loss for logits float [B, num_labels] and labels [B]. num_labels 1
+    is problem_type "regression": the mean squared error of logits[:, 0] against float labels (correct is then the sum
+    of squared errors, see HeadLoss). Otherwise "single_label_classification": the softmax cross-entropy against long
+    labels."""
     if logits.size(-1) == 1:
         return _squared_error_loss(logits[:, 0], labels)
     return _cross_entropy_loss(logits, labels)
@@ -587,32 +546,20 @@ class BertForPreTraining(BertPreTrainedModel):
         # Tied after init_weights, so the embedding keeps the draw BertModel gave it.
         self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        *,
-        token_type_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        masked_lm_positions: Tensor | None = None,
-        masked_lm_ids: Tensor | None = None,
-        masked_lm_weights: Tensor | None = None,
-        next_sentence_labels: Tensor | None = None,
-    ) -> PreTrainingOutput:
-        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`.
-
-        masked_lm_positions: long [B, P], the positions to predict (None = every position, P = T, which is
-        what Hugging Face's prediction_logits are). masked_lm_ids: long [B, P], the original tokens there;
-        masked_lm_weights: float [B, P], 1 for a real prediction and 0 for padding (None = all 1).
-        next_sentence_labels: long [B]. Losses are computed for the labels given.
-        """
-        sequence_output, pooled_output = self.bert(
-            input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask
-        )
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                masked_lm_positions: Tensor | None = None, masked_lm_ids: Tensor | None = None,
+                masked_lm_weights: Tensor | None = None, next_sentence_labels: Tensor | None = None
+                ) -> PreTrainingOutput:
+        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`. masked_lm_positions: long [B, P], the
+        positions to predict (None = every position, P = T, which is what Hugging Face's prediction_logits are).
+        masked_lm_ids: long [B, P], the original tokens there; masked_lm_weights: float [B, P], 1 for a real prediction
+        and 0 for padding (None = all 1). next_sentence_labels: long [B]. Losses are computed for the labels given."""
+        sequence_output, pooled_output = self.bert(input_ids, token_type_ids=token_type_ids,
+                                                   attention_mask=attention_mask)
         if masked_lm_positions is not None:
             sequence_output = gather_indexes(sequence_output, masked_lm_positions)  # (B, P, H)
         mlm_logits = self.cls.predictions(sequence_output)  # (B, P, V)
         nsp_logits = self.cls.seq_relationship(pooled_output)  # (B, 2)
-
         losses = {}
         if masked_lm_ids is not None:
             if masked_lm_weights is None:
@@ -646,15 +593,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         init_weights(self.qa_outputs, config.initializer_range)
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        *,
-        token_type_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        start_positions: Tensor | None = None,
-        end_positions: Tensor | None = None,
-    ) -> QuestionAnsweringOutput:
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                start_positions: Tensor | None = None, end_positions: Tensor | None = None) -> QuestionAnsweringOutput:
         """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`; start_positions,
         end_positions: long [B], token indexes of the answer span (both needed for the loss)."""
         sequence_output = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[0]
@@ -677,12 +617,10 @@ def default_label_names(num_labels: int) -> tuple[str, ...]:
 
 
 class BertForSequenceClassification(BertPreTrainedModel):
-    """BERT with a classifier on the pooled [CLS] vector (Google's `run_classifier.py` model).
-
-    num_labels 1 is a regression (one score per sequence, mean squared error); more is a classification
-    (softmax cross-entropy). label_names, if given, are the names of labels 0, 1, ...: exported as
-    Hugging Face's id2label, and checked against the id2label of a Hugging Face checkpoint on load.
-    """
+    """BERT with a classifier on the pooled [CLS] vector (Google's `run_classifier.py` model). num_labels 1 is a
+    regression (one score per sequence, mean squared error); more is a classification (softmax cross-entropy).
+    label_names, if given, are the names of labels 0, 1, ...: exported as Hugging Face's id2label, and checked against
+    the id2label of a Hugging Face checkpoint on load."""
 
     heads = ("classifier.",)
 
@@ -697,14 +635,8 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, num_labels)
         init_weights(self.classifier, config.initializer_range)
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        *,
-        token_type_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        labels: Tensor | None = None,
-    ) -> SequenceClassifierOutput:
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                labels: Tensor | None = None) -> SequenceClassifierOutput:
         """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`; labels: [B], long class ids
         (float scores when num_labels is 1), for the loss."""
         pooled_output = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[1]
@@ -762,8 +694,4 @@ TIED_KEYS = {
 # Every model class: the architectures export_hf writes (our class names are Hugging Face's) and load_pretrained
 # reads. A new class joins here, with its `heads`; nothing else lists them.
 MODEL_CLASSES: tuple[type[BertPreTrainedModel], ...] = (
-    BertModel,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-)
+    BertModel, BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification)

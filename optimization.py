@@ -11,10 +11,8 @@
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
 
-`AdamWeightDecay` is Google's AdamWeightDecayOptimizer: Adam without bias correction (unless asked),
-weight decay added to the update rather than to the loss (decoupled, as in AdamW), and no decay for
-biases and LayerNorm parameters. `Lamb` adds LAMB's per-parameter trust ratio for large batches. Both
-keep their state under torch's names (exp_avg, exp_avg_sq, step) and update every parameter of a group
+`AdamWeightDecay` is Google's AdamWeightDecayOptimizer, `Lamb` adds LAMB's per-parameter trust ratio for large
+batches. Both keep their state under torch's names (exp_avg, exp_avg_sq, step) and update every parameter of a group
 with torch._foreach_* ops: a handful of kernels per group instead of a handful per parameter.
 """
 
@@ -38,20 +36,15 @@ def decays(name: str) -> bool:
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """The trainable parameters in two groups, {"params", "weight_decay"}: decayed, then not decayed.
-
-    Chosen by name, as Google does; a tied parameter (the MLM decoder and the word embeddings) appears
-    once, under its first name. An empty group is left out.
-    """
+    """The trainable parameters in two groups, {"params", "weight_decay"}: decayed, then not decayed. Chosen by name, as
+    Google does; a tied parameter (the MLM decoder and the word embeddings) appears once, under its first name. An empty
+    group is left out."""
     groups: dict[bool, list[nn.Parameter]] = {True: [], False: []}
     for name, param in model.named_parameters():
         if param.requires_grad:
             groups[decays(name)].append(param)
-    return [
-        {"params": params, "weight_decay": rate}
-        for params, rate in ((groups[True], weight_decay), (groups[False], 0.0))
-        if params
-    ]
+    by_rate = ((groups[True], weight_decay), (groups[False], 0.0))
+    return [{"params": params, "weight_decay": rate} for params, rate in by_rate if params]
 
 
 class AdamWeightDecay(torch.optim.Optimizer):
@@ -72,29 +65,17 @@ class AdamWeightDecay(torch.optim.Optimizer):
     weight_decay)` as params for Google's exclusions; plain params all get `weight_decay`.
     """
 
-    def __init__(
-        self,
-        params: Iterable[nn.Parameter] | Iterable[dict],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-6,
-        weight_decay: float = 0.01,
-        bias_correction: bool = False,
-    ):
+    def __init__(self, params: Iterable[nn.Parameter] | Iterable[dict], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.01,
+                 bias_correction: bool = False):
         if lr < 0.0:
             raise ValueError(f"learning rate must be >= 0, got {lr}")
         if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         if eps < 0.0 or weight_decay < 0.0:
             raise ValueError(f"eps and weight_decay must be >= 0, got {eps} and {weight_decay}")
-        defaults = {
-            "lr": lr,
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "bias_correction": bias_correction,
-        }
-        super().__init__(params, defaults)
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                                  "bias_correction": bias_correction})
 
     def _adam_updates(self, group: dict) -> tuple[list[Tensor], list[Tensor]]:
         """Advances the moments of the group's parameters with gradients; returns them and their updates
@@ -120,16 +101,14 @@ class AdamWeightDecay(torch.optim.Optimizer):
         torch._foreach_mul_(exp_avg_sqs, beta2)
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
         denominators = torch._foreach_sqrt(exp_avg_sqs)
+        # Parameters added to the group later have fewer steps, so the bias correction is per parameter.
+        steps = [state["step"] for state in states]
         if group["bias_correction"]:
-            # Parameters added to the group later have fewer steps, so the correction is per parameter.
-            steps = [state["step"] for state in states]
             torch._foreach_div_(denominators, [math.sqrt(1.0 - beta2**step) for step in steps])
-            torch._foreach_add_(denominators, group["eps"])
-            updates = torch._foreach_div(exp_avgs, denominators)
+        torch._foreach_add_(denominators, group["eps"])
+        updates = torch._foreach_div(exp_avgs, denominators)
+        if group["bias_correction"]:
             torch._foreach_div_(updates, [1.0 - beta1**step for step in steps])
-        else:
-            torch._foreach_add_(denominators, group["eps"])
-            updates = torch._foreach_div(exp_avgs, denominators)
         if group["weight_decay"]:
             torch._foreach_add_(updates, params, alpha=group["weight_decay"])
         return params, updates
@@ -161,19 +140,11 @@ class Lamb(AdamWeightDecay):
     applies it everywhere. Bias correction is on by default here, as in both of those.
     """
 
-    def __init__(
-        self,
-        params: Iterable[nn.Parameter] | Iterable[dict],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-6,
-        weight_decay: float = 0.01,
-        bias_correction: bool = True,
-        always_adapt: bool = False,
-    ):
-        super().__init__(
-            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, bias_correction=bias_correction
-        )
+    def __init__(self, params: Iterable[nn.Parameter] | Iterable[dict], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6, weight_decay: float = 0.01,
+                 bias_correction: bool = True, always_adapt: bool = False):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         bias_correction=bias_correction)
         self.always_adapt = always_adapt
 
     def _apply(self, group: dict, params: list[Tensor], updates: list[Tensor]) -> None:
@@ -181,23 +152,15 @@ class Lamb(AdamWeightDecay):
             # Norms and ratios stay on the device: no sync per parameter.
             param_norms = torch.stack(torch._foreach_norm(params))
             update_norms = torch.stack(torch._foreach_norm(updates))
-            ratios = torch.where(
-                (param_norms > 0) & (update_norms > 0), param_norms / update_norms, torch.ones_like(param_norms)
-            )
+            ratios = torch.where((param_norms > 0) & (update_norms > 0), param_norms / update_norms,
+                                 torch.ones_like(param_norms))
             torch._foreach_mul_(updates, list(ratios.unbind()))
         torch._foreach_add_(params, updates, alpha=-group["lr"])
 
 
-def create_optimizer(
-    model: nn.Module,
-    name: str,
-    learning_rate: float,
-    weight_decay: float = 0.01,
-    *,
-    betas: tuple[float, float] = (0.9, 0.999),
-    eps: float = 1e-6,
-    bias_correction: bool | None = None,
-) -> AdamWeightDecay:
+def create_optimizer(model: nn.Module, name: str, learning_rate: float, weight_decay: float = 0.01, *,
+                     betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6, bias_correction: bool | None = None
+                     ) -> AdamWeightDecay:
     """Google's optimizer for `model`: "adamw" (AdamWeightDecay) or "lamb", with biases and LayerNorm
     parameters excluded from weight decay. bias_correction=None takes the optimizer's default (off for
     adamw, as Google; on for lamb)."""
@@ -230,7 +193,5 @@ def linear_warmup_decay(optimizer: torch.optim.Optimizer, num_warmup_steps: int,
             f"need 0 <= num_warmup_steps <= num_training_steps and num_training_steps > 0, "
             f"got {num_warmup_steps} and {num_training_steps}"
         )
-    factor = functools.partial(
-        _warmup_decay_factor, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps
-    )
-    return LambdaLR(optimizer, factor)
+    return LambdaLR(optimizer, functools.partial(_warmup_decay_factor, num_warmup_steps=num_warmup_steps,
+                                                 num_training_steps=num_training_steps))

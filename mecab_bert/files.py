@@ -28,10 +28,8 @@ def input_patterns(spec: str) -> list[str]:
 
 
 def expand_input_files(spec: str) -> list[str]:
-    """Expands a comma-separated list of files and glob patterns, in order, without duplicates.
-
-    Raises InputError if a pattern matches no file or names a folder.
-    """
+    """Expands a comma-separated list of files and glob patterns, in order, without duplicates. Raises InputError if a
+    pattern matches no file or names a folder."""
     paths: list[str] = []
     for pattern in input_patterns(spec):
         # A file whose name holds glob characters (`notes[1].txt`) is itself, not a pattern.
@@ -50,8 +48,7 @@ def expand_input_files(spec: str) -> list[str]:
     return paths
 
 
-def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None
-              ) -> Any:
+def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     """The JSON value of a UTF-8 file (a BOM allowed), or an InputError naming the file (and line): UTF-16,
     invalid UTF-8, invalid JSON, nesting too deep, or a ValueError of `object_pairs_hook` (a key twice)."""
     text = "\n".join(read_utf8_lines(path))
@@ -101,6 +98,13 @@ def shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def listing(names: Iterable[str], limit: int = 20) -> str:
+    """Names sorted and comma-separated for a message: the first `limit`, then how many more ("a, b and 3 more")."""
+    ordered = sorted(names)
+    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return ", ".join(ordered[:limit]) + more
+
+
 def fsync_path(path: str | os.PathLike) -> None:
     """Makes a file's bytes, or a folder's names (a rename, a new file), survive a power loss."""
     fd = os.open(path, os.O_RDONLY)
@@ -126,12 +130,9 @@ def create_temporary(path: str | os.PathLike) -> tuple[int, str]:
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]:
-    """Opens a temporary file beside `path` and moves it to `path` when the block succeeds.
-
-    The file and then its folder are fsync'ed around the rename, so after a crash or a power loss `path` is
-    either the old file or the whole new one. On an exception the temporary file is removed and `path` is
-    left as it was.
-    """
+    """Opens a temporary file beside `path` and moves it to `path` when the block succeeds. The file and then its folder
+    are fsync'ed around the rename, so after a crash or a power loss `path` is either the old file or the whole new one.
+    On an exception the temporary file is removed and `path` is left as it was."""
     if os.path.islink(path):  # a symlink stays a link: the file it points to is replaced
         path = os.path.realpath(path)
     if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
@@ -156,11 +157,7 @@ def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]
 
 
 def _missing_folders(path: str) -> list[str]:
-    """The folders above the file `path` that do not exist yet, outermost first.
-
-    Raises:
-      InputError: if one of the folders above `path` is a file.
-    """
+    """The folders above the file `path` that do not exist yet, outermost first; InputError if one of them is a file."""
     folder = os.path.dirname(os.path.normpath(path)) or "."
     missing = []
     while not os.path.isdir(folder):
@@ -174,10 +171,8 @@ def _missing_folders(path: str) -> list[str]:
 @contextlib.contextmanager
 def missing_folders_made(paths: Iterable[str]) -> Iterator[list[str]]:
     """Makes the folders missing above each of `paths` and yields them, outermost first; when the block fails,
-    removes them again (those it left empty), so that a failed run leaves no new folder behind.
-
-    Raises:
-      InputError: if one of the folders above a path is a file.
+    removes them again (those it left empty), so that a failed run leaves no new folder behind. InputError if one of
+    the folders above a path is a file.
     """
     made: list[str] = []
     try:
@@ -214,14 +209,13 @@ TEMPORARY_NAME = re.compile(r"\..+\.~(old)?[a-z0-9_]{8}\.tmp")
 def remove_temporaries(directory: str | os.PathLike) -> list[Path]:
     """Removes what a killed atomic write left in `directory` (`.name.<random>.tmp` files and folders); other
     hidden files, even ones ending in .tmp, are the user's."""
-    removed = []
     found = Path(directory).glob(".*.tmp") if Path(directory).is_dir() else []
-    for path in (p for p in found if TEMPORARY_NAME.fullmatch(p.name)):
+    removed = [path for path in found if TEMPORARY_NAME.fullmatch(path.name)]
+    for path in removed:
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-        removed.append(path)
     return removed
 
 
@@ -246,8 +240,7 @@ def _clean_up_after_a_kill(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str], bool], flag: str
-                     ) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str], bool], flag: str) -> Iterator[Path]:
     """Builds a folder under a temporary name beside `path`, and swaps it in for `path` when the block succeeds.
 
     An existing `path` is replaced only with `replace` (else InputError naming `flag`), and only if every
@@ -258,7 +251,6 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
     # Through a symlink the folder it points to is replaced, and the link stays.
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     _check_replaceable(target, replace, owns, flag)
-    # The folders made for it are removed again if it fails: a failed run leaves nothing behind.
     with missing_folders_made([str(target)]):
         _clean_up_after_a_kill(target)
         try:

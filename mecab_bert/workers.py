@@ -110,12 +110,9 @@ def _signals_held() -> Iterator[None]:
 
 
 def _stop_workers(pool: concurrent.futures.ProcessPoolExecutor, grace: float = 5.0) -> None:
-    """Cancels what is queued and terminates the workers (what Python 3.14's terminate_workers does), without
-    leaving the pool's manager thread waiting for ever on a result a terminated worker was writing.
-
-    This reads the executor's private attributes (3.10-3.13 have them): the standard library has no way to
-    stop a pool's workers before 3.14.
-    """
+    """Cancels what is queued and terminates the workers (what Python 3.14's terminate_workers does), without leaving
+    the pool's manager thread waiting for ever on a result a terminated worker was writing. This reads the executor's
+    private attributes (3.10-3.13 have them): the standard library has no way to stop a pool's workers before 3.14."""
     workers = dict(pool._processes or {})  # shutdown forgets them
     manager, results = pool._executor_manager_thread, pool._result_queue
     if pool._call_queue is not None:  # 3.10: its feeder thread may be blocked on a pipe no worker reads any more

@@ -1,8 +1,7 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""What an --init_checkpoint is, and loading one: our checkpoints (`ckpt-NNNNNNNN.pt`, or a run folder: its
-newest), a bare state_dict, a Hugging Face directory or `.safetensors`, or Google's TensorFlow checkpoint
-(tf_checkpoint). `load_pretrained` fills a model key for key and says what it did; nothing but tensors is ever
-unpickled.
+"""What an --init_checkpoint is, and loading one: our checkpoints (`ckpt-NNNNNNNN.pt`, or a run folder: its newest), a
+bare state_dict, a Hugging Face directory or `.safetensors`, or Google's TensorFlow checkpoint (tf_checkpoint).
+`load_pretrained` fills a model key for key and says what it did; nothing but tensors is ever unpickled.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from torch import Tensor
 
 from mecab_bert import files
 from mecab_bert.checkpoints import tf_checkpoint
-from mecab_bert.files import read_json, unique_keys
+from mecab_bert.files import listing, read_json, unique_keys
 from modeling import MODEL_CLASSES, TIED_KEYS, BertConfig, BertModel, BertPreTrainedModel
 from text_input import InputError
 
@@ -32,10 +31,8 @@ MAX_STEPS = 10**8 - 1  # what ckpt-<8 digits>.pt can name
 
 def checkpoints(output_dir: str | os.PathLike) -> list[Path]:
     """The checkpoints in output_dir, oldest first."""
-    directory = Path(output_dir)
-    found = [p for p in directory.glob("ckpt-*.pt") if CHECKPOINT_PATTERN.fullmatch(p.name)] \
-        if directory.is_dir() else []
-    return sorted(found)
+    found = Path(output_dir).glob("ckpt-*.pt") if Path(output_dir).is_dir() else []
+    return sorted(p for p in found if CHECKPOINT_PATTERN.fullmatch(p.name))
 
 
 def resolve_init_checkpoint(path: str) -> str:
@@ -108,10 +105,8 @@ def load_torch_file(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         # torch's message suggests weights_only=False, that is running the file's code: never pass that on.
-        raise InputError(
-            f"{path}: not a weights file: it holds pickled Python objects, not just tensors, and such a file is never "
-            f"loaded (it could run code)"
-        ) from None
+        raise InputError(f"{path}: not a weights file: it holds pickled Python objects, not just tensors, and such a "
+                         f"file is never loaded (it could run code)") from None
     except Exception:
         # The file was just opened and read, so this is its bytes, and torch.load's failures on damaged bytes
         # have no fixed type: RuntimeError, EOFError, KeyError, even OSError (EINVAL, no file name) on a cut zip.
@@ -119,12 +114,10 @@ def load_torch_file(path: Path) -> Any:
 
 
 def _read_tensors(path: Path) -> tuple[dict[str, Tensor], Path]:
-    """The tensors of a checkpoint file or Hugging Face directory, and the file they came from.
-
-    Nothing but tensors is ever unpickled (weights_only=True), so a checkpoint cannot run code. A path that
-    holds no tensors (missing, a folder without weights, a pickle of other objects, an empty, truncated or
-    foreign file) is an InputError naming it; one the disk cannot read is an OSError naming it.
-    """
+    """The tensors of a checkpoint file or Hugging Face directory, and the file they came from. Nothing but tensors is
+    ever unpickled (weights_only=True), so a checkpoint cannot run code. A path that holds no tensors (missing, a folder
+    without weights, a pickle of other objects, an empty, truncated or foreign file) is an InputError naming it; one the
+    disk cannot read is an OSError naming it."""
     prefix = tf_checkpoint.checkpoint_prefix(path)
     if prefix is not None:
         return tf_checkpoint.load_tf_bert(prefix), Path(f"{prefix}.index")
@@ -148,9 +141,8 @@ def _read_tensors(path: Path) -> tuple[dict[str, Tensor], Path]:
     # Our training loop saves {"model": state_dict, "optimizer": ..., ...}.
     if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict):
         loaded = loaded["model"]
-    if not isinstance(loaded, dict) or not all(
-        isinstance(key, str) and isinstance(value, Tensor) for key, value in loaded.items()
-    ):
+    if not isinstance(loaded, dict) or not all(isinstance(key, str) and isinstance(value, Tensor)
+                                               for key, value in loaded.items()):
         raise InputError(f"{path}: not a weights file: neither a state_dict nor a checkpoint with a 'model' state_dict")
     return loaded, path
 
@@ -175,10 +167,8 @@ def _canonical_state_dict(tensors: Mapping[str, Tensor], source: str) -> dict[st
         raise ValueError(f"{source}: two keys map to the same name once prefixes and gamma/beta are normalized")
     if not any(key.startswith("bert.") for key in state):
         # A BertModel checkpoint: its keys are the encoder's own.
-        state = {
-            f"bert.{key}" if key.startswith(("embeddings.", "encoder.", "pooler.")) else key: value
-            for key, value in state.items()
-        }
+        state = {f"bert.{key}" if key.startswith(("embeddings.", "encoder.", "pooler.")) else key: value
+                 for key, value in state.items()}
     for key in _DROPPED_BUFFERS:
         state.pop(key, None)
     # An old checkpoint may store the decoder bias only under the alias.
@@ -200,21 +190,12 @@ def _checked_hf_config(model_config: BertConfig, directory: Path) -> dict[str, A
         return {}
     values = read_json(config_file, object_pairs_hook=unique_keys)
     file_config = BertConfig.from_dict(values, source=str(config_file))
-    differences = [
-        f"{field.name}: {getattr(file_config, field.name)!r} in the file, {getattr(model_config, field.name)!r} here"
-        for field in dataclasses.fields(BertConfig)
-        if field.name not in _TRAINING_ONLY_FIELDS
-        and getattr(file_config, field.name) != getattr(model_config, field.name)
-    ]
+    names = [field.name for field in dataclasses.fields(BertConfig) if field.name not in _TRAINING_ONLY_FIELDS]
+    differences = [f"{name}: {getattr(file_config, name)!r} in the file, {getattr(model_config, name)!r} here"
+                   for name in names if getattr(file_config, name) != getattr(model_config, name)]
     if differences:
         raise ValueError(f"{config_file} does not match the model's config: " + "; ".join(differences))
     return values
-
-
-def _listing(keys: set[str], limit: int = 20) -> str:
-    ordered = sorted(keys)
-    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
-    return ", ".join(ordered[:limit]) + more
 
 
 def _heads_apart(expected: set[str], found: Collection[str]) -> tuple[set[str], set[str]]:
@@ -235,10 +216,10 @@ def _check_values(source: str, loaded: dict[str, torch.Tensor], targets: dict[st
     mismatched = {f"{key}: {tuple(value.shape)} in the file, {tuple(targets[key].shape)} in the model"
                   for key, value in loaded.items() if value.shape != targets[key].shape}
     if mismatched:
-        raise ValueError(f"{source}: shape mismatch: {_listing(mismatched)}")
+        raise ValueError(f"{source}: shape mismatch: {listing(mismatched)}")
     non_finite = {key for key, value in loaded.items() if value.is_floating_point() and not torch.isfinite(value).all()}
     if non_finite:  # a diverged run's weights: every output would be NaN, and every score a lie
-        raise ValueError(f"{source}: NaN or infinite values in {_listing(non_finite)}")
+        raise ValueError(f"{source}: NaN or infinite values in {listing(non_finite)}")
 
 
 def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> LoadReport:
@@ -269,10 +250,8 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> Load
     initialized, unused = _heads_apart(expected, state.keys())
     missing, unexpected = expected - state.keys() - initialized, state.keys() - expected - unused
     if missing or unexpected:
-        raise ValueError(
-            f"{source} does not fit {type(model).__name__}: missing keys [{_listing(missing)}]; "
-            f"unexpected keys [{_listing(unexpected)}]"
-        )
+        raise ValueError(f"{source} does not fit {type(model).__name__}: missing keys [{listing(missing)}]; "
+                         f"unexpected keys [{listing(unexpected)}]")
     loaded = expected - initialized
     _check_values(source, {key: state[key] for key in loaded}, targets)
     model.load_state_dict({key.removeprefix(prefix): state[key] for key in loaded}, strict=False)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from mecab_bert.files import listing
 from text_input import InputError
 
 if TYPE_CHECKING:
@@ -61,16 +62,12 @@ _RENAMED = {
     "output_bias": "classifier.bias",
 }
 _LAYER = r"bert/encoder/layer_\d+"
-_MAPPED = re.compile(
-    "|".join(
-        [
-            r"bert/embeddings/(word|position|token_type)_embeddings",
-            rf"(bert/embeddings|{_LAYER}/attention/output|{_LAYER}/output|cls/predictions/transform)/LayerNorm/(gamma|beta)",
-            rf"({_LAYER}/(attention/self/(query|key|value)|attention/output/dense|intermediate/dense|output/dense)"
-            r"|bert/pooler/dense|cls/predictions/transform/dense)/(kernel|bias)",
-        ]
-    )
-)
+_MAPPED = re.compile("|".join([
+    r"bert/embeddings/(word|position|token_type)_embeddings",
+    rf"(bert/embeddings|{_LAYER}/attention/output|{_LAYER}/output|cls/predictions/transform)/LayerNorm/(gamma|beta)",
+    rf"({_LAYER}/(attention/self/(query|key|value)|attention/output/dense|intermediate/dense|output/dense)"
+    r"|bert/pooler/dense|cls/predictions/transform/dense)/(kernel|bias)",
+]))
 # The last part of a Google name -> the last part of ours. Dense kernels are [in, out], torch's Linear [out, in].
 _LEAF_NAMES = {"kernel": "weight", "bias": "bias", "gamma": "weight", "beta": "bias"}
 
@@ -180,12 +177,10 @@ def _apply(operator: np.ndarray, registers: np.ndarray) -> np.ndarray:
 
 
 def _crc_register(data: bytes, register: int) -> int:
-    """The crc32c register after `data` (no final xor).
-
-    The register update is linear, so the bytes are cut into `lanes` runs of equal length fed side by side
-    (a numpy step per byte of a run, not per byte), and a run's register is carried over the next run's length
-    by the linear map "feed that many zero bytes", pairwise up a tree. The leftover tail goes byte by byte.
-    """
+    """The crc32c register after `data` (no final xor). The register update is linear, so the bytes are cut into `lanes`
+    runs of equal length fed side by side (a numpy step per byte of a run, not per byte), and a run's register is
+    carried over the next run's length by the linear map "feed that many zero bytes", pairwise up a tree. The leftover
+    tail goes byte by byte."""
     lanes = 1 << min(16, max(0, (len(data) // 256).bit_length() - 1))
     length = len(data) // lanes
     if lanes == 1:
@@ -223,8 +218,7 @@ def _block_handle(data: bytes, pos: int, where: str) -> tuple[int, int, int]:
 
 def _block(table: bytes, offset: int, size: int, where: str) -> bytes:
     """The contents of the block at offset, its trailer checked."""
-    end = offset + size + _BLOCK_TRAILER_SIZE
-    if end > len(table):
+    if offset + size + _BLOCK_TRAILER_SIZE > len(table):
         raise InputError(f"{where}: truncated index (a block ends past the end of the file)")
     contents, kind = table[offset : offset + size], table[offset + size]
     (stored_crc,) = struct.unpack_from("<I", table, offset + size + 1)
@@ -348,38 +342,28 @@ def hf_name(tf_name: str) -> str | None:
     return ".".join([*path, _LEAF_NAMES[leaf]])
 
 
-def _transposed(tf_name: str) -> bool:
-    # Only dense kernels: output_weights are stored [out, in] already (Google matmuls them with transpose_b).
-    return tf_name.endswith("/kernel")
-
-
 def load_tf_bert(prefix: str | Path) -> dict[str, Tensor]:
-    """The weights of Google's BERT checkpoint `prefix` as a float32 state dict in BertFor* naming.
-
-    Optimizer slots (`*/adam_m`, `*/adam_v`) and `global_step` are skipped unread; any other variable that
-    is not one of Google's BERT, run_squad or run_classifier weights is an InputError listing them.
-    """
+    """The weights of Google's BERT checkpoint `prefix` as a float32 state dict in BertFor* naming. Optimizer slots
+    (`*/adam_m`, `*/adam_v`) and `global_step` are skipped unread; any other variable that is not one of Google's BERT,
+    run_squad or run_classifier weights is an InputError listing them."""
     checkpoint = read_index(prefix)
     names = {name: hf_name(name) for name in checkpoint.entries if not _IGNORED.fullmatch(name)}
-    unknown = sorted(name for name, mapped in names.items() if mapped is None)
+    unknown = [name for name, mapped in names.items() if mapped is None]
     if unknown:
-        more = f" and {len(unknown) - 20} more" if len(unknown) > 20 else ""
-        raise InputError(f"{checkpoint.index}: variables that are not BERT's: {', '.join(unknown[:20])}{more}")
+        raise InputError(f"{checkpoint.index}: variables that are not BERT's: {listing(unknown)}")
     state = {}
     for name, mapped in names.items():
         array = read_tensor(checkpoint, name).astype(np.float32)
-        tensor = torch.from_numpy(np.ascontiguousarray(array.T if _transposed(name) else array))
-        state[mapped] = tensor
+        # Only dense kernels: output_weights are stored [out, in] already (Google matmuls them with transpose_b).
+        state[mapped] = torch.from_numpy(np.ascontiguousarray(array.T if name.endswith("/kernel") else array))
     return state
 
 
 def checkpoint_prefix(path: Path) -> Path | None:
-    """The checkpoint prefix `path` names, or None if it names no TensorFlow checkpoint.
-
-    Accepted: the prefix itself (Google's `--init_checkpoint .../bert_model.ckpt`), its `.index` file, or a
-    folder holding exactly one `*.ckpt*.index` and no Hugging Face weights. A folder with several is an
-    InputError: which one is meant cannot be guessed.
-    """
+    """The checkpoint prefix `path` names, or None if it names no TensorFlow checkpoint. Accepted: the prefix itself
+    (Google's `--init_checkpoint .../bert_model.ckpt`), its `.index` file, or a folder holding exactly one
+    `*.ckpt*.index` and no Hugging Face weights. A folder with several is an InputError: which one is meant cannot be
+    guessed."""
     if path.name.endswith(".index") and path.is_file():
         return path.with_name(path.name.removesuffix(".index"))
     if Path(f"{path}.index").is_file():

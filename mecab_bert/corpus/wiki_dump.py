@@ -11,10 +11,9 @@ The version is pinned: this reads WikiExtractor's functions (`collect_pages`, `l
 `Extractor`), not its command line, and they changed shape between 3.0 and 3.1. WikiExtractor is AGPL-3.0;
 it is imported, never copied, and installed only by the extra.
 
-Two differences from the command, both deliberate: articles whose title starts with the template namespace's
-name (`틀니`) are kept (see iter_pages), and an article WikiExtractor fails on is left out and reported
-instead of ending the run. As in the command, `{{CURRENTYEAR}}` and the other clock words expand to the time
-(and time zone) of the run.
+Two differences from the command, both deliberate: articles whose title starts with the template namespace's name
+(`틀니`) are kept (see iter_pages), and an article WikiExtractor fails on is left out and reported instead of ending the
+run. As in the command, `{{CURRENTYEAR}}` and the other clock words expand to the time (and time zone) of the run.
 """
 
 from __future__ import annotations
@@ -74,16 +73,14 @@ def _open_text(path: str) -> IO[str]:
 
 
 class DumpLines:
-    """The lines of a dump, as WikiExtractor reads them, with the number of the last line read (for errors).
-
-    Iterating raises InputError naming the file (and the line) for a file that is not valid bzip2/gzip/UTF-8,
-    and for a dump that stops before its closing `</mediawiki>` (a download cut short). `progress`, if given,
-    is called with the characters read every few thousand lines.
-    """
+    """The lines of a dump, as WikiExtractor reads them, with the number of the last line read (for errors). Iterating
+    raises InputError naming the file (and the line) for a file that is not valid bzip2/gzip/UTF-8, and for a dump that
+    stops before its closing `</mediawiki>` (a download cut short). `progress`, if given, is called with the characters
+    read every few thousand lines."""
 
     def __init__(self, path: str, progress: Callable[[int], object] | None = None) -> None:
         self.path = path
-        self.progress = progress
+        self.progress = progress or (lambda chars: None)
         self.number = 0
 
     def __iter__(self) -> Iterator[str]:
@@ -94,7 +91,7 @@ class DumpLines:
                     self.number += 1
                     chars += len(line)
                     if not self.number % 4096:
-                        self._report(chars)
+                        self.progress(chars)
                         chars = 0
                     if line.strip():
                         last = line
@@ -109,17 +106,12 @@ class DumpLines:
                 raise  # the file itself cannot be opened or read: the OSError names it
             raise InputError(f"{self.path}: cannot be decompressed after line {self.number:,} ({error}); download "
                              f"it again") from None
-        self._report(chars)
+        self.progress(chars)
         if not last:
             raise InputError(f"{self.path}: not a MediaWiki XML dump (it is empty)")
         if not ended:
             raise InputError(f"{self.path}: ends before </mediawiki> (its last line is {last.strip()[:60]!r}): the "
                              f"dump is incomplete; download it again")
-
-    def _report(self, chars: int) -> None:
-        if self.progress is not None:
-            self.progress(chars)
-
 
 @contextlib.contextmanager
 def _read_by_wikiextractor(lines: DumpLines) -> Iterator[None]:
@@ -144,12 +136,8 @@ class SiteInfo:
 
 
 def read_site_info(path: str) -> SiteInfo:
-    """Reads the `<siteinfo>` at the head of a dump, as WikiExtractor's process_dump does.
-
-    Raises:
-      InputError: if the file does not start with `<mediawiki` (after an XML declaration and a byte order mark)
-        or has no `</siteinfo>`.
-    """
+    """Reads the `<siteinfo>` at the head of a dump, as WikiExtractor's process_dump does: an InputError if the file
+    does not start with `<mediawiki` (after an XML declaration and a byte order mark) or has no `</siteinfo>`."""
     tag_re = _wikiextractor().tagRE
     urlbase, template_namespace, namespaces = "", "", {"Template"}
     lines = iter(DumpLines(path))
@@ -224,14 +212,11 @@ def extraction(path: str, site: SiteInfo, progress: Callable[[int], object] | No
         yield Extraction(site.urlbase, template_view, redirect_view, settings)
 
 
-def iter_pages(path: str, extraction: Extraction, progress: Callable[[int], object] | None = None
-               ) -> Iterator[Page]:
+def iter_pages(path: str, extraction: Extraction, progress: Callable[[int], object] | None = None) -> Iterator[Page]:
     """Yields the dump's articles in order: those of namespace 0 that are not redirects, as WikiExtractor's
     collect_pages, but for one deliberate difference: collect_pages also drops the articles whose title starts
     with the template namespace's name (`틀니`, `틀린 그림 찾기`; its test lacks the colon), and these are kept.
-
-    Raises:
-      InputError: as DumpLines, and for a dump WikiExtractor cannot read.
+    InputError as DumpLines, and for a dump WikiExtractor cannot read.
     """
     wikiextractor = _wikiextractor()
     lines = DumpLines(path, progress)
@@ -282,9 +267,7 @@ class FileLayout:
         self._next_file()
 
     def _next_file(self) -> None:
-        """Closes the current file and opens the next one."""
-        if self._file is not None:
-            self._file.close()
+        self.close()
         index = len(self.paths)
         if index >= MAX_FILES:
             raise InputError(f"{self.root}: the dump fills more than {MAX_FILES:,} files of {self.max_bytes:,} "
@@ -310,7 +293,6 @@ class FileLayout:
         self._size += extracted_bytes
 
     def close(self) -> None:
-        """Closes the current file."""
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -64,11 +64,10 @@ class TrainingInstance:
 def record_dtype(config: InstanceConfig, vocab_size: int) -> np.dtype:
     """The shard layout: one record per instance.
 
-    input_ids [max_seq_length] and masked_lm_ids [max_predictions_per_seq] in the smallest unsigned
-    dtype that holds the vocab, zero-padded ([PAD] is 0); input_length and segment_a_length (segment
-    ids are 0 for the first segment_a_length tokens, 1 up to input_length); masked_lm_positions;
-    num_predictions (masked_lm_weights are 1 for the first num_predictions); next_sentence_label
-    (1 = B is a random next segment, as Google).
+    input_ids [max_seq_length] and masked_lm_ids [max_predictions_per_seq] in the smallest unsigned dtype that holds the
+    vocab, zero-padded ([PAD] is 0); input_length and segment_a_length (segment ids are 0 for the first segment_a_length
+    tokens, 1 up to input_length); masked_lm_positions; num_predictions (masked_lm_weights are 1 for the first
+    num_predictions); next_sentence_label (1 = B is a random next segment, as Google).
     """
     ids = np.min_scalar_type(max(vocab_size - 1, 0))
     return np.dtype([
@@ -84,11 +83,9 @@ def record_dtype(config: InstanceConfig, vocab_size: int) -> np.dtype:
 
 def truncate_seq_pair(tokens_a: list[int], tokens_b: list[int], max_num_tokens: int, rng: random.Random
                       ) -> tuple[list[int], list[int]]:
-    """Truncates a pair to at most `max_num_tokens`, one token at a time from the longer side.
-
-    Google's rule: from the front or the back at random, to avoid biases. Kept as index arithmetic,
-    so a 100,000-token sentence costs O(n), not O(n^2) list deletions.
-    """
+    """Truncates a pair to at most `max_num_tokens`, one token at a time from the longer side. Google's rule: from the
+    front or the back at random, to avoid biases. Kept as index arithmetic, so a 100,000-token sentence costs O(n), not
+    O(n^2) list deletions."""
     a_start, a_end, b_start, b_end = 0, len(tokens_a), 0, len(tokens_b)
     while (a_end - a_start) + (b_end - b_start) > max_num_tokens:
         trim_a = a_end - a_start > b_end - b_start
@@ -115,17 +112,15 @@ def candidate_words(tokens: list[int], config: InstanceConfig, vocab: Vocabulary
     return words
 
 
-def create_masked_lm_predictions(
-    tokens: list[int], config: InstanceConfig, vocab: Vocabulary, rng: random.Random
-) -> tuple[list[int], list[int], list[int]]:
+def create_masked_lm_predictions(tokens: list[int], config: InstanceConfig, vocab: Vocabulary, rng: random.Random
+                                 ) -> tuple[list[int], list[int], list[int]]:
     """Masks `tokens` ([CLS] A [SEP] B [SEP] ids) for the masked-LM task.
 
-    Google's recipe: num_to_predict = min(max_predictions_per_seq, max(1, round(len * masked_lm_prob)));
-    candidates (tokens, or whole words) are taken in random order, a word that no longer fits is skipped;
-    each chosen token becomes [MASK] 80% of the time, stays 10%, and becomes a random vocab id 10%.
-    Google shuffles all candidates and then walks the list; drawing them one at a time (a Fisher-Yates
-    shuffle stopped early) gives the same distribution for a fraction of the random draws.
-    Returns (masked tokens, sorted positions, original ids at those positions).
+    Google's recipe: num_to_predict = min(max_predictions_per_seq, max(1, round(len * masked_lm_prob))); candidates
+    (tokens, or whole words) are taken in random order, a word that no longer fits is skipped; each chosen token becomes
+    [MASK] 80% of the time, stays 10%, and becomes a random vocab id 10%. Google shuffles all candidates and then walks
+    the list; drawing them one at a time (a Fisher-Yates shuffle stopped early) gives the same distribution for a
+    fraction of the random draws. Returns (masked tokens, sorted positions, original ids at those positions).
     """
     num_to_predict = min(config.max_predictions_per_seq, max(1, round(len(tokens) * config.masked_lm_prob)))
     if config.do_whole_word_mask:
@@ -167,13 +162,8 @@ def _segments_from(document: Document, start: int, target_length: int) -> list[i
     return tokens
 
 
-def _pair_from_chunk(
-    chunk: list[array],
-    documents: Sequence[Document],
-    document_index: int,
-    target_seq_length: int,
-    rng: random.Random,
-) -> tuple[list[int], list[int], bool, int]:
+def _pair_from_chunk(chunk: list[array], documents: Sequence[Document], document_index: int, target_seq_length: int,
+                     rng: random.Random) -> tuple[list[int], list[int], bool, int]:
     """Splits accumulated sentences into A and B; returns (A, B, is_random_next, sentences given back)."""
     a_end = rng.randint(1, len(chunk) - 1) if len(chunk) >= 2 else 1
     tokens_a = [token for sentence in chunk[:a_end] for token in sentence]
@@ -193,29 +183,18 @@ def _pair_from_chunk(
 
 
 def choose_target_seq_length(max_num_tokens: int, short_seq_prob: float, rng: random.Random) -> int:
-    """max_num_tokens, or with probability short_seq_prob a length drawn from [2, max_num_tokens].
-
-    Google: most sequences are full, to use the compute; some are short, because fine-tuning sees short
-    inputs and pretraining should too.
-    """
-    if rng.random() < short_seq_prob:
-        return rng.randint(2, max_num_tokens)
-    return max_num_tokens
+    """max_num_tokens, or with probability short_seq_prob a length drawn from [2, max_num_tokens]. Google: most
+    sequences are full, to use the compute; some are short, because fine-tuning sees short inputs and pretraining should
+    too."""
+    return rng.randint(2, max_num_tokens) if rng.random() < short_seq_prob else max_num_tokens
 
 
-def create_instances_from_document(
-    documents: Sequence[Document],
-    document_index: int,
-    config: InstanceConfig,
-    vocab: Vocabulary,
-    rng: random.Random,
-) -> list[TrainingInstance]:
-    """Creates instances from one document (Google's create_instances_from_document).
-
-    Sentences are accumulated until they reach a target length (see choose_target_seq_length), then
-    split at a random sentence boundary into A and B. We don't just concatenate all tokens into one long sequence
-    and cut it at random: that would make next sentence prediction too easy.
-    """
+def create_instances_from_document(documents: Sequence[Document], document_index: int, config: InstanceConfig,
+                                   vocab: Vocabulary, rng: random.Random) -> list[TrainingInstance]:
+    """Creates instances from one document (Google's create_instances_from_document). Sentences are accumulated until
+    they reach a target length (see choose_target_seq_length), then split at a random sentence boundary into A and B. We
+    don't just concatenate all tokens into one long sequence and cut it at random: that would make next sentence
+    prediction too easy."""
     document = documents[document_index]
     max_num_tokens = config.max_seq_length - 3
     target_seq_length = choose_target_seq_length(max_num_tokens, config.short_seq_prob, rng)

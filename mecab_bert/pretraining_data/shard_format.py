@@ -15,20 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from mecab_bert.cli import (
-    describe_error,
-)
-from mecab_bert.files import (
-    TEMPORARY_NAME,
-    file_sha256,
-    read_json,
-    unique_keys,
-)
+from mecab_bert.cli import describe_error
+from mecab_bert.files import TEMPORARY_NAME, file_sha256, read_json, unique_keys
 from mecab_bert.pretraining_data.instance_creation import MAX_RECORD_LENGTH, InstanceConfig, record_dtype
 from text_input import InputError
 
 FORMAT_VERSION = 1
-
 MANIFEST = "manifest.json"
 
 
@@ -266,13 +258,10 @@ def _verify_shard(path: Path, records: np.ndarray, entry: ShardEntry, layout: La
 
 
 def verify_shards(shard_sets: Sequence[Shards]) -> None:
-    """Reads every shard of `shard_sets` once: DataError naming the shard when a record breaks the manifest's
-    bounds (token ids < vocab.size, lengths and positions within flags.max_seq_length and
-    flags.max_predictions_per_seq) or its sha256 differs from the manifest.
-
-    The shards are verified in parallel threads (hashing and numpy release the GIL); reading them also warms
-    the page cache that training then reads from.
-    """
+    """Reads every shard of `shard_sets` once: DataError naming the shard when a record breaks the manifest's bounds
+    (token ids < vocab.size, lengths and positions within flags.max_seq_length and flags.max_predictions_per_seq) or its
+    sha256 differs from the manifest. The shards are verified in parallel threads (hashing and numpy release the GIL);
+    reading them also warms the page cache that training then reads from."""
     jobs = [(shards.directory / entry.file, records, entry, shards.layout, shards.manifest_path)
             for shards in shard_sets for entry, records in zip(shards.entries, shards.arrays, strict=True)]
     if not jobs:
