@@ -127,7 +127,12 @@ def _check_reproducible(directory: Path, values: dict[str, Any], lower: bool | N
         raise InputError(f"{config_path}: {key} {shown(values[key])} (with do_lower_case {lower}): this repository's "
                          f"tokenizer cannot do that (it strips accents exactly when it lower-cases, splits CJK "
                          f"characters, and never keeps words whole)")
-    special_map = directory / "special_tokens_map.json"
+    _check_special_tokens(directory, values)
+
+
+def _check_special_tokens(directory: Path, values: dict[str, Any]) -> None:
+    """Google's special tokens, in tokenizer_config.json and special_tokens_map.json, and no added ones."""
+    config_path, special_map = directory / "tokenizer_config.json", directory / "special_tokens_map.json"
     for path, declared in ((config_path, values), (special_map, read_json(special_map) if _regular_file(special_map)
                                                    else {})):
         for key, token in (declared.items() if isinstance(declared, dict) else ()):
@@ -176,15 +181,21 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
     found = None
     if init_checkpoint and (Path(init_checkpoint) / "config.json").is_file():
         found = directory_tokenizer(init_checkpoint)
-    if found is None:
-        if vocab_file is None:
-            raise InputError("no vocab: pass --vocab_file (or an --init_checkpoint Hugging Face directory with a "
-                             "vocab.txt)")
-        settings = TokenizerSettings(vocab_file, DO_LOWER_CASE if do_lower_case is None else do_lower_case,
-                                     tokenizer or MECAB)
-        # Google's multilingual-uncased checkpoint with its own vocab, straight from TensorFlow: bert#135 again.
-        check_hangul_whole(list(tokenization.load_vocab(vocab_file)), vocab_file, settings.do_lower_case)
-        return settings
+    if found is not None:
+        return _directory_settings(found, vocab_file, do_lower_case, tokenizer)
+    if vocab_file is None:
+        raise InputError("no vocab: pass --vocab_file (or an --init_checkpoint Hugging Face directory with a "
+                         "vocab.txt)")
+    settings = TokenizerSettings(vocab_file, DO_LOWER_CASE if do_lower_case is None else do_lower_case,
+                                 tokenizer or MECAB)
+    # Google's multilingual-uncased checkpoint with its own vocab, straight from TensorFlow: bert#135 again.
+    check_hangul_whole(list(tokenization.load_vocab(vocab_file)), vocab_file, settings.do_lower_case)
+    return settings
+
+
+def _directory_settings(found: DirectoryTokenizer, vocab_file: str | None, do_lower_case: bool | None,
+                        tokenizer: str | None) -> TokenizerSettings:
+    """resolve_tokenizer with a Hugging Face --init_checkpoint: the flags given must agree with its files."""
     if found.ours and found.tokenizer is None and (tokenizer is None or do_lower_case is None):
         raise InputError(f"--init_checkpoint {found.directory}: an export made before exports recorded their "
                          f"tokenizer: pass --tokenizer and --do_lower_case as it was trained")
@@ -194,6 +205,20 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
             raise InputError(f"{flag} {given} contradicts --init_checkpoint {found.directory}, whose "
                              f"{found.config_file.name} has {flag.removeprefix('--')} {theirs}: leave {flag} out to "
                              f"take it")
+    vocab = _directory_vocab(found, vocab_file)
+    lower = next(value for value in (do_lower_case, found.do_lower_case, DO_LOWER_CASE) if value is not None)
+    settings = TokenizerSettings(vocab, lower, tokenizer or found.tokenizer or WORDPIECE)
+    if do_lower_case is None and found.do_lower_case is not None:
+        try:
+            tokenization.check_case_matches_vocab(tokenization.load_vocab(vocab), vocab, settings.do_lower_case)
+        except InputError as error:
+            raise InputError(f"{found.config_file}: do_lower_case {found.do_lower_case} does not fit the vocab: "
+                             f"{error}") from None
+    return settings
+
+
+def _directory_vocab(found: DirectoryTokenizer, vocab_file: str | None) -> str:
+    """--vocab_file, which must be the directory's vocab, or the directory's vocab.txt."""
     if vocab_file and found.vocab_file and file_sha256(vocab_file) != file_sha256(found.vocab_file):
         raise InputError(f"--vocab_file {vocab_file} differs from {found.vocab_file}, the vocab of --init_checkpoint: "
                          f"leave --vocab_file out to take it")
@@ -204,15 +229,7 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
     if found.saved_vocab is not None and list(tokenization.load_vocab(vocab)) != found.saved_vocab:
         raise InputError(f"--vocab_file {vocab} is not the vocab of --init_checkpoint's tokenizer.json "
                          f"({found.directory / 'tokenizer.json'}): its tokens or their order differ")
-    lower = next(value for value in (do_lower_case, found.do_lower_case, DO_LOWER_CASE) if value is not None)
-    settings = TokenizerSettings(vocab, lower, tokenizer or found.tokenizer or WORDPIECE)
-    if do_lower_case is None and found.do_lower_case is not None:
-        try:
-            tokenization.check_case_matches_vocab(tokenization.load_vocab(vocab), vocab, settings.do_lower_case)
-        except InputError as error:
-            raise InputError(f"{found.config_file}: do_lower_case {found.do_lower_case} does not fit the vocab: "
-                             f"{error}") from None
-    return settings
+    return vocab
 
 
 def carried_tokenizer(init_checkpoint: str | None, settings: TokenizerSettings) -> Path | None:
