@@ -80,11 +80,8 @@ def tokenize_documents(tokenizer: tokenization.FullTokenizer, documents: Iterabl
 
 def process_chunk(chunk_index: int, documents: list[list[str]], input_bytes: int, settings: ChunkSettings
                   ) -> ChunkResult:
-    """Tokenizes a chunk once and creates `dupe_factor` rounds of instances from it, as records.
-
-    The generator is seeded by (random_seed, chunk_index) alone, so the result does not depend on which
-    process runs the chunk or when.
-    """
+    """Tokenizes a chunk once and creates `dupe_factor` rounds of instances from it, as records. The generator is seeded
+    by (random_seed, chunk_index) alone, so the result does not depend on which process runs the chunk or when."""
     tokenizer = _cached_tokenizer(settings.vocab_file, settings.do_lower_case, settings.tokenizer)
     vocab = Vocabulary.from_vocab(tokenizer.vocab)
     dtype = record_dtype(settings.config, vocab.size)
@@ -116,10 +113,8 @@ def process_chunk(chunk_index: int, documents: list[list[str]], input_bytes: int
 
 def read_documents(paths: Iterable[str], unicode_errors: str, counts: collections.Counter
                    ) -> Iterator[tuple[list[str], int]]:
-    """Yields (sentences, bytes read) per document: blank lines and file ends separate documents.
-
-    Invalid UTF-8 or a binary file is an InputError naming the file and line (see read_utf8_lines).
-    """
+    """Yields (sentences, bytes read) per document: blank lines and file ends separate documents. Invalid UTF-8 or a
+    binary file is an InputError naming the file and line (see read_utf8_lines)."""
     for path in paths:
         lines: list[str] = []
         read_before = counts["bytes"]

@@ -132,11 +132,9 @@ def squad_v2_f1(gold: str, prediction: str) -> float:
 
 def _v1_style_scores(questions: Sequence[Question], predictions: dict[str, str], exact_fn: Callable,
                      f1_fn: Callable) -> Scores:
-    """The evaluate() of evaluate-v1.1.py and of KorQuAD's evaluate-v1.0.py, with their metric functions.
-
-    Each question scores its best over its gold answers; a question without a prediction scores 0 (the official
-    "Unanswered question ... will receive score 0") and still counts in the mean: "total" is every question.
-    """
+    """The evaluate() of evaluate-v1.1.py and of KorQuAD's evaluate-v1.0.py, with their metric functions. Each question
+    scores its best over its gold answers; a question without a prediction scores 0 (the official "Unanswered question
+    ... will receive score 0") and still counts in the mean: "total" is every question."""
     if not questions:
         raise InputError("the data has no question")
     exact_match = f1 = 0.0
@@ -171,14 +169,12 @@ def _mean_scores(exact: dict[str, float], f1: dict[str, float], qids: Sequence[s
 def find_best_thresh(predictions: dict[str, str], scores: dict[str, float], na_probs: dict[str, float],
                      has_ans: dict[str, bool]) -> tuple[float, float]:
     """evaluate-v2.0.py's find_best_thresh: the best score (percent) over no-answer thresholds, and that threshold.
-
-    Start from every question predicted unanswerable (each unanswerable one correct), then answer questions in
-    rising order of no-answer probability (ties in `na_probs` order: the official sort is stable). An answered
-    unanswerable question costs 1 if its prediction is non-empty. Questions without a prediction (not in
-    `scores`) are left out, as from the HasAns/NoAns groups: the official script counts every unanswerable
-    question at the start yet divides by the answered ones: over 100% when predictions are missing (a case it
-    never reaches: it crashes in the groups first). With every question answered, this is the official arithmetic.
-    """
+    Start from every question predicted unanswerable (each unanswerable one correct), then answer questions in rising
+    order of no-answer probability (ties in `na_probs` order: the official sort is stable). An answered unanswerable
+    question costs 1 if its prediction is non-empty. Questions without a prediction (not in `scores`) are left out, as
+    from the HasAns/NoAns groups: the official script counts every unanswerable question at the start yet divides by the
+    answered ones: over 100% when predictions are missing (a case it never reaches: it crashes in the groups first).
+    With every question answered, this is the official arithmetic."""
     cur_score = best_score = sum(1 for qid in scores if not has_ans[qid])
     best_thresh = 0.0
     for qid in sorted(na_probs, key=na_probs.__getitem__):
