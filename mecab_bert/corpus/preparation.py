@@ -36,7 +36,6 @@ from text_input import InputError, read_utf8_lines
 from tokenization import PosTagger
 
 _DOC_START_RE = re.compile(r"^<doc(\s[^>]*)?>$")
-
 _DOC_END = "</doc>"
 
 
@@ -71,9 +70,7 @@ class CorpusStats:
     failed_pages: tuple[str, ...] = ()
 
     def __add__(self, other: CorpusStats) -> CorpusStats:
-        return CorpusStats(
-            *(getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(CorpusStats))
-        )
+        return CorpusStats(*(getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(CorpusStats)))
 
 
 def iter_wikiextractor_documents(lines: Iterable[str], keep_empty: bool = False) -> Iterator[list[str]]:
@@ -107,9 +104,8 @@ def iter_wikiextractor_documents(lines: Iterable[str], keep_empty: bool = False)
         yield paragraphs
 
 
-def write_documents(
-    documents: Iterable[list[str]], tagger: PosTagger, out: IO[str], progress: tqdm.tqdm | None = None
-) -> CorpusStats:
+def write_documents(documents: Iterable[list[str]], tagger: PosTagger, out: IO[str],
+                    progress: tqdm.tqdm | None = None) -> CorpusStats:
     """Splits the paragraphs of `documents` into sentences and writes them to `out`. Each document with a sentence is
     written as one sentence per line followed by a blank line; the others are dropped (counted in `empty_documents`).
     `progress`, if given, is advanced by one for each document read. The returned stats have `files == 0`."""
@@ -119,12 +115,8 @@ def write_documents(
         if sentences:
             out.write("\n".join(sentences))
             out.write("\n\n")
-            stats += CorpusStats(
-                documents=1,
-                paragraphs=len(paragraphs),
-                sentences=len(sentences),
-                chars=sum(len(s) for s in sentences),
-            )
+            stats += CorpusStats(documents=1, paragraphs=len(paragraphs), sentences=len(sentences),
+                                 chars=sum(len(s) for s in sentences))
         else:
             stats += CorpusStats(empty_documents=1)
         if progress is not None:
@@ -132,9 +124,8 @@ def write_documents(
     return stats
 
 
-def prepare_files(
-    input_paths: Sequence[str], out: IO[str], tagger: PosTagger, progress: tqdm.tqdm | None = None
-) -> CorpusStats:
+def prepare_files(input_paths: Sequence[str], out: IO[str], tagger: PosTagger,
+                  progress: tqdm.tqdm | None = None) -> CorpusStats:
     """Converts WikiExtractor files, one after another, into pretraining text written to `out`.
 
     Raises:
@@ -168,9 +159,8 @@ class Job:
     output_path: str
 
 
-def write_output(
-    job: Job, temporary: str, tagger: PosTagger | None = None, progress: tqdm.tqdm | None = None
-) -> CorpusStats:
+def write_output(job: Job, temporary: str, tagger: PosTagger | None = None,
+                 progress: tqdm.tqdm | None = None) -> CorpusStats:
     """Runs `prepare_files` on `job` into the file `temporary` (made by `atomic_outputs`) and fsyncs it. Without a
     `tagger`, with one of its own, so that it can run in a worker process. On failure the temporary is removed (in the
     worker), and an error in writing names the output, not the temporary."""
@@ -288,8 +278,7 @@ def _prepare_pages(pages: Sequence[wiki_dump.Page]) -> list[PreparedPage]:
 def prepared_pages(extraction: wiki_dump.Extraction, pages: Iterable[wiki_dump.Page], num_workers: int,
                    tagger: PosTagger) -> Iterator[PreparedPage]:
     """prepare_page over `pages`, in `num_workers` forked processes if more than one (in batches, at most two
-    a worker in flight), in the dump's order. Forked workers share the templates' memory with this process.
-    """
+    a worker in flight), in the dump's order. Forked workers share the templates' memory with this process."""
     if num_workers <= 1:
         yield from (prepare_page(extraction, page, tagger) for page in pages)
         return
@@ -367,12 +356,9 @@ def prepare_dump(path: str, output_path: str, to_folder: bool, num_workers: int,
 def format_summary(stats: CorpusStats, seconds: float, destination: str) -> str:
     """Returns the one-paragraph summary printed at the end of a run."""
     rate = stats.chars / seconds if seconds > 0 else 0.0
-    return (
-        f"Read {stats.files:,} files and wrote {stats.documents:,} documents, {stats.paragraphs:,} "
-        f"paragraphs, {stats.sentences:,} sentences and {stats.chars:,} chars to {destination} "
-        f"({stats.empty_documents:,} documents without text dropped) in {seconds:.1f} s "
-        f"({rate:,.0f} chars/s)."
-    )
+    return (f"Read {stats.files:,} files and wrote {stats.documents:,} documents, {stats.paragraphs:,} "
+            f"paragraphs, {stats.sentences:,} sentences and {stats.chars:,} chars to {destination} "
+            f"({stats.empty_documents:,} documents without text dropped) in {seconds:.1f} s ({rate:,.0f} chars/s).")
 
 
 def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:
