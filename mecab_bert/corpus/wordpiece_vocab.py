@@ -1,8 +1,7 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
 """build_vocab.py's WordPiece vocab: counts of the pre-tokenized units (MeCab morphemes, or Google's basic tokens)
 in worker processes, then WordPiece training (the merge rule of Hugging Face's tokenizers), written with Google's
-special tokens first.
-"""
+special tokens first."""
 
 from __future__ import annotations
 
@@ -90,13 +89,8 @@ def _count_batch(lines: list[str], do_lower_case: bool, tokenizer: str) -> UnitC
 
 
 def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
         yield batch
 
 
@@ -147,13 +141,8 @@ def check_vocab_size(vocab_size: int, special_tokens: list[str], alphabet: int =
                      f"--num_unused{' or --limit_alphabet' if alphabet else ''}")
 
 
-def train_wordpiece(
-    unit_counts: UnitCounts,
-    vocab_size: int,
-    min_frequency: int,
-    limit_alphabet: int,
-    special_tokens: list[str],
-) -> list[str]:
+def train_wordpiece(unit_counts: UnitCounts, vocab_size: int, min_frequency: int, limit_alphabet: int,
+                    special_tokens: list[str]) -> list[str]:
     """Learns pieces by merging the most frequent adjacent pair until the vocab is full. Returns the vocab in id order:
     the special tokens, the alphabet (single characters, word-initial and "##" forms, most frequent first), then the
     merged pieces in the order they were learned. Units with a character outside the alphabet are left out. A
@@ -235,15 +224,9 @@ def build_vocab(paths: list[str], settings: VocabSettings, progress: bool = True
         raise InputError(f"{named}: no text to learn a vocab from (empty, or only blank lines, <doc> tags and titles)")
     vocab = train_wordpiece(unit_counts, settings.vocab_size, settings.min_frequency, settings.limit_alphabet,
                             special_tokens)
-    summary = VocabSummary(
-        files=len(paths),
-        lines=stats["lines"],
-        chars=stats["chars"],
-        units=sum(unit_counts.values()),
-        vocab_size=len(vocab),
-        seconds=time.perf_counter() - start_time,
-    )
-    return vocab, summary
+    return vocab, VocabSummary(files=len(paths), lines=stats["lines"], chars=stats["chars"],
+                               units=sum(unit_counts.values()), vocab_size=len(vocab),
+                               seconds=time.perf_counter() - start_time)
 
 
 def write_vocab(vocab: list[str], output_file: str) -> None:
