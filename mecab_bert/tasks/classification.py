@@ -365,8 +365,7 @@ class ConversionStats:
     empty: int  # examples whose texts give no token at all (NSMC's empty reviews): [CLS] [SEP] alone
 
     def describe(self) -> str:
-        return (f"{self.examples} examples, {self.truncated} truncated to --max_seq_length, "
-                f"{self.empty} with no tokens")
+        return f"{self.examples} examples, {self.truncated} truncated to --max_seq_length, {self.empty} with no tokens"
 
 
 @dataclass(frozen=True, eq=False)
@@ -627,8 +626,7 @@ class ClassifierFineTuning(fine_tuning.FineTuningRun):
         features = convert_examples_to_features(examples, self.tokenizer, self.flags.max_seq_length,
                                                 self.processor.labels)
         if self.is_main:
-            click.echo(f"{split}: {path}: {features.stats.describe()} ({time.perf_counter() - start:.1f} s)",
-                       err=True)
+            click.echo(f"{split}: {path}: {features.stats.describe()} ({time.perf_counter() - start:.1f} s)", err=True)
         return features
 
     def read_train(self) -> ClassifierFeatures:
