@@ -30,11 +30,9 @@ def main(**values) -> None:
     flags = wordpiece_vocab.BuildVocabFlags(**values)
     with user_errors(RuntimeError):  # RuntimeError: MeCab or its dictionary missing (make_tagger says how to fix)
         summary = wordpiece_vocab.build_vocab_file(flags)
-    click.echo(
-        f"Wrote {summary.vocab_size} tokens to {flags.output_file}: {summary.files} files, {summary.lines} lines, "
-        f"{summary.chars} chars, {summary.units} pre-tokenized units in {summary.seconds:.1f} s "
-        f"({summary.chars / max(summary.seconds, 1e-9) / 1e6:.2f} M chars/s)."
-    )
+    click.echo(f"Wrote {summary.vocab_size} tokens to {flags.output_file}: {summary.files} files, {summary.lines} "
+               f"lines, {summary.chars} chars, {summary.units} pre-tokenized units in {summary.seconds:.1f} s "
+               f"({summary.chars / max(summary.seconds, 1e-9) / 1e6:.2f} M chars/s).")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,7 @@
 Reads the checkpoint with mecab_bert/checkpoints/tf_checkpoint.py (Google's variable names mapped, optimizer
 slots skipped), its bert_config.json and vocab.txt (beside it unless given), takes the gelu its graph computed,
 and writes a complete Hugging Face directory (hf_export.export_hf: weights, config, Google's WordPiece tokenizer with
---do_lower_case, a model card; built beside --output_dir and swapped in whole; only an earlier export is ever
-replaced).
+--do_lower_case, a model card; built beside --output_dir and swapped in whole; only an earlier export is ever replaced).
 """
 
 from __future__ import annotations

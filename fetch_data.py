@@ -7,9 +7,8 @@ and dev) for run_squad.py, KorSTS, KorNLI or NSMC for run_classifier.py.
 
 Each file is checked before it is kept: its sha256 where it is pinned (KorQuAD dev, SQuAD dev, KorSTS, KorNLI's
 XNLI part), else its layout and size (KorQuAD train: 60,407 questions; a TSV file: its number of lines), and it
-appears atomically. A file already in
---dest is checked the same way, before anything is downloaded; one that fails is reported, never deleted.
-"""
+appears atomically. A file already in --dest is checked the same way, before anything is downloaded; one that fails
+is reported, never deleted."""
 
 from __future__ import annotations
 
@@ -39,15 +38,13 @@ _NSMC = "https://raw.githubusercontent.com/e9t/nsmc/master"
 DATASETS = {
     "korquad": {
         "KorQuAD_v1.0_train.json": Remote("https://korquad.github.io/dataset/KorQuAD_v1.0_train.json", None, 60407),
-        "KorQuAD_v1.0_dev.json": Remote(
-            "https://korquad.github.io/dataset/KorQuAD_v1.0_dev.json",
-            "25ffeb51e6c51ec02c071b60a10188e10005c144110f0d876b26079d80a35bdf", 5774),
+        "KorQuAD_v1.0_dev.json": Remote("https://korquad.github.io/dataset/KorQuAD_v1.0_dev.json",
+                                        "25ffeb51e6c51ec02c071b60a10188e10005c144110f0d876b26079d80a35bdf", 5774),
     },
     "squad": {
         "train-v1.1.json": Remote("https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v1.1.json", None, 87599),
-        "dev-v1.1.json": Remote(
-            "https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json",
-            "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9", 10570),
+        "dev-v1.1.json": Remote("https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json",
+                                "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9", 10570),
     },
     # run_classifier.py's tasks, as its processors name the files (a header line, then one example a line).
     "korsts": {

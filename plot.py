@@ -4,8 +4,7 @@
     python plot.py --output_dir out/pretrain [--output_dir out/other ...] --out_file curves.png
 
 The --out_file suffix picks the format (png, pdf, svg, ...: any that matplotlib writes; png without one).
-Needs matplotlib (`pip install -e ".[plot]"`).
-"""
+Needs matplotlib (`pip install -e ".[plot]"`)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,7 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""Prints the tokens of text with their character offsets: `python tokenize_text.py "사과나무에서"`.
-
-The command line of tokenization.py, which holds no command line itself: that file travels with exported models
-and must import nothing beyond the standard library, numpy and MeCab.
-"""
+"""Prints the tokens of text with their character offsets: `python tokenize_text.py "사과나무에서"`. The command line of
+tokenization.py, which holds no command line itself: that file travels with exported models and must import nothing
+beyond the standard library, numpy and MeCab."""
 
 from __future__ import annotations
 

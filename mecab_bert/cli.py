@@ -1,8 +1,7 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
 """The command-line layer every script shares: one-line errors (`user_errors`), `Command` (usage errors on one line,
 SIGTERM as Ctrl-C), flag types that name the flag on a bad value, and the flags mechanism: a frozen dataclass
-whose fields are the flags (`flag`, `flag_options`), boolean flags that read like Google's absl ones.
-"""
+whose fields are the flags (`flag`, `flag_options`), boolean flags that read like Google's absl ones."""
 
 from __future__ import annotations
 

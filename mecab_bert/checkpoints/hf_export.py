@@ -56,13 +56,11 @@ _EXPORT_FILES = frozenset({"config.json", "model.safetensors", "README.md", *TOK
 # apart when the text holds them apart. The normalizer hides them (and the like, see _composing_characters) from
 # NFC behind a word joiner: a format character, which cleaning has already removed from the text.
 _COMPOSING_JAMO = (*range(0x1161, 0x1176), *range(0x11A8, 0x11C3))
-
 _JOINER = "\u2060"
 
 # Unicode's Final_Sigma condition as Python's str.lower() applies it: case-ignorable characters are skipped, even
 # those that are cased too (ʰ).
 _CASED = r"[\p{Cased}&&\P{Case_Ignorable}]"
-
 _FINAL_SIGMA = rf"(?<={_CASED}\p{{Case_Ignorable}}*)Σ(?!\p{{Case_Ignorable}}*{_CASED})"
 
 
@@ -102,17 +100,9 @@ def check_export_target(out_dir: str | os.PathLike, flag: str = "--export_hf") -
                          f"replaces only an earlier export: choose another folder")
 
 
-def export_hf(
-    model: modeling.BertPreTrainedModel,
-    out_dir: str | os.PathLike,
-    tokenizer: TokenizerSettings,
-    card: ModelCard,
-    *,
-    carry_tokenizer: Path | None = None,
-    overwrite: bool = False,
-    finetuning_task: str | None = None,
-    flag: str = "--export_hf",
-) -> Path:
+def export_hf(model: modeling.BertPreTrainedModel, out_dir: str | os.PathLike, tokenizer: TokenizerSettings,
+              card: ModelCard, *, carry_tokenizer: Path | None = None, overwrite: bool = False,
+              finetuning_task: str | None = None, flag: str = "--export_hf") -> Path:
     """Writes a Hugging Face directory: config.json, model.safetensors, the tokenizer and README.md.
 
     `transformers.AutoModelFor...from_pretrained(out_dir)` loads it with no missing or unexpected key (tied
@@ -128,15 +118,10 @@ def export_hf(
     from safetensors.torch import save_file
 
     config = model.config
-    hf_config = {
-        **config.to_dict(),
-        "model_type": "bert",
-        "pad_token_id": 0,
-        "position_embedding_type": "absolute",
-        "tie_word_embeddings": True,
-        **model.hf_config(),  # architectures, and a classifier's labels
-        **({"finetuning_task": finetuning_task} if finetuning_task else {}),
-    }
+    hf_config = {**config.to_dict(), "model_type": "bert", "pad_token_id": 0, "position_embedding_type": "absolute",
+                 "tie_word_embeddings": True,
+                 **model.hf_config(),  # architectures, and a classifier's labels
+                 **({"finetuning_task": finetuning_task} if finetuning_task else {})}
     tensors = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()
                if key not in modeling.TIED_KEYS}
     # Everything is read before the folder is made: a bad vocab fails before the big write.
@@ -159,22 +144,17 @@ def export_hf(
 
 
 def tokenizer_files(settings: TokenizerSettings, model_max_length: int) -> dict[str, bytes]:
-    """The files that make `AutoTokenizer.from_pretrained` tokenize as FullTokenizer does with `settings`.
-
-    The vocab is read and checked first (tokenization.load_vocab): a bad one is an InputError, not a broken export.
-    """
+    """The files that make `AutoTokenizer.from_pretrained` tokenize as FullTokenizer does with `settings`. The vocab is
+    read and checked first (tokenization.load_vocab): a bad one is an InputError, not a broken export."""
     vocab = tokenization.load_vocab(settings.vocab_file)
     tokenization.check_special_tokens(vocab, settings.vocab_file)
     check_hangul_whole(list(vocab), settings.vocab_file, settings.do_lower_case)
     config: dict[str, Any] = {
-        **SPECIAL_TOKENS,
-        "do_lower_case": settings.do_lower_case,
+        **SPECIAL_TOKENS, "do_lower_case": settings.do_lower_case,
         # Never Google's accent stripping of Hangul, for whoever loads the files with BertTokenizer by hand.
         "strip_accents": False,
         "tokenizer_mode": settings.tokenizer,  # our record: what a run starting from this directory takes
-        "model_max_length": model_max_length,
-        "clean_up_tokenization_spaces": True,
-    }
+        "model_max_length": model_max_length, "clean_up_tokenization_spaces": True}
     files = {"vocab.txt": Path(settings.vocab_file).read_bytes()}
     if settings.tokenizer == MECAB:
         config["tokenizer_class"] = "MecabBertTokenizer"
@@ -215,9 +195,7 @@ def _wordpiece_pipeline(vocab: dict[str, int], do_lower_case: bool) -> dict[str,
         return {"Sequence": {"id": name, "type_id": type_id}}
 
     return {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
+        "version": "1.0", "truncation": None, "padding": None,
         "added_tokens": [{"id": vocab[token], "content": token, "single_word": False, "lstrip": False,
                           "rstrip": False, "normalized": False, "special": True}
                          for token in tokenization.SPECIAL_TOKENS],
@@ -309,12 +287,9 @@ def _wordpiece_pre_tokenizer(do_lower_case: bool) -> dict[str, Any]:
 
 
 # Which transformers Auto class loads each of our model classes.
-_AUTO_CLASSES = {
-    "BertModel": "AutoModel",
-    "BertForPreTraining": "AutoModelForPreTraining",
-    "BertForQuestionAnswering": "AutoModelForQuestionAnswering",
-    "BertForSequenceClassification": "AutoModelForSequenceClassification",
-}
+_AUTO_CLASSES = {"BertModel": "AutoModel", "BertForPreTraining": "AutoModelForPreTraining",
+                 "BertForQuestionAnswering": "AutoModelForQuestionAnswering",
+                 "BertForSequenceClassification": "AutoModelForSequenceClassification"}
 
 
 def model_card(card: ModelCard, tokenizer: TokenizerSettings, model_class: str, max_positions: int,

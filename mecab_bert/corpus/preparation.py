@@ -36,7 +36,6 @@ from text_input import InputError, read_utf8_lines
 from tokenization import PosTagger
 
 _DOC_START_RE = re.compile(r"^<doc(\s[^>]*)?>$")
-
 _DOC_END = "</doc>"
 
 
@@ -71,9 +70,7 @@ class CorpusStats:
     failed_pages: tuple[str, ...] = ()
 
     def __add__(self, other: CorpusStats) -> CorpusStats:
-        return CorpusStats(
-            *(getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(CorpusStats))
-        )
+        return CorpusStats(*(getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(CorpusStats)))
 
 
 def iter_wikiextractor_documents(lines: Iterable[str], keep_empty: bool = False) -> Iterator[list[str]]:
@@ -107,27 +104,19 @@ def iter_wikiextractor_documents(lines: Iterable[str], keep_empty: bool = False)
         yield paragraphs
 
 
-def write_documents(
-    documents: Iterable[list[str]], tagger: PosTagger, out: IO[str], progress: tqdm.tqdm | None = None
-) -> CorpusStats:
-    """Splits the paragraphs of `documents` into sentences and writes them to `out`.
-
-    Each document with a sentence is written as one sentence per line followed by a blank line; the
-    others are dropped (counted in `empty_documents`). `progress`, if given, is advanced by one for
-    each document read. The returned stats have `files == 0`.
-    """
+def write_documents(documents: Iterable[list[str]], tagger: PosTagger, out: IO[str],
+                    progress: tqdm.tqdm | None = None) -> CorpusStats:
+    """Splits the paragraphs of `documents` into sentences and writes them to `out`. Each document with a sentence is
+    written as one sentence per line followed by a blank line; the others are dropped (counted in `empty_documents`).
+    `progress`, if given, is advanced by one for each document read. The returned stats have `files == 0`."""
     stats = CorpusStats()
     for paragraphs in documents:
         sentences = [s for paragraph in paragraphs for s in split_sentences(paragraph, tagger)]
         if sentences:
             out.write("\n".join(sentences))
             out.write("\n\n")
-            stats += CorpusStats(
-                documents=1,
-                paragraphs=len(paragraphs),
-                sentences=len(sentences),
-                chars=sum(len(s) for s in sentences),
-            )
+            stats += CorpusStats(documents=1, paragraphs=len(paragraphs), sentences=len(sentences),
+                                 chars=sum(len(s) for s in sentences))
         else:
             stats += CorpusStats(empty_documents=1)
         if progress is not None:
@@ -135,9 +124,8 @@ def write_documents(
     return stats
 
 
-def prepare_files(
-    input_paths: Sequence[str], out: IO[str], tagger: PosTagger, progress: tqdm.tqdm | None = None
-) -> CorpusStats:
+def prepare_files(input_paths: Sequence[str], out: IO[str], tagger: PosTagger,
+                  progress: tqdm.tqdm | None = None) -> CorpusStats:
     """Converts WikiExtractor files, one after another, into pretraining text written to `out`.
 
     Raises:
@@ -171,14 +159,11 @@ class Job:
     output_path: str
 
 
-def write_output(
-    job: Job, temporary: str, tagger: PosTagger | None = None, progress: tqdm.tqdm | None = None
-) -> CorpusStats:
-    """Runs `prepare_files` on `job` into the file `temporary` (made by `atomic_outputs`) and fsyncs it.
-
-    Without a `tagger`, with one of its own, so that it can run in a worker process. On failure the
-    temporary is removed (in the worker), and an error in writing names the output, not the temporary.
-    """
+def write_output(job: Job, temporary: str, tagger: PosTagger | None = None,
+                 progress: tqdm.tqdm | None = None) -> CorpusStats:
+    """Runs `prepare_files` on `job` into the file `temporary` (made by `atomic_outputs`) and fsyncs it. Without a
+    `tagger`, with one of its own, so that it can run in a worker process. On failure the temporary is removed (in the
+    worker), and an error in writing names the output, not the temporary."""
     try:
         with open(temporary, "w", encoding="utf-8", newline="\n") as out:
             stats = prepare_files(job.input_paths, out, tagger or PosTagger(), progress)
@@ -200,13 +185,11 @@ def _write_output_job(job_and_temporary: tuple[Job, str]) -> CorpusStats:
 
 @contextlib.contextmanager
 def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
-    """Yields a temporary file beside each of `paths` (making missing folders), and renames each onto its
-    path when the block succeeds: every output or none, where `atomic_output` does one.
-
-    The block writes and fsyncs the temporaries; the folders are fsync'ed after the renames. On an
-    exception every temporary is removed, and every folder made for them, so that `paths` are left as they
-    were. (A rename fails only if the folder is changed meanwhile; the outputs renamed before it stay.)
-    """
+    """Yields a temporary file beside each of `paths` (making missing folders), and renames each onto its path when the
+    block succeeds: every output or none, where `atomic_output` does one. The block writes and fsyncs the temporaries;
+    the folders are fsync'ed after the renames. On an exception every temporary is removed, and every folder made for
+    them, so that `paths` are left as they were. (A rename fails only if the folder is changed meanwhile; the outputs
+    renamed before it stay.)"""
     # Through a symlink the file it points to is replaced; a device or a pipe cannot be replaced atomically.
     paths = [os.path.realpath(path) if os.path.islink(path) else path for path in paths]
     for path in paths:
@@ -233,12 +216,10 @@ def atomic_outputs(paths: Sequence[str]) -> Iterator[list[str]]:
 
 
 def output_paths_for(input_paths: Sequence[str], output_dir: str, patterns: Sequence[str]) -> list[str]:
-    """Returns one output path in `output_dir` per input: its path below the folder where the wildcards of
-    `patterns` (the --input_file list) begin, so the layout does not depend on what the glob matched.
-
-    `kowiki/*/wiki_*` gives `AA/wiki_00`, `AB/wiki_00`, ... (kept apart, and in a folder even when only
-    `AA` exists); `kowiki/wiki_*` gives `wiki_00`, ...
-    """
+    """Returns one output path in `output_dir` per input: its path below the folder where the wildcards of `patterns`
+    (the --input_file list) begin, so the layout does not depend on what the glob matched. `kowiki/*/wiki_*` gives
+    `AA/wiki_00`, `AB/wiki_00`, ... (kept apart, and in a folder even when only `AA` exists); `kowiki/wiki_*` gives
+    `wiki_00`, ..."""
     roots = []
     for pattern in patterns:
         folders = Path(pattern).parts[:-1]
@@ -261,12 +242,10 @@ class PreparedPage:
 
 
 def prepare_page(extraction: wiki_dump.Extraction, page: wiki_dump.Page, tagger: PosTagger) -> PreparedPage:
-    """Extracts one article with WikiExtractor and splits it into sentences, as prepare_files would its file.
-
-    An article WikiExtractor fails on (an exception in its wikitext parser, or text that is not Unicode: it
-    unescapes `&amp;#xD800;` twice into a lone surrogate, which its own command cannot write either) is left
-    out and reported, not fatal: one page of millions must not end an hour's run, nor be lost without a word.
-    """
+    """Extracts one article with WikiExtractor and splits it into sentences, as prepare_files would its file. An article
+    WikiExtractor fails on (an exception in its wikitext parser, or text that is not Unicode: it unescapes
+    `&amp;#xD800;` twice into a lone surrogate, which its own command cannot write either) is left out and reported, not
+    fatal: one page of millions must not end an hour's run, nor be lost without a word."""
     try:
         extracted = wiki_dump.extract_page(extraction, page)
         extracted_bytes = len(extracted.encode("utf-8"))
@@ -299,8 +278,7 @@ def _prepare_pages(pages: Sequence[wiki_dump.Page]) -> list[PreparedPage]:
 def prepared_pages(extraction: wiki_dump.Extraction, pages: Iterable[wiki_dump.Page], num_workers: int,
                    tagger: PosTagger) -> Iterator[PreparedPage]:
     """prepare_page over `pages`, in `num_workers` forked processes if more than one (in batches, at most two
-    a worker in flight), in the dump's order. Forked workers share the templates' memory with this process.
-    """
+    a worker in flight), in the dump's order. Forked workers share the templates' memory with this process."""
     if num_workers <= 1:
         yield from (prepare_page(extraction, page, tagger) for page in pages)
         return
@@ -311,12 +289,10 @@ def prepared_pages(extraction: wiki_dump.Extraction, pages: Iterable[wiki_dump.P
 
 @contextlib.contextmanager
 def dump_output(output_path: str, to_folder: bool, max_file_bytes: int) -> Iterator[Callable[[int, str], None]]:
-    """Yields `write(extracted_bytes, text)` into one file, or into a folder in WikiExtractor's layout.
-
-    The folder is built beside `output_path` and swapped in when the block succeeds (atomic_directory): an
-    earlier output there is replaced whole, so no file of a longer earlier run is left behind, and a folder
-    holding anything but that layout (`AA/wiki_00`, ...: wiki_dump.is_layout_folder) is refused before any work.
-    """
+    """Yields `write(extracted_bytes, text)` into one file, or into a folder in WikiExtractor's layout. The folder is
+    built beside `output_path` and swapped in when the block succeeds (atomic_directory): an earlier output there is
+    replaced whole, so no file of a longer earlier run is left behind, and a folder holding anything but that layout
+    (`AA/wiki_00`, ...: wiki_dump.is_layout_folder) is refused before any work."""
     if not to_folder:
         with atomic_outputs([output_path]) as [temporary], open(temporary, "w", encoding="utf-8", newline="\n") as out:
 
@@ -380,12 +356,9 @@ def prepare_dump(path: str, output_path: str, to_folder: bool, num_workers: int,
 def format_summary(stats: CorpusStats, seconds: float, destination: str) -> str:
     """Returns the one-paragraph summary printed at the end of a run."""
     rate = stats.chars / seconds if seconds > 0 else 0.0
-    return (
-        f"Read {stats.files:,} files and wrote {stats.documents:,} documents, {stats.paragraphs:,} "
-        f"paragraphs, {stats.sentences:,} sentences and {stats.chars:,} chars to {destination} "
-        f"({stats.empty_documents:,} documents without text dropped) in {seconds:.1f} s "
-        f"({rate:,.0f} chars/s)."
-    )
+    return (f"Read {stats.files:,} files and wrote {stats.documents:,} documents, {stats.paragraphs:,} "
+            f"paragraphs, {stats.sentences:,} sentences and {stats.chars:,} chars to {destination} "
+            f"({stats.empty_documents:,} documents without text dropped) in {seconds:.1f} s ({rate:,.0f} chars/s).")
 
 
 def run_jobs(jobs: Sequence[Job], num_workers: int) -> CorpusStats:

@@ -1,8 +1,7 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
 """build_vocab.py's WordPiece vocab: counts of the pre-tokenized units (MeCab morphemes, or Google's basic tokens)
 in worker processes, then WordPiece training (the merge rule of Hugging Face's tokenizers), written with Google's
-special tokens first.
-"""
+special tokens first."""
 
 from __future__ import annotations
 
@@ -90,21 +89,14 @@ def _count_batch(lines: list[str], do_lower_case: bool, tokenizer: str) -> UnitC
 
 
 def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
         yield batch
 
 
 def initial_symbols(unit: str, continuation: bool) -> tuple[str, ...]:
-    """A unit as characters, each after the first marked "##", the first too for a continuation.
-
-    ("에서", True) -> ("##에", "##서").
-    """
+    """A unit as characters, each after the first marked "##", the first too for a continuation:
+    ("에서", True) -> ("##에", "##서")."""
     first = tokenization.CONTINUATION + unit[0] if continuation else unit[0]
     return (first, *(tokenization.CONTINUATION + char for char in unit[1:]))
 
@@ -149,20 +141,13 @@ def check_vocab_size(vocab_size: int, special_tokens: list[str], alphabet: int =
                      f"--num_unused{' or --limit_alphabet' if alphabet else ''}")
 
 
-def train_wordpiece(
-    unit_counts: UnitCounts,
-    vocab_size: int,
-    min_frequency: int,
-    limit_alphabet: int,
-    special_tokens: list[str],
-) -> list[str]:
-    """Learns pieces by merging the most frequent adjacent pair until the vocab is full.
-
-    Returns the vocab in id order: the special tokens, the alphabet (single characters, word-initial and
-    "##" forms, most frequent first), then the merged pieces in the order they were learned. Units with a
-    character outside the alphabet are left out. A `vocab_size` too small for the special tokens and the
-    alphabet is an InputError (check_vocab_size): the characters cut off would make their words [UNK].
-    """
+def train_wordpiece(unit_counts: UnitCounts, vocab_size: int, min_frequency: int, limit_alphabet: int,
+                    special_tokens: list[str]) -> list[str]:
+    """Learns pieces by merging the most frequent adjacent pair until the vocab is full. Returns the vocab in id order:
+    the special tokens, the alphabet (single characters, word-initial and "##" forms, most frequent first), then the
+    merged pieces in the order they were learned. Units with a character outside the alphabet are left out. A
+    `vocab_size` too small for the special tokens and the alphabet is an InputError (check_vocab_size): the characters
+    cut off would make their words [UNK]."""
     alphabet = select_alphabet(unit_counts, limit_alphabet)
     kept = sorted(key for key in unit_counts if set(key[0]) <= alphabet)
     words = [initial_symbols(unit, continuation) for unit, continuation in kept]
@@ -211,12 +196,10 @@ def train_wordpiece(
 
 
 def build_vocab(paths: list[str], settings: VocabSettings, progress: bool = True) -> tuple[list[str], VocabSummary]:
-    """Trains WordPiece on `paths`; returns the vocab (a token a line, in id order) and a summary.
-
-    Raises InputError for input with no text and for a `vocab_size` too small (checked for the special tokens
-    before the count, then with the alphabet). Worker processes ignore SIGINT: on Ctrl-C the caller alone gets
-    the KeyboardInterrupt (not a traceback from every worker), and the pool is terminated.
-    """
+    """Trains WordPiece on `paths`; returns the vocab (a token a line, in id order) and a summary. Raises InputError for
+    input with no text and for a `vocab_size` too small (checked for the special tokens before the count, then with the
+    alphabet). Worker processes ignore SIGINT: on Ctrl-C the caller alone gets the KeyboardInterrupt (not a traceback
+    from every worker), and the pool is terminated."""
     start_time = time.perf_counter()
     special_tokens = [*tokenization.SPECIAL_TOKENS, *(f"[unused{i}]" for i in range(settings.num_unused))]
     check_vocab_size(settings.vocab_size, special_tokens)
@@ -241,15 +224,9 @@ def build_vocab(paths: list[str], settings: VocabSettings, progress: bool = True
         raise InputError(f"{named}: no text to learn a vocab from (empty, or only blank lines, <doc> tags and titles)")
     vocab = train_wordpiece(unit_counts, settings.vocab_size, settings.min_frequency, settings.limit_alphabet,
                             special_tokens)
-    summary = VocabSummary(
-        files=len(paths),
-        lines=stats["lines"],
-        chars=stats["chars"],
-        units=sum(unit_counts.values()),
-        vocab_size=len(vocab),
-        seconds=time.perf_counter() - start_time,
-    )
-    return vocab, summary
+    return vocab, VocabSummary(files=len(paths), lines=stats["lines"], chars=stats["chars"],
+                               units=sum(unit_counts.values()), vocab_size=len(vocab),
+                               seconds=time.perf_counter() - start_time)
 
 
 def write_vocab(vocab: list[str], output_file: str) -> None:
@@ -259,12 +236,9 @@ def write_vocab(vocab: list[str], output_file: str) -> None:
 
 
 def build_vocab_file(flags: BuildVocabFlags) -> VocabSummary:
-    """build_vocab.py: the vocab of --input_file's files, written to --output_file; returns the summary.
-
-    The output is opened (its temporary file made) before the count, so that an output that cannot be written (a
-    folder, a path under a file, a read-only place) fails now, not after it; a failure removes the folders made
-    for it too.
-    """
+    """build_vocab.py: the vocab of --input_file's files, written to --output_file; returns the summary. The output is
+    opened (its temporary file made) before the count, so that an output that cannot be written (a folder, a path under
+    a file, a read-only place) fails now, not after it; a failure removes the folders made for it too."""
     paths = expand_input_files(flags.input_file)
     check_not_input(flags.output_file, paths, "--output_file")
     with missing_folders_made([flags.output_file]), atomic_output(flags.output_file) as writer:

@@ -80,22 +80,16 @@ def tokenize_documents(tokenizer: tokenization.FullTokenizer, documents: Iterabl
 
 def process_chunk(chunk_index: int, documents: list[list[str]], input_bytes: int, settings: ChunkSettings
                   ) -> ChunkResult:
-    """Tokenizes a chunk once and creates `dupe_factor` rounds of instances from it, as records.
-
-    The generator is seeded by (random_seed, chunk_index) alone, so the result does not depend on which
-    process runs the chunk or when.
-    """
+    """Tokenizes a chunk once and creates `dupe_factor` rounds of instances from it, as records. The generator is seeded
+    by (random_seed, chunk_index) alone, so the result does not depend on which process runs the chunk or when."""
     tokenizer = _cached_tokenizer(settings.vocab_file, settings.do_lower_case, settings.tokenizer)
     vocab = Vocabulary.from_vocab(tokenizer.vocab)
     dtype = record_dtype(settings.config, vocab.size)
     rng = random.Random(f"{settings.random_seed}:{chunk_index}")
     tokenized = tokenize_documents(tokenizer, documents)
-    stats = collections.Counter(
-        documents=len(tokenized),
-        sentences=sum(len(d) for d in tokenized),
-        tokens=sum(len(s) for d in tokenized for s in d),
-        empty_documents=len(documents) - len(tokenized),
-    )
+    stats = collections.Counter(documents=len(tokenized), sentences=sum(len(d) for d in tokenized),
+                                tokens=sum(len(s) for d in tokenized for s in d),
+                                empty_documents=len(documents) - len(tokenized))
     rounds = []
     for _ in range(settings.dupe_factor if tokenized else 0):
         rng.shuffle(tokenized)
@@ -116,10 +110,8 @@ def process_chunk(chunk_index: int, documents: list[list[str]], input_bytes: int
 
 def read_documents(paths: Iterable[str], unicode_errors: str, counts: collections.Counter
                    ) -> Iterator[tuple[list[str], int]]:
-    """Yields (sentences, bytes read) per document: blank lines and file ends separate documents.
-
-    Invalid UTF-8 or a binary file is an InputError naming the file and line (see read_utf8_lines).
-    """
+    """Yields (sentences, bytes read) per document: blank lines and file ends separate documents. Invalid UTF-8 or a
+    binary file is an InputError naming the file and line (see read_utf8_lines)."""
     for path in paths:
         lines: list[str] = []
         read_before = counts["bytes"]
@@ -234,16 +226,14 @@ class RunSummary:
     def describe(self) -> str:
         s = self.stats
         instances = max(s["instances"], 1)
-        return (
-            f"Read {self.input_bytes / 1e6:.1f} MB: {s['documents']} documents, {s['sentences']} sentences, "
-            f"{s['tokens']} tokens ({s['empty_documents']} empty documents dropped, {s['replaced_lines']} lines "
-            f"with invalid UTF-8 replaced). Wrote {s['instances']} instances in {len(self.shards)} shards: "
-            f"{s['masked_tokens']} masked tokens, {100 * s['truncated'] / instances:.1f}% truncated, "
-            f"{100 * s['random_next'] / instances:.1f}% random next. {self.seconds:.1f} s, "
-            f"{s['instances'] / max(self.seconds, 1e-9):.0f} instances/s, "
-            f"{self.input_bytes / 1e6 / max(self.seconds, 1e-9):.2f} MB/s, peak RSS {self.peak_rss_mb:.0f} MB "
-            f"(the largest process)."
-        )
+        return (f"Read {self.input_bytes / 1e6:.1f} MB: {s['documents']} documents, {s['sentences']} sentences, "
+                f"{s['tokens']} tokens ({s['empty_documents']} empty documents dropped, {s['replaced_lines']} lines "
+                f"with invalid UTF-8 replaced). Wrote {s['instances']} instances in {len(self.shards)} shards: "
+                f"{s['masked_tokens']} masked tokens, {100 * s['truncated'] / instances:.1f}% truncated, "
+                f"{100 * s['random_next'] / instances:.1f}% random next. {self.seconds:.1f} s, "
+                f"{s['instances'] / max(self.seconds, 1e-9):.0f} instances/s, "
+                f"{self.input_bytes / 1e6 / max(self.seconds, 1e-9):.2f} MB/s, peak RSS {self.peak_rss_mb:.0f} MB "
+                f"(the largest process).")
 
 
 def peak_rss_mb() -> float:

@@ -70,13 +70,11 @@ Column = str | At | int
 @dataclass(frozen=True)
 class Columns:
     """Where a file keeps an example's fields: all by name (str), by Google's position (At) or by bare position (int).
-
-    str: line 1 is a header that holds each named column. At: Google's GLUE readers, whose line 1 is a header they
-    skip unread (`if i == 0: continue`); it must give each column read its GLUE name, or another file (CoLA's dev
-    file as its test file, MNLI's as MRPC's) would be read by position silently. int (0-based): a file without a
-    header (CoLA's train and dev files): line 1 is an example, and a row has exactly the fields up to the last
-    position read, all there is to tell the file from another. label None: the file has no labels (GLUE's tests).
-    """
+    str: line 1 is a header that holds each named column. At: Google's GLUE readers, whose line 1 is a header they skip
+    unread (`if i == 0: continue`); it must give each column read its GLUE name, or another file (CoLA's dev file as its
+    test file, MNLI's as MRPC's) would be read by position silently. int (0-based): a file without a header (CoLA's
+    train and dev files): line 1 is an example, and a row has exactly the fields up to the last position read, all there
+    is to tell the file from another. label None: the file has no labels (GLUE's tests)."""
 
     text_a: Column
     text_b: Column | None = None
@@ -106,12 +104,9 @@ class _Positions(NamedTuple):
 
 
 def _tsv_rows(path: str) -> Iterator[_Row]:
-    """The lines of a TSV file split at every tab: no quoting, so a `"` is text (Google's quotechar=None).
-
-    Blank lines are skipped: an editor's trailing one is no example (Google's reader fails on them). A line ends
-    at LF (a CRLF's CR goes with it): a CR inside a line is refused, as old-Mac CR-only line endings would make the
-    whole file one line.
-    """
+    """The lines of a TSV file split at every tab: no quoting, so a `"` is text (Google's quotechar=None). Blank lines
+    are skipped: an editor's trailing one is no example (Google's reader fails on them). A line ends at LF (a CRLF's CR
+    goes with it): a CR inside a line is refused, as old-Mac CR-only line endings would make the whole file one line."""
     for number, line in enumerate(read_utf8_lines(path), start=1):
         if "\r" in line:
             raise InputError(f"{path}:{number}: a carriage return inside the line: convert the file's line endings")
@@ -125,11 +120,9 @@ _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class DataProcessor:
-    """A data format: its files, labels and columns; reads a file of it into checked InputExamples.
-
-    A subclass declares the class attributes below (and overrides `split_columns` and `keep` where its splits
-    differ); reading, checking and the error messages are all here.
-    """
+    """A data format: its files, labels and columns; reads a file of it into checked InputExamples. A subclass declares
+    the class attributes below (and overrides `split_columns` and `keep` where its splits differ); reading, checking and
+    the error messages are all here."""
 
     name: ClassVar[str]  # for messages: "KorNLI"
     files: ClassVar[DataFiles]
@@ -162,12 +155,9 @@ class DataProcessor:
         return self.read_examples(self.file_path(data_dir, split), split)
 
     def read_examples(self, path: str | os.PathLike, split: Split) -> list[InputExample]:
-        """The examples of one file of this format, in file order.
-
-        Raises InputError naming the file and line for: a header that is not this format's, a row with another
-        number of fields than line 1, an unknown label, a bad score, bad UTF-8, a carriage return inside a line;
-        naming the file for an empty one or one without examples.
-        """
+        """The examples of one file of this format, in file order. Raises InputError naming the file and line for: a
+        header that is not this format's, a row with another number of fields than line 1, an unknown label, a bad
+        score, bad UTF-8, a carriage return inside a line; naming the file for an empty one or one without examples."""
         path = os.fspath(path)
         columns = self.split_columns(split)
         rows = _tsv_rows(path)
@@ -260,11 +250,9 @@ NLI_LABELS = ("contradiction", "entailment", "neutral")  # Google's order: the l
 
 
 class KorNliProcessor(DataProcessor):
-    """KorNLI (kakaobrain/KorNLUDatasets): MNLI machine-translated to train, XNLI's human-translated dev and test.
-
-    It trains on MNLI alone, as Google's XNLI does; KorNLI's snli_1.0_train.ko.tsv has the same columns, so
-    the two files joined (one header) train on both.
-    """
+    """KorNLI (kakaobrain/KorNLUDatasets): MNLI machine-translated to train, XNLI's human-translated dev and test. It
+    trains on MNLI alone, as Google's XNLI does; KorNLI's snli_1.0_train.ko.tsv has the same columns, so the two files
+    joined (one header) train on both."""
 
     name = "KorNLI"
     files = DataFiles("multinli.train.ko.tsv", "xnli.dev.ko.tsv", "xnli.test.ko.tsv")
@@ -282,11 +270,9 @@ class KorStsProcessor(DataProcessor):
 
 
 class NsmcProcessor(DataProcessor):
-    """NSMC (e9t/nsmc): movie reviews, 0 negative, 1 positive.
-
-    NSMC has no dev split: dev is its test file too, so a dev score is a test score. Some reviews are empty;
-    they stay, as [CLS] [SEP] (Google's tokenizer turns an empty text into no tokens; features count them).
-    """
+    """NSMC (e9t/nsmc): movie reviews, 0 negative, 1 positive. NSMC has no dev split: dev is its test file too, so a dev
+    score is a test score. Some reviews are empty; they stay, as [CLS] [SEP] (Google's tokenizer turns an empty text
+    into no tokens; features count them)."""
 
     name = "NSMC"
     files = DataFiles("ratings_train.txt", "ratings_test.txt", "ratings_test.txt")
@@ -295,10 +281,8 @@ class NsmcProcessor(DataProcessor):
 
 
 class XnliProcessor(DataProcessor):
-    """Google's XNLI: its MNLI translation to train; XNLI's dev and test tables, the rows of one language.
-
-    Google reads no test file; xnli.test.tsv has the dev table's columns and labels, so it is read the same way.
-    """
+    """Google's XNLI: its MNLI translation to train; XNLI's dev and test tables, the rows of one language. Google reads
+    no test file; xnli.test.tsv has the dev table's columns and labels, so it is read the same way."""
 
     language = "zh"  # Google's choice; a subclass picks another
     language_column = At(0, "language")  # of the dev and test tables
@@ -326,12 +310,9 @@ class XnliProcessor(DataProcessor):
 
 
 class MnliProcessor(DataProcessor):
-    """GLUE MNLI, the matched dev and test sets.
-
-    Their header: index promptID pairID genre sentence1_binary_parse sentence2_binary_parse sentence1_parse
-    sentence2_parse sentence1 sentence2, then train's label1 gold_label, dev's label1 ... label5 gold_label (the test
-    file: no more).
-    """
+    """GLUE MNLI, the matched dev and test sets. Their header: index promptID pairID genre sentence1_binary_parse
+    sentence2_binary_parse sentence1_parse sentence2_parse sentence1 sentence2, then train's label1 gold_label, dev's
+    label1 ... label5 gold_label (the test file: no more)."""
 
     name = "MNLI"
     files = DataFiles("train.tsv", "dev_matched.tsv", "test_matched.tsv")
@@ -384,18 +365,14 @@ class ConversionStats:
     empty: int  # examples whose texts give no token at all (NSMC's empty reviews): [CLS] [SEP] alone
 
     def describe(self) -> str:
-        return (f"{self.examples} examples, {self.truncated} truncated to --max_seq_length, "
-                f"{self.empty} with no tokens")
+        return f"{self.examples} examples, {self.truncated} truncated to --max_seq_length, {self.empty} with no tokens"
 
 
 @dataclass(frozen=True, eq=False)
 class ClassifierFeatures:
-    """Every example as padded arrays (N = examples, T = max_seq_length).
-
-    input_ids int32 [N, T]; token_type_ids int8 [N, T] (0 for [CLS] a [SEP], 1 for b [SEP]); attention_mask int8
-    [N, T] (1 on tokens, 0 on padding); labels int64 [N] class indices, -1 for an unlabeled row, or float32 [N]
-    scores (regression), NaN for an unlabeled row.
-    """
+    """Every example as padded arrays (N = examples, T = max_seq_length). input_ids int32 [N, T]; token_type_ids int8
+    [N, T] (0 for [CLS] a [SEP], 1 for b [SEP]); attention_mask int8 [N, T] (1 on tokens, 0 on padding); labels int64
+    [N] class indices, -1 for an unlabeled row, or float32 [N] scores (regression), NaN for an unlabeled row."""
 
     input_ids: np.ndarray
     token_type_ids: np.ndarray
@@ -415,13 +392,10 @@ class ClassifierFeatures:
 
 
 def truncated_lengths(length_a: int, length_b: int, max_length: int) -> tuple[int, int]:
-    """How many tokens of a and b Google's `_truncate_seq_pair` keeps within `max_length` tokens.
-
-    Google drops the last token of the longer sequence (of b on a tie) until the pair fits: a short sentence
-    keeps all its tokens, the longer loses its end. In closed form: when the longer is longer by at least the
-    excess it alone is cut, else both end at half, a the odd one: (7, 2, 6) -> (4, 2); (5, 4, 6) -> (3, 3);
-    (4, 4, 5) -> (3, 2).
-    """
+    """How many tokens of a and b Google's `_truncate_seq_pair` keeps within `max_length` tokens. Google drops the last
+    token of the longer sequence (of b on a tie) until the pair fits: a short sentence keeps all its tokens, the longer
+    loses its end. In closed form: when the longer is longer by at least the excess it alone is cut, else both end at
+    half, a the odd one: (7, 2, 6) -> (4, 2); (5, 4, 6) -> (3, 3); (4, 4, 5) -> (3, 2)."""
     excess = length_a + length_b - max_length
     if excess <= 0:
         return length_a, length_b
@@ -437,10 +411,8 @@ class _Sequence(NamedTuple):
 
 
 def _sequence(ids_a: list[int], ids_b: list[int], max_seq_length: int, cls_id: int, sep_id: int) -> _Sequence:
-    """[CLS] a [SEP] (b [SEP]) within max_seq_length tokens.
-
-    As Google, a pair whose b gives no tokens, or loses them all to truncation, has the single-sentence layout.
-    """
+    """[CLS] a [SEP] (b [SEP]) within max_seq_length tokens. As Google, a pair whose b gives no tokens, or loses them
+    all to truncation, has the single-sentence layout."""
     if ids_b:
         kept_a, kept_b = truncated_lengths(len(ids_a), len(ids_b), max_seq_length - 3)
     else:
@@ -464,11 +436,9 @@ def _label_array(examples: Sequence[InputExample], label_list: Sequence[str]) ->
 
 def convert_examples_to_features(examples: Sequence[InputExample], tokenizer: tokenization.FullTokenizer,
                                  max_seq_length: int, label_list: Sequence[str]) -> ClassifierFeatures:
-    """Google's convert_single_example for every example: [CLS] a [SEP] b [SEP], segment 0 then 1, padded.
-
-    label_list: the task's labels in index order; empty for regression (float scores).
-    Raises InputError when max_seq_length leaves no room for [CLS] [SEP] [SEP].
-    """
+    """Google's convert_single_example for every example: [CLS] a [SEP] b [SEP], segment 0 then 1, padded. label_list:
+    the task's labels in index order; empty for regression (float scores). Raises InputError when max_seq_length leaves
+    no room for [CLS] [SEP] [SEP]."""
     if max_seq_length < 3:
         raise InputError(f"--max_seq_length {max_seq_length}: too short for [CLS] a [SEP] b [SEP]; at least 3")
     cls_id, sep_id = tokenizer.vocab["[CLS]"], tokenizer.vocab["[SEP]"]
@@ -656,8 +626,7 @@ class ClassifierFineTuning(fine_tuning.FineTuningRun):
         features = convert_examples_to_features(examples, self.tokenizer, self.flags.max_seq_length,
                                                 self.processor.labels)
         if self.is_main:
-            click.echo(f"{split}: {path}: {features.stats.describe()} ({time.perf_counter() - start:.1f} s)",
-                       err=True)
+            click.echo(f"{split}: {path}: {features.stats.describe()} ({time.perf_counter() - start:.1f} s)", err=True)
         return features
 
     def read_train(self) -> ClassifierFeatures:

@@ -1,15 +1,6 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""Fine-tunes BERT on KorQuAD 1.0 / SQuAD v1.1 / v2.0, predicts, and scores with the official metrics.
-
-Google's flags and windows (max_seq_length, doc_stride, max_query_length, the max-context rule), but
-answers are aligned by character offsets: each context is tokenized once with exact offsets, an answer's
-character span maps to the tokens it covers, and a predicted answer is cut straight out of the original
-context (`context[start_char:end_char]`), never rebuilt from tokens. Google's pipeline maps answers through
-white-space words and glues Korean particles to answers (`서울에서` for `서울`).
-
-The training loop, devices, precision, torchrun and checkpoints are mecab_bert.runs'; the flags and the run are
-shared with run_classifier.py (mecab_bert.tasks.fine_tuning).
-"""
+"""run_squad.py's task: SQuAD features (the windows, the max-context rule), the span loss, post-processing and
+the run's part (SquadFineTuning)."""
 
 from __future__ import annotations
 
@@ -72,9 +63,7 @@ class Alignment(NamedTuple):
 
 
 def align_answer(context: str, text: str, start: int) -> Alignment:
-    """The start of `text` in `context`: `start` if it is there, else the nearest exact occurrence.
-
-    """
+    """The start of `text` in `context`: `start` if it is there, else the nearest exact occurrence."""
     if context[start:start + len(text)] == text:
         return Alignment(start, False)
     occurrences = []
@@ -177,13 +166,10 @@ class FeatureConfig:
 
 @dataclass
 class Features:
-    """All windows of all examples, as arrays (F = number of features, T = max_seq_length).
-
-    input_ids, token_type_ids, attention_mask: int32 [F, T]; example_index [F]; doc_start [F] (the first
-    context token of the window), doc_offset [F] (its position in the sequence), doc_length [F];
-    start_positions, end_positions [F] (training: the answer's tokens in the sequence, 0 = [CLS] when it
-    is outside the window or impossible).
-    """
+    """All windows of all examples, as arrays (F = number of features, T = max_seq_length): input_ids,
+    token_type_ids, attention_mask: int32 [F, T]; example_index [F]; doc_start [F] (the first context token of the
+    window), doc_offset [F] (its position in the sequence), doc_length [F]; start_positions, end_positions [F]
+    (training: the answer's tokens in the sequence, 0 = [CLS] when it is outside the window or impossible)."""
 
     input_ids: np.ndarray
     token_type_ids: np.ndarray
@@ -252,7 +238,12 @@ def doc_windows(length: int, max_tokens_for_doc: int, doc_stride: int) -> list[t
 
 def max_context_window(windows: Sequence[tuple[int, int]], length: int) -> np.ndarray:
     """For each context token, the window where it has the most context (Google's _check_is_max_context:
-    score = min(left, right context) + 0.01 * window length; the first window wins ties)."""
+    score = min(left, right context) + 0.01 * window length; the first window wins ties).
+
+    Google's example: in "the man went to the store and bought a gallon of milk", windows B "to the store and
+    bought" and C "and bought a gallon of" both hold "bought": B gives it 4 left and 0 right context, C 1 left
+    and 3 right, so C (min 1 > min 0) is its max-context window.
+    """
     best = np.full(length, -1, dtype=np.int64)
     best_score = np.full(length, -np.inf)
     for index, (start, size) in enumerate(windows):
@@ -276,14 +267,9 @@ class Window(NamedTuple):
     end_position: int
 
 
-def convert_examples_to_features(
-    examples: Sequence[SquadExample],
-    contexts: Sequence[TokenizedContext],
-    question_ids: Sequence[np.ndarray],
-    config: FeatureConfig,
-    special: tuple[int, int],
-    is_training: bool,
-) -> tuple[Features, FeatureStats]:
+def convert_examples_to_features(examples: Sequence[SquadExample], contexts: Sequence[TokenizedContext],
+                                 question_ids: Sequence[np.ndarray], config: FeatureConfig, special: tuple[int, int],
+                                 is_training: bool) -> tuple[Features, FeatureStats]:
     """Windows of [CLS] question [SEP] context-window [SEP], padded to max_seq_length."""
     cls_id, sep_id = special
     stats = FeatureStats()
@@ -388,12 +374,10 @@ class Candidate(NamedTuple):
 
 def best_spans(dataset: Dataset, start_logits: np.ndarray, end_logits: np.ndarray, config: PredictConfig
                ) -> SpanPredictions:
-    """Google's write_predictions on character offsets: predictions, n-best lists, null odds.
-
-    For each question, over all its windows: the n_best_size best start and end logits; a span counts if
-    both ends are in the context part, the start token has its maximum context in this window, start <=
-    end and it is at most max_answer_length tokens long. The answer is context[start_char:end_char].
-    """
+    """Google's write_predictions on character offsets: predictions, n-best lists, null odds. For each question,
+    over all its windows: the n_best_size best start and end logits; a span counts if both ends are in the context
+    part, the start token has its maximum context in this window, start <= end and it is at most max_answer_length
+    tokens long. The answer is context[start_char:end_char]."""
     by_example = collections.defaultdict(list)
     for feature_index, example_index in enumerate(dataset.features.example_index):
         by_example[int(example_index)].append(feature_index)
@@ -491,12 +475,10 @@ def gold_logits(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     """The logits of a perfect model (the oracle): 10 at the first and last token of the first gold answer
     in every window that holds it whole, 10 at [CLS] for an impossible question, 0 elsewhere."""
     features = dataset.features
-    start_logits = np.zeros(features.input_ids.shape, dtype=np.float32)
-    end_logits = np.zeros(features.input_ids.shape, dtype=np.float32)
+    start_logits, end_logits = np.zeros((2, *features.input_ids.shape), dtype=np.float32)
     spans = gold_answer_spans(dataset)
     for f, example_index in enumerate(features.example_index):
-        span = spans[example_index]
-        if span is None:
+        if (span := spans[example_index]) is None:
             if dataset.examples[example_index].is_impossible:
                 start_logits[f, 0] = end_logits[f, 0] = 10.0
             continue

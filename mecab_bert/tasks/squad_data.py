@@ -16,20 +16,16 @@ from mecab_bert.files import read_json, shown, unique_keys
 from text_input import InputError
 
 SQUAD_V2_VERSION = "v2.0"
-
 KORQUAD_V1_PREFIX = "KorQuAD_v1.0"
 
 _KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "an array", dict: "an object"}
-
 _REQUIRED = object()
 
 
 def describe_json(value: Any) -> str:
     """A JSON value as an error message shows it: a short scalar as written, an array or an object by its kind."""
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
+    if isinstance(value, (list, dict)):
+        return "an array" if isinstance(value, list) else "an object"
     return shown(value, 40)
 
 
@@ -58,10 +54,8 @@ class Place:
 
 def field(record: Any, name: str, kind: type, place: Place, default: Any = _REQUIRED) -> Any:
     """record[name], checked to be a JSON `kind` (str, int, bool, list or dict), where `place` is where `record` lies.
-
     InputError naming the field's path if `record` is not an object, the field is missing (unless a `default`
-    is given) or of another kind. JSON's true and false are never integers here, nor 0 and 1 booleans.
-    """
+    is given) or of another kind. JSON's true and false are never integers here, nor 0 and 1 booleans."""
     if not isinstance(record, dict):
         raise place.error(f"must be an object, not {describe_json(record)}")
     if name not in record:
@@ -110,10 +104,8 @@ class SquadData:
 
 def parse_squad(data: Any, source: str = "data") -> SquadData:
     """Checks a SQuAD-format object ({"version": str, "data": [{"paragraphs": [{"qas": [...]}]}]}) and reads it.
-
     Every question needs a string "id", unique in the data, and "answers": [{"text": str}, ...] (empty when it
-    has no answer). Raises InputError naming `source`, the field's path and the question id.
-    """
+    has no answer). Raises InputError naming `source`, the field's path and the question id."""
     top = Place(source)
     if isinstance(data, dict) and "version" not in data:
         # The version picks the metric: without it a score could silently be the wrong one.
@@ -142,10 +134,8 @@ def parse_squad(data: Any, source: str = "data") -> SquadData:
 
 def load_json(path: str) -> Any:
     """The JSON value in a UTF-8 file (a leading BOM allowed); InputError naming the file (and line) otherwise.
-
     A key given twice (a prediction id, a question's "answers") is an error: json would keep the last one without
-    a word. Checking costs about 4 ms on KorQuAD dev (25 -> 29 ms to parse its 3.9 MB).
-    """
+    a word. Checking costs about 4 ms on KorQuAD dev (25 -> 29 ms to parse its 3.9 MB)."""
     try:
         return read_json(path, object_pairs_hook=unique_keys)
     except OSError as error:

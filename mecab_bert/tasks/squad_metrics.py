@@ -54,7 +54,6 @@ NA_PROB_THRESH = 1.0
 WARNING_LIMIT = 10
 
 _PUNCTUATION = frozenset(string.punctuation)
-
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 
 # KorQuAD's remove_(): these quotes and brackets become spaces before punctuation is dropped, so "(1989)년"
@@ -114,9 +113,8 @@ def korquad_exact(prediction: str, gold: str) -> float:
 
 def korquad_f1(prediction: str, gold: str) -> float:
     """KorQuAD evaluate-v1.0.py's f1_score: over the characters of the normalized strings, spaces left out."""
-    return _overlap_f1(
-        "".join(normalize_korquad_answer(prediction).split()), "".join(normalize_korquad_answer(gold).split())
-    )
+    return _overlap_f1("".join(normalize_korquad_answer(prediction).split()),
+                       "".join(normalize_korquad_answer(gold).split()))
 
 
 def squad_v2_exact(gold: str, prediction: str) -> float:
@@ -132,14 +130,11 @@ def squad_v2_f1(gold: str, prediction: str) -> float:
     return _overlap_f1(prediction_tokens, gold_tokens)
 
 
-def _v1_style_scores(
-    questions: Sequence[Question], predictions: dict[str, str], exact_fn: Callable, f1_fn: Callable
-) -> Scores:
-    """The evaluate() of evaluate-v1.1.py and of KorQuAD's evaluate-v1.0.py, with their metric functions.
-
-    Each question scores its best over its gold answers; a question without a prediction scores 0 (the official
-    "Unanswered question ... will receive score 0") and still counts in the mean: "total" is every question.
-    """
+def _v1_style_scores(questions: Sequence[Question], predictions: dict[str, str], exact_fn: Callable,
+                     f1_fn: Callable) -> Scores:
+    """The evaluate() of evaluate-v1.1.py and of KorQuAD's evaluate-v1.0.py, with their metric functions. Each question
+    scores its best over its gold answers; a question without a prediction scores 0 (the official "Unanswered question
+    ... will receive score 0") and still counts in the mean: "total" is every question."""
     if not questions:
         raise InputError("the data has no question")
     exact_match = f1 = 0.0
@@ -167,25 +162,19 @@ def korquad_scores(questions: Sequence[Question], predictions: dict[str, str]) -
 
 def _mean_scores(exact: dict[str, float], f1: dict[str, float], qids: Sequence[str]) -> Scores:
     """evaluate-v2.0.py's make_eval_dict: exact and f1 in percent over `qids`, and their count as "total"."""
-    return {
-        "exact": 100.0 * sum(exact[qid] for qid in qids) / len(qids),
-        "f1": 100.0 * sum(f1[qid] for qid in qids) / len(qids),
-        "total": len(qids),
-    }
+    return {"exact": 100.0 * sum(exact[qid] for qid in qids) / len(qids),
+            "f1": 100.0 * sum(f1[qid] for qid in qids) / len(qids), "total": len(qids)}
 
 
-def find_best_thresh(
-    predictions: dict[str, str], scores: dict[str, float], na_probs: dict[str, float], has_ans: dict[str, bool]
-) -> tuple[float, float]:
+def find_best_thresh(predictions: dict[str, str], scores: dict[str, float], na_probs: dict[str, float],
+                     has_ans: dict[str, bool]) -> tuple[float, float]:
     """evaluate-v2.0.py's find_best_thresh: the best score (percent) over no-answer thresholds, and that threshold.
-
-    Start from every question predicted unanswerable (each unanswerable one correct), then answer questions in
-    rising order of no-answer probability (ties in `na_probs` order: the official sort is stable). An answered
-    unanswerable question costs 1 if its prediction is non-empty. Questions without a prediction (not in
-    `scores`) are left out, as from the HasAns/NoAns groups: the official script counts every unanswerable
-    question at the start yet divides by the answered ones: over 100% when predictions are missing (a case it
-    never reaches: it crashes in the groups first). With every question answered, this is the official arithmetic.
-    """
+    Start from every question predicted unanswerable (each unanswerable one correct), then answer questions in rising
+    order of no-answer probability (ties in `na_probs` order: the official sort is stable). An answered unanswerable
+    question costs 1 if its prediction is non-empty. Questions without a prediction (not in `scores`) are left out, as
+    from the HasAns/NoAns groups: the official script counts every unanswerable question at the start yet divides by the
+    answered ones: over 100% when predictions are missing (a case it never reaches: it crashes in the groups first).
+    With every question answered, this is the official arithmetic."""
     cur_score = best_score = sum(1 for qid in scores if not has_ans[qid])
     best_thresh = 0.0
     for qid in sorted(na_probs, key=na_probs.__getitem__):
@@ -200,26 +189,21 @@ def find_best_thresh(
     return 100.0 * best_score / len(scores), best_thresh
 
 
-def _apply_no_ans_threshold(
-    scores: dict[str, float], na_probs: dict[str, float], has_ans: dict[str, bool]
-) -> dict[str, float]:
+def _apply_no_ans_threshold(scores: dict[str, float], na_probs: dict[str, float], has_ans: dict[str, bool]
+                            ) -> dict[str, float]:
     """evaluate-v2.0.py's apply_no_ans_threshold: above NA_PROB_THRESH the question counts as answered 'no answer'.
-
-    (A null-odds file from BERT's run_squad.py holds score differences, which often exceed 1.0.)
-    """
+    (A null-odds file from BERT's run_squad.py holds score differences, which often exceed 1.0.)"""
     return {qid: float(not has_ans[qid]) if na_probs[qid] > NA_PROB_THRESH else s for qid, s in scores.items()}
 
 
-def first_without_na_prob(
-    questions: Sequence[Question], predictions: dict[str, str], na_probs: dict[str, float]
-) -> str | None:
+def first_without_na_prob(questions: Sequence[Question], predictions: dict[str, str], na_probs: dict[str, float]
+                          ) -> str | None:
     """The first question with a prediction but no no-answer probability (which the official script needs)."""
     return next((q.id for q in questions if q.id in predictions and q.id not in na_probs), None)
 
 
-def squad_v2_scores(
-    questions: Sequence[Question], predictions: dict[str, str], na_probs: dict[str, float] | None = None
-) -> Scores:
+def squad_v2_scores(questions: Sequence[Question], predictions: dict[str, str],
+                    na_probs: dict[str, float] | None = None) -> Scores:
     """evaluate-v2.0.py's main(): exact, f1, total, then HasAns_* and NoAns_* (each when the group is not empty).
 
     With `na_probs` ({question id: probability of no answer}, e.g. BERT's null_odds.json) the raw scores are first
@@ -244,8 +228,7 @@ def squad_v2_scores(
         raise InputError("no question of the data has a prediction")
     exact, f1 = exact_raw, f1_raw
     if na_probs is not None:
-        missing = first_without_na_prob(questions, predictions, na_probs)
-        if missing is not None:
+        if (missing := first_without_na_prob(questions, predictions, na_probs)) is not None:
             raise InputError(f"no-answer probabilities: none for question {missing!r}")
         exact = _apply_no_ans_threshold(exact_raw, na_probs, has_ans)
         f1 = _apply_no_ans_threshold(f1_raw, na_probs, has_ans)
@@ -260,9 +243,8 @@ def squad_v2_scores(
     return result
 
 
-def score_questions(
-    version: str, questions: Sequence[Question], predictions: dict[str, str], na_probs: dict[str, float] | None
-) -> Scores:
+def score_questions(version: str, questions: Sequence[Question], predictions: dict[str, str],
+                    na_probs: dict[str, float] | None) -> Scores:
     """Scores with the metric that `version` (a data file's "version" field) names."""
     if version == SQUAD_V2_VERSION:
         return squad_v2_scores(questions, predictions, na_probs)
@@ -320,10 +302,8 @@ def score(squad: SquadData, predictions: dict[str, str], na_probs: dict[str, flo
 def evaluate(data: Any, predictions: dict[str, str], na_probs: dict[str, float] | None = None,
              source: str = "data") -> Scores:
     """The official scores of `predictions` against a SQuAD-format object (see parse_squad and score).
-
     KorQuAD 1.0 and SQuAD v1.1: {"exact_match", "f1", "total"}; SQuAD v2.0: see squad_v2_scores; then
-    "missing_predictions" and "foreign_predictions". Raises InputError naming `source`.
-    """
+    "missing_predictions" and "foreign_predictions". Raises InputError naming `source`."""
     return score(parse_squad(data, source), predictions, na_probs)
 
 
@@ -342,9 +322,7 @@ def check_string_map(value: Any, kinds: tuple[type, ...], path: str, what: str) 
 
 def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | None = None) -> Scores:
     """evaluate() on files: a SQuAD-format data file, {id: answer text}, and optionally {id: no-answer probability}.
-
-    Raises InputError naming the file, and the field or question id, for any problem with an input.
-    """
+    Raises InputError naming the file, and the field or question id, for any problem with an input."""
     squad = read_squad_file(data_file)
     predictions = check_string_map(load_json(prediction_file), (str,), prediction_file, "an answer string")
     na_probs = None
@@ -353,8 +331,7 @@ def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | Non
             raise InputError(f"{na_prob_file}: no-answer probabilities apply only to SQuAD {SQUAD_V2_VERSION} data, "
                              f"and {data_file} has version {squad.version!r}")
         na_probs = check_string_map(load_json(na_prob_file), (int, float), na_prob_file, "a number")
-        missing = first_without_na_prob(squad.questions, predictions, na_probs)
-        if missing is not None:
+        if (missing := first_without_na_prob(squad.questions, predictions, na_probs)) is not None:
             raise InputError(f"{na_prob_file}: no probability for question {missing!r}")
     return score(squad, predictions, na_probs)
 
