@@ -56,7 +56,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)  ## ruff over the whole tree
 	$(VENV)/bin/ruff check .
 
-test: lint  ## ruff, then the whole pytest suite (slow end-to-end tests included; about 7 min on 2 cores)
+test: lint  ## ruff, then the whole pytest suite (slow end-to-end tests included; about 3 min on 2 cores)
 	$(VENV)/bin/pytest -q
 
 test-fast: lint  ## ruff, then every test but the slow end-to-end ones (about 1 min on 2 cores)
