@@ -51,6 +51,7 @@ def expand_input_files(spec: str) -> list[str]:
 def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     """The JSON value of a UTF-8 file (a BOM allowed), or an InputError naming the file (and line): UTF-16,
     invalid UTF-8, invalid JSON, nesting too deep, or a ValueError of `object_pairs_hook` (a key twice)."""
+    check_not_a_pipe(path)
     text = "\n".join(read_utf8_lines(path))
     try:
         return json.loads(text, object_pairs_hook=object_pairs_hook)
@@ -60,6 +61,17 @@ def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[s
         raise InputError(f"{path}: not valid JSON (nested too deeply)") from None
     except ValueError as error:
         raise InputError(f"{path}: {error}") from None
+
+
+def check_not_a_pipe(path: str | os.PathLike, flag: str = "") -> None:
+    """An input that is a pipe or a device would block open() for ever, or be read once where a run reads it
+    again (its sha256, a resume): an InputError, before it is opened. A missing file or a folder is left to
+    open() to name."""
+    with contextlib.suppress(OSError):
+        mode = os.stat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise InputError(f"{flag + ' ' if flag else ''}{path}: not a regular file (a pipe or a device); give a "
+                             f"file")
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from torch import nn
 
 import modeling
 from mecab_bert.checkpoints import hf_export, loading, tf_checkpoint
-from mecab_bert.files import check_holds_none
+from mecab_bert.files import check_holds_none, check_not_a_pipe
 from mecab_bert.runs import devices, loop, run_folder
 from mecab_bert.tokenizer_settings import TokenizerSettings
 from text_input import InputError
@@ -188,9 +188,11 @@ def check_model(config: modeling.BertConfig, flags: Any, vocab_size: int | None)
 
 def _check_inputs_apart(inputs: list[tuple[str, str | None]], output_dir: str, owns: Callable[[str], bool]) -> None:
     """An input in --output_dir under a name the run writes (or, with --overwrite_output_dir, moves away) would
-    be replaced by an output: refused before anything is read."""
+    be replaced by an output, and a pipe would block the run before any check: refused before anything is read."""
     folder = Path(output_dir).resolve()
     for flag_name, path in inputs:
+        if path:
+            check_not_a_pipe(path, flag_name)
         if path and Path(path).resolve().parent == folder and owns(Path(path).name):
             raise InputError(f"{flag_name} {path}: this run writes {Path(path).name} in --output_dir {output_dir}; "
                              f"move the input elsewhere")
