@@ -108,7 +108,7 @@ prepare: $(STAMP)  ## WIKI (a dump .xml.bz2, or a WikiExtractor folder) -> one s
 
 vocab: $(STAMP)  ## rebuild vocab/sample-4k.txt from the sample corpus
 	$(PY) build_vocab.py --input_file data/sample_text_ko.txt --output_file vocab/sample-4k.txt \
-	  --vocab_size 4000 --min_frequency 1
+	  --vocab_size 4000 --min_frequency 1 --overwrite
 
 bench: $(STAMP)  ## benchmarks (need ../shared/data), JSON on stdout
 	$(PY) bench/bench_tokenizer.py

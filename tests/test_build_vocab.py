@@ -115,7 +115,8 @@ def test_bad_input_is_one_line_and_the_old_vocab_stays(tmp_path, monkeypatch, te
         (monkeypatch.setitem if isinstance(target, dict) else monkeypatch.setattr)(target, name, value)
     fill = {"input": source, "out": out, "tmp": tmp_path}
     result = CliRunner().invoke(build_vocab.main, ["--input_file", str(source), "--output_file", str(out),
-                                                   "--min_frequency", "1", *(a.format(**fill) for a in args)])
+                                                   "--min_frequency", "1", "--overwrite",
+                                                   *(a.format(**fill) for a in args)])
     assert_one_line_error(result, *(name.format(**fill) for name in names))
     assert snapshot(tmp_path) == before  # the old vocab whole, no temporary file left
     assert sorted(p for p in tmp_path.rglob("*") if p.is_dir()) == [out.parent]  # no folder made for the output
@@ -132,12 +133,16 @@ def test_an_unwritable_output_fails_before_the_count(tmp_path, monkeypatch):
     assert_one_line_error(result, "Permission denied")
 
 
-def test_a_new_vocab_replaces_the_old_one(tmp_path):
+def test_a_new_vocab_replaces_the_old_one_only_with_overwrite(tmp_path):
     out = tmp_path / "new" / "vocab.txt"
-    for _ in range(2):  # first into a folder that does not exist yet, then over the file
-        result = CliRunner().invoke(build_vocab.main, ["--input_file", str(SAMPLE), "--output_file", str(out),
-                                                       "--vocab_size", "1500", "--min_frequency", "1"])
-        assert result.exit_code == 0, result.output
+    arguments = ["--input_file", str(SAMPLE), "--output_file", str(out), "--vocab_size", "1500", "--min_frequency", "1"]
+    assert CliRunner().invoke(build_vocab.main, arguments).exit_code == 0  # into a folder that does not exist yet
+    out.write_text(OLD_VOCAB, encoding="utf-8")
+    before = snapshot(tmp_path)
+    assert_one_line_error(CliRunner().invoke(build_vocab.main, arguments), f"{out}: exists", "--overwrite")
+    assert snapshot(tmp_path) == before  # shards and checkpoints made with it still fit it
+    result = CliRunner().invoke(build_vocab.main, [*arguments, "--overwrite"])
+    assert result.exit_code == 0, result.output
     assert len(tokenization.load_vocab(out)) == 1500
     assert sorted(p.name for p in out.parent.iterdir()) == ["vocab.txt"]
 
@@ -150,7 +155,7 @@ def test_ctrl_c_stops_the_workers_quietly_and_keeps_the_old_vocab(tmp_path):
     out.write_text(OLD_VOCAB, encoding="utf-8")
     before = snapshot(tmp_path)
     result = interrupt("build_vocab.py", ["--input_file", str(corpus), "--output_file", str(out), "--num_workers",
-                                          "2"], workers=2)
+                                          "2", "--overwrite"], workers=2)
     assert result.returncode != 0 and "Aborted!" in result.stderr
     assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr, result.stderr
     assert result.seconds < 10 and result.left_running == 0

@@ -9,6 +9,7 @@ import collections
 import functools
 import heapq
 import itertools
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ class BuildVocabFlags(VocabSettings):
 
     input_file: str = flag(help="Input text: comma-separated files or glob patterns.")
     output_file: str = flag(help="Where to write vocab.txt.", type=OUTPUT_PATH)
+    overwrite: bool = flag(False, "Replace an existing --output_file (the shards and checkpoints made with it depend "
+                           "on it; it stays whole until the new one is complete).", is_flag=True)
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,9 @@ def build_vocab_file(flags: BuildVocabFlags) -> VocabSummary:
     a file, a read-only place) fails now, not after it; a failure removes the folders made for it too."""
     paths = expand_input_files(flags.input_file)
     check_not_input(flags.output_file, paths, "--output_file")
+    if os.path.isfile(flags.output_file) and not flags.overwrite:
+        raise InputError(f"{flags.output_file}: exists, and the data and models made with it depend on it; pass "
+                         f"--overwrite to replace it, or choose another --output_file")
     with missing_folders_made([flags.output_file]), atomic_output(flags.output_file) as writer:
         vocab, summary = build_vocab(paths, flags)
         writer.writelines(f"{token}\n" for token in vocab)
