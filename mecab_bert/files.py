@@ -6,6 +6,7 @@ output (files and whole folders, swapped in only when complete), temporaries a k
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import hashlib
 import json
@@ -263,7 +264,7 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
     # Through a symlink the folder it points to is replaced, and the link stays.
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     _check_replaceable(target, replace, owns, flag)
-    with missing_folders_made([str(target)]):
+    with missing_folders_made([str(target)]), _only_writer(target):
         _clean_up_after_a_kill(target)
         try:
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.~", suffix=".tmp", dir=target.parent))
@@ -283,6 +284,29 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
                                           for part in inside.parts))
                 raise OSError(error.errno, error.strerror, str(named)) from None
             raise
+
+
+@contextlib.contextmanager
+def _only_writer(target: Path) -> Iterator[None]:
+    """Holds an exclusive lock on `.<name>.lock` beside `target` while its successor is built: a second run writing
+    the same output would take the first one's temporary folder for a killed run's and remove it."""
+    lock_path = target.parent / f".{target.name}.lock"
+    try:
+        lock = open(lock_path, "a")  # noqa: SIM115 (held open by the lock, closed below)
+    except OSError as error:  # a read-only folder: name the output, not the lock
+        raise OSError(error.errno, error.strerror, str(target)) from None
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{target}: another run is writing it now; wait for it to end, or choose another "
+                             f"output") from None
+        try:
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
+    finally:
+        lock.close()
 
 
 def _check_replaceable(target: Path, replace: bool, owns: Callable[[str], bool], flag: str) -> None:

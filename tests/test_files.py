@@ -169,3 +169,17 @@ def test_a_pipe_given_as_an_input_file_is_named_as_one(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(text_input.InputError, match="not a regular file"):
         files.expand_input_files(str(fifo))
+
+
+def test_a_second_writer_of_one_output_is_refused_and_the_first_finishes(tmp_path):
+    """Two runs into one output at once (create_pretraining_data --overwrite twice): the second would take the
+    first one's temporary folder for a killed run's and remove it; it is refused in one line instead."""
+    target = tmp_path / "data"
+    with files.atomic_directory(target, True, lambda name: True, "--overwrite") as staging:
+        (staging / "shard-00000.npy").write_text("first")
+        with pytest.raises(text_input.InputError, match=r"data: another run is writing it now"), \
+                files.atomic_directory(target, True, lambda name: True, "--overwrite"):
+            raise AssertionError("the second writer ran")
+        assert (staging / "shard-00000.npy").read_text() == "first"
+    assert sorted(os.listdir(tmp_path)) == ["data"]  # no lock file or temporary left beside it
+    assert (target / "shard-00000.npy").read_text() == "first"
