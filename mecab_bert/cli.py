@@ -63,11 +63,17 @@ class FiniteFloat(click.FloatRange):
 
 
 class OutputPath(click.Path):
-    """click.Path for a path to write to: an empty string (the current folder, or a file named '') is refused."""
+    """click.Path for a path to write to: an empty string (the current folder, or a file named '') is refused, and
+    so is a symlink loop (pathlib would raise a RuntimeError wherever the path is resolved)."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if not str(value).strip():
             self.fail("an empty path", param, ctx)
+        try:
+            os.stat(value)
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                self.fail(f"{value}: a symlink loop (it points, at last, to itself)", param, ctx)
         return super().convert(value, param, ctx)
 
 

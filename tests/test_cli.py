@@ -70,3 +70,21 @@ def test_flags_can_be_arguments_repeated_options_and_switches():
     assert runner.invoke(command, []).output.strip() == repr(PositionalFlags())
     assert runner.invoke(command, ["--force=False"]).output == \
         "Error: Option '--force' does not take a value. (see --help)\n"  # as create_pretraining_data's --overwrite
+
+
+def test_a_symlink_loop_as_an_output_is_one_line(tmp_path):
+    """pathlib raises a RuntimeError ("Symlink loop") wherever such a path is resolved: the flag refuses it first."""
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+
+    @click.command(cls=cli.Command)
+    @click.option("--output_dir", type=cli.OUTPUT_PATH)
+    def command(output_dir):
+        click.echo(output_dir)
+
+    loop = str(tmp_path / "loop")
+    result = CliRunner().invoke(command, ["--output_dir", loop])
+    assert result.exit_code == 2
+    assert result.output == f"Error: Invalid value for '--output_dir': {loop}: a symlink loop (it points, at last, " \
+                            f"to itself) (see --help)\n"
+    assert CliRunner().invoke(command, ["--output_dir", str(tmp_path / "new")]).output.strip() == \
+        str(tmp_path / "new")
