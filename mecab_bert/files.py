@@ -40,8 +40,7 @@ def expand_input_files(spec: str) -> list[str]:
                 raise InputError(f"{pattern}: matches no file")
             if os.path.isdir(pattern):
                 raise InputError(f"{pattern}: is a folder (give its files, e.g. '{pattern}/*')")
-            if os.path.exists(pattern):
-                raise InputError(f"{pattern}: not a regular file (a pipe or a device); give a file")
+            check_not_a_pipe(pattern)
             raise InputError(f"{pattern}: no such file")
         paths.extend(path for path in matches if path not in paths)
     if not paths:
@@ -287,26 +286,32 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
 
 
 @contextlib.contextmanager
-def _only_writer(target: Path) -> Iterator[None]:
-    """Holds an exclusive lock on `.<name>.lock` beside `target` while its successor is built: a second run writing
-    the same output would take the first one's temporary folder for a killed run's and remove it."""
-    lock_path = target.parent / f".{target.name}.lock"
+def exclusive_lock(path: Path, busy: str, named: Path | None = None) -> Iterator[None]:
+    """Holds an exclusive lock on the file `path` (made if missing) for the block; another process holding it is
+    InputError(busy), at once. `named`: the path an OSError opening it names (an output, not its lock file)."""
     try:
-        lock = open(lock_path, "a")  # noqa: SIM115 (held open by the lock, closed below)
-    except OSError as error:  # a read-only folder: name the output, not the lock
-        raise OSError(error.errno, error.strerror, str(target)) from None
-    try:
+        lock = open(path, "a")  # noqa: SIM115 (closed by the with below, once opened)
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(named or path)) from None
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise InputError(f"{target}: another run is writing it now; wait for it to end, or choose another "
-                             f"output") from None
+            raise InputError(busy) from None
+        yield
+
+
+@contextlib.contextmanager
+def _only_writer(target: Path) -> Iterator[None]:
+    """Holds `.<name>.lock` beside `target` while its successor is built: a second run writing the same output
+    would take the first one's temporary folder for a killed run's and remove it."""
+    lock_path = target.parent / f".{target.name}.lock"
+    with exclusive_lock(lock_path, f"{target}: another run is writing it now; wait for it to end, or choose another "
+                                   f"output", named=target):
         try:
             yield
         finally:
             lock_path.unlink(missing_ok=True)
-    finally:
-        lock.close()
 
 
 def _check_replaceable(target: Path, replace: bool, owns: Callable[[str], bool], flag: str) -> None:

@@ -19,7 +19,6 @@ run_dir_lock keeps a second run out of the folder meanwhile.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 from collections.abc import Callable, Collection, Iterator
@@ -161,12 +160,9 @@ def run_dir_lock(output_dir: str | os.PathLike, enabled: bool) -> Iterator[None]
         raise InputError(f"{directory}: exists and is not a folder (--output_dir)")
     lock_file = directory / ".lock"
     created = not lock_file.exists()
-    with files.missing_folders_made([str(lock_file)]), open(lock_file, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(f"{directory}: another run is training in this folder now; wait for it to end, or "
-                             f"choose another --output_dir") from None
+    busy = f"{directory}: another run is training in this folder now; wait for it to end, or choose another " \
+           f"--output_dir"
+    with files.missing_folders_made([str(lock_file)]), files.exclusive_lock(lock_file, busy):
         try:
             yield
         except BaseException:
