@@ -63,7 +63,12 @@ def load_data(input_file: str, spec: DataSpec, seed: int, verify: bool = True) -
     read in parallel before the first step: the shuffled order touches every shard within the first steps,
     so verifying ahead of the reader would not start training any sooner.
     """
-    shard_sets = read_manifests(input_file)
+    return checked_data(read_manifests(input_file), spec, seed, verify)
+
+
+def checked_data(shard_sets: Sequence[shard_format.Shards], spec: DataSpec, seed: int, verify: bool = True
+                 ) -> PretrainingData:
+    """load_data over data directories whose manifests are already read (read_manifests)."""
     for shards in shard_sets:
         check_manifest(shards, spec)
     vocabularies = {shards.manifest["vocab"]["sha256"]: shards.manifest_path for shards in shard_sets}
@@ -305,17 +310,19 @@ class PretrainingRun:
 
     def input_files(self) -> list[tuple[str, str | None]]:
         return [("--vocab_file", self.flags.vocab_file),
-                *(("--input_file", str(directory)) for directory in resolve_data_dirs(self.flags.input_file))]
+                *(("--input_file", str(shards.directory)) for shards in self.shard_sets)]
 
     def read(self, config: modeling.BertConfig, init: str | None) -> skeleton.Inputs:
         flags = self.flags
         spec = DataSpec(flags.max_seq_length, flags.max_predictions_per_seq, config.vocab_size,
                         file_sha256(flags.vocab_file) if flags.vocab_file else None)
-        data = load_data(flags.input_file, spec, flags.seed) if flags.do_train else None
+        data = checked_data(self.shard_sets, spec, flags.seed) if flags.do_train else None
         eval_data = None
         if flags.do_eval and self.is_main:
-            eval_data = data if data is not None and not flags.eval_input_file else \
-                load_data(flags.eval_input_file or flags.input_file, spec, flags.seed)
+            if flags.eval_input_file:
+                eval_data = load_data(flags.eval_input_file, spec, flags.seed)
+            else:
+                eval_data = data if data is not None else checked_data(self.shard_sets, spec, flags.seed)
         return skeleton.Inputs(data, eval_data)
 
     def create_model(self, config: modeling.BertConfig) -> nn.Module:
