@@ -34,7 +34,9 @@ def decode_utf8_lines(
     """Decodes lines of bytes (a file, standard input) as UTF-8, without line endings or a leading BOM.
 
     Raises InputError naming `name` and the 1-based line for invalid UTF-8 (unless unicode_errors is
-    "replace": then U+FFFD, and counts["replaced_lines"] goes up) and for a NUL byte (a binary file).
+    "replace": then U+FFFD, and counts["replaced_lines"] goes up), for a NUL byte (a binary file) and for a carriage
+    return inside a line: a line ends at LF (a CRLF's CR goes with it), so a file whose lines end in CR alone (old
+    Mac) would be read as one line.
     counts["bytes"] follows the bytes read, for progress bars.
     """
     counts = counts if counts is not None else collections.Counter()
@@ -52,4 +54,8 @@ def decode_utf8_lines(
             line = raw.decode("utf-8", errors="replace")
         if number == 1:
             line = line.removeprefix("\ufeff")
-        yield line.rstrip("\r\n")
+        line = line.rstrip("\r\n")
+        if "\r" in line:
+            raise InputError(f"{name}:{number}: a carriage return inside the line: lines must end in LF or CRLF "
+                             f"(convert the file's line endings, e.g. tr '\\r' '\\n')")
+        yield line

@@ -247,8 +247,9 @@ def test_a_lone_carriage_return_is_refused(tmp_path):
     # Old-Mac line endings: no LF at all, the whole file would be one line.
     old_mac = tmp_path / "old_mac.tsv"
     old_mac.write_bytes(b"sentence1\tsentence2\tgold_label\ra\tb\tneutral\r")
-    assert read_error(rc.processors["kornli"], old_mac) == (f"{old_mac}:1: a carriage return inside the line: convert "
-                                                            f"the file's line endings")
+    assert read_error(rc.processors["kornli"], old_mac) == (f"{old_mac}:1: a carriage return inside the line: lines "
+                                                            f"must end in LF or CRLF (convert the file's line endings, "
+                                                            f"e.g. tr '\\r' '\\n')")
     inside = tmp_path / "inside.tsv"
     inside.write_bytes(b"sentence1\tsentence2\tgold_label\r\na\tb\tneutral\r\na\rb\tc\tneutral\r\n")
     assert read_error(rc.processors["kornli"], inside).startswith(f"{inside}:3: a carriage return inside the line")
