@@ -70,6 +70,10 @@ TRANSITIONS = {
         {"run.json": IDENTITY, "ckpt-00000002.pt": "c2", "metrics.jsonl": "m"}),
     "the same run, before its first checkpoint": row(
         {"run.json": IDENTITY, "metrics.jsonl": "m"}, RESUME, {"run.json": IDENTITY, "metrics.jsonl": "m"}),
+    "the same run, recorded before run.json had the vocab it derives from its data": row(
+        {"run.json": IDENTITY, "ckpt-00000002.pt": "c2"}, RESUME,
+        {"run.json": {**IDENTITY, "vocab_sha256": "ab"}, "ckpt-00000002.pt": "c2"},
+        identity={**IDENTITY, "vocab_sha256": "ab"}),
     "the same run, with a killed write's temporaries": row(
         {"run.json": IDENTITY, "ckpt-00000002.pt": "c2", ".ckpt-00000004.pt.~ab12cd34.tmp": "half",
          ".tensorboard.~x1y2z3q4.tmp/events": "half", ".thesis.tmp": "the user's"}, RESUME,

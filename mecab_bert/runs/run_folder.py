@@ -23,7 +23,7 @@ import os
 import shutil
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mecab_bert import files
 from mecab_bert.checkpoints.loading import CHECKPOINT_PATTERN, checkpoints
@@ -94,11 +94,15 @@ def _plan_unrecorded(directory: Path, owns: Callable[[str], bool], compare: Coll
 # What a run recorded before its run.json had these keys: the values every run of those versions used.
 _BEFORE_RECORDED = {"weight_decay": 0.01, "optimizer": "adamw"}
 
+# Keys a run.json records as a fact derived from others (a pretraining run's vocab is part of its data's identity):
+# resuming a run recorded before it had them compares the rest.
+_DERIVED = frozenset({"vocab_sha256"})
+
 
 def _run_differences(recorded: dict[str, Any], identity: dict[str, Any], compare: Collection[str] | None
                      ) -> list[str]:
     recorded = {**{key: value for key, value in _BEFORE_RECORDED.items() if key in identity}, **recorded}
-    keys = sorted(set(recorded) | set(identity)) if compare is None else sorted(compare)
+    keys = sorted(set(recorded) | (set(identity) - _DERIVED)) if compare is None else sorted(compare)
     return [difference for key in keys for difference in _differences(key, recorded.get(key), identity.get(key))]
 
 
@@ -119,6 +123,21 @@ def read_run_record(path: Path) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise InputError(f"{path}: not a valid run record (not a JSON object)")
     return record
+
+
+class RecordedVocab(NamedTuple):
+    sha256: str
+    name: str  # the run.json that records it
+
+
+def recorded_vocab(checkpoint: str | os.PathLike) -> RecordedVocab | None:
+    """The vocab (sha256) the run.json beside a checkpoint file records its run trained with; None where there is
+    no such record (a checkpoint copied out of its run folder, a Hugging Face directory, a Google checkpoint)."""
+    record = Path(checkpoint).parent / RUN_FILE
+    if not Path(checkpoint).is_file() or not record.is_file():
+        return None
+    sha256 = read_run_record(record).get("vocab_sha256")
+    return RecordedVocab(sha256, str(record)) if isinstance(sha256, str) else None
 
 
 def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], plan: str, owns: Callable[[str], bool]

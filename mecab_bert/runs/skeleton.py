@@ -45,6 +45,13 @@ class Schedule(NamedTuple):
     num_warmup_steps: int
 
 
+class Vocab(NamedTuple):
+    """The vocab a run tokenizes with (Script.vocab)."""
+
+    sha256: str
+    name: str  # where it comes from, for messages: "--vocab_file vocab/kowiki-32k.txt"
+
+
 @dataclass(frozen=True)
 class Export:
     """What a script's --export_hf carries beside the weights."""
@@ -70,6 +77,9 @@ class Script(Protocol):
 
     def vocab_size(self) -> int | None:
         """The size of the vocab this run tokenizes with, if it has one: the model must hold it."""
+
+    def vocab(self) -> Vocab | None:
+        """The vocab this run's ids come from, if it has one: an --init_checkpoint trained on others is refused."""
 
     def input_files(self) -> list[tuple[str, str | None]]:
         """(flag, path) of each input: what the run's outputs and its export must never replace."""
@@ -126,6 +136,8 @@ def _run(flags: Any, make_script: Callable[[Any, bool], Script], predicting: str
     if init:
         config = tf_checkpoint.config_for(init, config)  # a Google checkpoint's gelu, from its graph
     check_model(config, flags, script.vocab_size())
+    if init:
+        check_init_vocab(init, script.vocab())
     inputs = script.input_files()
     owns = functools.partial(_owns, script.outputs)
     _check_inputs_apart(inputs, flags.output_dir, owns)
@@ -184,6 +196,17 @@ def check_model(config: modeling.BertConfig, flags: Any, vocab_size: int | None)
     if vocab_size is not None:
         modeling.check_vocab_fits(config, vocab_size, flags.vocab_file,
                                   flags.bert_config_file or flags.init_checkpoint or "the model config")
+
+
+def check_init_vocab(init: str, vocab: Vocab | None) -> None:
+    """A checkpoint of a run of ours learned the ids of the vocab its run.json records: ids from another vocab
+    would each mean another token, without a word from the training (a Hugging Face directory's own vocab is
+    checked by tokenizer_settings)."""
+    recorded = run_folder.recorded_vocab(init)
+    if vocab is not None and recorded is not None and recorded.sha256 != vocab.sha256:
+        raise InputError(f"{vocab.name} is not the vocab --init_checkpoint {init} was trained with ({recorded.name} "
+                         f"records vocab sha256 {recorded.sha256[:12]}..., this vocab's is {vocab.sha256[:12]}...): "
+                         f"give the vocab that run used")
 
 
 def _check_inputs_apart(inputs: list[tuple[str, str | None]], output_dir: str, owns: Callable[[str], bool]) -> None:

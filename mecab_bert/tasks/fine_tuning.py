@@ -130,6 +130,9 @@ class FineTuningRun:
     def vocab_size(self) -> int:
         return len(self.tokenizer.vocab)
 
+    def vocab(self) -> skeleton.Vocab:
+        return skeleton.Vocab(file_sha256(self.flags.vocab_file), f"--vocab_file {self.flags.vocab_file}")
+
     def input_files(self) -> list[tuple[str, str | None]]:
         return [("--vocab_file", self.flags.vocab_file), *self.data_files().items()]
 

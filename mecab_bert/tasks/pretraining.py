@@ -308,6 +308,10 @@ class PretrainingRun:
     def vocab_size(self) -> int | None:
         return len(tokenization.load_vocab(self.flags.vocab_file)) if self.flags.vocab_file else None
 
+    def vocab(self) -> skeleton.Vocab:
+        shards = self.shard_sets[0]  # checked_data refuses data of several vocabs
+        return skeleton.Vocab(shards.manifest["vocab"]["sha256"], f"the vocab of --input_file {shards.directory}")
+
     def input_files(self) -> list[tuple[str, str | None]]:
         return [("--vocab_file", self.flags.vocab_file),
                 *(("--input_file", str(shards.directory)) for shards in self.shard_sets)]
@@ -351,6 +355,7 @@ class PretrainingRun:
     def identity(self, init: str | None) -> dict[str, Any]:
         return {
             "data": [data_identity(shards.manifest) for shards in self.shard_sets],
+            "vocab_sha256": self.vocab().sha256,  # what a fine-tuning run from its checkpoints checks its vocab by
             "init_checkpoint": loading.file_identity(init),
             **{name: getattr(self.flags, name) for name in (
                 "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "num_train_steps",
