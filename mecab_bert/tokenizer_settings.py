@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import tokenization
+from mecab_bert.cli import PROBABILITY, flag
 from mecab_bert.files import file_sha256, read_json, shown
 from text_input import InputError
 
@@ -24,6 +27,13 @@ DO_LOWER_CASE = True  # every script's --do_lower_case, and a run's when neither
 
 # Tokenizer classes that are BERT's WordPiece, which FullTokenizer(tokenizer="wordpiece") reproduces.
 _WORDPIECE_CLASSES = (None, "BertTokenizer", "BertTokenizerFast")
+
+# The share of [UNK] above which a vocab does not fit the text (--max_unk_rate). Measured on 3,000 lines of Korean
+# Wikipedia (bench/bench_unk_rate.py): vocab/kowiki-32k.txt 0.01%; a 4k vocab built from the 120 KB sample 5.0%
+# (mecab), 5.2% (wordpiece); a vocab built from English text 88.5%; the five special tokens alone 100%.
+MAX_UNK_RATE = 0.1
+
+_UNK_EVIDENCE = 100  # tokens
 
 SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
                    "mask_token": "[MASK]"}
@@ -59,6 +69,38 @@ class DirectoryTokenizer:
     tokenizer: str | None  # recorded by our exports only; any other BERT directory is Google's WordPiece
     ours: bool  # an export of this project (its tokenizer_config.json, or model.safetensors, says)
     saved_vocab: list[str] | None = None  # without vocab.txt: tokenizer.json's WordPiece tokens, in id order
+
+
+def max_unk_rate_flag() -> Any:
+    """--max_unk_rate, the same flag for every script that reads text into ids (UnknownTokens.check)."""
+    return flag(MAX_UNK_RATE, "Stop when more than this share of the tokens read are [UNK]: the vocab does not fit "
+                              "the text (another language, or another model's vocab).", PROBABILITY)
+
+
+@dataclass(frozen=True)
+class UnknownTokens:
+    """How many of the tokens read are [UNK]: where a vocab that does not fit the text shows first."""
+
+    unknown: int
+    tokens: int  # [CLS], [SEP] and padding not counted
+
+    def describe(self) -> str:
+        return f"[UNK] {100 * self.unknown / max(self.tokens, 1):.2f}% of {self.tokens} tokens"
+
+    def check(self, what: str, max_rate: float) -> None:
+        """InputError naming `what` (the text and the vocab) when more than max_rate of the tokens are [UNK]: of at
+        least _UNK_EVIDENCE tokens (fewer say little of a vocab), or of any number when every one is."""
+        enough = self.tokens >= _UNK_EVIDENCE or self.unknown == self.tokens
+        if self.tokens and enough and self.unknown > max_rate * self.tokens:
+            raise InputError(f"{what}: {self.describe()}, more than --max_unk_rate {max_rate:g}: the vocab does not "
+                             f"fit the text (another language, or another model's vocab?); pass --max_unk_rate 1 to "
+                             f"go on all the same")
+
+    @classmethod
+    def of_features(cls, input_ids: np.ndarray, attention_mask: np.ndarray, vocab: dict[str, int]) -> UnknownTokens:
+        """The [UNK] among padded sequences' tokens (but [CLS] and [SEP])."""
+        real = attention_mask.astype(bool) & ~np.isin(input_ids, [vocab["[CLS]"], vocab["[SEP]"]])
+        return cls(int((real & (input_ids == vocab["[UNK]"])).sum()), int(real.sum()))
 
 
 def _regular_file(path: Path) -> bool:
@@ -199,11 +241,11 @@ def _directory_settings(found: DirectoryTokenizer, vocab_file: str | None, do_lo
     if found.ours and found.tokenizer is None and (tokenizer is None or do_lower_case is None):
         raise InputError(f"--init_checkpoint {found.directory}: an export made before exports recorded their "
                          f"tokenizer: pass --tokenizer and --do_lower_case as it was trained")
-    for flag, given, theirs in (("--do_lower_case", do_lower_case, found.do_lower_case),
+    for name, given, theirs in (("--do_lower_case", do_lower_case, found.do_lower_case),
                                 ("--tokenizer", tokenizer, found.tokenizer)):
         if given is not None and theirs is not None and given != theirs:
-            raise InputError(f"{flag} {given} contradicts --init_checkpoint {found.directory}, whose "
-                             f"{found.config_file.name} has {flag.removeprefix('--')} {theirs}: leave {flag} out to "
+            raise InputError(f"{name} {given} contradicts --init_checkpoint {found.directory}, whose "
+                             f"{found.config_file.name} has {name.removeprefix('--')} {theirs}: leave {name} out to "
                              f"take it")
     vocab = _directory_vocab(found, vocab_file)
     lower = next(value for value in (do_lower_case, found.do_lower_case, DO_LOWER_CASE) if value is not None)

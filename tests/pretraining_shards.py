@@ -53,10 +53,13 @@ def data(tmp_path, earlier_output) -> Path:
     return Path(shutil.copytree(earlier_output, tmp_path / "data"))
 
 
-def edit_manifest(change: Callable[[dict], None]) -> Callable[[Path], None]:
+def edit_manifest(change: Callable[[dict], None], seal: bool = True) -> Callable[[Path], None]:
+    """Changes the manifest; `seal`: with its checksum made anew, as a crafted manifest would be, so that the check
+    of what was changed is the one that must catch it."""
     def edit(directory: Path) -> None:
         manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
         change(manifest)
+        manifest = shard_format.sealed(manifest) if seal else manifest
         (directory / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     return edit
 

@@ -316,3 +316,18 @@ def test_a_signal_while_the_workers_are_forked_still_stops_the_run(tmp_path, lon
     assert process.returncode != 0 and "Aborted!" in stderr, stderr
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
     assert snapshot(tmp_path) == before
+
+
+def test_a_vocab_that_cannot_tokenize_the_text_stops_the_run_unless_allowed(tmp_path):
+    """The five special tokens: every token [UNK], which used to make data of [UNK] with exit 0."""
+    special = tmp_path / "special.txt"
+    special.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", encoding="utf-8")
+    result = run_cli("--input_file", SAMPLE, "--output_dir", tmp_path / "o", "--vocab_file", special)
+    assert_one_line_error(result, f"--input_file {SAMPLE}", f"--vocab_file {special}", "[UNK] 100.00% of",
+                          "more than --max_unk_rate 0.1", "--max_unk_rate 1")
+    assert not (tmp_path / "o").exists()
+    result = run_cli("--input_file", SAMPLE, "--output_dir", tmp_path / "o", "--vocab_file", special,
+                     "--max_unk_rate", "1", "--dupe_factor", "1")
+    assert result.exit_code == 0, result.output
+    totals = shard_format.load_shards(tmp_path / "o").manifest["totals"]
+    assert totals["unk_tokens"] == totals["tokens"] > 1000 and "[UNK] 100.00%" in result.output

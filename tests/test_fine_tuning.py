@@ -21,6 +21,7 @@ from torch import nn
 
 import modeling
 import run_classifier
+import run_squad
 from mecab_bert.checkpoints import loading
 from mecab_bert.cli import POSITIVE, Command, flag, flag_options
 from mecab_bert.pretraining_data import instance_creation
@@ -437,3 +438,23 @@ def test_absurd_epochs_are_one_line(tmp_path):
     result = CliRunner().invoke(run_classifier.main, classifier_args(data, tmp_path / "out", "--do_train",
                                                                      "--num_train_epochs", "1e306"))
     assert_one_line_error(result, "--num_train_epochs")
+
+
+@pytest.mark.parametrize("script", ["run_classifier", "run_squad"])
+def test_a_vocab_that_cannot_tokenize_the_text_stops_the_run(tmp_path, script):
+    """A vocab of the special tokens alone: every token of the text would be [UNK]."""
+    special = tmp_path / "special.txt"
+    special.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", encoding="utf-8")
+    data, out = korsts_folder(tmp_path / "data"), tmp_path / "out"
+    if script == "run_classifier":
+        command, arguments, named = run_classifier.main, classifier_args(data, out, "--do_train"), "sts-train.tsv"
+    else:
+        named = Path(__file__).resolve().parents[1] / "data" / "sample_korquad.json"
+        command = run_squad.main
+        arguments = ["--train_file", str(named), "--bert_config_file", str(data / "tiny.json"), "--output_dir",
+                     str(out), "--do_train", "--device", "cpu", "--max_seq_length", "64", "--doc_stride", "32",
+                     "--max_query_length", "16"]
+    result = CliRunner().invoke(command, [*arguments, "--vocab_file", str(special)])
+    assert_one_line_error(result, str(named), f"--vocab_file {special}", "[UNK] 100.00% of",
+                          "more than --max_unk_rate 0.1")
+    assert not out.exists()

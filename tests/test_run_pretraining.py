@@ -708,3 +708,20 @@ def test_training_into_a_folder_holding_an_evaluation_asks_first(tmp_path, data_
     assert_one_line_error(short_run(config, data_dir, out), "holds the outputs of an earlier run (eval_results.txt)",
                           "--overwrite_output_dir")
     assert snapshot(out) == before
+
+
+def test_data_of_unknown_tokens_stops_the_run(tmp_path):
+    """Data made with --max_unk_rate 1 from a vocab of the special tokens alone: its manifest's count says so."""
+    special = tmp_path / "special.txt"
+    special.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n", encoding="utf-8")
+    creation.create_pretraining_data(creation.RunSettings(
+        input_file=str(SAMPLE), output_dir=str(tmp_path / "data"), vocab_file=str(special), max_seq_length=64,
+        max_predictions_per_seq=10, dupe_factor=1, max_unk_rate=1.0), progress=False)
+    result = run_cli(*args(write_config(tmp_path), tmp_path / "data", tmp_path / "out", "--do_train",
+                           "--num_train_steps", "2"))
+    assert_one_line_error(result, f"--input_file {tmp_path / 'data'} (its manifests)", "[UNK] 100.00% of",
+                          "more than --max_unk_rate 0.1")
+    assert not (tmp_path / "out").exists()
+    result = run_cli(*args(write_config(tmp_path), tmp_path / "data", tmp_path / "out", "--do_train",
+                           "--num_train_steps", "2", "--max_unk_rate", "1"))
+    assert result.exit_code == 0 and "data: [UNK] 100.00% of" in result.output, result.output

@@ -50,6 +50,10 @@ SHARD_CASES = {
     "manifest in UTF-16": (lambda d: (d / MANIFEST).write_text((d / MANIFEST).read_text(), encoding="utf-16"),
                            [MANIFEST, "UTF-16"]),
     "format version": (edit_manifest(lambda m: m.update(format_version=99)), [MANIFEST, "format version 99"]),
+    "the tokenizer edited by hand": (edit_manifest(lambda m: m["tokenizer"].update(tokenizer="wordpiece"), seal=False),
+                                     [MANIFEST, "edited after it was written (its checksum differs)"]),
+    "a flag edited by hand": (edit_manifest(lambda m: m["flags"].update(do_lower_case=False), seal=False),
+                              [MANIFEST, "its checksum differs"]),
     "max_seq_length contradicts the layout": (
         edit_manifest(lambda m: m["flags"].update(max_seq_length=512)),
         [MANIFEST, "flags.max_seq_length 512", "input_ids is uint16[128], not uint16[512]"]),

@@ -215,10 +215,11 @@ def test_a_google_checkpoint_starts_a_fine_tuning_run_and_is_recorded(tmp_path):
     header = "genre\tfilename\tyear\tid\tscore\tsentence1\tsentence2"
     rows = [f"main\tf\t2012\t{i:04d}\t{i % 6}.0\tthe man is {i}\ta man" for i in range(8)]
     (tmp_path / "sts-train.tsv").write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    # The test checkpoint's vocab is synthetic (tok0, tok1, ...): every token of the text is [UNK], as allowed.
     result = CliRunner().invoke(run_classifier.main, [
         "--task_name", "korsts", "--data_dir", str(tmp_path), "--vocab_file", str(source / "vocab.txt"),
         "--tokenizer", "wordpiece", "--init_checkpoint", str(source / "bert_model.ckpt"), "--output_dir",
-        str(tmp_path / "out"), "--do_train", "--max_seq_length", "16", "--device", "cpu"])
+        str(tmp_path / "out"), "--do_train", "--max_seq_length", "16", "--device", "cpu", "--max_unk_rate", "1"])
     assert result.exit_code == 0, result.output
     assert "bert_model.ckpt.index" in result.output
     recorded = json.loads((tmp_path / "out" / "run.json").read_text(encoding="utf-8"))["init_checkpoint"]

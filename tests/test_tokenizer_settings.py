@@ -3,6 +3,7 @@ flags that contradict it, and tokenizers this repository cannot reproduce, are o
 
 import json
 
+import numpy as np
 import pytest
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
@@ -181,3 +182,28 @@ def test_a_tokenizer_file_that_is_a_folder_is_refused(tmp_path, name):
     (folder / name).mkdir()
     with pytest.raises(InputError, match=f"{name}: not a regular file"):
         tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
+
+
+@pytest.mark.parametrize(("unknown", "tokens", "refused"), [
+    (10, 100, False), (11, 100, True),  # --max_unk_rate 0.1: above it, not at it
+    (9, 50, False),  # a rate of 18% over 50 tokens says little of a vocab
+    (50, 50, True),  # but every token [UNK] does, however few
+    (0, 0, False),
+])
+def test_unknown_tokens_stop_a_run_above_the_rate(unknown, tokens, refused):
+    counted = tokenizer_settings.UnknownTokens(unknown, tokens)
+    if refused:
+        with pytest.raises(InputError, match=r"^train.tsv: \[UNK\] .*% of \d+ tokens, more than --max_unk_rate 0.1: "
+                                             r"the vocab does not fit the text"):
+            counted.check("train.tsv", 0.1)
+    else:
+        counted.check("train.tsv", 0.1)
+    counted.check("train.tsv", 1.0)  # --max_unk_rate 1 lets anything through
+
+
+def test_unknown_tokens_of_features_count_the_text_alone():
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "a": 4}
+    input_ids = np.array([[2, 1, 4, 3, 1, 3, 0], [2, 4, 3, 4, 3, 1, 1]])  # the second row padded with [UNK]s' id
+    mask = np.array([[1, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 0, 0]])
+    assert tokenizer_settings.UnknownTokens.of_features(input_ids, mask, vocab) == \
+        tokenizer_settings.UnknownTokens(2, 5)

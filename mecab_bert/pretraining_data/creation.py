@@ -35,8 +35,15 @@ from mecab_bert.pretraining_data.instance_creation import (
     instances_to_records,
     record_dtype,
 )
-from mecab_bert.pretraining_data.shard_format import FORMAT_VERSION, MANIFEST, DataError, ShardWriter, owns_output_file
-from mecab_bert.tokenizer_settings import DO_LOWER_CASE, MECAB, TOKENIZER_MODES
+from mecab_bert.pretraining_data.shard_format import (
+    FORMAT_VERSION,
+    MANIFEST,
+    DataError,
+    ShardWriter,
+    owns_output_file,
+    sealed,
+)
+from mecab_bert.tokenizer_settings import DO_LOWER_CASE, MECAB, TOKENIZER_MODES, UnknownTokens, max_unk_rate_flag
 from mecab_bert.workers import ordered_map
 from text_input import read_utf8_lines
 
@@ -87,8 +94,10 @@ def process_chunk(chunk_index: int, documents: list[list[str]], input_bytes: int
     dtype = record_dtype(settings.config, vocab.size)
     rng = random.Random(f"{settings.random_seed}:{chunk_index}")
     tokenized = tokenize_documents(tokenizer, documents)
+    unknown = tokenizer.vocab["[UNK]"]
     stats = collections.Counter(documents=len(tokenized), sentences=sum(len(d) for d in tokenized),
                                 tokens=sum(len(s) for d in tokenized for s in d),
+                                unk_tokens=sum(s.count(unknown) for d in tokenized for s in d),
                                 empty_documents=len(documents) - len(tokenized))
     rounds = []
     for _ in range(settings.dupe_factor if tokenized else 0):
@@ -186,6 +195,7 @@ class RunSettings:
     instances_per_shard: int = flag(65536, "Instances per output shard.", POSITIVE)
     unicode_errors: str = flag("strict", "strict: invalid UTF-8 is an error; replace: U+FFFD, counted in the summary.",
                                click.Choice(["strict", "replace"]))
+    max_unk_rate: float = max_unk_rate_flag()
     overwrite: bool = flag(False, "Replace the output of an earlier run in --output_dir (the old output stays whole "
                            "until the new one is complete; a folder holding other files is refused).", is_flag=True)
 
@@ -227,7 +237,8 @@ class RunSummary:
         s = self.stats
         instances = max(s["instances"], 1)
         return (f"Read {self.input_bytes / 1e6:.1f} MB: {s['documents']} documents, {s['sentences']} sentences, "
-                f"{s['tokens']} tokens ({s['empty_documents']} empty documents dropped, {s['replaced_lines']} lines "
+                f"{s['tokens']} tokens ({unknown_tokens(s).describe()}; {s['empty_documents']} empty documents "
+                f"dropped, {s['replaced_lines']} lines "
                 f"with invalid UTF-8 replaced). Wrote {s['instances']} instances in {len(self.shards)} shards: "
                 f"{s['masked_tokens']} masked tokens, {100 * s['truncated'] / instances:.1f}% truncated, "
                 f"{100 * s['random_next'] / instances:.1f}% random next. {self.seconds:.1f} s, "
@@ -235,12 +246,19 @@ class RunSummary:
                 f"{self.input_bytes / 1e6 / max(self.seconds, 1e-9):.2f} MB/s, peak RSS {self.peak_rss_mb:.0f} MB "
                 f"(the largest process).")
 
-
 def peak_rss_mb() -> float:
     """The peak resident set of this process or of its largest finished child, in MB."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) / 1024
+
+
+# Tokens read before the [UNK] rate is checked at each chunk: enough not to stop on one odd document.
+_UNK_SAMPLE = 100_000
+
+
+def unknown_tokens(stats: collections.Counter) -> UnknownTokens:
+    return UnknownTokens(stats["unk_tokens"], stats["tokens"])
 
 
 def check_outside(output_dir: str, inputs: Iterable[str]) -> None:
@@ -270,6 +288,7 @@ def create_pretraining_data(settings: RunSettings, progress: bool = True) -> Run
     total_bytes = sum(os.path.getsize(p) for p in paths)
     input_bytes = 0
     chunks = chunk_documents(read_documents(paths, settings.unicode_errors, stats), settings.docs_per_chunk)
+    what = f"--input_file {settings.input_file} with --vocab_file {settings.vocab_file}"
     # The new output is built beside the old one, which stays whole until the new one is complete.
     with atomic_directory(settings.output_dir, replace=settings.overwrite, owns=owns_output_file,
                           flag="--overwrite") as staging:
@@ -282,11 +301,14 @@ def create_pretraining_data(settings: RunSettings, progress: bool = True) -> Run
                 input_bytes += result.input_bytes
                 bar.update(result.input_bytes)
                 bar.set_postfix(instances=stats["instances"])
+                if stats["tokens"] >= _UNK_SAMPLE:  # a vocab that does not fit stops a long run early
+                    unknown_tokens(stats).check(what, settings.max_unk_rate)
         if stats["documents"] == 0:
             raise DataError(f"{settings.input_file}: no documents (the input is empty, or only blank lines)")
+        unknown_tokens(stats).check(what, settings.max_unk_rate)
         writer.close()
         seconds = time.perf_counter() - start
-        write_json(staging / MANIFEST, {
+        write_json(staging / MANIFEST, sealed({
             "format_version": FORMAT_VERSION,
             "record_dtype": [list(field) if len(field) == 2 else [field[0], field[1], list(field[2])]
                              for field in dtype.descr],
@@ -295,9 +317,9 @@ def create_pretraining_data(settings: RunSettings, progress: bool = True) -> Run
             # RunSettings' fields alone: --print_examples (CreationFlags) changes nothing that is written.
             "flags": {field.name: getattr(settings, field.name) for field in dataclasses.fields(RunSettings)},
             "shards": writer.shards,
-            "totals": {**{key: stats[key] for key in ("documents", "sentences", "tokens", "instances",
+            "totals": {**{key: stats[key] for key in ("documents", "sentences", "tokens", "unk_tokens", "instances",
                                                        "masked_tokens", "truncated", "random_next",
                                                        "replaced_lines", "empty_documents")},
                        "input_bytes": input_bytes, "input_files": len(paths)},
-        })
+        }))
     return RunSummary(stats, writer.shards, seconds, input_bytes, peak_rss_mb())

@@ -7,6 +7,8 @@ directory back, checking the manifest against the shards, and `verify_shards` ev
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -272,6 +274,19 @@ def verify_shards(shard_sets: Sequence[Shards]) -> None:
             check.result()
 
 
+def manifest_checksum(manifest: dict[str, Any]) -> str:
+    """The sha256 of a manifest's fields but "checksum", as canonical JSON. The manifest records facts of how the
+    data was made that its shards cannot show (the tokenizer, the flags): a hand edit would be believed, and an
+    export would write the wrong tokenizer. Manifests written before it existed have none and are read as they are."""
+    fields = {key: value for key, value in manifest.items() if key != "checksum"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def sealed(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest as written: with its checksum (manifest_checksum)."""
+    return {**manifest, "checksum": manifest_checksum(manifest)}
+
+
 def load_shards(directory: str | os.PathLike, verify: bool = True) -> Shards:
     """Opens a data directory: its manifest, and every shard memory-mapped, each checked before use.
 
@@ -293,6 +308,9 @@ def load_shards(directory: str | os.PathLike, verify: bool = True) -> Shards:
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         version = manifest.get("format_version") if isinstance(manifest, dict) else None
         raise DataError(f"{where}: format version {version}, this code reads {FORMAT_VERSION}")
+    if "checksum" in manifest and manifest["checksum"] != manifest_checksum(manifest):
+        raise DataError(f"{where}: edited after it was written (its checksum differs): what it records of how the "
+                        f"data was made (tokenizer, vocab, flags) cannot be trusted; make the data again")
     layout = _read_layout(manifest, where)
     _manifest_value(manifest, "vocab.sha256", str, where)
     entries = _read_entries(manifest, where)

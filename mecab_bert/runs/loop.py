@@ -40,6 +40,7 @@ from mecab_bert.runs.batching import Batch, ShuffledStream, prefetch, step_batch
 from mecab_bert.runs.checkpointing import resume_plan, save_checkpoint
 from mecab_bert.runs.devices import Runtime, TrainingError, autocast
 from mecab_bert.runs.run_folder import prepare_run_dir, run_dir_lock, start_run
+from mecab_bert.tokenizer_settings import max_unk_rate_flag
 from text_input import InputError
 
 
@@ -72,6 +73,7 @@ class TrainingFlags:
     unpad: bool = flag(True, "Cut every batch to its longest sequence, and predict in batches of like length: no "
                              "work on padding, the same results. False: every batch at --max_seq_length.")
     seed: int = flag(12345, "", SEED)
+    max_unk_rate: float = max_unk_rate_flag()
     export_hf: str | None = flag(None, "Also write the trained model here as a Hugging Face directory (replacing only "
                                  "an earlier export).", OutputPath())
     overwrite_output_dir: bool = flag(False, "Start afresh in an --output_dir that holds another run (its files are "

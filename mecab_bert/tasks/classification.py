@@ -623,8 +623,10 @@ class ClassifierFineTuning(fine_tuning.FineTuningRun):
         examples = self.processor.read_examples(path, split)
         features = convert_examples_to_features(examples, self.tokenizer, self.flags.max_seq_length,
                                                 self.processor.labels)
+        unknown = self.unknown_tokens(features, path)
         if self.is_main:
-            click.echo(f"{split}: {path}: {features.stats.describe()} ({time.perf_counter() - start:.1f} s)", err=True)
+            click.echo(f"{split}: {path}: {features.stats.describe()}, {unknown} ({time.perf_counter() - start:.1f} s)",
+                       err=True)
         return features
 
     def read_train(self) -> ClassifierFeatures:

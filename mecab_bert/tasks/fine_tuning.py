@@ -127,6 +127,14 @@ class FineTuningRun:
     def model_config(self, init: str | None) -> modeling.BertConfig:
         return model_config(self.flags, init)
 
+    def unknown_tokens(self, features: Any, path: str) -> str:
+        """The [UNK] rate of the features read from `path` (what the run's read line says), checked against
+        --max_unk_rate: a vocab that does not fit the text stops the run before it trains on [UNK]."""
+        unknown = tokenizer_settings.UnknownTokens.of_features(features.input_ids, features.attention_mask,
+                                                               self.tokenizer.vocab)
+        unknown.check(f"{path} with --vocab_file {self.flags.vocab_file}", self.flags.max_unk_rate)
+        return unknown.describe()
+
     def vocab_size(self) -> int:
         return len(self.tokenizer.vocab)
 

@@ -231,6 +231,16 @@ def check_init_tokenizer(flags: PretrainingFlags, shard_sets: Sequence[shard_for
                          f"--init_checkpoint")
 
 
+def data_unknown_tokens(shard_sets: Sequence[shard_format.Shards]) -> tokenizer_settings.UnknownTokens | None:
+    """The [UNK] among the tokens the data was made from, as its manifests count them (None: data made before
+    they did)."""
+    totals = [shards.manifest.get("totals") for shards in shard_sets]
+    counts = [(t.get("unk_tokens"), t.get("tokens")) for t in totals if isinstance(t, dict)]
+    if len(counts) < len(totals) or not all(type(n) is int for pair in counts for n in pair):
+        return None
+    return tokenizer_settings.UnknownTokens(sum(u for u, _ in counts), sum(n for _, n in counts))
+
+
 def read_manifests(input_file: str) -> list[shard_format.Shards]:
     """The data directories of --input_file with their manifests, checked (their shards are not verified)."""
     return [shard_format.load_shards(directory, verify=False) for directory in resolve_data_dirs(input_file)]
@@ -293,6 +303,11 @@ class PretrainingRun:
                              f"{flags.num_train_steps}")
         self.shard_sets = read_manifests(flags.input_file)
         check_init_tokenizer(flags, self.shard_sets)
+        unknown = data_unknown_tokens(self.shard_sets)
+        if unknown is not None:
+            unknown.check(f"--input_file {flags.input_file} (its manifests)", flags.max_unk_rate)
+            if is_main:
+                click.echo(f"data: {unknown.describe()} of the text it was made from", err=True)
         # The layout is the data's: Google's flags for it are checked against the manifests when given.
         layout = self.shard_sets[0]
         self.flags = dataclasses.replace(

@@ -580,9 +580,10 @@ class SquadFineTuning(fine_tuning.FineTuningRun):
                             self.flags.version_2_with_negative, self.flags.skip_bad_examples)
         if len(dataset.features) == 0:
             raise InputError(f"{path}: no {'training features' if is_training else 'questions to predict'}")
+        unknown = self.unknown_tokens(dataset.features, path)
         if self.is_main:
             click.echo(f"{'train' if is_training else 'predict'}: {dataset.read_stats.describe()}; "
-                       f"{len(dataset.features)} features, answers cut inside a word piece: "
+                       f"{len(dataset.features)} features, {unknown}, answers cut inside a word piece: "
                        f"{dataset.feature_stats.answers_inside_a_piece}, outside every window: "
                        f"{dataset.feature_stats.answers_outside_every_window} ({time.perf_counter() - start:.1f} s)",
                        err=True)
