@@ -163,9 +163,34 @@ def atomic_output(path: str | os.PathLike, binary: bool = False) -> Iterator[IO]
     except BaseException as error:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
-        if isinstance(error, OSError) and error.filename is None:  # a full disk names no file: name it
-            raise OSError(error.errno, error.strerror, str(path)) from error
+        cause = disk_error(error)
+        if cause is not None and (cause is not error or cause.filename is None):  # a full disk names no file
+            raise OSError(cause.errno, cause.strerror, str(path)) from error
         raise
+
+
+# How Rust's std::io::Error ends its message, as safetensors passes it on: "... (os error 28)".
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def disk_error(error: BaseException) -> OSError | None:
+    """The disk's error (an OSError with an errno) under a failed write, or None where there is none. A full disk
+    reaches us as an OSError, or under what a library raised over it: torch.save's RuntimeError ("[enforce fail
+    at inline_container.cc] unexpected pos ...") has the OSError as its context; safetensors' SafetensorError says
+    "(os error 28)" in its message alone."""
+    if isinstance(error, OSError):
+        return error if error.errno is not None else None
+    if isinstance(error, RuntimeError):
+        context = error.__cause__ or error.__context__
+        while context is not None:
+            if isinstance(context, OSError) and context.errno is not None:
+                return context
+            context = context.__cause__ or context.__context__
+    if isinstance(error, Exception) and not isinstance(error, ValueError):  # an InputError quotes user text
+        match = _RUST_OS_ERROR.search(str(error))
+        if match:
+            return OSError(int(match.group(1)), os.strerror(int(match.group(1))))
+    return None
 
 
 def _missing_folders(path: str) -> list[str]:
@@ -276,12 +301,15 @@ def atomic_directory(path: str | os.PathLike, replace: bool, owns: Callable[[str
             _swap_in(staging, target)
         except BaseException as error:
             shutil.rmtree(staging, ignore_errors=True)
-            if isinstance(error, OSError) and str(error.filename or "").startswith(str(staging)):
-                # Name the file as the user knows it, not inside a temporary folder they never asked for.
-                inside = Path(error.filename).relative_to(staging)
+            cause = disk_error(error)
+            inside = str(cause.filename or "").startswith(str(staging)) if cause is not None else False
+            if cause is not None and (inside or cause is not error):
+                # Name the file as the user knows it, not inside a temporary folder they never asked for (or the
+                # output, where the library that failed named none).
                 named = target.joinpath(*(part[1:].rsplit(".", 2)[0] if part.endswith(".tmp") else part
-                                          for part in inside.parts))
-                raise OSError(error.errno, error.strerror, str(named)) from None
+                                          for part in Path(cause.filename).relative_to(staging).parts)) \
+                    if inside else target
+                raise OSError(cause.errno, cause.strerror, str(named)) from None
             raise
 
 

@@ -2,13 +2,23 @@
 killed write, input file lists."""
 
 import errno
+import io
 import os
+import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from badinput import error_line, snapshot
+from click.testing import CliRunner
+from conftest import ROOT
 
+import create_pretraining_data
+import run_classifier
 import text_input
 from mecab_bert import cli, files
+from mecab_bert.pretraining_data import shard_format
 
 
 def test_atomic_output_replaces_only_on_success(tmp_path):
@@ -183,3 +193,103 @@ def test_a_second_writer_of_one_output_is_refused_and_the_first_finishes(tmp_pat
         assert (staging / "shard-00000.npy").read_text() == "first"
     assert sorted(os.listdir(tmp_path)) == ["data"]  # no lock file or temporary left beside it
     assert (target / "shard-00000.npy").read_text() == "first"
+
+
+class _FullDisk(io.BytesIO):
+    """A stream on a disk with 1000 bytes left: write() then fails as the kernel's does, naming no file."""
+
+    def write(self, data) -> int:
+        if self.tell() + len(data) > 1000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+def test_disk_error_finds_the_full_disk_under_what_torch_and_safetensors_raise(tmp_path):
+    with pytest.raises(RuntimeError, match="unexpected pos") as caught:  # torch.save's own error, as torch raises it
+        torch.save({"w": torch.zeros(10_000)}, _FullDisk())
+    assert files.disk_error(caught.value).errno == errno.ENOSPC
+    from safetensors import SafetensorError
+
+    rust = SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+    assert (files.disk_error(rust).errno, files.disk_error(rust).strerror) == (errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert files.disk_error(text_input.InputError("x.txt:3: '(os error 28)'")) is None  # a user's text quoted
+    assert files.disk_error(RuntimeError("boom")) is None and files.disk_error(OSError("no errno")) is None
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(b"old")
+    with pytest.raises(OSError) as caught, files.atomic_output(path, binary=True):
+        torch.save({"w": torch.zeros(10_000)}, _FullDisk())
+    assert cli.describe_error(caught.value) == \
+        f"{path}: No space left on device (the disk is full; nothing was replaced)"
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+def test_numpy_writes_shards_through_write_calls_that_keep_the_errno():
+    """For a real file numpy calls fwrite and reports a short write as an OSError with no errno ("[Errno None]")."""
+    with pytest.raises(OSError) as caught:
+        np.save(shard_format._WriteCalls(_FullDisk()), np.zeros(10_000), allow_pickle=False)
+    assert caught.value.errno == errno.ENOSPC
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of a few hundred KB (tmpfs), to fill; skipped, reported, where this machine may not mount."""
+    mounted = []
+
+    def mount(size: str) -> Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here (needs root): {result.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+SAMPLE_TEXT, VOCAB = ROOT / "data" / "sample_text_ko.txt", ROOT / "vocab" / "sample-4k.txt"
+CONFIG = ROOT / "configs" / "bert_tiny.json"
+
+
+def _korsts(folder: Path) -> Path:
+    folder.mkdir()
+    rows = [f"main\tf\t2012\t{i:04d}\t{i % 6}.0\t남자가 {i}번 춤을 춘다.\t한 남자가 춤을 춘다." for i in range(8)]
+    (folder / "sts-train.tsv").write_text("\n".join(["genre\tfilename\tyear\tid\tscore\tsentence1\tsentence2", *rows])
+                                          + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("case", ["shards", "checkpoint", "export"])
+def test_a_really_full_disk_is_one_line_naming_the_output_and_nothing_is_replaced(tmp_path, small_disk, case):
+    """torch.save's RuntimeError, numpy's errno-less OSError and safetensors' SafetensorError, from a real full disk,
+    each one line naming the output; a rerun says the same; an earlier output on that disk stays whole."""
+    classify = ["--task_name", "korsts", "--data_dir", str(_korsts(tmp_path / "korsts")), "--vocab_file", str(VOCAB),
+                "--bert_config_file", str(CONFIG), "--do_train", "--max_seq_length", "32", "--device", "cpu"]
+    if case == "shards":
+        disk = small_disk("200k")
+        command, output = create_pretraining_data.main, disk / "data"
+        arguments = ["--input_file", str(SAMPLE_TEXT), "--vocab_file", str(VOCAB), "--output_dir", str(output),
+                     "--overwrite"]
+        earlier = CliRunner().invoke(command, [*arguments, "--dupe_factor", "1"])
+        assert earlier.exit_code == 0, earlier.output
+        named = output / "shard-00000.npy"
+    elif case == "checkpoint":  # torch.save: the model and its Adam moments, some 4 MB
+        disk = small_disk("2m")
+        command, output, arguments = run_classifier.main, disk / "run", [*classify, "--output_dir", str(disk / "run")]
+        named = output / "ckpt-00000001.pt"
+    else:  # safetensors: the model, some 1 MB
+        disk = small_disk("600k")
+        command, output = run_classifier.main, disk / "export"
+        arguments = [*classify, "--output_dir", str(tmp_path / "run"), "--export_hf", str(output)]
+        named = output
+    before = snapshot(disk)
+    for _ in range(2):
+        result = CliRunner().invoke(command, arguments)
+        assert error_line(result) == f"Error: {named}: No space left on device (the disk is full; nothing was replaced)"
+        if case == "checkpoint":  # a training run records itself before its first checkpoint, and resumes
+            assert sorted(os.listdir(output)) == ["bert_config.json", "metrics.jsonl", "run.json"]
+        else:
+            assert snapshot(disk) == before

@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -61,12 +61,20 @@ class ShardWriter:
         records = np.concatenate(self._pending)
         try:
             with open(path, "wb") as writer:
-                np.save(writer, records, allow_pickle=False)
+                np.save(_WriteCalls(writer), records, allow_pickle=False)
         except OSError as error:
             # A full disk fails in write(), whose OSError names no file; the staging folder means nothing to a user.
             raise OSError(error.errno, error.strerror, str(self.final_dir / path.name)) from None
         self.shards.append({"file": path.name, "instances": len(records), "sha256": file_sha256(path)})
         self._pending, self._pending_count = [], 0
+
+
+class _WriteCalls:
+    """A file as numpy sees a stream: np.save writes it in chunks through write(), where a full disk is an OSError
+    with its errno (for a real file numpy calls fwrite, and reports a short write as an OSError with none)."""
+
+    def __init__(self, writer: IO[bytes]):
+        self.write = writer.write
 
 
 def shard_name(index: int) -> str:
