@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from mecab_bert.cli import OUTPUT_PATH, Command, flag, flag_options, user_errors
+from mecab_bert.cli import INPUT_PATH, OUTPUT_PATH, Command, flag, flag_options, user_errors
 from mecab_bert.files import atomic_output, shown
 from text_input import InputError
 
@@ -117,7 +117,7 @@ def plot_runs(runs: dict[str, list[dict]], out_file: str | Path) -> Path:
 @dataclass(frozen=True)
 class PlotFlags:
     output_dir: tuple[str, ...] = flag(help="A run's --output_dir (with metrics.jsonl); repeat to compare runs.",
-                                       multiple=True)
+                                       multiple=True, type=INPUT_PATH)
     out_file: str = flag("curves.png", "The image to write: its suffix picks the format (png, pdf, svg, ...).",
                          OUTPUT_PATH)
 

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 import click
 
 import tokenization
-from mecab_bert.cli import Command, flag, flag_options, user_errors
+from mecab_bert.cli import INPUT_PATH, Command, flag, flag_options, user_errors
 from mecab_bert.tokenizer_settings import DO_LOWER_CASE, MECAB, TOKENIZER_MODES
 from text_input import InputError, decode_utf8_lines
 
 
 @dataclass(frozen=True)
 class TokenizeFlags:
-    vocab_file: str = flag("vocab/kowiki-32k.txt", "The WordPiece vocab.")
+    vocab_file: str = flag("vocab/kowiki-32k.txt", "The WordPiece vocab.", type=INPUT_PATH)
     do_lower_case: bool = flag(DO_LOWER_CASE, "Lower-case and strip accents (never from Hangul).")
     tokenizer: str = flag(MECAB, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.",
                           click.Choice(TOKENIZER_MODES))

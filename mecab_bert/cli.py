@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from mecab_bert import files
 from mecab_bert.workers import WorkerDiedError
 from text_input import InputError
 
@@ -77,6 +78,23 @@ class OutputPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class InputPath(click.Path):
+    """click.Path for a path to read: a symlink loop, a pipe or a device is refused in one line naming the flag
+    (files.check_input), before anything is read. `patterns`: a comma-separated list, each part checked."""
+
+    def __init__(self, patterns: bool = False, **path_options: Any):
+        super().__init__(**{"path_type": str, **path_options})
+        self.patterns = patterns
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        for part in (str(value).split(",") if self.patterns else [value]):
+            try:
+                files.check_input(part.strip() if self.patterns else part)
+            except InputError as error:
+                self.fail(str(error), param, ctx)
+        return super().convert(value, param, ctx)
+
+
 # Flag types: a value out of range is click's one-line error naming the flag.
 POSITIVE = click.IntRange(min=1)
 NON_NEGATIVE = click.IntRange(min=0)
@@ -88,6 +106,8 @@ FINITE_FLOAT = FiniteFloat()
 PROBABILITY = FiniteFloat(0, 1)
 FLOAT32_MAX = 3.4e38  # a rate the optimizer's float32 state can hold (a larger one overflows inside torch)
 OUTPUT_PATH = OutputPath()
+INPUT_PATH = InputPath()
+INPUT_PATTERNS = InputPath(patterns=True)
 
 
 class Command(click.Command):

@@ -6,6 +6,7 @@ output (files and whole folders, swapped in only when complete), temporaries a k
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import glob
 import hashlib
@@ -40,7 +41,7 @@ def expand_input_files(spec: str) -> list[str]:
                 raise InputError(f"{pattern}: matches no file")
             if os.path.isdir(pattern):
                 raise InputError(f"{pattern}: is a folder (give its files, e.g. '{pattern}/*')")
-            check_not_a_pipe(pattern)
+            check_input(pattern)
             raise InputError(f"{pattern}: no such file")
         paths.extend(path for path in matches if path not in paths)
     if not paths:
@@ -51,7 +52,7 @@ def expand_input_files(spec: str) -> list[str]:
 def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
     """The JSON value of a UTF-8 file (a BOM allowed), or an InputError naming the file (and line): UTF-16,
     invalid UTF-8, invalid JSON, nesting too deep, or a ValueError of `object_pairs_hook` (a key twice)."""
-    check_not_a_pipe(path)
+    check_input(path)
     text = "\n".join(read_utf8_lines(path))
     try:
         return json.loads(text, object_pairs_hook=object_pairs_hook)
@@ -63,15 +64,19 @@ def read_json(path: str | os.PathLike, object_pairs_hook: Callable[[list[tuple[s
         raise InputError(f"{path}: {error}") from None
 
 
-def check_not_a_pipe(path: str | os.PathLike, flag: str = "") -> None:
+def check_input(path: str | os.PathLike, flag: str = "") -> None:
     """An input that is a pipe or a device would block open() for ever, or be read once where a run reads it
-    again (its sha256, a resume): an InputError, before it is opened. A missing file or a folder is left to
-    open() to name."""
-    with contextlib.suppress(OSError):
+    again (its sha256, a resume); a symlink loop would pass for a missing file (or a folder without a vocab): an
+    InputError saying what it is, before it is opened. A missing file or a folder is left to open() to name."""
+    named = f"{flag + ' ' if flag else ''}{path}"
+    try:
         mode = os.stat(path).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            raise InputError(f"{flag + ' ' if flag else ''}{path}: not a regular file (a pipe or a device); give a "
-                             f"file")
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise InputError(f"{named}: a symlink loop (it points, at last, to itself)") from None
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise InputError(f"{named}: not a regular file (a pipe or a device); give a file")
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """mecab_bert/cli.py: flags read as Google's scripts read them, and usage errors in one line."""
 
 import dataclasses
+import importlib
+import re
 
 import click
+import pytest
 from click.testing import CliRunner
 
 from mecab_bert import cli
@@ -88,3 +91,34 @@ def test_a_symlink_loop_as_an_output_is_one_line(tmp_path):
                             f"to itself) (see --help)\n"
     assert CliRunner().invoke(command, ["--output_dir", str(tmp_path / "new")]).output.strip() == \
         str(tmp_path / "new")
+
+
+SCRIPTS = ("build_vocab", "prepare_corpus", "create_pretraining_data", "run_pretraining", "run_squad",
+           "run_classifier", "convert_tf_checkpoint", "evaluate_squad", "tokenize_text", "plot", "fetch_data")
+
+
+def _path_params(script: str) -> list[click.Parameter]:
+    """The parameters of a script that name a file or a folder, by their names."""
+    command = importlib.import_module(script).main
+    return [param for param in command.params if not isinstance(param.type, click.types.BoolParamType)
+            and re.search(r"(_file|_dir|checkpoint|_path|export_hf|dest)$", param.name)]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_path_flag_refuses_a_symlink_loop_in_one_line(tmp_path, script):
+    """An input folder that is a symlink loop (or a file linked to itself) used to be "no vocab", "manifest.json:
+    missing", "no such file" or pathlib's RuntimeError: each path flag, input or output, says what it is."""
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    loop = str(tmp_path / "loop")
+    command = importlib.import_module(script).main
+    for param in _path_params(script):
+        assert isinstance(param.type, cli.InputPath | cli.OutputPath), f"{script} {param.name}: not an input or output"
+        where = f"'{param.opts[0]}'" if isinstance(param, click.Option) else f"'{param.name.upper()}'"
+        arguments = [loop] if isinstance(param, click.Argument) else [param.opts[0], loop]
+        if isinstance(param, click.Argument) and param.nargs != -1:  # the other positional arguments, unchecked
+            arguments = [loop if other is param else "x" for other in command.params if
+                         isinstance(other, click.Argument)]
+        result = CliRunner().invoke(command, arguments)
+        assert result.exit_code == 2, (param.name, result.output)
+        assert f"Error: Invalid value for {where}: {loop}: a symlink loop (it points, at last, to itself)" in \
+            result.output, (param.name, result.output)

@@ -418,7 +418,7 @@ def test_a_piped_train_file_is_refused_rather_than_recorded_as_empty(tmp_path):
     with open(fifo, "rb") as reader:  # refused before it was opened: the writer still waits for a reader
         reader.read()
     writer.join()
-    assert_one_line_error(result, f"--train_file {fifo}", "not a regular file")
+    assert_one_line_error(result, f"'--train_file': {fifo}", "not a regular file")
     assert not (tmp_path / "out").exists()
 
 

@@ -30,30 +30,31 @@ SCRIPTS = {"run_squad": run_squad, "run_classifier": run_classifier, "run_pretra
 TRAINING = ["--vocab_file", str(VOCAB), "--bert_config_file", str(CONFIG), "--output_dir", "out", "--device", "cpu"]
 
 
-def test_check_not_a_pipe(tmp_path):
+def test_check_input(tmp_path):
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match=r"^--train_file .*pipe: not a regular file \(a pipe or a device\)"):
-        files.check_not_a_pipe(tmp_path / "pipe", "--train_file")
+        files.check_input(tmp_path / "pipe", "--train_file")
     for fine in ("file", "missing", "."):  # a file, or what open() names itself
-        files.check_not_a_pipe(tmp_path / fine)
+        files.check_input(tmp_path / fine)
 
 
 @pytest.mark.parametrize(("script", "arguments", "flag"), [
-    ("run_squad.py", [*TRAINING, "--do_train", "--train_file", "pipe"], "--train_file "),
-    ("run_squad.py", [*TRAINING, "--do_predict", "--predict_file", "pipe"], "--predict_file "),
-    ("run_classifier.py", [*TRAINING, "--task_name", "korsts", "--do_eval", "--eval_file", "pipe"], "--eval_file "),
-    ("run_classifier.py", [*TRAINING, "--task_name", "korsts", "--do_train", "--train_file", "pipe"], "--train_file "),
-    ("evaluate_squad.py", [str(SAMPLE), "pipe"], ""),
-    ("evaluate_squad.py", ["pipe", str(SAMPLE)], ""),
+    ("run_squad.py", [*TRAINING, "--do_train", "--train_file", "pipe"], "'--train_file'"),
+    ("run_squad.py", [*TRAINING, "--do_predict", "--predict_file", "pipe"], "'--predict_file'"),
+    ("run_classifier.py", [*TRAINING, "--task_name", "korsts", "--do_eval", "--eval_file", "pipe"], "'--eval_file'"),
+    ("run_classifier.py", [*TRAINING, "--task_name", "korsts", "--do_train", "--train_file", "pipe"],
+     "'--train_file'"),
+    ("evaluate_squad.py", [str(SAMPLE), "pipe"], "'PRED_FILE'"),
+    ("evaluate_squad.py", ["pipe", str(SAMPLE)], "'DATA_FILE'"),
 ])
 def test_a_pipe_as_an_input_file_is_one_line_not_a_hang(tmp_path, script, arguments, flag):
     os.mkfifo(tmp_path / "pipe")
     result = subprocess.run([sys.executable, str(ROOT / script), *arguments], cwd=tmp_path, capture_output=True,
                             text=True, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == 2  # click's for a bad flag value
     assert result.stderr.strip().splitlines()[-1] == \
-        f"Error: {flag}pipe: not a regular file (a pipe or a device); give a file"
+        f"Error: Invalid value for {flag}: pipe: not a regular file (a pipe or a device); give a file (see --help)"
     assert sorted(os.listdir(tmp_path)) == ["pipe"]  # nothing written: no run folder
 
 

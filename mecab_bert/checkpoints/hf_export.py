@@ -27,7 +27,7 @@ from typing import Any
 import modeling
 import tokenization
 from mecab_bert.checkpoints import loading, tf_checkpoint
-from mecab_bert.cli import OUTPUT_PATH, flag
+from mecab_bert.cli import INPUT_PATH, OUTPUT_PATH, flag
 from mecab_bert.files import TEMPORARY_NAME, atomic_directory, file_sha256, read_json
 from mecab_bert.tokenizer_settings import (
     DO_LOWER_CASE,
@@ -369,9 +369,9 @@ class ConvertFlags:
     """convert_tf_checkpoint.py's flags."""
 
     tf_checkpoint: str = flag(help="Google's checkpoint prefix (.../bert_model.ckpt), its .index file, or a folder "
-                              "holding one.")
-    bert_config_file: str | None = flag(None, "Default: bert_config.json beside the checkpoint.")
-    vocab_file: str | None = flag(None, "Default: vocab.txt beside the checkpoint.")
+                              "holding one.", type=INPUT_PATH)
+    bert_config_file: str | None = flag(None, "Default: bert_config.json beside the checkpoint.", type=INPUT_PATH)
+    vocab_file: str | None = flag(None, "Default: vocab.txt beside the checkpoint.", type=INPUT_PATH)
     do_lower_case: bool = flag(DO_LOWER_CASE, "How the model's text was tokenized: uncased models True, cased False.")
     output_dir: str = flag(help="The Hugging Face directory to write.", type=OUTPUT_PATH)
 

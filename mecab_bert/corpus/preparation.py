@@ -20,7 +20,7 @@ from typing import IO
 import click
 import tqdm
 
-from mecab_bert.cli import OUTPUT_PATH, WORKERS, flag
+from mecab_bert.cli import INPUT_PATTERNS, OUTPUT_PATH, WORKERS, flag
 from mecab_bert.corpus import wiki_dump
 from mecab_bert.corpus.sentence_splitter import split_sentences
 from mecab_bert.files import (
@@ -44,7 +44,7 @@ class PrepareFlags:
     """prepare_corpus.py's flags."""
 
     input_file: str = flag(help="WikiExtractor output (a comma-separated list of files or glob patterns), or one "
-                           "MediaWiki dump (.xml, .xml.bz2, .xml.gz; needs the wikidump extra).")
+                           "MediaWiki dump (.xml, .xml.bz2, .xml.gz; needs the wikidump extra).", type=INPUT_PATTERNS)
     output_file: str | None = flag(None, "Write everything to this one file.", OUTPUT_PATH)
     output_dir: str | None = flag(None, "Write one output file per input file here, at its path under the inputs' "
                                   "common folder; they replace earlier ones only once all of them are complete. From "

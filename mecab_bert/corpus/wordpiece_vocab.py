@@ -18,7 +18,7 @@ import click
 from tqdm import tqdm
 
 import tokenization
-from mecab_bert.cli import NON_NEGATIVE, OUTPUT_PATH, POSITIVE, WORKERS, flag
+from mecab_bert.cli import INPUT_PATTERNS, NON_NEGATIVE, OUTPUT_PATH, POSITIVE, WORKERS, flag
 from mecab_bert.files import atomic_output, check_not_input, expand_input_files, missing_folders_made
 from mecab_bert.tokenizer_settings import DO_LOWER_CASE, MECAB, TOKENIZER_MODES
 from mecab_bert.workers import ordered_map
@@ -49,7 +49,7 @@ class VocabSettings:
 class BuildVocabFlags(VocabSettings):
     """build_vocab.py's flags: its files, then VocabSettings."""
 
-    input_file: str = flag(help="Input text: comma-separated files or glob patterns.")
+    input_file: str = flag(help="Input text: comma-separated files or glob patterns.", type=INPUT_PATTERNS)
     output_file: str = flag(help="Where to write vocab.txt.", type=OUTPUT_PATH)
     overwrite: bool = flag(False, "Replace an existing --output_file (the shards and checkpoints made with it depend "
                            "on it; it stays whole until the new one is complete).", is_flag=True)

@@ -24,7 +24,18 @@ import numpy as np
 from tqdm import tqdm
 
 import tokenization
-from mecab_bert.cli import NON_NEGATIVE, OUTPUT_PATH, POSITIVE, PROBABILITY, SEED, WORKERS, FiniteFloat, flag
+from mecab_bert.cli import (
+    INPUT_PATH,
+    INPUT_PATTERNS,
+    NON_NEGATIVE,
+    OUTPUT_PATH,
+    POSITIVE,
+    PROBABILITY,
+    SEED,
+    WORKERS,
+    FiniteFloat,
+    flag,
+)
 from mecab_bert.files import atomic_directory, expand_input_files, file_sha256, write_json
 from mecab_bert.pretraining_data.instance_creation import (
     MAX_RECORD_LENGTH,
@@ -171,9 +182,9 @@ def _process_indexed_chunk(chunk: tuple[int, list[list[str]], int], settings: Ch
 class RunSettings:
     """Every flag of a run (all go into the manifest), with its default and type (the command line's too)."""
 
-    input_file: str = flag(help="Input text: comma-separated files or glob patterns.")
+    input_file: str = flag(help="Input text: comma-separated files or glob patterns.", type=INPUT_PATTERNS)
     output_dir: str = flag(help="Directory for the shards and manifest.json.", type=OUTPUT_PATH)
-    vocab_file: str = flag(help="The vocabulary the model will be trained with.")
+    vocab_file: str = flag(help="The vocabulary the model will be trained with.", type=INPUT_PATH)
     do_lower_case: bool = flag(DO_LOWER_CASE, "Lower-case and strip accents (never from Hangul).")
     tokenizer: str = flag(MECAB, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.",
                           click.Choice(TOKENIZER_MODES))

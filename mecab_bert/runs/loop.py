@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 import optimization
 from mecab_bert.checkpoints.loading import MAX_STEPS
-from mecab_bert.cli import FLOAT32_MAX, POSITIVE, SEED, FiniteFloat, OutputPath, flag
+from mecab_bert.cli import FLOAT32_MAX, INPUT_PATH, POSITIVE, SEED, FiniteFloat, OutputPath, flag
 from mecab_bert.files import atomic_output, write_text
 from mecab_bert.runs.batching import Batch, ShuffledStream, prefetch, step_batches
 from mecab_bert.runs.checkpointing import resume_plan, save_checkpoint
@@ -53,7 +53,8 @@ class TrainingFlags:
                            "script's results (eval_results, predictions).")
     init_checkpoint: str | None = flag(None, "Start from these weights: our checkpoint (or a run's output directory: "
                                        "its newest checkpoint) or a Hugging Face BERT directory; a checkpoint of "
-                                       "--output_dir's own run, when there is one, is resumed instead.")
+                                       "--output_dir's own run, when there is one, is resumed instead.",
+                                       INPUT_PATH)
     do_train: bool = flag(False, "Train.")
     train_batch_size: int = flag(32, "Sequences per optimizer step, over all processes and accumulation steps.",
                                  click.IntRange(1, 2**31 - 1))

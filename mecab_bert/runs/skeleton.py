@@ -21,7 +21,7 @@ from torch import nn
 
 import modeling
 from mecab_bert.checkpoints import hf_export, loading, tf_checkpoint
-from mecab_bert.files import check_holds_none, check_not_a_pipe
+from mecab_bert.files import check_holds_none, check_input
 from mecab_bert.runs import devices, loop, run_folder
 from mecab_bert.tokenizer_settings import TokenizerSettings
 from text_input import InputError
@@ -215,7 +215,7 @@ def _check_inputs_apart(inputs: list[tuple[str, str | None]], output_dir: str, o
     folder = Path(output_dir).resolve()
     for flag_name, path in inputs:
         if path:
-            check_not_a_pipe(path, flag_name)
+            check_input(path, flag_name)
         if path and Path(path).resolve().parent == folder and owns(Path(path).name):
             raise InputError(f"{flag_name} {path}: this run writes {Path(path).name} in --output_dir {output_dir}; "
                              f"move the input elsewhere")

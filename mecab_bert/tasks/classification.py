@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 import modeling
 import tokenization
-from mecab_bert.cli import POSITIVE, flag
+from mecab_bert.cli import INPUT_PATH, POSITIVE, flag
 from mecab_bert.files import file_sha256, shown, write_json, write_text
 from mecab_bert.runs import batching, devices, loop, run_folder, skeleton
 from mecab_bert.tasks import fine_tuning
@@ -563,8 +563,10 @@ class ClassifierFlags(FineTuningFlags):
     """Google's run_classifier.py flags, with the fine-tuning and loop ones (fine_tuning.FineTuningFlags)."""
 
     task_name: str = flag(help="The data format and task.", type=click.Choice(sorted(processors)))
-    data_dir: str | None = flag(None, "The folder of the task's files (their default names: see docs/scripts.md).")
-    eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.")
+    data_dir: str | None = flag(None, "The folder of the task's files (their default names: see docs/scripts.md).",
+                                INPUT_PATH)
+    eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.",
+                                 INPUT_PATH)
     do_eval: bool = flag(False, "Score the dev file: eval_results.txt (Google's) and eval_results.json.")
     eval_batch_size: int = flag(8, "", POSITIVE)
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 import modeling
 from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import loading
-from mecab_bert.cli import POSITIVE, POSITIVE_FLOAT, PROBABILITY, SEED, flag
+from mecab_bert.cli import INPUT_PATH, POSITIVE, POSITIVE_FLOAT, PROBABILITY, SEED, flag
 from mecab_bert.files import file_sha256, read_json, shown
 from mecab_bert.runs import checkpointing, devices, loop, run_folder, skeleton
 from mecab_bert.runs.loop import TrainingFlags
@@ -37,8 +37,9 @@ class FineTuningFlags(TrainingFlags):
     # The tokenizer flags default to a Hugging Face --init_checkpoint's own tokenizer (else True and mecab);
     # `run` resolves them (tokenizer_settings.resolve_tokenizer), so nothing past it sees None.
     vocab_file: str | None = flag(None, "The vocab the model was trained with (default: a Hugging Face "
-                                        "--init_checkpoint's vocab.txt).")
-    bert_config_file: str | None = flag(None, "The model's config (default: the one beside --init_checkpoint).")
+                                        "--init_checkpoint's vocab.txt).", type=INPUT_PATH)
+    bert_config_file: str | None = flag(None, "The model's config (default: the one beside --init_checkpoint).",
+                                        INPUT_PATH)
     do_lower_case: bool | None = flag(None, "Lower-case (never decomposes Hangul); must match the vocab (default: "
                                             "a Hugging Face --init_checkpoint's, else True).", click.BOOL)
     tokenizer: str | None = flag(None, "mecab (morphemes, then WordPiece) or wordpiece (Google's) (default: a "
@@ -48,9 +49,10 @@ class FineTuningFlags(TrainingFlags):
     predict_batch_size: int = flag(8, "", POSITIVE)
     num_train_epochs: float = flag(3.0, "", POSITIVE_FLOAT)
     warmup_proportion: float = flag(0.1, "The share of the steps that warm the learning rate up.", PROBABILITY)
-    train_file: str | None = flag(None, "The training file (run_classifier: instead of the task's in --data_dir).")
+    train_file: str | None = flag(None, "The training file (run_classifier: instead of the task's in --data_dir).",
+                                  INPUT_PATH)
     do_predict: bool = flag(False, "Predict on --predict_file (run_classifier: the task's test file).")
-    predict_file: str | None = flag(None, "The file to predict on.")
+    predict_file: str | None = flag(None, "The file to predict on.", type=INPUT_PATH)
     keep_checkpoints: int = flag(1, "How many of the newest checkpoints to keep.", POSITIVE)
     seed: int = flag(42, "", SEED)
 

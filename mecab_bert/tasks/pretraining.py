@@ -24,7 +24,7 @@ import modeling
 import tokenization
 from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import loading
-from mecab_bert.cli import NON_NEGATIVE, POSITIVE, flag
+from mecab_bert.cli import INPUT_PATH, INPUT_PATTERNS, NON_NEGATIVE, POSITIVE, flag
 from mecab_bert.files import file_sha256, input_patterns
 from mecab_bert.pretraining_data import shard_format
 from mecab_bert.runs import batching, checkpointing, devices, loop, run_folder, skeleton
@@ -198,14 +198,15 @@ def evaluate(model: nn.Module, data: PretrainingData, batch_size: int, max_steps
 class PretrainingFlags(TrainingFlags):
     """Google's run_pretraining.py flags, with the loop's (TrainingFlags)."""
 
-    bert_config_file: str = flag(help="The model's bert_config.json (or a Hugging Face config.json).")
-    input_file: str = flag(help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.")
-    vocab_file: str | None = flag(None, "Checked against the data's vocab; needed by --export_hf.")
+    bert_config_file: str = flag(help="The model's bert_config.json (or a Hugging Face config.json).", type=INPUT_PATH)
+    input_file: str = flag(help="Data directories of create_pretraining_data.py: comma-separated, or glob patterns.",
+                            type=INPUT_PATTERNS)
+    vocab_file: str | None = flag(None, "Checked against the data's vocab; needed by --export_hf.", type=INPUT_PATH)
     max_seq_length: int | None = flag(None, "The data's, checked when given (default: the data's).", POSITIVE)
     max_predictions_per_seq: int | None = flag(None, "The data's, checked when given (default: the data's).",
                                                POSITIVE)
     do_eval: bool = flag(False, "Evaluate on --eval_input_file (or --input_file); writes eval_results.txt.")
-    eval_input_file: str | None = flag(None, "Data directories for --do_eval.")
+    eval_input_file: str | None = flag(None, "Data directories for --do_eval.", type=INPUT_PATTERNS)
     eval_batch_size: int = flag(8, "", POSITIVE)
     num_train_steps: int = flag(100000, "", POSITIVE)
     num_warmup_steps: int = flag(10000, "", NON_NEGATIVE)

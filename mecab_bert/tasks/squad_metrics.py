@@ -33,7 +33,7 @@ from typing import Any
 
 import click
 
-from mecab_bert.cli import OutputPath, flag
+from mecab_bert.cli import InputPath, OutputPath, flag
 from mecab_bert.files import check_not_input, write_json
 from mecab_bert.tasks.squad_data import (
     KORQUAD_V1_PREFIX,
@@ -340,10 +340,10 @@ def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | Non
 class EvaluateFlags:
     """evaluate_squad.py's arguments and flags."""
 
-    data_file: str = flag(type=click.Path(dir_okay=False), argument=True)
-    pred_file: str = flag(type=click.Path(dir_okay=False), argument=True)
+    data_file: str = flag(type=InputPath(dir_okay=False), argument=True)
+    pred_file: str = flag(type=InputPath(dir_okay=False), argument=True)
     na_prob_file: str | None = flag(None, "SQuAD v2.0 only: {question id: no-answer probability}, for the best "
-                                    "thresholds.", click.Path(dir_okay=False))
+                                    "thresholds.", InputPath(dir_okay=False))
     out_file: str | None = flag(None, "Also write the scores here.", OutputPath(dir_okay=False))
 
 
