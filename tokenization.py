@@ -10,7 +10,9 @@ The pipeline (Google's `tokenization.py` rules unless said otherwise):
      keeps its form, every later morpheme is a continuation and gets the "##" prefix:
      "사과나무에서" -> "사과나무", "##에서".
   4. `do_lower_case`: lower-case and strip accents (NFD, drop Mn) from every character but Hangul
-     syllables. Google strips Hangul too, which turns "한국" into Jamo that no vocab contains (bert#135).
+     syllables. Google strips Hangul too, which turns "한국" into Jamo pieces (bert#135): a vocab built here
+     never holds them, but a vocab that Google's uncased tokenizer made holds Hangul only as Jamo, and for it
+     (`hangul_as_jamo`) Hangul is decomposed as Google does, so its model sees the pieces it was trained on.
   5. Greedy longest-match-first WordPiece inside each piece: "unaffable" -> "un", "##aff", "##able".
 
 `tokenize_with_offsets` returns character offsets into the *original* string, before cleaning and
@@ -148,9 +150,22 @@ def _is_hangul_syllable(cp: int) -> bool:
     return 0xAC00 <= cp <= 0xD7A3
 
 
-def _strip_accents_char(char: str) -> str:
-    """NFD, then drop non-spacing marks; Hangul syllables stay composed."""
-    if _is_hangul_syllable(ord(char)):
+# Conjoining Jamo and Hangul syllables: a vocab with the first and none of the second was made by a tokenizer
+# that decomposes Hangul (Google's uncased one).
+_JAMO_TOKEN = re.compile("[\u1100-\u11ff]")
+_SYLLABLE_TOKEN = re.compile("[\uac00-\ud7a3]")
+
+
+def hangul_as_jamo(vocab: dict[str, int], do_lower_case: bool) -> bool:
+    """Whether an uncased vocab holds Hangul only as Jamo: Google's uncased tokenizer made it (BERT-Base uncased,
+    multilingual uncased), and its model learned Hangul as Google's accent stripping decomposes it (bert#135).
+    Tokenizing Hangul whole with it would make every Korean word [UNK]."""
+    return do_lower_case and any(map(_JAMO_TOKEN.search, vocab)) and not any(map(_SYLLABLE_TOKEN.search, vocab))
+
+
+def _strip_accents_char(char: str, jamo: bool = False) -> str:
+    """NFD, then drop non-spacing marks; Hangul syllables stay composed unless `jamo` (Google's rule)."""
+    if _is_hangul_syllable(ord(char)) and not jamo:
         return char
     return "".join(c for c in unicodedata.normalize("NFD", char) if unicodedata.category(c) != "Mn")
 
@@ -192,12 +207,16 @@ class _Patterns:
 
 
 @functools.cache
-def _patterns(do_lower_case: bool) -> _Patterns:
-    """Compiles the character classes once per process from `unicodedata` (about 0.6 s)."""
+def _patterns(do_lower_case: bool, jamo: bool = False) -> _Patterns:
+    """Compiles the character classes once per process from `unicodedata` (about 0.6 s). `jamo`: accent stripping
+    decomposes Hangul syllables too (hangul_as_jamo)."""
     drop, space, single, changes = [], [], [], []
     for cp in range(0x110000):
         char = chr(cp)
         category = unicodedata.category(char)
+        if jamo and _is_hangul_syllable(cp):
+            changes.append(cp)
+            continue
         if category in ("Cn", "Co", "Cs") or _is_hangul_syllable(cp):
             # Unassigned, private-use and surrogate code points are word characters, unless CJK.
             if _is_cjk(cp):
@@ -262,12 +281,14 @@ class BasicTokenizer:
     """Google's BasicTokenizer: clean, split on white space and punctuation, lower-case and strip accents.
 
     Splits with regular expressions over the whole text instead of a Python loop over characters, and
-    never decomposes Hangul syllables (Google's accent stripping turns them into Jamo: bert#135).
+    never decomposes Hangul syllables (Google's accent stripping turns them into Jamo: bert#135), unless
+    `jamo` asks for Google's rule (for a vocab that holds Hangul only as Jamo, see hangul_as_jamo).
     """
 
-    def __init__(self, do_lower_case: bool = True):
+    def __init__(self, do_lower_case: bool = True, jamo: bool = False):
         self.do_lower_case = do_lower_case
-        self._patterns = _patterns(do_lower_case)
+        self.jamo = do_lower_case and jamo
+        self._patterns = _patterns(do_lower_case, self.jamo)
 
     def words(self, cleaned: str) -> Iterator[tuple[int, int]]:
         """(start, end) of each basic token of an already cleaned text."""
@@ -291,7 +312,7 @@ class BasicTokenizer:
             return piece, None
         stripped, index = [], []
         for i, char in enumerate(piece):
-            kept = _strip_accents_char(char)
+            kept = _strip_accents_char(char, self.jamo)
             stripped.append(kept)
             index.extend([i] * len(kept))
         return "".join(stripped), index
@@ -454,15 +475,15 @@ class PreTokenizer:
 
     Shared by FullTokenizer and build_vocab.py, so a vocab is trained on exactly the units that WordPiece
     later sees. A unit is a basic word, or a morpheme of one; it is a continuation (its pieces get "##")
-    when it is a later morpheme of its word.
+    when it is a later morpheme of its word. `jamo`: Hangul is decomposed as Google does (see BasicTokenizer).
     """
 
-    def __init__(self, do_lower_case: bool = True, tokenizer: str = "mecab"):
+    def __init__(self, do_lower_case: bool = True, tokenizer: str = "mecab", jamo: bool = False):
         if tokenizer not in ("mecab", "wordpiece"):
             raise ValueError(f"tokenizer must be 'mecab' or 'wordpiece', not {tokenizer!r}")
         self.do_lower_case = do_lower_case
         self.tokenizer = tokenizer
-        self.basic_tokenizer = BasicTokenizer(do_lower_case)
+        self.basic_tokenizer = BasicTokenizer(do_lower_case, jamo)
         self.mecab = MecabTokenizer() if tokenizer == "mecab" else None
         self._patterns = _patterns(do_lower_case)
 
@@ -528,8 +549,9 @@ class _Entry(NamedTuple):
 class FullTokenizer:
     """Basic tokenization, MeCab morphemes (`tokenizer="mecab"`), then WordPiece.
 
-    `tokenizer="wordpiece"` reproduces Google's FullTokenizer exactly (with do_lower_case, except that
-    Hangul stays composed). A vocab whose casing contradicts `do_lower_case` is an InputError
+    `tokenizer="wordpiece"` reproduces Google's FullTokenizer exactly (with do_lower_case, Hangul stays composed,
+    except with a vocab that holds it only as Jamo: see hangul_as_jamo, the tokenizer's `jamo`). A vocab whose
+    casing contradicts `do_lower_case` is an InputError
     (check_case_matches_vocab); `check_case=False` allows it on purpose, as the tests that compare cased
     tokenization with Google's on the uncased kowiki vocab do.
     """
@@ -542,8 +564,9 @@ class FullTokenizer:
         max_input_chars_per_word: int = 100,
         check_case: bool = True,
     ):
-        self.pre_tokenizer = PreTokenizer(do_lower_case, tokenizer)
         self.vocab = load_vocab(vocab_file)
+        self.jamo = hangul_as_jamo(self.vocab, do_lower_case)
+        self.pre_tokenizer = PreTokenizer(do_lower_case, tokenizer, self.jamo)
         check_special_tokens(self.vocab, vocab_file)
         if check_case:
             check_case_matches_vocab(self.vocab, vocab_file, do_lower_case)

@@ -13,7 +13,7 @@ import click
 
 import tokenization
 from mecab_bert.cli import INPUT_PATH, Command, flag, flag_options, user_errors
-from mecab_bert.tokenizer_settings import DO_LOWER_CASE, MECAB, TOKENIZER_MODES
+from mecab_bert.tokenizer_settings import DO_LOWER_CASE, TOKENIZER_MODES, resolve_tokenizer
 from text_input import InputError, decode_utf8_lines
 
 
@@ -21,8 +21,9 @@ from text_input import InputError, decode_utf8_lines
 class TokenizeFlags:
     vocab_file: str = flag("vocab/kowiki-32k.txt", "The WordPiece vocab.", type=INPUT_PATH)
     do_lower_case: bool = flag(DO_LOWER_CASE, "Lower-case and strip accents (never from Hangul).")
-    tokenizer: str = flag(MECAB, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.",
-                          click.Choice(TOKENIZER_MODES))
+    tokenizer: str | None = flag(None, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer "
+                                       "(default: wordpiece for a vocab of Google's, else mecab).",
+                                 click.Choice(TOKENIZER_MODES))
     texts: tuple[str, ...] = flag((), argument=True, nargs=-1)
 
 
@@ -49,7 +50,9 @@ def main(**values) -> None:
     flags = TokenizeFlags(**values)
     _check_arguments(flags.texts)
     with user_errors(RuntimeError):  # RuntimeError: MeCab or its dictionary missing (make_tagger says how to fix)
-        full_tokenizer = tokenization.FullTokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer)
+        settings = resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer, None)
+        full_tokenizer = settings.full_tokenizer()
+    click.echo(settings.describe(), err=True)
     # Only the loading is under user_errors: a closed pipe (| head) while printing is click's quiet exit.
     for text in flags.texts or _stdin_lines():
         for token, start, end in full_tokenizer.tokenize_with_offsets(text):

@@ -1,14 +1,15 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""How a run tokenizes: `TokenizerSettings` (vocab, case, mode) and their resolution from the flags and a Hugging
-Face --init_checkpoint's tokenizer files (`resolve_tokenizer`): a flag left unset takes the directory's value, and
-a flag that contradicts it is an error naming both.
+"""How a run tokenizes: `TokenizerSettings` (vocab, case, mode) and their resolution from the flags and what the run
+starts from (`resolve_tokenizer`): a flag left unset takes what a Hugging Face directory or a run of ours records, and
+a flag that contradicts it is an error naming both; Google's checkpoints and vocabs get Google's WordPiece.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,24 +39,51 @@ _UNK_EVIDENCE = 100  # tokens
 SPECIAL_TOKENS = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]", "cls_token": "[CLS]",
                    "mask_token": "[MASK]"}
 
-# Conjoining Jamo and Hangul syllables: a vocab with the first and none of the second was made by a tokenizer
-# that decomposes Hangul (Google's uncased one, bert#135), which this repository never does.
-_JAMO_TOKEN = re.compile("[\u1100-\u11ff]")
-
-_SYLLABLE_TOKEN = re.compile("[\uac00-\ud7a3]")
+# Google's vocabs reserve [unusedN] tokens ahead of [UNK] (BERT-Base: [PAD] [unused0]-[unused98] [UNK]; multilingual:
+# [PAD] [unused1]-[unused99] [UNK]); build_vocab.py writes the five special tokens first, and its [unusedN] after them.
+# A vocab with [unusedN] before [UNK] is Google's, made for its WordPiece tokenizer.
+_GOOGLE_UNUSED = re.compile(r"\[unused\d+\]")
 
 
 @dataclass(frozen=True)
 class TokenizerSettings:
-    """How a model's text was tokenized: what FullTokenizer takes."""
+    """How a model's text was tokenized: what FullTokenizer takes (with a vocab that holds Hangul only as Jamo it
+    decomposes Hangul as Google does: tokenization.hangul_as_jamo)."""
 
     vocab_file: str
     do_lower_case: bool
     tokenizer: str  # one of TOKENIZER_MODES
+    why: str = field(default="", compare=False)  # where the mode came from, for the run's first lines
 
     def full_tokenizer(self, check_case: bool = True) -> tokenization.FullTokenizer:
         """The tokenizer these settings describe (check_case=False: a vocab of the other case on purpose)."""
         return tokenization.FullTokenizer(self.vocab_file, self.do_lower_case, self.tokenizer, check_case=check_case)
+
+    def jamo(self) -> bool:
+        """Whether Hangul is decomposed into Jamo, as Google's uncased tokenizer made the vocab."""
+        return tokenization.hangul_as_jamo(tokenization.load_vocab(self.vocab_file), self.do_lower_case)
+
+    def describe(self) -> str:
+        """The line a run starts with: which tokenizer, and why."""
+        hangul = ("Hangul decomposed into Jamo as Google's uncased tokenizer does (the vocab holds Hangul only as Jamo)"
+                  if self.jamo() else "Hangul whole")
+        why = f" ({self.why})" if self.why else ""
+        return f"tokenizer: {self.tokenizer}{why}, do_lower_case {self.do_lower_case}, {hangul}"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a run of ours recorded of its tokenizer (its run.json), for a run that starts from it."""
+
+    tokenizer: str
+    do_lower_case: bool
+    where: str  # the run.json, as a message names it
+
+    @classmethod
+    def of(cls, record: dict[str, Any], where: str) -> Recorded | None:
+        """From a run.json's values; None when it records no tokenizer (a run recorded before it did)."""
+        mode, lower = record.get("tokenizer"), record.get("do_lower_case")
+        return cls(mode, lower, where) if mode in TOKENIZER_MODES and isinstance(lower, bool) else None
 
 
 @dataclass(frozen=True)
@@ -146,7 +174,6 @@ def directory_tokenizer(directory: str | os.PathLike) -> DirectoryTokenizer | No
     tokens = _wordpiece_vocab(saved) if _regular_file(saved) else None
     if has_vocab:
         vocab_tokens = list(tokenization.load_vocab(vocab))
-        check_hangul_whole(vocab_tokens, vocab, bool(lower))
         if tokens is not None and tokens != vocab_tokens:
             raise InputError(f"{saved}: its WordPiece vocab is not {vocab} (tokens or their order differ): the "
                              f"directory's tokenizer files disagree")
@@ -191,15 +218,6 @@ def _check_special_tokens(directory: Path, values: dict[str, Any]) -> None:
                          f"tokenizer never produces")
 
 
-def check_hangul_whole(tokens: list[str], vocab: str | os.PathLike, do_lower_case: bool) -> None:
-    """An uncased vocab that holds Hangul only as Jamo was made by a tokenizer that decomposes it (Google's
-    uncased one, bert#135): tokenizing Hangul whole, as this repository does, would make every Korean word
-    [UNK]. InputError."""
-    if do_lower_case and any(map(_JAMO_TOKEN.search, tokens)) and not any(map(_SYLLABLE_TOKEN.search, tokens)):
-        raise InputError(f"{vocab}: Hangul only as Jamo: its model learned Hangul as Google's uncased tokenizer "
-                         f"decomposes it (bert#135), which this repository never does")
-
-
 def _wordpiece_vocab(path: Path) -> list[str] | None:
     """The tokens, in id order, of a tokenizer.json's WordPiece model (what transformers 5 saves instead of
     vocab.txt); None when it holds none. Ids that are not 0, 1, ... each once are an InputError."""
@@ -215,11 +233,19 @@ def _wordpiece_vocab(path: Path) -> list[str] | None:
 
 
 def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokenizer: str | None,
-                      init_checkpoint: str | None) -> TokenizerSettings:
-    """The run's tokenizer settings from its flags (None: not given) and a Hugging Face --init_checkpoint's
-    tokenizer files: a flag left unset takes the directory's value, else the default (True; mecab, but Google's
-    wordpiece for a directory that is not our export); a flag that contradicts what the directory records is an
-    InputError naming both, and so is a vocab whose casing contradicts the directory's do_lower_case."""
+                      init_checkpoint: str | None, recorded: Recorded | None = None) -> TokenizerSettings:
+    """The run's tokenizer settings from its flags (None: not given) and what it starts from. A flag left unset takes
+    what that records, else the default: do_lower_case True; the mode
+
+      - of a Hugging Face --init_checkpoint: what our export recorded, else Google's WordPiece;
+      - of a run of ours (`recorded`: the run.json beside --init_checkpoint, or of the run a prediction continues):
+        what it recorded;
+      - of a Google TensorFlow --init_checkpoint: Google's WordPiece;
+      - of a bare vocab: Google's WordPiece for one of Google's ([unusedN] tokens before [UNK], which build_vocab.py
+        never writes), else mecab.
+
+    A flag that contradicts what the directory or the run records is an InputError naming both, and so is a vocab
+    whose casing contradicts the directory's do_lower_case."""
     found = None
     if init_checkpoint and (Path(init_checkpoint) / "config.json").is_file():
         found = directory_tokenizer(init_checkpoint)
@@ -228,11 +254,33 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
     if vocab_file is None:
         raise InputError("no vocab: pass --vocab_file (or an --init_checkpoint Hugging Face directory with a "
                          "vocab.txt)")
-    settings = TokenizerSettings(vocab_file, DO_LOWER_CASE if do_lower_case is None else do_lower_case,
-                                 tokenizer or MECAB)
-    # Google's multilingual-uncased checkpoint with its own vocab, straight from TensorFlow: bert#135 again.
-    check_hangul_whole(list(tokenization.load_vocab(vocab_file)), vocab_file, settings.do_lower_case)
-    return settings
+    if recorded is not None:
+        for name, given, theirs in (("--do_lower_case", do_lower_case, recorded.do_lower_case),
+                                    ("--tokenizer", tokenizer, recorded.tokenizer)):
+            if given is not None and given != theirs:
+                raise InputError(f"{name} {given} contradicts {recorded.where}, which records "
+                                 f"{name.removeprefix('--')} {theirs}: leave {name} out to take it")
+        return TokenizerSettings(vocab_file, recorded.do_lower_case, recorded.tokenizer,
+                                 f"{recorded.where} records it")
+    mode, why = (tokenizer, "as --tokenizer says") if tokenizer else _default_mode(vocab_file, init_checkpoint)
+    return TokenizerSettings(vocab_file, DO_LOWER_CASE if do_lower_case is None else do_lower_case, mode, why)
+
+
+def is_googles_vocab(vocab: dict[str, int]) -> bool:
+    """Whether a vocab is laid out as Google's are: [unusedN] tokens ahead of [UNK] (see _GOOGLE_UNUSED)."""
+    return any(_GOOGLE_UNUSED.fullmatch(token) for token in itertools.islice(vocab, vocab.get("[UNK]", 0)))
+
+
+def _default_mode(vocab_file: str, init_checkpoint: str | None) -> tuple[str, str]:
+    """(mode, why) where neither --tokenizer nor what the run starts from says (resolve_tokenizer)."""
+    if init_checkpoint:
+        from mecab_bert.checkpoints.tf_checkpoint import checkpoint_prefix  # torch: only where a checkpoint is given
+
+        if checkpoint_prefix(Path(init_checkpoint)) is not None:
+            return WORDPIECE, f"Google's: --init_checkpoint {init_checkpoint} is a Google TensorFlow checkpoint"
+    if is_googles_vocab(tokenization.load_vocab(vocab_file)):
+        return WORDPIECE, f"Google's: --vocab_file {vocab_file} is Google's, with [unusedN] tokens before [UNK]"
+    return MECAB, "the default for a vocab built here; --tokenizer wordpiece for Google's"
 
 
 def _directory_settings(found: DirectoryTokenizer, vocab_file: str | None, do_lower_case: bool | None,
@@ -249,7 +297,9 @@ def _directory_settings(found: DirectoryTokenizer, vocab_file: str | None, do_lo
                              f"take it")
     vocab = _directory_vocab(found, vocab_file)
     lower = next(value for value in (do_lower_case, found.do_lower_case, DO_LOWER_CASE) if value is not None)
-    settings = TokenizerSettings(vocab, lower, tokenizer or found.tokenizer or WORDPIECE)
+    why = ("as --tokenizer says" if tokenizer else f"--init_checkpoint {found.directory} records it" if found.tokenizer
+           else f"Google's: --init_checkpoint {found.directory} is a Hugging Face BERT not made here")
+    settings = TokenizerSettings(vocab, lower, tokenizer or found.tokenizer or WORDPIECE, why)
     if do_lower_case is None and found.do_lower_case is not None:
         try:
             tokenization.check_case_matches_vocab(tokenization.load_vocab(vocab), vocab, settings.do_lower_case)
@@ -277,18 +327,19 @@ def _directory_vocab(found: DirectoryTokenizer, vocab_file: str | None) -> str:
 def carried_tokenizer(init_checkpoint: str | None, settings: TokenizerSettings) -> Path | None:
     """The Hugging Face --init_checkpoint whose own tokenizer files an export carries on (None: write ours).
 
-    A foreign cased BERT directory with this run's vocab: its files are what its model and its users know. They
-    tokenize as the run did but for characters transformers' BertTokenizer treats otherwise than tokenization.py
-    (it drops private-use and unassigned ones, and its Unicode tables are older). Never ours (an export writes
-    this repository's code and files afresh), nor a foreign uncased one (transformers' lower-casing decomposes
-    Hangul, bert#135; the export writes ours).
+    A foreign BERT directory with this run's vocab and settings, cased, or uncased with a vocab of Jamo (then
+    transformers' decomposing of Hangul is what its model learned): its files are what its model and its users know.
+    They tokenize as the run did but for characters transformers' BertTokenizer treats otherwise than tokenization.py
+    (it drops private-use and unassigned ones, and its Unicode tables are older). Never ours (an export writes this
+    repository's code and files afresh), nor a foreign uncased one with Hangul whole in its vocab (transformers'
+    lower-casing would decompose it, bert#135; the export writes ours).
     """
     if not init_checkpoint or not (Path(init_checkpoint) / "config.json").is_file():
         return None
     found = directory_tokenizer(init_checkpoint)
-    if found is None or found.ours or found.do_lower_case is not False or found.vocab_file is None:
+    if found is None or found.ours or found.do_lower_case != settings.do_lower_case or found.vocab_file is None:
         return None
-    if (settings.do_lower_case, settings.tokenizer) != (False, WORDPIECE):
+    if settings.tokenizer != WORDPIECE or (settings.do_lower_case and not settings.jamo()):
         return None
     return found.directory if file_sha256(found.vocab_file) == file_sha256(settings.vocab_file) else None
 

@@ -3,7 +3,7 @@
 import pytest
 from badinput import assert_one_line_error, snapshot
 from click.testing import CliRunner
-from conftest import ROOT, UNCASED, vocab_bytes
+from conftest import ROOT, UNCASED, google_uncased, vocab_bytes
 
 import tokenize_text
 
@@ -14,8 +14,9 @@ def test_cli_prints_tokens_with_offsets():
     result = CliRunner().invoke(tokenize_text.main,
                                 ["--vocab_file", str(KOWIKI_VOCAB), "사과나무에서 사과가 떨어졌다."])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert lines[:3] == ["사과\t0\t2", "##나무\t2\t4", "##에서\t4\t6"]
+    assert result.stderr.startswith("tokenizer: mecab (the default for a vocab built here")
     missing = CliRunner().invoke(tokenize_text.main, ["--vocab_file", "nope.txt", "x"])
     assert missing.exit_code == 1 and "nope.txt" in missing.output
 
@@ -68,4 +69,15 @@ def test_cli_reads_stdin_as_utf8_bytes():
     result = CliRunner().invoke(tokenize_text.main, ["--vocab_file", str(KOWIKI_VOCAB)],
                                 input="사과\r\n\ufeff나무\n".encode())
     assert result.exit_code == 0, result.output
-    assert result.output.split("\n\n")[:2] == ["사과\t0\t2", "나무\t1\t3"]
+    assert result.stdout.split("\n\n")[:2] == ["사과\t0\t2", "나무\t1\t3"]
+
+
+def test_googles_vocab_gets_googles_wordpiece_and_jamo():
+    """A vocab of Google's (BERT-Base uncased's): Google's WordPiece without --tokenizer, and Hangul as the Jamo
+    pieces Google's uncased tokenizer gives, each pointing at its syllable; the first line says why."""
+    vocab = google_uncased() / "vocab.txt"
+    result = CliRunner().invoke(tokenize_text.main, ["--vocab_file", str(vocab), "한국 50th"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:4] == ["ᄒ\t0\t1", "##ᅡ\t0\t1", "##ᆫ\t0\t1", "##ᄀ\t1\t2"]
+    assert "50th\t3\t7" in result.stdout.splitlines()  # MeCab would cut it: 50 ##th
+    assert "tokenizer: wordpiece (Google's: --vocab_file" in result.stderr and "Jamo" in result.stderr

@@ -112,21 +112,35 @@ def test_a_tokenizer_this_repository_cannot_reproduce_is_refused(tmp_path, confi
     assert "\n" not in str(error.value)
 
 
-def test_a_vocab_of_hangul_decomposed_into_jamo_is_refused(tmp_path):
-    """Multilingual-uncased's vocab: Google's uncased tokenizer learned Hangul as Jamo (bert#135); tokenizing
-    Hangul whole here would make every Korean word [UNK]."""
+def test_a_vocab_of_hangul_decomposed_into_jamo_tokenizes_as_googles(tmp_path):
+    """Multilingual-uncased's vocab: Google's uncased tokenizer learned Hangul as Jamo (bert#135), so Hangul is
+    decomposed as Google's and transformers' tokenizers do, from the directory, from a bare vocab beside a
+    TensorFlow checkpoint, and in the export, which transformers loads as a plain BertTokenizer."""
+    transformers = pytest.importorskip("transformers")
     folder = foreign_bert(tmp_path, True)
-    tokens = [*(folder / "vocab.txt").read_text(encoding="utf-8").splitlines(), "\u1100", "##\u1161"]
+    tokens = [*(folder / "vocab.txt").read_text(encoding="utf-8").splitlines(), "\u1100", "##\u1161", "##\u11ab"]
     tokens = [token for token in tokens if not any("\uac00" <= char <= "\ud7a3" for char in token)]
     rewrite_vocab(folder, tokens)
-    with pytest.raises(InputError, match="bert#135"):
-        tokenizer_settings.resolve_tokenizer(None, None, None, str(folder))
-    with pytest.raises(InputError, match="bert#135"):  # its vocab beside a TensorFlow checkpoint, say
-        tokenizer_settings.resolve_tokenizer(str(folder / "vocab.txt"), None, "wordpiece", None)
-    # Nor is such a model exported (convert_tf_checkpoint --do_lower_case on multilingual-uncased) with a tokenizer
-    # that would tokenize Hangul whole.
-    with pytest.raises(InputError, match="bert#135"):
-        hf_export.tokenizer_files(TokenizerSettings(str(folder / "vocab.txt"), True, "wordpiece"), 128)
+    text = "간 간다 Café 간"
+    reference = transformers.BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=True)
+    expected = reference(text, add_special_tokens=False, return_offsets_mapping=True)
+    for settings in (tokenizer_settings.resolve_tokenizer(None, None, None, str(folder)),
+                     tokenizer_settings.resolve_tokenizer(str(folder / "vocab.txt"), None, "wordpiece", None)):
+        assert settings.jamo() and "Hangul decomposed into Jamo" in settings.describe()
+        ids, starts, ends = settings.full_tokenizer().encode_with_offsets(text)
+        assert ids.tolist() == expected["input_ids"] and "\u1100" in reference.convert_ids_to_tokens(ids.tolist())
+        assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == [tuple(o) for o in expected["offset_mapping"]]
+    # Exported with our own files, it is a plain BertTokenizer, with sentence B's segment ids.
+    export_dir = tmp_path / "export"
+    export_dir.mkdir()
+    files = hf_export.tokenizer_files(TokenizerSettings(str(folder / "vocab.txt"), True, "wordpiece"), 128)
+    for name, content in files.items():
+        (export_dir / name).write_bytes(content)
+    (export_dir / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    loaded = transformers.AutoTokenizer.from_pretrained(export_dir)
+    assert "Bert" in type(loaded).__name__
+    assert loaded(text, "간다")["input_ids"] == reference(text, "간다")["input_ids"]
+    assert loaded(text, "간다")["token_type_ids"] == reference(text, "간다")["token_type_ids"]
 
 
 @pytest.mark.parametrize("damage, named", [

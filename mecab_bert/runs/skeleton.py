@@ -144,6 +144,8 @@ def _run(flags: Any, make_script: Callable[[Any, bool], Script], predicting: str
     if flags.export_hf:
         check_holds_none(flags.export_hf, [flags.output_dir, flags.init_checkpoint, flags.bert_config_file,
                                            *(path for _, path in inputs)], "--export_hf")
+        planned = script.export(0, False)  # its tokenizer files, read and checked now, not after the training
+        hf_export.export_tokenizer_files(planned.tokenizer, planned.carry_tokenizer, config.max_position_embeddings)
     train, predict = script.read(config, init)
     model = script.create_model(config)
     report = loading.load_pretrained(model, init) if init else None

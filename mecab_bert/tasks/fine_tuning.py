@@ -73,6 +73,19 @@ def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfi
     raise InputError("no model config: pass --bert_config_file (or an --init_checkpoint with a config beside it)")
 
 
+def recorded_tokenizer(flags: FineTuningFlags) -> tokenizer_settings.Recorded | None:
+    """What the run this one starts from recorded of its tokenizer: the run of --init_checkpoint, else the run in
+    --output_dir that a prediction (or a resumed training) continues; None where neither is a run of ours."""
+    if flags.init_checkpoint:
+        source = loading.resolve_init_checkpoint(flags.init_checkpoint)
+        name = f"--init_checkpoint {flags.init_checkpoint}"
+    else:
+        found = loading.checkpoints(flags.output_dir)
+        source, name = (found[-1] if found else None), f"the run in --output_dir {flags.output_dir}"
+    record = run_folder.run_record_beside(source) if source else None
+    return tokenizer_settings.Recorded.of(record[0], f"{name} ({record[1]})") if record else None
+
+
 def schedule(flags: FineTuningFlags, size: int) -> skeleton.Schedule:
     """The steps of --num_train_epochs over `size` training sequences, and the warmup. Google's scripts round the
     steps down, dropping a last partial batch; here they round up, so every sequence is seen num_train_epochs
@@ -99,11 +112,13 @@ class FineTuningRun:
 
     def __init__(self, flags: FineTuningFlags, is_main: bool):
         settings = tokenizer_settings.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
-                                                        flags.init_checkpoint)
+                                                        flags.init_checkpoint, recorded_tokenizer(flags))
         self.flags = dataclasses.replace(flags, vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
                                          tokenizer=settings.tokenizer)
         self.settings, self.is_main = settings, is_main
         self.tokenizer = settings.full_tokenizer()
+        if is_main:
+            click.echo(settings.describe(), err=True)
 
     def data_files(self) -> dict[str, str | None]:
         """The data files this run reads, by flag (--train_file: path): what its outputs must never replace."""
