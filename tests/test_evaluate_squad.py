@@ -355,18 +355,18 @@ def v20_main(dataset, preds, na_probs=None, na_prob_thresh=1.0):
 # --- Helpers --------------------------------------------------------------------------------------------------------
 
 
-def v20_reference(dataset, preds, na_probs=None):
+def v20_reference(dataset, preds, na_probs=None, na_prob_thresh=1.0):
     """v20_main; where predictions are missing (the official main() then fails with a KeyError in make_eval_dict),
     v20_main on the answered questions only (our extension): the top level is the same as the official one (which
     leaves missing ones out), each group and the best thresholds are over the answered questions."""
     answered = {qa['id'] for article in dataset for p in article['paragraphs'] for qa in p['qas'] if qa['id'] in preds}
     if answered == set(v20_make_qid_to_has_ans(dataset)):
-        return v20_main(dataset, preds, na_probs)
+        return v20_main(dataset, preds, na_probs, na_prob_thresh)
     with pytest.raises(KeyError):
-        v20_main(dataset, preds, na_probs)
+        v20_main(dataset, preds, na_probs, na_prob_thresh)
     answered_dataset = [{'paragraphs': [{'qas': [qa for p in article['paragraphs'] for qa in p['qas']
                                                  if qa['id'] in preds]}]} for article in dataset]
-    return v20_main(answered_dataset, preds, na_probs)
+    return v20_main(answered_dataset, preds, na_probs, na_prob_thresh)
 
 
 def assert_same_scores(ours, reference):
@@ -384,17 +384,19 @@ def make_data(version, golds, impossible=()):
     return {"version": version, "data": [{"title": "t", "paragraphs": [{"context": "c", "qas": qas}]}]}
 
 
-def check_against_reference(data, predictions, na_probs=None):
-    """evaluate() equals the official script that data["version"] names, and counts missing and foreign ids."""
+def check_against_reference(data, predictions, na_probs=None, na_prob_thresh=None):
+    """evaluate() equals the official script that data["version"] names (v2.0: with --na-prob-thresh
+    `na_prob_thresh`, None for its default), and counts missing and foreign ids."""
     version = data["version"]
     qids = [qa["id"] for article in data["data"] for p in article["paragraphs"] for qa in p["qas"]]
     if version == "v2.0":
-        reference = v20_reference(data["data"], predictions, na_probs)
+        reference = v20_reference(data["data"], predictions, na_probs,
+                                  1.0 if na_prob_thresh is None else na_prob_thresh)
     elif version.startswith("KorQuAD_v1.0"):
         reference = {**kq_evaluate(data["data"], predictions), "total": len(qids)}  # its local `total`
     else:
         reference = {**v11_evaluate(data["data"], predictions), "total": len(qids)}  # its local `total`
-    ours = squad_metrics.evaluate(data, predictions, na_probs)
+    ours = squad_metrics.evaluate(data, predictions, na_probs, na_prob_thresh)
     assert_same_scores(ours, reference)
     assert ours["missing_predictions"] == sum(qid not in predictions for qid in qids)
     assert ours["foreign_predictions"] == len(set(predictions) - set(qids))
@@ -560,6 +562,26 @@ def test_squad_v2_threshold_applies_above_one():
         squad_metrics.evaluate(make_data("1.1", [["Paris"]]), predictions, {"q0": 0.5})
 
 
+def test_squad_v2_threshold_is_the_official_na_prob_thresh():
+    """evaluate-v2.0.py --na-prob-thresh: any threshold, with or without no-answer probabilities (then every one is
+    0.0, so only a negative threshold answers "" everywhere); the best thresholds do not depend on it."""
+    data = make_data("v2.0", V2_GOLDS)
+    default = check_against_reference(data, V2_PREDICTIONS, V2_NA_PROBS)
+    for threshold in (-1.0, 0.0, 0.2, 0.9, 1.5, 2.5, 3.0):
+        ours = check_against_reference(data, V2_PREDICTIONS, V2_NA_PROBS, threshold)
+        assert {key: ours[key] for key in ours if key.startswith("best_")} == \
+            {key: default[key] for key in default if key.startswith("best_")}
+        check_against_reference(data, V2_PREDICTIONS, None, threshold)
+    # At the highest probability (3.0) none exceeds it: the scores without probabilities.
+    without = squad_metrics.evaluate(data, V2_PREDICTIONS)
+    assert {key: value for key, value in squad_metrics.evaluate(data, V2_PREDICTIONS, V2_NA_PROBS, 3.0).items()
+            if not key.startswith("best_")} == without
+    assert squad_metrics.evaluate(data, V2_PREDICTIONS, None, -0.5)["HasAns_exact"] == 0.0  # all "no answer"
+    with pytest.raises(InputError, match=r"^data: a no-answer threshold \(--na_prob_thresh\) applies only to SQuAD "
+                                         r"v2\.0 data, not '1\.1'$"):
+        squad_metrics.evaluate(make_data("1.1", [["Paris"]]), {"q0": "Paris"}, None, 1.0)
+
+
 def test_bad_data_is_a_clear_error():
     with pytest.raises(InputError, match=r"^data: version is missing: it names the metric"):
         squad_metrics.evaluate({"data": []}, {})
@@ -605,15 +627,19 @@ def test_v1_and_korquad_match_the_official_scripts_on_random_predictions(texts):
 
 @settings(max_examples=150, deadline=None)
 @given(texts=MAYBE_ANSWERS, probs=st.lists(st.sampled_from([0.0, 0.2, 0.5, 1.0, 1.0001, 3.0]),
-                                           min_size=len(SYNTHETIC_GOLDS), max_size=len(SYNTHETIC_GOLDS)))
-def test_v2_matches_the_official_script_on_random_predictions(texts, probs):
+                                           min_size=len(SYNTHETIC_GOLDS), max_size=len(SYNTHETIC_GOLDS)),
+       threshold=st.sampled_from([-0.5, 0.0, 0.2, 0.5, 2.0]))
+def test_v2_matches_the_official_script_on_random_predictions(texts, probs, threshold):
     predictions = as_predictions(texts)
     if not predictions:
         return
     data = make_data("v2.0", SYNTHETIC_GOLDS)
     check_against_reference(data, predictions)
     # In reverse id order: ties must keep this order (the official sort is stable), not the ids' order.
-    check_against_reference(data, predictions, {f"q{i}": p for i, p in reversed(list(enumerate(probs)))})
+    na_probs = {f"q{i}": p for i, p in reversed(list(enumerate(probs)))}
+    check_against_reference(data, predictions, na_probs)
+    check_against_reference(data, predictions, na_probs, threshold)
+    check_against_reference(data, predictions, None, threshold)
 
 
 # --- The real dev sets --------------------------------------------------------------------------------------------
@@ -711,6 +737,40 @@ def test_cli_prints_the_scores(tmp_path):
     assert json.loads(result.stdout) == expected == json.loads(out_file.read_text())
     assert result.stderr == "Prediction for extra ignored: no such question in " + data_file + "\n"
     assert squad_metrics.evaluate_files(data_file, pred_file, na_file) == expected
+
+
+# evaluate-v2.0.py's spellings of our flags: (ours, its long one, its short one).
+SPELLINGS = [("--na_prob_file", "--na-prob-file", "-n"), ("--na_prob_thresh", "--na-prob-thresh", "-t"),
+             ("--out_file", "--out-file", "-o")]
+
+
+def test_the_official_spellings_are_ours(tmp_path):
+    """evaluate-v2.0.py's command line (`data pred -n na_probs -t 0.5 -o out`, and --verbose/-v, which it takes and
+    never reads) prints and writes what ours does, and that is the official script's output for those flags."""
+    data = make_data("v2.0", V2_GOLDS)
+    data_file = write_json(tmp_path / "dev.json", data)
+    pred_file = write_json(tmp_path / "pred.json", V2_PREDICTIONS)
+    na_file = write_json(tmp_path / "null_odds.json", V2_NA_PROBS)
+    outputs = []
+    for spelling, verbose in zip(range(3), ([], ["--verbose"], ["-v"]), strict=True):
+        out_file = tmp_path / f"scores-{spelling}.json"
+        flags = [name[spelling] for name in SPELLINGS]
+        result = CliRunner().invoke(evaluate_squad.main, [data_file, pred_file, flags[0], na_file, flags[1], "0.5",
+                                                          flags[2], str(out_file), *verbose])
+        assert result.exit_code == 0, result.output
+        outputs.append((result.stdout, out_file.read_text(encoding="utf-8")))
+    assert outputs[0] == outputs[1] == outputs[2]
+    scores = json.loads(outputs[0][0])
+    assert scores == json.loads(outputs[0][1]) == squad_metrics.evaluate(data, V2_PREDICTIONS, V2_NA_PROBS, 0.5)
+    assert_same_scores(scores, v20_main(data["data"], V2_PREDICTIONS, V2_NA_PROBS, na_prob_thresh=0.5))
+    default = squad_metrics.evaluate(data, V2_PREDICTIONS, V2_NA_PROBS)
+    assert (scores["HasAns_exact"], scores["NoAns_exact"]) != (default["HasAns_exact"], default["NoAns_exact"])
+
+
+def test_help_lists_both_spellings():
+    result = CliRunner().invoke(evaluate_squad.main, ["--help"])
+    for names in SPELLINGS:
+        assert re.search(rf"{names[2]}, {names[0]}, {names[1]} ", result.stdout), names
 
 
 # --- Bad input: one line naming the file and the field, nothing damaged ---------------------------------------------
@@ -831,6 +891,17 @@ BAD_INPUTS = [
     bad("na_prob file a folder", {"dev.json": DEV_V2, "null.json": FOLDER},
         "Error: Invalid value for '--na_prob_file': File 'null.json' is a directory. (see --help)",
         args=["--na_prob_file", "null.json"]),
+    bad("na_prob file a folder, official spelling", {"dev.json": DEV_V2, "null.json": FOLDER},
+        "Error: Invalid value for '--na_prob_file': File 'null.json' is a directory. (see --help)",
+        args=["-n", "null.json"]),
+    bad("na_prob_thresh on v1.1", {}, "Error: dev.json: a no-answer threshold (--na_prob_thresh) applies only to "
+        "SQuAD v2.0 data, not '1.1'", args=["--na-prob-thresh", "0.5"]),
+    bad("na_prob_thresh not a number", {"dev.json": DEV_V2},
+        "Error: Invalid value for '--na_prob_thresh': 'x' is not a valid float range. (see --help)", args=["-t", "x"]),
+    bad("na_prob_thresh NaN", {"dev.json": DEV_V2},
+        "Error: Invalid value for '--na_prob_thresh': 'nan' is not a finite number (see --help)", args=["-t", "nan"]),
+    bad("plots asked for", {"dev.json": DEV_V2}, "Error: Invalid value for '--out-image-dir': precision-recall plots "
+        "are not drawn here; evaluate-v2.0.py draws them (see --help)", args=["-p", "images"]),
     bad("out_file a folder", {"out": FOLDER},
         "Error: Invalid value for '--out_file': File 'out' is a directory. (see --help)", out_file="out"),
     bad("out_file empty", {}, "Error: Invalid value for '--out_file': an empty path (see --help)", out_file=""),

@@ -516,3 +516,97 @@ def test_prediction_alone_into_a_pretraining_folder_is_refused(tmp_path):
         "--doc_stride", "32", "--device", "cpu"])
     assert_one_line_error(result, str(pretrain), "holds a pretraining run, not a fine-tuned one")
     assert sorted(p.name for p in pretrain.iterdir()) == ["bert_config.json", "ckpt-00000004.pt"]
+
+
+# --- SQuAD 2.0 scores: what predictions.json scores, and the best thresholds over null_odds.json --------------
+
+V2_CONTEXT = "세종대왕은 1443년에 훈민정음을 만들었다."
+V2_QUESTIONS = [  # (id, question, answer), in rising null odds (see v2_logits)
+    ("sure", "언제 만들었나?", "1443년"),  # -20: answered at any threshold above it
+    ("trap", "누가 먹었나?", None),  # 0.25: impossible, yet a span wins at any threshold above 0.25
+    ("trap2", "누가 마셨나?", None),  # 0.75: the same
+    ("unsure", "무엇을 만들었나?", "훈민정음"),  # 1.5: right, above evaluate-v2.0.py's default na_prob_thresh 1.0
+    ("none", "누가 싫어했나?", None),  # 20: no answer
+]
+# The logits v2_logits changes from the oracle's: [CLS]'s start and end, or the first context token's end logit
+# (its start logit 10: a span of 10 + end).
+V2_CLS_LOGIT = {"unsure": 10.75}  # null 21.5 - answer 20
+V2_TRAP_END_LOGIT = {"trap": 9.75, "trap2": 9.25}  # null 20 - span 19.75 or 19.25
+
+
+def v2_logits(dataset):
+    """A model's logits with the null odds of V2_QUESTIONS: the oracle's (10 at the gold ends, or at [CLS] when
+    impossible), changed as V2_CLS_LOGIT and V2_TRAP_END_LOGIT say."""
+    starts, ends = squad.gold_logits(dataset)
+    for f, example_index in enumerate(dataset.features.example_index):
+        qid, offset = dataset.examples[example_index].qas_id, dataset.features.doc_offset[f]
+        if qid in V2_CLS_LOGIT:
+            starts[f, 0] = ends[f, 0] = V2_CLS_LOGIT[qid]
+        if qid in V2_TRAP_END_LOGIT:
+            starts[f, offset], ends[f, offset] = 10.0, V2_TRAP_END_LOGIT[qid]
+    return starts, ends
+
+
+def test_v2_eval_results_score_the_predictions_written_at_any_threshold(tmp_path, monkeypatch):
+    """A rerun at --null_score_diff_threshold 2.0 (above 1.0): eval_results.json's exact/f1/HasAns/NoAns are
+    evaluate-v2.0.py's scores of the predictions.json written (no na-prob file), not those with na_prob_thresh 1.0
+    over null_odds.json; null_odds_best_* are evaluate-v2.0.py --na-prob-file null_odds.json's, and a rerun at
+    null_odds_best_f1_thresh scores null_odds_best_f1."""
+    path = write_squad(tmp_path, [{"context": V2_CONTEXT, "qas": [
+        {"id": qid, "question": question, "is_impossible": answer is None,
+         "answers": [{"text": answer, "answer_start": V2_CONTEXT.index(answer)}] if answer else []}
+        for qid, question, answer in V2_QUESTIONS]}], version="v2.0")
+    dataset = squad.featurize(str(path), tokenization.FullTokenizer(SAMPLE_VOCAB),
+                              squad.FeatureConfig(max_seq_length=64, doc_stride=32), False, True)
+    starts, ends = v2_logits(dataset)
+
+    def predict(model, features, batch_size, runtime):
+        assert np.array_equal(features.input_ids, dataset.features.input_ids)
+        return modeling.QuestionAnsweringOutput(starts, ends)  # as fine_tuning.predict gives it: numpy arrays
+
+    monkeypatch.setattr(fine_tuning, "predict", predict)
+    config = modeling.BertConfig(vocab_size=4000, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=32, max_position_embeddings=64)
+    pretrain = tmp_path / "pretrain"
+    pretrain.mkdir()
+    torch.save({"model": modeling.BertForPreTraining(config).state_dict(), "step": 1}, pretrain / "ckpt-00000001.pt")
+    (pretrain / "bert_config.json").write_text(config.to_json_string())
+    data = json.loads(path.read_text(encoding="utf-8"))
+
+    def rerun(threshold, out):
+        result = CliRunner().invoke(run_squad.main, [
+            "--vocab_file", str(SAMPLE_VOCAB), "--init_checkpoint", str(pretrain), "--output_dir", str(out),
+            "--do_predict", "--predict_file", str(path), "--version_2_with_negative", "--null_score_diff_threshold",
+            str(threshold), "--max_seq_length", "64", "--doc_stride", "32", "--device", "cpu"])
+        assert result.exit_code == 0, result.output
+        written = [json.loads((out / name).read_text(encoding="utf-8"))
+                   for name in ("predictions.json", "null_odds.json", "eval_results.json")]
+        assert json.loads(result.stdout.strip().splitlines()[-1]) == written[2]
+        return (*written, result.stderr)
+
+    predictions, null_odds, scores, log = rerun(2.0, tmp_path / "at-2")
+    trap = predictions["trap"]
+    assert trap and predictions == {"sure": "1443년", "trap": trap, "trap2": trap, "unsure": "훈민정음", "none": ""}
+    assert null_odds == {"sure": -20.0, "trap": 0.25, "trap2": 0.75, "unsure": 1.5, "none": 20.0}
+    official = squad_metrics.evaluate(data, predictions)  # evaluate-v2.0.py data predictions.json
+    with_null_odds = squad_metrics.evaluate(data, predictions, null_odds)  # ... --na-prob-file null_odds.json
+    assert (official["exact"], official["HasAns_exact"], official["NoAns_exact"]) == (60.0, 100.0, 100 / 3)
+    assert with_null_odds["exact"] == 40.0  # "unsure" counted as no answer: not the score of predictions.json
+    best = {key: with_null_odds[key] for key in ("best_exact", "best_exact_thresh", "best_f1", "best_f1_thresh")}
+    assert best == {"best_exact": 80.0, "best_exact_thresh": -20.0, "best_f1": 80.0, "best_f1_thresh": -20.0}
+    assert scores == {**official, "null_score_diff_threshold": 2.0, **{f"null_odds_{k}": v for k, v in best.items()}}
+    assert ("predictions.json (--null_score_diff_threshold 2.0), scored as evaluate-v2.0.py scores it: exact 60.00 "
+            "f1 60.00 (HasAns exact 100.00 f1 100.00, NoAns exact 33.33 f1 33.33); best thresholds over null_odds.json "
+            "(evaluate-v2.0.py --na-prob-file): exact 80.00 at -20.0, f1 80.00 at -20.0 (--null_score_diff_threshold "
+            "-20.0 predicts with the best f1)") in log
+    # Google's recipe: rerun at the best threshold; predictions.json then scores what null_odds.json promised.
+    _, _, again, _ = rerun(scores["null_odds_best_f1_thresh"], tmp_path / "at-best")
+    assert (again["exact"], again["f1"], again["null_score_diff_threshold"]) == (80.0, 80.0, -20.0)
+
+
+def test_v1_eval_results_are_the_official_scores_alone():
+    data = {"version": "KorQuAD_v1.0", "data": [{"title": "t", "paragraphs": [{"context": V2_CONTEXT, "qas": [
+        {"id": "q", "question": "언제?", "answers": [{"text": "1443년", "answer_start": 6}]}]}]}]}
+    assert squad.eval_results(data, {"q": "1443년에"}, None, 5.0, "dev.json") == \
+        squad_metrics.evaluate(data, {"q": "1443년에"}) == {"exact_match": 0.0, "f1": 100 * 10 / 11, "total": 1,
+                                                             "missing_predictions": 0, "foreign_predictions": 0}

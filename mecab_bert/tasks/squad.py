@@ -612,11 +612,44 @@ class SquadFineTuning(fine_tuning.FineTuningRun):
         if not any(example.answers or example.is_impossible for example in dataset.examples):
             click.echo(f"not scored: {flags.predict_file} has no gold answers (a test set)", err=True)
             return {}
-        na_probs = spans.null_odds if flags.version_2_with_negative else None
-        scores = squad_metrics.evaluate(dataset.data, predictions, na_probs, source=flags.predict_file)
+        null_odds = spans.null_odds if flags.version_2_with_negative else None
+        scores = eval_results(dataset.data, predictions, null_odds, flags.null_score_diff_threshold,
+                              flags.predict_file)
         write_json(output_dir / "eval_results.json", scores)
+        if null_odds is not None:
+            click.echo(describe_v2_scores(scores), err=True)
         click.echo(json.dumps(scores))
         return {f"eval_{k}": v for k, v in scores.items()}
+
+
+def eval_results(data: dict, predictions: dict[str, str], null_odds: dict[str, float] | None,
+                 null_score_diff_threshold: float, source: str) -> dict[str, float]:
+    """eval_results.json: the official scores of predictions.json, as its version's script gives them (SQuAD v2.0:
+    `evaluate-v2.0.py data predictions.json`, no no-answer file, since predictions.json already answers "" where
+    the null score won by more than --null_score_diff_threshold). SQuAD v2.0 (`null_odds` given) adds that threshold
+    and evaluate-v2.0.py's best thresholds over null_odds.json (`--na-prob-file null_odds.json`, which Google's
+    README reads to choose --null_score_diff_threshold), as null_odds_best_exact, null_odds_best_exact_thresh,
+    null_odds_best_f1, null_odds_best_f1_thresh. (Scoring with the official default --na-prob-thresh 1.0 over
+    null_odds.json would answer "" above 1.0 whatever predictions.json says: not the score of the file written.)"""
+    squad = squad_data.parse_squad(data, source)
+    scores = squad_metrics.score(squad, predictions)
+    if null_odds is None:
+        return scores
+    best = squad_metrics.best_thresholds(squad.questions, predictions, null_odds)
+    return {**scores, "null_score_diff_threshold": null_score_diff_threshold,
+            **{f"null_odds_{key}": value for key, value in best.items()}}
+
+
+def describe_v2_scores(scores: dict[str, float]) -> str:
+    """A SQuAD v2.0 eval_results.json in words: what predictions.json scores, and which threshold would score best."""
+    groups = ", ".join(f"{group} exact {scores[f'{group}_exact']:.2f} f1 {scores[f'{group}_f1']:.2f}"
+                       for group in ("HasAns", "NoAns") if f"{group}_total" in scores)
+    return (f"predictions.json (--null_score_diff_threshold {scores['null_score_diff_threshold']!r}), scored as "
+            f"evaluate-v2.0.py scores it: exact {scores['exact']:.2f} f1 {scores['f1']:.2f} ({groups}); best "
+            f"thresholds over null_odds.json (evaluate-v2.0.py --na-prob-file): exact "
+            f"{scores['null_odds_best_exact']:.2f} at {scores['null_odds_best_exact_thresh']!r}, f1 "
+            f"{scores['null_odds_best_f1']:.2f} at {scores['null_odds_best_f1_thresh']!r} (--null_score_diff_threshold "
+            f"{scores['null_odds_best_f1_thresh']!r} predicts with the best f1)")
 
 
 def run(flags: SquadFlags, progress: bool = True) -> dict[str, float]:

@@ -8,6 +8,7 @@ The metric follows the data file's "version" field, each one the same arithmetic
 
     python evaluate_squad.py KorQuAD_v1.0_dev.json predictions.json
     python evaluate_squad.py dev-v2.0.json predictions.json --na_prob_file null_odds.json
+    python evaluate_squad.py dev-v2.0.json predictions.json -n null_odds.json -t 1.0 -o eval.json  # the official's
 
 The official scripts disagree on a question without a prediction: v1.1 and KorQuAD score it 0 and divide by
 every question; v2.0 leaves it out of every mean (its "total" is the number of answered questions). Either
@@ -33,7 +34,7 @@ from typing import Any
 
 import click
 
-from mecab_bert.cli import InputPath, OutputPath, flag
+from mecab_bert.cli import FINITE_FLOAT, InputPath, OutputPath, flag
 from mecab_bert.files import check_not_input, write_json
 from mecab_bert.tasks.squad_data import (
     KORQUAD_V1_PREFIX,
@@ -47,7 +48,8 @@ from mecab_bert.tasks.squad_data import (
 )
 from text_input import InputError
 
-# evaluate-v2.0.py's default --na-prob-thresh: a question counts as predicted unanswerable above it.
+# evaluate-v2.0.py's default --na-prob-thresh: a question whose no-answer probability exceeds it counts as answered
+# "no answer" (right if it has no answer, wrong otherwise), whatever its prediction.
 NA_PROB_THRESH = 1.0
 
 # Missing and foreign prediction ids listed one per line on stderr, then "... and N more".
@@ -166,6 +168,32 @@ def _mean_scores(exact: dict[str, float], f1: dict[str, float], qids: Sequence[s
             "f1": 100.0 * sum(f1[qid] for qid in qids) / len(qids), "total": len(qids)}
 
 
+@dataclass(frozen=True)
+class RawScores:
+    """evaluate-v2.0.py's get_raw_scores and make_qid_to_has_ans: each answered question's exact (0 or 1) and F1
+    (in [0, 1]), keyed by question id in the data's order, and whether each question of the data has an answer."""
+
+    exact: dict[str, float]
+    f1: dict[str, float]
+    has_ans: dict[str, bool]
+
+    @classmethod
+    def of(cls, questions: Sequence[Question], predictions: dict[str, str]) -> RawScores:
+        """InputError when no question has a prediction (every mean would divide by zero)."""
+        exact: dict[str, float] = {}
+        f1: dict[str, float] = {}
+        for question in questions:
+            if question.id in predictions:
+                # A gold answer that normalizes to nothing is dropped; with none left, only "" is right.
+                golds = [gold for gold in question.answers if normalize_answer(gold)] or [""]
+                prediction = predictions[question.id]
+                exact[question.id] = max(squad_v2_exact(gold, prediction) for gold in golds)
+                f1[question.id] = max(squad_v2_f1(gold, prediction) for gold in golds)
+        if not exact:
+            raise InputError("no question of the data has a prediction")
+        return cls(exact, f1, {question.id: bool(question.answers) for question in questions})
+
+
 def find_best_thresh(predictions: dict[str, str], scores: dict[str, float], na_probs: dict[str, float],
                      has_ans: dict[str, bool]) -> tuple[float, float]:
     """evaluate-v2.0.py's find_best_thresh: the best score (percent) over no-answer thresholds, and that threshold.
@@ -189,11 +217,29 @@ def find_best_thresh(predictions: dict[str, str], scores: dict[str, float], na_p
     return 100.0 * best_score / len(scores), best_thresh
 
 
-def _apply_no_ans_threshold(scores: dict[str, float], na_probs: dict[str, float], has_ans: dict[str, bool]
-                            ) -> dict[str, float]:
-    """evaluate-v2.0.py's apply_no_ans_threshold: above NA_PROB_THRESH the question counts as answered 'no answer'.
+def _apply_no_ans_threshold(scores: dict[str, float], na_probs: dict[str, float], has_ans: dict[str, bool],
+                            na_prob_thresh: float) -> dict[str, float]:
+    """evaluate-v2.0.py's apply_no_ans_threshold: above `na_prob_thresh` the question counts as answered 'no answer'.
     (A null-odds file from BERT's run_squad.py holds score differences, which often exceed 1.0.)"""
-    return {qid: float(not has_ans[qid]) if na_probs[qid] > NA_PROB_THRESH else s for qid, s in scores.items()}
+    return {qid: float(not has_ans[qid]) if na_probs[qid] > na_prob_thresh else s for qid, s in scores.items()}
+
+
+def _best_thresholds(raw: RawScores, predictions: dict[str, str], na_probs: dict[str, float]) -> Scores:
+    best_exact, best_exact_thresh = find_best_thresh(predictions, raw.exact, na_probs, raw.has_ans)
+    best_f1, best_f1_thresh = find_best_thresh(predictions, raw.f1, na_probs, raw.has_ans)
+    return {"best_exact": best_exact, "best_exact_thresh": best_exact_thresh, "best_f1": best_f1,
+            "best_f1_thresh": best_f1_thresh}
+
+
+def best_thresholds(questions: Sequence[Question], predictions: dict[str, str], na_probs: dict[str, float]
+                    ) -> Scores:
+    """evaluate-v2.0.py --na-prob-file's best_exact, best_exact_thresh, best_f1, best_f1_thresh (find_best_thresh) of
+    `predictions` given `na_probs`: the no-answer threshold that would score best, were every question whose
+    probability exceeds it answered "" and every other one answered as in `predictions`. (The official script, and
+    so Google's README, computes them over the very predictions file it scores.) InputError as squad_v2_scores."""
+    if (missing := first_without_na_prob(questions, predictions, na_probs)) is not None:
+        raise InputError(f"no-answer probabilities: none for question {missing!r}")
+    return _best_thresholds(RawScores.of(questions, predictions), predictions, na_probs)
 
 
 def first_without_na_prob(questions: Sequence[Question], predictions: dict[str, str], na_probs: dict[str, float]
@@ -203,53 +249,47 @@ def first_without_na_prob(questions: Sequence[Question], predictions: dict[str, 
 
 
 def squad_v2_scores(questions: Sequence[Question], predictions: dict[str, str],
-                    na_probs: dict[str, float] | None = None) -> Scores:
+                    na_probs: dict[str, float] | None = None, na_prob_thresh: float = NA_PROB_THRESH) -> Scores:
     """evaluate-v2.0.py's main(): exact, f1, total, then HasAns_* and NoAns_* (each when the group is not empty).
 
-    With `na_probs` ({question id: probability of no answer}, e.g. BERT's null_odds.json) the raw scores are first
-    thresholded at NA_PROB_THRESH, and best_exact, best_exact_thresh, best_f1, best_f1_thresh are added.
+    The raw scores are first thresholded at `na_prob_thresh` (its --na-prob-thresh) over `na_probs` ({question id:
+    probability of no answer}, e.g. BERT's null_odds.json; without it every probability is 0.0, as in the official
+    script, so only a negative threshold changes anything); with `na_probs`, best_exact, best_exact_thresh, best_f1,
+    best_f1_thresh are added (best_thresholds).
 
     A question without a prediction is left out of every mean, as the official script leaves it out of
     "exact_scores" (its total is the answered questions). The official script then fails with a KeyError in the
     HasAns/NoAns groups; here each group is over its answered questions, so HasAns_total + NoAns_total == total,
     and so are the best thresholds (see find_best_thresh): every score stays within [0, 100].
     """
-    has_ans = {question.id: bool(question.answers) for question in questions}
-    exact_raw: dict[str, float] = {}
-    f1_raw: dict[str, float] = {}
-    for question in questions:
-        if question.id in predictions:
-            # A gold answer that normalizes to nothing is dropped; with none left, only "" is right.
-            golds = [gold for gold in question.answers if normalize_answer(gold)] or [""]
-            prediction = predictions[question.id]
-            exact_raw[question.id] = max(squad_v2_exact(gold, prediction) for gold in golds)
-            f1_raw[question.id] = max(squad_v2_f1(gold, prediction) for gold in golds)
-    if not exact_raw:
-        raise InputError("no question of the data has a prediction")
-    exact, f1 = exact_raw, f1_raw
-    if na_probs is not None:
-        if (missing := first_without_na_prob(questions, predictions, na_probs)) is not None:
-            raise InputError(f"no-answer probabilities: none for question {missing!r}")
-        exact = _apply_no_ans_threshold(exact_raw, na_probs, has_ans)
-        f1 = _apply_no_ans_threshold(f1_raw, na_probs, has_ans)
+    raw = RawScores.of(questions, predictions)
+    if na_probs is not None and (missing := first_without_na_prob(questions, predictions, na_probs)) is not None:
+        raise InputError(f"no-answer probabilities: none for question {missing!r}")
+    probabilities = dict.fromkeys(raw.exact, 0.0) if na_probs is None else na_probs
+    exact = _apply_no_ans_threshold(raw.exact, probabilities, raw.has_ans, na_prob_thresh)
+    f1 = _apply_no_ans_threshold(raw.f1, probabilities, raw.has_ans, na_prob_thresh)
     result = _mean_scores(exact, f1, list(exact))
     for prefix, wanted in (("HasAns", True), ("NoAns", False)):
-        qids = [qid for qid, has in has_ans.items() if has == wanted and qid in exact]
+        qids = [qid for qid, has in raw.has_ans.items() if has == wanted and qid in exact]
         if qids:
             result.update({f"{prefix}_{key}": value for key, value in _mean_scores(exact, f1, qids).items()})
     if na_probs is not None:
-        result["best_exact"], result["best_exact_thresh"] = find_best_thresh(predictions, exact_raw, na_probs, has_ans)
-        result["best_f1"], result["best_f1_thresh"] = find_best_thresh(predictions, f1_raw, na_probs, has_ans)
+        result.update(_best_thresholds(raw, predictions, na_probs))
     return result
 
 
 def score_questions(version: str, questions: Sequence[Question], predictions: dict[str, str],
-                    na_probs: dict[str, float] | None) -> Scores:
-    """Scores with the metric that `version` (a data file's "version" field) names."""
+                    na_probs: dict[str, float] | None, na_prob_thresh: float | None = None) -> Scores:
+    """Scores with the metric that `version` (a data file's "version" field) names. `na_probs` and `na_prob_thresh`
+    (None: NA_PROB_THRESH) are SQuAD v2.0's alone: InputError with any other version."""
     if version == SQUAD_V2_VERSION:
-        return squad_v2_scores(questions, predictions, na_probs)
+        return squad_v2_scores(questions, predictions, na_probs,
+                               NA_PROB_THRESH if na_prob_thresh is None else na_prob_thresh)
     if na_probs is not None:
         raise InputError(f"no-answer probabilities apply only to SQuAD {SQUAD_V2_VERSION} data, not {version!r}")
+    if na_prob_thresh is not None:
+        raise InputError(f"a no-answer threshold (--na_prob_thresh) applies only to SQuAD {SQUAD_V2_VERSION} data, "
+                         f"not {version!r}")
     if version.startswith(KORQUAD_V1_PREFIX):
         return korquad_scores(questions, predictions)
     return squad_v1_scores(questions, predictions)
@@ -286,11 +326,12 @@ def _capped(lines: list[str], rest: str) -> list[str]:
                                     if len(lines) > WARNING_LIMIT else [])
 
 
-def score(squad: SquadData, predictions: dict[str, str], na_probs: dict[str, float] | None = None) -> Scores:
+def score(squad: SquadData, predictions: dict[str, str], na_probs: dict[str, float] | None = None,
+          na_prob_thresh: float | None = None) -> Scores:
     """The official scores of `predictions` by the data's version, then "missing_predictions" and
     "foreign_predictions"; each missing or foreign id is also warned about on stderr. Raises InputError."""
     try:
-        scores = score_questions(squad.version, squad.questions, predictions, na_probs)
+        scores = score_questions(squad.version, squad.questions, predictions, na_probs, na_prob_thresh)
     except InputError as error:
         raise InputError(f"{squad.source}: {error}") from None
     coverage = Coverage.of(squad.questions, predictions)
@@ -300,11 +341,11 @@ def score(squad: SquadData, predictions: dict[str, str], na_probs: dict[str, flo
 
 
 def evaluate(data: Any, predictions: dict[str, str], na_probs: dict[str, float] | None = None,
-             source: str = "data") -> Scores:
+             na_prob_thresh: float | None = None, source: str = "data") -> Scores:
     """The official scores of `predictions` against a SQuAD-format object (see parse_squad and score).
     KorQuAD 1.0 and SQuAD v1.1: {"exact_match", "f1", "total"}; SQuAD v2.0: see squad_v2_scores; then
     "missing_predictions" and "foreign_predictions". Raises InputError naming `source`."""
-    return score(parse_squad(data, source), predictions, na_probs)
+    return score(parse_squad(data, source), predictions, na_probs, na_prob_thresh)
 
 
 def check_string_map(value: Any, kinds: tuple[type, ...], path: str, what: str) -> dict:
@@ -320,7 +361,8 @@ def check_string_map(value: Any, kinds: tuple[type, ...], path: str, what: str) 
     return value
 
 
-def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | None = None) -> Scores:
+def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | None = None,
+                   na_prob_thresh: float | None = None) -> Scores:
     """evaluate() on files: a SQuAD-format data file, {id: answer text}, and optionally {id: no-answer probability}.
     Raises InputError naming the file, and the field or question id, for any problem with an input."""
     squad = read_squad_file(data_file)
@@ -333,25 +375,44 @@ def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | Non
         na_probs = check_string_map(load_json(na_prob_file), (int, float), na_prob_file, "a number")
         if (missing := first_without_na_prob(squad.questions, predictions, na_probs)) is not None:
             raise InputError(f"{na_prob_file}: no probability for question {missing!r}")
-    return score(squad, predictions, na_probs)
+    return score(squad, predictions, na_probs, na_prob_thresh)
+
+
+def also_spelled(*names: str) -> type[click.Option]:
+    """A click.Option class (a flag's `cls`) that also takes `names`, e.g. the official script's "--na-prob-file"
+    and "-n" beside our --na_prob_file. Errors name our spelling alone: click would list them all."""
+
+    class Option(click.Option):
+        def __init__(self, param_decls: Sequence[str], **attrs: Any):
+            super().__init__([*param_decls, *names], **attrs)
+
+        def get_error_hint(self, ctx: click.Context | None) -> str:
+            return f"'{self.opts[0]}'"
+
+    return Option
 
 
 @dataclass(frozen=True)
 class EvaluateFlags:
-    """evaluate_squad.py's arguments and flags."""
+    """evaluate_squad.py's arguments and flags; each flag also takes evaluate-v2.0.py's spelling."""
 
     data_file: str = flag(type=InputPath(dir_okay=False), argument=True)
     pred_file: str = flag(type=InputPath(dir_okay=False), argument=True)
     na_prob_file: str | None = flag(None, "SQuAD v2.0 only: {question id: no-answer probability}, for the best "
-                                    "thresholds.", InputPath(dir_okay=False))
-    out_file: str | None = flag(None, "Also write the scores here.", OutputPath(dir_okay=False))
+                                    "thresholds.", InputPath(dir_okay=False), cls=also_spelled("--na-prob-file", "-n"))
+    na_prob_thresh: float | None = flag(None, f"SQuAD v2.0 only: a question whose no-answer probability exceeds this "
+                                        f"counts as answered no answer [default: {NA_PROB_THRESH}, the official; "
+                                        f"without --na_prob_file every probability is 0].", FINITE_FLOAT,
+                                        cls=also_spelled("--na-prob-thresh", "-t"))
+    out_file: str | None = flag(None, "Also write the scores here.", OutputPath(dir_okay=False),
+                                cls=also_spelled("--out-file", "-o"))
 
 
 def evaluate_to_file(flags: EvaluateFlags) -> Scores:
     """evaluate_files() on evaluate_squad.py's files, the scores also written to --out_file when it is given."""
     if flags.out_file is not None:
         check_not_input(flags.out_file, (flags.data_file, flags.pred_file, flags.na_prob_file), "--out_file")
-    scores = evaluate_files(flags.data_file, flags.pred_file, flags.na_prob_file)
+    scores = evaluate_files(flags.data_file, flags.pred_file, flags.na_prob_file, flags.na_prob_thresh)
     if flags.out_file is not None:
         write_json(flags.out_file, scores)
     return scores
