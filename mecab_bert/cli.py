@@ -1,7 +1,12 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
 """The command-line layer every script shares: one-line errors (`user_errors`), `Command` (usage errors on one line,
-SIGTERM as Ctrl-C), flag types that name the flag on a bad value, and the flags mechanism: a frozen dataclass
-whose fields are the flags (`flag`, `flag_options`), boolean flags that read like Google's absl ones."""
+SIGTERM as Ctrl-C, Google's absl spellings), flag types that name the flag on a bad value, and the flags mechanism:
+a frozen dataclass whose fields are the flags (`flag`, `flag_options`), boolean flags that read like Google's absl
+ones.
+
+Google's README commands run as written (`absl_arguments`, before click parses): `--flagfile=FILE` is replaced by
+the flags in FILE, `--noX` is `--X=False` for every boolean flag, and a flag with a second name (Google's
+`--output_file` for `--output_dir`) is refused when given under both."""
 
 from __future__ import annotations
 
@@ -10,16 +15,17 @@ import dataclasses
 import errno
 import math
 import os
+import re
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 
 from mecab_bert import files
 from mecab_bert.workers import WorkerDiedError
-from text_input import InputError
+from text_input import InputError, read_utf8_lines
 
 # What every script reports as one line (bad data, flags, files, a full or read-only disk), never a traceback.
 # EOFError: torch.load and numpy raise it on an empty or truncated file (click would print a bare "Aborted!").
@@ -110,15 +116,27 @@ INPUT_PATH = InputPath()
 INPUT_PATTERNS = InputPath(patterns=True)
 
 
+ABSL_EPILOG = ("Google's (absl) spellings work too: --noX is --X=False for a boolean flag X, and --flagfile=FILE reads "
+               "flags from FILE (one --name=value a line; # and // start comments; a flag after it overrides it).")
+
+
 class Command(click.Command):
     """click's command, with usage errors (a bad flag value, a missing flag) on one line too: click prints the
-    usage and a hint above them, so the line that names the flag would not be the first."""
+    usage and a hint above them, so the line that names the flag would not be the first. Its arguments are read
+    as absl reads them first (`absl_arguments`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.epilog = f"{self.epilog}\n\n{ABSL_EPILOG}" if self.epilog else ABSL_EPILOG
 
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as error:
             raise _one_line(error) from None
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, absl_arguments(self, args))
 
     def invoke(self, ctx: click.Context) -> Any:
         terminate = signal.getsignal(signal.SIGTERM)
@@ -150,10 +168,89 @@ def _one_line(error: click.UsageError) -> click.UsageError:
     return error
 
 
-def bool_option(name: str, default: bool, help_text: str):
-    """A click option that takes `--flag`, `--flag=True` and `--flag=False`, like Google's absl flags."""
+FLAGFILE = "--flagfile"
+
+
+def absl_arguments(command: click.Command, args: Sequence[str]) -> list[str]:
+    """The command line as click should see it, given as Google's absl flags read it: each --flagfile expanded
+    in place, `--noX` as `--X=False` (X a boolean flag that takes a value; a plain switch has its own --noX), and
+    an option given under two of its names refused (both would be taken, the later silently). Nothing after
+    `--` is touched. UsageError naming the flag, or the flagfile's file:line."""
+    args = expand_flagfiles([os.fspath(arg) if isinstance(arg, os.PathLike) else arg for arg in args])
+    names = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+    negations = {f"--no{name[2:]}": name for param in command.params if isinstance(param, click.Option)
+                 and isinstance(param.type, click.types.BoolParamType) and not param.is_flag
+                 for name in param.opts if name.startswith("--") and f"--no{name[2:]}" not in names}
+    read, end = [], args.index("--") if "--" in args else len(args)
+    for arg in args[:end]:
+        name, equals, _ = arg.partition("=")
+        if name in negations and equals:
+            raise click.UsageError(f"{name} takes no value ({name} is {negations[name]}=False)")
+        read.append(f"{negations[name]}=False" if name in negations else arg)
+    _check_one_name_each(command, read)
+    return read + list(args[end:])
+
+
+def _check_one_name_each(command: click.Command, args: list[str]) -> None:
+    for param in command.params:
+        given = [name for name in param.opts if name.startswith("--")
+                 and any(arg == name or arg.startswith(f"{name}=") for arg in args)]
+        if len(given) > 1:
+            raise click.UsageError(f"{' and '.join(given)} are two names of one flag: give one of them")
+
+
+def expand_flagfiles(args: Sequence[str], reading: tuple[str, ...] = (), where: str = "") -> list[str]:
+    """absl's --flagfile=FILE (or --flagfile FILE): the flags of FILE in its place, in order, so that a flag given
+    after it overrides it and one before it is overridden. `reading`: the flagfiles being expanded (a file that
+    includes itself is an error); `where`: the file:line of the --flagfile being expanded, for messages."""
+    expanded: list[str] = []
+    rest = iter(args)
+    for arg in rest:
+        if arg == "--":
+            return [*expanded, arg, *rest]
+        if arg != FLAGFILE and not arg.startswith(f"{FLAGFILE}="):
+            expanded.append(arg)
+            continue
+        path = arg.partition("=")[2] if "=" in arg else next(rest, "")
+        if not path:
+            raise click.UsageError(f"{where}{FLAGFILE} needs a file: {FLAGFILE}=FILE")
+        expanded += _flagfile_arguments(os.path.expanduser(path), reading, where)
+    return expanded
+
+
+# A flagfile line: one flag, `--name` or `--name=value` (absl's; the value may hold spaces, kept as written).
+_FLAG_LINE = re.compile(r"--[A-Za-z_][\w-]*(=.*)?")
+
+
+def _flagfile_arguments(path: str, reading: tuple[str, ...], where: str) -> list[str]:
+    """The flags of one flagfile, its own --flagfile lines expanded. As absl reads it: each line stripped of
+    surrounding white space; blank lines and lines starting with # or // skipped; a path (of the file, or of a
+    --flagfile line inside it) with ~ expanded, and relative to the current directory."""
+    if os.path.realpath(path) in reading:
+        raise click.UsageError(f"{where}{FLAGFILE} {path}: it includes itself (a loop of flagfiles)")
+    try:
+        lines = list(read_utf8_lines(path))
+    except InputError as error:  # it names the file and line
+        raise click.UsageError(f"{where}{error}") from None
+    except OSError as error:
+        raise click.UsageError(f"{where}{FLAGFILE} {path}: {error.strerror or error}") from None
+    args: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith(("#", "//")):
+            continue
+        if not _FLAG_LINE.fullmatch(line):
+            raise click.UsageError(f"{path}:{number}: not a flag: {files.shown(line)} (a flagfile line is one "
+                                   f"--name=value, or a # comment)")
+        args += expand_flagfiles([line], (*reading, os.path.realpath(path)), f"{path}:{number}: ")
+    return args
+
+
+def bool_option(name: str, default: bool | None, help_text: str, **click_options: Any):
+    """A click option that takes `--flag`, `--flag=True` and `--flag=False` (or true, 1, 0, ...), like Google's
+    absl flags; `--noflag` is `--flag=False` in a Command (absl_arguments)."""
     return click.option(name, type=click.BOOL, default=default, is_flag=False, flag_value=True, show_default=True,
-                        help=help_text)
+                        help=help_text, **click_options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,17 +258,20 @@ class _FlagSpec:
     help: str
     type: click.ParamType | None
     argument: bool
+    aliases: tuple[str, ...]
     click_options: dict[str, Any]
 
 
 def flag(default: Any = dataclasses.MISSING, help: str = "", type: click.ParamType | None = None, *,
-         argument: bool = False, **click_options: Any) -> Any:
+         argument: bool = False, aliases: tuple[str, ...] = (), **click_options: Any) -> Any:
     """A flags-dataclass field that is also the option `--<field name>`; no default makes the flag required.
     A bool default, or the type click.BOOL (a `bool | None` flag, None when not given), makes a Google-style
-    boolean (`--do_train`, `--do_train=False`). `argument`: the positional argument FIELD_NAME instead (its help
-    is the command's docstring). Other keywords go to click as they are: `multiple=True`, `nargs=-1` (a tuple),
-    `is_flag=True` (a plain switch, which takes no value)."""
-    return dataclasses.field(default=default, metadata={"flag": _FlagSpec(help, type, argument, click_options)})
+    boolean (`--do_train`, `--do_train=False`, `--nodo_train`). `argument`: the positional argument FIELD_NAME
+    instead (its help is the command's docstring). `aliases`: other names of the option (Google's, without the
+    dashes). Other keywords go to click as they are: `multiple=True`, `nargs=-1` (a tuple), `callback`,
+    `is_flag=True` (a plain switch, which takes no value; `--noX` turns it off)."""
+    spec = _FlagSpec(help, type, argument, aliases, click_options)
+    return dataclasses.field(default=default, metadata={"flag": spec})
 
 
 def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
@@ -186,16 +286,21 @@ def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
     def decorate(command: Callable) -> Callable:
         for field in reversed(ordered):
             spec: _FlagSpec = field.metadata["flag"]
-            name, required = f"--{field.name}", field.default is dataclasses.MISSING
+            names = [field.name, f"--{field.name}", *(f"--{alias}" for alias in spec.aliases)]
+            required = field.default is dataclasses.MISSING
+            switch = spec.click_options.get("is_flag", False)
             if spec.argument:
                 command = click.argument(field.name, type=spec.type, **spec.click_options)(command)
-            elif (isinstance(field.default, bool) or spec.type is click.BOOL) and not spec.click_options:
-                command = bool_option(name, field.default, spec.help)(command)  # bool, or bool | None (unset)
+            elif (isinstance(field.default, bool) or spec.type is click.BOOL) and not switch:
+                command = bool_option(names[1], field.default, spec.help, **spec.click_options)(command)
+            elif switch:  # `--X/--noX`: absl's --noX for a switch too
+                command = click.option(field.name, f"--{field.name}/--no{field.name}", default=field.default,
+                                       help=spec.help, **spec.click_options)(command)
             elif required:  # no default at all: click (>= 8.3) would take an explicit None for one
-                command = click.option(name, type=spec.type, required=True, help=spec.help,
+                command = click.option(*names, type=spec.type, required=True, help=spec.help,
                                        **spec.click_options)(command)
             else:
-                command = click.option(name, type=spec.type, default=field.default, help=spec.help,
+                command = click.option(*names, type=spec.type, default=field.default, help=spec.help,
                                        show_default=field.default is not None, **spec.click_options)(command)
         return command
 

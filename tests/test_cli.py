@@ -113,7 +113,7 @@ def test_every_path_flag_refuses_a_symlink_loop_in_one_line(tmp_path, script):
     command = importlib.import_module(script).main
     for param in _path_params(script):
         assert isinstance(param.type, cli.InputPath | cli.OutputPath), f"{script} {param.name}: not an input or output"
-        where = f"'{param.opts[0]}'" if isinstance(param, click.Option) else f"'{param.name.upper()}'"
+        where = param.get_error_hint(None)  # '--output_dir' / '--output_file' for a flag with Google's second name
         arguments = [loop] if isinstance(param, click.Argument) else [param.opts[0], loop]
         if isinstance(param, click.Argument) and param.nargs != -1:  # the other positional arguments, unchecked
             arguments = [loop if other is param else "x" for other in command.params if
@@ -122,3 +122,146 @@ def test_every_path_flag_refuses_a_symlink_loop_in_one_line(tmp_path, script):
         assert result.exit_code == 2, (param.name, result.output)
         assert f"Error: Invalid value for {where}: {loop}: a symlink loop (it points, at last, to itself)" in \
             result.output, (param.name, result.output)
+
+
+# --- Google's absl spellings: --noX, --flagfile, a flag's second name ----------------------------------------
+
+
+def _required_arguments(command: click.Command) -> list[str]:
+    """Values for a command's required options and arguments, so that its parser gets to the flag under test."""
+    words = []
+    for param in command.params:
+        if param.required:
+            value = param.type.choices[0] if isinstance(param.type, click.Choice) else "x"
+            words += [value] if isinstance(param, click.Argument) else [param.opts[0], value]
+    return words
+
+
+def _boolean_flags(command: click.Command) -> list[click.Option]:
+    """The boolean flags of a command (not evaluate_squad's hidden --verbose: evaluate-v2.0.py's, an argparse one)."""
+    return [param for param in command.params if isinstance(param, click.Option) and not param.hidden
+            and isinstance(param.type, click.types.BoolParamType) and param.name != "help"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_boolean_flag_takes_absl_no_spelling(script):
+    """`--noX` is `--X=False` wherever it stands, a later spelling winning, as in absl; `--X=true/1/0` too."""
+    command = importlib.import_module(script).main
+    required = _required_arguments(command)
+    for param in _boolean_flags(command):
+        name = param.opts[0]
+        no = f"--no{name[2:]}"
+        true = [] if name == "--use_tpu" else [(no, name), (f"{name}=true",), (f"{name}=1",)]  # True: refused
+        values = [(no,), (name, no), (f"{name}=0",), *true]
+        if param.is_flag:  # a plain switch (--overwrite) takes no value
+            values = [words for words in values if "=" not in words[0]]
+        parsed = {words: command.make_context(script, [*required, *words]).params[param.name] for words in values}
+        assert parsed == {words: words[-1] == name or words[-1].endswith(("=true", "=1")) for words in values}, \
+            (script, parsed)
+    assert script not in ("run_squad", "run_classifier", "run_pretraining", "create_pretraining_data") or \
+        len(_boolean_flags(command)) >= 3
+
+
+def test_no_spelling_takes_no_value_and_leaves_what_follows_a_double_dash():
+    @click.command(cls=cli.Command)
+    @cli.bool_option("--do_train", False, "train")
+    @click.argument("words", nargs=-1)
+    def command(do_train, words):
+        click.echo(repr((do_train, words)))
+
+    runner = CliRunner()
+    assert runner.invoke(command, ["--do_train", "--", "--nodo_train"]).output.strip() == "(True, ('--nodo_train',))"
+    result = runner.invoke(command, ["--nodo_train=True"])
+    assert result.exit_code == 2
+    assert result.output == "Error: --nodo_train takes no value (--nodo_train is --do_train=False) (see --help)\n"
+    assert "--noX is --X=False" in runner.invoke(command, ["--help"]).output
+
+
+@dataclasses.dataclass(frozen=True)
+class GoogleFlags:
+    output_dir: str = cli.flag(help="Where.", aliases=("output_file",))
+    do_train: bool = cli.flag(False, "Train.")
+    do_lower_case: bool = cli.flag(True, "Lower-case.")
+    learning_rate: float = cli.flag(5e-5, "Rate.", cli.POSITIVE_FLOAT)
+    name: str = cli.flag("", "A name.")
+
+
+@click.command(cls=cli.Command)
+@cli.flag_options(GoogleFlags)
+def google_command(**values):
+    click.echo(repr(GoogleFlags(**values)))
+
+
+def run_google(*args):
+    return CliRunner().invoke(google_command, list(map(str, args)))
+
+
+def test_a_flagfile_is_read_in_place_as_absl_reads_it(tmp_path):
+    base = tmp_path / "base.flags"
+    base.write_text("# Google's flags\n\n// a C++ comment\n  --do_train  \n--learning_rate=2e-5\n"
+                    "--name=a name with spaces\n--nodo_lower_case\n", encoding="utf-8")
+    top = tmp_path / "top.flags"
+    top.write_text(f"--output_file=out\n--flagfile={base}\n--learning_rate=3e-5\n", encoding="utf-8")
+    expected = GoogleFlags(output_dir="out", do_train=True, do_lower_case=False, learning_rate=3e-5,
+                           name="a name with spaces")
+    assert run_google(f"--flagfile={top}").output.strip() == repr(expected)
+    assert run_google("--flagfile", top).output.strip() == repr(expected)
+    # A flag after the flagfile overrides it; one before it is overridden, as absl reads them in order.
+    overridden = dataclasses.replace(expected, learning_rate=1.0, do_lower_case=True)
+    assert run_google(f"--flagfile={top}", "--learning_rate=1", "--do_lower_case").output.strip() == repr(overridden)
+    assert run_google("--learning_rate=1", f"--flagfile={top}").output.strip() == repr(expected)
+
+
+@pytest.mark.parametrize(("lines", "line", "words"), [
+    (b"--do_train\ndo_eval=True\n", 2, ['not a flag: "do_eval=True"']),
+    (b"--output_dir out\n", 1, ['not a flag: "--output_dir out"', "--name=value"]),
+    (b"\n\n-x\n", 3, ['not a flag: "-x"']),
+    (b"--flagfile=/nonexistent/other.flags\n", 1, ["--flagfile /nonexistent/other.flags: No such file or directory"]),
+    (b"--flagfile\n", 1, ["--flagfile needs a file"]),
+    (b"--do_train\n--name=\xff\n", 2, ["not valid UTF-8"]),
+])
+def test_a_bad_flagfile_is_one_line_naming_file_and_line(tmp_path, lines, line, words):
+    path = tmp_path / "bad.flags"
+    path.write_bytes(lines)
+    result = run_google(f"--flagfile={path}")
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith(f"Error: {path}:{line}"), result.output
+    for word in words:
+        assert word in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_missing_or_looping_flagfile_is_one_line(tmp_path):
+    result = run_google("--flagfile=/nonexistent/flags")
+    assert result.exit_code == 2
+    assert result.output == "Error: --flagfile /nonexistent/flags: No such file or directory (see --help)\n"
+    loop = tmp_path / "loop.flags"
+    loop.write_text(f"--do_train\n--flagfile={loop}\n")
+    result = run_google(f"--flagfile={loop}")
+    assert result.exit_code == 2
+    assert result.output == f"Error: {loop}:2: --flagfile {loop}: it includes itself (a loop of flagfiles) " \
+                            f"(see --help)\n"
+    result = run_google("--flagfile")
+    assert result.exit_code == 2 and "--flagfile needs a file" in result.output
+
+
+def test_a_flag_under_two_names_is_one_line():
+    assert run_google("--output_file=a").output.strip() == repr(GoogleFlags(output_dir="a"))
+    result = run_google("--output_file=a", "--output_dir=b")
+    assert result.exit_code == 2
+    assert result.output == "Error: --output_dir and --output_file are two names of one flag: give one of them " \
+                            "(see --help)\n"
+    assert run_google("--output_dir=a", "--output_dir=b").output.strip() == repr(GoogleFlags(output_dir="b"))
+
+
+def test_a_script_reads_googles_flags_from_a_flagfile(tmp_path):
+    flags = tmp_path / "mrpc.flags"
+    flags.write_text("# Google's README, one flag a line\n--task_name=MRPC\n--do_train=true\n--do_eval=true\n"
+                     "--nodo_lower_case\n--max_seq_length=128\n--learning_rate=2e-5\n--num_train_epochs=3.0\n"
+                     "--output_dir=/tmp/mrpc_output/\n", encoding="utf-8")
+    command = importlib.import_module("run_classifier").main
+    params = command.make_context("run_classifier.py", [f"--flagfile={flags}", "--learning_rate=3e-5"]).params
+    assert {name: params[name] for name in ("task_name", "do_train", "do_eval", "do_lower_case", "max_seq_length",
+                                            "learning_rate", "num_train_epochs", "output_dir")} == {
+        "task_name": "mrpc", "do_train": True, "do_eval": True, "do_lower_case": False, "max_seq_length": 128,
+        "learning_rate": 3e-5, "num_train_epochs": 3.0, "output_dir": "/tmp/mrpc_output/"}

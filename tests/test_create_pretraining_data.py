@@ -331,3 +331,28 @@ def test_a_vocab_that_cannot_tokenize_the_text_stops_the_run_unless_allowed(tmp_
     assert result.exit_code == 0, result.output
     totals = shard_format.load_shards(tmp_path / "o").manifest["totals"]
     assert totals["unk_tokens"] == totals["tokens"] > 1000 and "[UNK] 100.00%" in result.output
+
+
+# --- Google's --output_file ------------------------------------------------------------------------------------
+
+
+def test_googles_output_file_names_the_data_folder(tmp_path, small_corpus):
+    """Google's README writes --output_file=/tmp/tf_examples.tfrecord and reads it back with run_pretraining.py's
+    --input_file: here the data folder takes that name (test_run_pretraining runs the two commands as written)."""
+    out = tmp_path / "tf_examples.tfrecord"
+    result = run_cli("--input_file", small_corpus, f"--output_file={out}", "--vocab_file", SAMPLE_VOCAB, *SMALL_ARGS)
+    assert result.exit_code == 0, result.output
+    assert shard_format.load_shards(out).manifest["flags"]["output_dir"] == str(out)
+
+
+@pytest.mark.parametrize(("flags", "names"), [
+    (["--output_file=a.tfrecord,b.tfrecord"], ["--output_dir a.tfrecord,b.tfrecord", "one data folder",
+                                               "comma-separated list of files"]),
+    (["--output_file=a", "--output_dir=b"], ["--output_dir and --output_file are two names of one flag"]),
+    ([], ["Missing option '--output_dir' / '--output_file'"]),
+])
+def test_output_file_as_google_gives_it_otherwise_is_one_line(tmp_path, monkeypatch, small_corpus, flags, names):
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("--input_file", small_corpus, "--vocab_file", SAMPLE_VOCAB, *flags, *SMALL_ARGS)
+    assert_one_line_error(result, *names)
+    assert list(tmp_path.iterdir()) == []

@@ -770,3 +770,16 @@ def test_a_classifier_of_another_task_does_not_start_this_one(tmp_path, inputs):
                                         "--init_checkpoint", tmp_path / "nsmc_out"), "--bert_config_file"))
     assert_one_line_error(result, "--init_checkpoint", 'task_name "nsmc"', '"mrpc"')
     assert not (tmp_path / "mrpc_out").exists()
+
+
+def test_task_name_in_any_case_as_google_lower_cases_it(tmp_path, trained, inputs):
+    """Google's README: --task_name=MRPC. The run records the table's key, so a run made as kornli continues as
+    KorNLI (a task recorded otherwise would be refused as another task's)."""
+    context = run_classifier.main.make_context("run_classifier.py", ["--task_name=MRPC", "--output_dir", "x"])
+    assert context.params["task_name"] == "mrpc"
+    out = tmp_path / "out"
+    shutil.copytree(trained("kornli").output_dir, out)
+    result = invoke(inputs.args("KorNLI", out, "--do_eval"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "run.json").read_text())["task_name"] == "kornli"
+    assert_one_line_error(invoke(inputs.args("MRPX", out, "--do_eval")), "--task_name", "MRPX")

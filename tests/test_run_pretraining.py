@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from conftest import ROOT
 from torchrun import CPU_ENV, torchrun_nodes
 
+import create_pretraining_data
 import modeling
 import run_pretraining
 import tokenization
@@ -725,3 +726,36 @@ def test_data_of_unknown_tokens_stops_the_run(tmp_path):
     result = run_cli(*args(write_config(tmp_path), tmp_path / "data", tmp_path / "out", "--do_train",
                            "--num_train_steps", "2", "--max_unk_rate", "1"))
     assert result.exit_code == 0 and "data: [UNK] 100.00% of" in result.output, result.output
+
+
+# --- Google's README, as written ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("given", "named"), [("shard-00000.npy", "shard-00000.npy"),
+                                              ("shard-*.npy", "shard-00000.npy"), ("manifest.json", "manifest.json")])
+def test_a_shard_file_for_input_file_names_its_data_directory(tmp_path, data_dir, given, named):
+    out = tmp_path / "run"
+    result = short_run(write_config(tmp_path), data_dir / given, out)
+    assert_one_line_error(result, f"{data_dir / named} is a file of the data directory {data_dir}: give the "
+                                  f"directory ({data_dir}), not a file in it")
+    assert not out.exists()
+
+
+def test_googles_readme_commands_run_as_written(tmp_path, monkeypatch):
+    """Google's README's create_pretraining_data.py and run_pretraining.py commands, absl spellings and all (the
+    paths ours, the model tiny, fewer steps): --output_file names the data folder that --input_file then reads."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(SAMPLE, tmp_path / "sample_text.txt")
+    config = write_config(tmp_path, max_position_embeddings=128)
+    created = CliRunner().invoke(create_pretraining_data.main, [
+        "--input_file=./sample_text.txt", "--output_file=tf_examples.tfrecord", f"--vocab_file={SAMPLE_VOCAB}",
+        "--do_lower_case=True", "--max_seq_length=128", "--max_predictions_per_seq=20", "--masked_lm_prob=0.15",
+        "--random_seed=12345", "--dupe_factor=1"])
+    assert created.exit_code == 0, created.output
+    trained = run_cli("--input_file=tf_examples.tfrecord", "--output_dir=pretraining_output", "--do_train=True",
+                      "--do_eval=True", f"--bert_config_file={config}", "--train_batch_size=8", "--max_seq_length=128",
+                      "--max_predictions_per_seq=20", "--num_train_steps=2", "--num_warmup_steps=1",
+                      "--learning_rate=2e-5", "--use_tpu=False", "--device=cpu", "--max_eval_steps=2")
+    assert trained.exit_code == 0, trained.output
+    assert (tmp_path / "pretraining_output" / "ckpt-00000002.pt").is_file()
+    assert "global_step = 2" in (tmp_path / "pretraining_output" / "eval_results.txt").read_text()

@@ -610,3 +610,32 @@ def test_v1_eval_results_are_the_official_scores_alone():
     assert squad.eval_results(data, {"q": "1443년에"}, None, 5.0, "dev.json") == \
         squad_metrics.evaluate(data, {"q": "1443년에"}) == {"exact_match": 0.0, "f1": 100 * 10 / 11, "total": 1,
                                                              "missing_predictions": 0, "foreign_predictions": 0}
+
+
+# --- Google's --verbose_logging ------------------------------------------------------------------------------
+
+
+def test_each_question_skipped_or_fixed_is_noted(tmp_path):
+    context = "나는 서울에서 태어나 서울에서 자랐다."
+    path = write_squad(tmp_path, [{"context": context, "qas": [
+        {"id": "a", "question": "어디?", "answers": [{"text": "서울", "answer_start": 0}]},
+        {"id": "b", "question": "어디?", "answers": [{"text": "부산", "answer_start": 3}]},
+        {"id": "c", "question": 7, "answers": [{"text": "서울", "answer_start": 3}]}]}])
+    stats = squad.read_squad(path, is_training=True, skip_bad_examples=True).stats
+    where = f"{path}: data[0].paragraphs[0].qas"
+    assert stats.notes == [
+        f"{where}[0].answers[0].answer_start is 0: the answer is at 3 (the nearest occurrence of its text) "
+        f"(question 'a')",
+        f"{where}[1].answers[0] '부산': could not find the answer in its context (skipped) (question 'b')",
+        f"skipped: {where}[2].question must be a string, not 7 (question 'c')"]
+
+
+def test_verbose_logging_prints_the_notes_as_google_prints_its_warnings(tmp_path, tiny_config):
+    path = write_squad(tmp_path, [{"context": "나는 서울에서 태어났다.", "qas": [
+        {"id": "b", "question": "어디?", "answers": [{"text": "부산", "answer_start": 3}]}]}])
+    note = f"{path}: data[0].paragraphs[0].qas[0].answers[0] '부산': could not find the answer in its context " \
+           f"(skipped) (question 'b')"
+    for flags, printed in (([], False), (["--verbose_logging"], True), (["--verbose_logging=False"], False)):
+        result = CliRunner().invoke(run_squad.main, squad_args(tiny_config, tmp_path / "out", path, *flags))
+        assert result.exit_code == 1 and result.output.endswith(f"Error: {path}: no training features\n")
+        assert (note in result.output) == printed, result.output

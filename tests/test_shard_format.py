@@ -120,3 +120,17 @@ def test_verification_is_the_default_and_can_be_deferred(data):
     shards = shard_format.load_shards(data, verify=False)  # the manifest and headers alone: no shard data read
     with pytest.raises(shard_format.DataError, match="sha256 differs"):
         shard_format.verify_shards([shards])
+
+
+def test_a_file_where_a_data_directory_goes_names_the_directory(data, tmp_path):
+    """A shard, the manifest (or Google's one .tfrecord file) given for the data directory: one line saying what
+    to give instead, not "manifest.json: missing ... was the run interrupted?"."""
+    for name in ("shard-00000.npy", MANIFEST):
+        with pytest.raises(shard_format.DataError) as error:
+            shard_format.load_shards(data / name)
+        assert str(error.value) == f"{data / name} is a file of the data directory {data}: give the directory " \
+                                   f"({data}), not a file in it"
+    other = tmp_path / "tf_examples.tfrecord"
+    other.write_bytes(b"\0")
+    with pytest.raises(shard_format.DataError, match=r"a file, not a data directory of create_pretraining_data\.py"):
+        shard_format.load_shards(other)

@@ -183,7 +183,8 @@ class RunSettings:
     """Every flag of a run (all go into the manifest), with its default and type (the command line's too)."""
 
     input_file: str = flag(help="Input text: comma-separated files or glob patterns.", type=INPUT_PATTERNS)
-    output_dir: str = flag(help="Directory for the shards and manifest.json.", type=OUTPUT_PATH)
+    output_dir: str = flag(help="Directory for the shards and manifest.json (--output_file: Google's name for it).",
+                           type=OUTPUT_PATH, aliases=("output_file",))
     vocab_file: str = flag(help="The vocabulary the model will be trained with.", type=INPUT_PATH)
     do_lower_case: bool = flag(DO_LOWER_CASE, "Lower-case and strip accents (never from Hangul).")
     tokenizer: str = flag(MECAB, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.",
@@ -224,6 +225,9 @@ class RunSettings:
                     kind.convert(getattr(self, field.name), None, None)
             except click.BadParameter as error:
                 raise DataError(f"--{field.name}: {error.message}") from None
+        if "," in self.output_dir:  # run_pretraining.py's --input_file splits at commas: it could not name the folder
+            raise DataError(f"--output_dir {self.output_dir}: one data folder, whose name has no comma (Google's "
+                            f"--output_file took a comma-separated list of files; here the output is one folder)")
         if self.max_predictions_per_seq > self.max_seq_length:
             raise DataError(f"--max_predictions_per_seq: {self.max_predictions_per_seq} is more than "
                             f"--max_seq_length {self.max_seq_length}")

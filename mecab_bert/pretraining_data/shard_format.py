@@ -305,6 +305,7 @@ def load_shards(directory: str | os.PathLike, verify: bool = True) -> Shards:
     read: the caller must call verify_shards before it uses a record.
     """
     directory = Path(directory)
+    check_not_a_file(directory)
     where = directory / MANIFEST
     if not where.is_file():
         raise DataError(f"{where}: missing; the data in {directory} is incomplete (was the run "
@@ -327,6 +328,19 @@ def load_shards(directory: str | os.PathLike, verify: bool = True) -> Shards:
     if verify:
         verify_shards([shards])
     return shards
+
+
+def check_not_a_file(path: str | os.PathLike) -> None:
+    """DataError when a file is given where a data directory goes (a shard of one, its manifest, or Google's
+    .tfrecord file), naming the folder to give instead when the file lies in one."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    if (path.parent / MANIFEST).is_file():
+        raise DataError(f"{path} is a file of the data directory {path.parent}: give the directory ({path.parent}), "
+                        f"not a file in it")
+    raise DataError(f"{path}: a file, not a data directory of create_pretraining_data.py (a folder of shards and "
+                    f"{MANIFEST})")
 
 
 def format_instance(record: np.void, inv_vocab: dict[int, str]) -> str:

@@ -1,6 +1,7 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
 """Where a run computes: the device (`--device`), the precision (`--precision`, autocast), and its place among
-the processes torchrun started (`Distributed`: NCCL on CUDA, gloo on CPU).
+the processes torchrun started (`Distributed`: NCCL on CUDA, gloo on CPU). Google's TPU flags (`TpuFlags`) are
+taken as its README gives them, and do nothing.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import click
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from mecab_bert.cli import flag
 from mecab_bert.runs.batching import Batch, length_groups, to_device, unpad
 
 if TYPE_CHECKING:
@@ -23,6 +26,37 @@ if TYPE_CHECKING:
 
 class TrainingError(RuntimeError):
     """A run that cannot go on: a non-finite loss, a bad flag combination."""
+
+
+def _refuse_tpu(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        raise click.BadParameter("there is no TPU path here: --device picks the GPU (CUDA) or the CPU", ctx, param)
+    return value
+
+
+def _ignore_tpu_flag(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None:
+        click.echo(f"--{param.name} {value}: ignored (one of Google's TPU-only flags; --device picks the device)",
+                   err=True)
+    return value
+
+
+_IGNORED = "Google's TPU-only flag: taken and ignored, with a notice."
+
+
+@dataclass(frozen=True, kw_only=True)
+class TpuFlags:
+    """Google's TPU flags, so that its README's commands run as written: --use_tpu=False changes nothing and
+    --use_tpu=True is refused in one line; the others are ignored with a notice on stderr."""
+
+    use_tpu: bool = flag(False, "Google's: False changes nothing; True is refused (no TPU path: see --device).",
+                         callback=_refuse_tpu)
+    tpu_name: str | None = flag(None, _IGNORED, callback=_ignore_tpu_flag)
+    tpu_zone: str | None = flag(None, _IGNORED, callback=_ignore_tpu_flag)
+    gcp_project: str | None = flag(None, _IGNORED, callback=_ignore_tpu_flag)
+    master: str | None = flag(None, _IGNORED, callback=_ignore_tpu_flag)
+    num_tpu_cores: int | None = flag(None, _IGNORED, click.INT, callback=_ignore_tpu_flag)
+    iterations_per_loop: int | None = flag(None, _IGNORED, click.INT, callback=_ignore_tpu_flag)
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:

@@ -38,16 +38,17 @@ from mecab_bert.cli import FLOAT32_MAX, INPUT_PATH, POSITIVE, SEED, FiniteFloat,
 from mecab_bert.files import atomic_output, write_text
 from mecab_bert.runs.batching import Batch, ShuffledStream, prefetch, step_batches
 from mecab_bert.runs.checkpointing import resume_plan, save_checkpoint
-from mecab_bert.runs.devices import Runtime, TrainingError, autocast
+from mecab_bert.runs.devices import Runtime, TpuFlags, TrainingError, autocast
 from mecab_bert.runs.run_folder import prepare_run_dir, run_dir_lock, start_run
 from mecab_bert.tokenizer_settings import max_unk_rate_flag
 from text_input import InputError
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TrainingFlags:
+class TrainingFlags(TpuFlags):
     """The flags of every training script (run_pretraining, run_squad, run_classifier): one loop setting is one
-    field here. Google's names; a script overrides a default by declaring the field again."""
+    field here. Google's names (its TPU flags too, which do nothing); a script overrides a default by declaring the
+    field again."""
 
     output_dir: str = flag(type=OutputPath(), help="The run folder: checkpoints, metrics.jsonl, run.json and the "
                            "script's results (eval_results, predictions).")

@@ -562,7 +562,8 @@ class ClassifierTask:
 class ClassifierFlags(FineTuningFlags):
     """Google's run_classifier.py flags, with the fine-tuning and loop ones (fine_tuning.FineTuningFlags)."""
 
-    task_name: str = flag(help="The data format and task.", type=click.Choice(sorted(processors)))
+    # In any case, as Google's (--task_name=MRPC): it lower-cases the name; the run records the table's key.
+    task_name: str = flag(help="The data format and task.", type=click.Choice(sorted(processors), case_sensitive=False))
     data_dir: str | None = flag(None, "The folder of the task's files (their default names: see docs/scripts.md).",
                                 INPUT_PATH)
     eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.",

@@ -38,6 +38,8 @@ def resolve_data_dirs(spec: str) -> list[Path]:
     for pattern in input_patterns(spec):
         matches = sorted(p for p in glob.glob(pattern) if os.path.isdir(p)) if glob.has_magic(pattern) else [pattern]
         if not matches:
+            for path in sorted(glob.glob(pattern)):  # files (shards?): named with their folder
+                shard_format.check_not_a_file(path)
             raise InputError(f"{pattern}: matches no data directory")
         dirs.extend(Path(m) for m in matches if Path(m) not in dirs)
     if not dirs:

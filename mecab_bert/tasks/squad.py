@@ -5,6 +5,7 @@ the run's part (SquadFineTuning)."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import math
 import os
@@ -50,6 +51,7 @@ class ReadStats:
     fixed_answer_starts: int = 0  # context[answer_start:] was not the answer; the nearest occurrence was
     unfindable_answers: int = 0  # the answer text is nowhere in the context: example skipped
     bad_examples: int = 0  # skipped by --skip_bad_examples
+    notes: list[str] = dataclasses.field(default_factory=list)  # each of those, one line: --verbose_logging's
 
     def describe(self) -> str:
         return (f"{self.examples} questions ({self.impossible} impossible); answer_start fixed to the nearest "
@@ -107,10 +109,11 @@ def read_squad(path: str | os.PathLike, is_training: bool, version_2_with_negati
             try:
                 example = _read_question(question, context, len(contexts) - 1, is_training, version_2_with_negative,
                                          stats)
-            except InputError:
+            except InputError as error:
                 if not skip_bad_examples:
                     raise
                 stats.bad_examples += 1
+                stats.notes.append(f"skipped: {error}")
                 continue
             if example is not None:
                 examples.append(example)
@@ -149,8 +152,13 @@ def _read_question(question: squad_data.Question, context: str, context_index: i
     aligned, moved = align_answer(context, answer_text, start)
     if aligned is None or not answer_text.strip():
         stats.unfindable_answers += 1
+        stats.notes.append(place.at("answers", 0).describe(f"{answer_text!r}: could not find the answer in its "
+                                                           f"context (skipped)"))
         return None
     stats.fixed_answer_starts += moved
+    if moved:
+        stats.notes.append(place.at("answers", 0, "answer_start").describe(f"is {start}: the answer is at {aligned} "
+                                                                          f"(the nearest occurrence of its text)"))
     return SquadExample(question.id, question_text, context_index, tuple(answers), False,
                         (aligned, aligned + len(answer_text)))
 
@@ -539,6 +547,8 @@ class SquadFlags(FineTuningFlags):
                                             "null score - best non-null score exceeds this.", FINITE_FLOAT)
     strip_josa: bool = flag(False, "Drop trailing Korean particles from predicted answers.")
     skip_bad_examples: bool = flag(False, "Skip (and count) malformed questions instead of stopping.")
+    verbose_logging: bool = flag(False, "Google's: print each question skipped or fixed while reading the data (its "
+                                 "answer not in its context, its answer_start moved, malformed), not only counts.")
 
 
 class SquadFineTuning(fine_tuning.FineTuningRun):
@@ -578,6 +588,9 @@ class SquadFineTuning(fine_tuning.FineTuningRun):
         start = time.perf_counter()
         dataset = featurize(path, self.tokenizer, self.feature_config, is_training,
                             self.flags.version_2_with_negative, self.flags.skip_bad_examples)
+        if self.is_main and self.flags.verbose_logging:
+            for note in dataset.read_stats.notes:
+                click.echo(note, err=True)
         if len(dataset.features) == 0:
             raise InputError(f"{path}: no {'training features' if is_training else 'questions to predict'}")
         unknown = self.unknown_tokens(dataset.features, path)

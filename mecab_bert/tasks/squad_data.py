@@ -47,9 +47,13 @@ class Place:
     def of_question(self, qid: str) -> Place:
         return Place(self.source, self.path, qid)
 
-    def error(self, problem: str) -> InputError:
+    def describe(self, problem: str) -> str:
+        """`dev.json: data[3].paragraphs[0].qas[2].answers[0] PROBLEM (question 'q1')`: for errors and warnings."""
         about = f" (question {self.question!r})" if self.question is not None else ""
-        return InputError(f"{self.source}: {self.path or 'the top level'} {problem}{about}")
+        return f"{self.source}: {self.path or 'the top level'} {problem}{about}"
+
+    def error(self, problem: str) -> InputError:
+        return InputError(self.describe(problem))
 
 
 def field(record: Any, name: str, kind: type, place: Place, default: Any = _REQUIRED) -> Any:
