@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
-from conftest import checkpoint_dir
+from conftest import checkpoint_dir, google_uncased
 
 import convert_tf_checkpoint
 
@@ -33,6 +33,24 @@ def test_the_converter_writes_a_hugging_face_directory_that_matches_tensorflow(t
     logits = output.prediction_logits.gather(1, positions[..., None].expand(-1, -1, output.prediction_logits.size(-1)))
     assert np.abs(F.log_softmax(logits, -1).numpy() - reference["mlm_log_probs"]).max() <= 1e-5
     assert np.abs(F.log_softmax(output.seq_relationship_logits, -1).numpy() - reference["nsp_log_probs"]).max() <= 1e-5
+
+
+def test_googles_uncased_checkpoint_converts_to_a_plain_bert_tokenizer(tmp_path):
+    """BERT-Base uncased's vocab holds Hangul only as Jamo: the export's tokenizer is transformers' own BertTokenizer
+    (no remote code), with the ids of Google's tokenizer on English and Korean, and the model learned those ids."""
+    transformers = pytest.importorskip("transformers")
+    folder = google_uncased()
+    out = tmp_path / "hf"
+    result = CliRunner().invoke(convert_tf_checkpoint.main, ["--tf_checkpoint", str(folder), "--output_dir", str(out)])
+    assert result.exit_code == 0, result.output
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    reference = transformers.BertTokenizerFast(str(folder / "vocab.txt"), do_lower_case=True)
+    texts = ("Who was Jim Henson?", "짐 헨슨은 누구였나?", "Café 50th 한국어")
+    assert "Bert" in type(tokenizer).__name__ and "auto_map" not in (out / "tokenizer_config.json").read_text()
+    assert tokenizer(*texts[:2])["input_ids"] == reference(*texts[:2])["input_ids"]
+    assert tokenizer(texts[2])["input_ids"] == reference(texts[2])["input_ids"]
+    assert "Hangul decomposed into Jamo" in (out / "README.md").read_text(encoding="utf-8")
+    assert transformers.BertForPreTraining.from_pretrained(out).config.vocab_size == len(reference)
 
 
 def test_the_converter_refuses_what_is_not_a_checkpoint(tmp_path):

@@ -692,6 +692,31 @@ def test_export_hf_predicts_as_the_run(tmp_path, inputs, sample_tokenizer, task,
     assert from_export == pytest.approx(original, rel=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["mecab", "wordpiece"])
+def test_a_pair_classifier_export_reproduces_test_results_as_transformers_users_call_it(tmp_path, inputs, mode):
+    """AutoTokenizer + AutoModelForSequenceClassification on the export, `model(**tokenizer(a, b))` one pair at a
+    time: the probabilities of test_results.tsv, in both modes (sentence B's token_type_ids reach the model)."""
+    transformers = pytest.importorskip("transformers")
+    rng, columns = random.Random(2), ("#1 ID", "#2 ID", "#1 String", "#2 String")
+    write_tsv(tmp_path, [("Quality", *columns), *((str(i % 2), "1", "2", *sentence_pair(rng)) for i in range(16))],
+              name="train.tsv")
+    test_rows = [sentence_pair(rng) for _ in range(12)]
+    write_tsv(tmp_path, [("index", *columns), *((str(i), "1", "2", *pair) for i, pair in enumerate(test_rows))],
+              name="test.tsv")
+    out, export = tmp_path / "out", tmp_path / "hf"
+    result = invoke(inputs.args("MRPC", out, "--do_train", "--do_predict", "--data_dir", tmp_path, "--tokenizer", mode,
+                                "--export_hf", export))
+    assert result.exit_code == 0, result.output
+    expected = read_test_results(out / "test_results.tsv")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(export, trust_remote_code=mode == "mecab")
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(export).eval()
+    with torch.no_grad():
+        got = np.stack([torch.softmax(model(**tokenizer(a, b, return_tensors="pt")).logits[0], -1).numpy()
+                        for a, b in test_rows])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert tokenizer(*test_rows[0])["token_type_ids"].count(1) > 1
+
+
 @pytest.mark.parametrize(("task", "split", "bad_row", "words"), [
     ("kornli", "train", ("가", "나"), "2 tab-separated fields, expected 3"),
     ("kornli", "dev", ("가", "나", "neutrall"), 'unknown label "neutrall"'),

@@ -725,7 +725,8 @@ def test_data_of_unknown_tokens_stops_the_run(tmp_path):
     assert not (tmp_path / "out").exists()
     result = run_cli(*args(write_config(tmp_path), tmp_path / "data", tmp_path / "out", "--do_train",
                            "--num_train_steps", "2", "--max_unk_rate", "1"))
-    assert result.exit_code == 0 and "data: [UNK] 100.00% of" in result.output, result.output
+    assert result.exit_code == 0, result.output
+    assert "data: tokenized with mecab (do_lower_case True); [UNK] 100.00% of" in result.output
 
 
 # --- Google's README, as written ---------------------------------------------------------------------------

@@ -117,3 +117,24 @@ def test_the_checkpoints_own_vocab_passes_and_an_older_record_without_it_resumes
         "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "resum" in result.output, result.output
+
+
+def test_the_tokenizer_follows_the_run_it_starts_from(tmp_path, monkeypatch, pretraining_run):
+    """A pretraining run records its data's tokenizer, which a fine-tuning run from it takes (a contradicting
+    --tokenizer is one line naming both); a prediction into a fine-tuned run's folder takes that run's tokenizer
+    without flags; each run's first line says which and why."""
+    monkeypatch.chdir(tmp_path)
+    assert json.loads((pretraining_run / run_folder.RUN_FILE).read_text())["tokenizer"] == "mecab"
+    squad = [*TRAINING, "--max_seq_length", "64", "--doc_stride", "32", "--max_query_length", "16",
+             "--num_train_epochs", "0.01"]
+    result = CliRunner().invoke(run_squad.main, [*squad, "--init_checkpoint", str(pretraining_run), "--do_train",
+                                                 "--train_file", str(SAMPLE), "--tokenizer", "wordpiece"])
+    assert_one_line_error(result, "--tokenizer wordpiece contradicts --init_checkpoint", "records tokenizer mecab")
+    result = CliRunner().invoke(run_squad.main, [*squad, "--do_train", "--train_file", str(SAMPLE), "--tokenizer",
+                                                 "wordpiece"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("tokenizer: wordpiece (as --tokenizer says)")
+    predicted = CliRunner().invoke(run_squad.main, [*squad, "--do_predict", "--predict_file", str(SAMPLE)])
+    assert predicted.exit_code == 0, predicted.output
+    assert predicted.output.startswith("tokenizer: wordpiece (the run in --output_dir out (out/run.json) records it)")
+    assert (tmp_path / "out" / "predictions.json").is_file()

@@ -54,7 +54,13 @@ from mecab_bert.pretraining_data.shard_format import (
     owns_output_file,
     sealed,
 )
-from mecab_bert.tokenizer_settings import DO_LOWER_CASE, MECAB, TOKENIZER_MODES, UnknownTokens, max_unk_rate_flag
+from mecab_bert.tokenizer_settings import (
+    DO_LOWER_CASE,
+    TOKENIZER_MODES,
+    UnknownTokens,
+    max_unk_rate_flag,
+    resolve_tokenizer,
+)
 from mecab_bert.workers import ordered_map
 from text_input import read_utf8_lines
 
@@ -187,8 +193,9 @@ class RunSettings:
                            type=OUTPUT_PATH, aliases=("output_file",))
     vocab_file: str = flag(help="The vocabulary the model will be trained with.", type=INPUT_PATH)
     do_lower_case: bool = flag(DO_LOWER_CASE, "Lower-case and strip accents (never from Hangul).")
-    tokenizer: str = flag(MECAB, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer.",
-                          click.Choice(TOKENIZER_MODES))
+    tokenizer: str | None = flag(None, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer "
+                                       "(default: wordpiece for a vocab of Google's, else mecab).",
+                                 click.Choice(TOKENIZER_MODES))
     do_whole_word_mask: bool = flag(InstanceConfig.do_whole_word_mask,
                                     "Mask whole words: a token starting with ## joins the word before it.")
     max_seq_length: int = flag(InstanceConfig.max_seq_length, "Maximum sequence length.",
@@ -221,7 +228,7 @@ class RunSettings:
         for field in dataclasses.fields(self):
             kind = field.metadata["flag"].type
             try:
-                if kind is not None:
+                if kind is not None and getattr(self, field.name) is not None:  # None: resolved later (--tokenizer)
                     kind.convert(getattr(self, field.name), None, None)
             except click.BadParameter as error:
                 raise DataError(f"--{field.name}: {error.message}") from None
@@ -290,6 +297,10 @@ def create_pretraining_data(settings: RunSettings, progress: bool = True) -> Run
     """Reads, tokenizes, creates instances and writes shards and the manifest; see the module docstring."""
     start = time.perf_counter()
     settings.validate()
+    resolved = resolve_tokenizer(settings.vocab_file, settings.do_lower_case, settings.tokenizer, None)
+    settings = dataclasses.replace(settings, tokenizer=resolved.tokenizer)  # recorded as it ran
+    if progress:
+        click.echo(resolved.describe(), err=True)
     config = settings.instance_config()
     paths = expand_input_files(settings.input_file)
     check_outside(settings.output_dir, [*paths, settings.vocab_file])

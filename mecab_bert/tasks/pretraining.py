@@ -309,8 +309,11 @@ class PretrainingRun:
         unknown = data_unknown_tokens(self.shard_sets)
         if unknown is not None:
             unknown.check(f"--input_file {flags.input_file} (its manifests)", flags.max_unk_rate)
-            if is_main:
-                click.echo(f"data: {unknown.describe()} of the text it was made from", err=True)
+        if is_main:
+            recorded = self.tokenizer_identity()
+            made = f"tokenized with {recorded['tokenizer']} (do_lower_case {recorded['do_lower_case']})" \
+                if recorded else "made before manifests recorded their tokenizer"
+            click.echo(f"data: {made}" + (f"; {unknown.describe()} of the text" if unknown else ""), err=True)
         # The layout is the data's: Google's flags for it are checked against the manifests when given.
         layout = self.shard_sets[0]
         self.flags = dataclasses.replace(
@@ -374,11 +377,19 @@ class PretrainingRun:
         return {
             "data": [data_identity(shards.manifest) for shards in self.shard_sets],
             "vocab_sha256": self.vocab().sha256,  # what a fine-tuning run from its checkpoints checks its vocab by
+            **self.tokenizer_identity(),  # and takes its tokenizer from
             "init_checkpoint": loading.file_identity(init),
             **{name: getattr(self.flags, name) for name in (
                 "max_seq_length", "max_predictions_per_seq", "train_batch_size", "learning_rate", "num_train_steps",
                 "num_warmup_steps", "optimizer", "weight_decay", "seed")},
         }
+
+    def tokenizer_identity(self) -> dict[str, Any]:
+        """How the data was tokenized, as its manifests record it (nothing for data made before they did)."""
+        if not all(isinstance(shards.manifest.get("tokenizer"), dict) for shards in self.shard_sets):
+            return {}
+        mode, lower = recorded_tokenizer(self.shard_sets)
+        return {"tokenizer": mode, "do_lower_case": lower}
 
     def train_results(self, metrics: dict[str, float]) -> dict[str, float]:
         return metrics
