@@ -130,6 +130,8 @@ def test_a_vocab_of_hangul_decomposed_into_jamo_tokenizes_as_googles(tmp_path):
         ids, starts, ends = settings.full_tokenizer().encode_with_offsets(text)
         assert ids.tolist() == expected["input_ids"] and "\u1100" in reference.convert_ids_to_tokens(ids.tolist())
         assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == [tuple(o) for o in expected["offset_mapping"]]
+    # Its own files tokenize as its model learned (transformers decomposes Hangul too): an export carries them on.
+    assert tokenizer_settings.carried_tokenizer(str(folder), settings) == folder
     # Exported with our own files, it is a plain BertTokenizer, with sentence B's segment ids.
     export_dir = tmp_path / "export"
     export_dir.mkdir()
