@@ -2,14 +2,15 @@
 """The BERT model (Google's `modeling.py`) in PyTorch, with Hugging Face's parameter names.
 
 The module tree is the checkpoint format: every `state_dict` key is the key Hugging Face's `BertModel`,
-`BertForPreTraining`, `BertForQuestionAnswering` and `BertForSequenceClassification` use
-(`bert.encoder.layer.0.attention.self.query.weight`, `self.LayerNorm` and all), so a checkpoint goes both ways
+`BertForPreTraining`, `BertForQuestionAnswering`, `BertForSequenceClassification` and `BertForTokenClassification`
+use (`bert.encoder.layer.0.attention.self.query.weight`, `self.LayerNorm` and all), so a checkpoint goes both ways
 without a conversion table: `load_pretrained` reads ours, Hugging Face's and older conversions of Google's;
 `hf_export.export_hf` writes a directory that `transformers.BertForPreTraining.from_pretrained` (or the model's own
 class) loads with no missing or unexpected key. The model classes are `MODEL_CLASSES`: each names the heads it adds.
 
 Each head's loss is one function (`masked_lm_loss`, `next_sentence_loss`, `span_loss`,
-`sequence_classification_loss`) returning a `HeadLoss`: the models' forwards and the training loops both use it.
+`sequence_classification_loss`, `token_classification_loss`) returning a `HeadLoss`: the models' forwards and the
+training loops both use it.
 
 Dimensions used in the comments and docstrings:
 
@@ -511,6 +512,20 @@ def span_loss(start_logits: Tensor, end_logits: Tensor, start_positions: Tensor,
     return HeadLoss((start.loss + end.loss) / 2, (start.total + end.total) / 2, start.count, correct.sum())
 
 
+# The label of a token no loss reads ([CLS], [SEP], padding): Hugging Face's and PyTorch's ignore_index.
+IGNORED_LABEL = -100
+
+
+def token_classification_loss(logits: Tensor, labels: Tensor) -> HeadLoss:
+    """Hugging Face's BertForTokenClassification loss: the softmax cross-entropy of logits float [B, T, C] against
+    labels long [B, T], over the tokens whose label is not IGNORED_LABEL (loss their mean, count their number)."""
+    logits, labels = logits.float().flatten(0, -2), labels.flatten()
+    read = labels != IGNORED_LABEL
+    total = F.cross_entropy(logits, labels, ignore_index=IGNORED_LABEL, reduction="sum")
+    count = read.sum().float()
+    return HeadLoss(total / count.clamp(min=1), total, count, (_hits(logits, labels) * read).sum())
+
+
 def sequence_classification_loss(logits: Tensor, labels: Tensor) -> HeadLoss:
     """Hugging Face's BertForSequenceClassification loss for logits float [B, num_labels] and labels [B]. num_labels 1
     is problem_type "regression": the mean squared error of logits[:, 0] against float labels (correct is then the sum
@@ -664,6 +679,35 @@ class BertForSequenceClassification(BertPreTrainedModel):
                              f"model's labels are {list(self.label_names)}")
 
 
+class TokenClassifierOutput(NamedTuple):
+    logits: Tensor  # float [B, T, num_labels]
+    loss: Tensor | None = None  # float [], see token_classification_loss
+
+    per_token = ("logits",)  # fields with a value for every token (see fine_tuning.predict)
+
+
+class BertForTokenClassification(BertForSequenceClassification):
+    """BERT with a classifier on every token (Hugging Face's BertForTokenClassification, for named entities): the
+    same labels, head and checks as the sequence classifier, read from each token's vector instead of the pooled
+    [CLS] one (so no pooler, as Hugging Face's)."""
+
+    def __init__(self, config: BertConfig, num_labels: int = 2, label_names: tuple[str, ...] = ()):
+        super().__init__(config, num_labels, label_names)
+        self.bert = BertModel(config, add_pooling_layer=False)
+
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                labels: Tensor | None = None) -> TokenClassifierOutput:
+        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`; labels: long [B, T] tag ids,
+        IGNORED_LABEL where no loss is read."""
+        sequence_output = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[0]
+        logits = self.classifier(self.dropout(sequence_output))  # (B, T, num_labels)
+        loss = token_classification_loss(logits, labels).loss if labels is not None else None
+        return TokenClassifierOutput(logits, loss)
+
+    def hf_config(self) -> dict[str, Any]:
+        return {key: value for key, value in super().hf_config().items() if key != "problem_type"}
+
+
 def _check_labels(num_labels: int, label_names: tuple[str, ...]) -> None:
     """Raises InputError unless num_labels >= 1 and label_names is empty or num_labels distinct strings."""
     if not isinstance(num_labels, int) or isinstance(num_labels, bool) or num_labels < 1:
@@ -694,4 +738,4 @@ TIED_KEYS = {
 # Every model class: the architectures export_hf writes (our class names are Hugging Face's) and load_pretrained
 # reads. A new class joins here, with its `heads`; nothing else lists them.
 MODEL_CLASSES: tuple[type[BertPreTrainedModel], ...] = (
-    BertModel, BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification)
+    BertModel, BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertForTokenClassification)

@@ -19,7 +19,7 @@ from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import hf_export, loading
 from mecab_bert.files import file_sha256
 from mecab_bert.runs import checkpointing
-from mecab_bert.tasks import fine_tuning, squad, squad_data, squad_metrics
+from mecab_bert.tasks import fine_tuning, squad, squad_data, squad_metrics, windows
 from text_input import InputError
 
 SAMPLE_QA = ROOT / "data" / "sample_korquad.json"
@@ -135,13 +135,13 @@ def test_windows_and_max_context_follow_google():
     rng = random.Random(0)
     for _ in range(300):
         length, max_tokens, stride = rng.randint(1, 900), rng.randint(5, 300), rng.randint(1, 200)
-        windows = squad.doc_windows(length, max_tokens, stride)
-        assert windows == google_windows(length, max_tokens, stride)
-        best = squad.max_context_window(windows, length)
+        found = windows.doc_windows(length, max_tokens, stride)
+        assert found == google_windows(length, max_tokens, stride)
+        best = windows.max_context_window(found, length)
         for position in range(0, length, 7):
-            for index in range(len(windows)):
-                if windows[index][0] <= position < sum(windows[index]):
-                    assert (best[position] == index) == google_is_max_context(windows, index, position)
+            for index in range(len(found)):
+                if found[index][0] <= position < sum(found[index]):
+                    assert (best[position] == index) == google_is_max_context(found, index, position)
 
 
 def test_long_context_windows_still_find_every_answer(tmp_path, tokenizer):

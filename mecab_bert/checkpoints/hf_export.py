@@ -305,7 +305,8 @@ def _wordpiece_pre_tokenizer(do_lower_case: bool) -> dict[str, Any]:
 # Which transformers Auto class loads each of our model classes.
 _AUTO_CLASSES = {"BertModel": "AutoModel", "BertForPreTraining": "AutoModelForPreTraining",
                  "BertForQuestionAnswering": "AutoModelForQuestionAnswering",
-                 "BertForSequenceClassification": "AutoModelForSequenceClassification"}
+                 "BertForSequenceClassification": "AutoModelForSequenceClassification",
+                 "BertForTokenClassification": "AutoModelForTokenClassification"}
 
 
 def model_card(card: ModelCard, tokenizer: TokenizerSettings, model_class: str, max_positions: int,

@@ -240,13 +240,18 @@ def predict(model: nn.Module, data: loop.TrainingData, batch_size: int, runtime:
                            attention_mask=batch["attention_mask"])
         width, padding = full["input_ids"].shape[1], batch["attention_mask"] == 0
         per_token = getattr(output, "per_token", ())
-        parts.append(type(output)(*(F.pad(value.masked_fill(padding, 0), (0, width - value.shape[1]))
-                                    if name in per_token else value
+        parts.append(type(output)(*(_zero_padding(value, padding, width) if name in per_token else value
                                     for name, value in zip(output._fields, output, strict=True))))
     inverse = np.argsort(order, kind="stable")
     return type(parts[0])(*(None if field[0] is None else
                             np.concatenate([t.float().cpu().numpy() for t in field])[inverse]
                             for field in zip(*parts, strict=True)))
+
+
+def _zero_padding(value: torch.Tensor, padding: torch.Tensor, width: int) -> torch.Tensor:
+    """A per-token output [B, t, ...] of a batch cut to t tokens, 0 at padding and padded back to `width` tokens."""
+    value = value.masked_fill(padding.reshape(*padding.shape, *[1] * (value.dim() - 2)), 0)
+    return F.pad(value, (0, 0) * (value.dim() - 2) + (0, width - value.shape[1]))
 
 
 def _check_init_task(init: str, script: FineTuningRun) -> None:
