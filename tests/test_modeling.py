@@ -536,9 +536,29 @@ def test_sequence_classification_model():
 
 def test_model_classes_give_heads_and_architectures():
     assert {model_class.__name__ for model_class in modeling.MODEL_CLASSES} == {
-        "BertModel", "BertForPreTraining", "BertForQuestionAnswering", "BertForSequenceClassification"}
+        "BertModel", "BertForPreTraining", "BertForQuestionAnswering", "BertForSequenceClassification",
+        "BertForTokenClassification"}
     assert set(loading._HEADS) == {
         "bert.pooler.", "cls.predictions.", "cls.seq_relationship.", "qa_outputs.", "classifier."}
+
+
+def test_token_classification_parity(transformers):
+    """Hugging Face's BertForTokenClassification on the same weights: logits, and the loss over labeled tokens
+    (IGNORED_LABEL at [CLS], padding and the like), to ATOL."""
+    ours = perturbed(modeling.BertForTokenClassification(TINY, num_labels=5, label_names=tuple("OABCD")))
+    theirs = hf_twin(transformers, ours, num_labels=5)
+    encoder, _ = classifier_inputs(5, seed=3)
+    labels = torch.randint(0, 5, encoder["input_ids"].shape, generator=torch.Generator().manual_seed(0))
+    labels[:, 0] = modeling.IGNORED_LABEL
+    labels[encoder["attention_mask"] == 0] = modeling.IGNORED_LABEL
+    with torch.no_grad():
+        output = ours(**encoder, labels=labels)
+        hf = theirs(**encoder, labels=labels)
+    assert max_diff(output.logits, hf.logits) < ATOL
+    assert abs(output.loss.item() - hf.loss.item()) < ATOL
+    head = modeling.token_classification_loss(output.logits, labels)
+    assert head.count.item() == (labels != modeling.IGNORED_LABEL).sum().item()
+    assert ours.hf_config()["id2label"] == {str(i): name for i, name in enumerate("OABCD")}
 
 
 @pytest.mark.parametrize(("num_labels", "problem_type"), [(3, "single_label_classification"), (1, "regression")])
