@@ -14,7 +14,7 @@ import json
 
 import click
 
-from mecab_bert.cli import OUTPUT_PATH, Command, flag_options, user_errors
+from mecab_bert.cli import OUTPUT_PATH, Command, Option, flag_options, user_errors
 from mecab_bert.tasks import squad_metrics
 
 
@@ -27,9 +27,9 @@ def _refuse_plots(ctx: click.Context, param: click.Parameter, value: str | None)
 @flag_options(squad_metrics.EvaluateFlags)
 # evaluate-v2.0.py's other two flags, so that its command lines run or fail in one line: --verbose, which it takes
 # and never reads; --out-image-dir, its matplotlib plots, which are refused (the type still names a symlink loop).
-@click.option("--verbose", cls=squad_metrics.also_spelled("-v"), is_flag=True, hidden=True, expose_value=False)
-@click.option("--out-image-dir", cls=squad_metrics.also_spelled("-p"), type=OUTPUT_PATH, hidden=True,
-              expose_value=False, callback=_refuse_plots)
+@click.option("--verbose", "-v", cls=Option, is_flag=True, hidden=True, expose_value=False)
+@click.option("--out-image-dir", "-p", cls=Option, type=OUTPUT_PATH, hidden=True, expose_value=False,
+              callback=_refuse_plots)
 def main(**values) -> None:
     """Prints the official scores of PRED_FILE ({question id: answer}) against DATA_FILE as JSON."""
     with user_errors():

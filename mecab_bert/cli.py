@@ -2,11 +2,12 @@
 """The command-line layer every script shares: one-line errors (`user_errors`), `Command` (usage errors on one line,
 SIGTERM as Ctrl-C, Google's absl spellings), flag types that name the flag on a bad value, and the flags mechanism:
 a frozen dataclass whose fields are the flags (`flag`, `flag_options`), boolean flags that read like Google's absl
-ones.
+ones, other names of a flag (`flag`'s `aliases`, `Option`).
 
 Google's README commands run as written (`absl_arguments`, before click parses): `--flagfile=FILE` is replaced by
-the flags in FILE, `--noX` is `--X=False` for every boolean flag, and a flag with a second name (Google's
-`--output_file` for `--output_dir`) is refused when given under both."""
+the flags in FILE, `--noX` is `--X=False` for every boolean flag, and a flag with other names (Google's
+`--output_file` for `--output_dir`, evaluate-v2.0.py's `--na-prob-file` and `-n` for `--na_prob_file`) is refused
+when given under two of them."""
 
 from __future__ import annotations
 
@@ -174,8 +175,8 @@ FLAGFILE = "--flagfile"
 def absl_arguments(command: click.Command, args: Sequence[str]) -> list[str]:
     """The command line as click should see it, given as Google's absl flags read it: each --flagfile expanded
     in place, `--noX` as `--X=False` (X a boolean flag that takes a value; a plain switch has its own --noX), and
-    an option given under two of its names refused (both would be taken, the later silently). Nothing after
-    `--` is touched. UsageError naming the flag, or the flagfile's file:line."""
+    an option that takes a value given under two of its names refused (both would be taken, the later silently).
+    Nothing after `--` is touched. UsageError naming the flag, or the flagfile's file:line."""
     args = expand_flagfiles([os.fspath(arg) if isinstance(arg, os.PathLike) else arg for arg in args])
     names = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
     negations = {f"--no{name[2:]}": name for param in command.params if isinstance(param, click.Option)
@@ -193,10 +194,19 @@ def absl_arguments(command: click.Command, args: Sequence[str]) -> list[str]:
 
 def _check_one_name_each(command: click.Command, args: list[str]) -> None:
     for param in command.params:
-        given = [name for name in param.opts if name.startswith("--")
-                 and any(arg == name or arg.startswith(f"{name}=") for arg in args)]
+        if isinstance(param, click.Option) and param.is_flag:  # a switch takes no value: its names cannot disagree
+            continue
+        given = [name for name in param.opts if any(_gives(arg, name) for arg in args)]
         if len(given) > 1:
             raise click.UsageError(f"{' and '.join(given)} are two names of one flag: give one of them")
+
+
+def _gives(arg: str, name: str) -> bool:
+    """Whether `arg` gives the option `name`: `--name` or `--name=value`; a short one `-n` or `-nVALUE`, as click
+    reads it."""
+    if name.startswith("--"):
+        return arg == name or arg.startswith(f"{name}=")
+    return arg.startswith(name)
 
 
 def expand_flagfiles(args: Sequence[str], reading: tuple[str, ...] = (), where: str = "") -> list[str]:
@@ -246,11 +256,29 @@ def _flagfile_arguments(path: str, reading: tuple[str, ...], where: str) -> list
     return args
 
 
-def bool_option(name: str, default: bool | None, help_text: str, **click_options: Any):
+class Option(click.Option):
+    """click's option, named in messages as our docs name it: its first name is ours, any other an alias (Google's,
+    the official script's), which --help lists beside it. A bad value names ours alone (click would list every
+    name); a missing flag names each, ours first, since any of them would do. A Command refuses a value given
+    under two of its names (absl_arguments)."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        return f"'{self.opts[0]}'"
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        try:
+            return super().process_value(ctx, value)
+        except click.MissingParameter as error:
+            if error.param_hint is None:
+                error.param_hint = " / ".join(f"'{name}'" for name in self.opts)
+            raise
+
+
+def bool_option(name: str, default: bool | None, help_text: str, aliases: Sequence[str] = (), **click_options: Any):
     """A click option that takes `--flag`, `--flag=True` and `--flag=False` (or true, 1, 0, ...), like Google's
-    absl flags; `--noflag` is `--flag=False` in a Command (absl_arguments)."""
-    return click.option(name, type=click.BOOL, default=default, is_flag=False, flag_value=True, show_default=True,
-                        help=help_text, **click_options)
+    absl flags; `--noflag` is `--flag=False` in a Command (absl_arguments). `aliases`: its other names."""
+    return click.option(name, *aliases, cls=Option, type=click.BOOL, default=default, is_flag=False, flag_value=True,
+                        show_default=True, help=help_text, **click_options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,8 +295,9 @@ def flag(default: Any = dataclasses.MISSING, help: str = "", type: click.ParamTy
     """A flags-dataclass field that is also the option `--<field name>`; no default makes the flag required.
     A bool default, or the type click.BOOL (a `bool | None` flag, None when not given), makes a Google-style
     boolean (`--do_train`, `--do_train=False`, `--nodo_train`). `argument`: the positional argument FIELD_NAME
-    instead (its help is the command's docstring). `aliases`: other names of the option (Google's, without the
-    dashes). Other keywords go to click as they are: `multiple=True`, `nargs=-1` (a tuple), `callback`,
+    instead (its help is the command's docstring). `aliases`: other names of the option, as they are written on
+    the command line (Google's `("--output_file",)`, evaluate-v2.0.py's `("--na-prob-file", "-n")`; see `Option`
+    for the messages). Other keywords go to click as they are: `multiple=True`, `nargs=-1` (a tuple), `callback`,
     `is_flag=True` (a plain switch, which takes no value; `--noX` turns it off)."""
     spec = _FlagSpec(help, type, argument, aliases, click_options)
     return dataclasses.field(default=default, metadata={"flag": spec})
@@ -286,21 +315,21 @@ def flag_options(flags_class: type) -> Callable[[Callable], Callable]:
     def decorate(command: Callable) -> Callable:
         for field in reversed(ordered):
             spec: _FlagSpec = field.metadata["flag"]
-            names = [field.name, f"--{field.name}", *(f"--{alias}" for alias in spec.aliases)]
+            names = [field.name, f"--{field.name}", *spec.aliases]
             required = field.default is dataclasses.MISSING
             switch = spec.click_options.get("is_flag", False)
             if spec.argument:
                 command = click.argument(field.name, type=spec.type, **spec.click_options)(command)
             elif (isinstance(field.default, bool) or spec.type is click.BOOL) and not switch:
-                command = bool_option(names[1], field.default, spec.help, **spec.click_options)(command)
+                command = bool_option(names[1], field.default, spec.help, spec.aliases, **spec.click_options)(command)
             elif switch:  # `--X/--noX`: absl's --noX for a switch too
-                command = click.option(field.name, f"--{field.name}/--no{field.name}", default=field.default,
-                                       help=spec.help, **spec.click_options)(command)
+                command = click.option(field.name, f"--{field.name}/--no{field.name}", *spec.aliases, cls=Option,
+                                       default=field.default, help=spec.help, **spec.click_options)(command)
             elif required:  # no default at all: click (>= 8.3) would take an explicit None for one
-                command = click.option(*names, type=spec.type, required=True, help=spec.help,
+                command = click.option(*names, cls=Option, type=spec.type, required=True, help=spec.help,
                                        **spec.click_options)(command)
             else:
-                command = click.option(*names, type=spec.type, default=field.default, help=spec.help,
+                command = click.option(*names, cls=Option, type=spec.type, default=field.default, help=spec.help,
                                        show_default=field.default is not None, **spec.click_options)(command)
         return command
 

@@ -179,7 +179,7 @@ def test_no_spelling_takes_no_value_and_leaves_what_follows_a_double_dash():
 
 @dataclasses.dataclass(frozen=True)
 class GoogleFlags:
-    output_dir: str = cli.flag(help="Where.", aliases=("output_file",))
+    output_dir: str = cli.flag(help="Where.", aliases=("--output_file",))
     do_train: bool = cli.flag(False, "Train.")
     do_lower_case: bool = cli.flag(True, "Lower-case.")
     learning_rate: float = cli.flag(5e-5, "Rate.", cli.POSITIVE_FLOAT)
@@ -252,6 +252,45 @@ def test_a_flag_under_two_names_is_one_line():
     assert result.output == "Error: --output_dir and --output_file are two names of one flag: give one of them " \
                             "(see --help)\n"
     assert run_google("--output_dir=a", "--output_dir=b").output.strip() == repr(GoogleFlags(output_dir="b"))
+
+
+@dataclasses.dataclass(frozen=True)
+class OfficialFlags:
+    out_file: str = cli.flag(help="Where.", aliases=("--out-file", "-o"))
+    threshold: float = cli.flag(1.0, "A threshold.", cli.FINITE_FLOAT, aliases=("-t",))
+    keep: bool = cli.flag(False, "Keep.", aliases=("--keep-all",))
+    verbose: bool = cli.flag(False, "Talk.", is_flag=True, aliases=("-v",))
+
+
+@click.command(cls=cli.Command)
+@cli.flag_options(OfficialFlags)
+def official_command(**values):
+    click.echo(repr(OfficialFlags(**values)))
+
+
+@pytest.mark.parametrize("args", [["--out_file=a"], ["--out-file", "a"], ["-o", "a"], ["-oa"]])
+def test_aliases_are_written_as_on_the_command_line(args):
+    result = CliRunner().invoke(official_command, [*args, "-t", "2", "--keep-all", "-v", "--verbose"])
+    assert result.output.strip() == repr(OfficialFlags("a", 2.0, True, True)), result.output
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (["-o", "a", "--out_file=b"], "Error: --out_file and -o are two names of one flag: give one of them (see --help)"),
+    (["-ob", "--out-file=a"], "Error: --out-file and -o are two names of one flag: give one of them (see --help)"),
+    (["-o", "a", "-t", "x"], "Error: Invalid value for '--threshold': 'x' is not a valid float range. (see --help)"),
+    (["-t", "1"], "Error: Missing option '--out_file' / '--out-file' / '-o'. (see --help)"),
+    (["-o", "a", "--keep-all=x"], "Error: Invalid value for '--keep': 'x' is not a valid boolean."),
+])
+def test_an_alias_is_named_after_our_spelling_in_one_line(args, line):
+    result = CliRunner().invoke(official_command, args)
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith(line), result.output
+
+
+def test_help_lists_every_name_of_a_flag():
+    output = CliRunner().invoke(official_command, ["--help"]).output
+    for names in ("-o, --out_file, --out-file", "-t, --threshold", "--keep, --keep-all", "-v, --verbose / --noverbose"):
+        assert names in output, output
 
 
 def test_a_script_reads_googles_flags_from_a_flagfile(tmp_path):

@@ -190,7 +190,7 @@ class RunSettings:
 
     input_file: str = flag(help="Input text: comma-separated files or glob patterns.", type=INPUT_PATTERNS)
     output_dir: str = flag(help="Directory for the shards and manifest.json (--output_file: Google's name for it).",
-                           type=OUTPUT_PATH, aliases=("output_file",))
+                           type=OUTPUT_PATH, aliases=("--output_file",))
     vocab_file: str = flag(help="The vocabulary the model will be trained with.", type=INPUT_PATH)
     do_lower_case: bool = flag(DO_LOWER_CASE, "Lower-case and strip accents (never from Hangul).")
     tokenizer: str | None = flag(None, "mecab: WordPiece inside MeCab morphemes; wordpiece: Google's FullTokenizer "

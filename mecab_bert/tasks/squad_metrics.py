@@ -378,20 +378,6 @@ def evaluate_files(data_file: str, prediction_file: str, na_prob_file: str | Non
     return score(squad, predictions, na_probs, na_prob_thresh)
 
 
-def also_spelled(*names: str) -> type[click.Option]:
-    """A click.Option class (a flag's `cls`) that also takes `names`, e.g. the official script's "--na-prob-file"
-    and "-n" beside our --na_prob_file. Errors name our spelling alone: click would list them all."""
-
-    class Option(click.Option):
-        def __init__(self, param_decls: Sequence[str], **attrs: Any):
-            super().__init__([*param_decls, *names], **attrs)
-
-        def get_error_hint(self, ctx: click.Context | None) -> str:
-            return f"'{self.opts[0]}'"
-
-    return Option
-
-
 @dataclass(frozen=True)
 class EvaluateFlags:
     """evaluate_squad.py's arguments and flags; each flag also takes evaluate-v2.0.py's spelling."""
@@ -399,13 +385,13 @@ class EvaluateFlags:
     data_file: str = flag(type=InputPath(dir_okay=False), argument=True)
     pred_file: str = flag(type=InputPath(dir_okay=False), argument=True)
     na_prob_file: str | None = flag(None, "SQuAD v2.0 only: {question id: no-answer probability}, for the best "
-                                    "thresholds.", InputPath(dir_okay=False), cls=also_spelled("--na-prob-file", "-n"))
+                                    "thresholds.", InputPath(dir_okay=False), aliases=("--na-prob-file", "-n"))
     na_prob_thresh: float | None = flag(None, f"SQuAD v2.0 only: a question whose no-answer probability exceeds this "
                                         f"counts as answered no answer [default: {NA_PROB_THRESH}, the official; "
                                         f"without --na_prob_file every probability is 0].", FINITE_FLOAT,
-                                        cls=also_spelled("--na-prob-thresh", "-t"))
+                                        aliases=("--na-prob-thresh", "-t"))
     out_file: str | None = flag(None, "Also write the scores here.", OutputPath(dir_okay=False),
-                                cls=also_spelled("--out-file", "-o"))
+                                aliases=("--out-file", "-o"))
 
 
 def evaluate_to_file(flags: EvaluateFlags) -> Scores:
