@@ -90,8 +90,8 @@ squad: $(STAMP)  ## fine-tune PRETRAIN_DIR on TRAIN_FILE (KorQuAD 1.0, downloade
 	  --train_batch_size $(BATCH) --learning_rate $(SQUAD_LR) --device $(DEVICE)
 	@echo "squad: $(SQUAD_DIR)/ (predictions.json, nbest_predictions.json, eval_results.json)"
 
-classify: $(STAMP)  ## fine-tune PRETRAIN_DIR on TASK (korsts, kornli, nsmc: downloaded if absent; xnli, mnli, mrpc, cola), score its dev file
-	@if [ -n "$(filter korsts kornli nsmc,$(TASK))" ]; then $(PY) fetch_data.py --dataset $(TASK) --dest $(TASK_DIR); fi
+classify: $(STAMP)  ## fine-tune PRETRAIN_DIR on TASK (korsts, kornli, nsmc, klue-sts, klue-nli, ynat: downloaded if absent; xnli, mnli, mrpc, cola), score its dev file
+	@if [ -n "$(filter korsts kornli nsmc klue-sts klue-nli ynat,$(TASK))" ]; then $(PY) fetch_data.py --dataset $(TASK) --dest $(TASK_DIR); fi
 	$(LAUNCH) run_classifier.py --task_name $(TASK) --data_dir $(TASK_DIR) --vocab_file $(VOCAB) \
 	  --init_checkpoint $(PRETRAIN_DIR) --output_dir $(CLASSIFY_DIR) --do_train --do_eval \
 	  --max_seq_length $(CLASSIFY_SEQ) --num_train_epochs $(EPOCHS) --train_batch_size $(BATCH) \

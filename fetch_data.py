@@ -1,22 +1,24 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
 """Downloads a data set's files from their official addresses when not present: KorQuAD 1.0 or SQuAD 1.1 (train
-and dev) for run_squad.py, KorSTS, KorNLI or NSMC for run_classifier.py.
+and dev) for run_squad.py, KorSTS, KorNLI, NSMC, KLUE-STS, KLUE-NLI or YNAT for run_classifier.py, KLUE-NER.
 
     python fetch_data.py --dataset korquad --dest data/korquad
     python fetch_data.py --dataset korsts --dest data/korsts
 
 Each file is checked before it is kept: its sha256 where it is pinned (KorQuAD dev, SQuAD dev, KorSTS, KorNLI's
-XNLI part), else its layout and size (KorQuAD train: 60,407 questions; a TSV file: its number of lines), and it
-appears atomically. A file already in --dest is checked the same way, before anything is downloaded; one that fails
-is reported, never deleted."""
+XNLI part, KLUE's NER, STS and NLI dev), else its layout and size (KorQuAD train: 60,407 questions; a KLUE JSON file:
+its records; KLUE-NER: its sentences; another text file: its lines), and it appears atomically. A file already in
+--dest is checked the same way, before anything is downloaded; one that fails is reported, never deleted."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,26 +27,74 @@ from mecab_bert.files import atomic_output
 from text_input import InputError
 
 
+def _squad_questions(data: Any) -> int:
+    return sum(len(p["qas"]) for article in data["data"] for p in article["paragraphs"])
+
+
+def _json_records(data: Any) -> int:
+    if not isinstance(data, list):
+        raise TypeError("the top level is not an array of records")
+    return len(data)
+
+
+def _text_lines(content: bytes) -> int:
+    return len(content.splitlines())
+
+
+def _blank_separated_blocks(content: bytes) -> int:
+    """KLUE-NER's sentences: runs of lines between blank lines (the file's opening comment lines are in the first)."""
+    lines = content.splitlines()
+    return sum(1 for i, line in enumerate(lines) if line and (i == 0 or not lines[i - 1]))
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What a Remote's count counts, and how: `count` takes a file's bytes, or with `json` its parsed JSON value."""
+
+    name: str  # plural, for messages: "questions"
+    count: Callable[[Any], int]
+    json: str | None = None  # the JSON layout, for the message when a file is not that: "SQuAD-format"
+
+
+QUESTIONS = Unit("questions", _squad_questions, "SQuAD-format")
+RECORDS = Unit("records", _json_records, "KLUE")
+LINES = Unit("lines", _text_lines)
+SENTENCES = Unit("sentences", _blank_separated_blocks)
+
+
 @dataclass(frozen=True)
 class Remote:
     url: str
     sha256: str | None  # None: not pinned, the count is checked instead
-    count: int  # questions of a SQuAD-format .json file; lines of any other file
+    count: int
+    unit: Unit = LINES
 
 
 _KORNLU = "https://raw.githubusercontent.com/kakaobrain/KorNLUDatasets/master"
 _NSMC = "https://raw.githubusercontent.com/e9t/nsmc/master"
+_KLUE = "https://raw.githubusercontent.com/KLUE-benchmark/KLUE/main/klue_benchmark"
+
+
+def _klue(task: str, extension: str, train: int, dev: int, dev_sha256: str | None, unit: Unit) -> dict[str, Remote]:
+    """A KLUE task's train and dev files (KLUE publishes no test labels), as klue_benchmark/<task>-v1.1/ names them."""
+    return {f"{task}-v1.1_{split}.{extension}": Remote(f"{_KLUE}/{task}-v1.1/{task}-v1.1_{split}.{extension}", sha256,
+                                                       count, unit)
+            for split, count, sha256 in (("train", train, None), ("dev", dev, dev_sha256))}
+
 
 DATASETS = {
     "korquad": {
-        "KorQuAD_v1.0_train.json": Remote("https://korquad.github.io/dataset/KorQuAD_v1.0_train.json", None, 60407),
+        "KorQuAD_v1.0_train.json": Remote("https://korquad.github.io/dataset/KorQuAD_v1.0_train.json", None, 60407,
+                                          QUESTIONS),
         "KorQuAD_v1.0_dev.json": Remote("https://korquad.github.io/dataset/KorQuAD_v1.0_dev.json",
-                                        "25ffeb51e6c51ec02c071b60a10188e10005c144110f0d876b26079d80a35bdf", 5774),
+                                        "25ffeb51e6c51ec02c071b60a10188e10005c144110f0d876b26079d80a35bdf", 5774,
+                                        QUESTIONS),
     },
     "squad": {
-        "train-v1.1.json": Remote("https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v1.1.json", None, 87599),
+        "train-v1.1.json": Remote("https://rajpurkar.github.io/SQuAD-explorer/dataset/train-v1.1.json", None, 87599,
+                                  QUESTIONS),
         "dev-v1.1.json": Remote("https://rajpurkar.github.io/SQuAD-explorer/dataset/dev-v1.1.json",
-                                "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9", 10570),
+                                "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9", 10570, QUESTIONS),
     },
     # run_classifier.py's tasks, as its processors name the files (a header line, then one example a line).
     "korsts": {
@@ -66,6 +116,14 @@ DATASETS = {
         "ratings_train.txt": Remote(f"{_NSMC}/ratings_train.txt", None, 150001),
         "ratings_test.txt": Remote(f"{_NSMC}/ratings_test.txt", None, 50001),
     },
+    # KLUE v1.1: the train counts are the KLUE paper's (its table of data sizes), the dev files pinned.
+    "klue-sts": _klue("klue-sts", "json", 11668, 519,
+                      "b6a0ae0c370e21687f7eef0fdea872a328bb2ecbdb020c546cb870d28606bf80", RECORDS),
+    "klue-nli": _klue("klue-nli", "json", 24998, 3000,
+                      "0699db82be17766b26e199864e6260443e17ec6e91d1870e876419e388f245b1", RECORDS),
+    "ynat": _klue("ynat", "json", 45678, 9107, None, RECORDS),
+    "klue-ner": _klue("klue-ner", "tsv", 21008, 5000,
+                      "0f4d5e818f7b82d299c3a87856fc40a706f5943207580ddb252397e387050a54", SENTENCES),
 }
 
 
@@ -73,20 +131,19 @@ def check(name: str, content: bytes, remote: Remote) -> None:
     """Raises InputError unless `content` is the file we expect."""
     if remote.sha256 is not None and hashlib.sha256(content).hexdigest() != remote.sha256:
         raise InputError(f"{name}: sha256 {hashlib.sha256(content).hexdigest()} is not the expected {remote.sha256}")
-    if not name.endswith(".json"):
-        lines = len(content.splitlines())
-        if lines != remote.count:
-            raise InputError(f"{name}: {lines} lines, expected {remote.count}")
-        return
+    unit = remote.unit
+    count = unit.count(content) if unit.json is None else _count_json(name, content, unit)
+    if count != remote.count:
+        raise InputError(f"{name}: {count} {unit.name}, expected {remote.count}")
+
+
+def _count_json(name: str, content: bytes, unit: Unit) -> int:
     try:
-        data = json.loads(content)
-        questions = sum(len(p["qas"]) for article in data["data"] for p in article["paragraphs"])
+        return unit.count(json.loads(content))
     except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{name}: not a SQuAD-format JSON file ({error})") from None
+        raise InputError(f"{name}: not a {unit.json} JSON file ({error})") from None
     except RecursionError:  # brackets nested thousands deep
-        raise InputError(f"{name}: not a SQuAD-format JSON file (nested too deeply)") from None
-    if questions != remote.count:
-        raise InputError(f"{name}: {questions} questions, expected {remote.count}")
+        raise InputError(f"{name}: not a {unit.json} JSON file (nested too deeply)") from None
 
 
 def check_present(path: Path, remote: Remote) -> None:

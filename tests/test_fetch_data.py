@@ -13,7 +13,7 @@ SAMPLE_QA = ROOT / "data" / "sample_korquad.json"
 
 
 def remote_for(path, sha256=None, questions=158):
-    return fetch_data.Remote(path.resolve().as_uri(), sha256, questions)
+    return fetch_data.Remote(path.resolve().as_uri(), sha256, questions, fetch_data.QUESTIONS)
 
 
 def test_fetch_checks_and_keeps(tmp_path):
@@ -141,3 +141,36 @@ def test_a_text_file_is_checked_by_its_lines(tmp_path):
     assert not (tmp_path / "dest" / "data.tsv").exists()
     fetched = fetch_data.fetch("kornli", tmp_path / "dest", {"data.tsv": fetch_data.Remote(source.as_uri(), None, 2)})
     assert fetched[0].read_bytes() == source.read_bytes()
+
+
+def test_pinned_klue_files_match_the_shared_ones():
+    shared = ROOT.parent / "shared" / "data" / "klue"
+    if not shared.is_dir():
+        pytest.skip(f"{shared} not present")
+    checked = 0
+    for dataset in ("klue-sts", "klue-nli", "klue-ner", "ynat"):
+        for name, remote in fetch_data.DATASETS[dataset].items():
+            assert remote.url.endswith(f"/klue_benchmark/{dataset}-v1.1/{name}")
+            if (shared / name).exists():
+                fetch_data.check(name, (shared / name).read_bytes(), remote)  # the sha256 and the count
+                checked += 1
+    assert checked == 3
+
+
+def test_klue_files_are_counted_by_records_and_sentences(tmp_path):
+    records = tmp_path / "records.json"
+    records.write_text(json.dumps([{"guid": "a"}, {"guid": "b"}]), encoding="utf-8")
+    fetched = fetch_data.fetch("ynat", tmp_path / "dest", {"ynat.json": fetch_data.Remote(
+        records.as_uri(), None, 2, fetch_data.RECORDS)})
+    assert fetched[0].read_bytes() == records.read_bytes()
+    with pytest.raises(fetch_data.InputError, match=r"^x\.json: 2 records, expected 3$"):
+        fetch_data.check("x.json", records.read_bytes(), fetch_data.Remote("", None, 3, fetch_data.RECORDS))
+    with pytest.raises(fetch_data.InputError, match=r"^x\.json: not a KLUE JSON file \(the top level is not an array "
+                                                    r"of records\)$"):
+        fetch_data.check("x.json", b'{"data": []}', fetch_data.Remote("", None, 0, fetch_data.RECORDS))
+    # KLUE-NER: comment lines, then a sentence's lines; a blank line between sentences (a space is a line of its own).
+    ner = "## comment\n## klue-ner-v1_dev_00000\t<가:PS>\n가\tB-PS\n \tO\n\n## klue-ner-v1_dev_00001\t나\n나\tO\n\n"
+    sentences = fetch_data.Remote("", None, 2, fetch_data.SENTENCES)
+    fetch_data.check("ner.tsv", ner.encode(), sentences)
+    with pytest.raises(fetch_data.InputError, match=r"^ner\.tsv: 1 sentences, expected 2$"):
+        fetch_data.check("ner.tsv", ner.split("\n\n")[0].encode(), sentences)

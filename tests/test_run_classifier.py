@@ -23,6 +23,7 @@ from mecab_bert.tasks import fine_tuning
 from text_input import InputError
 
 KORNLU = SHARED_DATA / "kornlu"
+KLUE = SHARED_DATA / "klue"
 
 
 def write_tsv(tmp_path, rows, name="data.tsv"):
@@ -133,7 +134,8 @@ def test_blank_lines_and_crlf_are_no_examples(tmp_path):
 
 
 def test_every_task_has_its_files_and_labels():
-    assert set(rc.processors) == {"kornli", "korsts", "nsmc", "xnli", "mnli", "mrpc", "cola"}
+    assert set(rc.processors) == {"kornli", "korsts", "nsmc", "xnli", "mnli", "mrpc", "cola", "klue-sts", "klue-nli",
+                                  "ynat"}
     for processor in rc.processors.values():
         assert processor.is_regression == (processor.score_range is not None)
         assert all(getattr(processor.files, split) for split in ("train", "dev", "test"))
@@ -296,6 +298,122 @@ def test_a_header_where_cola_has_none(tmp_path, rows, words):
     assert all(word in message for word in [*words, "no header: line 1 is an example"]), message
 
 
+# --- KLUE's JSON files ---------------------------------------------------------------------------------
+
+
+def write_json(folder, value, name="data.json"):
+    path = folder / name
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=4), encoding="utf-8")
+    return path
+
+
+def klue_sts_record(index, sentence1, sentence2, score):
+    """A record as klue-sts-v1.1_*.json holds it (its annotations left out: nothing reads them)."""
+    return {"guid": f"klue-sts-v1_dev_{index:05d}", "source": "airbnb-rtt", "sentence1": sentence1,
+            "sentence2": sentence2, "labels": {"label": score, "real-label": score, "binary-label": int(score >= 3)}}
+
+
+def klue_nli_record(index, premise, hypothesis, label):
+    return {"guid": f"klue-nli-v1_dev_{index:05d}", "source": "airbnb", "premise": premise, "hypothesis": hypothesis,
+            "gold_label": label, "author": label, **{f"label{k}": label for k in range(2, 6)}}
+
+
+def ynat_record(index, title, label):
+    return {"guid": f"ynat-v1_dev_{index:05d}", "title": title, "predefined_news_category": label, "label": label,
+            "annotations": {"annotators": ["05", "03", "07"]}, "url": "https://news.naver.com/", "date": "2016.06.30."}
+
+
+def test_klue_formats_read_json_records(tmp_path):
+    write_json(tmp_path, [klue_sts_record(0, "가", "나", 4.9), klue_sts_record(1, "다", "라", 0)],
+               name="klue-sts-v1.1_dev.json")
+    write_json(tmp_path, [klue_nli_record(7, "그가 왔다.", "그는 없다.", "contradiction")],
+               name="klue-nli-v1.1_train.json")
+    write_json(tmp_path, [ynat_record(3, "유튜브 내달 2일까지 크리에이터 지원", "IT과학")], name="ynat-v1.1_dev.json")
+    sts = rc.processors["klue-sts"]
+    assert sts.is_regression
+    examples = sts.get_examples(tmp_path, "dev")
+    assert texts_and_labels(examples) == [("가", "나", 4.9), ("다", "라", 0.0)]
+    assert examples[1].guid == "klue-sts-v1_dev_00001"  # KLUE's own
+    assert examples[1].source == f"{tmp_path / 'klue-sts-v1.1_dev.json'}: [1]"
+    # KLUE's test labels are held out: test is the dev file.
+    assert texts_and_labels(sts.get_examples(tmp_path, "test")) == texts_and_labels(examples)
+    assert texts_and_labels(rc.processors["klue-nli"].get_examples(tmp_path, "train")) == [
+        ("그가 왔다.", "그는 없다.", "contradiction")]
+    assert texts_and_labels(rc.processors["ynat"].get_examples(tmp_path, "test")) == [
+        ("유튜브 내달 2일까지 크리에이터 지원", None, "IT과학")]
+
+
+def klue_file(name):
+    path = KLUE / name
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+def test_klue_sts_real_dev_file():
+    path = klue_file("klue-sts-v1.1_dev.json")
+    examples = rc.processors["klue-sts"].read_examples(path, "dev")
+    assert len(examples) == 519 and all(e.text_a and e.text_b for e in examples)
+    records = json.loads(path.read_text(encoding="utf-8"))
+    assert [e.guid for e in examples] == [r["guid"] for r in records]
+    # KLUE's binary-label is the F1's gold side: labels.label >= 3.
+    assert [e.label >= 3 for e in examples] == [r["labels"]["binary-label"] == 1 for r in records]
+
+
+def test_klue_nli_real_dev_file():
+    examples = rc.processors["klue-nli"].read_examples(klue_file("klue-nli-v1.1_dev.json"), "dev")
+    labels = [e.label for e in examples]
+    assert len(examples) == 3000 and {labels.count(label) for label in rc.NLI_LABELS} == {1000}  # balanced
+
+
+STS_GOOD = klue_sts_record(0, "가", "나", 3.2)
+
+
+def sts_with(**changes):
+    """A KLUE-STS record with fields replaced (a None value: the field removed)."""
+    record = json.loads(json.dumps(STS_GOOD))
+    for key, value in changes.items():
+        *outer, last = key.split("__")
+        inner = record
+        for name in outer:
+            inner = inner[name]
+        if value is None:
+            del inner[last]
+        else:
+            inner[last] = value
+    return record
+
+
+@pytest.mark.parametrize(("task", "content", "line"), [
+    ("klue-sts", "sentence1\tsentence2\tscore\n", "not valid JSON (line 1 column 1: Expecting value)"),
+    ("klue-sts", {"data": [STS_GOOD]}, "the top level must be an array of KLUE-STS records, not an object"),
+    ("klue-sts", [], "no KLUE-STS examples in it (an empty array)"),
+    ("klue-sts", [STS_GOOD, 7], "[1] must be an object, not 7"),
+    ("klue-sts", [STS_GOOD, sts_with(guid=None)], "[1].guid is missing"),
+    ("klue-sts", [STS_GOOD, sts_with(sentence2=None)], "[1].sentence2 is missing"),
+    ("klue-sts", [STS_GOOD, sts_with(sentence1=["가"])], "[1].sentence1 must be a string, not an array"),
+    ("klue-sts", [STS_GOOD, sts_with(labels=3.2)], "[1].labels must be an object, not 3.2"),
+    ("klue-sts", [STS_GOOD, sts_with(labels__label=None)], "[1].labels.label is missing"),
+    ("klue-sts", [STS_GOOD, sts_with(labels__label="3.2")], '[1].labels.label must be a number, not "3.2"'),
+    ("klue-sts", [STS_GOOD, sts_with(labels__label=True)], "[1].labels.label must be a number, not true"),
+    ("klue-sts", [STS_GOOD, sts_with(labels__label=5.5)], "[1].labels.label: the score 5.5 is outside [0, 5]"),
+    ("klue-sts", [STS_GOOD, sts_with(labels__label=-1)], "[1].labels.label: the score -1 is outside [0, 5]"),
+    ("klue-sts", '[{"guid": "g", "sentence1": "a", "sentence2": "b", "labels": {"label": NaN}}]',
+     "[0].labels.label: the score NaN is outside [0, 5]"),  # Python's json reads NaN and Infinity
+    ("klue-sts", '[{"guid": "g", "guid": "h"}]', 'key "guid" appears twice'),
+    ("klue-nli", [klue_nli_record(0, "a", "b", "neutral"), klue_nli_record(1, "a", "b", "neutrall")],
+     '[1].gold_label: unknown label "neutrall"; KLUE-NLI labels are contradiction, entailment, neutral'),
+    ("klue-nli", [klue_nli_record(0, "a", "b", 1)], "[0].gold_label must be a string, not 1"),
+    ("ynat", [ynat_record(0, "제목", "IT")], '[0].label: unknown label "IT"; YNAT labels are IT과학, 경제, 사회, '
+                                           '생활문화, 세계, 스포츠, 정치'),
+    ("ynat", [{"guid": "g", "label": "경제"}], "[0].title is missing"),
+])
+def test_bad_klue_records_are_one_line_naming_file_and_record(tmp_path, task, content, line):
+    path = tmp_path / "data.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content, ensure_ascii=False), encoding="utf-8")
+    assert read_error(rc.processors[task], path) == f"{path}: {line}"
+
+
 # --- features ------------------------------------------------------------------------------------------
 
 
@@ -427,6 +545,29 @@ def test_degenerate_inputs_give_defined_values():
     assert rc.f1(np.zeros(4), np.zeros(4)) == 0.0 and rc.accuracy(np.zeros(4), np.zeros(4)) == 1.0
 
 
+def test_klue_metrics_equal_scipy_and_sklearn():
+    """KLUE's baseline scores: scipy's pearsonr x 100 and sklearn's f1_score of (score >= 3) x 100 for KLUE-STS,
+    sklearn's f1_score(average="macro") x 100 for YNAT."""
+    stats, metrics = pytest.importorskip("scipy.stats"), pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    for size in (4, 40, 519):
+        labels = np.round(rng.uniform(0, 5, size), 1).astype(np.float32)
+        predictions = (labels + rng.normal(0, 1.2, size)).astype(np.float32)
+        scores = rc.task_metrics(rc.processors["klue-sts"], predictions, labels)
+        assert scores["pearson"] == pytest.approx(100 * stats.pearsonr(predictions, labels)[0])
+        assert scores["spearman"] == pytest.approx(100 * stats.spearmanr(predictions, labels)[0])
+        assert scores["binary_f1"] == pytest.approx(100 * metrics.f1_score(labels >= 3, predictions >= 3,
+                                                                           zero_division=0))
+    for classes, size in [(7, 300), (7, 5), (3, 20)]:  # 5 rows: classes absent from both sides do not count
+        labels, predictions = rng.integers(0, classes, size), rng.integers(0, classes, size)
+        assert rc.task_metrics(rc.processors["ynat"], predictions, labels) == pytest.approx(
+            {"accuracy": metrics.accuracy_score(labels, predictions),
+             "macro_f1": 100 * metrics.f1_score(labels, predictions, average="macro", zero_division=0)})
+    assert set(rc.task_metrics(rc.processors["klue-nli"], np.array([0, 2]), np.array([0, 1]))) == {"accuracy"}
+    # Below 3 everywhere: no positive on either side, F1 0 (sklearn's zero_division=0).
+    assert rc.task_metrics(rc.processors["klue-sts"], np.array([1.0, 2.0]), np.array([0.5, 2.9]))["binary_f1"] == 0
+
+
 def test_task_metrics():
     predictions, labels = np.array([1, 0, 1, 1]), np.array([1, 0, 0, 1])
     assert set(rc.task_metrics(rc.processors["kornli"], predictions, labels)) == {"accuracy"}
@@ -459,13 +600,22 @@ def kornli_rows(rng: random.Random, count: int) -> list[tuple[str, ...]]:
     return [KORNLI_HEADER, *((*sentence_pair(rng), rc.NLI_LABELS[i % 3]) for i in range(count))]
 
 
+def klue_sts_records(rng: random.Random, count: int) -> list[dict]:
+    return [klue_sts_record(i, *sentence_pair(rng), round(rng.uniform(0, 5), 1)) for i in range(count)]
+
+
+def klue_nli_records(rng: random.Random, count: int) -> list[dict]:
+    return [klue_nli_record(i, *sentence_pair(rng), rc.NLI_LABELS[i % 3]) for i in range(count)]
+
+
 def korsts_rows(rng: random.Random, count: int) -> list[tuple[str, ...]]:
     return [KORSTS_HEADER, *(("main-news", "headlines", "2016", f"{i:04d}", f"{rng.uniform(0, 5):.2f}",
                               *sentence_pair(rng)) for i in range(count))]
 
 
 class Inputs(NamedTuple):
-    """What every run of the module reads: KorNLI's and KorSTS's files in data_dir (default names), a tiny model."""
+    """What every run of the module reads: KorNLI's, KorSTS's, KLUE-NLI's and KLUE-STS's files in data_dir (default
+    names), a tiny model."""
 
     data_dir: Path
     config_file: Path
@@ -496,6 +646,10 @@ def inputs(tmp_path_factory) -> Inputs:
         files = rc.processors[task].files
         for name, count in ((files.train, TRAIN_ROWS), (files.dev, DEV_ROWS), (files.test, TEST_ROWS)):
             write_tsv(data_dir, make_rows(rng, count), name=name)
+    for task, make_records in (("klue-nli", klue_nli_records), ("klue-sts", klue_sts_records)):
+        files = rc.processors[task].files  # test: the dev file
+        for name, count in ((files.train, TRAIN_ROWS), (files.dev, DEV_ROWS)):
+            write_json(data_dir, make_records(rng, count), name=name)
     config_file = tmp_path_factory.mktemp("model") / "tiny.json"
     # A wide initializer_range, so that 6 steps on random rows leave a model that tells examples apart: with one
     # constant prediction the metric checks below would hold for almost any checkpoint.
@@ -576,7 +730,7 @@ def eval_results(output_dir: Path) -> dict[str, float]:
     return json.loads((output_dir / "eval_results.json").read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("task", ["korsts", "kornli"])
+@pytest.mark.parametrize("task", ["korsts", "kornli", "klue-sts", "klue-nli"])
 def test_train_eval_predict_writes_what_the_checkpoint_predicts(task, trained, inputs, sample_tokenizer):
     run = trained(task)
     out, processor = run.output_dir, rc.processors[task]
@@ -592,7 +746,8 @@ def test_train_eval_predict_writes_what_the_checkpoint_predicts(task, trained, i
     assert {key: float(value) for key, value in text.items()} == pytest.approx(expected, abs=5e-7)
     logits = fine_tuned_logits(out, task, split_features(sample_tokenizer, inputs, task, "test"))
     rows = read_test_results(out / "test_results.tsv")
-    assert rows.shape == (TEST_ROWS, len(processor.labels) or 1)
+    test_rows = DEV_ROWS if processor.files.test == processor.files.dev else TEST_ROWS  # KLUE: test is dev
+    assert rows.shape == (test_rows, len(processor.labels) or 1)
     if processor.is_regression:
         assert np.ptp(rows) > 0.1  # scores that differ
         np.testing.assert_allclose(rows, logits, atol=5e-7)  # the score itself
@@ -731,6 +886,19 @@ def test_a_bad_row_is_one_line_before_the_run_folder_exists(tmp_path, inputs, ta
     out = tmp_path / "out"
     assert_one_line_error(invoke(inputs.args(task, out, *TRAIN_EVAL_PREDICT, "--data_dir", data_dir)), f"{path}:3:",
                           words)
+    assert not out.exists()
+
+
+def test_a_bad_klue_record_is_one_line_before_the_run_folder_exists(tmp_path, inputs):
+    data_dir = tmp_path / "data"
+    shutil.copytree(inputs.data_dir, data_dir)
+    path = Path(rc.processors["klue-nli"].file_path(data_dir, "dev"))
+    records = json.loads(path.read_text(encoding="utf-8"))
+    records[4]["gold_label"] = "모름"
+    write_json(data_dir, records, name=path.name)
+    out = tmp_path / "out"
+    assert_one_line_error(invoke(inputs.args("KLUE-NLI", out, *TRAIN_EVAL_PREDICT, "--data_dir", data_dir)),
+                          f"{path}: [4].gold_label: unknown label \"모름\"")
     assert not out.exists()
 
 

@@ -29,6 +29,7 @@ from mecab_bert.files import file_sha256, shown, write_json, write_text
 from mecab_bert.runs import batching, devices, loop, run_folder, skeleton
 from mecab_bert.tasks import fine_tuning
 from mecab_bert.tasks.fine_tuning import FineTuningFlags
+from mecab_bert.tasks.squad_data import Place, describe_json, field, load_json
 from text_input import InputError, read_utf8_lines
 
 Split = Literal["train", "dev", "test"]
@@ -74,7 +75,8 @@ class Columns:
     unread (`if i == 0: continue`); it must give each column read its GLUE name, or another file (CoLA's dev file as its
     test file, MNLI's as MRPC's) would be read by position silently. int (0-based): a file without a header (CoLA's
     train and dev files): line 1 is an example, and a row has exactly the fields up to the last position read, all there
-    is to tell the file from another. label None: the file has no labels (GLUE's tests)."""
+    is to tell the file from another. label None: the file has no labels (GLUE's tests). A JSON format
+    (JsonListProcessor) names each record's keys, "labels.label" a key inside an object."""
 
     text_a: Column
     text_b: Column | None = None
@@ -130,6 +132,8 @@ class DataProcessor:
     unlabeled_test: ClassVar[bool] = False  # the test file has no labels (GLUE): label None
     label_aliases: ClassVar[dict[str, str]] = {}  # another spelling -> the label
     reports_mcc: ClassVar[bool] = False  # Matthews correlation among the metrics (GLUE's metric for CoLA)
+    reports_macro_f1: ClassVar[bool] = False  # the mean of each class's F1 among the metrics (KLUE's for YNAT)
+    binary_threshold: ClassVar[float | None] = None  # regression: also the F1 of score >= it (KLUE-STS's 3)
 
     @property
     def is_regression(self) -> bool:
@@ -235,13 +239,57 @@ class DataProcessor:
         return label
 
     def _score(self, text: str, where: str) -> float:
-        low, high = self.score_range
         if not _DECIMAL.fullmatch(text):
             raise InputError(f"{where}: the score {shown(text)} is not a number (plain decimal, as 3.8 or 4e-1)")
-        score = float(text)
-        if not low <= score <= high:  # 1e999 too: float() makes it inf
-            raise InputError(f"{where}: the score {shown(text)} is outside [{low:g}, {high:g}]")
+        return self._in_range(float(text), shown(text), where)
+
+    def _in_range(self, score: float, written: str, where: str) -> float:
+        low, high = self.score_range
+        if not low <= score <= high:  # 1e999 too (float() and json make it inf), and JSON's NaN
+            raise InputError(f"{where}: the score {written} is outside [{low:g}, {high:g}]")
         return score
+
+
+def _json_value(record: Any, key: str, kind: type, place: Place) -> Any:
+    """record[key], or for a dotted key ("labels.label") the value inside the objects it names, checked to be a JSON
+    `kind`; InputError naming the file and the key's path (squad_data.field) otherwise."""
+    *outer, last = key.split(".")
+    for name in outer:
+        record, place = field(record, name, dict, place), place.at(name)
+    return field(record, last, kind, place)
+
+
+class JsonListProcessor(DataProcessor):
+    """A format whose file is a JSON array of records (KLUE's), each an object with a string "guid", which the example
+    keeps, and the keys `columns` names: texts are strings, a label a string, a score a number."""
+
+    def read_examples(self, path: str | os.PathLike, split: Split) -> list[InputExample]:
+        """The examples of one file of this format, in file order. Raises InputError naming the file, and the record's
+        index and key where one is at fault, for: a file that is not UTF-8 JSON (a key twice in an object too), not an
+        array, or an empty one; a record that is not an object, lacks a key or holds another kind of value there; an
+        unknown label; a score outside the range."""
+        path = os.fspath(path)
+        records, top = load_json(path), Place(path)
+        if not isinstance(records, list):
+            raise top.error(f"must be an array of {self.name} records, not {describe_json(records)}")
+        if not records:
+            raise InputError(f"{path}: no {self.name} examples in it (an empty array)")
+        columns = self.split_columns(split)
+        return [self._record(record, top.at(index), columns) for index, record in enumerate(records)]
+
+    def _record(self, record: Any, place: Place, columns: Columns) -> InputExample:
+        guid = field(record, "guid", str, place)
+        text_a = _json_value(record, columns.text_a, str, place)
+        text_b = None if columns.text_b is None else _json_value(record, columns.text_b, str, place)
+        label = None if columns.label is None else self._json_label(record, columns.label, place)
+        return InputExample(guid, text_a, text_b, label, f"{place.source}: {place.path}")
+
+    def _json_label(self, record: Any, key: str, place: Place) -> str | float:
+        where = f"{place.source}: {place.at(key).path}"
+        if self.is_regression:
+            score = _json_value(record, key, float, place)
+            return self._in_range(float(score), shown(score), where)
+        return self._label(_json_value(record, key, str, place), where)
 
 
 NLI_LABELS = ("contradiction", "entailment", "neutral")  # Google's order: the label indices of its checkpoints
@@ -342,6 +390,45 @@ class ColaProcessor(DataProcessor):
         return Columns(At(1, "sentence")) if split == "test" else Columns(3, label=1)
 
 
+def _klue_files(task: str) -> DataFiles:
+    """A KLUE v1.1 task's files, as KLUE-benchmark/KLUE's klue_benchmark/<task>-v1.1/ names them. KLUE holds its test
+    labels back for its leaderboard, so test is the dev file (--do_predict writes the dev set's predictions)."""
+    dev = f"{task}-v1.1_dev.json"
+    return DataFiles(f"{task}-v1.1_train.json", dev, dev)
+
+
+class KlueStsProcessor(JsonListProcessor):
+    """KLUE-STS: sentence pairs and their similarity in [0, 5] (labels.label: the annotators' mean to one decimal),
+    learned by regression; KLUE scores it by Pearson's r and by the F1 of a score of 3 or more."""
+
+    name = "KLUE-STS"
+    files = _klue_files("klue-sts")
+    columns = Columns("sentence1", "sentence2", "labels.label")
+    score_range = (0.0, 5.0)
+    binary_threshold = 3.0  # KLUE's: labels.label >= 3 is its binary-label
+
+
+class KlueNliProcessor(JsonListProcessor):
+    """KLUE-NLI: premise, hypothesis, gold_label. The labels in Google's order, as every NLI task here, not KLUE's
+    (entailment, neutral, contradiction): test_results.tsv's columns mean the same for every NLI task, and an exported
+    model's id2label names each index."""
+
+    name = "KLUE-NLI"
+    files = _klue_files("klue-nli")
+    columns = Columns("premise", "hypothesis", "gold_label")
+    labels = NLI_LABELS
+
+
+class YnatProcessor(JsonListProcessor):
+    """KLUE-TC (YNAT): a news headline (title) and its topic; KLUE scores it by macro F1."""
+
+    name = "YNAT"
+    files = _klue_files("ynat")
+    columns = Columns("title", label="label")
+    labels = ("IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치")  # KLUE's order
+    reports_macro_f1 = True
+
+
 # Google's --task_name -> format. A new data set: one DataProcessor subclass and one entry here.
 processors: dict[str, DataProcessor] = {
     "kornli": KorNliProcessor(),
@@ -351,6 +438,9 @@ processors: dict[str, DataProcessor] = {
     "mnli": MnliProcessor(),
     "mrpc": MrpcProcessor(),
     "cola": ColaProcessor(),
+    "klue-sts": KlueStsProcessor(),
+    "klue-nli": KlueNliProcessor(),
+    "ynat": YnatProcessor(),
 }
 
 
@@ -469,6 +559,12 @@ def f1(predictions: np.ndarray, labels: np.ndarray) -> float:
     return 2 * int(np.sum(predicted & true)) / denominator if denominator else 0.0
 
 
+def macro_f1(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """The mean F1 of each class that labels or predictions hold, one against the rest (sklearn's average="macro")."""
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    return float(np.mean([f1(predictions == c, labels == c) for c in np.union1d(predictions, labels)]))
+
+
 def matthews_corrcoef(predictions: np.ndarray, labels: np.ndarray) -> float:
     """Matthews correlation for any number of classes (sklearn's); 0.0 when either side is one class."""
     classes, inverse = np.unique(np.concatenate([np.asarray(labels), np.asarray(predictions)]), return_inverse=True)
@@ -519,8 +615,9 @@ def task_metrics(processor: DataProcessor, predictions: np.ndarray, labels: np.n
     ClassifierFeatures.labels, every row labeled.
 
     Classification: accuracy as a fraction (Google's eval_accuracy), F1 of class 1 for two labels, the
-    Matthews correlation where the processor reports it. Regression: Pearson and Spearman x 100 (as the
-    KorSTS paper and GLUE tables report them) and the mean squared error.
+    Matthews correlation and macro F1 x 100 (as KLUE reports it) where the processor reports them. Regression:
+    Pearson and Spearman x 100 (as the KorSTS paper and GLUE tables report them), the mean squared error, and where
+    the processor has a binary_threshold the F1 of score >= it on both sides x 100 (KLUE-STS's F1).
     Raises ValueError when a label is missing (an unlabeled test file has nothing to score against).
     """
     labels = np.asarray(labels)
@@ -528,13 +625,19 @@ def task_metrics(processor: DataProcessor, predictions: np.ndarray, labels: np.n
     if missing.any():
         raise ValueError(f"{int(missing.sum())} of {len(labels)} examples have no label: nothing to score against")
     if processor.is_regression:
-        return {"pearson": 100 * pearson(predictions, labels), "spearman": 100 * spearman(predictions, labels),
-                "mse": mse(predictions, labels)}
+        metrics = {"pearson": 100 * pearson(predictions, labels), "spearman": 100 * spearman(predictions, labels),
+                   "mse": mse(predictions, labels)}
+        if processor.binary_threshold is not None:
+            threshold = processor.binary_threshold
+            metrics["binary_f1"] = 100 * f1(np.asarray(predictions) >= threshold, labels >= threshold)
+        return metrics
     metrics = {"accuracy": accuracy(predictions, labels)}
     if len(processor.labels) == 2:
         metrics["f1"] = f1(predictions, labels)
     if processor.reports_mcc:
         metrics["mcc"] = matthews_corrcoef(predictions, labels)
+    if processor.reports_macro_f1:
+        metrics["macro_f1"] = 100 * macro_f1(predictions, labels)
     return metrics
 
 

@@ -18,7 +18,8 @@ from text_input import InputError
 SQUAD_V2_VERSION = "v2.0"
 KORQUAD_V1_PREFIX = "KorQuAD_v1.0"
 
-_KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false", list: "an array", dict: "an object"}
+_KIND_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", list: "an array",
+               dict: "an object"}
 _REQUIRED = object()
 
 
@@ -57,9 +58,10 @@ class Place:
 
 
 def field(record: Any, name: str, kind: type, place: Place, default: Any = _REQUIRED) -> Any:
-    """record[name], checked to be a JSON `kind` (str, int, bool, list or dict), where `place` is where `record` lies.
-    InputError naming the field's path if `record` is not an object, the field is missing (unless a `default`
-    is given) or of another kind. JSON's true and false are never integers here, nor 0 and 1 booleans."""
+    """record[name], checked to be a JSON `kind` (str, int, float: any number, bool, list or dict), where `place` is
+    where `record` lies. InputError naming the field's path if `record` is not an object, the field is missing
+    (unless a `default` is given) or of another kind. JSON's true and false are never numbers here, nor 0 and 1
+    booleans."""
     if not isinstance(record, dict):
         raise place.error(f"must be an object, not {describe_json(record)}")
     if name not in record:
@@ -67,7 +69,7 @@ def field(record: Any, name: str, kind: type, place: Place, default: Any = _REQU
             return default
         raise place.at(name).error("is missing")
     value = record[name]
-    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, (int, float) if kind is float else kind):
         raise place.at(name).error(f"must be {_KIND_NAMES[kind]}, not {describe_json(value)}")
     return value
 
