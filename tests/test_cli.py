@@ -94,7 +94,8 @@ def test_a_symlink_loop_as_an_output_is_one_line(tmp_path):
 
 
 SCRIPTS = ("build_vocab", "prepare_corpus", "create_pretraining_data", "run_pretraining", "run_squad",
-           "run_classifier", "convert_tf_checkpoint", "evaluate_squad", "tokenize_text", "plot", "fetch_data")
+           "run_classifier", "run_ner", "extract_features", "convert_tf_checkpoint", "evaluate_squad", "tokenize_text",
+           "plot", "fetch_data")
 
 
 def _path_params(script: str) -> list[click.Parameter]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 import os
 import re
@@ -24,11 +23,10 @@ from torch import Tensor, nn
 
 import modeling
 import tokenization
-from mecab_bert.cli import INPUT_PATH, POSITIVE, flag
-from mecab_bert.files import file_sha256, shown, write_json, write_text
-from mecab_bert.runs import batching, devices, loop, run_folder, skeleton
+from mecab_bert.cli import flag
+from mecab_bert.files import file_sha256, shown, write_text
+from mecab_bert.runs import batching, devices, loop, skeleton
 from mecab_bert.tasks import fine_tuning
-from mecab_bert.tasks.fine_tuning import FineTuningFlags
 from mecab_bert.tasks.squad_data import Place, describe_json, field, load_json
 from text_input import InputError, read_utf8_lines
 
@@ -662,30 +660,14 @@ class ClassifierTask:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClassifierFlags(FineTuningFlags):
-    """Google's run_classifier.py flags, with the fine-tuning and loop ones (fine_tuning.FineTuningFlags)."""
+class ClassifierFlags(fine_tuning.TaskFilesFlags):
+    """Google's run_classifier.py flags, with the fine-tuning and loop ones (fine_tuning.TaskFilesFlags)."""
 
     # In any case, as Google's (--task_name=MRPC): it lower-cases the name; the run records the table's key.
     task_name: str = flag(help="The data format and task.", type=click.Choice(sorted(processors), case_sensitive=False))
-    data_dir: str | None = flag(None, "The folder of the task's files (their default names: see docs/scripts.md).",
-                                INPUT_PATH)
-    eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.",
-                                 INPUT_PATH)
-    do_eval: bool = flag(False, "Score the dev file: eval_results.txt (Google's) and eval_results.json.")
-    eval_batch_size: int = flag(8, "", POSITIVE)
 
 
-class Evaluation(NamedTuple):
-    """What --do_eval and --do_predict read: the features of the dev and test files (None when not asked)."""
-
-    dev: ClassifierFeatures | None
-    test: ClassifierFeatures | None
-
-
-_FILE_FLAGS = {"train": "--train_file", "dev": "--eval_file", "test": "--predict_file"}
-
-
-class ClassifierFineTuning(fine_tuning.FineTuningRun):
+class ClassifierFineTuning(fine_tuning.TaskFilesRun):
     """run_classifier's part of a run."""
 
     name = "run_classifier"
@@ -696,21 +678,6 @@ class ClassifierFineTuning(fine_tuning.FineTuningRun):
         super().__init__(flags, is_main)
         self.processor = processors[flags.task_name]
         self.task = ClassifierTask(self.processor.is_regression)
-
-    def file(self, split: Split) -> str:
-        """The file of a split: its flag, else the task's default name in --data_dir."""
-        flag_name = _FILE_FLAGS[split]
-        given = getattr(self.flags, flag_name.removeprefix("--"))
-        if given:
-            return given
-        if not self.flags.data_dir:
-            raise InputError(f"no {split} file: pass --data_dir (where {self.processor.name}'s "
-                             f"{getattr(self.processor.files, split)} is) or {flag_name}")
-        return self.processor.file_path(self.flags.data_dir, split)
-
-    def data_files(self) -> dict[str, str | None]:
-        used = {"train": self.flags.do_train, "dev": self.flags.do_eval, "test": self.flags.do_predict}
-        return {flag_name: self.file(split) for split, flag_name in _FILE_FLAGS.items() if used[split]}
 
     def train_identity(self) -> dict[str, Any]:
         return {"train_file_sha256": file_sha256(self.file("train")), "max_seq_length": self.flags.max_seq_length}
@@ -723,7 +690,7 @@ class ClassifierFineTuning(fine_tuning.FineTuningRun):
         return modeling.create_model(modeling.BertForSequenceClassification, config, num_labels=len(labels) or 1,
                                      label_names=labels)
 
-    def _read(self, split: Split) -> ClassifierFeatures:
+    def read_split(self, split: Split) -> ClassifierFeatures:
         path = self.file(split)
         start = time.perf_counter()
         examples = self.processor.read_examples(path, split)
@@ -735,28 +702,13 @@ class ClassifierFineTuning(fine_tuning.FineTuningRun):
                        err=True)
         return features
 
-    def read_train(self) -> ClassifierFeatures:
-        return self._read("train")
-
-    def read_predict(self) -> Evaluation | None:
-        if not (self.flags.do_eval or self.flags.do_predict):
-            return None
-        return Evaluation(self._read("dev") if self.flags.do_eval else None,
-                          self._read("test") if self.flags.do_predict else None)
-
-    def predict(self, model: nn.Module, data: Evaluation, runtime: devices.Runtime, step: int) -> dict[str, float]:
-        output_dir = Path(self.flags.output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        results = {}
-        if data.dev is not None:
-            results = self.evaluate(model, data.dev, runtime, step)
-        if data.test is not None:
-            logits = fine_tuning.predict(model, data.test, self.flags.predict_batch_size, runtime).logits
-            rows = logits[:, :1] if self.processor.is_regression else _softmax(logits)
-            write_text(output_dir / "test_results.tsv",
-                       "".join("\t".join(f"{value:.9g}" for value in row) + "\n" for row in rows))
-            click.echo(f"predicted {len(rows)} examples: {output_dir / 'test_results.tsv'}", err=True)
-        return results
+    def write_test(self, model: nn.Module, test: ClassifierFeatures, runtime: devices.Runtime) -> None:
+        """test_results.tsv: each example's class probabilities (a regression's score), one line each."""
+        logits = fine_tuning.predict(model, test, self.flags.predict_batch_size, runtime).logits
+        rows = logits[:, :1] if self.processor.is_regression else _softmax(logits)
+        path = Path(self.flags.output_dir) / "test_results.tsv"
+        write_text(path, "".join("\t".join(f"{value:.9g}" for value in row) + "\n" for row in rows))
+        click.echo(f"predicted {len(rows)} examples: {path}", err=True)
 
     def evaluate(self, model: nn.Module, dev: ClassifierFeatures, runtime: devices.Runtime, step: int
                  ) -> dict[str, float]:
@@ -767,10 +719,7 @@ class ClassifierFineTuning(fine_tuning.FineTuningRun):
         predictions = logits[:, 0] if self.processor.is_regression else logits.argmax(-1)
         results = {"eval_loss": float(loss), **{f"eval_{key}": value for key, value in
                                                 task_metrics(self.processor, predictions, dev.labels).items()}}
-        output_dir = Path(self.flags.output_dir)
-        run_folder.write_eval_results(output_dir / "eval_results.txt", results, step)
-        write_json(output_dir / "eval_results.json", {**results, "global_step": step})
-        click.echo(json.dumps(results))
+        self.write_eval_results(results, step)
         return results
 
 

@@ -8,10 +8,11 @@ what it writes); the class adds what every fine-tuning run shares, and runs/skel
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 import numpy as np
@@ -24,7 +25,7 @@ import modeling
 from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import loading
 from mecab_bert.cli import INPUT_PATH, POSITIVE, POSITIVE_FLOAT, PROBABILITY, SEED, flag
-from mecab_bert.files import file_sha256, read_json, shown
+from mecab_bert.files import file_sha256, read_json, shown, write_json
 from mecab_bert.runs import checkpointing, devices, loop, run_folder, skeleton
 from mecab_bert.runs.loop import TrainingFlags
 from text_input import InputError
@@ -55,6 +56,36 @@ class FineTuningFlags(TrainingFlags):
     predict_file: str | None = flag(None, "The file to predict on.", type=INPUT_PATH)
     keep_checkpoints: int = flag(1, "How many of the newest checkpoints to keep.", POSITIVE)
     seed: int = flag(42, "", SEED)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskFilesFlags(FineTuningFlags):
+    """The flags of a fine-tuning script whose task reads a train, a dev and a test file (run_classifier, run_ner),
+    on top of FineTuningFlags; the script adds its --task_name."""
+
+    data_dir: str | None = flag(None, "The folder of the task's files (their default names: see docs/scripts.md).",
+                                INPUT_PATH)
+    eval_file: str | None = flag(None, "Evaluate on this file instead of the task's dev file in --data_dir.",
+                                 INPUT_PATH)
+    do_eval: bool = flag(False, "Score the dev file: eval_results.txt (Google's) and eval_results.json.")
+    eval_batch_size: int = flag(8, "", POSITIVE)
+
+
+# The flag that names each split's file, where the task's file in --data_dir is not the one to read.
+SPLIT_FLAGS = {"train": "--train_file", "dev": "--eval_file", "test": "--predict_file"}
+
+
+def split_file(flags: Any, processor: Any, split: str) -> str:
+    """The file of a split (train, dev, test): its flag (SPLIT_FLAGS), else the task's file of that split in
+    --data_dir (`processor.file_path(data_dir, split)`, with `processor.name` for the message)."""
+    flag_name = SPLIT_FLAGS[split]
+    given = getattr(flags, flag_name.removeprefix("--"))
+    if given:
+        return given
+    if not flags.data_dir:
+        raise InputError(f"no {split} file: pass --data_dir (where {processor.name}'s "
+                         f"{Path(processor.file_path('', split)).name} is) or {flag_name}")
+    return processor.file_path(flags.data_dir, split)
 
 
 def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfig:
@@ -212,6 +243,63 @@ class FineTuningRun:
         return skeleton.Export(self.settings, f"BERT fine-tuned with {self.name}.py" + (f" on {task}" if task else ""),
                                facts, tokenizer_settings.carried_tokenizer(self.flags.init_checkpoint, self.settings),
                                task)
+
+
+class Evaluation(NamedTuple):
+    """What --do_eval and --do_predict read: the features of the dev and test files (None when not asked)."""
+
+    dev: Any
+    test: Any
+
+
+class TaskFilesRun(FineTuningRun):
+    """A fine-tuning run whose task reads a train, a dev and a test file (TaskFilesFlags), each named by its flag or
+    by the task's `processor` in --data_dir: --do_eval scores dev (`evaluate`), --do_predict writes what the model
+    makes of test (`write_test`). A subclass sets `processor` and supplies `read_split`, `evaluate`, `write_test`."""
+
+    processor: Any  # the task's format: its name and file_path(data_dir, split)
+
+    def file(self, split: str) -> str:
+        return split_file(self.flags, self.processor, split)
+
+    def data_files(self) -> dict[str, str | None]:
+        used = {"train": self.flags.do_train, "dev": self.flags.do_eval, "test": self.flags.do_predict}
+        return {flag_name: self.file(split) for split, flag_name in SPLIT_FLAGS.items() if used[split]}
+
+    def read_split(self, split: str) -> Any:
+        """The features of a split's file, read and checked; InputError when unusable."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, dev: Any, runtime: devices.Runtime, step: int) -> dict[str, float]:
+        """Scores dev: eval_results.txt and .json (write_eval_results); returns the results."""
+        raise NotImplementedError
+
+    def write_test(self, model: nn.Module, test: Any, runtime: devices.Runtime) -> None:
+        """Writes what the model makes of the test file into --output_dir."""
+        raise NotImplementedError
+
+    def read_train(self) -> Any:
+        return self.read_split("train")
+
+    def read_predict(self) -> Evaluation | None:
+        if not (self.flags.do_eval or self.flags.do_predict):
+            return None
+        return Evaluation(self.read_split("dev") if self.flags.do_eval else None,
+                          self.read_split("test") if self.flags.do_predict else None)
+
+    def predict(self, model: nn.Module, data: Evaluation, runtime: devices.Runtime, step: int) -> dict[str, float]:
+        Path(self.flags.output_dir).mkdir(parents=True, exist_ok=True)
+        results = self.evaluate(model, data.dev, runtime, step) if data.dev is not None else {}
+        if data.test is not None:
+            self.write_test(model, data.test, runtime)
+        return results
+
+    def write_eval_results(self, results: dict[str, float], step: int) -> None:
+        """Google's eval_results.txt (key = value lines), the same as eval_results.json, and a JSON line on stdout."""
+        output_dir = Path(self.flags.output_dir)
+        run_folder.write_eval_results(output_dir / "eval_results.txt", results, step)
+        write_json(output_dir / "eval_results.json", {**results, "global_step": step})
+        click.echo(json.dumps(results))
 
 
 @torch.no_grad()
