@@ -39,7 +39,7 @@ STAMP := $(VENV)/.installed
 LAUNCH := $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --nproc_per_node=$(NPROC))
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-fast lint bench demo data pretrain plot squad classify prepare vocab
+.PHONY: help install test test-fast lint bench demo data pretrain plot squad classify ner prepare vocab
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -97,6 +97,14 @@ classify: $(STAMP)  ## fine-tune PRETRAIN_DIR on TASK (korsts, kornli, nsmc, klu
 	  --max_seq_length $(CLASSIFY_SEQ) --num_train_epochs $(EPOCHS) --train_batch_size $(BATCH) \
 	  --learning_rate $(CLASSIFY_LR) --device $(DEVICE)
 	@echo "classify: $(CLASSIFY_DIR)/ (eval_results.txt, eval_results.json)"
+
+ner: $(STAMP)  ## fine-tune PRETRAIN_DIR on named entities, TASK=klue-ner (downloaded if absent), conll2003 or jsonl in TASK_DIR; score its dev file
+	@if [ "$(TASK)" = klue-ner ]; then $(PY) fetch_data.py --dataset klue-ner --dest $(TASK_DIR); fi
+	$(LAUNCH) run_ner.py --task_name $(TASK) --data_dir $(TASK_DIR) --vocab_file $(VOCAB) \
+	  --init_checkpoint $(PRETRAIN_DIR) --output_dir $(CLASSIFY_DIR) --do_train --do_eval \
+	  --max_seq_length $(CLASSIFY_SEQ) --num_train_epochs $(EPOCHS) --train_batch_size $(BATCH) \
+	  --learning_rate $(CLASSIFY_LR) --device $(DEVICE)
+	@echo "ner: $(CLASSIFY_DIR)/ (eval_results.txt, eval_results.json)"
 
 plot: $(STAMP)  ## loss and accuracy curves of PRETRAIN_DIR -> PRETRAIN_DIR/curves.png
 	$(PY) plot.py --output_dir $(PRETRAIN_DIR) --out_file $(PRETRAIN_DIR)/curves.png

@@ -5,7 +5,9 @@
 #  2. fine-tune it on KorQuAD dev articles 1-110 and evaluate on articles 111-140, and do the same from a random
 #     initialization with the same budget; also score the pretrained model's predictions with --strip_josa;
 #  3. the same two starts with run_classifier.py on KorSTS (train -> dev) and KorNLI (its XNLI dev -> test: KorNLI's
-#     machine-translated train set is not in ../shared/data).
+#     machine-translated train set is not in ../shared/data);
+#  4. (PARTS klue) the same two starts on KLUE's dev sets, split as KLUE's train sets are not in ../shared/data:
+#     run_ner.py on KLUE-NER sentences 1-4,000 -> 4,001-5,000, run_classifier.py on KLUE-STS and KLUE-NLI 80/20.
 # Writes everything under WORK and prints a JSON summary; bench/RESULTS.md has the numbers measured here
 # (on 2 cores with the defaults: 33 minutes of pretraining, 2 x 7.5 of KorQuAD, 2 x 6 of KorSTS and KorNLI).
 # PARTS chooses the fine-tuning checks (default "squad classify").
@@ -21,6 +23,8 @@ LEARNING_RATE=${LEARNING_RATE:-5e-4}
 SQUAD_EPOCHS=${SQUAD_EPOCHS:-2}
 CLASSIFY_EPOCHS=${CLASSIFY_EPOCHS:-"3 5"}  # KorSTS, KorNLI
 KORNLU=${KORNLU:-../shared/data/kornlu}
+KLUE=${KLUE:-../shared/data/klue}
+KLUE_EPOCHS=${KLUE_EPOCHS:-"2 5 3"}  # KLUE-NER, KLUE-STS, KLUE-NLI
 PARTS=${PARTS:-squad classify}
 DEVICE=${DEVICE:-cpu}
 PRECISION=${PRECISION:-bf16}  # bf16 autocast: 1.4x fp32 on this CPU (avx512_bf16)
@@ -80,6 +84,41 @@ for start_from in pretrained random; do
 done
 fi
 
+if [[ " $PARTS " == *" klue "* ]]; then
+[ -f "$WORK/klue-nli/klue-nli-v1.1_dev.json" ] || $PY - "$KLUE" "$WORK" <<'PYTHON'
+import json, re, sys
+from pathlib import Path
+klue, work = Path(sys.argv[1]), Path(sys.argv[2])
+# KLUE-NER: a sentence opens with "## <id><TAB><text>" (an id has no space; the file's "##" comments before do).
+lines = (klue / "klue-ner-v1.1_dev.tsv").read_text(encoding="utf-8").split("\n")
+heads = [i for i, line in enumerate(lines) if re.match(r"## \S+\t", line)]
+comments = "\n".join(lines[:heads[0]]).strip("\n")
+sentences = ["\n".join(lines[a:b]).strip("\n") for a, b in zip(heads, [*heads[1:], len(lines)])]
+(work / "klue-ner").mkdir(exist_ok=True)
+for name, part in (("train", sentences[:4000]), ("dev", sentences[4000:])):
+    (work / "klue-ner" / f"klue-ner-v1.1_{name}.tsv").write_text(comments + "\n" + "\n\n".join(part) + "\n",
+                                                                 encoding="utf-8")
+for task in ("klue-sts", "klue-nli"):
+    records = json.loads((klue / f"{task}-v1.1_dev.json").read_text(encoding="utf-8"))
+    cut = len(records) * 4 // 5
+    (work / task).mkdir(exist_ok=True)
+    for name, part in (("train", records[:cut]), ("dev", records[cut:])):
+        (work / task / f"{task}-v1.1_{name}.json").write_text(json.dumps(part, ensure_ascii=False), encoding="utf-8")
+PYTHON
+read -r NER_EPOCHS KSTS_EPOCHS KNLI_EPOCHS <<< "$KLUE_EPOCHS"
+klue=(--vocab_file $VOCAB --do_train --do_eval --train_batch_size 32 --learning_rate 1e-4 --device "$DEVICE"
+      --precision "$PRECISION" --log_every 20 --max_seq_length 128)
+for start_from in pretrained random; do
+  if [ $start_from = pretrained ]; then init=(--init_checkpoint "$WORK/pretrain"); else init=(--bert_config_file "$WORK/bert_config.json"); fi
+  $PY run_ner.py "${klue[@]}" "${init[@]}" --task_name klue-ner --data_dir "$WORK/klue-ner" \
+    --num_train_epochs "$NER_EPOCHS" --output_dir "$WORK/klue-ner_$start_from"
+  $PY run_classifier.py "${klue[@]}" "${init[@]}" --task_name klue-sts --data_dir "$WORK/klue-sts" \
+    --num_train_epochs "$KSTS_EPOCHS" --output_dir "$WORK/klue-sts_$start_from"
+  $PY run_classifier.py "${klue[@]}" "${init[@]}" --task_name klue-nli --data_dir "$WORK/klue-nli" \
+    --num_train_epochs "$KNLI_EPOCHS" --output_dir "$WORK/klue-nli_$start_from"
+done
+fi
+
 $PY - "$WORK" "$start" "$PARTS" <<'PYTHON'
 import json, sys, time
 work, start, parts = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
@@ -109,6 +148,9 @@ for start_from in ("pretrained", "random"):
     if "classify" in parts:
         summary[f"korsts_dev_{start_from}"] = scores(f"{work}/korsts_{start_from}/eval_results.json")
         summary[f"kornli_xnli_test_{start_from}"] = scores(f"{work}/kornli_{start_from}/eval_results.json")
+    if "klue" in parts:
+        for task in ("klue-ner", "klue-sts", "klue-nli"):
+            summary[f"{task}_{start_from}"] = scores(f"{work}/{task}_{start_from}/eval_results.json")
 summary["minutes"] = round((time.time() - start) / 60, 1)
 print(json.dumps(summary, indent=2))
 PYTHON

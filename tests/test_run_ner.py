@@ -3,14 +3,18 @@ sentences, a run that trains, scores and predicts character spans, and its expor
 
 import json
 import random
+import re
 
 import numpy as np
 import pytest
+import torch
 from badinput import assert_one_line_error
 from click.testing import CliRunner
-from conftest import ROOT
+from conftest import ROOT, SHARED_DATA
 
+import modeling
 import run_ner
+from mecab_bert.checkpoints import loading
 from mecab_bert.tasks import ner, ner_data
 from mecab_bert.tasks.ner_data import Entity, Sentence
 from mecab_bert.tokenizer_settings import TokenizerSettings
@@ -119,23 +123,62 @@ def test_an_entity_type_the_model_does_not_tag_is_one_line(tmp_path, data_dir, c
     assert not out.exists()
 
 
-def test_the_export_is_a_token_classifier_whose_pipeline_finds_the_same_spans(tmp_path, data_dir, config_file):
-    """AutoModelForTokenClassification on the export gives the run's logits; transformers' token-classification
-    pipeline (aggregation_strategy="simple") returns the character spans run_ner.py --do_predict wrote."""
+@pytest.mark.parametrize("mode", ["wordpiece", "mecab"])
+def test_the_export_is_a_token_classifier_whose_pipeline_finds_the_same_spans(tmp_path, data_dir, config_file, mode):
+    """AutoModelForTokenClassification and AutoTokenizer on the export give the run's ids and logits; transformers'
+    token-classification pipeline (aggregation_strategy="simple") returns the character spans run_ner.py
+    --do_predict wrote."""
     transformers = pytest.importorskip("transformers")
     out, export = tmp_path / "out", tmp_path / "hf"
     result = CliRunner().invoke(run_ner.main, args(data_dir, config_file, out, "--do_train", "--do_predict",
-                                                   "--tokenizer", "wordpiece", "--export_hf", export))
+                                                   "--tokenizer", mode, "--export_hf", export))
     assert result.exit_code == 0, result.output
     model = transformers.AutoModelForTokenClassification.from_pretrained(export).eval()
-    tokenizer = transformers.AutoTokenizer.from_pretrained(export)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(export, trust_remote_code=mode == "mecab")
     assert model.config.id2label[0] == "O" and set(model.config.id2label.values()) == {"O", "B-LC", "I-LC", "B-PS",
                                                                                        "I-PS"}
+    predicted = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    ours = modeling.create_model(modeling.BertForTokenClassification, modeling.BertConfig.from_json_file(config_file),
+                                 num_labels=5, label_names=tuple(model.config.id2label[i] for i in range(5)))
+    loading.load_pretrained(ours, loading.checkpoints(out)[-1])
+    ours.eval()
+    ids = TokenizerSettings(str(VOCAB), True, mode).full_tokenizer().encode(predicted[0]["text"])
+    encoded = tokenizer(predicted[0]["text"], return_tensors="pt")
+    assert encoded["input_ids"][0, 1:-1].tolist() == ids
+    with torch.no_grad():
+        np.testing.assert_allclose(model(**encoded).logits.numpy(), ours(encoded["input_ids"]).logits.numpy(),
+                                   atol=1e-5)
     tagger = transformers.pipeline("token-classification", model=model, tokenizer=tokenizer,
                                    aggregation_strategy="simple")
-    predicted = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
     for line in predicted:
         found = [{"start": g["start"], "end": g["end"], "label": g["entity_group"], "text": line["text"][g["start"]:
                   g["end"]]} for g in tagger(line["text"])]
         assert found == line["entities"], line["text"]
     assert sum(len(line["entities"]) for line in predicted) >= 40  # the spans compared are real ones
+
+
+@pytest.mark.slow
+def test_klue_ner_dev_sentences_train_score_and_predict(tmp_path, config_file):
+    """KLUE-NER's own file format through run_ner.py: its first 64 dev sentences to train, the next 32 to score and
+    predict; the cut count is the tokenizer's, and every predicted span is text of its sentence."""
+    path = SHARED_DATA / "klue" / "klue-ner-v1.1_dev.tsv"
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    heads = [i for i, line in enumerate(lines) if re.match(r"## \S+\t", line)]
+    for name, first, last in (("klue-ner-v1.1_train.tsv", 0, 64), ("klue-ner-v1.1_dev.tsv", 64, 96)):
+        (tmp_path / name).write_text("\n".join(lines[:heads[0]] + lines[heads[first]:heads[last]]), encoding="utf-8")
+    out = tmp_path / "out"
+    arguments = [*args(tmp_path, config_file, out, "--do_train", "--do_eval", "--do_predict", "--num_train_epochs",
+                       "1", "--max_seq_length", "64")]
+    arguments[1] = "KLUE-NER"  # --task_name, in any case
+    result = CliRunner().invoke(run_ner.main, arguments)
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "eval_results.json").read_text())
+    assert {"eval_precision", "eval_recall", "eval_f1", "eval_macro_f1", "eval_char_macro_f1",
+            "eval_entities_cut"} <= set(results)
+    sentences = ner_data.processors["klue-ner"].read(tmp_path / "klue-ner-v1.1_dev.tsv")
+    predicted = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [line["id"] for line in predicted] == [s.id for s in sentences]
+    assert all(line["text"][e["start"]:e["end"]] == e["text"] and e["label"] in ner_data.processors["klue-ner"].labels
+               for line in predicted for e in line["entities"])

@@ -286,8 +286,9 @@ class KlueNerProcessor(NerProcessor):
 
     name = "KLUE-NER"
     labels = ("PS", "LC", "OG", "DT", "TI", "QT")  # KLUE-baseline's order
+    # KLUE publishes no test labels or file: --do_predict reads dev, as run_classifier's KLUE tasks do.
     files: ClassVar[Mapping[str, str]] = {"train": "klue-ner-v1.1_train.tsv", "dev": "klue-ner-v1.1_dev.tsv",
-                                          "test": "klue-ner-v1.1_test.tsv"}
+                                          "test": "klue-ner-v1.1_dev.tsv"}
 
     def read_sentences(self, path: str) -> list[Sentence]:
         sentences: list[Sentence] = []
