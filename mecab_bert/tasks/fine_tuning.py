@@ -1,5 +1,6 @@
 # Copyright 2026 The mecab-bert Authors. Apache License 2.0.
-"""What run_squad.py and run_classifier.py share: their flags, the model they start from, their part of the run.
+"""What run_squad.py, run_classifier.py and run_ner.py share: their flags, the model they start from, their part
+of the run.
 
 A fine-tuning script subclasses `FineTuningRun` (how to read its files, its model and Task, how to predict and
 what it writes); the class adds what every fine-tuning run shares, and runs/skeleton.py walks the run.

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 import numpy as np
@@ -90,6 +90,15 @@ class NerFeatures:
                 for best in self.best]
 
 
+class Window(NamedTuple):
+    """One window of a sentence: its tokens' ids and tag ids, the sentence's index and the window's first token."""
+
+    ids: np.ndarray
+    tags: np.ndarray
+    sentence: int
+    first: int
+
+
 def convert_sentences(sentences: Sequence[Sentence], tokenizer: tokenization.FullTokenizer, tags: Sequence[str],
                       max_seq_length: int, doc_stride: int) -> NerFeatures:
     """[CLS] window [SEP] for every window of every sentence (Google's windows, doc_windows), with the tag of each
@@ -97,7 +106,7 @@ def convert_sentences(sentences: Sequence[Sentence], tokenizer: tokenization.Ful
     if max_seq_length < 3:
         raise InputError(f"--max_seq_length {max_seq_length}: too short for [CLS] token [SEP]; at least 3")
     cls_id, sep_id, width = tokenizer.vocab["[CLS]"], tokenizer.vocab["[SEP]"], max_seq_length - 2
-    rows: list[tuple[np.ndarray, np.ndarray, int, int]] = []  # ids, tags, sentence, first token
+    rows: list[Window] = []
     starts, ends, best = [], [], []
     cut = uncovered = 0
     for index, sentence in enumerate(sentences):
@@ -107,20 +116,22 @@ def convert_sentences(sentences: Sequence[Sentence], tokenizer: tokenization.Ful
         uncovered += tagged.uncovered
         windows = doc_windows(len(ids), width, doc_stride)
         offset = len(rows)
-        rows += [(ids[first:first + size], tagged.ids[first:first + size], index, first) for first, size in windows]
+        rows += [Window(ids[first:first + size], tagged.ids[first:first + size], index, first)
+                 for first, size in windows]
         starts.append(token_starts)
         ends.append(token_ends)
         best.append(max_context_window(windows, len(ids)) + offset if len(ids) else np.zeros(0, dtype=np.int64))
     input_ids = np.zeros((len(rows), max_seq_length), dtype=np.int32)
     labels = np.full((len(rows), max_seq_length), IGNORED, dtype=np.int64)
     attention_mask = np.zeros((len(rows), max_seq_length), dtype=np.int8)
-    for row, (ids, token_tags, _, _) in enumerate(rows):
-        input_ids[row, :len(ids) + 2] = [cls_id, *ids, sep_id]
-        labels[row, 1:len(ids) + 1] = token_tags
-        attention_mask[row, :len(ids) + 2] = 1
+    for row, window in enumerate(rows):
+        input_ids[row, :len(window.ids) + 2] = [cls_id, *window.ids, sep_id]
+        labels[row, 1:len(window.ids) + 1] = window.tags
+        attention_mask[row, :len(window.ids) + 2] = 1
     stats = NerStats(len(sentences), sum(len(s.entities) for s in sentences), len(rows), cut, uncovered)
     return NerFeatures(input_ids, np.zeros_like(attention_mask), attention_mask, labels,
-                       np.array([r[2] for r in rows], dtype=np.int64), np.array([r[3] for r in rows], dtype=np.int64),
+                       np.array([w.sentence for w in rows], dtype=np.int64),
+                       np.array([w.first for w in rows], dtype=np.int64),
                        list(sentences), starts, ends, best, stats)
 
 
@@ -190,9 +201,7 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
 
     def read_split(self, split: str) -> NerFeatures:
         path, start = self.file(split), time.perf_counter()
-        sentences = self.processor.read(path)
-        if not sentences:
-            raise InputError(f"{path}: no sentences")
+        sentences = self.processor.read(path)  # an empty file is its InputError
         ner_data.check_labels(sentences, self.labels)
         features = convert_sentences(sentences, self.tokenizer, self.tags, self.flags.max_seq_length,
                                      self.flags.doc_stride)
