@@ -631,33 +631,23 @@ def default_label_names(num_labels: int) -> tuple[str, ...]:
     return tuple(f"LABEL_{index}" for index in range(num_labels))
 
 
-class BertForSequenceClassification(BertPreTrainedModel):
-    """BERT with a classifier on the pooled [CLS] vector (Google's `run_classifier.py` model). num_labels 1 is a
-    regression (one score per sequence, mean squared error); more is a classification (softmax cross-entropy).
-    label_names, if given, are the names of labels 0, 1, ...: exported as Hugging Face's id2label, and checked against
-    the id2label of a Hugging Face checkpoint on load."""
+class BertClassifier(BertPreTrainedModel):
+    """What the sequence and token classifiers share: a linear classifier over `num_labels` labels on top of the
+    encoder. label_names, if given, are the names of labels 0, 1, ...: exported as Hugging Face's id2label, and
+    checked against the id2label of a Hugging Face checkpoint on load. Not a model class itself."""
 
     heads = ("classifier.",)
 
-    def __init__(self, config: BertConfig, num_labels: int = 2, label_names: tuple[str, ...] = ()):
+    def __init__(self, config: BertConfig, num_labels: int, label_names: tuple[str, ...], add_pooling_layer: bool):
         super().__init__(config)
         _check_labels(num_labels, label_names)
         self.num_labels = num_labels
         self.label_names = tuple(label_names)
-        self.bert = BertModel(config)
+        self.bert = BertModel(config, add_pooling_layer=add_pooling_layer)
         # Hugging Face's classifier_dropout defaults to hidden_dropout_prob; export_hf leaves it at that default.
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.classifier = nn.Linear(config.hidden_size, num_labels)
         init_weights(self.classifier, config.initializer_range)
-
-    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
-                labels: Tensor | None = None) -> SequenceClassifierOutput:
-        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`; labels: [B], long class ids
-        (float scores when num_labels is 1), for the loss."""
-        pooled_output = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[1]
-        logits = self.classifier(self.dropout(pooled_output))  # (B, num_labels)
-        loss = sequence_classification_loss(logits, labels).loss if labels is not None else None
-        return SequenceClassifierOutput(logits, loss)
 
     def hf_config(self) -> dict[str, Any]:
         names = self.label_names or default_label_names(self.num_labels)
@@ -665,7 +655,6 @@ class BertForSequenceClassification(BertPreTrainedModel):
             **super().hf_config(),
             "id2label": {str(index): name for index, name in enumerate(names)},
             "label2id": {name: index for index, name in enumerate(names)},
-            "problem_type": "regression" if self.num_labels == 1 else "single_label_classification",
         }
 
     def check_hf_config(self, values: Mapping[str, Any], state_keys: Collection[str], source: str) -> None:
@@ -679,6 +668,27 @@ class BertForSequenceClassification(BertPreTrainedModel):
                              f"model's labels are {list(self.label_names)}")
 
 
+class BertForSequenceClassification(BertClassifier):
+    """BERT with a classifier on the pooled [CLS] vector (Google's `run_classifier.py` model). num_labels 1 is a
+    regression (one score per sequence, mean squared error); more is a classification (softmax cross-entropy)."""
+
+    def __init__(self, config: BertConfig, num_labels: int = 2, label_names: tuple[str, ...] = ()):
+        super().__init__(config, num_labels, label_names, add_pooling_layer=True)
+
+    def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                labels: Tensor | None = None) -> SequenceClassifierOutput:
+        """input_ids, token_type_ids, attention_mask: [B, T] as in `BertModel`; labels: [B], long class ids
+        (float scores when num_labels is 1), for the loss."""
+        pooled_output = self.bert(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)[1]
+        logits = self.classifier(self.dropout(pooled_output))  # (B, num_labels)
+        loss = sequence_classification_loss(logits, labels).loss if labels is not None else None
+        return SequenceClassifierOutput(logits, loss)
+
+    def hf_config(self) -> dict[str, Any]:
+        return {**super().hf_config(),
+                "problem_type": "regression" if self.num_labels == 1 else "single_label_classification"}
+
+
 class TokenClassifierOutput(NamedTuple):
     logits: Tensor  # float [B, T, num_labels]
     loss: Tensor | None = None  # float [], see token_classification_loss
@@ -686,14 +696,12 @@ class TokenClassifierOutput(NamedTuple):
     per_token = ("logits",)  # fields with a value for every token (see fine_tuning.predict)
 
 
-class BertForTokenClassification(BertForSequenceClassification):
-    """BERT with a classifier on every token (Hugging Face's BertForTokenClassification, for named entities): the
-    same labels, head and checks as the sequence classifier, read from each token's vector instead of the pooled
-    [CLS] one (so no pooler, as Hugging Face's)."""
+class BertForTokenClassification(BertClassifier):
+    """BERT with a classifier on every token (Hugging Face's BertForTokenClassification, for named entities): each
+    token's vector instead of the pooled [CLS] one, so no pooler, as Hugging Face's."""
 
     def __init__(self, config: BertConfig, num_labels: int = 2, label_names: tuple[str, ...] = ()):
-        super().__init__(config, num_labels, label_names)
-        self.bert = BertModel(config, add_pooling_layer=False)
+        super().__init__(config, num_labels, label_names, add_pooling_layer=False)
 
     def forward(self, input_ids: Tensor, *, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 labels: Tensor | None = None) -> TokenClassifierOutput:
@@ -703,9 +711,6 @@ class BertForTokenClassification(BertForSequenceClassification):
         logits = self.classifier(self.dropout(sequence_output))  # (B, T, num_labels)
         loss = token_classification_loss(logits, labels).loss if labels is not None else None
         return TokenClassifierOutput(logits, loss)
-
-    def hf_config(self) -> dict[str, Any]:
-        return {key: value for key, value in super().hf_config().items() if key != "problem_type"}
 
 
 def _check_labels(num_labels: int, label_names: tuple[str, ...]) -> None:

@@ -6,6 +6,7 @@ a flag that contradicts it is an error naming both; Google's checkpoints and voc
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -59,6 +60,7 @@ class TokenizerSettings:
         """The tokenizer these settings describe (check_case=False: a vocab of the other case on purpose)."""
         return tokenization.FullTokenizer(self.vocab_file, self.do_lower_case, self.tokenizer, check_case=check_case)
 
+    @functools.cached_property
     def jamo(self) -> bool:
         """Whether Hangul is decomposed into Jamo, as Google's uncased tokenizer made the vocab."""
         return tokenization.hangul_as_jamo(tokenization.load_vocab(self.vocab_file), self.do_lower_case)
@@ -66,7 +68,7 @@ class TokenizerSettings:
     def describe(self) -> str:
         """The line a run starts with: which tokenizer, and why."""
         hangul = ("Hangul decomposed into Jamo as Google's uncased tokenizer does (the vocab holds Hangul only as Jamo)"
-                  if self.jamo() else "Hangul whole")
+                  if self.jamo else "Hangul whole")
         why = f" ({self.why})" if self.why else ""
         return f"tokenizer: {self.tokenizer}{why}, do_lower_case {self.do_lower_case}, {hangul}"
 
@@ -78,12 +80,20 @@ class Recorded:
     tokenizer: str
     do_lower_case: bool
     where: str  # the run.json, as a message names it
+    binding: bool = True  # False: a run recorded before runs recorded their tokenizer (the flags given decide)
 
     @classmethod
     def of(cls, record: dict[str, Any], where: str) -> Recorded | None:
-        """From a run.json's values; None when it records no tokenizer (a run recorded before it did)."""
+        """From a run.json's values; None when they say nothing usable of the tokenizer."""
         mode, lower = record.get("tokenizer"), record.get("do_lower_case")
-        return cls(mode, lower, where) if mode in TOKENIZER_MODES and isinstance(lower, bool) else None
+        if mode in TOKENIZER_MODES and isinstance(lower, bool):
+            return cls(mode, lower, where)
+        if "tokenizer" not in record and "do_lower_case" not in record:
+            # Runs before they recorded it (pretraining) tokenized as the default then: mecab, lower-cased. Which
+            # tokenizer the vocab's layout suggests now says nothing of what that run did.
+            return cls(MECAB, DO_LOWER_CASE, f"{where}, recorded before runs recorded their tokenizer: the default "
+                                              f"then", binding=False)
+        return None
 
 
 @dataclass(frozen=True)
@@ -238,8 +248,9 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
     what that records, else the default: do_lower_case True; the mode
 
       - of a Hugging Face --init_checkpoint: what our export recorded, else Google's WordPiece;
-      - of a run of ours (`recorded`: the run.json beside --init_checkpoint, or of the run a prediction continues):
-        what it recorded;
+      - of a run of ours (`recorded`: the run.json beside --init_checkpoint, or of the run in --output_dir that a
+        prediction continues, before any --init_checkpoint): what it recorded (a run recorded before runs recorded
+        their tokenizer: mecab, the default then, unless a flag says otherwise);
       - of a Google TensorFlow --init_checkpoint: Google's WordPiece;
       - of a bare vocab: Google's WordPiece for one of Google's ([unusedN] tokens before [UNK], which build_vocab.py
         never writes), else mecab.
@@ -249,18 +260,23 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
     found = None
     if init_checkpoint and (Path(init_checkpoint) / "config.json").is_file():
         found = directory_tokenizer(init_checkpoint)
-    if found is not None:
+    if found is not None and recorded is None:
         return _directory_settings(found, vocab_file, do_lower_case, tokenizer)
+    if found is not None:  # a prediction continues a run of ours in --output_dir: its model, so its tokenizer
+        vocab_file = _directory_vocab(found, vocab_file)
     if vocab_file is None:
         raise InputError("no vocab: pass --vocab_file (or an --init_checkpoint Hugging Face directory with a "
                          "vocab.txt)")
     if recorded is not None:
         for name, given, theirs in (("--do_lower_case", do_lower_case, recorded.do_lower_case),
                                     ("--tokenizer", tokenizer, recorded.tokenizer)):
-            if given is not None and given != theirs:
+            if recorded.binding and given is not None and given != theirs:
                 raise InputError(f"{name} {given} contradicts {recorded.where}, which records "
                                  f"{name.removeprefix('--')} {theirs}: leave {name} out to take it")
-        return TokenizerSettings(vocab_file, recorded.do_lower_case, recorded.tokenizer,
+        overridden = tokenizer is not None or do_lower_case is not None  # (only where not binding)
+        return TokenizerSettings(vocab_file, recorded.do_lower_case if do_lower_case is None else do_lower_case,
+                                 tokenizer or recorded.tokenizer,
+                                 "as the flags say" if overridden and not recorded.binding else
                                  f"{recorded.where} records it")
     mode, why = (tokenizer, "as --tokenizer says") if tokenizer else _default_mode(vocab_file, init_checkpoint)
     return TokenizerSettings(vocab_file, DO_LOWER_CASE if do_lower_case is None else do_lower_case, mode, why)
@@ -339,7 +355,7 @@ def carried_tokenizer(init_checkpoint: str | None, settings: TokenizerSettings) 
     found = directory_tokenizer(init_checkpoint)
     if found is None or found.ours or found.do_lower_case != settings.do_lower_case or found.vocab_file is None:
         return None
-    if settings.tokenizer != WORDPIECE or (settings.do_lower_case and not settings.jamo()):
+    if settings.tokenizer != WORDPIECE or (settings.do_lower_case and not settings.jamo):
         return None
     return found.directory if file_sha256(found.vocab_file) == file_sha256(settings.vocab_file) else None
 

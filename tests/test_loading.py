@@ -9,6 +9,7 @@ import random
 import pytest
 import torch
 from badinput import assert_one_line_error, run_as_script, snapshot
+from safetensors.torch import save_file
 from tiny_bert import (
     ATOL,
     TINY,
@@ -21,7 +22,14 @@ from tiny_bert import (
 )
 
 from mecab_bert.checkpoints import loading
-from modeling import BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertModel
+from mecab_bert.runs import run_folder
+from modeling import (
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    BertModel,
+)
 from text_input import InputError
 
 
@@ -309,3 +317,35 @@ def test_load_classifier_of_other_labels_is_an_error(transformers, tmp_path):
                                                                   "id2label": ["neg", "pos"]}))
     with pytest.raises(InputError, match=r'config\.json: id2label must map "0", "1", \.\.\. to label names'):
         loading.load_pretrained(ours, tmp_path / "encoder")
+
+
+@pytest.mark.parametrize("route", ["run.json", "config.json"])
+def test_a_head_trained_for_another_job_is_left_out(tmp_path, route):
+    """run_ner's classifier and run_classifier's share their name (and here their shape): a token classifier's
+    weights must not start a sequence classifier's head, whether the run.json beside the checkpoint or a Hugging
+    Face config.json says whose they are. The encoder loads; the head keeps its fresh init, and the report says why."""
+    source = perturbed(BertForTokenClassification(TINY, num_labels=2))
+    if route == "run.json":
+        path = tmp_path / "ckpt-00000010.pt"
+        torch.save({"model": source.state_dict(), "step": 10}, path)
+        (tmp_path / "run.json").write_text(json.dumps({"script": "run_ner"}))
+        trained_for = run_folder.trained_for(path, "run_classifier")
+        assert run_folder.trained_for(path, "run_ner") is None  # its own script's head is its to judge
+    else:
+        path = tmp_path / "hf"
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps({**TINY.to_dict(), **source.hf_config()}))
+        save_file({key: value.contiguous() for key, value in source.state_dict().items()}, path / "model.safetensors")
+        trained_for = None
+    fresh = BertForSequenceClassification(TINY, num_labels=2)
+    fresh_head = fresh.classifier.weight.detach().clone()
+    report = loading.load_pretrained(fresh, path, trained_for)
+    assert report.foreign and "left out" in report.summary()
+    assert {"classifier.weight", "classifier.bias"} <= set(report.initialized)  # (the pooler too: it has none)
+    assert torch.equal(fresh.classifier.weight, fresh_head)
+    layer = "bert.encoder.layer.0.output.dense.weight"
+    assert torch.equal(fresh.state_dict()[layer], source.state_dict()[layer])
+    # The same file into its own kind of model loads the head.
+    same = BertForTokenClassification(TINY, num_labels=2)
+    report = loading.load_pretrained(same, path)
+    assert report.foreign is None and torch.equal(same.classifier.weight, source.classifier.weight)

@@ -138,3 +138,8 @@ def test_the_tokenizer_follows_the_run_it_starts_from(tmp_path, monkeypatch, pre
     assert predicted.exit_code == 0, predicted.output
     assert predicted.output.startswith("tokenizer: wordpiece (the run in --output_dir out (out/run.json) records it)")
     assert (tmp_path / "out" / "predictions.json").is_file()
+    # With --init_checkpoint as well, the prediction's model is the run in --output_dir: so is its tokenizer.
+    predicted = CliRunner().invoke(run_squad.main, [*squad, "--do_predict", "--predict_file", str(SAMPLE),
+                                                    "--init_checkpoint", str(pretraining_run)])
+    assert predicted.exit_code == 0, predicted.output
+    assert predicted.output.startswith("tokenizer: wordpiece (the run in --output_dir out (out/run.json) records it)")

@@ -13,7 +13,7 @@ import modeling
 import run_squad
 from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import hf_export
-from mecab_bert.tokenizer_settings import TokenizerSettings
+from mecab_bert.tokenizer_settings import Recorded, TokenizerSettings, resolve_tokenizer
 from text_input import InputError
 
 pytest.importorskip("transformers")
@@ -126,7 +126,7 @@ def test_a_vocab_of_hangul_decomposed_into_jamo_tokenizes_as_googles(tmp_path):
     expected = reference(text, add_special_tokens=False, return_offsets_mapping=True)
     for settings in (tokenizer_settings.resolve_tokenizer(None, None, None, str(folder)),
                      tokenizer_settings.resolve_tokenizer(str(folder / "vocab.txt"), None, "wordpiece", None)):
-        assert settings.jamo() and "Hangul decomposed into Jamo" in settings.describe()
+        assert settings.jamo and "Hangul decomposed into Jamo" in settings.describe()
         ids, starts, ends = settings.full_tokenizer().encode_with_offsets(text)
         assert ids.tolist() == expected["input_ids"] and "\u1100" in reference.convert_ids_to_tokens(ids.tolist())
         assert list(zip(starts.tolist(), ends.tolist(), strict=True)) == [tuple(o) for o in expected["offset_mapping"]]
@@ -223,3 +223,20 @@ def test_unknown_tokens_of_features_count_the_text_alone():
     mask = np.array([[1, 1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 0, 0]])
     assert tokenizer_settings.UnknownTokens.of_features(input_ids, mask, vocab) == \
         tokenizer_settings.UnknownTokens(2, 5)
+
+
+def test_a_run_recorded_before_runs_recorded_their_tokenizer_keeps_the_default_of_then(tmp_path):
+    """A pretraining run.json without tokenizer and do_lower_case was made when mecab was every vocab's default: a
+    Google-laid-out vocab ([unusedN] before [UNK]) must not switch such a run's fine-tuning to WordPiece; a flag
+    given still decides, since nothing recorded contradicts it."""
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[unused0]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "사과", "##나무"]) + "\n")
+    assert resolve_tokenizer(str(vocab), None, None, None).tokenizer == "wordpiece"
+    old = Recorded.of({"script": "run_pretraining", "max_seq_length": 128}, "pre/run.json")
+    settings = resolve_tokenizer(str(vocab), None, None, None, old)
+    assert (settings.tokenizer, settings.do_lower_case) == ("mecab", True) and "the default then" in settings.why
+    settings = resolve_tokenizer(str(vocab), False, "wordpiece", None, old)
+    assert (settings.tokenizer, settings.do_lower_case, settings.why) == ("wordpiece", False, "as the flags say")
+    recorded = Recorded.of({"tokenizer": "wordpiece", "do_lower_case": True}, "pre/run.json")
+    with pytest.raises(InputError, match=r"--tokenizer mecab contradicts pre/run\.json"):
+        resolve_tokenizer(str(vocab), None, "mecab", None, recorded)

@@ -327,7 +327,7 @@ def model_card(card: ModelCard, tokenizer: TokenizerSettings, model_class: str, 
         if mecab else
         "Google's BERT WordPiece (`tokenizer.json`, no custom code)"
         + (", lower-cased with accents stripped, Hangul decomposed into Jamo as Google's uncased tokenizer does (the "
-           "vocab holds Hangul only as Jamo)." if tokenizer.jamo() else
+           "vocab holds Hangul only as Jamo)." if tokenizer.jamo else
            ", lower-cased with accents stripped, except that Hangul syllables stay whole (Google's decompose them "
            "into Jamo, bert#135)." if tokenizer.do_lower_case else ", cased.")
     )

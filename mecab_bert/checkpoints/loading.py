@@ -73,11 +73,14 @@ class LoadReport:
 
     source: str
     loaded: tuple[str, ...]  # keys filled from the file (tied aliases count with the key they share)
-    initialized: tuple[str, ...]  # head keys the file does not have: they keep their fresh init
+    initialized: tuple[str, ...]  # head keys the file does not have, or has for another job: they keep their fresh init
     unused: tuple[str, ...]  # head keys of the file that this model has no place for
+    foreign: str | None = None  # why the file's weights for this model's heads were left out (None: they were not)
 
     def summary(self) -> str:
         lines = [f"loaded {len(self.loaded)} tensors from {self.source}"]
+        if self.foreign:
+            lines.append(f"left out: {self.foreign}, so its head means something else here")
         if self.initialized:
             lines.append(f"newly initialized (not in the checkpoint): {', '.join(self.initialized)}")
         if self.unused:
@@ -222,7 +225,23 @@ def _check_values(source: str, loaded: dict[str, torch.Tensor], targets: dict[st
         raise ValueError(f"{source}: NaN or infinite values in {listing(non_finite)}")
 
 
-def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> LoadReport:
+def foreign_heads(model: BertPreTrainedModel, hf_config: Mapping[str, Any], trained_for: str | None) -> str | None:
+    """Why the checkpoint's weights for `model`'s heads were trained for another job (None: they were not). Heads
+    of one name can mean different things: run_ner's classifier tags tokens, run_classifier's classifies the
+    [CLS] vector, each over its own labels. A Hugging Face config.json names its class (architectures); a run of
+    ours, what its run.json records (`trained_for`: "fine-tuned by run_ner")."""
+    if trained_for is not None:
+        return trained_for
+    architectures = hf_config.get("architectures")
+    names = {model_class.__name__: model_class for model_class in MODEL_CLASSES}
+    other = architectures[0] if isinstance(architectures, list) and len(architectures) == 1 else None
+    if other in names and other != type(model).__name__ and set(names[other].heads) & set(model.heads):
+        return f"its config.json's architectures is {other}, this model is {type(model).__name__}"
+    return None
+
+
+def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike, trained_for: str | None = None
+                    ) -> LoadReport:
     """Loads weights into `model` in place and says what it did.
 
     path: a checkpoint file (ours: {"model": state_dict, ...}; or a bare state_dict; `.safetensors` or a
@@ -234,12 +253,17 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> Load
     file lacks keeps its fresh init, so a pretraining checkpoint starts a question answering model; a head of
     the file the model lacks is left unused. Anything else, missing or unexpected, is a ValueError listing the
     keys. A Hugging Face directory's config.json must agree with the model's (its BertConfig, and a classifier's
-    labels: see BertForSequenceClassification.check_hf_config).
+    labels: see BertForSequenceClassification.check_hf_config). The file's weights for the model's heads are left
+    out, and the heads keep their fresh init, when they were trained for another job (foreign_heads; trained_for:
+    what a run.json beside the file records, e.g. "fine-tuned by run_ner").
     """
     path = Path(path)
     hf_config = _checked_hf_config(model.config, path) if path.is_dir() else {}
     tensors, source = _read_tensors(path)
     state = _canonical_state_dict(tensors, str(source))
+    foreign = foreign_heads(model, hf_config, trained_for)
+    if foreign is not None:
+        state = {key: value for key, value in state.items() if not key.startswith(model.heads)}
     model.check_hf_config(hf_config, state.keys(), str(path / "config.json"))
 
     # The model's keys in the same BertFor* naming, less the aliases that ride along with their tensor.
@@ -260,4 +284,4 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike) -> Load
         # A BertModel's own keys lose "bert."; the heads it has no place for keep their BertFor* names.
         return tuple(sorted(key.removeprefix(prefix) for key in keys))
 
-    return LoadReport(str(source), own_names(loaded), own_names(initialized), own_names(unused))
+    return LoadReport(str(source), own_names(loaded), own_names(initialized), own_names(unused), foreign)

@@ -139,6 +139,16 @@ def run_record_beside(checkpoint: str | os.PathLike) -> tuple[dict[str, Any], Pa
     return read_run_record(record), record
 
 
+def trained_for(checkpoint: str | os.PathLike, script: str) -> str | None:
+    """What another fine-tuning script trained the checkpoint for, as the run.json beside it records ("fine-tuned by
+    run_ner"); None for this script's runs, pretraining runs and checkpoints without a record."""
+    found = run_record_beside(checkpoint)
+    other = found[0].get("script") if found else None
+    if other in (None, script, "run_pretraining"):
+        return None
+    return f"{checkpoint} was fine-tuned by {files.shown(other)} ({found[1]})"
+
+
 def recorded_vocab(checkpoint: str | os.PathLike) -> RecordedVocab | None:
     """The vocab (sha256) the run.json beside a checkpoint file records its run trained with (None: not recorded)."""
     found = run_record_beside(checkpoint)

@@ -148,7 +148,7 @@ def _run(flags: Any, make_script: Callable[[Any, bool], Script], predicting: str
         hf_export.export_tokenizer_files(planned.tokenizer, planned.carry_tokenizer, config.max_position_embeddings)
     train, predict = script.read(config, init)
     model = script.create_model(config)
-    report = loading.load_pretrained(model, init) if init else None
+    report = loading.load_pretrained(model, init, run_folder.trained_for(init, script.name)) if init else None
     start = Start(report.summary() if report is not None else "initialized at random", 0, False)
     if train is None:
         start = script.start(model, report, predicting)

@@ -671,7 +671,7 @@ class ClassifierFineTuning(fine_tuning.TaskFilesRun):
     """run_classifier's part of a run."""
 
     name = "run_classifier"
-    head = "classifier.weight"
+    model_class = modeling.BertForSequenceClassification
     outputs = ("eval_results.txt", "eval_results.json", "test_results.tsv")
 
     def __init__(self, flags: ClassifierFlags, is_main: bool):
@@ -687,7 +687,7 @@ class ClassifierFineTuning(fine_tuning.TaskFilesRun):
 
     def create_model(self, config: modeling.BertConfig) -> modeling.BertForSequenceClassification:
         labels = self.processor.labels
-        return modeling.create_model(modeling.BertForSequenceClassification, config, num_labels=len(labels) or 1,
+        return modeling.create_model(self.model_class, config, num_labels=len(labels) or 1,
                                      label_names=labels)
 
     def read_split(self, split: Split) -> ClassifierFeatures:

@@ -106,13 +106,14 @@ def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfi
 
 
 def recorded_tokenizer(flags: FineTuningFlags) -> tokenizer_settings.Recorded | None:
-    """What the run this one starts from recorded of its tokenizer: the run of --init_checkpoint, else the run in
-    --output_dir that a prediction (or a resumed training) continues; None where neither is a run of ours."""
-    if flags.init_checkpoint:
+    """What the run this one starts from recorded of its tokenizer: the run in --output_dir that a prediction
+    continues (its checkpoint is the model then, whatever --init_checkpoint says: see _load_fine_tuned), else the run
+    of --init_checkpoint, else the run in --output_dir a training resumes; None where none is a run of ours."""
+    found = loading.checkpoints(flags.output_dir)
+    if flags.init_checkpoint and (flags.do_train or not found):
         source = loading.resolve_init_checkpoint(flags.init_checkpoint)
         name = f"--init_checkpoint {flags.init_checkpoint}"
     else:
-        found = loading.checkpoints(flags.output_dir)
         source, name = (found[-1] if found else None), f"the run in --output_dir {flags.output_dir}"
     record = run_folder.run_record_beside(source) if source else None
     return tokenizer_settings.Recorded.of(record[0], f"{name} ({record[1]})") if record else None
@@ -133,11 +134,11 @@ def schedule(flags: FineTuningFlags, size: int) -> skeleton.Schedule:
 class FineTuningRun:
     """What every fine-tuning script's part of a run (skeleton.Script) shares: the tokenizer flags resolved, the
     model config, an --init_checkpoint's task, the epochs, the run's own fine-tuned checkpoint when only predicting,
-    the export. A fine-tuning script subclasses it with its name, head, outputs and Task and the methods below that
-    raise NotImplementedError, and hands the subclass to skeleton.run."""
+    the export. A fine-tuning script subclasses it with its name, model class, outputs and Task and the methods below
+    that raise NotImplementedError, and hands the subclass to skeleton.run."""
 
     name: str  # recorded in run.json ("run_squad")
-    head: str  # a parameter that only the fine-tuned model has ("qa_outputs.weight"): a pretraining run lacks it
+    model_class: type[modeling.BertPreTrainedModel]  # what create_model builds
     outputs: tuple[str, ...]  # the files its predictions write into --output_dir
     task: loop.Task
     card_flags = ("init_checkpoint", "max_seq_length", "num_train_epochs", "train_batch_size", "learning_rate")
@@ -151,6 +152,11 @@ class FineTuningRun:
         self.tokenizer = settings.full_tokenizer()
         if is_main:
             click.echo(settings.describe(), err=True)
+
+    @property
+    def head(self) -> str:
+        """A parameter that only the fine-tuned model has ("qa_outputs.weight"): a pretraining run lacks it."""
+        return f"{self.model_class.heads[0]}weight"
 
     def data_files(self) -> dict[str, str | None]:
         """The data files this run reads, by flag (--train_file: path): what its outputs must never replace."""
@@ -345,11 +351,15 @@ def _zero_padding(value: torch.Tensor, padding: torch.Tensor, width: int) -> tor
 
 def _check_init_task(init: str, script: FineTuningRun) -> None:
     """A fine-tuned head starts a model only if it means the same (a classifier of the task): the run.json beside
-    one of this script's checkpoints says, or a Hugging Face config.json's finetuning_task (our exports write it)."""
+    one of this script's checkpoints says, or the config.json of a Hugging Face directory of the same class (its
+    finetuning_task: our exports write it). Another script's head is left out instead (loading.foreign_heads)."""
     source = Path(init)
     if source.is_dir() and (source / "config.json").is_file():
         values = read_json(source / "config.json")
-        task = values.get("finetuning_task") if isinstance(values, dict) else None
+        values = values if isinstance(values, dict) else {}
+        if values.get("architectures", [script.model_class.__name__]) != [script.model_class.__name__]:
+            return
+        task = values.get("finetuning_task")
         wanted = script.model_identity().get("task_name")
         if task is not None and wanted is not None and task != wanted:
             raise InputError(f"--init_checkpoint {init}: its {script.head} was fine-tuned for task {shown(task)} "

@@ -164,7 +164,7 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
     """run_ner's part of a run."""
 
     name = "run_ner"
-    head = "classifier.weight"
+    model_class = modeling.BertForTokenClassification
     outputs = ("eval_results.txt", "eval_results.json", "test_predictions.jsonl")
     task = NerTask()
 
@@ -196,7 +196,7 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
         return {"task_name": self.flags.task_name, "labels": list(self.labels)}
 
     def create_model(self, config: modeling.BertConfig) -> modeling.BertForTokenClassification:
-        return modeling.create_model(modeling.BertForTokenClassification, config, num_labels=len(self.tags),
+        return modeling.create_model(self.model_class, config, num_labels=len(self.tags),
                                      label_names=self.tags)
 
     def read_split(self, split: str) -> NerFeatures:

@@ -524,7 +524,7 @@ class SquadFineTuning(fine_tuning.FineTuningRun):
     """run_squad's part of a run."""
 
     name = "run_squad"
-    head = "qa_outputs.weight"
+    model_class = modeling.BertForQuestionAnswering
     outputs = ("predictions.json", "nbest_predictions.json", "null_odds.json", "eval_results.json")
     task = SquadTask()
 
@@ -545,7 +545,7 @@ class SquadFineTuning(fine_tuning.FineTuningRun):
         return {}
 
     def create_model(self, config: modeling.BertConfig) -> modeling.BertForQuestionAnswering:
-        return modeling.create_model(modeling.BertForQuestionAnswering, config)
+        return modeling.create_model(self.model_class, config)
 
     def read_train(self) -> Features:
         return self._read(self.flags.train_file, True).features
