@@ -1029,3 +1029,15 @@ def test_field_never_takes_a_boolean_for_a_number_or_the_reverse():
         squad_data.field({"b": 1}, "b", bool, place)
     assert squad_data.field({}, "b", bool, place, default=False) is False
     assert squad_data.describe_json("x" * 50) == '"' + "x" * 36 + "..."
+
+
+def test_field_takes_one_of_several_kinds():
+    """run_ner's JSON lines take a string or an integer id, read by the same field()."""
+    place = squad_data.Place("f.jsonl:3")
+    assert squad_data.field({"id": 7}, "id", (str, int), place) == 7
+    assert squad_data.field({"id": "7"}, "id", (str, int), place) == "7"
+    assert squad_data.field({"n": 1.5}, "n", (float, bool), place) == 1.5
+    with pytest.raises(InputError, match=re.escape("f.jsonl:3: id must be a string or an integer, not true")):
+        squad_data.field({"id": True}, "id", (str, int), place)
+    with pytest.raises(InputError, match=re.escape("f.jsonl:3: id must be a string or an integer, not an array")):
+        squad_data.field({"id": [7]}, "id", (str, int), place)

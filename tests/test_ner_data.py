@@ -1,11 +1,12 @@
 import functools
+import itertools
 import json
 import random
 from typing import NamedTuple
 
 import numpy as np
 import pytest
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT, SHARED_DATA, google_uncased
 
 import tokenization
 from mecab_bert.tasks import ner_data as nd
@@ -46,7 +47,7 @@ def test_parse_tag():
     assert nd.parse_tag("B-PS") == nd.Tag("B", "PS")
     assert nd.parse_tag("I-B-X") == nd.Tag("I", "B-X")
     assert nd.parse_tag("O") == nd.Tag("O", "")
-    for bad in ("PS", "E-PS", "B-", "b-PS", "B_PS", "o", "", "B- "):
+    for bad in ("PS", "E-PS", "B-", "b-PS", "B_PS", "o", "", "B- ", "B-P\tS", "I-PS\x85", "B-\u2028"):
         assert nd.parse_tag(bad) is None, bad
     assert str(nd.parse_tag("I-LC")) == "I-LC"
 
@@ -79,6 +80,13 @@ def test_tag_names_and_entity_labels():
     assert nd.tag_names(()) == ("O",)
     assert nd.entity_labels(SENTENCES) == ("LC", "OG", "PS", "QT", "TI")
     assert KLUE_TAGS[:3] == ("O", "B-PS", "I-PS") and len(KLUE_TAGS) == 13
+
+
+def test_label_problem():
+    assert nd.label_problem("PS") is None and nd.label_problem("B-X") is None and nd.label_problem("두 단어") is None
+    assert nd.label_problem("") == nd.label_problem(" \u3000") == "is empty"
+    assert nd.label_problem("P\x00S") == "holds U+0000, a control character or line break"
+    assert nd.label_problem("PS\u2029") == "holds U+2029, a control character or line break"
 
 
 def test_check_labels_names_the_sentence(tmp_path):
@@ -216,6 +224,11 @@ def test_conll_one_field(tmp_path):
     assert "1 space-separated fields" in read_error("conll", write(tmp_path, "word\n"), 1)
 
 
+def test_conll_refuses_a_type_with_a_control_character(tmp_path):
+    """CoNLL's any types, as JSON lines' labels: none that would split a line of eval_results.txt (label_problem)."""
+    assert '"B-P\\u0001S" is not an IOB tag' in read_error("conll", write(tmp_path, "철수 O\n영희 B-P\x01S\n"), 2)
+
+
 # --- JSON lines -------------------------------------------------------------------------------------------
 
 
@@ -252,11 +265,27 @@ def test_jsonl_sorts_entities_and_takes_integer_ids(tmp_path):
      "entities[0]: start 0, end 3: not a span of the text (2 characters"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 1, "end": 1, "label": "A"}]}', "not a span of the text"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1.0, "label": "A"}]}',
-     "entities[0]: end must be an integer, not 1.0"),
-    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": 4}]}', "label must be a string"),
-    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": " "}]}', "label is empty"),
+     "entities[0].end must be an integer, not 1.0"),
+    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1}]}', "entities[0].label is missing"),
+    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": 4}]}',
+     "entities[0].label must be a string, not 4"),
+    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": " "}]}', "entities[0].label is empty"),
+    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": ""}]}', "entities[0].label is empty"),
+    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "P\\tS"}]}',
+     "entities[0].label holds U+0009, a control character or line break (a label becomes the tag names B-<label>"),
+    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "PS\\u2028"}]}',
+     "entities[0].label holds U+2028"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "A", "text": "b"}]}',
      'entities[0]: text "b" is not the text at 0-1, "a"'),
+    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "A", "text": 5}]}',
+     "entities[0].text must be a string, not 5"),
+    # Lone surrogates: json reads the escape, UTF-8 cannot write it (test_predictions.jsonl, config.json).
+    ('{"id": "\\ud800", "text": "ab", "entities": []}', "id holds a lone surrogate (U+D800) at character 1"),
+    ('{"id": "x", "text": "a\\udfffb", "entities": []}', "text holds a lone surrogate (U+DFFF) at character 2"),
+    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "P\\udc80"}]}',
+     "entities[0].label holds a lone surrogate (U+DC80) at character 2"),
+    ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "A", "text": "\\ud83d"}]}',
+     "entities[0].text holds a lone surrogate (U+D83D) at character 1"),
     ('{"id": "x", "text": "abc", "entities": [{"start": 1, "end": 3, "label": "A"}, '
      '{"start": 0, "end": 2, "label": "B"}]}', "entities 0-2 and 1-3 overlap"),
     ('{"id": "s1", "text": "ab", "entities": []}', 'sentence id "s1" appears twice (first at'),
@@ -302,6 +331,29 @@ def test_token_tags_counts_cut_entities_and_never_moves_them():
     assert [KLUE_TAGS[i] for i in tagged.ids] == ["O", "I-PS", "O"]
     assert tagged.cut == 1
     assert nd.decode_entities(tagged.ids, starts, ends, KLUE_TAGS) == ()  # strict: an I- after O opens nothing
+
+
+def test_decode_drops_an_entity_that_overlaps_the_one_before():
+    """Jamo tokens of one syllable share its span: two entities there would claim one character; the first is kept."""
+    starts, ends = offsets((0, 1), (0, 1), (0, 1), (1, 2), (1, 2), (3, 4))  # "김 씨 서": ㄱ ㅣ ㅁ ㅆ ㅣ, 서
+    ids = [KLUE_TAGS.index(tag) for tag in ("B-PS", "B-LC", "O", "B-PS", "B-OG", "B-LC")]
+    assert nd.decode_entities(np.array(ids), starts, ends, KLUE_TAGS) == (
+        Entity(0, 1, "PS"), Entity(1, 2, "PS"), Entity(3, 4, "LC"))
+    ids = [KLUE_TAGS.index(tag) for tag in ("B-PS", "I-PS", "I-PS", "I-PS", "B-LC", "I-LC")]
+    assert nd.decode_entities(np.array(ids), starts, ends, KLUE_TAGS) == (Entity(0, 2, "PS"),)
+
+
+def test_decode_through_googles_jamo_vocab_gives_sorted_disjoint_spans():
+    """Google's uncased vocab holds Hangul only as Jamo: any tags on its tokens decode to non-overlapping spans."""
+    tokenizer = tokenization.FullTokenizer(google_uncased() / "vocab.txt", True, "wordpiece")
+    text = "경찰은 박씨의 딸(32)과 서울시청 앞에서 10:30에 만났다."
+    _, starts, ends = tokenizer.encode_with_offsets(text)
+    assert tokenizer.jamo and len(set(zip(starts, ends, strict=True))) < len(starts)  # Jamo share their syllable
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        entities = nd.decode_entities(rng.integers(len(KLUE_TAGS), size=len(starts)), starts, ends, KLUE_TAGS)
+        assert all(0 <= e.start < e.end <= len(text) for e in entities), entities
+        assert all(a.end <= b.start for a, b in itertools.pairwise(entities)), entities
 
 
 def test_token_tags_counts_boundaries_no_token_covers():

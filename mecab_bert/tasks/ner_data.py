@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
@@ -21,7 +22,9 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from mecab_bert.files import check_input, shown, unique_keys
+from mecab_bert.tasks.squad_data import Place, field
 from text_input import InputError, read_utf8_lines
+from tokenization import SURROGATES
 
 OUTSIDE = "O"
 
@@ -57,12 +60,25 @@ class Tag:
         return self.prefix if self.prefix == OUTSIDE else f"{self.prefix}-{self.label}"
 
 
+def label_problem(label: str) -> str | None:
+    """What keeps `label` from being an entity type ("is empty"), or None. A type becomes the tag names B-<label> and
+    I-<label>: keys of config.json's id2label and the start of an eval_results.txt line (f1_<label> = ...), so it
+    holds a visible character and nothing that ends or splits a line (control characters, U+2028/U+2029)."""
+    if not label.strip():
+        return "is empty"
+    odd = next((c for c in label if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if odd is not None:
+        return f"holds U+{ord(odd):04X}, a control character or line break"
+    return None
+
+
 def parse_tag(text: str) -> Tag | None:
-    """"B-PS" -> Tag("B", "PS"), "O" -> Tag("O", ""); None when `text` is no IOB tag ("PS", "E-PS", "B-", "b-PS")."""
+    """"B-PS" -> Tag("B", "PS"), "O" -> Tag("O", ""); None when `text` is no IOB tag ("PS", "E-PS", "B-", "b-PS") or
+    its type is no label (label_problem: "B- ", "B-A\\x01")."""
     if text == OUTSIDE:
         return Tag(OUTSIDE, "")
     prefix, dash, label = text.partition("-")
-    if prefix in ("B", "I") and dash and label and not label.isspace():
+    if prefix in ("B", "I") and dash and label_problem(label) is None:
         return Tag(prefix, label)
     return None
 
@@ -183,11 +199,21 @@ def token_tags(sentence: Sentence, starts: np.ndarray, ends: np.ndarray, tags: S
 def decode_entities(tag_ids: np.ndarray, starts: np.ndarray, ends: np.ndarray, tags: Sequence[str]
                     ) -> tuple[Entity, ...]:
     """The entities a model's token tags (int [N] indices into `tags`) give, in characters: from the first character
-    of an entity's first token to the last of its last. Strict IOB2 (tag_entities): an I- that continues no entity
-    of its type starts none, as seqeval's strict mode scores it, rather than being guessed into an entity."""
+    of an entity's first token to the last of its last, sorted and non-overlapping. Strict IOB2 (tag_entities): an I-
+    that continues no entity of its type starts none, as seqeval's strict mode scores it, rather than being guessed
+    into an entity."""
     parsed = [parse_tag(tag) for tag in tags]
-    spans = tag_entities([parsed[i] for i in np.asarray(tag_ids).tolist()])
-    return tuple(Entity(int(starts[span.start]), int(ends[span.end - 1]), span.label) for span in spans)
+    kept: list[Entity] = []
+    for span in tag_entities([parsed[i] for i in np.asarray(tag_ids).tolist()]):
+        entity = Entity(int(starts[span.start]), int(ends[span.end - 1]), span.label)
+        # Tokens may share characters: with a Jamo vocab (Google's uncased) each piece of a syllable has the
+        # syllable's span, so B-PS and B-LC on two pieces of one syllable give two entities over the same character.
+        # A character holds one entity (a Sentence's entities never overlap; character_tag_ids gives a character one
+        # tag), so one that overlaps the entity kept before it is dropped: that one opened first, as a gold entity
+        # opens on its first character's first token (token_tags). Starts never decrease, so no other can overlap.
+        if not kept or entity.start >= kept[-1].end:
+            kept.append(entity)
+    return tuple(kept)
 
 
 # --- formats ---------------------------------------------------------------------------------------------
@@ -392,17 +418,14 @@ class ConllProcessor(Conll2003Processor):
     labels = None
 
 
-_KINDS = {str: "a string", int: "an integer", list: "an array", dict: "an object"}
-
-
-def _field(record: dict, name: str, kinds: tuple[type, ...], where: str) -> Any:
-    """record[name], which must be present and of one of `kinds` (JSON's true and false are no integers here)."""
-    if name not in record:
-        raise InputError(f"{where}: {name} is missing")
-    value = record[name]
-    if isinstance(value, bool) or not isinstance(value, kinds):
-        raise InputError(f"{where}: {name} must be {' or '.join(_KINDS[kind] for kind in kinds)}, not "
-                         f"{shown(value, 40)}")
+def _unicode(record: Any, name: str, kind: type | tuple[type, ...], place: Place) -> Any:
+    """field(), a string refused when it holds a lone surrogate: Python's json reads a "\\ud800" escape into one,
+    which no UTF-8 output (test_predictions.jsonl, config.json) can write, so it fails here and not after training."""
+    value = field(record, name, kind, place)
+    surrogate = SURROGATES.search(value) if isinstance(value, str) else None
+    if surrogate is not None:
+        raise place.at(name).error(f"holds a lone surrogate (U+{ord(surrogate.group()):04X}) at character "
+                                   f"{surrogate.start() + 1}: not Unicode text, which UTF-8 cannot write")
     return value
 
 
@@ -428,10 +451,11 @@ class JsonlProcessor(NerProcessor):
             raise InputError(f"{where}: {error}") from None
         if not isinstance(record, dict):
             raise InputError(f"{where}: a line is a JSON object, not {shown(record, 40)}")
-        sentence_id = str(_field(record, "id", (str, int), where))
-        text = _field(record, "text", (str,), where)
-        entities = sorted((self._entity(item, text, f"{where}: entities[{k}]")
-                           for k, item in enumerate(_field(record, "entities", (list,), where))),
+        place = Place(where)
+        sentence_id = str(_unicode(record, "id", (str, int), place))
+        text = _unicode(record, "text", str, place)
+        entities = sorted((self._entity(item, text, place.at("entities", k))
+                           for k, item in enumerate(field(record, "entities", list, place))),
                           key=lambda entity: (entity.start, entity.end))
         for before, after in itertools.pairwise(entities):
             if after.start < before.end:
@@ -439,17 +463,18 @@ class JsonlProcessor(NerProcessor):
                                  f"overlap")
         return Sentence(sentence_id, text, tuple(entities), where)
 
-    def _entity(self, item: Any, text: str, where: str) -> Entity:
-        if not isinstance(item, dict):
-            raise InputError(f"{where} must be an object, not {shown(item, 40)}")
-        start, end = (_field(item, name, (int,), where) for name in ("start", "end"))
-        label = _field(item, "label", (str,), where)
+    def _entity(self, item: Any, text: str, place: Place) -> Entity:
+        start, end = (field(item, name, int, place) for name in ("start", "end"))
+        label = _unicode(item, "label", str, place)
+        where = f"{place.source}: {place.path}"
         if not 0 <= start < end <= len(text):
             raise InputError(f"{where}: start {start}, end {end}: not a span of the text ({len(text)} characters; "
                              f"0 <= start < end)")
-        if not label.strip():
-            raise InputError(f"{where}: label is empty")
-        if "text" in item and item["text"] != text[start:end]:
+        problem = label_problem(label)
+        if problem is not None:
+            raise place.at("label").error(f"{problem} (a label becomes the tag names B-<label> and I-<label>, in "
+                                          f"config.json and eval_results.txt)")
+        if "text" in item and _unicode(item, "text", str, place) != text[start:end]:
             raise InputError(f"{where}: text {shown(item['text'], 40)} is not the text at {start}-{end}, "
                              f"{shown(text[start:end], 40)}")
         return Entity(start, end, label)

@@ -57,11 +57,19 @@ class Place:
         return InputError(self.describe(problem))
 
 
-def field(record: Any, name: str, kind: type, place: Place, default: Any = _REQUIRED) -> Any:
-    """record[name], checked to be a JSON `kind` (str, int, float: any number, bool, list or dict), where `place` is
-    where `record` lies. InputError naming the field's path if `record` is not an object, the field is missing
-    (unless a `default` is given) or of another kind. JSON's true and false are never numbers here, nor 0 and 1
-    booleans."""
+def _is_kind(value: Any, kind: type) -> bool:
+    """Whether `value` is a JSON `kind`: float takes any number; true and false are bools alone, never numbers, and
+    0 and 1 never bools."""
+    if isinstance(value, bool) or kind is bool:
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def field(record: Any, name: str, kind: type | tuple[type, ...], place: Place, default: Any = _REQUIRED) -> Any:
+    """record[name], checked to be a JSON `kind` (str, int, float: any number, bool, list or dict) or one of a tuple
+    of them, where `place` is where `record` lies: the one reader of a JSON field for every task's data. InputError
+    naming the field's path if `record` is not an object, the field is missing (unless a `default` is given) or of
+    another kind (`data[0].id must be a string or an integer, not true`)."""
     if not isinstance(record, dict):
         raise place.error(f"must be an object, not {describe_json(record)}")
     if name not in record:
@@ -69,8 +77,10 @@ def field(record: Any, name: str, kind: type, place: Place, default: Any = _REQU
             return default
         raise place.at(name).error("is missing")
     value = record[name]
-    if isinstance(value, bool) != (kind is bool) or not isinstance(value, (int, float) if kind is float else kind):
-        raise place.at(name).error(f"must be {_KIND_NAMES[kind]}, not {describe_json(value)}")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not any(_is_kind(value, one) for one in kinds):
+        raise place.at(name).error(f"must be {' or '.join(_KIND_NAMES[one] for one in kinds)}, not "
+                                   f"{describe_json(value)}")
     return value
 
 
