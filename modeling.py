@@ -660,7 +660,7 @@ class BertClassifier(BertPreTrainedModel):
     def check_hf_config(self, values: Mapping[str, Any], state_keys: Collection[str], source: str) -> None:
         """A classifier trained on other labels than this model's label_names would be silently wrong: that
         is a ValueError. Hugging Face's default names (LABEL_0, ...) say nothing, so they pass."""
-        file_names = _hf_label_names(values, source)
+        file_names = hf_label_names(values, source)
         if not self.label_names or file_names is None or not any(key.startswith(self.heads) for key in state_keys):
             return
         if file_names not in (self.label_names, default_label_names(len(file_names))):
@@ -723,7 +723,7 @@ def _check_labels(num_labels: int, label_names: tuple[str, ...]) -> None:
         raise InputError(f"label_names must be {num_labels} distinct strings (num_labels), not {shown(names)}")
 
 
-def _hf_label_names(values: Mapping[str, Any], source: str) -> tuple[str, ...] | None:
+def hf_label_names(values: Mapping[str, Any], source: str) -> tuple[str, ...] | None:
     """The label names of a Hugging Face config.json's id2label ({"0": name, "1": name, ...}), or None without one."""
     id2label = values.get("id2label")
     if id2label is None:

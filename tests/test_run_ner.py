@@ -106,6 +106,25 @@ def test_a_run_trains_scores_and_predicts_character_spans(tmp_path, data_dir, co
     again = CliRunner().invoke(run_ner.main, args(data_dir, config_file, out, "--do_predict"))
     assert again.exit_code == 0, again.output
     assert (out / "test_predictions.jsonl").read_text(encoding="utf-8") == before
+    # So does a prediction into another folder from the run as --init_checkpoint: its run.json names the types.
+    other = tmp_path / "other"
+    again = CliRunner().invoke(run_ner.main, [*args(data_dir, config_file, other, "--do_predict"), "--init_checkpoint",
+                                              str(out)])
+    assert again.exit_code == 0, again.output
+    assert (other / "test_predictions.jsonl").read_text(encoding="utf-8") == before
+
+
+def test_a_training_file_without_entities_and_a_prediction_without_types_are_one_line(tmp_path, config_file):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_jsonl(empty / "train.jsonl", [Sentence(f"s{i}", "아무 것도 없다.", ()) for i in range(3)])
+    write_jsonl(empty / "test.jsonl", [Sentence("s0", "아무 것도 없다.", ())])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(run_ner.main, args(empty, config_file, out, "--do_train"))
+    assert_one_line_error(result, "train.jsonl", "no entity in its 3 sentences")
+    result = CliRunner().invoke(run_ner.main, args(empty, config_file, out, "--do_predict"))
+    assert_one_line_error(result, "has no fixed entity types")
+    assert not out.exists()
 
 
 def test_an_entity_type_the_model_does_not_tag_is_one_line(tmp_path, data_dir, config_file):
@@ -155,6 +174,14 @@ def test_the_export_is_a_token_classifier_whose_pipeline_finds_the_same_spans(tm
                   g["end"]]} for g in tagger(line["text"])]
         assert found == line["entities"], line["text"]
     assert sum(len(line["entities"]) for line in predicted) >= 40  # the spans compared are real ones
+    # The export predicts as run_ner's model too: its entity types from its id2label, its tokenizer from its files.
+    again = tmp_path / "again"
+    result = CliRunner().invoke(run_ner.main, ["--task_name", "jsonl", "--data_dir", str(data_dir), "--do_predict",
+                                               "--init_checkpoint", str(export), "--output_dir", str(again),
+                                               "--max_seq_length", "32", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert (again / "test_predictions.jsonl").read_text(encoding="utf-8") == (
+        out / "test_predictions.jsonl").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow

@@ -105,18 +105,28 @@ def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfi
     raise InputError("no model config: pass --bert_config_file (or an --init_checkpoint with a config beside it)")
 
 
-def recorded_tokenizer(flags: FineTuningFlags) -> tokenizer_settings.Recorded | None:
-    """What the run this one starts from recorded of its tokenizer: the run in --output_dir that a prediction
-    continues (its checkpoint is the model then, whatever --init_checkpoint says: see _load_fine_tuned), else the run
-    of --init_checkpoint, else the run in --output_dir a training resumes; None where none is a run of ours."""
+class ModelSource(NamedTuple):
+    """The checkpoint whose model a run starts from or predicts with (None: none given), as messages name it."""
+
+    path: str | None
+    name: str
+
+
+def model_source(flags: FineTuningFlags) -> ModelSource:
+    """The run in --output_dir that a prediction continues (its checkpoint is the model then, whatever
+    --init_checkpoint says: see _load_fine_tuned), else --init_checkpoint, else the run a training resumes."""
     found = loading.checkpoints(flags.output_dir)
     if flags.init_checkpoint and (flags.do_train or not found):
-        source = loading.resolve_init_checkpoint(flags.init_checkpoint)
-        name = f"--init_checkpoint {flags.init_checkpoint}"
-    else:
-        source, name = (found[-1] if found else None), f"the run in --output_dir {flags.output_dir}"
-    record = run_folder.run_record_beside(source) if source else None
-    return tokenizer_settings.Recorded.of(record[0], f"{name} ({record[1]})") if record else None
+        return ModelSource(loading.resolve_init_checkpoint(flags.init_checkpoint),
+                           f"--init_checkpoint {flags.init_checkpoint}")
+    return ModelSource(str(found[-1]) if found else None, f"the run in --output_dir {flags.output_dir}")
+
+
+def recorded_tokenizer(flags: FineTuningFlags) -> tokenizer_settings.Recorded | None:
+    """What the run of model_source recorded of its tokenizer; None where it is no run of ours."""
+    source = model_source(flags)
+    record = run_folder.run_record_beside(source.path) if source.path else None
+    return tokenizer_settings.Recorded.of(record[0], f"{source.name} ({record[1]})") if record else None
 
 
 def schedule(flags: FineTuningFlags, size: int) -> skeleton.Schedule:

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 import modeling
 import tokenization
 from mecab_bert.cli import POSITIVE, flag
-from mecab_bert.files import atomic_output, file_sha256
+from mecab_bert.files import atomic_output, file_sha256, read_json, shown
 from mecab_bert.runs import batching, devices, loop, run_folder, skeleton
 from mecab_bert.tasks import fine_tuning, ner_data, ner_metrics
 from mecab_bert.tasks.ner_data import Entity, Sentence
@@ -171,22 +171,37 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
     def __init__(self, flags: NerFlags, is_main: bool):
         super().__init__(flags, is_main)
         self.processor = ner_data.processors[flags.task_name]
+        self.train_sentences = self._read_train_sentences() if flags.do_train else None
         self.labels = self._labels()
         self.tags = ner_data.tag_names(self.labels)
 
+    def _read_train_sentences(self) -> list[Sentence]:
+        """The training file's sentences (read once: its types are the labels of a format that fixes none)."""
+        path = self.file("train")
+        sentences = self.processor.read(path)  # an empty file is its InputError
+        if not any(sentence.entities for sentence in sentences):
+            raise InputError(f"{path}: no entity in its {len(sentences)} sentences: a tagger trained on it would "
+                             f"learn to tag nothing")
+        return sentences
+
     def _labels(self) -> tuple[str, ...]:
-        """The entity types: the format's own, else the training file's, else those the run in --output_dir
-        recorded (a prediction with its checkpoint)."""
+        """The entity types, in the model's order: the format's own, else the training file's, else those of the model
+        a prediction uses (fine_tuning.model_source): a run_ner run's run.json, or a token classifier's id2label."""
         if self.processor.labels is not None:
             return tuple(self.processor.labels)
-        if self.flags.do_train:
-            return ner_data.entity_labels(self.processor.read(self.file("train")))
-        record = Path(self.flags.output_dir) / run_folder.RUN_FILE
-        recorded = run_folder.read_run_record(record).get("labels") if record.is_file() else None
-        if not isinstance(recorded, list) or not all(isinstance(label, str) for label in recorded):
-            raise InputError(f"{self.processor.name} has no fixed entity types: train (--do_train), or predict into "
-                             f"the --output_dir of a run that did")
-        return tuple(recorded)
+        if self.train_sentences is not None:
+            return ner_data.entity_labels(self.train_sentences)
+        source = fine_tuning.model_source(self.flags)
+        record = run_folder.run_record_beside(source.path) if source.path else None
+        if record is not None and record[0].get("script") == self.name:
+            recorded = record[0].get("labels")
+            if isinstance(recorded, list) and all(isinstance(label, str) for label in recorded):
+                return tuple(recorded)
+        config = Path(source.path or "") / "config.json"
+        if source.path and config.is_file():
+            return _model_labels(config)
+        raise InputError(f"{self.processor.name} has no fixed entity types: train (--do_train), or predict with a "
+                         f"model that tags them (a run_ner run or a token classifier's Hugging Face directory)")
 
     def train_identity(self) -> dict[str, Any]:
         return {"train_file_sha256": file_sha256(self.file("train")),
@@ -201,7 +216,8 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
 
     def read_split(self, split: str) -> NerFeatures:
         path, start = self.file(split), time.perf_counter()
-        sentences = self.processor.read(path)  # an empty file is its InputError
+        read = self.train_sentences if split == "train" else None
+        sentences = read if read is not None else self.processor.read(path)  # an empty file is its InputError
         ner_data.check_labels(sentences, self.labels)
         features = convert_sentences(sentences, self.tokenizer, self.tags, self.flags.max_seq_length,
                                      self.flags.doc_stride)
@@ -227,6 +243,18 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
                                                       self.labels).items()}}
         self.write_eval_results(results, step)
         return results
+
+
+def _model_labels(config: Path) -> tuple[str, ...]:
+    """The entity types of a Hugging Face token classifier's config.json, in its order: its id2label must be run_ner's
+    tags (O, then B- and I- of each type: ner_data.tag_names), as ours and most BERT taggers' are."""
+    values = read_json(config)
+    names = modeling.hf_label_names(values, str(config)) if isinstance(values, dict) else None
+    labels = tuple(name[2:] for name in names or () if name.startswith("B-"))
+    if not labels or names != ner_data.tag_names(labels):
+        raise InputError(f"{config}: its id2label {shown(list(names or ()))[:200]} is not the tags O, B-<type>, "
+                         f"I-<type>, ... in that order, which run_ner reads: it is no entity tagger of this kind")
+    return labels
 
 
 def score(features: NerFeatures, predicted: Sequence[Sequence[Entity]], labels: Sequence[str]) -> dict[str, float]:
