@@ -3,13 +3,15 @@
 - KorQuAD 1.0 dev features (mecab, vocab/kowiki-32k.txt) at --max_seq_length 384 and 512: their fill (real
   tokens / padded tokens), run_squad's training step (forward + backward of the span loss, batch 16, the same
   batches in both modes) and prediction (fine_tuning.predict, batch 32) in features/s.
+- KLUE-NER dev sentences (mecab, kowiki-32k) at 128, run_ner's default: their fill, run_ner's training step (token
+  classification loss, batch 16) and prediction (batch 32) in features/s.
 - Pretraining instances made from the first kowiki file at 128: their fill, and run_pretraining's training step
   (MLM + NSP, batch 32) in tokens/s (padded tokens counted, as a padded run computes them).
 
 The model is configs/bert_small.json (hidden 256 x 4 layers) with dropout off, fp32. Each measurement is the
 median of --repeats passes; padded and unpadded passes alternate, so the machine's noise falls on both.
 
-    python bench/bench_unpad.py [--data_dir ../shared/data] [--features 384] [--repeats 3]
+    python bench/bench_unpad.py [--data_dir ../shared/data] [--features 384] [--repeats 3] [--cases squad,ner,...]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -30,7 +33,7 @@ import modeling
 import tokenization
 from mecab_bert.pretraining_data import creation, shard_format
 from mecab_bert.runs import batching, devices, loop
-from mecab_bert.tasks import fine_tuning, pretraining, squad
+from mecab_bert.tasks import fine_tuning, ner, ner_data, pretraining, squad
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,16 +71,13 @@ def train_steps(task: loop.Task, model: torch.nn.Module, batches: list[batching.
     return measure
 
 
-def squad_case(data_dir: Path, max_seq_length: int, count: int, repeats: int) -> dict:
-    tokenizer = tokenization.FullTokenizer(VOCAB, True, "mecab")
-    path = data_dir / "korquad" / "KorQuAD_v1.0_dev.json"
-    dataset = squad.featurize(str(path), tokenizer, squad.FeatureConfig(max_seq_length=max_seq_length),
-                                  True, False)
-    features = dataset.features
+def features_case(features: Any, model: torch.nn.Module, task: loop.Task, count: int,
+                  repeats: int) -> dict:
+    """`count` features drawn at random: their fill, a training pass (batch 16) and a prediction (batch 32), padded
+    against unpadded, in features/s."""
     mask = features.attention_mask
     rng = np.random.default_rng(0)
     rows = rng.choice(len(mask), size=min(count, len(mask)), replace=False)
-    model = modeling.create_model(modeling.BertForQuestionAnswering, config())
     batches = [features.batch(rows[first:first + 16]) for first in range(0, len(rows), 16)]
 
     class Subset:
@@ -92,14 +92,33 @@ def squad_case(data_dir: Path, max_seq_length: int, count: int, repeats: int) ->
         fine_tuning.predict(model, Subset(), 32, runtime)
         return time.perf_counter() - start
 
-    train = side_by_side(train_steps(squad.SquadTask(), model, batches), repeats)
+    train = side_by_side(train_steps(task, model, batches), repeats)
     prediction = side_by_side(predict, repeats)
     return {
-        "max_seq_length": max_seq_length, "features": len(rows),
-        "fill": round(float(mask[rows].mean()), 3),
+        "max_seq_length": mask.shape[1], "features": len(rows), "fill": round(float(mask[rows].mean()), 3),
         "train": {**train, "unpadded_features_per_s": round(len(rows) / train["unpadded_s"], 1)},
         "predict": {**prediction, "unpadded_features_per_s": round(len(rows) / prediction["unpadded_s"], 1)},
     }
+
+
+def squad_case(data_dir: Path, max_seq_length: int, count: int, repeats: int) -> dict:
+    tokenizer = tokenization.FullTokenizer(VOCAB, True, "mecab")
+    path = data_dir / "korquad" / "KorQuAD_v1.0_dev.json"
+    dataset = squad.featurize(str(path), tokenizer, squad.FeatureConfig(max_seq_length=max_seq_length),
+                              True, False)
+    model = modeling.create_model(modeling.BertForQuestionAnswering, config())
+    return features_case(dataset.features, model, squad.SquadTask(), count, repeats)
+
+
+def ner_case(data_dir: Path, count: int, repeats: int) -> dict:
+    tokenizer = tokenization.FullTokenizer(VOCAB, True, "mecab")
+    processor = ner_data.processors["klue-ner"]
+    tags = ner_data.tag_names(processor.labels)
+    sentences = processor.read(data_dir / "klue" / "klue-ner-v1.1_dev.tsv")
+    features = ner.convert_sentences(sentences, tokenizer, tags, 128, ner.NerFlags.doc_stride)
+    model = modeling.create_model(modeling.BertForTokenClassification, config(), num_labels=len(tags),
+                                  label_names=tags)
+    return features_case(features, model, ner.NerTask(), count, repeats)
 
 
 def pretraining_case(data_dir: Path, count: int, repeats: int) -> dict:
@@ -124,12 +143,15 @@ def pretraining_case(data_dir: Path, count: int, repeats: int) -> dict:
 @click.option("--data_dir", type=click.Path(exists=True, path_type=Path), default=ROOT.parent / "shared" / "data")
 @click.option("--features", default=384, show_default=True, help="KorQuAD features (and pretraining instances).")
 @click.option("--repeats", default=3, show_default=True)
-def main(data_dir: Path, features: int, repeats: int) -> None:
+@click.option("--cases", default="squad,ner,pretraining", show_default=True, help="Which workloads, comma-separated.")
+def main(data_dir: Path, features: int, repeats: int, cases: str) -> None:
     torch.manual_seed(0)
     torch.set_num_threads(torch.get_num_threads())
+    runs = {"squad": lambda: [squad_case(data_dir, length, features, repeats) for length in (384, 512)],
+            "ner": lambda: ner_case(data_dir, features, repeats),
+            "pretraining": lambda: pretraining_case(data_dir, features, repeats)}
     report = {"torch_threads": torch.get_num_threads(),
-              "squad": [squad_case(data_dir, length, features, repeats) for length in (384, 512)],
-              "pretraining": pretraining_case(data_dir, features, repeats)}
+              **{name: runs[name]() for name in cases.split(",")}}
     print(json.dumps(report, indent=1))
 
 
