@@ -1019,25 +1019,3 @@ def test_read_squad_file_gives_paragraphs_questions_and_places(tmp_path):
     assert [len(p.questions) for p in squad.paragraphs] == [2, 1]
     assert squad.questions[2].place.path == "data[1].paragraphs[0].qas[0]" and squad.questions[2].answers == ("Paris",)
     assert squad.paragraphs[1].record["context"] == "c"
-
-
-def test_field_never_takes_a_boolean_for_a_number_or_the_reverse():
-    place = squad_data.Place("f.json", "data[0]", "q0")
-    with pytest.raises(InputError, match=re.escape("f.json: data[0].n must be an integer, not true (question 'q0')")):
-        squad_data.field({"n": True}, "n", int, place)
-    with pytest.raises(InputError, match=re.escape("f.json: data[0].b must be true or false, not 1 (question 'q0')")):
-        squad_data.field({"b": 1}, "b", bool, place)
-    assert squad_data.field({}, "b", bool, place, default=False) is False
-    assert squad_data.describe_json("x" * 50) == '"' + "x" * 36 + "..."
-
-
-def test_field_takes_one_of_several_kinds():
-    """run_ner's JSON lines take a string or an integer id, read by the same field()."""
-    place = squad_data.Place("f.jsonl:3")
-    assert squad_data.field({"id": 7}, "id", (str, int), place) == 7
-    assert squad_data.field({"id": "7"}, "id", (str, int), place) == "7"
-    assert squad_data.field({"n": 1.5}, "n", (float, bool), place) == 1.5
-    with pytest.raises(InputError, match=re.escape("f.jsonl:3: id must be a string or an integer, not true")):
-        squad_data.field({"id": True}, "id", (str, int), place)
-    with pytest.raises(InputError, match=re.escape("f.jsonl:3: id must be a string or an integer, not an array")):
-        squad_data.field({"id": [7]}, "id", (str, int), place)

@@ -25,9 +25,9 @@ import modeling
 import tokenization
 from mecab_bert.cli import flag
 from mecab_bert.files import file_sha256, shown, write_text
+from mecab_bert.json_fields import Place, describe_json, field, load_json
 from mecab_bert.runs import batching, devices, loop, skeleton
 from mecab_bert.tasks import fine_tuning
-from mecab_bert.tasks.squad_data import Place, describe_json, field, load_json
 from text_input import InputError, read_utf8_lines
 
 Split = Literal["train", "dev", "test"]
@@ -250,7 +250,7 @@ class DataProcessor:
 
 def _json_value(record: Any, key: str, kind: type, place: Place) -> Any:
     """record[key], or for a dotted key ("labels.label") the value inside the objects it names, checked to be a JSON
-    `kind`; InputError naming the file and the key's path (squad_data.field) otherwise."""
+    `kind`; InputError naming the file and the key's path (json_fields.field) otherwise."""
     *outer, last = key.split(".")
     for name in outer:
         record, place = field(record, name, dict, place), place.at(name)

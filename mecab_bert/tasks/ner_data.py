@@ -22,7 +22,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 
 from mecab_bert.files import check_input, shown, unique_keys
-from mecab_bert.tasks.squad_data import Place, field
+from mecab_bert.json_fields import Place, field
 from text_input import InputError, read_utf8_lines
 from tokenization import SURROGATES
 

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 import modeling
 import tokenization
+from mecab_bert import json_fields
 from mecab_bert.cli import FINITE_FLOAT, POSITIVE, flag
 from mecab_bert.files import file_sha256, write_json
 from mecab_bert.runs import batching, devices, loop, skeleton
@@ -104,7 +105,7 @@ def read_squad(path: str | os.PathLike, is_training: bool, version_2_with_negati
     examples: list[SquadExample] = []
     stats = ReadStats()
     for paragraph in squad.paragraphs:
-        context = squad_data.field(paragraph.record, "context", str, paragraph.place)
+        context = json_fields.field(paragraph.record, "context", str, paragraph.place)
         contexts.append(context)
         for question in paragraph.questions:
             try:
@@ -128,8 +129,8 @@ def _read_question(question: squad_data.Question, context: str, context_index: i
     """The example of a question (None when training and its answer is nowhere in the context); InputError if a
     field of the question is malformed."""
     place = question.place
-    question_text = squad_data.field(question.record, "question", str, place)
-    is_impossible = squad_data.field(question.record, "is_impossible", bool, place, default=False) \
+    question_text = json_fields.field(question.record, "question", str, place)
+    is_impossible = json_fields.field(question.record, "is_impossible", bool, place, default=False) \
         if version_2 else False
     if is_impossible and question.answers:
         # evaluate-v2.0.py counts a question with answers as answerable: trained as impossible, it would be
@@ -138,7 +139,7 @@ def _read_question(question: squad_data.Question, context: str, context_index: i
     answers = []
     for number, (answer_text, answer) in enumerate(zip(question.answers, question.record["answers"], strict=True)):
         answer_place = place.at("answers", number)
-        start = squad_data.field(answer, "answer_start", int, answer_place)
+        start = json_fields.field(answer, "answer_start", int, answer_place)
         if not 0 <= start <= len(context):
             raise answer_place.at("answer_start").error(f"is {start}, outside the context (length {len(context)})")
         answers.append((answer_text, start))

@@ -36,13 +36,12 @@ import click
 
 from mecab_bert.cli import FINITE_FLOAT, InputPath, OutputPath, flag
 from mecab_bert.files import check_not_input, write_json
+from mecab_bert.json_fields import describe_json, load_json
 from mecab_bert.tasks.squad_data import (
     KORQUAD_V1_PREFIX,
     SQUAD_V2_VERSION,
     Question,
     SquadData,
-    describe_json,
-    load_json,
     parse_squad,
     read_squad_file,
 )
