@@ -150,6 +150,9 @@ def main(data_dir: Path, features: int, repeats: int, cases: str) -> None:
     runs = {"squad": lambda: [squad_case(data_dir, length, features, repeats) for length in (384, 512)],
             "ner": lambda: ner_case(data_dir, features, repeats),
             "pretraining": lambda: pretraining_case(data_dir, features, repeats)}
+    unknown = sorted(set(cases.split(",")) - set(runs))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: choose from {', '.join(runs)}", param_hint="--cases")
     report = {"torch_threads": torch.get_num_threads(),
               **{name: runs[name]() for name in cases.split(",")}}
     print(json.dumps(report, indent=1))

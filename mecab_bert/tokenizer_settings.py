@@ -77,22 +77,19 @@ class TokenizerSettings:
 class Recorded:
     """What a run of ours recorded of its tokenizer (its run.json), for a run that starts from it."""
 
-    tokenizer: str
-    do_lower_case: bool
+    tokenizer: str | None  # None (and do_lower_case None): a run recorded before runs recorded their tokenizer
+    do_lower_case: bool | None
     where: str  # the run.json, as a message names it
-    binding: bool = True  # False: a run recorded before runs recorded their tokenizer (the flags given decide)
 
     @classmethod
     def of(cls, record: dict[str, Any], where: str) -> Recorded | None:
-        """From a run.json's values; None when they say nothing usable of the tokenizer."""
+        """From a run.json's values: its tokenizer and case, or neither where it was written before runs recorded
+        them; None where the values are neither (not a record of that kind)."""
         mode, lower = record.get("tokenizer"), record.get("do_lower_case")
         if mode in TOKENIZER_MODES and isinstance(lower, bool):
             return cls(mode, lower, where)
         if "tokenizer" not in record and "do_lower_case" not in record:
-            # Runs before they recorded it (pretraining) tokenized as the default then: mecab, lower-cased. Which
-            # tokenizer the vocab's layout suggests now says nothing of what that run did.
-            return cls(MECAB, DO_LOWER_CASE, f"{where}, recorded before runs recorded their tokenizer: the default "
-                                              f"then", binding=False)
+            return cls(None, None, where)
         return None
 
 
@@ -249,8 +246,8 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
 
       - of a Hugging Face --init_checkpoint: what our export recorded, else Google's WordPiece;
       - of a run of ours (`recorded`: the run.json beside --init_checkpoint, or of the run in --output_dir that a
-        prediction continues, before any --init_checkpoint): what it recorded (a run recorded before runs recorded
-        their tokenizer: mecab, the default then, unless a flag says otherwise);
+        prediction continues or a training resumes): what it recorded (one recorded before runs recorded their
+        tokenizer: mecab, the default then, see _settings_before_records);
       - of a Google TensorFlow --init_checkpoint: Google's WordPiece;
       - of a bare vocab: Google's WordPiece for one of Google's ([unusedN] tokens before [UNK], which build_vocab.py
         never writes), else mecab.
@@ -260,26 +257,40 @@ def resolve_tokenizer(vocab_file: str | None, do_lower_case: bool | None, tokeni
     found = None
     if init_checkpoint and (Path(init_checkpoint) / "config.json").is_file():
         found = directory_tokenizer(init_checkpoint)
-    if found is not None and recorded is None:
+    if found is not None:
         return _directory_settings(found, vocab_file, do_lower_case, tokenizer)
-    if found is not None:  # a prediction continues a run of ours in --output_dir: its model, so its tokenizer
-        vocab_file = _directory_vocab(found, vocab_file)
     if vocab_file is None:
         raise InputError("no vocab: pass --vocab_file (or an --init_checkpoint Hugging Face directory with a "
                          "vocab.txt)")
+    lower = DO_LOWER_CASE if do_lower_case is None else do_lower_case
+    if recorded is not None and recorded.tokenizer is None:
+        return _settings_before_records(vocab_file, lower, tokenizer, init_checkpoint, recorded.where)
     if recorded is not None:
         for name, given, theirs in (("--do_lower_case", do_lower_case, recorded.do_lower_case),
                                     ("--tokenizer", tokenizer, recorded.tokenizer)):
-            if recorded.binding and given is not None and given != theirs:
+            if given is not None and given != theirs:
                 raise InputError(f"{name} {given} contradicts {recorded.where}, which records "
                                  f"{name.removeprefix('--')} {theirs}: leave {name} out to take it")
-        overridden = tokenizer is not None or do_lower_case is not None  # (only where not binding)
-        return TokenizerSettings(vocab_file, recorded.do_lower_case if do_lower_case is None else do_lower_case,
-                                 tokenizer or recorded.tokenizer,
-                                 "as the flags say" if overridden and not recorded.binding else
+        return TokenizerSettings(vocab_file, recorded.do_lower_case, recorded.tokenizer,
                                  f"{recorded.where} records it")
     mode, why = (tokenizer, "as --tokenizer says") if tokenizer else _default_mode(vocab_file, init_checkpoint)
-    return TokenizerSettings(vocab_file, DO_LOWER_CASE if do_lower_case is None else do_lower_case, mode, why)
+    return TokenizerSettings(vocab_file, lower, mode, why)
+
+
+def _settings_before_records(vocab_file: str, do_lower_case: bool, tokenizer: str | None, init_checkpoint: str | None,
+                             where: str) -> TokenizerSettings:
+    """resolve_tokenizer from a run recorded before runs recorded their tokenizer. Its data was tokenized with
+    mecab, the default then, unless --tokenizer wordpiece was given; a vocab laid out as Google's, which would take
+    WordPiece now, leaves that unknowable, so --tokenizer is asked for rather than guessed."""
+    if tokenizer:
+        return TokenizerSettings(vocab_file, do_lower_case, tokenizer, "as --tokenizer says")
+    mode, why = _default_mode(vocab_file, init_checkpoint)
+    if mode != MECAB:
+        raise InputError(f"{where} was written before runs recorded their tokenizer, when mecab was the default, "
+                         f"but now the default is {mode} ({why}): pass --tokenizer as that run's data was made "
+                         f"(mecab or wordpiece)")
+    return TokenizerSettings(vocab_file, do_lower_case, MECAB, f"{where} was written before runs recorded their "
+                                                               f"tokenizer: mecab, the default then")
 
 
 def is_googles_vocab(vocab: dict[str, int]) -> bool:

@@ -235,6 +235,8 @@ def test_bad_inputs_are_one_line(tmp_path, pretrained, text, flags, words):
 
 
 def test_a_model_without_a_config_names_the_flag(tmp_path, pretrained):
+    result, _ = run(tmp_path, ["a"], init=tmp_path / "typo")
+    assert_one_line_error(result, "typo: no such file or folder")
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "weights.pt").write_bytes((pretrained[0] / "ckpt-00000001.pt").read_bytes())

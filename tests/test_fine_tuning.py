@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -402,6 +403,15 @@ def test_an_export_names_its_task_and_starts_only_that_task(tmp_path):
             "--device", "cpu"]
     result = CliRunner().invoke(run_classifier.main, args)
     assert_one_line_error(result, "--init_checkpoint", "finetuning_task", '"korsts"', '"kornli"')
+    # The same weights said to be another class's (a token classifier): no task to compare, its head left out.
+    tagger = Path(shutil.copytree(tmp_path / "hf", tmp_path / "tagger"))
+    config = json.loads((tagger / "config.json").read_text(encoding="utf-8"))
+    (tagger / "config.json").write_text(json.dumps({**config, "architectures": ["BertForTokenClassification"]}))
+    at = args.index(str(tmp_path / "hf"))
+    result = CliRunner().invoke(run_classifier.main, [*args[:at], str(tagger), *args[at + 1:]])
+    assert result.exit_code == 0, result.output
+    assert "left out, to start fresh: classifier.bias, classifier.weight" in result.output
+    assert "BertForTokenClassification" in result.output and "nothing fine-tuned classifier.weight" in result.output
 
 
 def test_a_piped_train_file_is_refused_rather_than_recorded_as_empty(tmp_path):

@@ -341,7 +341,9 @@ def test_a_head_trained_for_another_job_is_left_out(tmp_path, route):
     fresh_head = fresh.classifier.weight.detach().clone()
     report = loading.load_pretrained(fresh, path, trained_for)
     assert report.foreign and "left out" in report.summary()
-    assert {"classifier.weight", "classifier.bias"} <= set(report.initialized)  # (the pooler too: it has none)
+    assert report.left_out == ("classifier.bias", "classifier.weight")
+    assert set(report.initialized) == {"bert.pooler.dense.bias", "bert.pooler.dense.weight"}  # (the tagger has none)
+    assert report.fresh("classifier.weight") and not report.fresh("bert.embeddings.word_embeddings.weight")
     assert torch.equal(fresh.classifier.weight, fresh_head)
     layer = "bert.encoder.layer.0.output.dense.weight"
     assert torch.equal(fresh.state_dict()[layer], source.state_dict()[layer])
@@ -349,3 +351,21 @@ def test_a_head_trained_for_another_job_is_left_out(tmp_path, route):
     same = BertForTokenClassification(TINY, num_labels=2)
     report = loading.load_pretrained(same, path)
     assert report.foreign is None and torch.equal(same.classifier.weight, source.classifier.weight)
+
+
+def test_only_a_head_the_file_holds_for_another_job_is_left_out(tmp_path):
+    """Another class with no head of this model's name leaves nothing out and says nothing; a masked-LM directory
+    (klue/bert-base's class) keeps its MLM head for continued pretraining; the pooler is never another job's."""
+    source = perturbed(BertForPreTraining(TINY))
+    for architecture in ("BertForPreTraining", "BertForMaskedLM"):
+        path = tmp_path / architecture
+        path.mkdir()
+        (path / "config.json").write_text(json.dumps({**TINY.to_dict(), "architectures": [architecture]}))
+        save_file({key: value.clone() for key, value in source.state_dict().items()}, path / "model.safetensors")
+        pretraining = BertForPreTraining(TINY)
+        report = loading.load_pretrained(pretraining, path)
+        assert report.left_out == () and report.foreign is None and report.initialized == (), architecture
+        classifier = BertForSequenceClassification(TINY, num_labels=2)
+        report = loading.load_pretrained(classifier, path)
+        assert report.left_out == () and "left out" not in report.summary()
+        assert torch.equal(classifier.bert.pooler.dense.weight, source.bert.pooler.dense.weight)

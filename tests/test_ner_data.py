@@ -85,8 +85,10 @@ def test_tag_names_and_entity_labels():
 def test_label_problem():
     assert nd.label_problem("PS") is None and nd.label_problem("B-X") is None and nd.label_problem("두 단어") is None
     assert nd.label_problem("") == nd.label_problem(" \u3000") == "is empty"
-    assert nd.label_problem("P\x00S") == "holds U+0000, a control character or line break"
-    assert nd.label_problem("PS\u2029") == "holds U+2029, a control character or line break"
+    assert nd.label_problem("P\x00S") == "holds U+0000, a control or format character (invisible) or a line break"
+    assert nd.label_problem("PS\u2029").startswith("holds U+2029")
+    assert nd.label_problem("\u200b").startswith("holds U+200B")  # a zero-width space: a type nobody can read
+    assert nd.label_problem("L" * 100) is None and "101 characters long" in nd.label_problem("L" * 101)
 
 
 def test_check_labels_names_the_sentence(tmp_path):
@@ -212,8 +214,8 @@ def test_conll_without_fixed_types(tmp_path):
 @pytest.mark.parametrize(("old", "new", "line", "words"), [
     ("call NN I-NP O", "call NN I-NP PER", 6, '"PER" is not an IOB tag'),
     ("call NN I-NP O", "call NN I-NP B-PERSON", 6, "unknown entity type"),
-    ("call NN I-NP O", "call NN O", 6, "3 space-separated fields; a word line is `word ... NER-tag` with as many "
-                                       "fields as line 3 (4)"),
+    ("call NN I-NP O", "call NN O", 6, "3 fields separated by spaces or tabs; a word line has as many as line 3 "
+                                       "(4)"),
 ])
 def test_conll_bad_input(tmp_path, old, new, line, words):
     message = read_error("conll2003", write(tmp_path, conll_text("IOB1").replace(old, new)), line)
@@ -221,7 +223,13 @@ def test_conll_bad_input(tmp_path, old, new, line, words):
 
 
 def test_conll_one_field(tmp_path):
-    assert "1 space-separated fields" in read_error("conll", write(tmp_path, "word\n"), 1)
+    assert "1 field; a word line is `word ... NER-tag`" in read_error("conll", write(tmp_path, "word\n"), 1)
+
+
+def test_conll_fields_split_at_spaces_and_tabs_alone(tmp_path):
+    """A no-break space is part of a word, not a field separator (str.split would make it one)."""
+    path = write(tmp_path, "EU\u00a0X NNP B-NP B-ORG\nrejects\tVBZ B-VP O\n")
+    assert nd.processors["conll2003"].read(path) == [Sentence("1", "EU\u00a0X rejects", (Entity(0, 4, "ORG"),))]
 
 
 def test_conll_refuses_a_type_with_a_control_character(tmp_path):
@@ -272,7 +280,7 @@ def test_jsonl_sorts_entities_and_takes_integer_ids(tmp_path):
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": " "}]}', "entities[0].label is empty"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": ""}]}', "entities[0].label is empty"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "P\\tS"}]}',
-     "entities[0].label holds U+0009, a control character or line break (a label becomes the tag names B-<label>"),
+     "entities[0].label holds U+0009, a control or format character (invisible) or a line break (a label becomes"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "PS\\u2028"}]}',
      "entities[0].label holds U+2028"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "A", "text": "b"}]}',

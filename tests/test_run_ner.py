@@ -4,6 +4,8 @@ sentences, a run that trains, scores and predicts character spans, and its expor
 import json
 import random
 import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,6 +184,45 @@ def test_the_export_is_a_token_classifier_whose_pipeline_finds_the_same_spans(tm
     assert result.exit_code == 0, result.output
     assert (again / "test_predictions.jsonl").read_text(encoding="utf-8") == (
         out / "test_predictions.jsonl").read_text(encoding="utf-8")
+    if mode == "wordpiece":
+        return
+    # Into the run's own folder the run is the model, whatever --init_checkpoint says (Google's Estimator).
+    before = (out / "test_predictions.jsonl").read_text(encoding="utf-8")
+    result = CliRunner().invoke(run_ner.main, [*args(data_dir, config_file, out, "--do_predict"), "--init_checkpoint",
+                                               str(export)])
+    assert result.exit_code == 0, result.output
+    assert f"--init_checkpoint {export} not used" in result.output
+    assert (out / "test_predictions.jsonl").read_text(encoding="utf-8") == before
+    # A tagger whose id2label is not O, B-X, I-X, ... in order is one line naming its config.json.
+    shuffled = Path(shutil.copytree(export, tmp_path / "shuffled"))
+    config = json.loads((shuffled / "config.json").read_text(encoding="utf-8"))
+    names = [config["id2label"][str(i)] for i in range(5)]
+    names = names[1:] + names[:1]  # O last, as some taggers have it
+    config.update(id2label={str(i): name for i, name in enumerate(names)},
+                  label2id={name: i for i, name in enumerate(names)})
+    (shuffled / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    result = CliRunner().invoke(run_ner.main, ["--task_name", "jsonl", "--data_dir", str(data_dir), "--do_predict",
+                                               "--init_checkpoint", str(shuffled), "--output_dir",
+                                               str(tmp_path / "never"), "--max_seq_length", "32", "--device", "cpu"])
+    assert_one_line_error(result, str(shuffled / "config.json"), "is not the tags O, B-<type>, I-<type>")
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_classifier_runs_head_is_left_out_of_a_tagger(tmp_path, data_dir, config_file):
+    """run_classifier's classifier (here of as many labels, so the shapes agree) never starts run_ner's: the run.json
+    beside the checkpoint says which script trained it; the encoder loads, the head starts fresh, the line says so."""
+    run = tmp_path / "classifier_run"
+    run.mkdir()
+    config = modeling.BertConfig.from_json_file(config_file)
+    classifier = modeling.BertForSequenceClassification(config, num_labels=5)
+    torch.save({"model": classifier.state_dict(), "step": 3}, run / "ckpt-00000003.pt")
+    (run / "run.json").write_text(json.dumps({"script": "run_classifier", "task_name": "kornli"}))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(run_ner.main, [*args(data_dir, config_file, out, "--do_train", "--num_train_epochs",
+                                                     "1"), "--init_checkpoint", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "left out, to start fresh: classifier.bias, classifier.weight" in result.output
+    assert "was fine-tuned by run_classifier" in result.output
 
 
 @pytest.mark.slow
@@ -209,3 +250,19 @@ def test_klue_ner_dev_sentences_train_score_and_predict(tmp_path, config_file):
     assert [line["id"] for line in predicted] == [s.id for s in sentences]
     assert all(line["text"][e["start"]:e["end"]] == e["text"] and e["label"] in ner_data.processors["klue-ner"].labels
                for line in predicted for e in line["entities"])
+
+
+@pytest.mark.parametrize(("id2label", "words"), [
+    (["O", "B-", "I-"], "is empty"),
+    (["O", "B-P\tS", "I-P\tS"], "holds U+0009"),
+    (["O", "B-LC", "I-LC", "B-LC", "I-LC"], "appears twice"),
+    (["B-LC", "I-LC", "O"], "is not the tags O, B-<type>, I-<type>"),
+])
+def test_a_models_entity_types_follow_the_data_files_rules(tmp_path, id2label, words):
+    """Types read from a tagger's id2label become tag names and eval_results.txt lines as a data file's do: the same
+    rules, one line naming the config.json, before any prediction."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"id2label": dict(enumerate(id2label))}), encoding="utf-8")
+    with pytest.raises(ner.InputError, match=re.escape(str(config))) as error:
+        ner._model_labels(config)
+    assert words in str(error.value)

@@ -138,8 +138,11 @@ def test_the_tokenizer_follows_the_run_it_starts_from(tmp_path, monkeypatch, pre
     assert predicted.exit_code == 0, predicted.output
     assert predicted.output.startswith("tokenizer: wordpiece (the run in --output_dir out (out/run.json) records it)")
     assert (tmp_path / "out" / "predictions.json").is_file()
-    # With --init_checkpoint as well, the prediction's model is the run in --output_dir: so is its tokenizer.
+    # With --init_checkpoint as well, the prediction's model is the run in --output_dir (as Google's Estimator has
+    # it): so are its tokenizer and config, and the pretraining run (another tokenizer) has no part in it.
     predicted = CliRunner().invoke(run_squad.main, [*squad, "--do_predict", "--predict_file", str(SAMPLE),
                                                     "--init_checkpoint", str(pretraining_run)])
     assert predicted.exit_code == 0, predicted.output
-    assert predicted.output.startswith("tokenizer: wordpiece (the run in --output_dir out (out/run.json) records it)")
+    first, second = predicted.output.splitlines()[:2]
+    assert first.startswith(f"--init_checkpoint {pretraining_run} not used: --output_dir out holds a run")
+    assert second.startswith("tokenizer: wordpiece (the run in --output_dir out (out/run.json) records it)")

@@ -225,18 +225,23 @@ def test_unknown_tokens_of_features_count_the_text_alone():
         tokenizer_settings.UnknownTokens(2, 5)
 
 
-def test_a_run_recorded_before_runs_recorded_their_tokenizer_keeps_the_default_of_then(tmp_path):
-    """A pretraining run.json without tokenizer and do_lower_case was made when mecab was every vocab's default: a
-    Google-laid-out vocab ([unusedN] before [UNK]) must not switch such a run's fine-tuning to WordPiece; a flag
-    given still decides, since nothing recorded contradicts it."""
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[unused0]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "사과", "##나무"]) + "\n")
-    assert resolve_tokenizer(str(vocab), None, None, None).tokenizer == "wordpiece"
+def test_a_run_recorded_before_runs_recorded_their_tokenizer_keeps_mecab_or_asks(tmp_path):
+    """A pretraining run.json without tokenizer and do_lower_case was made when mecab was the default: with a vocab
+    of ours it stays mecab; with one laid out as Google's ([unusedN] before [UNK]), which now takes WordPiece, what
+    that run did is unknowable, so --tokenizer is asked for; a flag given decides, since nothing recorded
+    contradicts it. A complete record binds."""
+    ours, googles = tmp_path / "ours.txt", tmp_path / "googles.txt"
+    ours.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "사과", "##나무"]) + "\n")
+    googles.write_text("\n".join(["[PAD]", "[unused0]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "사과", "##나무"]) + "\n")
+    assert resolve_tokenizer(str(googles), None, None, None).tokenizer == "wordpiece"
     old = Recorded.of({"script": "run_pretraining", "max_seq_length": 128}, "pre/run.json")
-    settings = resolve_tokenizer(str(vocab), None, None, None, old)
+    assert old is not None and old.tokenizer is None
+    settings = resolve_tokenizer(str(ours), None, None, None, old)
     assert (settings.tokenizer, settings.do_lower_case) == ("mecab", True) and "the default then" in settings.why
-    settings = resolve_tokenizer(str(vocab), False, "wordpiece", None, old)
-    assert (settings.tokenizer, settings.do_lower_case, settings.why) == ("wordpiece", False, "as the flags say")
+    with pytest.raises(InputError, match=r"pre/run\.json was written before runs recorded.*--tokenizer"):
+        resolve_tokenizer(str(googles), None, None, None, old)
+    settings = resolve_tokenizer(str(googles), False, "wordpiece", None, old)
+    assert (settings.tokenizer, settings.do_lower_case, settings.why) == ("wordpiece", False, "as --tokenizer says")
     recorded = Recorded.of({"tokenizer": "wordpiece", "do_lower_case": True}, "pre/run.json")
     with pytest.raises(InputError, match=r"--tokenizer mecab contradicts pre/run\.json"):
-        resolve_tokenizer(str(vocab), None, "mecab", None, recorded)
+        resolve_tokenizer(str(googles), None, "mecab", None, recorded)

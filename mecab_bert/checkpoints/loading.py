@@ -20,7 +20,7 @@ from torch import Tensor
 
 from mecab_bert import files
 from mecab_bert.checkpoints import tf_checkpoint
-from mecab_bert.files import listing, read_json, unique_keys
+from mecab_bert.files import listing, read_json, shown, unique_keys
 from modeling import MODEL_CLASSES, TIED_KEYS, BertConfig, BertModel, BertPreTrainedModel
 from text_input import InputError
 
@@ -73,14 +73,20 @@ class LoadReport:
 
     source: str
     loaded: tuple[str, ...]  # keys filled from the file (tied aliases count with the key they share)
-    initialized: tuple[str, ...]  # head keys the file does not have, or has for another job: they keep their fresh init
+    initialized: tuple[str, ...]  # head keys the file does not have: they keep their fresh init
     unused: tuple[str, ...]  # head keys of the file that this model has no place for
-    foreign: str | None = None  # why the file's weights for this model's heads were left out (None: they were not)
+    left_out: tuple[str, ...] = ()  # head keys the file has for another job (foreign_heads): they keep their fresh init
+    foreign: str | None = None  # why they were left out
+
+    def fresh(self, key: str) -> bool:
+        """Whether the model's `key` kept its fresh init (the file lacks it, or had it for another job)."""
+        return key in self.initialized or key in self.left_out
 
     def summary(self) -> str:
         lines = [f"loaded {len(self.loaded)} tensors from {self.source}"]
-        if self.foreign:
-            lines.append(f"left out: {self.foreign}, so its head means something else here")
+        if self.left_out:
+            lines.append(f"left out, to start fresh: {', '.join(self.left_out)} ({self.foreign}: its head means "
+                         f"something else here)")
         if self.initialized:
             lines.append(f"newly initialized (not in the checkpoint): {', '.join(self.initialized)}")
         if self.unused:
@@ -225,19 +231,30 @@ def _check_values(source: str, loaded: dict[str, torch.Tensor], targets: dict[st
         raise ValueError(f"{source}: NaN or infinite values in {listing(non_finite)}")
 
 
-def foreign_heads(model: BertPreTrainedModel, hf_config: Mapping[str, Any], trained_for: str | None) -> str | None:
-    """Why the checkpoint's weights for `model`'s heads were trained for another job (None: they were not). Heads
-    of one name can mean different things: run_ner's classifier tags tokens, run_classifier's classifies the
-    [CLS] vector, each over its own labels. A Hugging Face config.json names its class (architectures); a run of
-    ours, what its run.json records (`trained_for`: "fine-tuned by run_ner")."""
+# Hugging Face classes whose heads are those of one of ours: a masked-LM checkpoint (klue/bert-base) carries
+# BertForPreTraining's MLM head, and continued pretraining must keep it.
+_SAME_HEADS = {"BertForMaskedLM": "BertForPreTraining"}
+
+# The pooler means the same to every model that has one (what NSP pretrained): never another job's.
+_SHARED_HEADS = ("bert.pooler.",)
+
+
+def foreign_heads(model_class: type[BertPreTrainedModel], hf_config: Mapping[str, Any], trained_for: str | None
+                  ) -> str | None:
+    """Why a checkpoint's weights for `model_class`'s heads would mean something else (None: they would not). Heads of
+    one name can do different jobs: run_ner's classifier tags tokens, run_classifier's classifies the [CLS] vector,
+    BertForMultipleChoice's scores choices. A run of ours says what trained it (`trained_for`, from its run.json:
+    another fine-tuning script), a Hugging Face config.json its class (architectures): another class than this one is
+    another job. A config.json that names no class says nothing (its labels and task are checked instead)."""
     if trained_for is not None:
         return trained_for
     architectures = hf_config.get("architectures")
-    names = {model_class.__name__: model_class for model_class in MODEL_CLASSES}
-    other = architectures[0] if isinstance(architectures, list) and len(architectures) == 1 else None
-    if other in names and other != type(model).__name__ and set(names[other].heads) & set(model.heads):
-        return f"its config.json's architectures is {other}, this model is {type(model).__name__}"
-    return None
+    if not isinstance(architectures, list) or not architectures:
+        return None
+    names = [_SAME_HEADS.get(name, name) if isinstance(name, str) else name for name in architectures]
+    if names == [model_class.__name__]:
+        return None
+    return f"its config.json's architectures is {shown(architectures)[:80]}, this model is {model_class.__name__}"
 
 
 def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike, trained_for: str | None = None
@@ -253,7 +270,7 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike, trained
     file lacks keeps its fresh init, so a pretraining checkpoint starts a question answering model; a head of
     the file the model lacks is left unused. Anything else, missing or unexpected, is a ValueError listing the
     keys. A Hugging Face directory's config.json must agree with the model's (its BertConfig, and a classifier's
-    labels: see BertForSequenceClassification.check_hf_config). The file's weights for the model's heads are left
+    labels: see BertClassifier.check_hf_config). The file's weights for the model's heads are left
     out, and the heads keep their fresh init, when they were trained for another job (foreign_heads; trained_for:
     what a run.json beside the file records, e.g. "fine-tuned by run_ner").
     """
@@ -261,9 +278,10 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike, trained
     hf_config = _checked_hf_config(model.config, path) if path.is_dir() else {}
     tensors, source = _read_tensors(path)
     state = _canonical_state_dict(tensors, str(source))
-    foreign = foreign_heads(model, hf_config, trained_for)
-    if foreign is not None:
-        state = {key: value for key, value in state.items() if not key.startswith(model.heads)}
+    foreign = foreign_heads(type(model), hf_config, trained_for)
+    own_heads = tuple(head for head in model.heads if head not in _SHARED_HEADS)
+    left_out = {key for key in state if foreign is not None and own_heads and key.startswith(own_heads)}
+    state = {key: value for key, value in state.items() if key not in left_out}
     model.check_hf_config(hf_config, state.keys(), str(path / "config.json"))
 
     # The model's keys in the same BertFor* naming, less the aliases that ride along with their tensor.
@@ -284,4 +302,5 @@ def load_pretrained(model: BertPreTrainedModel, path: str | os.PathLike, trained
         # A BertModel's own keys lose "bert."; the heads it has no place for keep their BertFor* names.
         return tuple(sorted(key.removeprefix(prefix) for key in keys))
 
-    return LoadReport(str(source), own_names(loaded), own_names(initialized), own_names(unused), foreign)
+    return LoadReport(str(source), own_names(loaded), own_names(initialized - left_out), own_names(unused),
+                      own_names(left_out), foreign if left_out else None)

@@ -130,30 +130,38 @@ class RecordedVocab(NamedTuple):
     name: str  # the run.json that records it
 
 
-def run_record_beside(checkpoint: str | os.PathLike) -> tuple[dict[str, Any], Path] | None:
-    """What the run.json beside a checkpoint file records of its run, and the run.json; None where there is no such
-    record (a checkpoint copied out of its run folder, a Hugging Face directory, a Google checkpoint)."""
+class RunRecord(NamedTuple):
+    """The run.json beside a checkpoint: what it records, and where it lies."""
+
+    values: dict[str, Any]
+    path: Path
+
+
+def run_record_beside(checkpoint: str | os.PathLike) -> RunRecord | None:
+    """What the run.json beside a checkpoint file records of its run; None where there is no such record (a
+    checkpoint copied out of its run folder, a Hugging Face directory, a Google checkpoint)."""
     record = Path(checkpoint).parent / RUN_FILE
     if not Path(checkpoint).is_file() or not record.is_file():
         return None
-    return read_run_record(record), record
+    return RunRecord(read_run_record(record), record)
 
 
 def trained_for(checkpoint: str | os.PathLike, script: str) -> str | None:
     """What another fine-tuning script trained the checkpoint for, as the run.json beside it records ("fine-tuned by
     run_ner"); None for this script's runs, pretraining runs and checkpoints without a record."""
     found = run_record_beside(checkpoint)
-    other = found[0].get("script") if found else None
-    if other in (None, script, "run_pretraining"):
+    other = found.values.get("script") if found else None
+    if found is None or other in (None, script, "run_pretraining"):
         return None
-    return f"{checkpoint} was fine-tuned by {files.shown(other)} ({found[1]})"
+    name = other if isinstance(other, str) and other.isidentifier() else files.shown(other)
+    return f"{checkpoint} was fine-tuned by {name} ({found.path})"
 
 
 def recorded_vocab(checkpoint: str | os.PathLike) -> RecordedVocab | None:
     """The vocab (sha256) the run.json beside a checkpoint file records its run trained with (None: not recorded)."""
     found = run_record_beside(checkpoint)
-    sha256 = found[0].get("vocab_sha256") if found else None
-    return RecordedVocab(sha256, str(found[1])) if found and isinstance(sha256, str) else None
+    sha256 = found.values.get("vocab_sha256") if found else None
+    return RecordedVocab(sha256, str(found.path)) if found and isinstance(sha256, str) else None
 
 
 def start_run(output_dir: str | os.PathLike, identity: dict[str, Any], plan: str, owns: Callable[[str], bool]

@@ -22,7 +22,7 @@ from torch import nn
 import modeling
 from mecab_bert.checkpoints import hf_export, loading, tf_checkpoint
 from mecab_bert.files import check_holds_none, check_input
-from mecab_bert.runs import devices, loop, run_folder
+from mecab_bert.runs import checkpointing, devices, loop, run_folder
 from mecab_bert.tokenizer_settings import TokenizerSettings
 from text_input import InputError
 
@@ -128,6 +128,12 @@ def run(flags: loop.TrainingFlags, make_script: Callable[[Any, bool], Script], p
 
 def _run(flags: Any, make_script: Callable[[Any, bool], Script], predicting: str,
          distributed: devices.Distributed, progress: bool) -> dict[str, float]:
+    if flags.init_checkpoint and continues_run(flags):
+        if distributed.is_main:
+            click.echo(f"--init_checkpoint {flags.init_checkpoint} not used: --output_dir {flags.output_dir} holds a "
+                       f"run, whose newest checkpoint is the model (as Google's Estimator does with its model_dir)",
+                       err=True)
+        flags = dataclasses.replace(flags, init_checkpoint=None)
     script = make_script(flags, distributed.is_main)
     flags, is_main = script.flags, distributed.is_main
     runtime = devices.Runtime.create(flags, distributed, progress)
@@ -176,6 +182,12 @@ def _run(flags: Any, make_script: Callable[[Any, bool], Script], predicting: str
                                    finetuning_task=export.finetuning_task, carry_tokenizer=export.carry_tokenizer)
         click.echo(f"exported a Hugging Face directory: {path}", err=True)
     return results
+
+
+def continues_run(flags: loop.TrainingFlags) -> bool:
+    """Whether a run that does not train predicts or exports with the run in --output_dir: its checkpoints are the
+    model, its run.json says how it tokenized, and --init_checkpoint has no part in it."""
+    return not flags.do_train and checkpointing.has_checkpoints(flags.output_dir)
 
 
 def card_record(flags: loop.TrainingFlags, trained: bool, restored: bool) -> dict[str, Any]:

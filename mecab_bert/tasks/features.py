@@ -44,7 +44,8 @@ from mecab_bert import tokenizer_settings
 from mecab_bert.checkpoints import loading, tf_checkpoint
 from mecab_bert.cli import INPUT_PATH, OUTPUT_PATH, POSITIVE, flag
 from mecab_bert.files import atomic_output, check_not_input, file_sha256, missing_folders_made, shown
-from mecab_bert.runs import batching, devices, run_folder, skeleton
+from mecab_bert.runs import batching, devices, skeleton
+from mecab_bert.tasks import fine_tuning
 from mecab_bert.tasks.classification import truncated_lengths
 from text_input import InputError, read_utf8_lines
 
@@ -242,6 +243,8 @@ def model_config(bert_config_file: str | None, init: str) -> modeling.BertConfig
     folder = Path(init) if Path(init).is_dir() else Path(init).parent
     found = [bert_config_file] if bert_config_file else [
         str(path) for path in (folder / "config.json", folder / "bert_config.json") if path.is_file()]
+    if not Path(init).exists() and tf_checkpoint.checkpoint_prefix(Path(init)) is None:
+        raise InputError(f"--init_checkpoint {init}: no such file or folder (nor a Google checkpoint's prefix)")
     if not found:
         raise InputError(f"no model config beside --init_checkpoint {init}: pass --bert_config_file")
     return tf_checkpoint.config_for(init, modeling.BertConfig.from_json_file(found[0]))
@@ -250,9 +253,8 @@ def model_config(bert_config_file: str | None, init: str) -> modeling.BertConfig
 def resolved_tokenizer(flags: ExtractFlags, init: str) -> tokenizer_settings.TokenizerSettings:
     """The tokenizer the model was trained with, as the fine-tuning scripts resolve it: the flags, and what the
     checkpoint `init` records (a run of ours, a Hugging Face directory) or is (Google's: its WordPiece)."""
-    record = run_folder.run_record_beside(init)
-    recorded = (tokenizer_settings.Recorded.of(record[0], f"--init_checkpoint {flags.init_checkpoint} ({record[1]})")
-                if record else None)
+    source = fine_tuning.ModelSource(init, f"--init_checkpoint {flags.init_checkpoint}")
+    recorded = fine_tuning.recorded_tokenizer(source)
     return tokenizer_settings.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
                                                 flags.init_checkpoint, recorded)
 

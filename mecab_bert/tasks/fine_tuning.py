@@ -97,7 +97,7 @@ def model_config(flags: FineTuningFlags, init: str | None) -> modeling.BertConfi
         source = Path(init)
         base = source if source.is_dir() else source.parent
         candidates += [str(base / "config.json"), str(base / "bert_config.json")]
-    if loading.checkpoints(flags.output_dir):
+    if loading.checkpoints(flags.output_dir):  # (a prediction continuing the run has no init: see model_source)
         candidates.append(str(Path(flags.output_dir) / "bert_config.json"))
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
@@ -113,20 +113,20 @@ class ModelSource(NamedTuple):
 
 
 def model_source(flags: FineTuningFlags) -> ModelSource:
-    """The run in --output_dir that a prediction continues (its checkpoint is the model then, whatever
-    --init_checkpoint says: see _load_fine_tuned), else --init_checkpoint, else the run a training resumes."""
-    found = loading.checkpoints(flags.output_dir)
-    if flags.init_checkpoint and (flags.do_train or not found):
+    """--init_checkpoint, else the run in --output_dir that a prediction continues or a training resumes (a
+    prediction into a run's folder takes that run, and the skeleton has set --init_checkpoint aside:
+    skeleton.continues_run)."""
+    if flags.init_checkpoint:
         return ModelSource(loading.resolve_init_checkpoint(flags.init_checkpoint),
                            f"--init_checkpoint {flags.init_checkpoint}")
+    found = loading.checkpoints(flags.output_dir)
     return ModelSource(str(found[-1]) if found else None, f"the run in --output_dir {flags.output_dir}")
 
 
-def recorded_tokenizer(flags: FineTuningFlags) -> tokenizer_settings.Recorded | None:
-    """What the run of model_source recorded of its tokenizer; None where it is no run of ours."""
-    source = model_source(flags)
+def recorded_tokenizer(source: ModelSource) -> tokenizer_settings.Recorded | None:
+    """What the run of a checkpoint recorded of its tokenizer (its run.json); None where it is no run of ours."""
     record = run_folder.run_record_beside(source.path) if source.path else None
-    return tokenizer_settings.Recorded.of(record[0], f"{source.name} ({record[1]})") if record else None
+    return tokenizer_settings.Recorded.of(record.values, f"{source.name} ({record.path})") if record else None
 
 
 def schedule(flags: FineTuningFlags, size: int) -> skeleton.Schedule:
@@ -155,7 +155,7 @@ class FineTuningRun:
 
     def __init__(self, flags: FineTuningFlags, is_main: bool):
         settings = tokenizer_settings.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
-                                                        flags.init_checkpoint, recorded_tokenizer(flags))
+                                                        flags.init_checkpoint, recorded_tokenizer(model_source(flags)))
         self.flags = dataclasses.replace(flags, vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
                                          tokenizer=settings.tokenizer)
         self.settings, self.is_main = settings, is_main
@@ -224,10 +224,12 @@ class FineTuningRun:
             raise InputError(f"{predicting} without --do_train needs a model: an --init_checkpoint, or an "
                              f"--output_dir that holds a fine-tuned run")
         note, head = report.summary(), self.head
-        if head in report.initialized:
+        if report.fresh(head):
             if self.flags.export_hf:
-                raise InputError(f"--export_hf without --do_train: {self.flags.init_checkpoint} has no {head}, so "
-                                 f"the exported head would be random; fine-tune first (--do_train)")
+                why = (f"has no {head}" if head in report.initialized else
+                       f"has its {head} for another job ({report.foreign})")
+                raise InputError(f"--export_hf without --do_train: {self.flags.init_checkpoint} {why}, so the "
+                                 f"exported head would be random; fine-tune first (--do_train)")
             note += f"\nwarning: nothing fine-tuned {head}: the predictions are an untrained head's"
         return skeleton.Start(note, 0, False)
 
@@ -367,8 +369,8 @@ def _check_init_task(init: str, script: FineTuningRun) -> None:
     if source.is_dir() and (source / "config.json").is_file():
         values = read_json(source / "config.json")
         values = values if isinstance(values, dict) else {}
-        if values.get("architectures", [script.model_class.__name__]) != [script.model_class.__name__]:
-            return
+        if loading.foreign_heads(script.model_class, values, None) is not None:
+            return  # its head is left out on load: what it was trained for does not matter
         task = values.get("finetuning_task")
         wanted = script.model_identity().get("task_name")
         if task is not None and wanted is not None and task != wanted:

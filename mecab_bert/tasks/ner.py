@@ -171,35 +171,36 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
     def __init__(self, flags: NerFlags, is_main: bool):
         super().__init__(flags, is_main)
         self.processor = ner_data.processors[flags.task_name]
-        self.train_sentences = self._read_train_sentences() if flags.do_train else None
+        self.train_sentences: list[Sentence] | None = None  # read once, by the first that needs them (train_split)
         self.labels = self._labels()
         self.tags = ner_data.tag_names(self.labels)
 
-    def _read_train_sentences(self) -> list[Sentence]:
-        """The training file's sentences (read once: its types are the labels of a format that fixes none)."""
-        path = self.file("train")
-        sentences = self.processor.read(path)  # an empty file is its InputError
-        if not any(sentence.entities for sentence in sentences):
-            raise InputError(f"{path}: no entity in its {len(sentences)} sentences: a tagger trained on it would "
-                             f"learn to tag nothing")
-        return sentences
+    def train_split(self) -> list[Sentence]:
+        """The training file's sentences, read once (a format without fixed types takes its labels from them)."""
+        if self.train_sentences is None:
+            path = self.file("train")
+            sentences = self.processor.read(path)  # an empty file is its InputError
+            if not any(sentence.entities for sentence in sentences):
+                raise InputError(f"{path}: no entity in its {len(sentences)} sentences: a tagger trained on it would "
+                                 f"learn to tag nothing")
+            self.train_sentences = sentences
+        return self.train_sentences
 
     def _labels(self) -> tuple[str, ...]:
         """The entity types, in the model's order: the format's own, else the training file's, else those of the model
         a prediction uses (fine_tuning.model_source): a run_ner run's run.json, or a token classifier's id2label."""
         if self.processor.labels is not None:
             return tuple(self.processor.labels)
-        if self.train_sentences is not None:
-            return ner_data.entity_labels(self.train_sentences)
+        if self.flags.do_train:
+            return ner_data.entity_labels(self.train_split())
         source = fine_tuning.model_source(self.flags)
         record = run_folder.run_record_beside(source.path) if source.path else None
-        if record is not None and record[0].get("script") == self.name:
-            recorded = record[0].get("labels")
+        if record is not None and record.values.get("script") == self.name:
+            recorded = record.values.get("labels")
             if isinstance(recorded, list) and all(isinstance(label, str) for label in recorded):
-                return tuple(recorded)
-        config = Path(source.path or "") / "config.json"
-        if source.path and config.is_file():
-            return _model_labels(config)
+                return _checked_labels(tuple(recorded), f"{record.path}: labels")
+        if source.path and (Path(source.path) / "config.json").is_file():
+            return _model_labels(Path(source.path) / "config.json")
         raise InputError(f"{self.processor.name} has no fixed entity types: train (--do_train), or predict with a "
                          f"model that tags them (a run_ner run or a token classifier's Hugging Face directory)")
 
@@ -216,8 +217,7 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
 
     def read_split(self, split: str) -> NerFeatures:
         path, start = self.file(split), time.perf_counter()
-        read = self.train_sentences if split == "train" else None
-        sentences = read if read is not None else self.processor.read(path)  # an empty file is its InputError
+        sentences = self.train_split() if split == "train" else self.processor.read(path)
         ner_data.check_labels(sentences, self.labels)
         features = convert_sentences(sentences, self.tokenizer, self.tags, self.flags.max_seq_length,
                                      self.flags.doc_stride)
@@ -247,13 +247,25 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
 
 def _model_labels(config: Path) -> tuple[str, ...]:
     """The entity types of a Hugging Face token classifier's config.json, in its order: its id2label must be run_ner's
-    tags (O, then B- and I- of each type: ner_data.tag_names), as ours and most BERT taggers' are."""
+    tags (O, then B- and I- of each type, ner_data.tag_names), as ours are, and any other tagger in that order."""
     values = read_json(config)
     names = modeling.hf_label_names(values, str(config)) if isinstance(values, dict) else None
     labels = tuple(name[2:] for name in names or () if name.startswith("B-"))
     if not labels or names != ner_data.tag_names(labels):
         raise InputError(f"{config}: its id2label {shown(list(names or ()))[:200]} is not the tags O, B-<type>, "
                          f"I-<type>, ... in that order, which run_ner reads: it is no entity tagger of this kind")
+    return _checked_labels(labels, f"{config}: id2label")
+
+
+def _checked_labels(labels: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """Entity types a model records, held to the rules of the types a data file gives (ner_data.label_problem), each
+    once; InputError naming `where` otherwise."""
+    for label in labels:
+        problem = ner_data.label_problem(label)
+        if problem is not None:
+            raise InputError(f"{where}: the entity type {shown(label)[:120]} {problem}")
+    if len(set(labels)) != len(labels):
+        raise InputError(f"{where}: an entity type appears twice: {shown(list(labels))[:200]}")
     return labels
 
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from mecab_bert.files import check_input, shown, unique_keys
+from mecab_bert.files import check_input, listing, shown, unique_keys
 from mecab_bert.json_fields import Place, field
 from text_input import InputError, read_utf8_lines
 from tokenization import SURROGATES
@@ -60,15 +60,21 @@ class Tag:
         return self.prefix if self.prefix == OUTSIDE else f"{self.prefix}-{self.label}"
 
 
+MAX_LABEL_LENGTH = 100
+
+
 def label_problem(label: str) -> str | None:
     """What keeps `label` from being an entity type ("is empty"), or None. A type becomes the tag names B-<label> and
     I-<label>: keys of config.json's id2label and the start of an eval_results.txt line (f1_<label> = ...), so it
-    holds a visible character and nothing that ends or splits a line (control characters, U+2028/U+2029)."""
+    holds a visible character, nothing invisible or that ends or splits a line (control and format characters,
+    U+2028/U+2029), and is a name, not a text (at most MAX_LABEL_LENGTH characters)."""
     if not label.strip():
         return "is empty"
-    odd = next((c for c in label if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if len(label) > MAX_LABEL_LENGTH:
+        return f"is {len(label)} characters long: an entity type is a name of at most {MAX_LABEL_LENGTH}"
+    odd = next((c for c in label if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")), None)
     if odd is not None:
-        return f"holds U+{ord(odd):04X}, a control character or line break"
+        return f"holds U+{ord(odd):04X}, a control or format character (invisible) or a line break"
     return None
 
 
@@ -125,7 +131,7 @@ def check_labels(sentences: Sequence[Sentence], labels: Sequence[str]) -> None:
         for entity in sentence.entities:
             if entity.label not in known:
                 raise InputError(f"{sentence.source}: unknown entity type {shown(entity.label)} (sentence "
-                                 f"{shown(sentence.id)}); the types are {', '.join(labels)}")
+                                 f"{shown(sentence.id)}); the types are {listing(labels)}")
 
 
 def _tag_index(tags: Sequence[str]) -> dict[str, int]:
@@ -372,6 +378,12 @@ class KlueNerProcessor(NerProcessor):
         return Sentence(sentence_id, text, entities, f"{path}:{head.number}")
 
 
+def _fields(text: str) -> list[str]:
+    """A CoNLL line's fields: split at spaces and tabs alone (str.split would also split a word at a no-break space
+    or another Unicode space, which a word may hold)."""
+    return [field for field in re.split(r"[ \t]+", text) if field]
+
+
 class Conll2003Processor(NerProcessor):
     """CoNLL-2003: `word POS chunk NER` a line (space-separated; the NER tag is the last field), a blank line between
     sentences, `-DOCSTART-` lines skipped. Tags are IOB1, the original's (an I- opens an entity unless it continues
@@ -387,22 +399,24 @@ class Conll2003Processor(NerProcessor):
         width: Line | None = None  # the first word line: every word line has its number of fields
         words: list[Line] = []
         for line in [*_numbered_lines(path), Line(0, "")]:  # a blank line after the last closes its sentence
-            fields = line.text.split()
+            fields = _fields(line.text)
             if not fields or fields[0] == "-DOCSTART-":
                 if words:
                     sentences.append(self._sentence(path, words))
                 words = []
                 continue
+            if len(fields) < 2:
+                raise InputError(f"{path}:{line.number}: 1 field; a word line is `word ... NER-tag`, its fields "
+                                 f"separated by spaces or tabs")
             width = width or line
-            if len(fields) < 2 or len(fields) != len(width.text.split()):
-                raise InputError(f"{path}:{line.number}: {len(fields)} space-separated fields; a word line is "
-                                 f"`word ... NER-tag` with as many fields as line {width.number} "
-                                 f"({len(width.text.split())})")
+            if len(fields) != len(_fields(width.text)):
+                raise InputError(f"{path}:{line.number}: {len(fields)} fields separated by spaces or tabs; a word "
+                                 f"line has as many as line {width.number} ({len(_fields(width.text))})")
             words.append(line)
         return sentences
 
     def _sentence(self, path: str, words: Sequence[Line]) -> Sentence:
-        fields = [line.text.split() for line in words]
+        fields = [_fields(line.text) for line in words]
         tags = [self.tag(word[-1], f"{path}:{line.number}") for line, word in zip(words, fields, strict=True)]
         starts = np.cumsum([0, *(len(word[0]) + 1 for word in fields)])  # where each word starts, and the end + 1
         entities = tuple(Entity(int(starts[span.start]), int(starts[span.end]) - 1, span.label)
