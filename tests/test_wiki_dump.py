@@ -4,6 +4,7 @@ command followed by prepare_corpus.py, and one-line errors for what is not a who
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import hashlib
 import random
@@ -339,6 +340,15 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in status
 
 
+def _children(pid: int) -> list[int]:
+    """The processes a process has started, from every one of its threads (a thread may end while it is read)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            children += [int(child) for child in (task / "children").read_text().split()]
+    return children
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 @pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGTERM])
 def test_workers_die_with_a_killed_run(tmp_path, kill):
@@ -357,8 +367,7 @@ def test_workers_die_with_a_killed_run(tmp_path, kill):
     deadline = time.monotonic() + 60
     while len(children) < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-        tasks = Path(f"/proc/{process.pid}/task")
-        children = [int(pid) for task in tasks.glob("*") for pid in (task / "children").read_text().split()]
+        children = _children(process.pid)
     assert len(children) >= 2, "the run had no two workers to kill"
     time.sleep(0.3)
     process.send_signal(kill)
