@@ -270,7 +270,7 @@ def test_jsonl_sorts_entities_and_takes_integer_ids(tmp_path):
     ('{"id": "x", "id": "y", "text": "ab", "entities": []}', 'key "id" appears twice'),
     ('{"id": "x", "text": "ab", "entities": [3]}', "entities[0] must be an object, not 3"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 3, "label": "A"}]}',
-     "entities[0]: start 0, end 3: not a span of the text (2 characters"),
+     "entities[0] start 0, end 3: not a span of the text (2 characters"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 1, "end": 1, "label": "A"}]}', "not a span of the text"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1.0, "label": "A"}]}',
      "entities[0].end must be an integer, not 1.0"),
@@ -284,7 +284,7 @@ def test_jsonl_sorts_entities_and_takes_integer_ids(tmp_path):
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "PS\\u2028"}]}',
      "entities[0].label holds U+2028"),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "A", "text": "b"}]}',
-     'entities[0]: text "b" is not the text at 0-1, "a"'),
+     'entities[0].text "b" is not the text at 0-1, "a"'),
     ('{"id": "x", "text": "ab", "entities": [{"start": 0, "end": 1, "label": "A", "text": 5}]}',
      "entities[0].text must be a string, not 5"),
     # Lone surrogates: json reads the escape, UTF-8 cannot write it (test_predictions.jsonl, config.json).

@@ -480,17 +480,16 @@ class JsonlProcessor(NerProcessor):
     def _entity(self, item: Any, text: str, place: Place) -> Entity:
         start, end = (field(item, name, int, place) for name in ("start", "end"))
         label = _unicode(item, "label", str, place)
-        where = f"{place.source}: {place.path}"
         if not 0 <= start < end <= len(text):
-            raise InputError(f"{where}: start {start}, end {end}: not a span of the text ({len(text)} characters; "
-                             f"0 <= start < end)")
+            raise place.error(f"start {start}, end {end}: not a span of the text ({len(text)} characters; "
+                              f"0 <= start < end)")
         problem = label_problem(label)
         if problem is not None:
             raise place.at("label").error(f"{problem} (a label becomes the tag names B-<label> and I-<label>, in "
                                           f"config.json and eval_results.txt)")
         if "text" in item and _unicode(item, "text", str, place) != text[start:end]:
-            raise InputError(f"{where}: text {shown(item['text'], 40)} is not the text at {start}-{end}, "
-                             f"{shown(text[start:end], 40)}")
+            raise place.at("text").error(f"{shown(item['text'], 40)} is not the text at {start}-{end}, "
+                                         f"{shown(text[start:end], 40)}")
         return Entity(start, end, label)
 
 
