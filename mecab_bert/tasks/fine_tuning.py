@@ -154,8 +154,9 @@ class FineTuningRun:
     card_flags = ("init_checkpoint", "max_seq_length", "num_train_epochs", "train_batch_size", "learning_rate")
 
     def __init__(self, flags: FineTuningFlags, is_main: bool):
+        self.source = model_source(flags)  # what the run's tokenizer (and a tagger's types) follow
         settings = tokenizer_settings.resolve_tokenizer(flags.vocab_file, flags.do_lower_case, flags.tokenizer,
-                                                        flags.init_checkpoint, recorded_tokenizer(model_source(flags)))
+                                                        flags.init_checkpoint, recorded_tokenizer(self.source))
         self.flags = dataclasses.replace(flags, vocab_file=settings.vocab_file, do_lower_case=settings.do_lower_case,
                                          tokenizer=settings.tokenizer)
         self.settings, self.is_main = settings, is_main

@@ -188,12 +188,12 @@ class NerFineTuning(fine_tuning.TaskFilesRun):
 
     def _labels(self) -> tuple[str, ...]:
         """The entity types, in the model's order: the format's own, else the training file's, else those of the model
-        a prediction uses (fine_tuning.model_source): a run_ner run's run.json, or a token classifier's id2label."""
+        a prediction uses (self.source): a run_ner run's run.json, or a token classifier's id2label."""
         if self.processor.labels is not None:
             return tuple(self.processor.labels)
         if self.flags.do_train:
             return ner_data.entity_labels(self.train_split())
-        source = fine_tuning.model_source(self.flags)
+        source = self.source
         record = run_folder.run_record_beside(source.path) if source.path else None
         if record is not None and record.values.get("script") == self.name:
             recorded = record.values.get("labels")
